@@ -1,0 +1,71 @@
+// The parsed form of a `.rmap` scenario (shared/spec/scenario.md, version 1): one
+// statement per line, names not yet resolved. See program.h for the resolved form
+// that back ends execute.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rmapkit::scenario {
+
+enum class prot { rw, r, none };
+
+enum class advice { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
+
+enum class map_kind { anon_private, anon_shared, file_private, file_shared };
+
+/// `R`, `R[i]` or `R[i:j]`; pages [first, last) once resolved against the region size.
+struct range_ref {
+  std::string region;
+  std::optional<std::uint64_t> first;  ///< absent: the whole region
+  std::optional<std::uint64_t> last;   ///< exclusive; absent with first present: one page
+};
+
+struct st_spawn { std::string proc; };
+struct st_file { std::string file; std::uint64_t pages = 0; };
+struct st_mmap {
+  std::string proc, region;
+  map_kind kind = map_kind::anon_private;
+  std::string file;  ///< for file kinds
+  std::uint64_t pages = 0;
+  std::uint64_t offset = 0;
+  enum prot prot = prot::rw;
+};
+struct st_read { std::string proc; range_ref range; };
+struct st_write { std::string proc; range_ref range; std::optional<std::uint8_t> value; };
+struct st_fork { std::string proc, child; };
+struct st_exit { std::string proc; };
+struct st_munmap { std::string proc; range_ref range; };
+struct st_mprotect { std::string proc; range_ref range; enum prot prot = prot::rw; };
+struct st_mremap_resize { std::string proc, region; std::uint64_t pages = 0; };
+struct st_mremap_move { std::string proc, region; };
+struct st_madvise { std::string proc; range_ref range; enum advice advice = advice::dontneed; };
+struct st_mlock { std::string proc; range_ref range; };
+struct st_munlock { std::string proc; range_ref range; };
+struct st_ksm {};
+struct st_reclaim {};
+struct st_check { std::string label; };
+
+using statement_body =
+    std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap, st_mprotect,
+                 st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock, st_ksm, st_reclaim, st_check>;
+
+struct statement {
+  int line = 0;
+  statement_body body;
+  std::string text;  ///< the line as written, without its comment
+};
+
+/// A parsed scenario: its statements in file order.
+struct scenario {
+  std::string file;  ///< the name errors are reported under
+  std::vector<statement> statements;
+};
+
+[[nodiscard]] const char* to_string(prot p);
+[[nodiscard]] const char* to_string(advice a);
+
+}  // namespace rmapkit::scenario

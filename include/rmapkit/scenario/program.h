@@ -1,0 +1,121 @@
+// The resolved form of a scenario that back ends execute: every name replaced by an
+// entity id, every range by addresses, every rule of the spec that the scenario's own
+// history decides already checked. What only the running memory manager can decide
+// (is a region one VMA? is a page a KSM page? does the kernel refuse?) is left to the
+// back end, which reports it through statement_error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "rmapkit/scenario/ast.h"
+#include "rmapkit/scenario/diag.h"
+#include "rmapkit/types.h"
+
+namespace rmapkit::scenario {
+
+/// Slot placement (spec: "Placement"): slot s starts at SLOT_BASE + s * SLOT_SIZE.
+inline constexpr std::uint64_t SLOT_BASE = 0x100000000000ULL;
+inline constexpr std::uint64_t SLOT_SIZE = 0x40000000ULL;
+/// One page short of a slot: a full-size region would touch the next slot and merge.
+inline constexpr std::uint64_t MAX_REGION_PAGES = SLOT_SIZE / PAGE_SIZE - 1;
+/// Bound on a file's size, so a typo cannot ask for terabytes of page cache.
+inline constexpr std::uint64_t MAX_FILE_PAGES = std::uint64_t{1} << 22;
+
+/// Slots stay below 96 TiB, clear of where mmap places libraries and stacks (near 128 TiB).
+inline constexpr std::uint64_t MAX_SLOTS = (0x600000000000ULL - SLOT_BASE) / SLOT_SIZE;
+
+constexpr vaddr_t slot_start(std::uint64_t slot) { return vaddr_t{SLOT_BASE + slot * SLOT_SIZE}; }
+
+using proc_id = std::uint32_t;
+using file_id = std::uint32_t;
+
+/// A run of pages of one region: @pages pages from @start; @index is the region page
+/// index of @start (what `write` content and error messages are keyed on).
+struct page_span {
+  vaddr_t start;
+  std::uint64_t pages = 0;
+  std::uint64_t index = 0;
+};
+
+struct op_spawn { proc_id proc; };
+struct op_file { file_id file; std::uint64_t pages; };
+struct op_mmap {
+  proc_id proc;
+  vaddr_t base;
+  map_kind kind;
+  std::optional<file_id> file;
+  std::uint64_t pages;
+  std::uint64_t offset;
+  enum prot prot;
+};
+struct op_read { proc_id proc; page_span span; };
+struct op_write { proc_id proc; page_span span; std::optional<std::uint8_t> value; };
+struct op_fork { proc_id parent; proc_id child; };
+struct op_exit { proc_id proc; };
+struct op_munmap { proc_id proc; page_span span; };
+struct op_mprotect { proc_id proc; page_span span; enum prot prot; };
+struct op_mremap_resize { proc_id proc; vaddr_t base; std::uint64_t old_pages; std::uint64_t new_pages; };
+struct op_mremap_move { proc_id proc; vaddr_t old_base; vaddr_t new_base; std::uint64_t pages; };
+struct op_madvise { proc_id proc; page_span span; enum advice advice; };
+struct op_mlock { proc_id proc; page_span span; };
+struct op_munlock { proc_id proc; page_span span; };
+struct op_ksm {};
+struct op_reclaim {};
+
+/// What a `check` reports: the live processes by name (byte order), each with its
+/// regions by name and where they are now.
+struct check_region {
+  std::string name;
+  vaddr_t base;
+};
+struct check_process {
+  std::string name;
+  proc_id proc;
+  std::vector<check_region> regions;
+};
+struct op_check {
+  std::string label;
+  std::vector<check_process> processes;
+};
+
+using op_body = std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
+                             op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
+                             op_check>;
+
+struct op {
+  int line = 0;
+  op_body body;
+  std::string text;  ///< the statement as written, for traces
+};
+
+/// A scenario ready to run.
+struct program {
+  std::string file;
+  std::vector<std::string> process_names;  ///< by proc_id
+  std::vector<std::string> file_names;     ///< by file_id
+  std::vector<op> ops;
+  /// Uses ksm, mergeable, reclaim or pageout: holds the machine-wide lock (spec).
+  bool needs_machine_lock = false;
+  /// Uses reclaim or pageout: needs a swap device.
+  bool needs_swap = false;
+  /// Uses reclaim: needs a memory cgroup around its processes.
+  bool needs_reclaim = false;
+  /// Uses ksm.
+  bool needs_ksm = false;
+  /// Slots used: the slot area is [slot_start(0), slot_start(slot_count)).
+  std::uint64_t slot_count = 0;
+  /// An upper bound on the frames the scenario can allocate (pages touched, file pages):
+  /// what a swap device must comfortably hold.
+  std::uint64_t page_bound = 0;
+};
+
+/// Checks every rule the scenario's own history decides and resolves names.
+[[nodiscard]] tl::expected<program, diag> resolve(const scenario& sc);
+
+}  // namespace rmapkit::scenario

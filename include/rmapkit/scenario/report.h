@@ -1,0 +1,58 @@
+// The report a `check` prints (spec: "The report"). Back ends fill it with their raw
+// identities (a pfn, a swap entry); format() numbers frames and swap slots by first
+// appearance, so reports from the model and from the kernel can be compared as text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rmapkit::scenario {
+
+/// Page flags, in the order the report prints them.
+enum class page_flag : std::uint8_t {
+  anon = 1U << 0,       ///< KPF_ANON: anonymous page, KSM pages included
+  ksm = 1U << 1,        ///< KPF_KSM
+  excl = 1U << 2,       ///< PG_anon_exclusive (kpageflags bit 34 on anon pages)
+  swapcache = 1U << 3,  ///< KPF_SWAPCACHE
+};
+
+constexpr std::uint8_t operator|(page_flag a, page_flag b) {
+  return static_cast<std::uint8_t>(static_cast<std::uint8_t>(a) | static_cast<std::uint8_t>(b));
+}
+constexpr std::uint8_t operator|(std::uint8_t a, page_flag b) {
+  return static_cast<std::uint8_t>(a | static_cast<std::uint8_t>(b));
+}
+constexpr bool has(std::uint8_t set, page_flag f) { return (set & static_cast<std::uint8_t>(f)) != 0; }
+
+struct report_vma {
+  std::uint64_t start = 0, end = 0;  ///< page indexes relative to the region base, end exclusive
+  std::string perms;                 ///< as /proc/PID/maps prints them: "rw-p"
+  std::string kind;                  ///< "anon", "shmem" or "file:F@K"
+};
+
+struct report_page {
+  enum class state : std::uint8_t { frame, zero, swap };
+  std::uint64_t index = 0;  ///< page index in the region
+  enum state state = state::frame;
+  std::uint64_t id = 0;     ///< raw frame (pfn) or swap entry identity; renumbered when printed
+  std::uint64_t count = 0;  ///< map count, frames only
+  std::uint8_t flags = 0;   ///< page_flag set, frames only
+};
+
+struct report_region {
+  std::string process;
+  std::string region;
+  std::vector<report_vma> vmas;    ///< ascending
+  std::vector<report_page> pages;  ///< ascending by index
+};
+
+struct report_block {
+  std::string label;
+  std::vector<report_region> regions;  ///< processes by name, then regions by name
+};
+
+/// The text of one block, `check LABEL` through `end`, each line ending in '\n'.
+[[nodiscard]] std::string format(const report_block& block);
+
+}  // namespace rmapkit::scenario

@@ -1,0 +1,200 @@
+// The agent side of the kernel back end. Kept free of allocation in the command loop:
+// an agent's own memory use must not disturb what the scenario measures.
+#include "kcheck/agent.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <csetjmp>
+#include <csignal>
+#include <cstring>
+
+#include "rmapkit/types.h"
+
+namespace rmapkit::kcheck {
+
+namespace {
+
+sigjmp_buf g_fault_jmp;
+volatile sig_atomic_t g_fault_armed = 0;
+
+void on_fault(int) {
+  if (g_fault_armed) siglongjmp(g_fault_jmp, 1);
+  std::signal(SIGSEGV, SIG_DFL);
+  std::raise(SIGSEGV);
+}
+
+bool recv_request(int channel, agent_request& req, int& fd) {
+  fd = -1;
+  iovec iov{&req, sizeof req};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do {
+    n = ::recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof req)) return false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return true;
+}
+
+void reply(int channel, int err, int pid = 0) {
+  agent_reply r{err, pid};
+  while (::send(channel, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+/// Touches each page; a faulting access becomes EFAULT instead of a crash.
+int touch(const agent_request& req, bool write) {
+  alignas(64) static unsigned char buf[PAGE_SIZE];
+  auto* base = reinterpret_cast<unsigned char*>(req.addr);
+  std::uint64_t pages = req.len / PAGE_SIZE;
+  if (sigsetjmp(g_fault_jmp, 1)) {
+    g_fault_armed = 0;
+    return EFAULT;
+  }
+  g_fault_armed = 1;
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    auto* page = base + i * PAGE_SIZE;
+    if (!write) {
+      (void)*static_cast<volatile unsigned char*>(page);
+      continue;
+    }
+    if (req.value >= 0) {
+      std::memset(buf, req.value, PAGE_SIZE);
+    } else {
+      unique_page(buf, req.salt, req.line, req.index + i);
+    }
+    // Every byte of the page, ascending (spec: write).
+    std::memcpy(page, buf, PAGE_SIZE);
+  }
+  g_fault_armed = 0;
+  return 0;
+}
+
+int do_fork(int channel, int new_channel) {
+  pid_t child = ::fork();
+  if (child < 0) return errno;
+  if (child == 0) {
+    // The child continues as the new agent on its own channel.
+    ::dup2(new_channel, AGENT_CHANNEL_FD);
+    if (new_channel != AGENT_CHANNEL_FD) ::close(new_channel);
+    reply(AGENT_CHANNEL_FD, 0, ::getpid());
+    return -1;  // tells the loop nothing more to answer on the old channel
+  }
+  ::close(new_channel);
+  reply(channel, 0, child);
+  return -2;
+}
+
+int sys_result(long r) { return r < 0 ? errno : 0; }
+
+}  // namespace
+
+void unique_page(unsigned char* page, std::uint64_t salt, std::uint64_t key1, std::uint64_t key2) {
+  std::memset(page, 0xa5, PAGE_SIZE);
+  const std::uint64_t header[4] = {0x726d61706b697421ULL /* "rmapkit!" */, salt, key1, key2};
+  std::memcpy(page, header, sizeof header);
+}
+
+void agent_main(int channel) {
+  if (channel != AGENT_CHANNEL_FD) {
+    ::dup2(channel, AGENT_CHANNEL_FD);
+  }
+  ::close_range(AGENT_CHANNEL_FD + 1, ~0U, 0);
+  ::prctl(PR_SET_NAME, "rmapkit-agent", 0, 0, 0);
+  ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  // Exited children vanish at once; the controller, not the agent, watches them.
+  std::signal(SIGCHLD, SIG_IGN);
+  // Only the controller handles interruption: it tears agents down in order. An agent
+  // whose controller is gone sees its channel close and exits.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
+  struct sigaction sa{};
+  sa.sa_handler = on_fault;
+  sa.sa_flags = SA_NODEFER;
+  ::sigaction(SIGSEGV, &sa, nullptr);
+  ::sigaction(SIGBUS, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  int ch = AGENT_CHANNEL_FD;
+  reply(ch, 0, ::getpid());
+  for (;;) {
+    agent_request req;
+    int fd = -1;
+    if (!recv_request(ch, req, fd)) ::_exit(0);
+    int err = 0;
+    auto* addr = reinterpret_cast<void*>(req.addr);
+    switch (req.op) {
+      case agent_op::mmap: {
+        void* p = ::mmap(addr, req.len, req.prot, req.flags | MAP_FIXED_NOREPLACE, fd,
+                         static_cast<off_t>(req.offset));
+        if (p == MAP_FAILED) err = errno;
+        else if (p != addr) err = EEXIST;
+        else ::madvise(p, req.len, MADV_NOHUGEPAGE);
+        break;
+      }
+      case agent_op::read: err = touch(req, false); break;
+      case agent_op::write: err = touch(req, true); break;
+      case agent_op::fork: {
+        int r = do_fork(ch, fd);
+        fd = -1;
+        if (r == -1 || r == -2) continue;  // replies already sent (the child is now its own agent)
+        err = r;
+        break;
+      }
+      case agent_op::exit: ::_exit(0);
+      case agent_op::munmap: err = sys_result(::munmap(addr, req.len)); break;
+      case agent_op::mprotect: err = sys_result(::mprotect(addr, req.len, req.prot)); break;
+      case agent_op::mremap: {
+        void* p = ::mremap(addr, req.len, req.new_len, req.flags, reinterpret_cast<void*>(req.new_addr));
+        err = p == MAP_FAILED ? errno : 0;
+        break;
+      }
+      case agent_op::madvise: err = sys_result(::madvise(addr, req.len, req.flags)); break;
+      case agent_op::mlock: err = sys_result(::mlock(addr, req.len)); break;
+      case agent_op::munlock: err = sys_result(::munlock(addr, req.len)); break;
+    }
+    if (fd >= 0) ::close(fd);
+    reply(ch, err);
+  }
+}
+
+bool send_request(int channel, const agent_request& req, int fd) {
+  iovec iov{const_cast<agent_request*>(&req), sizeof req};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof cbuf;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do {
+    n = ::sendmsg(channel, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(sizeof req);
+}
+
+bool recv_reply(int channel, agent_reply& rep) {
+  ssize_t n = ::recv(channel, &rep, sizeof rep, 0);
+  if (n < 0) return false;
+  return n == static_cast<ssize_t>(sizeof rep);
+}
+
+}  // namespace rmapkit::kcheck

@@ -1,0 +1,65 @@
+// Agents: every scenario process is a real process running a small command loop,
+// driven by the controller over a SOCK_SEQPACKET socket (one per agent). A `fork`
+// statement makes the agent itself call fork(), so the child inherits its memory exactly
+// as the kernel's dup_mmap() decides.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "kcheck/fd.h"
+
+namespace rmapkit::kcheck {
+
+/// The descriptor number an agent's channel has inside the agent.
+inline constexpr int AGENT_CHANNEL_FD = 3;
+
+enum class agent_op : std::uint32_t {
+  mmap,
+  read,
+  write,
+  fork,
+  exit,
+  munmap,
+  mprotect,
+  mremap,
+  madvise,
+  mlock,
+  munlock,
+};
+
+struct agent_request {
+  agent_op op = agent_op::read;
+  std::int32_t prot = 0;   ///< PROT_* for mmap/mprotect
+  std::int32_t flags = 0;  ///< MAP_* for mmap, MREMAP_* for mremap, MADV_* for madvise
+  std::int32_t value = -1; ///< write: the byte to fill with, or -1 for unique content
+  std::uint64_t addr = 0;
+  std::uint64_t len = 0;
+  std::uint64_t new_addr = 0;  ///< mremap
+  std::uint64_t new_len = 0;   ///< mremap
+  std::uint64_t offset = 0;    ///< mmap file offset in bytes
+  std::uint64_t salt = 0;      ///< write: per-run salt of unique content
+  std::uint64_t line = 0;      ///< write: the statement's line
+  std::uint64_t index = 0;     ///< write: region page index of addr
+};
+
+struct agent_reply {
+  std::int32_t err = 0;  ///< 0, or the errno of the refused call (EFAULT for a faulting access)
+  std::int32_t pid = 0;  ///< the agent's pid (hello), or the forked child's pid (fork)
+};
+
+/// Sends one request, with @fd attached when it is >= 0. Returns false when the channel is gone.
+bool send_request(int channel, const agent_request& req, int fd = -1);
+/// Receives one reply; returns false on EOF. EINTR is reported as errno EINTR with false.
+bool recv_reply(int channel, agent_reply& rep);
+
+/// Becomes an agent: never returns. Called in a freshly forked child whose channel is
+/// @channel; every other inherited descriptor is closed.
+[[noreturn]] void agent_main(int channel);
+
+/// Fills @page (PAGE_SIZE bytes) with content unique to (salt, key1, key2): the pattern
+/// writes and files use, so that no two unrelated pages are equal (KSM would merge them).
+void unique_page(unsigned char* page, std::uint64_t salt, std::uint64_t key1, std::uint64_t key2);
+
+}  // namespace rmapkit::kcheck

@@ -1,0 +1,295 @@
+#include "kcheck/machine.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
+#include <linux/mempolicy.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "kcheck/procfs.h"
+#include "rmapkit/scenario/diag.h"
+#include "rmapkit/types.h"
+
+namespace rmapkit::kcheck {
+
+namespace {
+
+std::system_error sys_error(const std::string& what, int err = errno) { return {err, std::generic_category(), what}; }
+
+bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+/// Parses NNN out of PREFIXNNN; 0 when the name is not of that shape.
+pid_t pid_suffix(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return 0;
+  pid_t pid = 0;
+  for (char c : name.substr(prefix.size())) {
+    if (c < '0' || c > '9') return 0;
+    pid = pid * 10 + (c - '0');
+  }
+  return pid;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+/// The cgroup-v1 memory controller's directory for our own cgroup, or "" when absent.
+std::string own_memcg_dir() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto c1 = line.find(':');
+    auto c2 = line.find(':', c1 + 1);
+    if (c1 == std::string::npos || c2 == std::string::npos) continue;
+    auto controllers = "," + line.substr(c1 + 1, c2 - c1 - 1) + ",";
+    if (controllers.find(",memory,") == std::string::npos) continue;
+    auto path = line.substr(c2 + 1);
+    std::string dir = "/sys/fs/cgroup/memory" + (path == "/" ? std::string() : path);
+    struct stat st{};
+    if (::stat((dir + "/memory.force_empty").c_str(), &st) == 0) return dir;
+  }
+  return {};
+}
+
+constexpr const char* SWAP_PREFIX = "rmapkit-swap-";
+constexpr const char* MEMCG_PREFIX = "rmapkit_";
+
+}  // namespace
+
+// ---- machine_lock ------------------------------------------------------------------
+
+machine_lock::machine_lock(const interrupt_check& check_interrupt)
+    : _fd(::open(MACHINE_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
+  if (!_fd) throw sys_error(fmt::format("cannot open the lock file {}", MACHINE_LOCK_PATH));
+  while (::flock(_fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) throw sys_error(fmt::format("cannot lock {}", MACHINE_LOCK_PATH));
+    check_interrupt();
+  }
+}
+
+// ---- ksm_guard ---------------------------------------------------------------------
+
+namespace {
+std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_DIR, knob); }
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+ksm_guard::ksm_guard() {
+  struct stat st{};
+  if (::stat(KSM_DIR, &st) != 0) throw std::runtime_error("KSM is not available: no /sys/kernel/mm/ksm");
+  // The scenario language assumes the kernel defaults (spec); a machine set otherwise
+  // would give other results, and changing them needs every KSM page unmerged.
+  if (auto v = read_number(ksm_path("max_page_sharing")); v != 256)
+    throw std::runtime_error(fmt::format("KSM max_page_sharing is {}; scenarios assume the default 256", v));
+  if (auto v = read_number(ksm_path("use_zero_pages")); v != 0)
+    throw std::runtime_error(fmt::format("KSM use_zero_pages is {}; scenarios assume the default 0", v));
+  // ksmd must not merge behind the scenario's back: stopped except during `ksm`.
+  set("run", "0");
+}
+
+void ksm_guard::set(const std::string& knob, const std::string& value) {
+  if (knob == "run" && value == "2") throw std::logic_error("ksm_guard: refusing to write run=2");
+  auto path = ksm_path(knob);
+  if (!_saved.count(knob)) _saved[knob] = trimmed(read_text(path));
+  if (int e = write_text(path, value))
+    throw sys_error(fmt::format("cannot write {} to {}", value, path), e);
+}
+
+ksm_guard::~ksm_guard() {
+  // Knobs first, run last, so ksmd never restarts with our settings.
+  for (const auto& [knob, value] : _saved)
+    if (knob != "run") (void)write_text(ksm_path(knob), value);
+  if (auto it = _saved.find("run"); it != _saved.end()) {
+    // run=2 would unmerge every KSM page on the machine: leave ksmd stopped instead.
+    (void)write_text(ksm_path("run"), it->second == "2" ? "0" : it->second);
+  }
+}
+
+void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int timeout_s) {
+  using clock = std::chrono::steady_clock;
+  set("sleep_millisecs", "0");
+  set("pages_to_scan", "4000");
+  struct stat st{};
+  if (::stat(ksm_path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
+  set("run", "1");
+  auto stop = [this] { (void)write_text(ksm_path("run"), "0"); };
+  try {
+    auto deadline = clock::now() + std::chrono::seconds(timeout_s);
+    auto counters = [] {
+      return std::array<std::uint64_t, 4>{read_number(ksm_path("pages_shared")), read_number(ksm_path("pages_sharing")),
+                                          read_number(ksm_path("pages_unshared")),
+                                          read_number(ksm_path("pages_volatile"))};
+    };
+    auto scans = read_number(ksm_path("full_scans"));
+    std::array<std::uint64_t, 4> last{~0ULL, ~0ULL, ~0ULL, ~0ULL};
+    int stable = 0;
+    // Unchanged counters over three full scans: every mergeable page was considered
+    // at least twice since the last change, so nothing more will merge.
+    while (stable < 3) {
+      while (read_number(ksm_path("full_scans")) == scans) {
+        if (clock::now() > deadline)
+          throw scenario::statement_error(fmt::format("ksm: did not settle within {} s", timeout_s));
+        check_interrupt();
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+      scans = read_number(ksm_path("full_scans"));
+      auto now = counters();
+      stable = now == last ? stable + 1 : 0;
+      last = now;
+    }
+  } catch (...) {
+    stop();
+    throw;
+  }
+  stop();
+}
+
+// ---- swap_guard --------------------------------------------------------------------
+
+namespace {
+
+/// Writes the header of a version-1 swap area (what mkswap writes) into the first page.
+void write_swap_header(int fd, std::uint64_t pages) {
+  std::vector<unsigned char> page(PAGE_SIZE, 0);
+  const std::uint32_t version = 1;
+  const auto last_page = static_cast<std::uint32_t>(pages - 1);
+  std::memcpy(&page[1024], &version, 4);
+  std::memcpy(&page[1028], &last_page, 4);
+  std::memcpy(&page[PAGE_SIZE - 10], "SWAPSPACE2", 10);
+  if (::pwrite(fd, page.data(), page.size(), 0) != static_cast<ssize_t>(page.size()))
+    throw sys_error("cannot write the swap header");
+}
+
+}  // namespace
+
+swap_guard::swap_guard(const std::string& dir, std::uint64_t bytes)
+    : _path(fmt::format("{}/{}{}", dir, SWAP_PREFIX, ::getpid())) {
+  bytes = (bytes + (1 << 20) - 1) & ~((std::uint64_t{1} << 20) - 1);
+  unique_fd fd(::open(_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) throw sys_error(fmt::format("cannot create the swap file {}", _path));
+  try {
+    if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes)) != 0)
+      throw sys_error(fmt::format("cannot allocate {} bytes for the swap file {}", bytes, _path));
+    write_swap_header(fd.get(), bytes / PAGE_SIZE);
+    if (::fsync(fd.get()) != 0) throw sys_error("cannot sync the swap file");
+    fd.reset();
+    // Highest priority: our pages go to our file, never to another device (a zram
+    // device would swap exclusive pages in without the swap cache).
+    if (::swapon(_path.c_str(), SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK)) != 0)
+      throw sys_error(fmt::format("swapon {} failed (the file system of {} must support swap files)", _path, dir));
+    _active = true;
+  } catch (...) {
+    ::unlink(_path.c_str());
+    throw;
+  }
+}
+
+swap_guard::~swap_guard() {
+  if (_active && ::swapoff(_path.c_str()) != 0) {
+    // Leave the file: removing an active swap file would strand its slots.
+    std::fprintf(stderr, "rmapkit: swapoff %s failed: %s\n", _path.c_str(), std::strerror(errno));
+    return;
+  }
+  ::unlink(_path.c_str());
+}
+
+// ---- memcg_guard -------------------------------------------------------------------
+
+memcg_guard::memcg_guard() : _parent(own_memcg_dir()) {
+  if (_parent.empty())
+    throw std::runtime_error("reclaim needs the cgroup-v1 memory controller (/sys/fs/cgroup/memory)");
+  _path = fmt::format("{}/{}{}", _parent, MEMCG_PREFIX, ::getpid());
+  if (::mkdir(_path.c_str(), 0755) != 0) throw sys_error(fmt::format("cannot create the memory cgroup {}", _path));
+  // The kernel default, whatever the parent's: reclaim must be free to swap anon pages.
+  (void)write_text(_path + "/memory.swappiness", "60");
+  if (int e = write_text(_path + "/cgroup.procs", std::to_string(::getpid()))) {
+    ::rmdir(_path.c_str());
+    throw sys_error(fmt::format("cannot join the memory cgroup {}", _path), e);
+  }
+}
+
+memcg_guard::~memcg_guard() {
+  (void)write_text(_parent + "/cgroup.procs", std::to_string(::getpid()));
+  for (int i = 0; i < 100 && ::rmdir(_path.c_str()) != 0 && errno == EBUSY; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+void memcg_guard::reclaim_pass() {
+  (void)write_text(_path + "/memory.force_empty", "0");
+  // Shrinking the limit reclaims what force_empty left on the active list; it fails
+  // with EBUSY (kernel memory stays charged), which is expected.
+  (void)write_text(_path + "/memory.limit_in_bytes", "4096");
+  (void)write_text(_path + "/memory.limit_in_bytes", "-1");
+}
+
+// ---- leftovers, LRU drain, CPU pinning ---------------------------------------------
+
+void remove_stale_leftovers(const std::string& swap_dir) {
+  for (const auto& name : list_dir(swap_dir)) {
+    pid_t pid = pid_suffix(name, SWAP_PREFIX);
+    if (pid <= 0 || pid_alive(pid)) continue;
+    auto path = swap_dir + "/" + name;
+    ::swapoff(path.c_str());
+    ::unlink(path.c_str());
+  }
+  auto parent = own_memcg_dir();
+  if (parent.empty()) return;
+  for (const auto& name : list_dir(parent)) {
+    pid_t pid = pid_suffix(name, MEMCG_PREFIX);
+    if (pid > 0 && !pid_alive(pid)) ::rmdir((parent + "/" + name).c_str());
+  }
+}
+
+void lru_drain() {
+  alignas(4096) static char page[4096];
+  page[0] = 1;
+  void* pages[1] = {page};
+  int status[1] = {-1};
+  // Ask which node the page is on, then "move" it there: migration starts with
+  // lru_cache_disable(), which drains every CPU's LRU batches, and moves nothing.
+  if (::syscall(SYS_move_pages, 0, 1, pages, nullptr, status, 0) != 0 || status[0] < 0) return;
+  int node[1] = {status[0]};
+  (void)::syscall(SYS_move_pages, 0, 1, pages, node, status, MPOL_MF_MOVE);
+}
+
+cpu_pin_guard::cpu_pin_guard() : _saved(sizeof(cpu_set_t)) {
+  auto* old = reinterpret_cast<cpu_set_t*>(_saved.data());
+  if (::sched_getaffinity(0, sizeof(cpu_set_t), old) != 0) return;
+  for (std::size_t cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, old)) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    _pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
+    return;
+  }
+}
+
+cpu_pin_guard::~cpu_pin_guard() {
+  if (_pinned) ::sched_setaffinity(0, sizeof(cpu_set_t), reinterpret_cast<cpu_set_t*>(_saved.data()));
+}
+
+}  // namespace rmapkit::kcheck

@@ -1,0 +1,107 @@
+// Machine-wide state the kernel back end borrows for a run, each piece owned by a guard
+// that gives it back: the lock file, KSM knobs, a swap file, a memory cgroup.
+// (spec: "KSM and swap are machine-wide", kernel-oracle.md §3.3 and §6).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kcheck/fd.h"
+
+namespace rmapkit::kcheck {
+
+/// The lock every run that uses KSM or swap holds for its whole run (spec).
+inline constexpr const char* MACHINE_LOCK_PATH = "/tmp/rmapkit-kernel.lock";
+inline constexpr const char* KSM_DIR = "/sys/kernel/mm/ksm";
+
+/// Called while the runner waits, so that a signal can end the wait (it throws).
+using interrupt_check = std::function<void()>;
+
+/// An exclusive flock on MACHINE_LOCK_PATH.
+class machine_lock {
+ public:
+  explicit machine_lock(const interrupt_check& check_interrupt);
+
+ private:
+  unique_fd _fd;
+};
+
+/// Saves the KSM knobs, keeps ksmd stopped between `ksm` statements, and restores every
+/// knob it changed. Never writes run=2 (that would unmerge every KSM page on the machine).
+class ksm_guard {
+ public:
+  ksm_guard();
+  ~ksm_guard();
+  ksm_guard(const ksm_guard&) = delete;
+  ksm_guard& operator=(const ksm_guard&) = delete;
+
+  /// Runs ksmd until its counters stay unchanged for three full scans, then stops it.
+  /// Throws statement_error when it does not settle within @timeout_s.
+  void run_to_fixpoint(const interrupt_check& check_interrupt, int timeout_s = 120);
+
+ private:
+  void set(const std::string& knob, const std::string& value);
+  std::map<std::string, std::string> _saved;  // knob -> value before the run
+};
+
+/// A temporary swap file at the highest priority, removed at the end.
+class swap_guard {
+ public:
+  swap_guard(const std::string& dir, std::uint64_t bytes);
+  ~swap_guard();
+  swap_guard(const swap_guard&) = delete;
+  swap_guard& operator=(const swap_guard&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return _path; }
+
+ private:
+  std::string _path;
+  bool _active = false;
+};
+
+/// A cgroup-v1 memory cgroup that the runner joins (so that its files and agents are
+/// charged there) and that reclaim empties. Removed at the end.
+class memcg_guard {
+ public:
+  memcg_guard();
+  ~memcg_guard();
+  memcg_guard(const memcg_guard&) = delete;
+  memcg_guard& operator=(const memcg_guard&) = delete;
+
+  /// One pass of the reclaim recipe: force_empty, then a limit shrink and release.
+  void reclaim_pass();
+  [[nodiscard]] const std::string& path() const { return _path; }
+
+ private:
+  std::string _parent, _path;
+};
+
+/// Removes what runs killed without cleanup (SIGKILL) left: their swap files in @swap_dir
+/// and their memory cgroups beside ours. Called with the machine lock held.
+void remove_stale_leftovers(const std::string& swap_dir);
+
+/// Drains every CPU's LRU batches, so that freshly faulted pages are visible to
+/// pageout and reclaim (move_pages of one of our pages to its own node does it).
+void lru_drain();
+
+/// Pins the calling process (and so every agent it forks) to one CPU, so that per-CPU
+/// batching cannot hide a page from pageout or reclaim; restores the old mask at the end.
+class cpu_pin_guard {
+ public:
+  cpu_pin_guard();
+  ~cpu_pin_guard();
+  cpu_pin_guard(const cpu_pin_guard&) = delete;
+  cpu_pin_guard& operator=(const cpu_pin_guard&) = delete;
+
+ private:
+  std::vector<unsigned char> _saved;  // the cpu_set_t before pinning
+  bool _pinned = false;
+};
+
+}  // namespace rmapkit::kcheck

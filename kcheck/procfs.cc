@@ -1,0 +1,141 @@
+#include "kcheck/procfs.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace rmapkit::kcheck {
+
+namespace {
+
+std::system_error sys_error(const std::string& what) { return {errno, std::generic_category(), what}; }
+
+unique_fd open_ro(const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw sys_error(fmt::format("cannot open {}", path));
+  return fd;
+}
+
+void pread_all(int fd, void* buf, std::size_t len, off_t off, const char* what) {
+  auto* p = static_cast<char*>(buf);
+  while (len > 0) {
+    auto n = ::pread(fd, p, len, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw sys_error(fmt::format("cannot read {}", what));
+    p += n;
+    len -= static_cast<std::size_t>(n);
+    off += n;
+  }
+}
+
+/// Parses "start-end perms offset dev inode path".
+bool parse_maps_line(const std::string& line, maps_entry& e) {
+  std::istringstream in(line);
+  std::string range, dev;
+  std::uint64_t inode = 0;
+  if (!(in >> range >> e.perms >> std::hex >> e.offset >> dev >> std::dec >> inode)) return false;
+  auto dash = range.find('-');
+  if (dash == std::string::npos) return false;
+  e.start = vaddr_t{std::stoull(range.substr(0, dash), nullptr, 16)};
+  e.end = vaddr_t{std::stoull(range.substr(dash + 1), nullptr, 16)};
+  std::getline(in >> std::ws, e.path);
+  return true;
+}
+
+}  // namespace
+
+std::vector<maps_entry> read_vmas(pid_t pid, vaddr_t from, vaddr_t to, bool with_flags) {
+  auto path = fmt::format("/proc/{}/{}", pid, with_flags ? "smaps" : "maps");
+  std::ifstream in(path);
+  if (!in) throw std::system_error(errno, std::generic_category(), fmt::format("cannot open {}", path));
+  std::vector<maps_entry> out;
+  std::string line;
+  bool in_range = false;
+  while (std::getline(in, line)) {
+    maps_entry e;
+    // smaps interleaves "Key: value" lines; a VMA header line starts with a hex range.
+    if (line.find('-') < line.find(' ') && parse_maps_line(line, e)) {
+      in_range = e.start < to && e.end > from;
+      if (in_range) out.push_back(std::move(e));
+      continue;
+    }
+    if (in_range && with_flags && line.rfind("VmFlags:", 0) == 0) {
+      std::istringstream fl(line.substr(8));
+      std::string f;
+      while (fl >> f)
+        if (f == "lo") out.back().locked = true;
+    }
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> read_pagemap(pid_t pid, vaddr_t start, std::uint64_t pages) {
+  auto fd = open_ro(fmt::format("/proc/{}/pagemap", pid));
+  std::vector<std::uint64_t> out(pages);
+  pread_all(fd.get(), out.data(), pages * sizeof(std::uint64_t),
+            static_cast<off_t>((start.value >> PAGE_SHIFT) * sizeof(std::uint64_t)), "pagemap");
+  return out;
+}
+
+kpage_reader::kpage_reader() : _count(open_ro("/proc/kpagecount")), _flags(open_ro("/proc/kpageflags")) {}
+
+std::uint64_t kpage_reader::count(pfn_t pfn) const {
+  std::uint64_t v = 0;
+  pread_all(_count.get(), &v, sizeof v, static_cast<off_t>(pfn.value * sizeof v), "/proc/kpagecount");
+  return v;
+}
+
+std::uint64_t kpage_reader::flags(pfn_t pfn) const {
+  std::uint64_t v = 0;
+  pread_all(_flags.get(), &v, sizeof v, static_cast<off_t>(pfn.value * sizeof v), "/proc/kpageflags");
+  return v;
+}
+
+std::uint64_t own_pfn_probe() {
+  void* p = ::mmap(nullptr, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return 0;
+  *static_cast<volatile char*>(p) = 1;
+  std::uint64_t pfn = 0;
+  try {
+    auto e = read_pagemap(::getpid(), vaddr_t{reinterpret_cast<std::uintptr_t>(p)}, 1);
+    if (e[0] & PM_PRESENT) pfn = e[0] & PM_PFN_MASK;
+  } catch (const std::system_error&) {
+    pfn = 0;
+  }
+  ::munmap(p, PAGE_SIZE);
+  return pfn;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::system_error(errno, std::generic_category(), fmt::format("cannot read {}", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int write_text(const std::string& path, const std::string& value) {
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno;
+  auto n = ::write(fd.get(), value.data(), value.size());
+  if (n < 0) return errno;
+  return n == static_cast<ssize_t>(value.size()) ? 0 : EIO;
+}
+
+std::uint64_t read_number(const std::string& path) {
+  auto s = read_text(path);
+  try {
+    return std::stoull(s);
+  } catch (const std::exception&) {
+    throw std::runtime_error(fmt::format("{}: not a number: '{}'", path, s));
+  }
+}
+
+}  // namespace rmapkit::kcheck

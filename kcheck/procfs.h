@@ -1,0 +1,71 @@
+// Readers for what /proc shows of a process's memory: maps, smaps VmFlags, pagemap,
+// kpagecount and kpageflags (Documentation/admin-guide/mm/pagemap.rst).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kcheck/fd.h"
+#include "rmapkit/types.h"
+
+namespace rmapkit::kcheck {
+
+/// One line of /proc/PID/maps.
+struct maps_entry {
+  vaddr_t start, end;
+  std::string perms;  // "rw-p"
+  std::uint64_t offset = 0;
+  std::string path;
+  bool locked = false;  // VmFlags "lo", filled by read_smaps only
+};
+
+/// VMAs of @pid that intersect [from, to). With @with_flags, from smaps (slower) so that
+/// VM_LOCKED is known.
+std::vector<maps_entry> read_vmas(pid_t pid, vaddr_t from, vaddr_t to, bool with_flags = false);
+
+// pagemap entry bits
+inline constexpr std::uint64_t PM_PFN_MASK = (std::uint64_t{1} << 55) - 1;
+inline constexpr std::uint64_t PM_SWAP = std::uint64_t{1} << 62;
+inline constexpr std::uint64_t PM_PRESENT = std::uint64_t{1} << 63;
+inline constexpr unsigned PM_SWAP_TYPE_BITS = 5;
+
+// kpageflags bits
+inline constexpr unsigned KPF_ANON = 12;
+inline constexpr unsigned KPF_SWAPCACHE = 13;
+inline constexpr unsigned KPF_KSM = 21;
+inline constexpr unsigned KPF_ZERO_PAGE = 24;
+/// PG_anon_exclusive (PG_owner_2) on anonymous pages; PG_mappedtodisk on file pages.
+inline constexpr unsigned KPF_ANON_EXCLUSIVE = 34;
+
+/// Swap types at or above this are not swap devices but migration, device or marker
+/// entries (MAX_SWAPFILES on x86-64 with every special type configured is 23).
+inline constexpr std::uint64_t FIRST_SPECIAL_SWAP_TYPE = 23;
+
+/// pagemap entries of @pid for @pages pages from @start.
+std::vector<std::uint64_t> read_pagemap(pid_t pid, vaddr_t start, std::uint64_t pages);
+
+/// /proc/kpagecount and /proc/kpageflags, opened once.
+class kpage_reader {
+ public:
+  kpage_reader();
+  std::uint64_t count(pfn_t pfn) const;
+  std::uint64_t flags(pfn_t pfn) const;
+
+ private:
+  unique_fd _count, _flags;
+};
+
+/// The pfn of a page of our own (touched), or 0 when pagemap hides pfns from us.
+std::uint64_t own_pfn_probe();
+
+/// Reads a whole small file (sysfs, procfs); throws system_error when it cannot.
+std::string read_text(const std::string& path);
+/// Writes @value to a sysfs/procfs/cgroup file; returns 0 or the errno.
+int write_text(const std::string& path, const std::string& value);
+/// read_text() parsed as an unsigned number.
+std::uint64_t read_number(const std::string& path);
+
+}  // namespace rmapkit::kcheck

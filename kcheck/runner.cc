@@ -1,0 +1,552 @@
+// The controller of the kernel back end: one agent process per scenario process, the
+// machine-wide guards, and the report read back from /proc (kernel-oracle.md §6).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "kcheck/agent.h"
+#include "kcheck/machine.h"
+#include "kcheck/procfs.h"
+#include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/scenario/report.h"
+
+namespace rmapkit::kcheck {
+
+using scenario::statement_error;
+namespace sc = rmapkit::scenario;
+
+namespace {
+
+// ---- interruption ------------------------------------------------------------------
+
+volatile sig_atomic_t g_signal = 0;
+
+void on_signal(int signo) { g_signal = signo; }
+
+struct interrupted {
+  int signo;
+};
+
+void check_interrupt() {
+  if (g_signal) throw interrupted{g_signal};
+}
+
+/// Catches SIGINT, SIGTERM and SIGHUP for the run without SA_RESTART, so that a blocking
+/// call returns EINTR and the run unwinds through its guards.
+class signal_scope {
+ public:
+  signal_scope() {
+    g_signal = 0;
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < std::size(_signals); ++i) ::sigaction(_signals[i], &sa, &_old[i]);
+  }
+  ~signal_scope() {
+    for (std::size_t i = 0; i < std::size(_signals); ++i) ::sigaction(_signals[i], &_old[i], nullptr);
+  }
+  signal_scope(const signal_scope&) = delete;
+  signal_scope& operator=(const signal_scope&) = delete;
+
+ private:
+  static constexpr int _signals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction _old[3]{};
+};
+
+std::system_error sys_error(const std::string& what, int err = errno) { return {err, std::generic_category(), what}; }
+
+int prot_bits(sc::prot p) {
+  switch (p) {
+    case sc::prot::rw: return PROT_READ | PROT_WRITE;
+    case sc::prot::r: return PROT_READ;
+    case sc::prot::none: return PROT_NONE;
+  }
+  return PROT_NONE;
+}
+
+int madvise_bits(sc::advice a) {
+  switch (a) {
+    case sc::advice::dontneed: return MADV_DONTNEED;
+    case sc::advice::mergeable: return MADV_MERGEABLE;
+    case sc::advice::unmergeable: return MADV_UNMERGEABLE;
+    case sc::advice::pageout: return MADV_PAGEOUT;
+    case sc::advice::dontfork: return MADV_DONTFORK;
+    case sc::advice::dofork: return MADV_DOFORK;
+    case sc::advice::wipeonfork: return MADV_WIPEONFORK;
+    case sc::advice::keeponfork: return MADV_KEEPONFORK;
+  }
+  return -1;
+}
+
+/// The report's KIND of a VMA, from its /proc/PID/maps path and offset.
+std::string vma_kind(const maps_entry& e) {
+  if (e.path.empty()) return "anon";
+  if (e.path.rfind("/dev/zero", 0) == 0) return "shmem";  // MAP_SHARED|MAP_ANONYMOUS
+  static constexpr std::string_view memfd = "/memfd:rmapf_";
+  if (e.path.rfind(memfd, 0) == 0) {
+    auto name = e.path.substr(memfd.size());
+    if (auto sp = name.find(' '); sp != std::string::npos) name.resize(sp);  // " (deleted)"
+    return fmt::format("file:{}@{}", name, e.offset / PAGE_SIZE);
+  }
+  return "other:" + e.path;
+}
+
+std::uint64_t random_salt() {
+  std::uint64_t s = 0;
+  if (::getrandom(&s, sizeof s, 0) != sizeof s) s = static_cast<std::uint64_t>(::getpid()) * std::uint64_t{0x9e3779b97f4a7c15};
+  return s;
+}
+
+// ---- agents ------------------------------------------------------------------------
+
+struct agent {
+  std::string name;
+  pid_t pid = 0;
+  unique_fd channel;
+  unique_fd pidfd;
+};
+
+/// Waits until the process behind @pidfd has exited; its exit_mmap() has then finished.
+void wait_exited(int pidfd, bool interruptible) {
+  pollfd p{pidfd, POLLIN, 0};
+  while (::poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) return;
+    if (interruptible) check_interrupt();
+  }
+  siginfo_t info{};
+  // Reap it when it is ours (spawned, or an orphan we adopted as subreaper).
+  (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
+}
+
+// ---- the controller ----------------------------------------------------------------
+
+class controller {
+ public:
+  controller(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts)
+      : _prog(prog), _out(out), _err(err), _opts(opts), _salt(random_salt()) {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (prog.needs_machine_lock) {
+      _lock.emplace(check_interrupt);
+      remove_stale_leftovers(opts.swap_dir);
+      _ksm.emplace();
+    }
+    if (prog.needs_swap) {
+      // Much larger than anything the scenario can allocate: a swap device more than half
+      // full frees swap cache early and changes `swapcache` flags.
+      auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.page_bound * PAGE_SIZE + (32ULL << 20));
+      _swap.emplace(opts.swap_dir, bytes);
+    }
+    // Joined before any file is filled or agent spawned: pages are charged at allocation.
+    if (prog.needs_reclaim) _memcg.emplace();
+    _agents.resize(prog.process_names.size());
+    _files.resize(prog.file_names.size());
+  }
+
+  ~controller() {
+    for (auto& a : _agents) {
+      if (!a) continue;
+      ::syscall(SYS_pidfd_send_signal, a->pidfd.get(), SIGKILL, nullptr, 0);
+      wait_exited(a->pidfd.get(), false);
+    }
+    _agents.clear();
+    _files.clear();
+  }
+
+  controller(const controller&) = delete;
+  controller& operator=(const controller&) = delete;
+
+  /// Runs every op; @line follows the op being run, for the caller's error message.
+  void execute(int& line) {
+    for (const auto& o : _prog.ops) {
+      line = o.line;
+      _line_of_current = o.line;
+      check_interrupt();
+      if (_opts.trace) _err << fmt::format("{}:{}: {}\n", _prog.file, o.line, o.text) << std::flush;
+      lru_drain();
+      std::visit([&](const auto& body) { exec(body); }, o.body);
+    }
+  }
+
+ private:
+  agent& live(sc::proc_id id) { return *_agents.at(id); }
+
+  /// Sends a request to an agent and waits for its answer; returns the agent's errno.
+  int request(sc::proc_id id, const agent_request& req, int fd = -1) {
+    auto& a = live(id);
+    if (!send_request(a.channel.get(), req, fd)) throw statement_error(fmt::format("process {} died unexpectedly", a.name));
+    return await_reply(a).err;
+  }
+
+  agent_reply await_reply(agent& a) {
+    agent_reply rep;
+    for (;;) {
+      if (recv_reply(a.channel.get(), rep)) return rep;
+      if (errno == EINTR) {
+        check_interrupt();
+        continue;
+      }
+      throw statement_error(fmt::format("process {} died unexpectedly", a.name));
+    }
+  }
+
+  void refused(const char* what, int err) {
+    if (err) throw statement_error(fmt::format("{}: kernel refused: {}", what, std::strerror(err)));
+  }
+
+  agent_request span_request(agent_op op, const sc::page_span& s) {
+    agent_request r;
+    r.op = op;
+    r.addr = s.start.value;
+    r.len = s.pages * PAGE_SIZE;
+    r.index = s.index;
+    return r;
+  }
+
+  /// A new agent on a fresh socket; @make_child creates the process and returns the
+  /// descriptor for the agent's end to be closed here.
+  void adopt(sc::proc_id id, unique_fd ours, pid_t pid) {
+    agent a;
+    a.name = _prog.process_names[id];
+    a.channel = std::move(ours);
+    agent_reply hello = await_reply(a);
+    a.pid = hello.pid;
+    if (pid && pid != a.pid) throw std::logic_error("agent pid mismatch");
+    a.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, a.pid, 0)));
+    if (!a.pidfd) throw sys_error(fmt::format("pidfd_open of process {}", a.name));
+    _agents[id] = std::move(a);
+  }
+
+  static std::pair<unique_fd, unique_fd> channel_pair() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw sys_error("socketpair");
+    return {unique_fd(sv[0]), unique_fd(sv[1])};
+  }
+
+  // ---- statements ------------------------------------------------------------------
+
+  void exec(const sc::op_spawn& o) {
+    auto [ours, theirs] = channel_pair();
+    pid_t pid = ::fork();
+    if (pid < 0) throw sys_error("fork");
+    if (pid == 0) agent_main(theirs.get());
+    theirs.reset();
+    adopt(o.proc, std::move(ours), pid);
+  }
+
+  void exec(const sc::op_file& o) {
+    const auto& name = _prog.file_names[o.file];
+    unique_fd fd(::memfd_create(fmt::format("rmapf_{}", name).c_str(), MFD_CLOEXEC));
+    if (!fd) throw sys_error("memfd_create");
+    std::vector<unsigned char> page(PAGE_SIZE);
+    for (std::uint64_t i = 0; i < o.pages; ++i) {
+      // Content unique to (file, page); key1 is above every line number.
+      unique_page(page.data(), _salt, (std::uint64_t{1} << 32) + o.file, i);
+      if (::pwrite(fd.get(), page.data(), PAGE_SIZE, static_cast<off_t>(i * PAGE_SIZE)) != PAGE_SIZE)
+        throw sys_error(fmt::format("cannot fill file {}", name));
+    }
+    _files[o.file] = std::move(fd);
+  }
+
+  void exec(const sc::op_mmap& o) {
+    agent_request r;
+    r.op = agent_op::mmap;
+    r.addr = o.base.value;
+    r.len = o.pages * PAGE_SIZE;
+    r.prot = prot_bits(o.prot);
+    bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
+    r.flags = shared ? MAP_SHARED : MAP_PRIVATE;
+    int fd = -1;
+    if (o.file) {
+      fd = _files.at(*o.file).get();
+      r.offset = o.offset * PAGE_SIZE;
+    } else {
+      r.flags |= MAP_ANONYMOUS;
+    }
+    refused("mmap", request(o.proc, r, fd));
+  }
+
+  void exec(const sc::op_read& o) { refused("read", request(o.proc, span_request(agent_op::read, o.span))); }
+
+  void exec(const sc::op_write& o) {
+    auto r = span_request(agent_op::write, o.span);
+    r.value = o.value ? *o.value : -1;
+    r.salt = _salt;
+    r.line = static_cast<std::uint64_t>(_line_of_current);
+    refused("write", request(o.proc, r));
+  }
+
+  void exec(const sc::op_fork& o) {
+    auto [ours, theirs] = channel_pair();
+    agent_request r;
+    r.op = agent_op::fork;
+    auto& parent = live(o.parent);
+    if (!send_request(parent.channel.get(), r, theirs.get()))
+      throw statement_error(fmt::format("process {} died unexpectedly", parent.name));
+    theirs.reset();
+    auto rep = await_reply(parent);
+    refused("fork", rep.err);
+    adopt(o.child, std::move(ours), rep.pid);
+  }
+
+  void exec(const sc::op_exit& o) {
+    auto& a = live(o.proc);
+    agent_request r;
+    r.op = agent_op::exit;
+    (void)send_request(a.channel.get(), r);
+    wait_exited(a.pidfd.get(), true);
+    _agents[o.proc].reset();
+  }
+
+  void exec(const sc::op_munmap& o) { refused("munmap", request(o.proc, span_request(agent_op::munmap, o.span))); }
+
+  void exec(const sc::op_mprotect& o) {
+    auto r = span_request(agent_op::mprotect, o.span);
+    r.prot = prot_bits(o.prot);
+    refused("mprotect", request(o.proc, r));
+  }
+
+  void exec(const sc::op_mremap_resize& o) {
+    auto& a = live(o.proc);
+    auto end = page_addr(o.base, o.old_pages);
+    auto vmas = read_vmas(a.pid, o.base, vaddr_t{o.base.value + sc::SLOT_SIZE});
+    if (vmas.size() != 1 || vmas[0].start != o.base || vmas[0].end != end)
+      throw statement_error(fmt::format("mremap: the region is not one VMA covering pages 0 to {}", o.old_pages - 1));
+    agent_request r;
+    r.op = agent_op::mremap;
+    r.addr = o.base.value;
+    r.len = o.old_pages * PAGE_SIZE;
+    r.new_len = o.new_pages * PAGE_SIZE;
+    r.flags = 0;  // in place: no MREMAP_MAYMOVE
+    refused("mremap", request(o.proc, r));
+  }
+
+  void exec(const sc::op_mremap_move& o) {
+    auto& a = live(o.proc);
+    // Every VMA of the region moves to the same offset from the new base.
+    for (const auto& v : read_vmas(a.pid, o.old_base, vaddr_t{o.old_base.value + sc::SLOT_SIZE})) {
+      agent_request r;
+      r.op = agent_op::mremap;
+      r.addr = v.start.value;
+      r.len = r.new_len = v.end.value - v.start.value;
+      r.new_addr = o.new_base.value + (v.start.value - o.old_base.value);
+      r.flags = MREMAP_MAYMOVE | MREMAP_FIXED;
+      refused("mremap", request(o.proc, r));
+    }
+  }
+
+  void exec(const sc::op_madvise& o) {
+    auto r = span_request(agent_op::madvise, o.span);
+    r.flags = madvise_bits(o.advice);
+    refused(fmt::format("madvise {}", sc::to_string(o.advice)).c_str(), request(o.proc, r));
+  }
+
+  void exec(const sc::op_mlock& o) { refused("mlock", request(o.proc, span_request(agent_op::mlock, o.span))); }
+  void exec(const sc::op_munlock& o) { refused("munlock", request(o.proc, span_request(agent_op::munlock, o.span))); }
+
+  void exec(const sc::op_ksm&) { _ksm->run_to_fixpoint(check_interrupt); }
+
+  void exec(const sc::op_reclaim&);
+  void exec(const sc::op_check& o);
+
+  /// A present page of the scenario, as the snapshot found it.
+  struct present_page {
+    std::string where;  // "P A[3]"
+    pfn_t pfn;
+    bool locked_vma;
+  };
+  std::vector<present_page> present_pages(bool with_locks);
+  /// The report of @c, or nothing when a page was caught under migration.
+  std::optional<sc::report_block> snapshot(const sc::op_check& c);
+
+  const sc::program& _prog;
+  std::ostream& _out;
+  std::ostream& _err;
+  const run_options& _opts;
+  std::uint64_t _salt;
+  int _line_of_current = 0;
+  cpu_pin_guard _pin;
+  kpage_reader _kpage;
+  // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
+  std::optional<machine_lock> _lock;
+  std::optional<ksm_guard> _ksm;
+  std::optional<swap_guard> _swap;
+  std::optional<memcg_guard> _memcg;
+  std::vector<unique_fd> _files;
+  std::vector<std::optional<agent>> _agents;
+};
+
+std::vector<controller::present_page> controller::present_pages(bool with_locks) {
+  std::vector<present_page> out;
+  for (std::size_t id = 0; id < _agents.size(); ++id) {
+    const auto& a = _agents[id];
+    if (!a) continue;
+    // Regions live only in the slot area.
+    for (const auto& v : read_vmas(a->pid, sc::slot_start(0), sc::slot_start(_prog.slot_count), with_locks)) {
+      auto n = pages_between(v.start, v.end);
+      auto pm = read_pagemap(a->pid, v.start, n);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        if (!(pm[i] & PM_PRESENT)) continue;
+        pfn_t pfn{pm[i] & PM_PFN_MASK};
+        if (_kpage.flags(pfn) & (std::uint64_t{1} << KPF_ZERO_PAGE)) continue;
+        out.push_back({fmt::format("{} at {}", a->name, page_addr(v.start, i)), pfn, v.locked});
+      }
+    }
+  }
+  return out;
+}
+
+void controller::exec(const sc::op_reclaim&) {
+  for (const auto& p : present_pages(false))
+    if (_kpage.flags(p.pfn) & (std::uint64_t{1} << KPF_KSM))
+      throw statement_error(fmt::format("reclaim: refused while KSM pages exist ({})", p.where));
+  std::size_t last = ~std::size_t{0};
+  int stuck = 0;
+  // Repeat {clear referenced bits, force_empty, limit shrink} until every page that can
+  // be reclaimed is gone from the page tables: pages mapped by several processes start
+  // on the active list and need several passes (kernel-oracle.md §3.3, §6.5).
+  for (;;) {
+    for (const auto& a : _agents)
+      if (a) (void)write_text(fmt::format("/proc/{}/clear_refs", a->pid), "1");
+    lru_drain();
+    _memcg->reclaim_pass();
+    check_interrupt();
+    auto pages = present_pages(true);
+    std::set<std::uint64_t> locked;  // an mlocked frame stays mapped in every sharer
+    for (const auto& p : pages)
+      if (p.locked_vma) locked.insert(p.pfn.value);
+    std::size_t left = 0;
+    for (const auto& p : pages) left += locked.count(p.pfn.value) ? 0U : 1U;
+    if (left == 0) return;
+    stuck = left < last ? 0 : stuck + 1;
+    last = left;
+    if (stuck >= 10) throw statement_error(fmt::format("reclaim: {} pages could not be reclaimed", left));
+  }
+}
+
+std::optional<sc::report_block> controller::snapshot(const sc::op_check& c) {
+  sc::report_block b{c.label, {}};
+  bool transient = false;
+  for (const auto& p : c.processes) {
+    const auto& a = live(p.proc);
+    for (const auto& r : p.regions) {
+      sc::report_region rr{p.name, r.name, {}, {}};
+      auto vmas = read_vmas(a.pid, r.base, vaddr_t{r.base.value + sc::SLOT_SIZE});
+      for (const auto& v : vmas)
+        rr.vmas.push_back({pages_between(r.base, v.start), pages_between(r.base, v.end), v.perms, vma_kind(v)});
+      for (const auto& v : vmas) {
+        auto n = pages_between(v.start, v.end);
+        auto pm = read_pagemap(a.pid, v.start, n);
+        for (std::uint64_t i = 0; i < n; ++i) {
+          sc::report_page pg;
+          pg.index = pages_between(r.base, v.start) + i;
+          auto e = pm[i];
+          if (e & PM_PRESENT) {
+            pfn_t pfn{e & PM_PFN_MASK};
+            auto fl = _kpage.flags(pfn);
+            auto bit = [fl](unsigned kpf) { return (fl >> kpf) & 1; };
+            if (bit(KPF_ZERO_PAGE)) {
+              pg.state = sc::report_page::state::zero;
+            } else {
+              pg.state = sc::report_page::state::frame;
+              pg.id = pfn.value;
+              pg.count = _kpage.count(pfn);
+              std::uint8_t f = 0;
+              if (bit(KPF_ANON)) f = f | sc::page_flag::anon;
+              if (bit(KPF_KSM)) f = f | sc::page_flag::ksm;
+              // Bit 34 means PG_anon_exclusive only on anonymous pages.
+              if (bit(KPF_ANON) && bit(KPF_ANON_EXCLUSIVE)) f = f | sc::page_flag::excl;
+              if (bit(KPF_SWAPCACHE)) f = f | sc::page_flag::swapcache;
+              pg.flags = f;
+            }
+          } else if (e & PM_SWAP) {
+            if ((e & ((1U << PM_SWAP_TYPE_BITS) - 1)) >= FIRST_SPECIAL_SWAP_TYPE) transient = true;
+            pg.state = sc::report_page::state::swap;
+            pg.id = e & PM_PFN_MASK;
+          } else {
+            continue;
+          }
+          rr.pages.push_back(pg);
+        }
+      }
+      b.regions.push_back(std::move(rr));
+    }
+  }
+  if (transient) return std::nullopt;
+  return b;
+}
+
+void controller::exec(const sc::op_check& c) {
+  // A page under migration (background compaction) shows a migration entry for a moment:
+  // take the snapshot again until none is seen.
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    if (auto b = snapshot(c)) {
+      _out << sc::format(*b) << std::flush;
+      return;
+    }
+    check_interrupt();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw statement_error("check: pages stayed under migration for 5 s");
+}
+
+}  // namespace
+
+std::optional<std::string> missing_privileges() {
+  const char* need = "run it as root: PFNs in /proc/PID/pagemap and /proc/kpagecount, /proc/kpageflags are root-only";
+  if (::geteuid() != 0) return fmt::format("not root; {}", need);
+  try {
+    kpage_reader probe;
+  } catch (const std::system_error& e) {
+    return fmt::format("{} ({}); {}", e.what(), e.code().message(), need);
+  }
+  if (own_pfn_probe() == 0) return fmt::format("/proc/self/pagemap shows no PFNs (CAP_SYS_ADMIN missing); {}", need);
+  return std::nullopt;
+}
+
+run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
+  if (auto why = missing_privileges()) {
+    err << "rmapkit kernel: " << *why << '\n';
+    return {sc::EXIT_SCENARIO_ERROR, 0};
+  }
+  signal_scope signals;
+  int line = 0;
+  auto fail = [&](const std::string& msg) {
+    out << std::flush;
+    err << sc::diag{prog.file, line, msg}.str() << '\n';
+    return run_result{sc::EXIT_SCENARIO_ERROR, 0};
+  };
+  try {
+    controller c(prog, out, err, opts);
+    c.execute(line);
+  } catch (const statement_error& e) {
+    return fail(e.what());
+  } catch (const interrupted& i) {
+    out << std::flush;
+    err << fmt::format("rmapkit kernel: interrupted by {}; everything the run changed was restored\n",
+                       ::sigabbrev_np(i.signo) ? ::sigabbrev_np(i.signo) : "a signal");
+    return {128 + i.signo, i.signo};
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return {0, 0};
+}
+
+}  // namespace rmapkit::kcheck

@@ -1,0 +1,346 @@
+// Kernel counterpart: none; this is the scenario language of shared/spec/scenario.md.
+#include "rmapkit/scenario/parser.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace rmapkit::scenario {
+
+std::string diag::str() const {
+  // A diag not tied to a line (the file itself is missing or unreadable) has line 0.
+  if (line == 0) return fmt::format("{}: {}", file, message);
+  return fmt::format("{}:{}: {}", file, line, message);
+}
+
+const char* to_string(prot p) {
+  switch (p) {
+    case prot::rw: return "rw";
+    case prot::r: return "r";
+    case prot::none: return "none";
+  }
+  return "?";
+}
+
+const char* to_string(advice a) {
+  switch (a) {
+    case advice::dontneed: return "dontneed";
+    case advice::mergeable: return "mergeable";
+    case advice::unmergeable: return "unmergeable";
+    case advice::pageout: return "pageout";
+    case advice::dontfork: return "dontfork";
+    case advice::dofork: return "dofork";
+    case advice::wipeonfork: return "wipeonfork";
+    case advice::keeponfork: return "keeponfork";
+  }
+  return "?";
+}
+
+namespace {
+
+/// A malformed line: the message becomes the diag of that line.
+struct syntax_error {
+  std::string message;
+};
+
+bool is_name(std::string_view s) {
+  if (s.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(s[0])) return false;
+  for (char c : s.substr(1))
+    if (!alpha(c) && !digit(c)) return false;
+  return true;
+}
+
+std::string_view expect_name(std::string_view tok, std::string_view what) {
+  if (!is_name(tok)) throw syntax_error{fmt::format("bad {} name '{}'", what, tok)};
+  return tok;
+}
+
+std::uint64_t parse_number(std::string_view s, std::string_view what) {
+  int base = 10;
+  std::string_view digits = s;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    digits = s.substr(2);
+  }
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  if (digits.empty() || ec == std::errc::result_out_of_range)
+    throw syntax_error{fmt::format("bad number '{}' for {}", s, what)};
+  if (ec != std::errc{} || ptr != digits.data() + digits.size())
+    throw syntax_error{fmt::format("bad number '{}' for {}", s, what)};
+  return v;
+}
+
+std::vector<std::string_view> tokenize(std::string_view line) {
+  if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+  std::vector<std::string_view> toks;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) toks.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return toks;
+}
+
+/// `key=value` options of one statement, each at most once, every one consumed.
+class options {
+ public:
+  options(std::string_view stmt, const std::vector<std::string_view>& toks, std::size_t from) : _stmt(stmt) {
+    for (std::size_t i = from; i < toks.size(); ++i) {
+      auto eq = toks[i].find('=');
+      if (eq == std::string_view::npos || eq == 0 || eq + 1 == toks[i].size())
+        throw syntax_error{fmt::format("{}: expected key=value, got '{}'", stmt, toks[i])};
+      auto key = toks[i].substr(0, eq);
+      if (!_opts.emplace(key, toks[i].substr(eq + 1)).second)
+        throw syntax_error{fmt::format("{}: option '{}' given twice", stmt, key)};
+    }
+  }
+
+  std::optional<std::string_view> take(std::string_view key) {
+    auto it = _opts.find(key);
+    if (it == _opts.end()) return std::nullopt;
+    auto v = it->second;
+    _opts.erase(it);
+    return v;
+  }
+
+  std::uint64_t take_number(std::string_view key) {
+    auto v = take(key);
+    if (!v) throw syntax_error{fmt::format("{}: missing option {}=", _stmt, key)};
+    return parse_number(*v, key);
+  }
+
+  /// Every option must have been taken: anything left is unknown to this statement.
+  void finish() const {
+    if (!_opts.empty()) throw syntax_error{fmt::format("{}: unknown option '{}'", _stmt, _opts.begin()->first)};
+  }
+
+ private:
+  std::string_view _stmt;
+  std::map<std::string_view, std::string_view, std::less<>> _opts;
+};
+
+prot parse_prot(std::string_view s) {
+  if (s == "rw") return prot::rw;
+  if (s == "r") return prot::r;
+  if (s == "none") return prot::none;
+  throw syntax_error{fmt::format("bad protection '{}' (rw, r or none)", s)};
+}
+
+advice parse_advice(std::string_view s) {
+  static constexpr advice all[] = {advice::dontneed,   advice::mergeable, advice::unmergeable, advice::pageout,
+                                   advice::dontfork,   advice::dofork,    advice::wipeonfork,  advice::keeponfork};
+  for (advice a : all)
+    if (s == to_string(a)) return a;
+  throw syntax_error{fmt::format("unknown advice '{}'", s)};
+}
+
+range_ref parse_range(std::string_view s) {
+  range_ref r;
+  auto open = s.find('[');
+  if (open == std::string_view::npos) {
+    r.region = std::string(expect_name(s, "region"));
+    return r;
+  }
+  if (s.back() != ']') throw syntax_error{fmt::format("bad range '{}'", s)};
+  r.region = std::string(expect_name(s.substr(0, open), "region"));
+  auto inner = s.substr(open + 1, s.size() - open - 2);
+  auto colon = inner.find(':');
+  if (colon == std::string_view::npos) {
+    r.first = parse_number(inner, "page index");
+    return r;
+  }
+  r.first = parse_number(inner.substr(0, colon), "page index");
+  r.last = parse_number(inner.substr(colon + 1), "page index");
+  if (*r.last <= *r.first) throw syntax_error{fmt::format("empty range '{}'", s)};
+  return r;
+}
+
+void want_args(std::string_view stmt, const std::vector<std::string_view>& toks, std::size_t from, std::size_t n) {
+  if (toks.size() - from < n) throw syntax_error{fmt::format("{}: missing argument", stmt)};
+  if (toks.size() - from > n) throw syntax_error{fmt::format("{}: unexpected '{}'", stmt, toks[from + n])};
+}
+
+statement_body parse_mmap(std::string proc, const std::vector<std::string_view>& t, std::size_t i) {
+  // P: mmap R anon private|shared ...   or   P: mmap R file F private|shared ...
+  if (t.size() - i < 3) throw syntax_error{"mmap: missing argument"};
+  st_mmap m;
+  m.proc = std::move(proc);
+  m.region = std::string(expect_name(t[i], "region"));
+  std::size_t next;
+  bool file = false;
+  if (t[i + 1] == "anon") {
+    next = i + 2;
+  } else if (t[i + 1] == "file") {
+    if (t.size() - i < 4) throw syntax_error{"mmap: missing argument"};
+    m.file = std::string(expect_name(t[i + 2], "file"));
+    file = true;
+    next = i + 3;
+  } else {
+    throw syntax_error{fmt::format("mmap: expected 'anon' or 'file', got '{}'", t[i + 1])};
+  }
+  bool shared;
+  if (t[next] == "private") shared = false;
+  else if (t[next] == "shared") shared = true;
+  else throw syntax_error{fmt::format("mmap: expected 'private' or 'shared', got '{}'", t[next])};
+  m.kind = file ? (shared ? map_kind::file_shared : map_kind::file_private)
+                : (shared ? map_kind::anon_shared : map_kind::anon_private);
+  options o("mmap", t, next + 1);
+  m.pages = o.take_number("pages");
+  if (file) {
+    if (auto off = o.take("offset")) m.offset = parse_number(*off, "offset");
+  }
+  if (auto p = o.take("prot")) m.prot = parse_prot(*p);
+  o.finish();
+  return m;
+}
+
+statement_body parse_process_statement(std::string proc, const std::vector<std::string_view>& t, std::size_t i) {
+  if (i >= t.size()) throw syntax_error{fmt::format("missing statement after '{}:'", proc)};
+  auto verb = t[i++];
+  auto range_then = [&](std::size_t extra) {
+    want_args(verb, t, i, 1 + extra);
+    return parse_range(t[i]);
+  };
+  if (verb == "mmap") return parse_mmap(std::move(proc), t, i);
+  if (verb == "read") return st_read{std::move(proc), range_then(0)};
+  if (verb == "write") {
+    if (i >= t.size()) throw syntax_error{"write: missing argument"};
+    st_write w{std::move(proc), parse_range(t[i]), std::nullopt};
+    options o("write", t, i + 1);
+    if (auto v = o.take("value")) {
+      auto n = parse_number(*v, "value");
+      if (n > 255) throw syntax_error{fmt::format("write: value={} is not a byte (0-255)", n)};
+      w.value = static_cast<std::uint8_t>(n);
+    }
+    o.finish();
+    return w;
+  }
+  if (verb == "fork") {
+    want_args(verb, t, i, 1);
+    return st_fork{std::move(proc), std::string(expect_name(t[i], "process"))};
+  }
+  if (verb == "exit") {
+    want_args(verb, t, i, 0);
+    return st_exit{std::move(proc)};
+  }
+  if (verb == "munmap") return st_munmap{std::move(proc), range_then(0)};
+  if (verb == "mprotect") {
+    auto r = range_then(1);
+    return st_mprotect{std::move(proc), std::move(r), parse_prot(t[i + 1])};
+  }
+  if (verb == "mremap") {
+    if (i >= t.size()) throw syntax_error{"mremap: missing argument"};
+    std::string region(expect_name(t[i], "region"));
+    if (i + 1 < t.size() && t[i + 1] == "move") {
+      want_args(verb, t, i, 2);
+      return st_mremap_move{std::move(proc), std::move(region)};
+    }
+    options o("mremap", t, i + 1);
+    auto pages = o.take_number("pages");
+    o.finish();
+    return st_mremap_resize{std::move(proc), std::move(region), pages};
+  }
+  if (verb == "madvise") {
+    auto r = range_then(1);
+    return st_madvise{std::move(proc), std::move(r), parse_advice(t[i + 1])};
+  }
+  if (verb == "mlock") return st_mlock{std::move(proc), range_then(0)};
+  if (verb == "munlock") return st_munlock{std::move(proc), range_then(0)};
+  throw syntax_error{fmt::format("unknown statement '{}'", verb)};
+}
+
+statement_body parse_statement(const std::vector<std::string_view>& t) {
+  auto head = t[0];
+  // Process statements: "P: verb ..." (the colon may also stand alone: "P : verb").
+  if (head.back() == ':' || (t.size() > 1 && t[1] == ":")) {
+    std::size_t i = head.back() == ':' ? 1 : 2;
+    auto name = head.back() == ':' ? head.substr(0, head.size() - 1) : head;
+    return parse_process_statement(std::string(expect_name(name, "process")), t, i);
+  }
+  if (head == "spawn") {
+    want_args(head, t, 1, 1);
+    return st_spawn{std::string(expect_name(t[1], "process"))};
+  }
+  if (head == "file") {
+    if (t.size() < 2) throw syntax_error{"file: missing argument"};
+    st_file f{std::string(expect_name(t[1], "file")), 0};
+    options o("file", t, 2);
+    f.pages = o.take_number("pages");
+    o.finish();
+    return f;
+  }
+  if (head == "ksm") {
+    want_args(head, t, 1, 0);
+    return st_ksm{};
+  }
+  if (head == "reclaim") {
+    want_args(head, t, 1, 0);
+    return st_reclaim{};
+  }
+  if (head == "check") {
+    if (t.size() > 2) throw syntax_error{fmt::format("check: the label is one name, got '{}' after it", t[2])};
+    return st_check{t.size() == 2 ? std::string(expect_name(t[1], "label")) : std::string()};
+  }
+  throw syntax_error{fmt::format("unknown statement '{}'", head)};
+}
+
+}  // namespace
+
+tl::expected<scenario, diag> parse(std::string_view text, std::string file_name) {
+  scenario sc;
+  sc.file = std::move(file_name);
+  int line_no = 0;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto nl = text.find('\n', pos);
+    auto line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    ++line_no;
+    auto toks = tokenize(line);
+    if (!toks.empty()) {
+      try {
+        std::string as_written;
+        for (auto t : toks) as_written += (as_written.empty() ? "" : " ") + std::string(t);
+        sc.statements.push_back(statement{line_no, parse_statement(toks), std::move(as_written)});
+      } catch (const syntax_error& e) {
+        return tl::make_unexpected(diag{sc.file, line_no, e.message});
+      }
+    }
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return sc;
+}
+
+tl::expected<scenario, diag> parse_file(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return tl::make_unexpected(diag{path, 0, fmt::format("cannot open: {}", std::strerror(errno))});
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  if (text.find('\0') != std::string::npos) return tl::make_unexpected(diag{path, 0, "not a text file (NUL byte)"});
+  return parse(text, path);
+}
+
+}  // namespace rmapkit::scenario

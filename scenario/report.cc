@@ -1,0 +1,54 @@
+#include "rmapkit/scenario/report.h"
+
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace rmapkit::scenario {
+
+namespace {
+
+/// Numbers raw identities 1, 2, ... in order of first appearance.
+class first_seen {
+ public:
+  std::uint64_t operator()(std::uint64_t raw) {
+    auto [it, fresh] = _ids.try_emplace(raw, _ids.size() + 1);
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<std::uint64_t, std::uint64_t> _ids;
+};
+
+}  // namespace
+
+std::string format(const report_block& block) {
+  fmt::memory_buffer out;
+  auto it = std::back_inserter(out);
+  if (block.label.empty()) fmt::format_to(it, "check\n");
+  else fmt::format_to(it, "check {}\n", block.label);
+  first_seen frames, swaps;
+  for (const auto& reg : block.regions) {
+    for (const auto& v : reg.vmas)
+      fmt::format_to(it, "vma {} {} {} {} {} {}\n", reg.process, reg.region, v.start, v.end, v.perms, v.kind);
+    for (const auto& pg : reg.pages) {
+      fmt::format_to(it, "page {} {} {} ", reg.process, reg.region, pg.index);
+      switch (pg.state) {
+        case report_page::state::zero: fmt::format_to(it, "zero"); break;
+        case report_page::state::swap: fmt::format_to(it, "swap={}", swaps(pg.id)); break;
+        case report_page::state::frame:
+          fmt::format_to(it, "frame={} count={}", frames(pg.id), pg.count);
+          if (has(pg.flags, page_flag::anon)) fmt::format_to(it, " anon");
+          if (has(pg.flags, page_flag::ksm)) fmt::format_to(it, " ksm");
+          if (has(pg.flags, page_flag::excl)) fmt::format_to(it, " excl");
+          if (has(pg.flags, page_flag::swapcache)) fmt::format_to(it, " swapcache");
+          break;
+      }
+      fmt::format_to(it, "\n");
+    }
+  }
+  fmt::format_to(it, "end\n");
+  return fmt::to_string(out);
+}
+
+}  // namespace rmapkit::scenario

@@ -1,0 +1,364 @@
+// Resolves a parsed scenario: a shadow of the scenario-level state (names, regions,
+// holes, protections, mlock and fork advice per page) decides every rule of the spec
+// that does not need the memory manager itself, before anything runs.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rmapkit/scenario/program.h"
+
+namespace rmapkit::scenario {
+
+namespace {
+
+struct rule_error {
+  std::string message;
+};
+
+/// What the scenario itself decides about one page of a region.
+struct page_state {
+  bool mapped = true;
+  enum prot prot = prot::rw;
+  bool locked = false;      // VM_LOCKED: not inherited by fork
+  bool dontfork = false;    // VM_DONTCOPY
+  bool wipeonfork = false;  // VM_WIPEONFORK
+
+  bool same_vma_flags(const page_state& o) const {
+    return prot == o.prot && locked == o.locked && dontfork == o.dontfork && wipeonfork == o.wipeonfork;
+  }
+};
+
+struct region_state {
+  map_kind kind = map_kind::anon_private;
+  std::optional<file_id> file;
+  std::uint64_t offset = 0;
+  std::uint64_t slot = 0;
+  std::vector<page_state> pages;
+};
+
+struct process_state {
+  proc_id id = 0;
+  bool alive = true;
+  std::map<std::string, region_state> regions;  // never shrinks: region names are not reused
+};
+
+std::string range_text(const range_ref& r) {
+  if (!r.first) return r.region;
+  if (!r.last) return fmt::format("{}[{}]", r.region, *r.first);
+  return fmt::format("{}[{}:{}]", r.region, *r.first, *r.last);
+}
+
+bool is_file(map_kind k) { return k == map_kind::file_private || k == map_kind::file_shared; }
+
+class resolver {
+ public:
+  explicit resolver(const scenario& sc) { _prog.file = sc.file; }
+
+  tl::expected<program, diag> run(const scenario& sc) {
+    for (const auto& st : sc.statements) {
+      try {
+        auto body = std::visit([&](const auto& s) { return step(s); }, st.body);
+        _prog.ops.push_back(op{st.line, std::move(body), st.text});
+      } catch (const rule_error& e) {
+        return tl::make_unexpected(diag{sc.file, st.line, e.message});
+      }
+    }
+    return std::move(_prog);
+  }
+
+ private:
+  // ---- names ------------------------------------------------------------------------
+
+  void claim_global_name(const std::string& name) {
+    if (_procs.count(name) || _files.count(name)) throw rule_error{fmt::format("name {} is already used", name)};
+  }
+
+  process_state& live_process(const std::string& name) {
+    auto it = _procs.find(name);
+    if (it == _procs.end()) throw rule_error{fmt::format("unknown process {}", name)};
+    if (!it->second.alive) throw rule_error{fmt::format("process {} has exited", name)};
+    return it->second;
+  }
+
+  region_state& region_of(process_state& p, const std::string& proc, const std::string& region) {
+    auto it = p.regions.find(region);
+    if (it == p.regions.end()) throw rule_error{fmt::format("unknown region {} in process {}", region, proc)};
+    return it->second;
+  }
+
+  std::uint64_t next_slot() {
+    if (_slots >= MAX_SLOTS) throw rule_error{fmt::format("too many regions (at most {} slots)", MAX_SLOTS)};
+    _prog.slot_count = _slots + 1;
+    return _slots++;
+  }
+
+  // ---- ranges -----------------------------------------------------------------------
+
+  struct resolved_range {
+    region_state* region;
+    std::uint64_t first, last;
+  };
+
+  resolved_range range(process_state& p, const std::string& proc, const range_ref& r, bool holes_ok,
+                       std::string_view verb) {
+    auto& reg = region_of(p, proc, r.region);
+    std::uint64_t size = reg.pages.size();
+    std::uint64_t first = r.first.value_or(0);
+    std::uint64_t last = r.first ? r.last.value_or(first + 1) : size;
+    if (last > size) {
+      throw rule_error{fmt::format("{}: {} {} outside region {} ({} pages)", verb, r.last ? "range" : "page",
+                                   range_text(r), r.region, size)};
+    }
+    if (!holes_ok) {
+      for (auto i = first; i < last; ++i)
+        if (!reg.pages[i].mapped)
+          throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, i)};
+    }
+    return {&reg, first, last};
+  }
+
+  static page_span span_of(const resolved_range& rr) {
+    return page_span{page_addr(slot_start(rr.region->slot), rr.first), rr.last - rr.first, rr.first};
+  }
+
+  static void check_region_size(std::uint64_t pages, std::string_view verb, const std::string& region) {
+    if (pages == 0) throw rule_error{fmt::format("{}: region {} needs at least one page", verb, region)};
+    if (pages > MAX_REGION_PAGES)
+      throw rule_error{fmt::format("{}: region {} of {} pages is larger than its slot (at most {} pages)", verb, region,
+                                   pages, MAX_REGION_PAGES)};
+  }
+
+  // ---- statements -------------------------------------------------------------------
+
+  op_body step(const st_spawn& s) {
+    claim_global_name(s.proc);
+    auto id = static_cast<proc_id>(_prog.process_names.size());
+    _prog.process_names.push_back(s.proc);
+    _procs.emplace(s.proc, process_state{id, true, {}});
+    return op_spawn{id};
+  }
+
+  op_body step(const st_file& s) {
+    claim_global_name(s.file);
+    if (s.pages == 0) throw rule_error{fmt::format("file: {} needs at least one page", s.file)};
+    if (s.pages > MAX_FILE_PAGES)
+      throw rule_error{fmt::format("file: {} of {} pages is too large (at most {})", s.file, s.pages, MAX_FILE_PAGES)};
+    auto id = static_cast<file_id>(_prog.file_names.size());
+    _prog.file_names.push_back(s.file);
+    _file_pages.push_back(s.pages);
+    _files.emplace(s.file, id);
+    _prog.page_bound += s.pages;
+    return op_file{id, s.pages};
+  }
+
+  op_body step(const st_mmap& s) {
+    auto& p = live_process(s.proc);
+    if (p.regions.count(s.region))
+      throw rule_error{fmt::format("mmap: region name {} is already used in process {}", s.region, s.proc)};
+    check_region_size(s.pages, "mmap", s.region);
+    std::optional<file_id> fid;
+    if (is_file(s.kind)) {
+      auto it = _files.find(s.file);
+      if (it == _files.end()) throw rule_error{fmt::format("mmap: unknown file {}", s.file)};
+      fid = it->second;
+      auto fpages = _file_pages[*fid];
+      if (s.offset + s.pages > fpages)
+        throw rule_error{fmt::format("mmap: offset={} pages={} reaches beyond file {} ({} pages)", s.offset, s.pages,
+                                     s.file, fpages)};
+    }
+    region_state reg;
+    reg.kind = s.kind;
+    reg.file = fid;
+    reg.offset = s.offset;
+    reg.slot = next_slot();
+    reg.pages.assign(s.pages, page_state{true, s.prot, false, false, false});
+    auto base = slot_start(reg.slot);
+    p.regions.emplace(s.region, std::move(reg));
+    return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot};
+  }
+
+  op_body step(const st_read& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "read");
+    for (auto i = rr.first; i < rr.last; ++i)
+      if (rr.region->pages[i].prot == prot::none)
+        throw rule_error{fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)",
+                                     s.range.region, i)};
+    _prog.page_bound += rr.last - rr.first;
+    return op_read{p.id, span_of(rr)};
+  }
+
+  op_body step(const st_write& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "write");
+    for (auto i = rr.first; i < rr.last; ++i)
+      if (rr.region->pages[i].prot != prot::rw)
+        throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
+                                     s.range.region, i, to_string(rr.region->pages[i].prot))};
+    _prog.page_bound += rr.last - rr.first;
+    return op_write{p.id, span_of(rr), s.value};
+  }
+
+  op_body step(const st_fork& s) {
+    auto& parent = live_process(s.proc);
+    claim_global_name(s.child);
+    auto id = static_cast<proc_id>(_prog.process_names.size());
+    _prog.process_names.push_back(s.child);
+    process_state child{id, true, parent.regions};
+    for (auto& [name, reg] : child.regions) {
+      for (auto& pg : reg.pages) {
+        if (pg.dontfork) pg.mapped = false;  // dup_mmap skips VM_DONTCOPY VMAs
+        pg.locked = false;                   // VM_LOCKED is not inherited
+      }
+    }
+    auto parent_id = parent.id;  // emplace below may not invalidate, but keep it simple
+    _procs.emplace(s.child, std::move(child));
+    return op_fork{parent_id, id};
+  }
+
+  op_body step(const st_exit& s) {
+    auto& p = live_process(s.proc);
+    p.alive = false;
+    return op_exit{p.id};
+  }
+
+  op_body step(const st_munmap& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, true, "munmap");
+    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i] = page_state{false, prot::none, false, false, false};
+    return op_munmap{p.id, span_of(rr)};
+  }
+
+  op_body step(const st_mprotect& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "mprotect");
+    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].prot = s.prot;
+    return op_mprotect{p.id, span_of(rr), s.prot};
+  }
+
+  op_body step(const st_mremap_resize& s) {
+    auto& p = live_process(s.proc);
+    auto& reg = region_of(p, s.proc, s.region);
+    if (reg.kind == map_kind::anon_shared)
+      throw rule_error{fmt::format("mremap: region {} is shared anonymous memory: only private anonymous and file "
+                                   "regions can be resized",
+                                   s.region)};
+    check_region_size(s.pages, "mremap", s.region);
+    const auto& first = reg.pages.front();
+    for (std::size_t i = 0; i < reg.pages.size(); ++i) {
+      if (!reg.pages[i].mapped || !reg.pages[i].same_vma_flags(first))
+        throw rule_error{fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region,
+                                     reg.pages.size() - 1)};
+    }
+    if (reg.file && reg.offset + s.pages > _file_pages[*reg.file])
+      throw rule_error{fmt::format("mremap: region {} would reach beyond file {} ({} pages)", s.region,
+                                   _prog.file_names[*reg.file], _file_pages[*reg.file])};
+    auto old_pages = reg.pages.size();
+    if (s.pages > old_pages) {
+      _prog.page_bound += s.pages - old_pages;  // an mlocked VMA is populated as it grows
+    }
+    reg.pages.resize(s.pages, first);
+    return op_mremap_resize{p.id, slot_start(reg.slot), old_pages, s.pages};
+  }
+
+  op_body step(const st_mremap_move& s) {
+    auto& p = live_process(s.proc);
+    auto& reg = region_of(p, s.proc, s.region);
+    bool any = false;
+    for (const auto& pg : reg.pages) any = any || pg.mapped;
+    if (!any) throw rule_error{fmt::format("mremap: region {} has no VMA left to move", s.region)};
+    auto old_base = slot_start(reg.slot);
+    reg.slot = next_slot();
+    return op_mremap_move{p.id, old_base, slot_start(reg.slot), reg.pages.size()};
+  }
+
+  op_body step(const st_madvise& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "madvise");
+    auto& pages = rr.region->pages;
+    switch (s.advice) {
+      case advice::dontneed:
+      case advice::pageout:
+        for (auto i = rr.first; i < rr.last; ++i)
+          if (pages[i].locked)
+            throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
+                                         to_string(s.advice), s.range.region, i)};
+        break;
+      case advice::wipeonfork:
+        if (rr.region->kind != map_kind::anon_private)
+          throw rule_error{fmt::format("madvise wipeonfork: region {} is not private anonymous memory: the kernel "
+                                       "refuses it (EINVAL)",
+                                       s.range.region)};
+        break;
+      default:
+        break;
+    }
+    for (auto i = rr.first; i < rr.last; ++i) {
+      if (s.advice == advice::dontfork) pages[i].dontfork = true;
+      if (s.advice == advice::dofork) pages[i].dontfork = false;
+      if (s.advice == advice::wipeonfork) pages[i].wipeonfork = true;
+      if (s.advice == advice::keeponfork) pages[i].wipeonfork = false;
+    }
+    if (s.advice == advice::mergeable || s.advice == advice::pageout) _prog.needs_machine_lock = true;
+    if (s.advice == advice::pageout) _prog.needs_swap = true;
+    return op_madvise{p.id, span_of(rr), s.advice};
+  }
+
+  op_body step(const st_mlock& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "mlock");
+    for (auto i = rr.first; i < rr.last; ++i)
+      if (rr.region->pages[i].prot == prot::none)
+        throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
+                                     s.range.region, i)};
+    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = true;
+    _prog.page_bound += rr.last - rr.first;  // mlock populates
+    return op_mlock{p.id, span_of(rr)};
+  }
+
+  op_body step(const st_munlock& s) {
+    auto& p = live_process(s.proc);
+    auto rr = range(p, s.proc, s.range, false, "munlock");
+    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = false;
+    return op_munlock{p.id, span_of(rr)};
+  }
+
+  op_body step(const st_ksm&) {
+    _prog.needs_machine_lock = true;
+    _prog.needs_ksm = true;
+    return op_ksm{};
+  }
+
+  op_body step(const st_reclaim&) {
+    _prog.needs_machine_lock = true;
+    _prog.needs_swap = true;
+    _prog.needs_reclaim = true;
+    return op_reclaim{};
+  }
+
+  op_body step(const st_check& s) {
+    op_check c{s.label, {}};
+    for (const auto& [name, p] : _procs) {  // std::map: byte order of names
+      if (!p.alive) continue;
+      check_process cp{name, p.id, {}};
+      for (const auto& [rname, reg] : p.regions) cp.regions.push_back(check_region{rname, slot_start(reg.slot)});
+      c.processes.push_back(std::move(cp));
+    }
+    return c;
+  }
+
+  program _prog;
+  std::map<std::string, process_state> _procs;
+  std::map<std::string, file_id> _files;
+  std::vector<std::uint64_t> _file_pages;
+  std::uint64_t _slots = 0;
+};
+
+}  // namespace
+
+tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).run(sc); }
+
+}  // namespace rmapkit::scenario
