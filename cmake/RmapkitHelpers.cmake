@@ -1,7 +1,8 @@
 # Helpers so that every CMakeLists.txt in the tree reads the same.
 
-# Flags every rmapkit target gets.
+# Flags every rmapkit target gets; NO_SANITIZE keeps sanitizers out of one target.
 function(rmapkit_target_defaults target)
+  cmake_parse_arguments(ARG "NO_SANITIZE" "" "" ${ARGN})
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
     -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
@@ -9,7 +10,7 @@ function(rmapkit_target_defaults target)
   if(RMAPKIT_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  if(RMAPKIT_SANITIZE)
+  if(RMAPKIT_SANITIZE AND NOT ARG_NO_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)

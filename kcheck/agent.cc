@@ -1,5 +1,7 @@
-// The agent side of the kernel back end. Kept free of allocation in the command loop:
-// an agent's own memory use must not disturb what the scenario measures.
+// The agent side of the kernel back end, built into the rmapkit-agent executable only.
+// Kept free of allocation in the command loop: an agent's own memory use must not
+// disturb what the scenario measures. Never built with sanitizers: their shadow memory
+// would sit where the scenario's slots are.
 #include "kcheck/agent.h"
 
 #include <sys/mman.h>
@@ -10,7 +12,6 @@
 #include <csignal>
 #include <cstring>
 
-#include "rmapkit/types.h"
 
 namespace rmapkit::kcheck {
 
@@ -52,27 +53,27 @@ void reply(int channel, int err, int pid = 0) {
 
 /// Touches each page; a faulting access becomes EFAULT instead of a crash.
 int touch(const agent_request& req, bool write) {
-  alignas(64) static unsigned char buf[PAGE_SIZE];
+  alignas(64) static unsigned char buf[AGENT_PAGE_SIZE];
   auto* base = reinterpret_cast<unsigned char*>(req.addr);
-  std::uint64_t pages = req.len / PAGE_SIZE;
+  std::uint64_t pages = req.len / AGENT_PAGE_SIZE;
   if (sigsetjmp(g_fault_jmp, 1)) {
     g_fault_armed = 0;
     return EFAULT;
   }
   g_fault_armed = 1;
   for (std::uint64_t i = 0; i < pages; ++i) {
-    auto* page = base + i * PAGE_SIZE;
+    auto* page = base + i * AGENT_PAGE_SIZE;
     if (!write) {
       (void)*static_cast<volatile unsigned char*>(page);
       continue;
     }
     if (req.value >= 0) {
-      std::memset(buf, req.value, PAGE_SIZE);
+      std::memset(buf, req.value, AGENT_PAGE_SIZE);
     } else {
       unique_page(buf, req.salt, req.line, req.index + i);
     }
     // Every byte of the page, ascending (spec: write).
-    std::memcpy(page, buf, PAGE_SIZE);
+    std::memcpy(page, buf, AGENT_PAGE_SIZE);
   }
   g_fault_armed = 0;
   return 0;
@@ -97,17 +98,7 @@ int sys_result(long r) { return r < 0 ? errno : 0; }
 
 }  // namespace
 
-void unique_page(unsigned char* page, std::uint64_t salt, std::uint64_t key1, std::uint64_t key2) {
-  std::memset(page, 0xa5, PAGE_SIZE);
-  const std::uint64_t header[4] = {0x726d61706b697421ULL /* "rmapkit!" */, salt, key1, key2};
-  std::memcpy(page, header, sizeof header);
-}
-
-void agent_main(int channel) {
-  if (channel != AGENT_CHANNEL_FD) {
-    ::dup2(channel, AGENT_CHANNEL_FD);
-  }
-  ::close_range(AGENT_CHANNEL_FD + 1, ~0U, 0);
+void agent_main() {
   ::prctl(PR_SET_NAME, "rmapkit-agent", 0, 0, 0);
   ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
   // Exited children vanish at once; the controller, not the agent, watches them.
@@ -167,34 +158,6 @@ void agent_main(int channel) {
     if (fd >= 0) ::close(fd);
     reply(ch, err);
   }
-}
-
-bool send_request(int channel, const agent_request& req, int fd) {
-  iovec iov{const_cast<agent_request*>(&req), sizeof req};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof cbuf;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  do {
-    n = ::sendmsg(channel, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(sizeof req);
-}
-
-bool recv_reply(int channel, agent_reply& rep) {
-  ssize_t n = ::recv(channel, &rep, sizeof rep, 0);
-  if (n < 0) return false;
-  return n == static_cast<ssize_t>(sizeof rep);
 }
 
 }  // namespace rmapkit::kcheck

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 #include "kcheck/fd.h"
 
@@ -14,6 +16,8 @@ namespace rmapkit::kcheck {
 
 /// The descriptor number an agent's channel has inside the agent.
 inline constexpr int AGENT_CHANNEL_FD = 3;
+/// Base pages only: the runner disables THP for its processes.
+inline constexpr unsigned long AGENT_PAGE_SIZE = 4096;
 
 enum class agent_op : std::uint32_t {
   mmap,
@@ -54,12 +58,23 @@ bool send_request(int channel, const agent_request& req, int fd = -1);
 /// Receives one reply; returns false on EOF. EINTR is reported as errno EINTR with false.
 bool recv_reply(int channel, agent_reply& rep);
 
-/// Becomes an agent: never returns. Called in a freshly forked child whose channel is
-/// @channel; every other inherited descriptor is closed.
-[[noreturn]] void agent_main(int channel);
+/// The agent's command loop on AGENT_CHANNEL_FD (the rmapkit-agent executable). Never returns.
+[[noreturn]] void agent_main();
 
-/// Fills @page (PAGE_SIZE bytes) with content unique to (salt, key1, key2): the pattern
+/// Starts an agent: fork, then exec @agent_path with @channel as AGENT_CHANNEL_FD and
+/// every other descriptor closed. Returns the pid, or -1 with errno.
+pid_t start_agent(const char* agent_path, int channel);
+
+/// Where the rmapkit-agent executable is: $RMAPKIT_AGENT, else beside the running
+/// executable, else where the build put it.
+std::string agent_executable();
+
+/// Fills @page (AGENT_PAGE_SIZE bytes) with content unique to (salt, key1, key2): the pattern
 /// writes and files use, so that no two unrelated pages are equal (KSM would merge them).
-void unique_page(unsigned char* page, std::uint64_t salt, std::uint64_t key1, std::uint64_t key2);
+inline void unique_page(unsigned char* page, std::uint64_t salt, std::uint64_t key1, std::uint64_t key2) {
+  std::memset(page, 0xa5, AGENT_PAGE_SIZE);
+  const std::uint64_t header[4] = {0x726d61706b697421ULL /* "rmapkit!" */, salt, key1, key2};
+  std::memcpy(page, header, sizeof header);
+}
 
 }  // namespace rmapkit::kcheck

@@ -180,13 +180,24 @@ class controller {
       _line_of_current = o.line;
       check_interrupt();
       if (_opts.trace) _err << fmt::format("{}:{}: {}\n", _prog.file, o.line, o.text) << std::flush;
+      check_agents_alive();
       lru_drain();
       std::visit([&](const auto& body) { exec(body); }, o.body);
     }
+    check_agents_alive();
   }
 
  private:
   agent& live(sc::proc_id id) { return *_agents.at(id); }
+
+  /// A scenario process that died behind our back (OOM killer, a stray kill) ends the run.
+  void check_agents_alive() {
+    for (const auto& a : _agents) {
+      if (!a) continue;
+      pollfd p{a->pidfd.get(), POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) throw statement_error(fmt::format("process {} died unexpectedly", a->name));
+    }
+  }
 
   /// Sends a request to an agent and waits for its answer; returns the agent's errno.
   int request(sc::proc_id id, const agent_request& req, int fd = -1) {
@@ -244,11 +255,14 @@ class controller {
 
   void exec(const sc::op_spawn& o) {
     auto [ours, theirs] = channel_pair();
-    pid_t pid = ::fork();
+    pid_t pid = start_agent(_agent_path.c_str(), theirs.get());
     if (pid < 0) throw sys_error("fork");
-    if (pid == 0) agent_main(theirs.get());
     theirs.reset();
-    adopt(o.proc, std::move(ours), pid);
+    try {
+      adopt(o.proc, std::move(ours), pid);
+    } catch (const statement_error&) {
+      throw statement_error(fmt::format("spawn: cannot start the agent {}", _agent_path));
+    }
   }
 
   void exec(const sc::op_file& o) {
@@ -382,6 +396,7 @@ class controller {
   const run_options& _opts;
   std::uint64_t _salt;
   int _line_of_current = 0;
+  std::string _agent_path = agent_executable();
   cpu_pin_guard _pin;
   kpage_reader _kpage;
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.

@@ -1,0 +1,56 @@
+// The tool as a user meets it: bad input gets FILE:LINE: reason on standard error and
+// exit status 2, from `lint` and from `kernel` alike, before anything runs.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "support/subprocess.h"
+
+namespace rmapkit::testing {
+namespace {
+
+TEST(Cli, BadScenarioGivesFileLineReasonAndExit2) {
+  auto path = temp_file("bad.rmap", "spawn P\nP: mmap A anon private pages=2\nQ: read A\n");
+  for (const char* cmd : {"lint", "kernel"}) {
+    auto o = run({rmapkit_bin(), cmd, path});
+    EXPECT_EQ(o.exit_code, 2) << cmd;
+    EXPECT_EQ(o.err, path + ":3: unknown process Q\n") << cmd;
+    EXPECT_EQ(o.out, "") << cmd;
+  }
+}
+
+TEST(Cli, MissingFileIsAClearError) {
+  auto o = run({rmapkit_bin(), "kernel", "/nonexistent/s.rmap"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, "/nonexistent/s.rmap: cannot open: No such file or directory\n");
+}
+
+TEST(Cli, BinaryFileIsRejected) {
+  auto path = temp_file("bin.rmap", std::string("spawn P\n\0\x01", 10));
+  auto o = run({rmapkit_bin(), "lint", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, path + ": not a text file (NUL byte)\n");
+}
+
+TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
+  EXPECT_EQ(run({rmapkit_bin(), "frobnicate"}).exit_code, 2);
+  auto o = run({rmapkit_bin(), "kernel"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("FILE is required"), std::string::npos) << o.err;
+}
+
+TEST(Cli, LintSummarisesAGoodScenario) {
+  auto path = temp_file("ok.rmap", "file F pages=2\nspawn P\nP: mmap A file F shared pages=2\nksm\n");
+  auto o = run({rmapkit_bin(), "lint", path});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, path + ": 4 statements, 1 processes, 1 files, machine-wide (KSM/swap)\n");
+}
+
+TEST(Cli, AgentRefusesToRunByHand) {
+  auto o = run({RMAPKIT_AGENT_BIN});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("not by hand"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rmapkit::testing

@@ -1,0 +1,139 @@
+// The kernel back end leaves nothing behind: not when interrupted by SIGTERM halfway
+// through a reclaim or by SIGINT during a KSM scan, not when a scenario process is
+// killed under it, not when the kernel refuses a statement. And it says clearly when
+// it cannot run at all.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support/machine_state.h"
+#include "support/subprocess.h"
+
+namespace rmapkit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class KernelRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+    _before = read_machine_state();
+  }
+  void expect_restored() { EXPECT_EQ(read_machine_state(), _before); }
+  machine_state _before;
+};
+
+// Four processes share 100000 anon pages: reclaim takes several passes of about a second.
+const char* big_reclaim = R"(spawn P
+P: mmap A anon private pages=100000
+P: write A
+P: fork C1
+P: fork C2
+P: fork C3
+reclaim
+check after_reclaim
+)";
+
+TEST_F(KernelRun, SigtermHalfwayThroughReclaimRestoresEverything) {
+  auto path = temp_file("reclaim.rmap", big_reclaim);
+  child run({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(run.wait_for_err(":7: reclaim", 60s)) << run.err_so_far();
+  std::this_thread::sleep_for(30ms);
+  ::kill(run.pid(), SIGTERM);
+  auto o = run.wait();
+  EXPECT_EQ(o.signal, SIGTERM) << o.err;
+  EXPECT_NE(o.err.find("interrupted by TERM"), std::string::npos) << o.err;
+  EXPECT_EQ(o.out.find("after_reclaim"), std::string::npos) << "reclaim finished before the signal: make it bigger";
+  expect_restored();
+}
+
+TEST_F(KernelRun, SigintDuringKsmRestoresKnobs) {
+  auto path = temp_file("ksm.rmap", R"(spawn P
+P: mmap A anon private pages=30000
+P: madvise A mergeable
+P: write A value=7
+P: fork C
+C: write A value=7
+ksm
+check after_ksm
+)");
+  child run({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(run.wait_for_err(":7: ksm", 60s)) << run.err_so_far();
+  std::this_thread::sleep_for(5ms);
+  ::kill(run.pid(), SIGINT);
+  auto o = run.wait();
+  EXPECT_EQ(o.signal, SIGINT) << o.err;
+  expect_restored();
+}
+
+TEST_F(KernelRun, ScenarioProcessKilledUnderTheRunnerIsAnError) {
+  auto path = temp_file("victim.rmap", R"(spawn P
+P: mmap A anon private pages=100000
+P: write A
+P: write A
+P: write A
+check never
+)");
+  child run({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(run.wait_for_err(":3: P: write A", 60s)) << run.err_so_far();
+  for (const auto& pid : read_machine_state().agents) ::kill(std::stoi(pid), SIGKILL);
+  auto o = run.wait();
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("process P died unexpectedly"), std::string::npos) << o.err;
+  EXPECT_EQ(o.out, "");
+  expect_restored();
+}
+
+TEST_F(KernelRun, StatementTheKernelRefusesIsAScenarioError) {
+  // The child inherits the parent's mlock split as two VMAs (fork does not merge), so
+  // its region is not one VMA although nothing in the scenario says so.
+  auto path = temp_file("refused.rmap", R"(spawn P
+P: mmap A anon private pages=4
+P: mlock A[0]
+P: fork C
+check split
+C: mremap A pages=8
+check never
+)");
+  auto o = run({rmapkit_bin(), "kernel", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, path + ":6: mremap: the region is not one VMA covering pages 0 to 3\n");
+  EXPECT_NE(o.out.find("vma C A 0 1 rw-p anon\nvma C A 1 4 rw-p anon\n"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("never"), std::string::npos) << "a statement after the failing one ran";
+  expect_restored();
+}
+
+TEST_F(KernelRun, ReclaimIsRefusedWhileKsmPagesExist) {
+  auto path = temp_file("ksm_reclaim.rmap", R"(spawn P
+P: mmap A anon private pages=4
+P: madvise A mergeable
+P: write A value=3
+ksm
+reclaim
+)");
+  auto o = run({rmapkit_bin(), "kernel", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find(path + ":6: reclaim: refused while KSM pages exist"), std::string::npos) << o.err;
+  expect_restored();
+}
+
+TEST_F(KernelRun, RefusesToRunWithoutRoot) {
+  auto path = temp_file("plain.rmap", "spawn P\ncheck\n");
+  auto o = run({rmapkit_bin(), "kernel", path}, [] {
+    (void)::setgid(65534);
+    (void)::setuid(65534);
+  });
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err.rfind("rmapkit kernel: not root; run it as root", 0), 0U) << o.err;
+  EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << "not one line: " << o.err;
+}
+
+}  // namespace
+}  // namespace rmapkit::testing

@@ -1,0 +1,61 @@
+// The golden corpus on the live kernel: every scenario of tests/scenarios/, run twice,
+// prints its .expected byte for byte, and leaves the machine as it found it.
+#include <dirent.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/machine_state.h"
+#include "support/subprocess.h"
+
+namespace rmapkit::testing {
+namespace {
+
+std::vector<std::string> corpus() {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(RMAPKIT_SCENARIO_DIR)) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".rmap") names.push_back(n.substr(0, n.size() - 5));
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class Corpus : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Corpus, KernelRunMatchesExpectedTwiceAndRestoresTheMachine) {
+  if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+  std::string base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+  std::string expected = slurp(base + ".expected");
+  ASSERT_FALSE(expected.empty()) << base << ".expected is missing: make it with scripts/make-expected.sh";
+
+  auto before = read_machine_state();
+  auto first = run({rmapkit_bin(), "kernel", base + ".rmap"});
+  auto second = run({rmapkit_bin(), "kernel", base + ".rmap"});
+  auto after = read_machine_state();
+
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(first.out, expected) << "the kernel's report differs from " << base << ".expected";
+  EXPECT_EQ(second.out, first.out) << "two runs in a row differ";
+  EXPECT_EQ(after, before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Corpus, ::testing::ValuesIn(corpus()),
+                         [](const auto& tp) { return tp.param; });
+
+TEST(CorpusShape, HasAtLeastFortyScenariosEachWithExpected) {
+  auto names = corpus();
+  EXPECT_GE(names.size(), 40U);
+  for (const auto& n : names)
+    EXPECT_FALSE(slurp(std::string(RMAPKIT_SCENARIO_DIR) + "/" + n + ".expected").empty()) << n;
+}
+
+}  // namespace
+}  // namespace rmapkit::testing

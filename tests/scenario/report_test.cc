@@ -1,0 +1,40 @@
+// The report text: numbering by first appearance, flag order, line order.
+#include <gtest/gtest.h>
+
+#include "rmapkit/scenario/report.h"
+
+namespace rmapkit::scenario {
+namespace {
+
+TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
+  report_block b{"after", {}};
+  report_region p{"P", "A", {{0, 4, "rw-p", "anon"}}, {}};
+  p.pages.push_back({0, report_page::state::frame, 0x5000, 2, page_flag::anon | page_flag::excl});
+  p.pages.push_back({1, report_page::state::swap, 0x77, 0, 0});
+  p.pages.push_back({2, report_page::state::zero, 0, 0, 0});
+  p.pages.push_back({3, report_page::state::frame, 0x1000, 1,
+                     page_flag::anon | page_flag::ksm | page_flag::swapcache});
+  report_region q{"Q", "A", {{0, 1, "r--s", "file:F@3"}}, {}};
+  q.pages.push_back({0, report_page::state::frame, 0x1000, 1, 0});
+  q.pages.push_back({1, report_page::state::swap, 0x78, 0, 0});
+  b.regions = {p, q};
+  EXPECT_EQ(format(b),
+            "check after\n"
+            "vma P A 0 4 rw-p anon\n"
+            "page P A 0 frame=1 count=2 anon excl\n"
+            "page P A 1 swap=1\n"
+            "page P A 2 zero\n"
+            "page P A 3 frame=2 count=1 anon ksm swapcache\n"
+            "vma Q A 0 1 r--s file:F@3\n"
+            "page Q A 0 frame=2 count=1\n"
+            "page Q A 1 swap=2\n"
+            "end\n");
+}
+
+TEST(Report, UnlabelledCheckAndRegionWithoutVma) {
+  report_block b{"", {report_region{"P", "A", {}, {}}}};
+  EXPECT_EQ(format(b), "check\nend\n");
+}
+
+}  // namespace
+}  // namespace rmapkit::scenario

@@ -1,0 +1,82 @@
+#include "support/machine_state.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "rmapkit/kcheck/kernel.h"
+#include "support/subprocess.h"
+
+namespace rmapkit::testing {
+
+namespace {
+
+std::vector<std::string> entries(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::string n = e->d_name; n.rfind(prefix, 0) == 0) out.push_back(n);
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string own_memcg() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto c1 = line.find(':'), c2 = line.find(':', c1 + 1);
+    if (("," + line.substr(c1 + 1, c2 - c1 - 1) + ",").find(",memory,") != std::string::npos)
+      return "/sys/fs/cgroup/memory" + line.substr(c2 + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+machine_state read_machine_state() {
+  machine_state s;
+  for (const char* knob : {"run", "sleep_millisecs", "pages_to_scan", "smart_scan", "max_page_sharing",
+                           "use_zero_pages", "merge_across_nodes"})
+    s.ksm_knobs[knob] = trim(slurp(std::string("/sys/kernel/mm/ksm/") + knob));
+  std::istringstream swaps(slurp("/proc/swaps"));
+  std::string line;
+  std::getline(swaps, line);  // header
+  while (std::getline(swaps, line)) s.swap_devices.push_back(line.substr(0, line.find_first_of(" \t")));
+  s.swap_files = entries("/var/tmp", "rmapkit-swap-");
+  if (auto cg = own_memcg(); !cg.empty()) s.memcgs = entries(cg, "rmapkit_");
+  for (const auto& pid : entries("/proc", "")) {
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (trim(slurp("/proc/" + pid + "/comm")) == "rmapkit-agent") s.agents.push_back(pid);
+  }
+  return s;
+}
+
+std::ostream& operator<<(std::ostream& os, const machine_state& s) {
+  os << "ksm:";
+  for (const auto& [k, v] : s.ksm_knobs) os << ' ' << k << '=' << v;
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    os << "; " << what << ':';
+    for (const auto& x : v) os << ' ' << x;
+  };
+  list("swaps", s.swap_devices);
+  list("swap files", s.swap_files);
+  list("memcgs", s.memcgs);
+  list("agents", s.agents);
+  return os;
+}
+
+std::string kernel_unavailable() {
+  auto why = kcheck::missing_privileges();
+  return why ? *why : std::string();
+}
+
+}  // namespace rmapkit::testing

@@ -1,0 +1,107 @@
+#include "support/subprocess.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace rmapkit::testing {
+
+namespace {
+std::string make_temp(const std::string& stem) {
+  std::string tmpl = "/tmp/rmapkit-test-" + stem + "-XXXXXX";
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw std::runtime_error("mkstemp failed");
+  ::close(fd);
+  return tmpl;
+}
+}  // namespace
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+child::child(const std::vector<std::string>& argv, const std::function<void()>& before_exec)
+    : _out_path(make_temp("out")), _err_path(make_temp("err")) {
+  _pid = ::fork();
+  if (_pid < 0) throw std::runtime_error("fork failed");
+  if (_pid == 0) {
+    int out = ::open(_out_path.c_str(), O_WRONLY | O_TRUNC);
+    int err = ::open(_err_path.c_str(), O_WRONLY | O_TRUNC);
+    int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (before_exec) before_exec();
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+child::~child() {
+  if (!_reaped) {
+    ::kill(_pid, SIGKILL);
+    ::waitpid(_pid, nullptr, 0);
+  }
+  ::unlink(_out_path.c_str());
+  ::unlink(_err_path.c_str());
+}
+
+std::string child::err_so_far() const { return slurp(_err_path); }
+
+bool child::wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (err_so_far().find(needle) != std::string::npos) return true;
+    if (::waitpid(_pid, &_status, WNOHANG) == _pid) {
+      _reaped = true;
+      return err_so_far().find(needle) != std::string::npos;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+outcome child::wait() {
+  outcome o;
+  if (!_reaped) {
+    ::waitpid(_pid, &_status, 0);
+    _reaped = true;
+  }
+  if (WIFEXITED(_status)) o.exit_code = WEXITSTATUS(_status);
+  if (WIFSIGNALED(_status)) o.signal = WTERMSIG(_status);
+  o.out = slurp(_out_path);
+  o.err = slurp(_err_path);
+  return o;
+}
+
+outcome run(const std::vector<std::string>& argv, const std::function<void()>& before_exec) {
+  child c(argv, before_exec);
+  return c.wait();
+}
+
+std::string rmapkit_bin() { return RMAPKIT_BIN; }
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  char dir[] = "/tmp/rmapkit-test-XXXXXX";
+  if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+  ::chmod(dir, 0755);  // readable by the unprivileged user some tests run as
+  std::string path = std::string(dir) + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+}  // namespace rmapkit::testing
