@@ -49,8 +49,9 @@ void check_interrupt() {
   if (g_signal) throw interrupted{g_signal};
 }
 
-/// Catches SIGINT, SIGTERM and SIGHUP for the run without SA_RESTART, so that a blocking
-/// call returns EINTR and the run unwinds through its guards.
+/// Catches SIGINT, SIGTERM, SIGHUP and SIGPIPE (a reader of the report went away) for the
+/// run without SA_RESTART, so that a blocking call returns EINTR and the run unwinds
+/// through its guards.
 class signal_scope {
  public:
   signal_scope() {
@@ -67,8 +68,8 @@ class signal_scope {
   signal_scope& operator=(const signal_scope&) = delete;
 
  private:
-  static constexpr int _signals[] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction _old[3]{};
+  static constexpr int _signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+  struct sigaction _old[4]{};
 };
 
 std::system_error sys_error(const std::string& what, int err = errno) { return {err, std::generic_category(), what}; }
@@ -551,6 +552,7 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
   try {
     controller c(prog, out, err, opts);
     c.execute(line);
+    check_interrupt();  // a signal during the last statement (SIGPIPE from printing it)
   } catch (const statement_error& e) {
     return fail(e.what());
   } catch (const interrupted& i) {

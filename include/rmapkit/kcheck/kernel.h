@@ -29,7 +29,8 @@ struct run_result {
 
 /// Runs @prog: reports go to @out as each `check` runs, errors to @err as `FILE:LINE: reason`.
 /// Everything the run changed on the machine (processes, KSM knobs, memory cgroup, swap
-/// file, lock) is undone before it returns, also on error and on SIGINT, SIGTERM, SIGHUP.
+/// file, lock) is undone before it returns, also on error and on SIGINT, SIGTERM, SIGHUP,
+/// SIGPIPE.
 [[nodiscard]] run_result run(const scenario::program& prog, std::ostream& out, std::ostream& err,
                              const run_options& opts = {});
 
