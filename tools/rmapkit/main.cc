@@ -1,13 +1,19 @@
 // rmapkit: the command-line tool.
+//   rmapkit run FILE      run a scenario on the model and print its report
 //   rmapkit kernel FILE   run a scenario on the live kernel and print its report
+//   rmapkit diff FILE     run both and print a unified diff of the reports
 //   rmapkit lint FILE     check a scenario without running it
 #include <csignal>
 #include <iostream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
+#include <dtl/dtl.hpp>
 
 #include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/model/model.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
 
@@ -42,6 +48,56 @@ int cmd_kernel(const std::string& path, const rmapkit::kcheck::run_options& opts
   return res.exit_code;
 }
 
+int cmd_run(const std::string& path, const rmapkit::model::run_options& opts) {
+  auto prog = load(path);
+  if (!prog) return sc::EXIT_SCENARIO_ERROR;
+  return rmapkit::model::run(*prog, std::cout, std::cerr, opts);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+/// What a back end printed, with its error (if any) as a last line, so that a refusal on
+/// one side only shows up in the diff too.
+std::string outcome(int code, const std::string& out, const std::string& err) {
+  return code == 0 ? out : out + "error: " + err;
+}
+
+int cmd_diff(const std::string& path, const rmapkit::model::run_options& mopts,
+             const rmapkit::kcheck::run_options& kopts) {
+  auto prog = load(path);
+  if (!prog) return sc::EXIT_SCENARIO_ERROR;
+  std::ostringstream mout, merr, kout, kerr;
+  int mcode = rmapkit::model::run(*prog, mout, merr, mopts);
+  auto kres = rmapkit::kcheck::run(*prog, kout, kerr, kopts);
+  if (kres.signal) {
+    std::cerr << kerr.str();
+    std::signal(kres.signal, SIG_DFL);
+    std::raise(kres.signal);
+  }
+  auto model_text = outcome(mcode, mout.str(), merr.str());
+  auto kernel_text = outcome(kres.exit_code, kout.str(), kerr.str());
+  if (model_text == kernel_text) {
+    if (kres.exit_code != 0) {
+      std::cerr << kerr.str();  // both refused the scenario in the same way
+      return kres.exit_code;
+    }
+    return 0;
+  }
+  auto a = lines_of(kernel_text), b = lines_of(model_text);
+  dtl::Diff<std::string> d(a, b);
+  d.onHuge();
+  d.compose();
+  d.composeUnifiedHunks();
+  std::cout << "--- kernel " << path << "\n+++ model " << path << '\n';
+  d.printUnifiedFormat(std::cout);
+  return 1;
+}
+
 int cmd_lint(const std::string& path) {
   auto prog = load(path);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
@@ -66,6 +122,19 @@ int main(int argc, char** argv) {
                      "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
 
+  rmapkit::model::run_options mopts;
+  auto* run = app.add_subcommand("run", "Run a scenario on the model and print its report");
+  run->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
+  run->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
+                "check every invariant of the model after every statement (default in debug builds)");
+  run->add_flag("--stats", mopts.stats, "print the model's event counters (vmstat names) to standard error");
+
+  auto* diff = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "
+                                          "of the reports (exit 1 when they differ)");
+  diff->add_option("FILE", file, "scenario file (.rmap)")->required();
+  diff->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
+                 "check the model's invariants after every statement");
+
   auto* lint = app.add_subcommand("lint", "Check a scenario for errors without running it");
   lint->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
 
@@ -78,6 +147,8 @@ int main(int argc, char** argv) {
     return sc::EXIT_SCENARIO_ERROR;
   }
   try {
+    if (*run) return cmd_run(file, mopts);
+    if (*diff) return cmd_diff(file, mopts, kopts);
     if (*kernel) return cmd_kernel(file, kopts);
     if (*lint) return cmd_lint(file);
   } catch (const std::exception& e) {

@@ -1,0 +1,216 @@
+// machine: one simulated kernel instance: its frames, slab caches, files, address
+// spaces, swap device and counters. Every mm operation is a member, named after the
+// kernel function it models; system-call entry points return 0 or a negative errno,
+// as the kernel does.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rmapkit/mm/mm_types.h"
+#include "rmapkit/mm/slab.h"
+
+namespace rmapkit::mm {
+
+inline constexpr int PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2;
+
+enum class madv { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
+
+/// struct rmap_walk_control (include/linux/rmap.h).
+struct rmap_walk_control {
+  /// Called for each VMA that may map the folio, at vma_address(); false stops the walk.
+  std::function<bool(folio&, vm_area_struct&, vaddr_t)> rmap_one;
+  /// Checked after each rmap_one: true stops the walk (e.g. folio_not_mapped).
+  std::function<bool(folio&)> done;
+  /// Skips a VMA before rmap_one.
+  std::function<bool(vm_area_struct&)> invalid_vma;
+};
+
+/// Work counters of rmap walks, for the design lab and the benchmarks.
+struct walk_stats {
+  std::uint64_t walks = 0;
+  std::uint64_t vmas_visited = 0;   ///< rmap_one calls
+  std::uint64_t ptes_examined = 0;  ///< page_vma_mapped_walk lookups
+  std::uint64_t misses = 0;         ///< visited VMAs that did not map the folio
+};
+
+/// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
+inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
+
+class machine {
+ public:
+  machine();
+  ~machine();
+  machine(const machine&) = delete;
+  machine& operator=(const machine&) = delete;
+
+  // ---- objects ------------------------------------------------------------------------
+  mm_struct* mm_alloc(std::string name);
+  /// A memfd of @pages pages, each filled with content fingerprinted by (@key, index).
+  address_space* memfd_create(std::string name, std::uint64_t pages, std::uint64_t key);
+  /// Drops the scenario's reference to a file (its VMAs keep theirs).
+  void file_put(address_space* f);
+
+  // ---- system calls: 0 or -errno ----------------------------------------------------------
+  int do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
+              pgoff_t pgoff);
+  int do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages);
+  int do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot);
+  int do_mremap_resize(mm_struct& mm, vaddr_t addr, std::uint64_t old_pages, std::uint64_t new_pages);
+  int do_mremap_move(mm_struct& mm, vaddr_t addr, std::uint64_t pages, vaddr_t new_addr);
+  int do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv advice);
+  int do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock);
+  /// fork(): a new mm that is a copy of @parent (dup_mmap).
+  mm_struct* dup_mm(mm_struct& parent, std::string name);
+  /// exit(): tears the address space down (exit_mmap) and frees the mm.
+  void exit_mm(mm_struct* mm);
+  /// A user access to one byte of the page at @addr: faults as needed. A write replaces
+  /// the page's content with @content. -EFAULT when the access faults.
+  int access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t content = 0);
+
+  // ---- faults (memory.c) ----------------------------------------------------------------
+  int handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write);
+
+  // ---- the reverse map (rmap.c) -----------------------------------------------------------
+  void rmap_walk(folio& f, const rmap_walk_control& rwc);
+  /// Number of VMAs in which the folio was referenced (young PTEs, cleared on the way);
+  /// VM_LOCKED of a mapping VMA is reported in @vm_flags.
+  int folio_referenced(folio& f, vm_flags_t* vm_flags = nullptr);
+  /// Unmaps the folio from every PTE (anon folios must be in the swap cache: their PTEs
+  /// become swap entries). Stops at a VM_LOCKED VMA. True when the folio is unmapped.
+  bool try_to_unmap(folio& f);
+  /// Write-protects and cleans every shared mapping of a file folio; returns the count.
+  int folio_mkclean(folio& f);
+  /// The address of @pgoff in @vma, if inside it (vma_address()).
+  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff);
+  /// Whether @vma maps @f at @addr (page_vma_mapped_walk for an order-0 folio).
+  bool page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr);
+
+  // ---- lookups ----------------------------------------------------------------------------
+  folio& folio_of(pfn_t pfn) { return _frames.at(pfn.value); }
+  const folio& folio_of(pfn_t pfn) const { return _frames.at(pfn.value); }
+  [[nodiscard]] pfn_t zero_pfn() const { return _zero_pfn; }
+  static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr);  ///< the VMA containing addr
+  [[nodiscard]] std::uint64_t swap_count(swp_entry_t e) const;
+  [[nodiscard]] bool swap_slot_in_use(swp_entry_t e) const;
+  /// /proc/vmstat-style event counters (pswpin, pswpout, pgfault, cow_ksm, ...).
+  [[nodiscard]] const std::map<std::string, std::uint64_t>& vmstat() const { return _vmstat; }
+
+  // ---- checking and accounting ----------------------------------------------------------
+  /// Every invariant of linux-rmap.md §8 the model holds; empty when all hold.
+  [[nodiscard]] std::string check_invariants() const;
+  /// Objects still allocated: after every mm exited and every file was put, all zero.
+  struct live_objects {
+    std::size_t mms, vmas, anon_vmas, avcs, files, folios;
+  };
+  [[nodiscard]] live_objects live() const;
+  walk_stats& stats() { return _walk; }
+  const std::vector<mm_struct*>& mms() const { return _mms; }
+
+ private:
+  friend struct machine_access;
+  // frames (page_alloc)
+  folio& alloc_folio();
+  void folio_get(folio& f) { ++f.refcount; }
+  void folio_put(folio& f);
+  // page cache (filemap)
+  folio* filemap_get_folio(address_space& as, pgoff_t index, bool create);
+  // VMAs (vma.c, mmap.c)
+  vm_area_struct* vm_area_alloc(mm_struct& mm);
+  vm_area_struct* vm_area_dup(const vm_area_struct& src);
+  void vm_area_free(vm_area_struct* vma);
+  void vma_link(vm_area_struct* vma);
+  void vma_unlink_file(vm_area_struct& vma);
+  void vma_link_file(vm_area_struct& vma);
+  void vma_set_range(vm_area_struct& vma, vaddr_t start, vaddr_t end, pgoff_t pgoff);
+  vm_area_struct* split_vma(vm_area_struct& vma, vaddr_t addr, bool new_below);
+  vm_area_struct* vma_modify_flags(vm_area_struct* vma, vaddr_t start, vaddr_t end, vm_flags_t flags);
+  vm_area_struct* vma_merge_existing(vm_area_struct* vma);
+  bool can_merge(const vm_area_struct& a, const vm_area_struct& b) const;
+  void remove_vma(vm_area_struct* vma);
+  int munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end);
+  static vm_area_struct* vma_prev(const mm_struct& mm, const vm_area_struct& vma);
+  static vm_area_struct* vma_next(const mm_struct& mm, const vm_area_struct& vma);
+  // anon_vma (rmap.c)
+  anon_vma* anon_vma_alloc();
+  void put_anon_vma(anon_vma* av);
+  void anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon_vma* av);
+  int anon_vma_prepare(vm_area_struct& vma);
+  anon_vma* find_mergeable_anon_vma(vm_area_struct& vma);
+  void anon_vma_clone(vm_area_struct& dst, vm_area_struct& src);
+  void anon_vma_fork(vm_area_struct& vma, vm_area_struct& pvma);
+  void unlink_anon_vmas(vm_area_struct& vma);
+  void anon_vma_interval_tree_update(vm_area_struct& vma, bool remove);
+  // folio rmap (rmap.c)
+  void folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
+  void folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
+  void folio_dup_rmap_pte(folio& f);
+  void folio_add_file_rmap_pte(folio& f);
+  void folio_remove_rmap_pte(folio& f);
+  void folio_move_anon_rmap(folio& f, vm_area_struct& vma);
+  void rmap_walk_anon(folio& f, const rmap_walk_control& rwc);
+  void rmap_walk_file(folio& f, const rmap_walk_control& rwc);
+  // memory.c
+  int do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
+  int do_read_fault(vm_area_struct& vma, vaddr_t addr);
+  int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
+  int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
+  int do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte);
+  int wp_page_copy(vm_area_struct& vma, vaddr_t addr, pte_t pte, folio* old);
+  void do_fault_around(vm_area_struct& vma, vaddr_t addr);
+  void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write);
+  void zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void copy_page_range(vm_area_struct& dst, vm_area_struct& src);
+  void populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  int do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool write);
+  bool can_reuse_anon_folio(folio& f);
+  /// The shmem/file page at @index: from the page cache, back from swap, or a new zeroed page.
+  folio* shmem_get_folio(address_space& as, pgoff_t index);
+  // swap (swapfile.c, swap_state.c)
+  /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
+  bool add_to_swap(folio& f);
+  void swap_duplicate(swp_entry_t e);
+  /// Drops one PTE's or shmem's reference to a slot.
+  void swap_free(swp_entry_t e);
+  /// Takes a folio out of the swap cache; the slot goes when nothing else refers to it.
+  void delete_from_swap_cache(folio& f);
+  /// folio_free_swap(): leaves the swap cache when no PTE or shmem refers to the slot.
+  bool folio_free_swap(folio& f);
+  /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
+  folio& swapin(swp_entry_t e);
+  void count(const char* event, std::uint64_t n = 1) { _vmstat[event] += n; }
+  // vmscan.c, ksm.c
+  bool pageout_folio(folio& f);
+  int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void ksm_enter(mm_struct& mm);
+  void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+
+  std::deque<folio> _frames;         // by pfn; pfn 0 is never used; a deque keeps folio& stable as it grows
+  std::vector<std::uint64_t> _free;  // free pfns, reused LIFO like the buddy allocator's hot pages
+  pfn_t _zero_pfn;
+  slab_cache<vm_area_struct> _vmas;
+  slab_cache<anon_vma> _anon_vmas;
+  slab_cache<anon_vma_chain> _avcs;
+  slab_cache<address_space> _files;
+  slab_cache<mm_struct> _mm_slab;
+  std::vector<mm_struct*> _mms;
+  std::vector<std::uint32_t> _swap_map;        // per slot: references from PTEs and shmem (swap_count)
+  std::vector<std::uint64_t> _swap_content;    // per slot: what was written out
+  std::vector<std::uint64_t> _swap_free;       // free slots
+  std::map<std::uint64_t, pfn_t> _swap_cache;  // slot -> folio (SWAP_HAS_CACHE)
+  std::map<std::string, std::uint64_t> _vmstat;
+  std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
+  walk_stats _walk;
+};
+
+/// linear_page_index(): the object page offset of @addr in @vma.
+inline pgoff_t linear_page_index(const vm_area_struct& vma, vaddr_t addr) {
+  return pgoff_t{vma.vm_pgoff.value + pages_between(vma.vm_start, addr)};
+}
+
+}  // namespace rmapkit::mm

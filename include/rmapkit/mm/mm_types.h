@@ -1,0 +1,197 @@
+// The objects of the memory manager as far as the reverse map lives in them, with the
+// kernel's names and fields (include/linux/mm_types.h, include/linux/rmap.h). Links
+// between objects are intrusive, as in the kernel; objects are owned by their
+// slab_cache in the machine (mm/machine.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "rmapkit/interval_tree.h"
+#include "rmapkit/mm/list.h"
+#include "rmapkit/mm/pgtable.h"
+#include "rmapkit/types.h"
+
+namespace rmapkit::mm {
+
+struct anon_vma;
+struct anon_vma_chain;
+struct address_space;
+struct mm_struct;
+struct vm_area_struct;
+struct ksm_stable_node;
+
+// ---- vm_flags -------------------------------------------------------------------------
+
+/// VMA flags, with the kernel's bit values (include/linux/mm.h).
+enum class vm_flag : std::uint64_t {
+  read = 0x1,
+  write = 0x2,
+  exec = 0x4,
+  shared = 0x8,
+  mayread = 0x10,
+  maywrite = 0x20,
+  mayexec = 0x40,
+  mayshare = 0x80,
+  locked = 0x2000,
+  dontcopy = 0x20000,
+  account = 0x100000,
+  wipeonfork = 0x2000000,
+  softdirty = 0x8000000,
+  nohugepage = 0x40000000,
+  mergeable = 0x80000000,
+};
+
+/// A set of vm_flag.
+class vm_flags_t {
+ public:
+  constexpr vm_flags_t() = default;
+  constexpr vm_flags_t(vm_flag f) : _v(static_cast<std::uint64_t>(f)) {}  // NOLINT: a flag is a one-flag set
+  constexpr explicit vm_flags_t(std::uint64_t v) : _v(v) {}
+  [[nodiscard]] constexpr bool has(vm_flag f) const { return (_v & static_cast<std::uint64_t>(f)) != 0; }
+  constexpr vm_flags_t& set(vm_flag f) { _v |= static_cast<std::uint64_t>(f); return *this; }
+  constexpr vm_flags_t& clear(vm_flag f) { _v &= ~static_cast<std::uint64_t>(f); return *this; }
+  constexpr vm_flags_t& assign(vm_flag f, bool on) { return on ? set(f) : clear(f); }
+  [[nodiscard]] constexpr std::uint64_t value() const { return _v; }
+  constexpr bool operator==(const vm_flags_t&) const = default;
+  friend constexpr vm_flags_t operator|(vm_flags_t a, vm_flags_t b) { return vm_flags_t{a._v | b._v}; }
+
+ private:
+  std::uint64_t _v = 0;
+};
+
+constexpr vm_flags_t operator|(vm_flag a, vm_flag b) { return vm_flags_t{a} | vm_flags_t{b}; }
+
+// ---- folio ----------------------------------------------------------------------------
+
+/// Folio flags (page-flags.h); only those rmap, reclaim and the report need.
+enum class folio_flag : std::uint32_t {
+  locked = 1U << 0,
+  referenced = 1U << 1,
+  uptodate = 1U << 2,
+  dirty = 1U << 3,
+  lru = 1U << 4,
+  active = 1U << 5,
+  swapbacked = 1U << 6,
+  swapcache = 1U << 7,
+  mlocked = 1U << 8,
+  anon_exclusive = 1U << 9,  ///< PG_anon_exclusive: mapped by exactly one PTE, may be written without COW
+};
+
+/// `folio->mapping`: the kernel's tagged pointer, as a type-safe union. An anon folio
+/// points at an anon_vma, a KSM folio at its stable node, a page-cache folio at its file.
+using folio_mapping = std::variant<std::monostate, anon_vma*, address_space*, ksm_stable_node*>;
+
+/// One 4 KiB frame. The model has order-0 folios only, as the kernel back end does (THP off).
+struct folio {
+  pfn_t pfn;
+  folio_mapping mapping;
+  pgoff_t index;             ///< page-cache index, or linear_page_index() at the first anon map
+  int mapcount = 0;          ///< PTEs mapping the page (the kernel stores this biased by -1)
+  int refcount = 0;          ///< references: one per mapping, one for the page cache, ...
+  std::uint32_t flags = 0;   ///< folio_flag set
+  std::uint64_t content = 0; ///< fingerprint of the page's bytes (what KSM compares)
+  swp_entry_t swap;          ///< its swap slot while in the swap cache (folio->swap)
+  bool in_use = false;       ///< allocated (not on the free list)
+
+  [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint32_t>(f)) != 0; }
+  void set(folio_flag f) { flags |= static_cast<std::uint32_t>(f); }
+  void clear(folio_flag f) { flags &= ~static_cast<std::uint32_t>(f); }
+  void assign(folio_flag f, bool on) { on ? set(f) : clear(f); }
+
+  [[nodiscard]] bool is_ksm() const { return std::holds_alternative<ksm_stable_node*>(mapping); }
+  /// folio_test_anon(): anonymous, KSM pages included.
+  [[nodiscard]] bool is_anon() const { return std::holds_alternative<anon_vma*>(mapping) || is_ksm(); }
+  [[nodiscard]] anon_vma* anon() const {
+    auto* p = std::get_if<anon_vma*>(&mapping);
+    return p ? *p : nullptr;
+  }
+  [[nodiscard]] address_space* file() const {
+    auto* p = std::get_if<address_space*>(&mapping);
+    return p ? *p : nullptr;
+  }
+  [[nodiscard]] bool mapped() const { return mapcount > 0; }
+};
+
+// ---- VMA, anon_vma, anon_vma_chain ------------------------------------------------------
+
+struct vma_interval_traits;
+struct avc_interval_traits;
+
+/// struct vm_area_struct.
+struct vm_area_struct {
+  mm_struct* vm_mm = nullptr;
+  vaddr_t vm_start, vm_end;   ///< [vm_start, vm_end)
+  pgoff_t vm_pgoff;           ///< object page offset of vm_start (see linux-rmap.md §3.2)
+  vm_flags_t vm_flags;
+  address_space* vm_file = nullptr;  ///< file or shmem object; null for private anonymous memory
+  struct anon_vma* anon_vma = nullptr;  ///< this VMA's own anon_vma: new anon folios go here
+  list_head<mm::anon_vma_chain> anon_vma_chain;  ///< AVCs (avc->same_vma), newest first, root last
+  interval_tree_node shared_rb;  ///< node in vm_file->i_mmap
+
+  [[nodiscard]] std::uint64_t pages() const { return pages_between(vm_start, vm_end); }
+  /// Last page offset covered, the interval-tree key's end.
+  [[nodiscard]] std::uint64_t last_pgoff() const { return vm_pgoff.value + pages() - 1; }
+  [[nodiscard]] bool is_anonymous() const { return vm_file == nullptr; }
+  [[nodiscard]] bool is_shared() const { return vm_flags.has(vm_flag::mayshare); }
+};
+
+/// struct anon_vma_chain: one (VMA, anon_vma) edge.
+struct anon_vma_chain {
+  vm_area_struct* vma = nullptr;
+  struct anon_vma* anon_vma = nullptr;
+  list_head<anon_vma_chain> same_vma{this};  ///< in vma->anon_vma_chain
+  interval_tree_node rb;                      ///< in anon_vma->rb_root
+  std::uint64_t cached_start = 0, cached_last = 0;  ///< the key it was inserted with (CONFIG_DEBUG_VM_RB)
+};
+
+struct avc_interval_traits {
+  static std::uint64_t start(const anon_vma_chain& a) { return a.cached_start; }
+  static std::uint64_t last(const anon_vma_chain& a) { return a.cached_last; }
+};
+
+/// struct anon_vma.
+struct anon_vma {
+  anon_vma* root = this;    ///< oldest ancestor: the one whose lock is taken
+  anon_vma* parent = this;  ///< the anon_vma of the parent VMA at fork time; self for a root
+  int refcount = 1;         ///< existence reference + one per child (on the root) + KSM/migration pins
+  unsigned num_children = 0;     ///< child anon_vmas (a root counts itself once)
+  unsigned num_active_vmas = 0;  ///< VMAs whose vma->anon_vma is this one
+  interval_tree<anon_vma_chain, &anon_vma_chain::rb, avc_interval_traits> rb_root;
+  std::uint64_t id = 0;  ///< allocation serial, for diagrams and dumps
+};
+
+struct vma_interval_traits {
+  static std::uint64_t start(const vm_area_struct& v) { return v.vm_pgoff.value; }
+  static std::uint64_t last(const vm_area_struct& v) { return v.last_pgoff(); }
+};
+
+/// struct address_space: a file's page cache and its reverse map (i_mmap). Shared
+/// anonymous memory is a shmem file of its own, as in the kernel.
+struct address_space {
+  std::string name;
+  bool shmem = true;          ///< memfd and MAP_SHARED|MAP_ANONYMOUS are shmem
+  bool anon_shared = false;   ///< the object behind MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)")
+  std::uint64_t size_pages = 0;
+  std::map<std::uint64_t, pfn_t> i_pages;  ///< the page cache: index -> frame
+  std::map<std::uint64_t, swp_entry_t> swapped;  ///< shmem pages out on swap: index -> entry
+  interval_tree<vm_area_struct, &vm_area_struct::shared_rb, vma_interval_traits> i_mmap;
+  int users = 0;  ///< open references: the scenario's file and every VMA mapping it
+};
+
+/// struct mm_struct: an address space's VMAs and page tables.
+struct mm_struct {
+  std::map<std::uint64_t, vm_area_struct*> mm_mt;  ///< VMAs by vm_start (the kernel's maple tree)
+  page_table pgd;
+  std::uint64_t id = 0;
+  std::string name;
+  bool ksm_registered = false;  ///< has an mm_slot in KSM (MADV_MERGEABLE was used)
+
+  [[nodiscard]] int map_count() const { return static_cast<int>(mm_mt.size()); }
+};
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,121 @@
+// x86-64 4-level page tables (pgd -> pud -> pmd -> pte), 512 entries per level, and the
+// PTE encoding the model uses: present frames with their bits, swap entries with the
+// exclusive marker (include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "rmapkit/types.h"
+
+namespace rmapkit::mm {
+
+/// A swap entry: (type, offset); the model has one swap device, type 0.
+struct swp_entry_t {
+  std::uint64_t val = 0;
+  constexpr bool operator==(const swp_entry_t&) const = default;
+};
+
+/// One page-table entry.
+class pte_t {
+ public:
+  constexpr pte_t() = default;
+
+  static constexpr pte_t mk_present(pfn_t pfn, bool write) {
+    return pte_t{(pfn.value << SHIFT) | PRESENT | (write ? WRITE : 0)};
+  }
+  /// A swap PTE; @exclusive carries PageAnonExclusive through the swap (the kernel's
+  /// _PAGE_SWP_EXCLUSIVE), so that swap-in can restore it.
+  static constexpr pte_t mk_swap(swp_entry_t e, bool exclusive) {
+    return pte_t{(e.val << SHIFT) | SWAP | (exclusive ? SWP_EXCLUSIVE : 0)};
+  }
+
+  [[nodiscard]] constexpr bool none() const { return _v == 0; }
+  [[nodiscard]] constexpr bool present() const { return (_v & PRESENT) != 0; }
+  [[nodiscard]] constexpr bool is_swap() const { return (_v & SWAP) != 0; }
+  [[nodiscard]] constexpr pfn_t pfn() const { return pfn_t{_v >> SHIFT}; }
+  [[nodiscard]] constexpr swp_entry_t swap_entry() const { return swp_entry_t{_v >> SHIFT}; }
+  [[nodiscard]] constexpr bool write() const { return (_v & WRITE) != 0; }
+  [[nodiscard]] constexpr bool young() const { return (_v & YOUNG) != 0; }
+  [[nodiscard]] constexpr bool dirty() const { return (_v & DIRTY) != 0; }
+  [[nodiscard]] constexpr bool swp_exclusive() const { return (_v & SWP_EXCLUSIVE) != 0; }
+
+  [[nodiscard]] constexpr pte_t mkwrite() const { return pte_t{_v | WRITE}; }
+  [[nodiscard]] constexpr pte_t wrprotect() const { return pte_t{_v & ~WRITE}; }
+  [[nodiscard]] constexpr pte_t mkyoung() const { return pte_t{_v | YOUNG}; }
+  [[nodiscard]] constexpr pte_t mkold() const { return pte_t{_v & ~YOUNG}; }
+  [[nodiscard]] constexpr pte_t mkdirty() const { return pte_t{_v | DIRTY}; }
+  [[nodiscard]] constexpr pte_t mkclean() const { return pte_t{_v & ~DIRTY}; }
+  [[nodiscard]] constexpr pte_t swp_clear_exclusive() const { return pte_t{_v & ~SWP_EXCLUSIVE}; }
+
+  [[nodiscard]] constexpr std::uint64_t raw() const { return _v; }
+  constexpr bool operator==(const pte_t&) const = default;
+
+ private:
+  constexpr explicit pte_t(std::uint64_t v) : _v(v) {}
+  static constexpr std::uint64_t PRESENT = 1U << 0, WRITE = 1U << 1, YOUNG = 1U << 2, DIRTY = 1U << 3,
+                                 SWAP = 1U << 4, SWP_EXCLUSIVE = 1U << 5;
+  static constexpr unsigned SHIFT = 12;
+  std::uint64_t _v = 0;
+};
+
+inline constexpr unsigned PTRS_PER_TABLE = 512;
+inline constexpr unsigned PMD_SHIFT = 21;
+inline constexpr std::uint64_t PMD_SIZE = std::uint64_t{1} << PMD_SHIFT;
+
+/// The four levels. Tables are allocated on first use and freed by free_pgtables().
+class page_table {
+ public:
+  /// The PTE at @addr; none when no table covers it.
+  [[nodiscard]] pte_t get(vaddr_t addr) const;
+  /// Sets the PTE at @addr, allocating tables on the way.
+  void set(vaddr_t addr, pte_t pte);
+  /// Calls f(vaddr_t, pte_t) for every non-none PTE in [start, end), ascending, skipping
+  /// whole absent tables. f may set PTEs of the range it was given.
+  template <typename F>
+  void for_each(vaddr_t start, vaddr_t end, F&& f) const;
+  /// Frees tables left with no entry in [start, end) (the kernel's free_pgtables()).
+  void free_empty(vaddr_t start, vaddr_t end);
+  /// Page-table pages allocated (for metadata accounting).
+  [[nodiscard]] std::uint64_t table_pages() const { return _tables; }
+
+ private:
+  struct pte_table {
+    std::array<pte_t, PTRS_PER_TABLE> e{};
+    unsigned used = 0;
+  };
+  template <typename Child>
+  struct dir_table {
+    std::array<std::unique_ptr<Child>, PTRS_PER_TABLE> e{};
+    unsigned used = 0;
+  };
+  using pmd_table = dir_table<pte_table>;
+  using pud_table = dir_table<pmd_table>;
+  using pgd_table = dir_table<pud_table>;
+
+  static constexpr unsigned index(vaddr_t a, unsigned shift) { return static_cast<unsigned>((a.value >> shift) & 511); }
+
+  pgd_table _pgd;
+  std::uint64_t _tables = 1;
+};
+
+template <typename F>
+void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
+  std::uint64_t a = start.value;
+  while (a < end.value) {
+    const auto* pud = _pgd.e[index(vaddr_t{a}, 39)].get();
+    if (!pud) { a = ((a >> 39) + 1) << 39; continue; }
+    const auto* pmd = pud->e[index(vaddr_t{a}, 30)].get();
+    if (!pmd) { a = ((a >> 30) + 1) << 30; continue; }
+    const auto* pte = pmd->e[index(vaddr_t{a}, 21)].get();
+    if (!pte || pte->used == 0) { a = ((a >> 21) + 1) << 21; continue; }
+    std::uint64_t table_end = ((a >> 21) + 1) << 21;
+    for (; a < end.value && a < table_end; a += PAGE_SIZE) {
+      pte_t e = pte->e[index(vaddr_t{a}, 12)];
+      if (!e.none()) f(vaddr_t{a}, e);
+    }
+  }
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,35 @@
+// The model back end: runs a scenario on rmapkit's model of the memory manager (mm/)
+// and prints the same report the kernel back end reads from /proc.
+#pragma once
+
+#include <iosfwd>
+
+#include "rmapkit/mm/machine.h"
+#include "rmapkit/scenario/program.h"
+
+namespace rmapkit::model {
+
+struct run_options {
+  /// Check every invariant after every statement (the model's VM_BUG_ON). On by default
+  /// in builds with assertions.
+#ifdef NDEBUG
+  bool check_invariants = false;
+#else
+  bool check_invariants = true;
+#endif
+  /// Print the machine's event counters (vmstat names) to the error stream at the end.
+  bool stats = false;
+};
+
+/// Exit status when an invariant is broken: a bug of the model, not of the scenario.
+inline constexpr int EXIT_MODEL_BUG = 3;
+
+/// Runs @prog on a fresh machine; reports to @out, errors as `FILE:LINE: reason` to @err.
+/// Returns the exit status: 0, 2 (the scenario is wrong or refused), 3 (model bug).
+int run(const scenario::program& prog, std::ostream& out, std::ostream& err, const run_options& opts = {});
+
+/// The same on a machine the caller owns (tests inspect it afterwards).
+int run_on(mm::machine& m, const scenario::program& prog, std::ostream& out, std::ostream& err,
+           const run_options& opts = {});
+
+}  // namespace rmapkit::model

@@ -1,0 +1,153 @@
+// The model's VM_BUG_ON: every invariant of linux-rmap.md §8 that applies to the model,
+// checked over the whole machine. Returns the first violation found, described, or "".
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+namespace {
+
+std::string where(const vm_area_struct& v) {
+  return fmt::format("mm {} vma [{}, {}) pgoff {:#x}", v.vm_mm->name, v.vm_start, v.vm_end, v.vm_pgoff.value);
+}
+
+}  // namespace
+
+std::string machine::check_invariants() const {
+  std::vector<const vm_area_struct*> vmas;
+  for (const auto* mm : _mms)
+    for (const auto& [start, v] : mm->mm_mt) vmas.push_back(v);
+
+  // ---- VMAs and their chains (§8.1-3, 8.6, 8.8) ---------------------------------------------
+  std::map<const anon_vma*, int> active;
+  std::map<const anon_vma*, std::set<const anon_vma*>> chain_of_anon_vma;
+  for (const auto* v : vmas) {
+    if (v->vm_start >= v->vm_end) return where(*v) + ": empty or inverted range";
+    if (!v->anon_vma != v->anon_vma_chain.empty()) return where(*v) + ": anon_vma and its chain disagree";
+    if (!v->anon_vma) continue;
+    active[v->anon_vma]++;
+    std::set<const anon_vma*> chain;
+    bool has_own = false;
+    std::string bad;
+    v->anon_vma_chain.for_each([&](anon_vma_chain& avc) {
+      if (!bad.empty()) return;
+      if (avc.vma != v) bad = "an AVC on its chain points at another VMA";
+      else if (!_anon_vmas.owns(avc.anon_vma)) bad = "an AVC points at a freed anon_vma";
+      else if (avc.anon_vma->root != v->anon_vma->root) bad = "its chain mixes anon_vma roots";
+      else if (avc.cached_start != v->vm_pgoff.value || avc.cached_last != v->last_pgoff())
+        bad = "an AVC's interval-tree key is stale";
+      has_own = has_own || avc.anon_vma == v->anon_vma;
+      chain.insert(avc.anon_vma);
+    });
+    if (!bad.empty()) return where(*v) + ": " + bad;
+    if (!has_own) return where(*v) + ": no AVC for its own anon_vma";
+    if (v->anon_vma_chain.last()->anon_vma != v->anon_vma->root) return where(*v) + ": the root is not last on its chain";
+    auto [it, fresh] = chain_of_anon_vma.emplace(v->anon_vma, chain);
+    if (!fresh && it->second != chain)
+      return where(*v) + ": two VMAs with one anon_vma have different chains (CVE-2022-42703)";
+    if (v->vm_file && !v->shared_rb.linked()) return where(*v) + ": file VMA missing from i_mmap";
+  }
+
+  // ---- anon_vma objects (§8.4, 8.5, 8.7) -------------------------------------------------------
+  std::map<const anon_vma*, unsigned> children;
+  std::map<const anon_vma*, int> child_refs;
+  std::string bad;
+  _anon_vmas.for_each([&](const anon_vma& av) {
+    if (!av.rb_root.empty()) {
+      if (av.parent != &av) children[av.parent]++;
+      else children[&av]++;
+    }
+    if (av.root != &av) child_refs[av.root]++;
+  });
+  _anon_vmas.for_each([&](const anon_vma& av) {
+    if (!bad.empty()) return;
+    auto name = fmt::format("anon_vma {}", av.id);
+    if (av.root->root != av.root) bad = name + ": its root is not a root";
+    else if (av.parent != &av && av.parent->root != av.root) bad = name + ": parent and root disagree";
+    else if (auto e = av.rb_root.verify(); !e.empty()) bad = name + ": interval tree: " + e;
+    else if (av.num_active_vmas != static_cast<unsigned>(active[&av]))
+      bad = fmt::format("{}: num_active_vmas {} but {} VMAs use it", name, av.num_active_vmas, active[&av]);
+    else if (av.num_children != children[&av])
+      bad = fmt::format("{}: num_children {} but {} children", name, av.num_children, children[&av]);
+    else if (av.refcount != (av.rb_root.empty() ? 0 : 1) + child_refs[&av])
+      bad = fmt::format("{}: refcount {} but {} expected", name, av.refcount,
+                        (av.rb_root.empty() ? 0 : 1) + child_refs[&av]);
+  });
+  if (!bad.empty()) return bad;
+
+  // ---- every PTE: map counts, and found by an rmap walk (§8.10-15) ------------------------------
+  std::map<std::uint64_t, int> ptes_of;                 // pfn -> PTEs mapping it
+  std::map<std::uint64_t, std::uint64_t> swap_refs;     // slot -> PTE + shmem references
+  for (const auto* v : vmas) {
+    std::set<std::uint64_t> seen_in_mm;
+    v->vm_mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, pte_t pte) {
+      if (!bad.empty()) return;
+      if (pte.is_swap()) {
+        swap_refs[pte.swap_entry().val]++;
+        return;
+      }
+      if (pte.pfn() == _zero_pfn) {
+        if (pte.write()) bad = where(*v) + fmt::format(": writable zero page at {}", a);
+        return;
+      }
+      const folio& f = folio_of(pte.pfn());
+      ptes_of[f.pfn.value]++;
+      auto at = fmt::format("{} at {} (pfn {})", where(*v), a, f.pfn.value);
+      if (!f.in_use) { bad = at + ": maps a free frame"; return; }
+      if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive)) {
+        bad = at + ": writable anon PTE of a page that is not AnonExclusive";
+        return;
+      }
+      if (f.is_ksm()) return;  // KSM pages are found through their rmap_items
+      if (linear_page_index(*v, a) != f.index) { bad = at + ": folio->index does not match vma_address()"; return; }
+      if (f.is_anon()) {
+        const anon_vma* av = f.anon();
+        if (!_anon_vmas.owns(av)) { bad = at + ": folio->mapping is a freed anon_vma"; return; }
+        if (!v->anon_vma || av->root != v->anon_vma->root) { bad = at + ": folio's anon_vma is of another family"; return; }
+        if (!seen_in_mm.insert(f.pfn.value).second) { bad = at + ": an anon page mapped twice in one mm"; return; }
+      } else if (f.file() != v->vm_file) {
+        bad = at + ": page-cache folio of another file";
+        return;
+      }
+      // The walk must visit this VMA at this address.
+      bool found = false;
+      rmap_walk_control rwc;
+      rwc.rmap_one = [&](folio&, vm_area_struct& wv, vaddr_t wa) {
+        found = found || (&wv == v && wa == a);
+        return !found;
+      };
+      const_cast<machine*>(this)->rmap_walk(const_cast<folio&>(f), rwc);
+      if (!found) bad = at + ": not found by an rmap walk of its folio";
+    });
+    if (!bad.empty()) return bad;
+  }
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
+    const folio& f = _frames[pfn];
+    if (!f.in_use) continue;
+    int n = ptes_of.count(pfn) ? ptes_of[pfn] : 0;
+    if (f.mapcount != n) return fmt::format("pfn {}: mapcount {} but {} PTEs map it", pfn, f.mapcount, n);
+    if (f.test(folio_flag::anon_exclusive) && f.mapcount > 1)
+      return fmt::format("pfn {}: AnonExclusive but mapped {} times", pfn, f.mapcount);
+    int refs = f.mapcount + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
+               (f.test(folio_flag::swapcache) ? 1 : 0);
+    if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
+  }
+  _files.for_each([&](const address_space& as) {
+    for (const auto& [index, e] : as.swapped) swap_refs[e.val]++;
+    if (auto e = as.i_mmap.verify(); !e.empty() && bad.empty()) bad = "i_mmap of " + as.name + ": " + e;
+  });
+  if (!bad.empty()) return bad;
+  for (std::size_t slot = 1; slot <= _swap_map.size(); ++slot) {
+    std::uint64_t n = swap_refs.count(slot) ? swap_refs[slot] : 0;
+    if (_swap_map[slot - 1] != n) return fmt::format("swap slot {}: count {} but {} references", slot, _swap_map[slot - 1], n);
+  }
+  return {};
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,36 @@
+// Kernel: dup_mmap() (mm/mmap.c, kernel/fork.c) and exit_mmap() (mm/mmap.c).
+#include <vector>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
+  mm_struct* child = mm_alloc(std::move(name));
+  for (auto& [start, mpnt] : parent.mm_mt) {
+    if (mpnt->vm_flags.has(vm_flag::dontcopy)) continue;
+    auto* tmp = vm_area_dup(*mpnt);
+    tmp->vm_mm = child;
+    tmp->vm_flags.clear(vm_flag::locked);  // mlock is not inherited
+    if (tmp->vm_flags.has(vm_flag::wipeonfork)) tmp->anon_vma = nullptr;  // the child sees fresh memory
+    else anon_vma_fork(*tmp, *mpnt);
+    // The child goes right after its parent in i_mmap, so a walk sees the parent first.
+    if (tmp->vm_file) tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
+    child->mm_mt.emplace(tmp->vm_start.value, tmp);
+    // vma_needs_copy(): only VMAs with an anon_vma have PTEs worth copying; the rest
+    // refault from the page cache.
+    if (!tmp->vm_flags.has(vm_flag::wipeonfork) && mpnt->anon_vma) copy_page_range(*tmp, *mpnt);
+  }
+  return child;
+}
+
+void machine::exit_mm(mm_struct* mm) {
+  std::vector<vm_area_struct*> vmas;
+  for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
+  for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
+  for (auto* vma : vmas) remove_vma(vma);                                   // free_pgtables()
+  std::erase(_mms, mm);
+  _mm_slab.free(mm);
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,229 @@
+// Kernel: mm/memory.c (v6.18): page faults (anonymous, zero page, read with fault-around,
+// COW, shared, write-protect with reuse), zap, copy_page_range at fork; mm/gup.c's
+// populate for mlock. Every new mapping takes a folio reference; every unmap puts one.
+#include <algorithm>
+#include <cerrno>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
+  auto it = mm.mm_mt.upper_bound(addr.value);
+  if (it == mm.mm_mt.begin()) return nullptr;
+  --it;
+  return addr < it->second->vm_end ? it->second : nullptr;
+}
+
+int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t content) {
+  vm_area_struct* vma = find_vma(mm, addr);
+  if (!vma) return -EFAULT;
+  if (!vma->vm_flags.has(write ? vm_flag::write : vm_flag::read)) return -EFAULT;
+  pte_t pte = mm.pgd.get(addr);
+  bool ok = write ? pte.present() && pte.write() : pte.present();
+  if (!ok) {
+    if (int r = handle_mm_fault(*vma, addr, write)) return r;
+    pte = mm.pgd.get(addr);
+  }
+  pte = pte.mkyoung();
+  if (write) {
+    pte = pte.mkdirty();
+    folio_of(pte.pfn()).content = content;
+  }
+  mm.pgd.set(addr, pte);
+  return 0;
+}
+
+int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
+  pte_t pte = vma.vm_mm->pgd.get(addr);
+  if (pte.none()) {
+    if (vma.is_anonymous()) return do_anonymous_page(vma, addr, write);
+    if (!write) return do_read_fault(vma, addr);
+    return vma.vm_flags.has(vm_flag::shared) ? do_shared_fault(vma, addr) : do_cow_fault(vma, addr);
+  }
+  if (pte.is_swap()) return do_swap_page(vma, addr, pte, write);
+  if (write && !pte.write()) {
+    if (vma.vm_flags.has(vm_flag::shared)) {
+      // wp_page_shared(): the page cache page itself becomes writable.
+      vma.vm_mm->pgd.set(addr, pte.mkwrite().mkdirty().mkyoung());
+      folio_of(pte.pfn()).set(folio_flag::dirty);
+      return 0;
+    }
+    return do_wp_page(vma, addr, pte);
+  }
+  vma.vm_mm->pgd.set(addr, pte.mkyoung());
+  return 0;
+}
+
+// A read maps the shared zero page; a write allocates a fresh, exclusive page.
+int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
+  if (!write) {
+    vma.vm_mm->pgd.set(addr, pte_t::mk_present(_zero_pfn, false).mkyoung());
+    return 0;
+  }
+  anon_vma_prepare(vma);
+  folio& f = alloc_folio();  // its reference is the mapping's
+  f.content = 0;
+  folio_add_new_anon_rmap(f, vma, addr, true);
+  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  return 0;
+}
+
+void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write) {
+  folio_get(f);
+  folio_add_file_rmap_pte(f);
+  auto pte = pte_t::mk_present(f.pfn, write).mkyoung();
+  vma.vm_mm->pgd.set(addr, write ? pte.mkdirty() : pte);
+}
+
+/// Shared writable shmem needs no write notification, so its PTEs are mapped writable;
+/// private mappings map the page cache read-only (COW on write).
+static bool maps_writable(const vm_area_struct& vma) {
+  return vma.vm_flags.has(vm_flag::shared) && vma.vm_flags.has(vm_flag::write);
+}
+
+// Kernel: do_fault_around() + filemap_map_pages(). The window is 16 PTEs: from the later
+// of the 16-aligned PTE and the VMA start, 16 pages on, cut at the VMA end and at the end
+// of the page table. Only pages already in the page cache and not yet mapped are mapped.
+void machine::do_fault_around(vm_area_struct& vma, vaddr_t addr) {
+  const std::uint64_t nr = FAULT_AROUND_PAGES;
+  const std::uint64_t pte_off = (addr.value >> PAGE_SHIFT) & (PTRS_PER_TABLE - 1);
+  const std::uint64_t vma_off = pages_between(vma.vm_start, addr);
+  const std::uint64_t from = std::max(pte_off & ~(nr - 1), pte_off - std::min(pte_off, vma_off));
+  const std::uint64_t to = std::min({from + nr, std::uint64_t{PTRS_PER_TABLE}, pte_off + vma.pages() - vma_off});
+  for (std::uint64_t i = from; i < to; ++i) {
+    vaddr_t a{addr.value - (pte_off - i) * PAGE_SIZE};
+    if (!vma.vm_mm->pgd.get(a).none()) continue;
+    folio* f = filemap_get_folio(*vma.vm_file, linear_page_index(vma, a), false);
+    if (!f) continue;
+    map_file_pte(vma, a, *f, maps_writable(vma));
+  }
+}
+
+int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
+  do_fault_around(vma, addr);
+  if (!vma.vm_mm->pgd.get(addr).none()) return 0;
+  // Not in the page cache: a shmem hole gets a new page; a swapped shmem page comes back.
+  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
+  map_file_pte(vma, addr, *f, maps_writable(vma));
+  return 0;
+}
+
+// A write to a private file mapping copies the page-cache page into a new anon page.
+int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
+  anon_vma_prepare(vma);
+  folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
+  folio& f = alloc_folio();
+  f.content = src->content;
+  folio_add_new_anon_rmap(f, vma, addr, true);
+  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  return 0;
+}
+
+int machine::do_shared_fault(vm_area_struct& vma, vaddr_t addr) {
+  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
+  f->set(folio_flag::dirty);
+  map_file_pte(vma, addr, *f, true);
+  return 0;
+}
+
+// Kernel: wp_can_reuse_anon_folio(): reuse only what nothing else holds: mapped once, and
+// in the swap cache only if the slot can be freed (no other PTE or shmem holds it).
+bool machine::can_reuse_anon_folio(folio& f) {
+  if (f.is_ksm()) return false;
+  int swapcache = f.test(folio_flag::swapcache) ? 1 : 0;
+  if (f.refcount > 1 + swapcache) return false;
+  if (swapcache) folio_free_swap(f);
+  return f.refcount == 1;
+}
+
+int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
+  if (pte.pfn() == _zero_pfn) return wp_page_copy(vma, addr, pte, nullptr);
+  folio& f = folio_of(pte.pfn());
+  if (f.is_anon()) {
+    bool reuse = !f.is_ksm() && f.test(folio_flag::anon_exclusive);
+    if (!reuse && can_reuse_anon_folio(f)) {
+      folio_move_anon_rmap(f, vma);
+      f.set(folio_flag::anon_exclusive);
+      reuse = true;
+    }
+    if (reuse) {
+      vma.vm_mm->pgd.set(addr, pte.mkwrite().mkdirty().mkyoung());
+      return 0;
+    }
+  }
+  return wp_page_copy(vma, addr, pte, &f);
+}
+
+// The faulting process gets its own copy; the old page loses this mapping.
+int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, pte_t, folio* old) {
+  if (old && old->is_ksm()) count("cow_ksm");
+  anon_vma_prepare(vma);
+  folio& f = alloc_folio();
+  f.content = old ? old->content : 0;
+  folio_add_new_anon_rmap(f, vma, addr, true);
+  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  if (old) {
+    folio_remove_rmap_pte(*old);
+    folio_put(*old);
+  }
+  return 0;
+}
+
+void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  auto& pgd = vma.vm_mm->pgd;
+  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    pgd.set(a, pte_t{});
+    if (pte.is_swap()) {
+      swap_free(pte.swap_entry());
+      return;
+    }
+    if (pte.pfn() == _zero_pfn) return;
+    folio& f = folio_of(pte.pfn());
+    if (pte.dirty()) f.set(folio_flag::dirty);
+    folio_remove_rmap_pte(f);
+    folio_put(f);
+  });
+}
+
+// Kernel: copy_pte_range() and friends. Shared anon pages lose AnonExclusive and both
+// sides are write-protected (COW); swap entries are duplicated, and the parent's loses
+// its exclusive marker too.
+void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
+  const bool cow = !src.vm_flags.has(vm_flag::shared) && src.vm_flags.has(vm_flag::maywrite);
+  auto& spgd = src.vm_mm->pgd;
+  auto& dpgd = dst.vm_mm->pgd;
+  spgd.for_each(src.vm_start, src.vm_end, [&](vaddr_t a, pte_t pte) {
+    if (pte.is_swap()) {
+      swap_duplicate(pte.swap_entry());
+      pte = pte.swp_clear_exclusive();
+      spgd.set(a, pte);
+      dpgd.set(a, pte);
+      return;
+    }
+    if (pte.pfn() != _zero_pfn) {
+      folio& f = folio_of(pte.pfn());
+      folio_get(f);
+      folio_dup_rmap_pte(f);
+    }
+    if (cow && pte.write()) {
+      pte = pte.wrprotect();
+      spgd.set(a, pte);
+    }
+    dpgd.set(a, pte.mkold());
+  });
+}
+
+// Kernel: populate_vma_page_range() (mlock, mremap of a locked VMA). Private writable
+// mappings are populated with write faults, so COW is broken now, not later.
+void machine::populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  if (!vma.vm_flags.has(vm_flag::read) && !vma.vm_flags.has(vm_flag::write)) return;
+  const bool write = vma.vm_flags.has(vm_flag::write) && !vma.vm_flags.has(vm_flag::shared);
+  for (vaddr_t a = start; a < end; a = page_addr(a, 1)) {
+    pte_t pte = vma.vm_mm->pgd.get(a);
+    bool ok = write ? pte.present() && pte.write() : pte.present();
+    if (!ok) handle_mm_fault(vma, a, write);
+  }
+}
+
+}  // namespace rmapkit::mm

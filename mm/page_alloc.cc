@@ -1,0 +1,104 @@
+// Kernel: mm/page_alloc.c (frames), mm/shmem.c + mm/memfd.c (files), mm/swapfile.c
+// (swap slots), kernel/fork.c (mm_alloc). The machine's objects and their lifetimes.
+#include <stdexcept>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+machine::machine() {
+  _frames.resize(2);  // pfn 0 is never a frame
+  _zero_pfn = pfn_t{1};
+  auto& zero = _frames[1];
+  zero.pfn = _zero_pfn;
+  zero.in_use = true;
+  zero.refcount = 1;  // reserved, never freed
+  zero.set(folio_flag::uptodate);
+}
+
+machine::~machine() = default;
+
+folio& machine::alloc_folio() {
+  std::uint64_t pfn;
+  if (!_free.empty()) {
+    pfn = _free.back();
+    _free.pop_back();
+  } else {
+    pfn = _frames.size();
+    _frames.emplace_back();
+  }
+  folio& f = _frames[pfn];
+  f = folio{};
+  f.pfn = pfn_t{pfn};
+  f.in_use = true;
+  f.refcount = 1;  // the caller's reference
+  f.set(folio_flag::uptodate);
+  return f;
+}
+
+void machine::folio_put(folio& f) {
+  if (f.pfn == _zero_pfn) return;
+  if (--f.refcount > 0) return;
+  if (f.refcount < 0 || f.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
+  f.in_use = false;
+  f.mapping = std::monostate{};
+  f.flags = 0;
+  _free.push_back(f.pfn.value);
+}
+
+mm_struct* machine::mm_alloc(std::string name) {
+  auto* mm = _mm_slab.alloc();
+  mm->id = ++_mm_serial;
+  mm->name = std::move(name);
+  _mms.push_back(mm);
+  return mm;
+}
+
+address_space* machine::memfd_create(std::string name, std::uint64_t pages, std::uint64_t key) {
+  auto* as = _files.alloc();
+  as->name = std::move(name);
+  as->shmem = true;
+  as->size_pages = pages;
+  as->users = 1;
+  // The scenario fills every page with a write(): all of them sit in the page cache.
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    folio* f = filemap_get_folio(*as, pgoff_t{i}, true);
+    f->content = key * 0x100000001b3ULL + i + 1;
+    f->set(folio_flag::dirty);
+  }
+  return as;
+}
+
+void machine::file_put(address_space* as) {
+  if (--as->users > 0) return;
+  // Last reference: the file's pages go with it (truncate_inode_pages()).
+  for (auto& [index, pfn] : as->i_pages) {
+    folio& f = folio_of(pfn);
+    f.mapping = std::monostate{};
+    folio_put(f);
+  }
+  as->i_pages.clear();
+  for (auto& [index, entry] : as->swapped) swap_free(entry);
+  as->swapped.clear();
+  _files.free(as);
+}
+
+folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create) {
+  if (auto it = as.i_pages.find(index.value); it != as.i_pages.end()) return &folio_of(it->second);
+  if (!create) return nullptr;
+  folio& f = alloc_folio();  // its reference becomes the page cache's
+  f.mapping = &as;
+  f.index = index;
+  f.set(folio_flag::swapbacked);
+  f.content = 0;  // a new shmem page reads as zeroes
+  as.i_pages.emplace(index.value, f.pfn);
+  return &f;
+}
+
+machine::live_objects machine::live() const {
+  std::size_t folios = 0;
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use ? 1U : 0U;
+  return {_mm_slab.live(), _vmas.live(), _anon_vmas.live(), _avcs.live(), _files.live(), folios};
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,328 @@
+// Kernel: mm/rmap.c (v6.18): anon_vma lifecycle (prepare, clone, fork, unlink), folio
+// rmap add/remove/move, rmap_walk and its users folio_referenced(), try_to_unmap(),
+// folio_mkclean(). The model is single-threaded, so the kernel's locks (root rwsem,
+// i_mmap_rwsem, PTL) have no counterpart; the orders they protect are kept where a
+// result depends on them (interval-tree order, fork inserting the child after the parent).
+#include <stdexcept>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+// ---- anon_vma objects ---------------------------------------------------------------------
+
+anon_vma* machine::anon_vma_alloc() {
+  auto* av = _anon_vmas.alloc();
+  av->id = ++_anon_vma_serial;
+  return av;
+}
+
+/// Drops a reference; the last one frees the anon_vma and then its reference on the root
+/// (a child pins its root, so the root always goes last).
+void machine::put_anon_vma(anon_vma* av) {
+  if (--av->refcount > 0) return;
+  anon_vma* root = av->root;
+  _anon_vmas.free(av);
+  if (root != av && --root->refcount == 0) _anon_vmas.free(root);
+}
+
+void machine::anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon_vma* av) {
+  avc->vma = &vma;
+  avc->anon_vma = av;
+  vma.anon_vma_chain.add(avc->same_vma);  // newest first: the root ends up last
+  avc->cached_start = vma.vm_pgoff.value;
+  avc->cached_last = vma.last_pgoff();
+  av->rb_root.insert(*avc);
+}
+
+/// Two VMAs whose anon_vma could be one: adjacent, same file, flags equal but for the
+/// access bits, and linear page offsets (anon_vma_compatible()).
+static bool anon_vma_compatible(const vm_area_struct& a, const vm_area_struct& b) {
+  constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::read) | static_cast<std::uint64_t>(vm_flag::write) |
+                                   static_cast<std::uint64_t>(vm_flag::exec) |
+                                   static_cast<std::uint64_t>(vm_flag::softdirty);
+  return a.vm_end == b.vm_start && a.vm_file == b.vm_file &&
+         ((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) == 0 &&
+         b.vm_pgoff.value == a.vm_pgoff.value + a.pages();
+}
+
+/// A neighbour's anon_vma, when it is compatible and not inherited through fork (its
+/// chain is a single AVC): then both VMAs can share it and still have identical chains.
+anon_vma* machine::find_mergeable_anon_vma(vm_area_struct& vma) {
+  auto reusable = [](const vm_area_struct& old, const vm_area_struct& a, const vm_area_struct& b) -> anon_vma* {
+    if (anon_vma_compatible(a, b) && old.anon_vma_chain.singular()) return old.anon_vma;
+    return nullptr;
+  };
+  if (auto* next = vma_next(*vma.vm_mm, vma))
+    if (auto* av = reusable(*next, vma, *next)) return av;
+  if (auto* prev = vma_prev(*vma.vm_mm, vma))
+    if (auto* av = reusable(*prev, *prev, vma)) return av;
+  return nullptr;
+}
+
+// Kernel: __anon_vma_prepare()
+int machine::anon_vma_prepare(vm_area_struct& vma) {
+  if (vma.anon_vma) return 0;
+  auto* avc = _avcs.alloc();
+  anon_vma* av = find_mergeable_anon_vma(vma);
+  if (!av) {
+    av = anon_vma_alloc();
+    av->num_children++;  // the self-parent link of a new root: a root is never reused by fork
+  }
+  vma.anon_vma = av;
+  anon_vma_chain_link(vma, avc, av);
+  av->num_active_vmas++;
+  return 0;
+}
+
+// Kernel: anon_vma_clone(). An exact copy of src's chain for split, mremap and merge;
+// at fork (dst->anon_vma == NULL) it may also pick an anon_vma to reuse: the oldest one
+// on the chain with no live VMA and fewer than two children.
+void machine::anon_vma_clone(vm_area_struct& dst, vm_area_struct& src) {
+  src.anon_vma_chain.for_each_reverse([&](anon_vma_chain& pavc) {
+    auto* avc = _avcs.alloc();
+    anon_vma* av = pavc.anon_vma;
+    anon_vma_chain_link(dst, avc, av);
+    if (!dst.anon_vma && src.anon_vma && av->num_children < 2 && av->num_active_vmas == 0) dst.anon_vma = av;
+  });
+  if (dst.anon_vma) dst.anon_vma->num_active_vmas++;
+}
+
+// Kernel: anon_vma_fork()
+void machine::anon_vma_fork(vm_area_struct& vma, vm_area_struct& pvma) {
+  if (!pvma.anon_vma) return;
+  vma.anon_vma = nullptr;  // vm_area_dup() copied the parent's pointer
+  anon_vma_clone(vma, pvma);
+  if (vma.anon_vma) return;  // reused an ancestor's anon_vma
+  anon_vma* av = anon_vma_alloc();
+  av->num_active_vmas++;
+  av->root = pvma.anon_vma->root;
+  av->parent = pvma.anon_vma;
+  av->root->refcount++;  // a child pins its root
+  vma.anon_vma = av;
+  anon_vma_chain_link(vma, _avcs.alloc(), av);
+  av->parent->num_children++;
+}
+
+// Kernel: unlink_anon_vmas(). Two phases: an anon_vma cannot be put while the tree walk
+// over the chain is still going, and the root must be put last (it is last on the chain).
+void machine::unlink_anon_vmas(vm_area_struct& vma) {
+  vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
+    anon_vma* av = avc.anon_vma;
+    av->rb_root.remove(avc);
+    if (av->rb_root.empty()) {
+      av->parent->num_children--;
+      return;  // kept on the chain for the second phase
+    }
+    avc.same_vma.del();
+    _avcs.free(&avc);
+  });
+  if (vma.anon_vma) {
+    vma.anon_vma->num_active_vmas--;
+    vma.anon_vma = nullptr;
+  }
+  vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
+    anon_vma* av = avc.anon_vma;
+    avc.same_vma.del();
+    _avcs.free(&avc);
+    put_anon_vma(av);
+  });
+}
+
+/// The AVC keys follow the VMA's [vm_pgoff, last]: remove them before the VMA's range
+/// changes and insert them again after (anon_vma_interval_tree_pre/post_update_vma()).
+void machine::anon_vma_interval_tree_update(vm_area_struct& vma, bool remove) {
+  vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
+    if (remove) {
+      avc.anon_vma->rb_root.remove(avc);
+    } else {
+      avc.cached_start = vma.vm_pgoff.value;
+      avc.cached_last = vma.last_pgoff();
+      avc.anon_vma->rb_root.insert(avc);
+    }
+  });
+}
+
+// ---- folio rmap ---------------------------------------------------------------------------
+
+// Kernel: folio_add_new_anon_rmap(). A folio that may be shared (not exclusive) points at
+// the root anon_vma, so every related VMA can find it.
+void machine::folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) {
+  f.mapping = exclusive ? vma.anon_vma : vma.anon_vma->root;
+  f.index = linear_page_index(vma, addr);
+  f.mapcount = 1;
+  f.set(folio_flag::swapbacked);
+  f.assign(folio_flag::anon_exclusive, exclusive);
+}
+
+// Kernel: folio_add_anon_rmap_ptes() for a folio that is already anonymous (swap-in).
+void machine::folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) {
+  if (!f.is_ksm()) {
+    anon_vma* av = f.anon();
+    if (!av || !vma.anon_vma || av->root != vma.anon_vma->root || f.index != linear_page_index(vma, addr))
+      throw std::logic_error("folio_add_anon_rmap_pte: folio does not belong to this VMA's anon_vma family");
+  }
+  f.mapcount++;
+  if (exclusive) f.set(folio_flag::anon_exclusive);
+}
+
+// Kernel: folio_try_dup_anon_rmap_pte() / folio_dup_file_rmap_pte() at fork. Nothing in
+// the model pins pages, so sharing always succeeds; a shared page is no longer exclusive.
+void machine::folio_dup_rmap_pte(folio& f) {
+  f.mapcount++;
+  f.clear(folio_flag::anon_exclusive);
+}
+
+void machine::folio_add_file_rmap_pte(folio& f) { f.mapcount++; }
+
+// Kernel: folio_remove_rmap_ptes(). folio->mapping stays: it is reset only when the folio
+// is freed.
+void machine::folio_remove_rmap_pte(folio& f) {
+  if (--f.mapcount < 0) throw std::logic_error("folio_remove_rmap_pte: mapcount underflow");
+  if (f.mapcount == 0) f.clear(folio_flag::anon_exclusive);
+}
+
+// Kernel: folio_move_anon_rmap(): a reused COW page moves to the faulting VMA's own
+// anon_vma, so later walks no longer visit the parent and siblings.
+void machine::folio_move_anon_rmap(folio& f, vm_area_struct& vma) { f.mapping = vma.anon_vma; }
+
+// ---- walks --------------------------------------------------------------------------------
+
+std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t pgoff) {
+  if (pgoff.value < vma.vm_pgoff.value) return std::nullopt;
+  vaddr_t addr = page_addr(vma.vm_start, pgoff.value - vma.vm_pgoff.value);
+  if (addr >= vma.vm_end) return std::nullopt;
+  return addr;
+}
+
+bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr) {
+  _walk.ptes_examined++;
+  pte_t pte = vma.vm_mm->pgd.get(addr);
+  return pte.present() && pte.pfn() == f.pfn;
+}
+
+void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
+  anon_vma* av = f.anon();
+  if (!av) return;
+  const auto pgoff = f.index.value;
+  for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
+    vm_area_struct& vma = *avc->vma;
+    auto addr = vma_address(vma, f.index);
+    if (!addr) throw std::logic_error("rmap_walk_anon: interval tree hit outside the VMA");
+    if (rwc.invalid_vma && rwc.invalid_vma(vma)) continue;
+    _walk.vmas_visited++;
+    if (!rwc.rmap_one(f, vma, *addr)) break;
+    if (rwc.done && rwc.done(f)) break;
+  }
+}
+
+void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
+  address_space* as = f.file();
+  if (!as) return;
+  const auto pgoff = f.index.value;
+  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff)) {
+    auto addr = vma_address(*vma, f.index);
+    if (!addr) throw std::logic_error("rmap_walk_file: interval tree hit outside the VMA");
+    if (rwc.invalid_vma && rwc.invalid_vma(*vma)) continue;
+    _walk.vmas_visited++;
+    if (!rwc.rmap_one(f, *vma, *addr)) break;
+    if (rwc.done && rwc.done(f)) break;
+  }
+}
+
+void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
+  _walk.walks++;
+  if (f.is_ksm()) throw std::logic_error("rmap_walk: KSM folios are walked by rmap_walk_ksm (not modelled yet)");
+  if (f.is_anon()) rmap_walk_anon(f, rwc);
+  else rmap_walk_file(f, rwc);
+}
+
+// Kernel: folio_referenced() + folio_referenced_one(). Counts referencing VMAs, not PTEs,
+// and stops once it has seen as many mappings as the folio has.
+int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
+  int mapcount = f.mapcount;
+  int referenced = 0;
+  if (mapcount == 0) return 0;
+  vm_flags_t flags;
+  rmap_walk_control rwc;
+  rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (!page_vma_mapped(fo, vma, addr)) {
+      _walk.misses++;
+      return true;
+    }
+    if (vma.vm_flags.has(vm_flag::locked)) {
+      flags.set(vm_flag::locked);
+      return false;  // an mlocked mapping: the folio is unevictable, stop
+    }
+    pte_t pte = vma.vm_mm->pgd.get(addr);
+    if (pte.young()) {
+      vma.vm_mm->pgd.set(addr, pte.mkold());
+      referenced++;
+      flags = flags | vm_flags_t{vma.vm_flags.value() & ~static_cast<std::uint64_t>(vm_flag::locked)};
+    }
+    return --mapcount > 0;
+  };
+  rmap_walk(f, rwc);
+  if (vm_flags) *vm_flags = flags;
+  return referenced;
+}
+
+// Kernel: try_to_unmap() + try_to_unmap_one().
+bool machine::try_to_unmap(folio& f) {
+  rmap_walk_control rwc;
+  bool aborted = false;
+  rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (!page_vma_mapped(fo, vma, addr)) {
+      _walk.misses++;
+      return true;
+    }
+    if (vma.vm_flags.has(vm_flag::locked)) {
+      aborted = true;
+      return false;
+    }
+    pte_t pte = vma.vm_mm->pgd.get(addr);
+    if (pte.dirty()) fo.set(folio_flag::dirty);
+    if (fo.is_anon()) {
+      if (!fo.test(folio_flag::swapcache)) {
+        aborted = true;  // anon folios are added to the swap cache before they are unmapped
+        return false;
+      }
+      swap_duplicate(fo.swap);
+      // The exclusive marker travels in the swap PTE, so swap-in can restore it.
+      bool exclusive = fo.test(folio_flag::anon_exclusive);
+      vma.vm_mm->pgd.set(addr, pte_t::mk_swap(fo.swap, exclusive));
+    } else {
+      vma.vm_mm->pgd.set(addr, pte_t{});  // the page cache keeps the data
+    }
+    folio_remove_rmap_pte(fo);
+    folio_put(fo);
+    return true;
+  };
+  rwc.done = [](folio& fo) { return !fo.mapped(); };
+  rmap_walk(f, rwc);
+  return !aborted && !f.mapped();
+}
+
+// Kernel: folio_mkclean(): only shared mappings write back to the file.
+int machine::folio_mkclean(folio& f) {
+  if (!f.mapped() || !f.file()) return 0;
+  int cleaned = 0;
+  rmap_walk_control rwc;
+  rwc.invalid_vma = [](vm_area_struct& vma) { return !vma.vm_flags.has(vm_flag::shared); };
+  rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (!page_vma_mapped(fo, vma, addr)) {
+      _walk.misses++;
+      return true;
+    }
+    pte_t pte = vma.vm_mm->pgd.get(addr);
+    if (pte.dirty() || pte.write()) {
+      vma.vm_mm->pgd.set(addr, pte.wrprotect().mkclean());
+      cleaned++;
+    }
+    return true;
+  };
+  rmap_walk(f, rwc);
+  return cleaned;
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,237 @@
+// The model back end. Each statement becomes the system calls the kernel runner's agent
+// makes, on the model's machine; `check` reads the machine back as /proc would show it.
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rmapkit/model/model.h"
+#include "rmapkit/scenario/report.h"
+
+namespace rmapkit::model {
+
+namespace sc = rmapkit::scenario;
+using scenario::statement_error;
+
+namespace {
+
+int prot_bits(sc::prot p) {
+  switch (p) {
+    case sc::prot::rw: return mm::PROT_READ_ | mm::PROT_WRITE_;
+    case sc::prot::r: return mm::PROT_READ_;
+    case sc::prot::none: return mm::PROT_NONE_;
+  }
+  return mm::PROT_NONE_;
+}
+
+mm::madv to_madv(sc::advice a) {
+  switch (a) {
+    case sc::advice::dontneed: return mm::madv::dontneed;
+    case sc::advice::mergeable: return mm::madv::mergeable;
+    case sc::advice::unmergeable: return mm::madv::unmergeable;
+    case sc::advice::pageout: return mm::madv::pageout;
+    case sc::advice::dontfork: return mm::madv::dontfork;
+    case sc::advice::dofork: return mm::madv::dofork;
+    case sc::advice::wipeonfork: return mm::madv::wipeonfork;
+    case sc::advice::keeponfork: return mm::madv::keeponfork;
+  }
+  return mm::madv::dontneed;
+}
+
+/// Page contents as fingerprints: a page filled with byte V is V (so value=0 equals a
+/// zeroed page, as it does for KSM); unique writes and file pages never collide.
+std::uint64_t value_content(std::uint8_t v) { return v; }
+std::uint64_t unique_content(int line, std::uint64_t page) {
+  return (std::uint64_t{1} << 63) | (static_cast<std::uint64_t>(line) << 32) | page;
+}
+std::uint64_t file_key(sc::file_id f) { return (std::uint64_t{1} << 62) | (std::uint64_t{f} << 40); }
+
+class runner {
+ public:
+  runner(mm::machine& m, const sc::program& prog, std::ostream& out) : _m(m), _prog(prog), _out(out) {
+    _mms.resize(prog.process_names.size());
+    _files.resize(prog.file_names.size());
+  }
+
+  ~runner() {
+    for (auto* mm : _mms)
+      if (mm) _m.exit_mm(mm);
+    for (auto* f : _files)
+      if (f) _m.file_put(f);
+  }
+
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+
+  void exec(const sc::op& o) {
+    _line = o.line;
+    std::visit([&](const auto& body) { step(body); }, o.body);
+  }
+
+ private:
+  mm::mm_struct& mm_of(sc::proc_id p) { return *_mms.at(p); }
+
+  static void refused(const char* what, int r) {
+    if (r < 0) throw statement_error(fmt::format("{}: kernel refused: {}", what, std::strerror(-r)));
+  }
+
+  void each_page(sc::proc_id p, const sc::page_span& s, bool write, const std::optional<std::uint8_t>& value) {
+    for (std::uint64_t i = 0; i < s.pages; ++i) {
+      std::uint64_t content = value ? value_content(*value) : unique_content(_line, s.index + i);
+      refused(write ? "write" : "read", _m.access(mm_of(p), page_addr(s.start, i), write, content));
+    }
+  }
+
+  void step(const sc::op_spawn& o) { _mms[o.proc] = _m.mm_alloc(_prog.process_names[o.proc]); }
+  void step(const sc::op_file& o) {
+    _files[o.file] = _m.memfd_create(_prog.file_names[o.file], o.pages, file_key(o.file));
+  }
+  void step(const sc::op_mmap& o) {
+    bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
+    mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
+    refused("mmap", _m.do_mmap(mm_of(o.proc), o.base, o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}));
+  }
+  void step(const sc::op_read& o) { each_page(o.proc, o.span, false, std::nullopt); }
+  void step(const sc::op_write& o) { each_page(o.proc, o.span, true, o.value); }
+  void step(const sc::op_fork& o) { _mms[o.child] = _m.dup_mm(mm_of(o.parent), _prog.process_names[o.child]); }
+  void step(const sc::op_exit& o) {
+    _m.exit_mm(_mms[o.proc]);
+    _mms[o.proc] = nullptr;
+  }
+  void step(const sc::op_munmap& o) { refused("munmap", _m.do_munmap(mm_of(o.proc), o.span.start, o.span.pages)); }
+  void step(const sc::op_mprotect& o) {
+    refused("mprotect", _m.do_mprotect(mm_of(o.proc), o.span.start, o.span.pages, prot_bits(o.prot)));
+  }
+  void step(const sc::op_mremap_resize& o) {
+    auto vmas = slot_vmas(mm_of(o.proc), o.base);
+    if (vmas.size() != 1 || vmas[0]->vm_start != o.base || vmas[0]->vm_end != page_addr(o.base, o.old_pages))
+      throw statement_error(fmt::format("mremap: the region is not one VMA covering pages 0 to {}", o.old_pages - 1));
+    refused("mremap", _m.do_mremap_resize(mm_of(o.proc), o.base, o.old_pages, o.new_pages));
+  }
+  void step(const sc::op_mremap_move& o) {
+    auto& mm = mm_of(o.proc);
+    // VMA by VMA, each to the same offset from the new base (as the kernel runner does).
+    std::vector<std::pair<vaddr_t, std::uint64_t>> moves;
+    for (auto* v : slot_vmas(mm, o.old_base)) moves.emplace_back(v->vm_start, v->pages());
+    for (auto [start, pages] : moves)
+      refused("mremap", _m.do_mremap_move(mm, start, pages, vaddr_t{o.new_base.value + (start.value - o.old_base.value)}));
+  }
+  void step(const sc::op_madvise& o) {
+    auto what = fmt::format("madvise {}", sc::to_string(o.advice));
+    refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
+  }
+  void step(const sc::op_mlock& o) { refused("mlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, true)); }
+  void step(const sc::op_munlock& o) {
+    refused("munlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, false));
+  }
+  void step(const sc::op_ksm&) { throw statement_error("ksm: not modelled yet"); }
+  void step(const sc::op_reclaim&) { throw statement_error("reclaim: not modelled yet"); }
+  void step(const sc::op_check& c) { _out << sc::format(report(c)) << std::flush; }
+
+  static std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
+    std::vector<mm::vm_area_struct*> out;
+    for (auto it = mm.mm_mt.lower_bound(base.value); it != mm.mm_mt.end() && it->first < base.value + sc::SLOT_SIZE; ++it)
+      out.push_back(it->second);
+    return out;
+  }
+
+  static std::string perms(const mm::vm_area_struct& v) {
+    std::string p = "---p";
+    if (v.vm_flags.has(mm::vm_flag::read)) p[0] = 'r';
+    if (v.vm_flags.has(mm::vm_flag::write)) p[1] = 'w';
+    if (v.vm_flags.has(mm::vm_flag::exec)) p[2] = 'x';
+    if (v.vm_flags.has(mm::vm_flag::mayshare)) p[3] = 's';
+    return p;
+  }
+
+  static std::string kind(const mm::vm_area_struct& v) {
+    if (!v.vm_file) return "anon";
+    if (v.vm_file->anon_shared) return "shmem";
+    return fmt::format("file:{}@{}", v.vm_file->name, v.vm_pgoff.value);
+  }
+
+  sc::report_block report(const sc::op_check& c) {
+    sc::report_block b{c.label, {}};
+    for (const auto& p : c.processes) {
+      auto& mm = mm_of(p.proc);
+      for (const auto& r : p.regions) {
+        sc::report_region rr{p.name, r.name, {}, {}};
+        auto vmas = slot_vmas(mm, r.base);
+        for (auto* v : vmas)
+          rr.vmas.push_back({pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), perms(*v), kind(*v)});
+        for (auto* v : vmas) {
+          mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
+            sc::report_page pg;
+            pg.index = pages_between(r.base, a);
+            if (pte.is_swap()) {
+              pg.state = sc::report_page::state::swap;
+              pg.id = pte.swap_entry().val;
+            } else if (pte.pfn() == _m.zero_pfn()) {
+              pg.state = sc::report_page::state::zero;
+            } else {
+              const auto& f = _m.folio_of(pte.pfn());
+              pg.id = f.pfn.value;
+              pg.count = static_cast<std::uint64_t>(f.mapcount);
+              std::uint8_t fl = 0;
+              if (f.is_anon()) fl = fl | sc::page_flag::anon;
+              if (f.is_ksm()) fl = fl | sc::page_flag::ksm;
+              if (f.is_anon() && f.test(mm::folio_flag::anon_exclusive)) fl = fl | sc::page_flag::excl;
+              if (f.test(mm::folio_flag::swapcache)) fl = fl | sc::page_flag::swapcache;
+              pg.flags = fl;
+            }
+            rr.pages.push_back(pg);
+          });
+        }
+        b.regions.push_back(std::move(rr));
+      }
+    }
+    return b;
+  }
+
+  mm::machine& _m;
+  const sc::program& _prog;
+  std::ostream& _out;
+  int _line = 0;
+  std::vector<mm::mm_struct*> _mms;
+  std::vector<mm::address_space*> _files;
+};
+
+}  // namespace
+
+int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
+  int line = 0;
+  try {
+    runner r(m, prog, out);
+    for (const auto& o : prog.ops) {
+      line = o.line;
+      r.exec(o);
+      if (opts.check_invariants) {
+        if (auto bad = m.check_invariants(); !bad.empty()) {
+          err << sc::diag{prog.file, line, "model invariant broken after this statement: " + bad}.str() << '\n';
+          return EXIT_MODEL_BUG;
+        }
+      }
+    }
+  } catch (const statement_error& e) {
+    out << std::flush;
+    err << sc::diag{prog.file, line, e.what()}.str() << '\n';
+    return sc::EXIT_SCENARIO_ERROR;
+  } catch (const std::logic_error& e) {
+    out << std::flush;
+    err << sc::diag{prog.file, line, std::string("model bug: ") + e.what()}.str() << '\n';
+    return EXIT_MODEL_BUG;
+  }
+  if (opts.stats) {
+    for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
+  }
+  return 0;
+}
+
+int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
+  mm::machine m;
+  return run_on(m, prog, out, err, opts);
+}
+
+}  // namespace rmapkit::model
