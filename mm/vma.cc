@@ -207,6 +207,22 @@ static bool range_mapped(const mm_struct& mm, vaddr_t start, vaddr_t end) {
   return true;
 }
 
+/// Calls f(vma, s, e) for each VMA overlapping [start, end) with the part [s, e) it
+/// covers, walking by address: f may split, merge or free VMAs (as vma_modify does).
+template <typename F>
+static void for_each_vma_range(mm_struct& mm, vaddr_t start, vaddr_t end, F&& f) {
+  vaddr_t a = start;
+  while (a < end) {
+    auto it = mm.mm_mt.upper_bound(a.value);
+    if (it != mm.mm_mt.begin() && std::prev(it)->second->vm_end > a) --it;
+    if (it == mm.mm_mt.end() || it->second->vm_start >= end) return;
+    vm_area_struct* vma = it->second;
+    const vaddr_t s = std::max(a, vma->vm_start), e = std::min(end, vma->vm_end);
+    f(vma, s, e);
+    a = e;
+  }
+}
+
 /// The VMAs overlapping [start, end), in address order, split so that each lies inside.
 static std::vector<vm_area_struct*> vmas_in(const mm_struct& mm, vaddr_t start, vaddr_t end) {
   std::vector<vm_area_struct*> out;
@@ -238,7 +254,7 @@ int machine::do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages) {
 int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot) {
   const vaddr_t end = page_addr(addr, pages);
   if (!range_mapped(mm, addr, end)) return -ENOMEM;
-  for (auto* vma : vmas_in(mm, addr, end)) {
+  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
     // mprotect_fixup(): private memory that becomes writable is charged; unfaulted
@@ -250,15 +266,20 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     } else if (vma->vm_flags.has(vm_flag::account) && vma->is_anonymous() && !vma->anon_vma) {
       f.clear(vm_flag::account);
     }
-    const vaddr_t s = std::max(addr, vma->vm_start), e = std::min(end, vma->vm_end);
     if (!f.has(vm_flag::write)) {
       // change_protection(): no PTE of the range stays writable.
       mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
         if (pte.present() && pte.write()) mm.pgd.set(a, pte.wrprotect());
       });
     }
-    vma_modify_flags(vma, s, e, f);
-  }
+    const bool populate = (vma->vm_flags.value() & (vm_flags_t{vm_flag::write} | vm_flag::shared | vm_flag::locked).value()) ==
+                              static_cast<std::uint64_t>(vm_flag::locked) &&
+                          f.has(vm_flag::write);
+    vma = vma_modify_flags(vma, s, e, f);
+    // mprotect_fixup(): a private mlocked VMA that becomes writable breaks COW now, so
+    // that a later write to locked memory does not fault.
+    if (populate) populate_vma_page_range(*vma, s, e);
+  });
   return 0;
 }
 
@@ -272,49 +293,44 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
     if ((advice == madv::dontneed || advice == madv::pageout) && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
     if (advice == madv::wipeonfork && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
   }
-  for (auto* vma : vmas) {
-    const vaddr_t s = std::max(addr, vma->vm_start), e = std::min(end, vma->vm_end);
+  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     switch (advice) {
-      case madv::dontneed: zap_pte_range(*vma, s, e); continue;
-      case madv::pageout: {
-        int r = madvise_pageout(*vma, s, e);
-        if (r) return r;
-        continue;
-      }
+      case madv::dontneed: zap_pte_range(*vma, s, e); return;
+      case madv::pageout: madvise_pageout(*vma, s, e); return;
       case madv::dontfork: f.set(vm_flag::dontcopy); break;
       case madv::dofork: f.clear(vm_flag::dontcopy); break;
       case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;
       case madv::keeponfork: f.clear(vm_flag::wipeonfork); break;
       case madv::mergeable:
         // ksm_madvise(): shared mappings are accepted and left alone.
-        if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) continue;
+        if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) return;
         f.set(vm_flag::mergeable);
         ksm_enter(mm);
         break;
       case madv::unmergeable:
-        if (!vma->vm_flags.has(vm_flag::mergeable)) continue;
+        if (!vma->vm_flags.has(vm_flag::mergeable)) return;
         unmerge_ksm_pages(*vma, s, e);
         f.clear(vm_flag::mergeable);
         break;
     }
     vma_modify_flags(vma, s, e, f);
-  }
+  });
   return 0;
 }
 
 int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock) {
   const vaddr_t end = page_addr(addr, pages);
   if (!range_mapped(mm, addr, end)) return -ENOMEM;
-  for (auto* vma : vmas_in(mm, addr, end)) {
+  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     f.assign(vm_flag::locked, lock);
-    vma_modify_flags(vma, std::max(addr, vma->vm_start), std::min(end, vma->vm_end), f);
-  }
+    vma_modify_flags(vma, s, e, f);
+  });
   if (!lock) return 0;
   // __mm_populate(): fault the whole range in, VMA by VMA.
-  for (auto* vma : vmas_in(mm, addr, end))
-    populate_vma_page_range(*vma, std::max(addr, vma->vm_start), std::min(end, vma->vm_end));
+  for_each_vma_range(mm, addr, end,
+                     [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) { populate_vma_page_range(*vma, s, e); });
   return 0;
 }
 

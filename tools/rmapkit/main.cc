@@ -14,6 +14,7 @@
 
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
+#include "rmapkit/scenario/generate.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
 
@@ -135,6 +136,21 @@ int main(int argc, char** argv) {
   diff->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
                  "check the model's invariants after every statement");
 
+  sc::random_options gopts;
+  auto* gen = app.add_subcommand("gen", "Write a scenario to standard output");
+  gen->require_subcommand(1);
+  auto* gen_random = gen->add_subcommand("random", "A random valid scenario, reproducible from its seed");
+  gen_random->add_option("--seed", gopts.seed, "random seed")->capture_default_str();
+  gen_random->add_option("--statements", gopts.statements, "number of statements")->capture_default_str()
+      ->check(CLI::Range(1U, 100000U));
+  gen_random->add_option("--processes", gopts.max_processes, "live processes at most")->capture_default_str()
+      ->check(CLI::Range(1U, 64U));
+  gen_random->add_option("--pages", gopts.max_region_pages, "largest region mmap creates")->capture_default_str()
+      ->check(CLI::Range(1U, 4096U));
+  gen_random->add_flag("!--no-pageout", gopts.pageout, "leave out madvise pageout");
+  gen_random->add_flag("--ksm", gopts.ksm, "include mergeable, unmergeable and ksm");
+  gen_random->add_flag("--reclaim", gopts.reclaim, "include reclaim");
+
   auto* lint = app.add_subcommand("lint", "Check a scenario for errors without running it");
   lint->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
 
@@ -148,6 +164,10 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(file, mopts);
+    if (*gen_random) {
+      std::cout << sc::generate_random(gopts);
+      return 0;
+    }
     if (*diff) return cmd_diff(file, mopts, kopts);
     if (*kernel) return cmd_kernel(file, kopts);
     if (*lint) return cmd_lint(file);

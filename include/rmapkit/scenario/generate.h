@@ -1,0 +1,25 @@
+// Random scenario generation (`rmapkit gen random`): valid scenarios of every statement
+// kind, reproducible from a seed, for property tests and differential testing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rmapkit::scenario {
+
+struct random_options {
+  std::uint64_t seed = 1;
+  unsigned statements = 60;        ///< statements to generate (checks included)
+  unsigned max_processes = 6;      ///< live processes at most
+  unsigned max_region_pages = 24;  ///< largest region created by mmap
+  bool pageout = true;             ///< madvise pageout (needs swap on the kernel)
+  bool ksm = false;                ///< mergeable + ksm statements
+  bool reclaim = false;            ///< reclaim statements
+};
+
+/// A valid scenario (it resolves without error) as text; the same options give the
+/// same text. It may still be refused by the kernel where only the running memory
+/// manager decides (mremap of a region the kernel keeps as several VMAs).
+[[nodiscard]] std::string generate_random(const random_options& opts);
+
+}  // namespace rmapkit::scenario

@@ -1,0 +1,221 @@
+// The random scenario generator. It proposes statements from a light shadow of the
+// scenario (live processes, their regions and sizes, files) and keeps a proposal only
+// when the whole scenario still resolves, so every rule of the spec is respected by
+// construction rather than re-implemented here.
+#include "rmapkit/scenario/generate.h"
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rmapkit/scenario/parser.h"
+#include "rmapkit/scenario/program.h"
+
+namespace rmapkit::scenario {
+
+namespace {
+
+struct region_info {
+  std::uint64_t pages;
+  bool anon_private;
+  bool anon_shared;
+};
+
+class generator {
+ public:
+  explicit generator(const random_options& o) : _o(o), _rng(o.seed) {}
+
+  std::string run() {
+    _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
+                        _o.seed, _o.statements, _o.max_processes, _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
+                        _o.ksm ? " --ksm" : "", _o.reclaim ? " --reclaim" : "");
+    accept("spawn P0", [&] { _procs["P0"] = {}; });
+    for (int f = 0; f < 2; ++f) {
+      auto name = fmt::format("F{}", f);
+      auto pages = pick(4, 40);
+      accept(fmt::format("file {} pages={}", name, pages), [&] { _files[name] = pages; });
+    }
+    unsigned attempts = 0;
+    while (_count < _o.statements && attempts++ < _o.statements * 50) propose();
+    accept(fmt::format("check c{}", _checks++), [] {});
+    return _text;
+  }
+
+ private:
+  std::uint64_t pick(std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(_rng);
+  }
+  bool chance(unsigned percent) { return pick(0, 99) < percent; }
+  template <typename M>
+  const typename M::key_type& any_key(const M& m) {
+    auto it = m.begin();
+    std::advance(it, static_cast<long>(pick(0, m.size() - 1)));
+    return it->first;
+  }
+
+  /// Appends @stmt when the scenario still resolves with it; @update then follows it in
+  /// the shadow.
+  template <typename F>
+  bool accept(const std::string& stmt, F&& update) {
+    auto candidate = _text + stmt + "\n";
+    auto sc = parse(candidate, "gen");
+    if (!sc || !resolve(*sc)) return false;
+    _text = std::move(candidate);
+    ++_count;
+    update();
+    return true;
+  }
+
+  std::string range(const std::string& region, std::uint64_t pages) {
+    auto r = pick(0, 9);
+    if (r < 3) return region;
+    auto first = pick(0, pages - 1);
+    if (r < 6) return fmt::format("{}[{}]", region, first);
+    return fmt::format("{}[{}:{}]", region, first, pick(first + 1, pages));
+  }
+
+  void propose() {
+    const auto& proc = any_key(_procs);
+    auto& regions = _procs[proc];
+    auto p = proc;  // proposals below may add processes, which moves nothing in a std::map
+    struct kind {
+      unsigned weight;
+      void (generator::*fn)(const std::string&);
+    };
+    static const kind kinds[] = {
+        {24, &generator::touch},  {8, &generator::mmap},     {8, &generator::fork},   {3, &generator::exit},
+        {5, &generator::munmap},  {6, &generator::mprotect}, {5, &generator::mremap}, {9, &generator::madvise},
+        {4, &generator::mlock},   {5, &generator::check},    {2, &generator::spawn},  {3, &generator::machine_wide},
+    };
+    unsigned total = 0;
+    for (const auto& k : kinds) total += k.weight;
+    auto r = pick(0, total - 1);
+    for (const auto& k : kinds) {
+      if (r < k.weight) {
+        if (regions.empty() && k.fn != &generator::fork && k.fn != &generator::spawn && k.fn != &generator::check &&
+            k.fn != &generator::exit && k.fn != &generator::machine_wide) {
+          mmap(p);
+          return;
+        }
+        (this->*k.fn)(p);
+        return;
+      }
+      r -= k.weight;
+    }
+  }
+
+  void touch(const std::string& p) {
+    const auto& rname = any_key(_procs[p]);
+    auto pages = _procs[p][rname].pages;
+    auto rg = range(rname, pages);
+    if (chance(40)) {
+      accept(fmt::format("{}: read {}", p, rg), [] {});
+    } else if (chance(50)) {
+      accept(fmt::format("{}: write {} value={}", p, rg, pick(0, 3)), [] {});
+    } else {
+      accept(fmt::format("{}: write {}", p, rg), [] {});
+    }
+  }
+
+  void mmap(const std::string& p) {
+    auto name = fmt::format("R{}", _regions++);
+    auto pages = pick(1, _o.max_region_pages);
+    auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
+    auto k = pick(0, 9);
+    if (k < 5) {
+      accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot),
+             [&] { _procs[p][name] = {pages, true, false}; });
+    } else if (k < 7) {
+      accept(fmt::format("{}: mmap {} anon shared pages={}{}", p, name, pages, prot),
+             [&] { _procs[p][name] = {pages, false, true}; });
+    } else {
+      const auto& f = any_key(_files);
+      auto fpages = _files[f];
+      pages = std::min<std::uint64_t>(pages, fpages);
+      auto off = pick(0, fpages - pages);
+      accept(fmt::format("{}: mmap {} file {} {} pages={} offset={}{}", p, name, f, chance(50) ? "private" : "shared",
+                         pages, off, prot),
+             [&] { _procs[p][name] = {pages, false, false}; });
+    }
+  }
+
+  void fork(const std::string& p) {
+    if (live() >= _o.max_processes) return;
+    auto child = fmt::format("P{}", _procs_made++ + 1);
+    accept(fmt::format("{}: fork {}", p, child), [&] { _procs[child] = _procs[p]; });
+  }
+
+  void spawn(const std::string&) {
+    if (live() >= _o.max_processes) return;
+    auto name = fmt::format("P{}", _procs_made++ + 1);
+    accept(fmt::format("spawn {}", name), [&] { _procs[name] = {}; });
+  }
+
+  void exit(const std::string& p) {
+    if (live() <= 1) return;
+    accept(fmt::format("{}: exit", p), [&] { _procs.erase(p); });
+  }
+
+  void munmap(const std::string& p) {
+    const auto& rname = any_key(_procs[p]);
+    accept(fmt::format("{}: munmap {}", p, range(rname, _procs[p][rname].pages)), [] {});
+  }
+
+  void mprotect(const std::string& p) {
+    const auto& rname = any_key(_procs[p]);
+    static const char* prots[] = {"rw", "r", "none"};
+    accept(fmt::format("{}: mprotect {} {}", p, range(rname, _procs[p][rname].pages), prots[pick(0, 2)]), [] {});
+  }
+
+  void mremap(const std::string& p) {
+    auto rname = any_key(_procs[p]);
+    if (chance(50)) {
+      accept(fmt::format("{}: mremap {} move", p, rname), [] {});
+      return;
+    }
+    auto pages = pick(1, _o.max_region_pages + 8);
+    accept(fmt::format("{}: mremap {} pages={}", p, rname, pages), [&] { _procs[p][rname].pages = pages; });
+  }
+
+  void madvise(const std::string& p) {
+    const auto& rname = any_key(_procs[p]);
+    std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
+    if (_o.pageout) advice.push_back("pageout");
+    if (_o.ksm) {
+      advice.push_back("mergeable");
+      advice.push_back("mergeable");
+      advice.push_back("unmergeable");
+    }
+    accept(fmt::format("{}: madvise {} {}", p, range(rname, _procs[p][rname].pages), advice[pick(0, advice.size() - 1)]),
+           [] {});
+  }
+
+  void mlock(const std::string& p) {
+    const auto& rname = any_key(_procs[p]);
+    accept(fmt::format("{}: {} {}", p, chance(60) ? "mlock" : "munlock", range(rname, _procs[p][rname].pages)), [] {});
+  }
+
+  void check(const std::string&) { accept(fmt::format("check c{}", _checks++), [] {}); }
+
+  void machine_wide(const std::string&) {
+    if (_o.ksm && chance(50)) accept("ksm", [] {});
+    else if (_o.reclaim) accept("reclaim", [] {});
+  }
+
+  unsigned live() const { return static_cast<unsigned>(_procs.size()); }
+
+  random_options _o;
+  std::mt19937_64 _rng;
+  std::string _text;
+  unsigned _count = 0, _regions = 0, _checks = 0, _procs_made = 0;
+  std::map<std::string, std::map<std::string, region_info>> _procs;
+  std::map<std::string, std::uint64_t> _files;
+};
+
+}  // namespace
+
+std::string generate_random(const random_options& opts) { return generator(opts).run(); }
+
+}  // namespace rmapkit::scenario
