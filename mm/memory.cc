@@ -175,13 +175,15 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
     pgd.set(a, pte_t{});
     if (pte.is_swap()) {
-      swap_free(pte.swap_entry());
+      free_swap_and_cache(pte.swap_entry());
       return;
     }
     if (pte.pfn() == _zero_pfn) return;
     folio& f = folio_of(pte.pfn());
     if (pte.dirty()) f.set(folio_flag::dirty);
     folio_remove_rmap_pte(f);
+    // free_swap_cache(): an unmapped folio nobody else's swap entry needs leaves the cache.
+    if (!f.mapped()) folio_free_swap(f);
     folio_put(f);
   });
 }

@@ -33,6 +33,15 @@ void machine::swap_free(swp_entry_t e) {
   if (--c == 0 && !_swap_cache.count(e.val)) _swap_free.push_back(e.val);
 }
 
+void machine::free_swap_and_cache(swp_entry_t e) {
+  swap_free(e);
+  if (swap_count(e) != 0) return;
+  if (auto it = _swap_cache.find(e.val); it != _swap_cache.end()) {
+    folio& f = folio_of(it->second);
+    if (!f.mapped()) delete_from_swap_cache(f);  // __try_to_reclaim_swap(TTRS_UNMAPPED)
+  }
+}
+
 void machine::delete_from_swap_cache(folio& f) {
   _swap_cache.erase(f.swap.val);
   if (_swap_map.at(f.swap.val - 1) == 0) _swap_free.push_back(f.swap.val);

@@ -84,6 +84,8 @@ class machine {
   /// Unmaps the folio from every PTE (anon folios must be in the swap cache: their PTEs
   /// become swap entries). Stops at a VM_LOCKED VMA. True when the folio is unmapped.
   bool try_to_unmap(folio& f);
+  /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
+  bool add_to_swap(folio& f);
   /// Write-protects and cleans every shared mapping of a file folio; returns the count.
   int folio_mkclean(folio& f);
   /// The address of @pgoff in @vma, if inside it (vma_address()).
@@ -172,11 +174,12 @@ class machine {
   /// The shmem/file page at @index: from the page cache, back from swap, or a new zeroed page.
   folio* shmem_get_folio(address_space& as, pgoff_t index);
   // swap (swapfile.c, swap_state.c)
-  /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
-  bool add_to_swap(folio& f);
   void swap_duplicate(swp_entry_t e);
   /// Drops one PTE's or shmem's reference to a slot.
   void swap_free(swp_entry_t e);
+  /// A PTE's swap entry goes (zap): when nothing refers to the slot any more, an unmapped
+  /// swap-cache folio goes with it (free_swap_and_cache()).
+  void free_swap_and_cache(swp_entry_t e);
   /// Takes a folio out of the swap cache; the slot goes when nothing else refers to it.
   void delete_from_swap_cache(folio& f);
   /// folio_free_swap(): leaves the swap cache when no PTE or shmem refers to the slot.
