@@ -371,6 +371,24 @@ class controller {
     auto r = span_request(agent_op::madvise, o.span);
     r.flags = madvise_bits(o.advice);
     refused(fmt::format("madvise {}", sc::to_string(o.advice)).c_str(), request(o.proc, r));
+    if (o.advice == sc::advice::pageout) wait_for_writeback();
+  }
+
+  /// Swap-out writes pages asynchronously; a fault on a page still under writeback keeps
+  /// it in the swap cache (folio_free_swap() refuses), one that comes later does not. Wait
+  /// until the machine has no page under writeback, so the next statement always sees
+  /// the pages written.
+  void wait_for_writeback() {
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      auto meminfo = read_text("/proc/meminfo");
+      auto at = meminfo.find("\nWriteback:");
+      if (at == std::string::npos || std::stoull(meminfo.substr(at + 11)) == 0) return;
+      if (clock::now() > deadline) throw statement_error("swap writeback did not finish within 30 s");
+      check_interrupt();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   }
 
   void exec(const sc::op_mlock& o) { refused("mlock", request(o.proc, span_request(agent_op::mlock, o.span))); }
@@ -450,7 +468,10 @@ void controller::exec(const sc::op_reclaim&) {
       if (p.locked_vma) locked.insert(p.pfn.value);
     std::size_t left = 0;
     for (const auto& p : pages) left += locked.count(p.pfn.value) ? 0U : 1U;
-    if (left == 0) return;
+    if (left == 0) {
+      wait_for_writeback();
+      return;
+    }
     stuck = left < last ? 0 : stuck + 1;
     last = left;
     if (stuck >= 10) throw statement_error(fmt::format("reclaim: {} pages could not be reclaimed", left));

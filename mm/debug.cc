@@ -75,9 +75,9 @@ std::string machine::check_invariants() const {
       bad = fmt::format("{}: num_active_vmas {} but {} VMAs use it", name, av.num_active_vmas, active[&av]);
     else if (av.num_children != children[&av])
       bad = fmt::format("{}: num_children {} but {} children", name, av.num_children, children[&av]);
-    else if (av.refcount != (av.rb_root.empty() ? 0 : 1) + child_refs[&av])
+    else if (av.refcount != (av.rb_root.empty() ? 0 : 1) + child_refs[&av] + av.ksm_refs)
       bad = fmt::format("{}: refcount {} but {} expected", name, av.refcount,
-                        (av.rb_root.empty() ? 0 : 1) + child_refs[&av]);
+                        (av.rb_root.empty() ? 0 : 1) + child_refs[&av] + av.ksm_refs);
   });
   if (!bad.empty()) return bad;
 
@@ -104,7 +104,13 @@ std::string machine::check_invariants() const {
         bad = at + ": writable anon PTE of a page that is not AnonExclusive";
         return;
       }
-      if (f.is_ksm()) return;  // KSM pages are found through their rmap_items
+      if (f.is_ksm()) {
+        // KSM pages are found through their rmap_items (and forked children of them).
+        if (!const_cast<machine*>(this)->ksm_get_folio(std::get<ksm_stable_node*>(f.mapping)))
+          bad = at + ": KSM page of a stale stable node";
+        if (pte.write()) bad = at + ": writable KSM page";
+        return;
+      }
       if (linear_page_index(*v, a) != f.index) { bad = at + ": folio->index does not match vma_address()"; return; }
       if (f.is_anon()) {
         const anon_vma* av = f.anon();

@@ -7,6 +7,7 @@ namespace rmapkit::mm {
 
 mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
   mm_struct* child = mm_alloc(std::move(name));
+  if (parent.ksm_registered) ksm_enter(*child);  // ksm_fork(): MMF_VM_MERGEABLE is inherited
   for (auto& [start, mpnt] : parent.mm_mt) {
     if (mpnt->vm_flags.has(vm_flag::dontcopy)) continue;
     auto* tmp = vm_area_dup(*mpnt);
@@ -25,6 +26,7 @@ mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
 }
 
 void machine::exit_mm(mm_struct* mm) {
+  ksm_exit(*mm);
   std::vector<vm_area_struct*> vmas;
   for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
   for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()

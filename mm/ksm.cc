@@ -1,12 +1,37 @@
-// Kernel: mm/ksm.c. What the rest of the model needs of KSM before the scanner itself:
-// registering an mm, and breaking KSM pages of a range (MADV_UNMERGEABLE, mremap).
+// Kernel: mm/ksm.c (v6.18), the parts that decide which pages merge: mm_slots scanned in
+// order, an rmap_item per (mm, address), the stable tree of KSM pages keyed by content
+// with chains of dups under max_page_sharing, the unstable tree rebuilt every full scan,
+// checksums that must be stable for a scan before a page enters the unstable tree, and
+// rmap_walk_ksm() with its second pass for forked children. Content is compared by the
+// folio's fingerprint, not by 4 KiB of bytes.
+#include <algorithm>
+#include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
-void machine::ksm_enter(mm_struct& mm) { mm.ksm_registered = true; }
+void machine::ksm_enter(mm_struct& mm) {
+  if (mm.ksm_registered) return;
+  mm.ksm_registered = true;
+  _ksm.mm_list.push_back(&mm);
+}
+
+void machine::ksm_exit(mm_struct& mm) {
+  if (!mm.ksm_registered) return;
+  for (auto it = _ksm.items.begin(); it != _ksm.items.end();) {
+    if (it->first.first == &mm) {
+      remove_rmap_item_from_tree(it->second);
+      it = _ksm.items.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::erase(_ksm.mm_list, &mm);
+  mm.ksm_registered = false;
+}
 
 // break_ksm(): a KSM page in the range is replaced by a private copy, as a write would.
 void machine::unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
@@ -17,6 +42,234 @@ void machine::unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end)
   for (vaddr_t a : ksm_ptes) {
     pte_t pte = vma.vm_mm->pgd.get(a);
     wp_page_copy(vma, a, pte, &folio_of(pte.pfn()));
+  }
+}
+
+// ---- trees ----------------------------------------------------------------------------------
+
+/// The KSM folio of a stable node, or null when it is gone (freed or reused): then the
+/// node is stale and leaves the tree (ksm_get_folio() failing).
+folio* machine::ksm_get_folio(ksm_stable_node* node) {
+  if (node->kpfn.value >= _frames.size()) return nullptr;
+  folio& f = folio_of(node->kpfn);
+  if (!f.in_use || !f.is_ksm() || std::get<ksm_stable_node*>(f.mapping) != node) return nullptr;
+  return &f;
+}
+
+void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
+  for (auto* item : node->hlist) {
+    item->head = nullptr;
+    item->anon_vma->ksm_refs--;
+    put_anon_vma(item->anon_vma);
+    item->anon_vma = nullptr;
+  }
+  node->hlist.clear();
+  auto range = _ksm.stable.equal_range(node->content);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second.get() == node) {
+      _ksm.stable.erase(it);
+      break;
+    }
+  }
+}
+
+void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
+  if (item.head) {
+    auto& h = item.head->hlist;
+    h.erase(std::find(h.begin(), h.end(), &item));
+    item.anon_vma->ksm_refs--;
+    put_anon_vma(item.anon_vma);
+    item.anon_vma = nullptr;
+    item.head = nullptr;
+  }
+  item.unstable = false;
+}
+
+/// A stable node with this content and room for one more mapping (a dup of the chain
+/// with fewer than max_page_sharing items), dropping stale nodes on the way.
+ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
+  for (;;) {
+    auto range = _ksm.stable.equal_range(content);
+    ksm_stable_node* stale = nullptr;
+    ksm_stable_node* found = nullptr;
+    for (auto it = range.first; it != range.second; ++it) {
+      ksm_stable_node* node = it->second.get();
+      if (!ksm_get_folio(node)) {
+        stale = node;
+        break;
+      }
+      if (!found && node->hlist.size() < KSM_MAX_PAGE_SHARING) found = node;
+    }
+    if (!stale) return found;
+    remove_node_from_stable_tree(stale);
+  }
+}
+
+void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma) {
+  item.head = node;
+  item.unstable = false;
+  item.anon_vma = vma.anon_vma;
+  item.anon_vma->refcount++;  // an rmap_item pins its anon_vma (KSM walks it later)
+  item.anon_vma->ksm_refs++;
+  node->hlist.push_back(&item);
+}
+
+/// Turns @f into a KSM page of a new stable node (write_protect_page() + the node).
+ksm_stable_node* machine::stable_tree_insert(folio& f) {
+  auto node = std::make_unique<ksm_stable_node>();
+  node->kpfn = f.pfn;
+  node->content = f.content;
+  ksm_stable_node* raw = node.get();
+  _ksm.stable.emplace(f.content, std::move(node));
+  f.mapping = raw;
+  f.clear(folio_flag::anon_exclusive);
+  return raw;
+}
+
+/// replace_page(): the PTE at @addr maps @kpage, read-only, instead of its old page.
+void machine::replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage) {
+  pte_t old = vma.vm_mm->pgd.get(addr);
+  folio& page = folio_of(old.pfn());
+  folio_get(kpage);
+  kpage.mapcount++;
+  vma.vm_mm->pgd.set(addr, pte_t::mk_present(kpage.pfn, false).mkyoung());
+  folio_remove_rmap_pte(page);
+  if (!page.mapped()) folio_free_swap(page);
+  folio_put(page);
+}
+
+// ---- the scan -------------------------------------------------------------------------------
+
+// Kernel: cmp_and_merge_page().
+void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item) {
+  pte_t pte = vma.vm_mm->pgd.get(addr);
+  folio& page = folio_of(pte.pfn());
+  if (page.is_ksm()) {
+    auto* node = std::get<ksm_stable_node*>(page.mapping);
+    if (item.head == node) return;
+    // A KSM page reached through a new rmap_item (a forked child's PTE): record it.
+    remove_rmap_item_from_tree(item);
+    stable_tree_append(item, node, vma);
+    return;
+  }
+  remove_rmap_item_from_tree(item);
+  // The page's PTE is write-protected for the merge: no longer exclusive.
+  if (ksm_stable_node* node = stable_tree_search(page.content)) {
+    folio* kpage = ksm_get_folio(node);
+    replace_page(vma, addr, *kpage);
+    stable_tree_append(item, node, vma);
+    return;
+  }
+  // A page enters the unstable tree only once its checksum held over a full scan.
+  if (!item.checksum_valid || item.oldchecksum != page.content) {
+    item.oldchecksum = page.content;
+    item.checksum_valid = true;
+    return;
+  }
+  auto it = _ksm.unstable.find(page.content);
+  if (it == _ksm.unstable.end()) {
+    _ksm.unstable.emplace(page.content, &item);
+    item.unstable = true;
+    return;
+  }
+  // Merge with the unstable tree's page: this page becomes the KSM page and the tree
+  // page's PTE is replaced by it (try_to_merge_two_pages()). A page shared by fork meets
+  // itself here and simply becomes a KSM page ("ksm page forked").
+  ksm_rmap_item& tree_item = *it->second;
+  _ksm.unstable.erase(it);
+  tree_item.unstable = false;
+  auto* tree_vma = find_vma(*tree_item.mm, tree_item.address);
+  pte_t tree_pte = tree_item.mm->pgd.get(tree_item.address);
+  if (!tree_vma || !tree_pte.present()) return;
+  ksm_stable_node* node = stable_tree_insert(page);
+  vma.vm_mm->pgd.set(addr, pte.wrprotect());
+  if (tree_pte.pfn() != page.pfn) replace_page(*tree_vma, tree_item.address, page);
+  stable_tree_append(tree_item, node, *tree_vma);
+  stable_tree_append(item, node, vma);
+}
+
+bool machine::ksm_scan_once() {
+  auto before = ksm_counters();
+  for (auto* mm : std::vector<mm_struct*>(_ksm.mm_list)) {
+    std::set<std::uint64_t> seen;
+    for (auto& [start, vma] : mm->mm_mt) {
+      if (!vma->vm_flags.has(vm_flag::mergeable) || !vma->anon_vma) continue;
+      mm->pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
+        if (!pte.present() || pte.pfn() == _zero_pfn) return;
+        if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
+        auto& item = _ksm.items[{mm, a.value}];
+        item.mm = mm;
+        item.address = a;
+        seen.insert(a.value);
+        cmp_and_merge_page(*vma, a, item);
+      });
+    }
+    // rmap_items whose address no longer has a mergeable page go (remove_trailing_rmap_items()).
+    for (auto it = _ksm.items.lower_bound({mm, 0}); it != _ksm.items.end() && it->first.first == mm;) {
+      if (seen.count(it->first.second)) {
+        ++it;
+        continue;
+      }
+      remove_rmap_item_from_tree(it->second);
+      it = _ksm.items.erase(it);
+    }
+  }
+  // The unstable tree is rebuilt from scratch by every full scan.
+  for (auto& [content, item] : _ksm.unstable) item->unstable = false;
+  _ksm.unstable.clear();
+  // Stable nodes whose KSM page is gone leave the tree (ksmd finds them stale).
+  std::vector<ksm_stable_node*> stale;
+  for (auto& [content, node] : _ksm.stable)
+    if (!ksm_get_folio(node.get())) stale.push_back(node.get());
+  for (auto* node : stale) remove_node_from_stable_tree(node);
+  auto after = ksm_counters();
+  _ksm.full_scans++;
+  return after != before;
+}
+
+machine::ksm_stats machine::ksm_counters() const {
+  ksm_stats s;
+  std::map<std::uint64_t, unsigned> dups;
+  for (const auto& [content, node] : _ksm.stable) {
+    if (node->hlist.empty()) continue;
+    s.pages_shared++;
+    s.pages_sharing += node->hlist.size() - 1;
+    dups[content]++;
+  }
+  for (const auto& [content, n] : dups) {
+    if (n < 2) continue;
+    s.stable_node_chains++;
+    s.stable_node_dups += n;
+  }
+  for (const auto& [key, item] : _ksm.items) s.pages_unshared += item.head ? 0 : 1;
+  s.full_scans = _ksm.full_scans;
+  return s;
+}
+
+// The `ksm` statement: scan until nothing changes for three full scans, as the kernel
+// runner waits for ksmd's counters to settle.
+void machine::ksm_run_to_fixpoint() {
+  int stable = 0;
+  while (stable < 3) stable = ksm_scan_once() ? 0 : stable + 1;
+}
+
+// Kernel: rmap_walk_ksm(). Pass 0 visits the mappings each rmap_item recorded; pass 1
+// the other mms of its anon_vma at the same address: children forked after the merge.
+void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
+  auto* node = std::get<ksm_stable_node*>(f.mapping);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto* item : std::vector<ksm_rmap_item*>(node->hlist)) {
+      anon_vma* av = item->anon_vma;
+      for (auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL)) {
+        vm_area_struct& vma = *avc->vma;
+        if (item->address < vma.vm_start || item->address >= vma.vm_end) continue;
+        if ((vma.vm_mm == item->mm) != (pass == 0)) continue;
+        if (rwc.invalid_vma && rwc.invalid_vma(vma)) continue;
+        _walk.vmas_visited++;
+        if (!rwc.rmap_one(f, vma, item->address)) return;
+        if (rwc.done && rwc.done(f)) return;
+      }
+    }
   }
 }
 

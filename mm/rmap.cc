@@ -232,8 +232,8 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
 
 void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
   _walk.walks++;
-  if (f.is_ksm()) throw std::logic_error("rmap_walk: KSM folios are walked by rmap_walk_ksm (not modelled yet)");
-  if (f.is_anon()) rmap_walk_anon(f, rwc);
+  if (f.is_ksm()) rmap_walk_ksm(f, rwc);
+  else if (f.is_anon()) rmap_walk_anon(f, rwc);
   else rmap_walk_file(f, rwc);
 }
 

@@ -12,6 +12,7 @@ namespace rmapkit::mm {
 bool machine::pageout_folio(folio& f) {
   if (f.is_ksm()) return false;
   if (f.is_anon()) {
+    if (!f.test(folio_flag::swapcache) && !f.mapped()) return false;
     if (!f.test(folio_flag::swapcache)) add_to_swap(f);
     if (f.mapped() && !try_to_unmap(f)) return false;
     _swap_content.at(f.swap.val - 1) = f.content;  // swap_writeout()
@@ -45,6 +46,38 @@ int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   });
   for (pfn_t pfn : victims) pageout_folio(folio_of(pfn));
   return 0;
+}
+
+// Kernel: the mlock side of folio_referenced(): a folio mapped by a VM_LOCKED VMA is
+// unevictable, and reclaim leaves it (and so every other mapping of it) alone.
+bool machine::folio_mlocked(folio& f) {
+  if (!f.mapped()) return false;
+  bool locked = false;
+  rmap_walk_control rwc;
+  rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (vma.vm_flags.has(vm_flag::locked) && page_vma_mapped(fo, vma, addr)) locked = true;
+    return !locked;
+  };
+  rmap_walk(f, rwc);
+  return locked;
+}
+
+// Reclaim of everything reclaimable, as the scenario's `reclaim` does it on the kernel
+// (a memory cgroup emptied to the last page): anon folios to swap with the same entry in
+// every sharer, shmem and file pages to swap inside their files, unmapped swap-cache
+// folios dropped. Mlocked folios and the zero page stay. KSM folios are the caller's
+// business (the scenario refuses reclaim while any exist).
+void machine::shrink_all() {
+  std::vector<pfn_t> folios;
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn)
+    if (_frames[pfn].in_use) folios.push_back(pfn_t{pfn});
+  for (pfn_t pfn : folios) {
+    folio& f = folio_of(pfn);
+    if (!f.in_use || f.is_ksm() || f.pfn != pfn) continue;
+    count("pgscan_direct");
+    if (folio_mlocked(f)) continue;
+    if (pageout_folio(f)) count("pgsteal_direct");
+  }
 }
 
 }  // namespace rmapkit::mm

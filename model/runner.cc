@@ -126,8 +126,23 @@ class runner {
   void step(const sc::op_munlock& o) {
     refused("munlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, false));
   }
-  void step(const sc::op_ksm&) { throw statement_error("ksm: not modelled yet"); }
-  void step(const sc::op_reclaim&) { throw statement_error("reclaim: not modelled yet"); }
+  void step(const sc::op_ksm&) { _m.ksm_run_to_fixpoint(); }
+  void step(const sc::op_reclaim&) {
+    // Refused while a KSM page exists: the kernel gives no stable result for it. The
+    // first one is named in the order the kernel runner looks (process, address).
+    for (std::size_t id = 0; id < _mms.size(); ++id) {
+      auto* mm = _mms[id];
+      if (!mm) continue;
+      std::optional<vaddr_t> ksm_at;
+      mm->pgd.for_each(sc::slot_start(0), sc::slot_start(_prog.slot_count), [&](vaddr_t a, mm::pte_t pte) {
+        if (!ksm_at && pte.present() && pte.pfn() != _m.zero_pfn() && _m.folio_of(pte.pfn()).is_ksm()) ksm_at = a;
+      });
+      if (ksm_at)
+        throw statement_error(
+            fmt::format("reclaim: refused while KSM pages exist ({} at {})", _prog.process_names[id], *ksm_at));
+    }
+    _m.shrink_all();
+  }
   void step(const sc::op_check& c) { _out << sc::format(report(c)) << std::flush; }
 
   static std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
@@ -225,6 +240,11 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
   }
   if (opts.stats) {
     for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
+    auto k = m.ksm_counters();
+    err << fmt::format("ksm pages_shared {} pages_sharing {} pages_unshared {} stable_node_chains {} "
+                       "stable_node_dups {} full_scans {}\n",
+                       k.pages_shared, k.pages_sharing, k.pages_unshared, k.stable_node_chains, k.stable_node_dups,
+                       k.full_scans);
   }
   return 0;
 }

@@ -86,6 +86,17 @@ class machine {
   bool try_to_unmap(folio& f);
   /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
   bool add_to_swap(folio& f);
+  /// Reclaims everything reclaimable (the scenario's `reclaim`): see vmscan.cc.
+  void shrink_all();
+  /// The scenario's `ksm`: KSM scans until nothing changes for three full scans.
+  void ksm_run_to_fixpoint();
+  /// /sys/kernel/mm/ksm counters.
+  struct ksm_stats {
+    std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, stable_node_chains = 0,
+                  stable_node_dups = 0, full_scans = 0;
+    bool operator==(const ksm_stats&) const = default;
+  };
+  [[nodiscard]] ksm_stats ksm_counters() const;
   /// Write-protects and cleans every shared mapping of a file folio; returns the count.
   int folio_mkclean(folio& f);
   /// The address of @pgoff in @vma, if inside it (vma_address()).
@@ -189,9 +200,28 @@ class machine {
   void count(const char* event, std::uint64_t n = 1) { _vmstat[event] += n; }
   // vmscan.c, ksm.c
   bool pageout_folio(folio& f);
+  bool folio_mlocked(folio& f);
   int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void ksm_enter(mm_struct& mm);
+  void ksm_exit(mm_struct& mm);
   void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  folio* ksm_get_folio(ksm_stable_node* node);
+  void remove_node_from_stable_tree(ksm_stable_node* node);
+  void remove_rmap_item_from_tree(ksm_rmap_item& item);
+  ksm_stable_node* stable_tree_search(std::uint64_t content);
+  void stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma);
+  ksm_stable_node* stable_tree_insert(folio& f);
+  void replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
+  void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
+  bool ksm_scan_once();
+  void rmap_walk_ksm(folio& f, const rmap_walk_control& rwc);
+  struct ksm_state {
+    std::vector<mm_struct*> mm_list;  // mm_slots in scan order
+    std::map<std::pair<mm_struct*, std::uint64_t>, ksm_rmap_item> items;
+    std::multimap<std::uint64_t, std::unique_ptr<ksm_stable_node>> stable;  // content -> dups
+    std::map<std::uint64_t, ksm_rmap_item*> unstable;
+    std::uint64_t full_scans = 0;
+  } _ksm;
 
   std::deque<folio> _frames;         // by pfn; pfn 0 is never used; a deque keeps folio& stable as it grows
   std::vector<std::uint64_t> _free;  // free pfns, reused LIFO like the buddy allocator's hot pages

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "rmapkit/interval_tree.h"
 #include "rmapkit/mm/list.h"
@@ -161,6 +162,7 @@ struct anon_vma {
   int refcount = 1;         ///< existence reference + one per child (on the root) + KSM/migration pins
   unsigned num_children = 0;     ///< child anon_vmas (a root counts itself once)
   unsigned num_active_vmas = 0;  ///< VMAs whose vma->anon_vma is this one
+  int ksm_refs = 0;              ///< of refcount: the KSM rmap_items that pin it
   interval_tree<anon_vma_chain, &anon_vma_chain::rb, avc_interval_traits> rb_root;
   std::uint64_t id = 0;  ///< allocation serial, for diagrams and dumps
 };
@@ -181,6 +183,29 @@ struct address_space {
   std::map<std::uint64_t, swp_entry_t> swapped;  ///< shmem pages out on swap: index -> entry
   interval_tree<vm_area_struct, &vm_area_struct::shared_rb, vma_interval_traits> i_mmap;
   int users = 0;  ///< open references: the scenario's file and every VMA mapping it
+};
+
+/// Most mappings one KSM page may have before a new copy (a dup of its chain) is started.
+inline constexpr std::size_t KSM_MAX_PAGE_SHARING = 256;
+
+struct ksm_rmap_item;
+
+/// struct ksm_stable_node: one KSM page and the rmap_items that map it.
+struct ksm_stable_node {
+  pfn_t kpfn;
+  std::uint64_t content = 0;
+  std::vector<ksm_rmap_item*> hlist;
+};
+
+/// struct ksm_rmap_item: one (mm, address) that KSM scans.
+struct ksm_rmap_item {
+  mm_struct* mm = nullptr;
+  vaddr_t address;
+  struct anon_vma* anon_vma = nullptr;  ///< pinned while in the stable tree
+  ksm_stable_node* head = nullptr;      ///< the stable node it is on, if any
+  bool unstable = false;                ///< in this scan's unstable tree
+  bool checksum_valid = false;
+  std::uint64_t oldchecksum = 0;
 };
 
 /// struct mm_struct: an address space's VMAs and page tables.
