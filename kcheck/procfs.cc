@@ -69,8 +69,10 @@ std::vector<maps_entry> read_vmas(pid_t pid, vaddr_t from, vaddr_t to, bool with
     if (in_range && with_flags && line.rfind("VmFlags:", 0) == 0) {
       std::istringstream fl(line.substr(8));
       std::string f;
-      while (fl >> f)
+      while (fl >> f) {
         if (f == "lo") out.back().locked = true;
+        if (f == "mg") out.back().mergeable = true;
+      }
     }
   }
   return out;

@@ -19,7 +19,8 @@ struct maps_entry {
   std::string perms;  // "rw-p"
   std::uint64_t offset = 0;
   std::string path;
-  bool locked = false;  // VmFlags "lo", filled by read_smaps only
+  bool locked = false;     // VmFlags "lo", with_flags only
+  bool mergeable = false;  // VmFlags "mg", with_flags only
 };
 
 /// VMAs of @pid that intersect [from, to). With @with_flags, from smaps (slower) so that

@@ -394,7 +394,17 @@ class controller {
   void exec(const sc::op_mlock& o) { refused("mlock", request(o.proc, span_request(agent_op::mlock, o.span))); }
   void exec(const sc::op_munlock& o) { refused("munlock", request(o.proc, span_request(agent_op::munlock, o.span))); }
 
-  void exec(const sc::op_ksm&) { _ksm->run_to_fixpoint(check_interrupt); }
+  void exec(const sc::op_ksm&) {
+    // ksmd sleeps while no mm is registered with KSM, and then full_scans never moves;
+    // with no mergeable VMA in the scenario nothing of ours can merge anyway.
+    bool any = false;
+    for (const auto& a : _agents) {
+      if (!a) continue;
+      for (const auto& v : read_vmas(a->pid, sc::slot_start(0), sc::slot_start(_prog.slot_count), true))
+        any = any || v.mergeable;
+    }
+    if (any) _ksm->run_to_fixpoint(check_interrupt);
+  }
 
   void exec(const sc::op_reclaim&);
   void exec(const sc::op_check& o);

@@ -174,16 +174,17 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   }
   // Merge with the unstable tree's page: this page becomes the KSM page and the tree
   // page's PTE is replaced by it (try_to_merge_two_pages()). A page shared by fork meets
-  // itself here and simply becomes a KSM page ("ksm page forked").
+  // itself here: KSM does not substitute a KSM page for a forked page, and moves on.
   ksm_rmap_item& tree_item = *it->second;
-  _ksm.unstable.erase(it);
-  tree_item.unstable = false;
   auto* tree_vma = find_vma(*tree_item.mm, tree_item.address);
   pte_t tree_pte = tree_item.mm->pgd.get(tree_item.address);
   if (!tree_vma || !tree_pte.present()) return;
+  if (tree_pte.pfn() == page.pfn) return;
+  _ksm.unstable.erase(it);
+  tree_item.unstable = false;
   ksm_stable_node* node = stable_tree_insert(page);
   vma.vm_mm->pgd.set(addr, pte.wrprotect());
-  if (tree_pte.pfn() != page.pfn) replace_page(*tree_vma, tree_item.address, page);
+  replace_page(*tree_vma, tree_item.address, page);
   stable_tree_append(tree_item, node, *tree_vma);
   stable_tree_append(item, node, vma);
 }
