@@ -484,7 +484,10 @@ void controller::exec(const sc::op_reclaim&) {
     }
     stuck = left < last ? 0 : stuck + 1;
     last = left;
-    if (stuck >= 10) throw statement_error(fmt::format("reclaim: {} pages could not be reclaimed", left));
+    if (stuck >= 40) throw statement_error(fmt::format("reclaim: {} pages could not be reclaimed", left));
+    // Pages briefly held elsewhere (isolated by compaction, in flight) come back: wait a
+    // little longer each time no progress is made.
+    if (stuck > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2 * stuck));
   }
 }
 

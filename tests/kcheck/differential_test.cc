@@ -29,7 +29,9 @@ TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
     scenario::random_options o;
     o.seed = seed;
     o.statements = 60;
-    o.pageout = false;  // swap-in after pageout is the reclaim issue's (see docs)
+    o.pageout = true;
+    o.ksm = true;
+    o.reclaim = true;
     auto path = temp_file(fmt::format("seed-{}.rmap", seed), scenario::generate_random(o));
     auto r = run({rmapkit_bin(), "diff", path});
     if (r.exit_code == 2) {
