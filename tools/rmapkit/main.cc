@@ -87,6 +87,7 @@ int cmd_diff(const std::string& path, const rmapkit::model::run_options& mopts,
       std::cerr << kerr.str();  // both refused the scenario in the same way
       return kres.exit_code;
     }
+    std::cerr << "rmapkit diff: the model and the kernel agree on " << path << '\n';
     return 0;
   }
   auto a = lines_of(kernel_text), b = lines_of(model_text);

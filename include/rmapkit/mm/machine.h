@@ -84,6 +84,11 @@ class machine {
   /// Unmaps the folio from every PTE (anon folios must be in the swap cache: their PTEs
   /// become swap entries). Stops at a VM_LOCKED VMA. True when the folio is unmapped.
   bool try_to_unmap(folio& f);
+  /// Migrates a folio to a new frame (try_to_migrate(), the copy, remove_migration_ptes()):
+  /// every mapping moves to the new frame with its write, AnonExclusive, young and dirty
+  /// state; the page cache, the swap cache and KSM follow. Returns the new frame, or
+  /// nothing when a mapping cannot be migrated.
+  std::optional<pfn_t> migrate_folio(pfn_t pfn);
   /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
   bool add_to_swap(folio& f);
   /// Reclaims everything reclaimable (the scenario's `reclaim`): see vmscan.cc.

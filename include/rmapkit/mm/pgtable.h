@@ -31,7 +31,15 @@ class pte_t {
     return pte_t{(e.val << SHIFT) | SWAP | (exclusive ? SWP_EXCLUSIVE : 0)};
   }
 
+  /// A migration entry (try_to_migrate()): not present, names the old frame, and keeps
+  /// whether the mapping was writable, or readable but exclusive, young and dirty.
+  static constexpr pte_t mk_migration(pfn_t old, bool write, bool exclusive, bool young, bool dirty) {
+    return pte_t{(old.value << SHIFT) | MIGRATION | (write ? WRITE : 0) | (exclusive ? SWP_EXCLUSIVE : 0) |
+                 (young ? YOUNG : 0) | (dirty ? DIRTY : 0)};
+  }
+
   [[nodiscard]] constexpr bool none() const { return _v == 0; }
+  [[nodiscard]] constexpr bool is_migration() const { return (_v & MIGRATION) != 0; }
   [[nodiscard]] constexpr bool present() const { return (_v & PRESENT) != 0; }
   [[nodiscard]] constexpr bool is_swap() const { return (_v & SWAP) != 0; }
   [[nodiscard]] constexpr pfn_t pfn() const { return pfn_t{_v >> SHIFT}; }
@@ -55,7 +63,7 @@ class pte_t {
  private:
   constexpr explicit pte_t(std::uint64_t v) : _v(v) {}
   static constexpr std::uint64_t PRESENT = 1U << 0, WRITE = 1U << 1, YOUNG = 1U << 2, DIRTY = 1U << 3,
-                                 SWAP = 1U << 4, SWP_EXCLUSIVE = 1U << 5;
+                                 SWAP = 1U << 4, SWP_EXCLUSIVE = 1U << 5, MIGRATION = 1U << 6;
   static constexpr unsigned SHIFT = 12;
   std::uint64_t _v = 0;
 };
