@@ -1,0 +1,46 @@
+// KSM in the model: the sysfs counters for N identical pages under max_page_sharing,
+// the formula the kernel's ksm selftests rely on (checked on the kernel: 257 pages leave
+// one page unshared, 600 give 256+256+88, 1000 give 3x256+232).
+#include <gtest/gtest.h>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+namespace {
+
+constexpr vaddr_t A{0x100000000000ULL};
+
+class KsmSharing : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(KsmSharing, IdenticalPagesFillStableNodeDupsOfMaxPageSharing) {
+  const std::uint64_t n = GetParam();
+  machine m;
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, n, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, n, madv::mergeable), 0);
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 1), 0);
+  m.ksm_run_to_fixpoint();
+  const std::uint64_t full = n / KSM_MAX_PAGE_SHARING, rest = n % KSM_MAX_PAGE_SHARING;
+  const std::uint64_t shared = full + (rest >= 2 ? 1 : 0);   // a lone leftover page has no partner
+  const std::uint64_t merged = full * KSM_MAX_PAGE_SHARING + (rest >= 2 ? rest : 0);
+  auto k = m.ksm_counters();
+  EXPECT_EQ(k.pages_shared, shared);
+  EXPECT_EQ(k.pages_sharing, merged - shared);
+  EXPECT_EQ(k.pages_unshared, n - merged);
+  EXPECT_EQ(k.stable_node_chains, shared > 1 ? 1U : 0U);
+  EXPECT_EQ(k.stable_node_dups, shared > 1 ? shared : 0U);
+  EXPECT_EQ(m.check_invariants(), "");
+  // Every KSM page is write-protected: a write copies, even of the last sharer.
+  auto kpfn = p->pgd.get(A).pfn();
+  ASSERT_EQ(m.access(*p, A, true, 1), 0);
+  EXPECT_NE(p->pgd.get(A).pfn(), kpfn);
+  EXPECT_TRUE(m.folio_of(p->pgd.get(A).pfn()).test(folio_flag::anon_exclusive));
+  m.exit_mm(p);
+  auto live = m.live();
+  EXPECT_EQ(live.anon_vmas + live.avcs + live.folios, 0U) << "leak";
+}
+
+INSTANTIATE_TEST_SUITE_P(N, KsmSharing, ::testing::Values(2, 3, 100, 255, 256, 257, 258, 512, 513, 600, 1000));
+
+}  // namespace
+}  // namespace rmapkit::mm
