@@ -61,10 +61,10 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
     vma.vm_mm->pgd.set(addr, pte_t::mk_present(_zero_pfn, false).mkyoung());
     return 0;
   }
-  anon_vma_prepare(vma);
+  _anon->prepare(vma);
   folio& f = alloc_folio();  // its reference is the mapping's
   f.content = 0;
-  folio_add_new_anon_rmap(f, vma, addr, true);
+  _anon->add_new(f, vma, addr, true);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
 }
@@ -111,11 +111,11 @@ int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
 
 // A write to a private file mapping copies the page-cache page into a new anon page.
 int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
-  anon_vma_prepare(vma);
+  _anon->prepare(vma);
   folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
   folio& f = alloc_folio();
   f.content = src->content;
-  folio_add_new_anon_rmap(f, vma, addr, true);
+  _anon->add_new(f, vma, addr, true);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
 }
@@ -143,7 +143,7 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
   if (f.is_anon()) {
     bool reuse = !f.is_ksm() && f.test(folio_flag::anon_exclusive);
     if (!reuse && can_reuse_anon_folio(f)) {
-      folio_move_anon_rmap(f, vma);
+      _anon->move(f, vma);
       f.set(folio_flag::anon_exclusive);
       reuse = true;
     }
@@ -158,10 +158,10 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
 // The faulting process gets its own copy; the old page loses this mapping.
 int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, pte_t, folio* old) {
   if (old && old->is_ksm()) count("cow_ksm");
-  anon_vma_prepare(vma);
+  _anon->prepare(vma);
   folio& f = alloc_folio();
   f.content = old ? old->content : 0;
-  folio_add_new_anon_rmap(f, vma, addr, true);
+  _anon->add_new(f, vma, addr, true);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   if (old) {
     folio_remove_rmap_pte(*old);

@@ -6,7 +6,9 @@
 
 namespace rmapkit::mm {
 
-machine::machine() {
+std::unique_ptr<anon_rmap> make_linux6_anon_rmap(machine& m);
+
+machine::machine() : _anon(make_linux6_anon_rmap(*this)) {
   _frames.resize(2);  // pfn 0 is never a frame
   _zero_pfn = pfn_t{1};
   auto& zero = _frames[1];

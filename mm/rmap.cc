@@ -233,7 +233,7 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
 void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
   _walk.walks++;
   if (f.is_ksm()) rmap_walk_ksm(f, rwc);
-  else if (f.is_anon()) rmap_walk_anon(f, rwc);
+  else if (f.is_anon()) _anon->walk(f, rwc);
   else rmap_walk_file(f, rwc);
 }
 
@@ -324,5 +324,32 @@ int machine::folio_mkclean(folio& f) {
   rmap_walk(f, rwc);
   return cleaned;
 }
+
+// ---- the linux-6 design ---------------------------------------------------------------------
+
+/// Linux 6.x: anon_vma + anon_vma_chain + interval tree, fork-time reuse decided by
+/// num_children / num_active_vmas.
+class linux6_anon_rmap final : public anon_rmap {
+ public:
+  explicit linux6_anon_rmap(machine& m) : _m(m) {}
+  const char* name() const override { return "linux-6"; }
+  int prepare(vm_area_struct& vma) override { return _m.anon_vma_prepare(vma); }
+  void clone(vm_area_struct& dst, vm_area_struct& src) override { _m.anon_vma_clone(dst, src); }
+  void fork(vm_area_struct& child, vm_area_struct& parent) override { _m.anon_vma_fork(child, parent); }
+  void unlink(vm_area_struct& vma) override { _m.unlink_anon_vmas(vma); }
+  void add_new(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) override {
+    _m.folio_add_new_anon_rmap(f, vma, addr, exclusive);
+  }
+  void add(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) override {
+    _m.folio_add_anon_rmap_pte(f, vma, addr, exclusive);
+  }
+  void move(folio& f, vm_area_struct& vma) override { _m.folio_move_anon_rmap(f, vma); }
+  void walk(folio& f, const rmap_walk_control& rwc) override { _m.rmap_walk_anon(f, rwc); }
+
+ private:
+  machine& _m;
+};
+
+std::unique_ptr<anon_rmap> make_linux6_anon_rmap(machine& m) { return std::make_unique<linux6_anon_rmap>(m); }
 
 }  // namespace rmapkit::mm

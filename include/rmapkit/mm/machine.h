@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/mm/mm_types.h"
 #include "rmapkit/mm/slab.h"
 
@@ -128,10 +129,13 @@ class machine {
   };
   [[nodiscard]] live_objects live() const;
   walk_stats& stats() { return _walk; }
+  /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
+  [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
   const std::vector<mm_struct*>& mms() const { return _mms; }
 
  private:
   friend struct machine_access;
+  friend class linux6_anon_rmap;
   // frames (page_alloc)
   folio& alloc_folio();
   void folio_get(folio& f) { ++f.refcount; }
@@ -244,6 +248,7 @@ class machine {
   std::map<std::string, std::uint64_t> _vmstat;
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
+  std::unique_ptr<anon_rmap> _anon;
 };
 
 /// linear_page_index(): the object page offset of @addr in @vma.
