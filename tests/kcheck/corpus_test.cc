@@ -14,18 +14,7 @@
 namespace rmapkit::testing {
 namespace {
 
-std::vector<std::string> corpus() {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(RMAPKIT_SCENARIO_DIR)) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".rmap") names.push_back(n.substr(0, n.size() - 5));
-    }
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> corpus() { return corpus_names(RMAPKIT_SCENARIO_DIR); }
 
 class Corpus : public ::testing::TestWithParam<std::string> {};
 

@@ -3,22 +3,16 @@
 #include <gtest/gtest.h>
 
 #include "rmapkit/mm/machine.h"
+#include "support/mm_fixture.h"
 
 namespace rmapkit::mm {
 namespace {
 
-constexpr vaddr_t A{0x100000000000ULL};
-constexpr vaddr_t B{0x100040000000ULL};
+using testing::A;
+using testing::B;
 
-class Migrate : public ::testing::Test {
+class Migrate : public testing::machine_test {
  protected:
-  void TearDown() override {
-    EXPECT_EQ(m.check_invariants(), "");
-    for (auto* mm : std::vector<mm_struct*>(m.mms())) m.exit_mm(mm);
-    for (auto* f : files) m.file_put(f);
-    auto live = m.live();
-    EXPECT_EQ(live.vmas + live.anon_vmas + live.avcs + live.files + live.folios + live.mms, 0U) << "leak";
-  }
 
   /// Migrates the frame at (@mm, @addr) and checks that every listed mapping moved with
   /// its PTE bits and the folio its flags.
@@ -48,8 +42,6 @@ class Migrate : public ::testing::Test {
     EXPECT_EQ(m.check_invariants(), "");
   }
 
-  machine m;
-  std::vector<address_space*> files;
 };
 
 TEST_F(Migrate, AnonPageSharedByForkAndMovedByMremap) {

@@ -5,22 +5,16 @@
 #include <gtest/gtest.h>
 
 #include "rmapkit/mm/machine.h"
+#include "support/mm_fixture.h"
 
 namespace rmapkit::mm {
 namespace {
 
-constexpr vaddr_t A{0x100000000000ULL};
-constexpr vaddr_t B{0x100040000000ULL};
+using testing::A;
+using testing::B;
 
-class Rmap : public ::testing::Test {
+class Rmap : public testing::machine_test {
  protected:
-  void TearDown() override {
-    EXPECT_EQ(m.check_invariants(), "");
-    for (auto* mm : std::vector<mm_struct*>(m.mms())) m.exit_mm(mm);
-    for (auto* f : files) m.file_put(f);
-    auto live = m.live();
-    EXPECT_EQ(live.vmas + live.anon_vmas + live.avcs + live.files + live.folios + live.mms, 0U) << "leak";
-  }
 
   folio& folio_at(mm_struct& mm, vaddr_t a) { return m.folio_of(mm.pgd.get(a).pfn()); }
 
@@ -36,8 +30,6 @@ class Rmap : public ::testing::Test {
     return seen;
   }
 
-  machine m;
-  std::vector<address_space*> files;
 };
 
 TEST_F(Rmap, WalkOfAForkedAnonPageVisitsEverySharerAtItsAddress) {

@@ -17,18 +17,7 @@
 namespace rmapkit::model {
 namespace {
 
-std::vector<std::string> corpus() {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(RMAPKIT_SCENARIO_DIR)) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".rmap") names.push_back(n.substr(0, n.size() - 5));
-    }
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> corpus() { return testing::corpus_names(RMAPKIT_SCENARIO_DIR); }
 
 /// Runs @prog on a fresh machine with every invariant checked after every statement,
 /// then tears everything down and checks that nothing leaked.

@@ -48,6 +48,9 @@ std::string rmapkit_bin();
 /// Writes @text to a fresh temporary file named @name and returns its path.
 std::string temp_file(const std::string& name, const std::string& text);
 
+/// The golden corpus: the names (without .rmap) of the scenarios in @dir, sorted.
+std::vector<std::string> corpus_names(const std::string& dir);
+
 /// Reads a whole file; "" when it does not exist.
 std::string slurp(const std::string& path);
 
