@@ -69,7 +69,9 @@ std::string machine::check_invariants() const {
     if (!bad.empty()) return;
     auto name = fmt::format("anon_vma {}", av.id);
     if (av.root->root != av.root) bad = name + ": its root is not a root";
-    else if (av.parent != &av && av.parent->root != av.root) bad = name + ": parent and root disagree";
+    // Only a live tree keeps its parent: an empty one pinned by KSM may outlive it.
+    else if (!av.rb_root.empty() && av.parent != &av && av.parent->root != av.root)
+      bad = name + ": parent and root disagree";
     else if (auto e = av.rb_root.verify(); !e.empty()) bad = name + ": interval tree: " + e;
     else if (av.num_active_vmas != static_cast<unsigned>(active[&av]))
       bad = fmt::format("{}: num_active_vmas {} but {} VMAs use it", name, av.num_active_vmas, active[&av]);
@@ -129,7 +131,13 @@ std::string machine::check_invariants() const {
         return !found;
       };
       const_cast<machine*>(this)->rmap_walk(const_cast<folio&>(f), rwc);
-      if (!found) bad = at + ": not found by an rmap walk of its folio";
+      if (!found) {
+        std::string chain;
+        v->anon_vma_chain.for_each([&](anon_vma_chain& avc) { chain += fmt::format(" {}", avc.anon_vma->id); });
+        bad = at + fmt::format(": not found by an rmap walk of its folio ({} index {:#x}; the VMA's chain:{})",
+                               f.is_anon() ? fmt::format("anon_vma {}", f.anon()->id) : std::string("file"),
+                               f.index.value, chain);
+      }
     });
     if (!bad.empty()) return bad;
   }

@@ -8,6 +8,25 @@
 
 namespace rmapkit::mm {
 
+// Kernel: remove_migration_ptes(): a walk of @dst restores every entry that names @src.
+void machine::restore_migration_ptes(folio& src, folio& dst) {
+  const pfn_t old = src.pfn;
+  rmap_walk_control restore;
+  restore.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    pte_t pte = vma.vm_mm->pgd.get(addr);
+    if (!pte.is_migration() || pte.pfn() != old) return true;
+    folio_get(fo);
+    fo.mapcount++;
+    if (fo.is_anon() && !fo.is_ksm() && (pte.write() || pte.swp_exclusive())) fo.set(folio_flag::anon_exclusive);
+    pte_t npte = pte_t::mk_present(fo.pfn, pte.write());
+    if (pte.young()) npte = npte.mkyoung();
+    if (pte.dirty()) npte = npte.mkdirty();
+    vma.vm_mm->pgd.set(addr, npte);
+    return true;
+  };
+  rmap_walk(dst, restore);
+}
+
 std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   folio& src = folio_of(pfn);
   if (!src.in_use || pfn == _zero_pfn) return std::nullopt;
@@ -31,6 +50,14 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   rwc.done = [](folio& fo) { return !fo.mapped(); };
   folio_get(src);  // migration's own reference, as the anon_vma pin keeps the walk valid
   rmap_walk(src, rwc);
+  if (src.mapped()) {
+    // A mapping the walk cannot reach (a KSM page inherited by a child whose ancestor's
+    // rmap_item is gone): migration fails and the entries go back to src.
+    restore_migration_ptes(src, src);
+    folio_put(src);
+    count("pgmigrate_fail");
+    return std::nullopt;
+  }
 
   // move_to_new_folio(): the data, the flags, mapping and index; the caches point at dst.
   folio& dst = alloc_folio();  // its reference is migration's
@@ -52,26 +79,19 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   }
   if (src.is_ksm()) std::get<ksm_stable_node*>(src.mapping)->kpfn = dst.pfn;
 
-  // remove_migration_ptes(): a walk of dst restores every entry that names src.
-  rmap_walk_control restore;
-  restore.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    pte_t pte = vma.vm_mm->pgd.get(addr);
-    if (!pte.is_migration() || pte.pfn() != pfn) return true;
-    folio_get(fo);
-    fo.mapcount++;
-    if (fo.is_anon() && !fo.is_ksm() && (pte.write() || pte.swp_exclusive())) fo.set(folio_flag::anon_exclusive);
-    pte_t npte = pte_t::mk_present(fo.pfn, pte.write());
-    if (pte.young()) npte = npte.mkyoung();
-    if (pte.dirty()) npte = npte.mkdirty();
-    vma.vm_mm->pgd.set(addr, npte);
-    return true;
-  };
-  rmap_walk(dst, restore);
+  restore_migration_ptes(src, dst);
   src.mapping = std::monostate{};
   folio_put(src);  // migration's reference: src is free now
   folio_put(dst);
   count("pgmigrate_success");
   return dst.pfn;
+}
+
+void machine::migrate_all() {
+  std::vector<pfn_t> mapped;
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn)
+    if (_frames[pfn].in_use && _frames[pfn].mapped()) mapped.push_back(pfn_t{pfn});
+  for (pfn_t pfn : mapped) migrate_folio(pfn);
 }
 
 }  // namespace rmapkit::mm

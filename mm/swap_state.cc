@@ -3,6 +3,7 @@
 // the ordinary kind (not zram: swap-ins always go through the swap cache).
 #include <cerrno>
 #include <stdexcept>
+#include <vector>
 
 #include "rmapkit/mm/machine.h"
 
@@ -116,6 +117,13 @@ folio* machine::shmem_get_folio(address_space& as, pgoff_t index) {
     return &f;
   }
   return filemap_get_folio(as, index, true);
+}
+
+void machine::drop_swap_cache() {
+  std::vector<pfn_t> idle;
+  for (const auto& [slot, pfn] : _swap_cache)
+    if (!folio_of(pfn).mapped() && _swap_map.at(slot - 1) == 0) idle.push_back(pfn);
+  for (pfn_t pfn : idle) delete_from_swap_cache(folio_of(pfn));
 }
 
 }  // namespace rmapkit::mm

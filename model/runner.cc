@@ -222,6 +222,7 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
     for (const auto& o : prog.ops) {
       line = o.line;
       r.exec(o);
+      if (opts.migrate_everything) m.migrate_all();
       if (opts.check_invariants) {
         if (auto bad = m.check_invariants(); !bad.empty()) {
           err << sc::diag{prog.file, line, "model invariant broken after this statement: " + bad}.str() << '\n';
@@ -251,7 +252,19 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
 
 int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
   mm::machine m;
-  return run_on(m, prog, out, err, opts);
+  int code = run_on(m, prog, out, err, opts);
+  if (opts.check_invariants && code == 0) {
+    // Every process has exited and every file is closed: nothing may be left but swap
+    // cache that reclaim would drop.
+    m.drop_swap_cache();
+    auto l = m.live();
+    if (l.mms + l.vmas + l.anon_vmas + l.avcs + l.files + l.folios != 0) {
+      err << fmt::format("{}: model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios\n",
+                         prog.file, l.mms, l.vmas, l.anon_vmas, l.avcs, l.files, l.folios);
+      return EXIT_MODEL_BUG;
+    }
+  }
+  return code;
 }
 
 }  // namespace rmapkit::model

@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
   run->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
   run->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
                 "check every invariant of the model after every statement (default in debug builds)");
+  run->add_flag("--migrate-everything", mopts.migrate_everything,
+                "migrate every frame after every statement (reports must not change)");
   run->add_flag("--stats", mopts.stats, "print the model's event counters (vmstat names) to standard error");
 
   auto* diff = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "

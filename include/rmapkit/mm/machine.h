@@ -90,6 +90,13 @@ class machine {
   /// state; the page cache, the swap cache and KSM follow. Returns the new frame, or
   /// nothing when a mapping cannot be migrated.
   std::optional<pfn_t> migrate_folio(pfn_t pfn);
+  /// Frees every unmapped swap-cache folio whose slot nothing refers to any more (what
+  /// reclaim or swapoff does to them eventually; a COW break of a swap-cache page leaves
+  /// one behind, as in the kernel).
+  void drop_swap_cache();
+  void restore_migration_ptes(folio& src, folio& dst);
+  /// Migrates every mapped frame (as offlining all memory would).
+  void migrate_all();
   /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
   bool add_to_swap(folio& f);
   /// Reclaims everything reclaimable (the scenario's `reclaim`): see vmscan.cc.

@@ -17,6 +17,9 @@ struct run_options {
 #else
   bool check_invariants = true;
 #endif
+  /// Migrate every frame of the machine after every statement (a test of migration: the
+  /// reports must not change, and every invariant must still hold).
+  bool migrate_everything = false;
   /// Print the machine's event counters (vmstat names) to the error stream at the end.
   bool stats = false;
 };
