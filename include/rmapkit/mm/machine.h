@@ -141,7 +141,6 @@ class machine {
   const std::vector<mm_struct*>& mms() const { return _mms; }
 
  private:
-  friend struct machine_access;
   friend class linux6_anon_rmap;
   // frames (page_alloc)
   folio& alloc_folio();
