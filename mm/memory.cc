@@ -35,6 +35,7 @@ int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t conte
 }
 
 int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
+  count("pgfault");
   pte_t pte = vma.vm_mm->pgd.get(addr);
   if (pte.none()) {
     if (vma.is_anonymous()) return do_anonymous_page(vma, addr, write);

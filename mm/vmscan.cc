@@ -74,9 +74,14 @@ void machine::shrink_all() {
   for (pfn_t pfn : folios) {
     folio& f = folio_of(pfn);
     if (!f.in_use || f.is_ksm() || f.pfn != pfn) continue;
+    const bool anon = f.is_anon();
     count("pgscan_direct");
+    count(anon ? "pgscan_anon" : "pgscan_file");
     if (folio_mlocked(f)) continue;
-    if (pageout_folio(f)) count("pgsteal_direct");
+    if (pageout_folio(f)) {
+      count("pgsteal_direct");
+      count(anon ? "pgsteal_anon" : "pgsteal_file");
+    }
   }
 }
 

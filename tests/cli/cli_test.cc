@@ -54,3 +54,28 @@ TEST(Cli, AgentRefusesToRunByHand) {
 
 }  // namespace
 }  // namespace rmapkit::testing
+
+namespace rmapkit::testing {
+namespace {
+
+TEST(Cli, RunPrintsTheModelsReportAndItsCounters) {
+  auto path = temp_file("swap.rmap", "spawn P\nP: mmap A anon private pages=2\nP: write A\nP: fork C\nreclaim\n"
+                                     "C: read A[0]\ncheck after\n");
+  auto o = run({rmapkit_bin(), "run", "--check-invariants", "--stats", path});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out,
+            "check after\n"
+            "vma C A 0 2 rw-p anon\n"
+            "page C A 0 frame=1 count=1 anon swapcache\n"
+            "page C A 1 swap=1\n"
+            "vma P A 0 2 rw-p anon\n"
+            "page P A 0 swap=2\n"
+            "page P A 1 swap=1\n"
+            "end\n");
+  EXPECT_NE(o.err.find("pswpout 2\n"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("pswpin 1\n"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("pgsteal_anon 2\n"), std::string::npos) << o.err;
+}
+
+}  // namespace
+}  // namespace rmapkit::testing
