@@ -40,8 +40,7 @@ void machine::unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end)
     if (pte.present() && pte.pfn() != _zero_pfn && folio_of(pte.pfn()).is_ksm()) ksm_ptes.push_back(a);
   });
   for (vaddr_t a : ksm_ptes) {
-    pte_t pte = vma.vm_mm->pgd.get(a);
-    wp_page_copy(vma, a, pte, &folio_of(pte.pfn()));
+    wp_page_copy(vma, a, &folio_of(vma.vm_mm->pgd.get(a).pfn()));
   }
 }
 

@@ -139,7 +139,7 @@ bool machine::can_reuse_anon_folio(folio& f) {
 }
 
 int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
-  if (pte.pfn() == _zero_pfn) return wp_page_copy(vma, addr, pte, nullptr);
+  if (pte.pfn() == _zero_pfn) return wp_page_copy(vma, addr, nullptr);
   folio& f = folio_of(pte.pfn());
   if (f.is_anon()) {
     bool reuse = !f.is_ksm() && f.test(folio_flag::anon_exclusive);
@@ -153,11 +153,11 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
       return 0;
     }
   }
-  return wp_page_copy(vma, addr, pte, &f);
+  return wp_page_copy(vma, addr, &f);
 }
 
 // The faulting process gets its own copy; the old page loses this mapping.
-int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, pte_t, folio* old) {
+int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
   if (old && old->is_ksm()) count("cow_ksm");
   _anon->prepare(vma);
   folio& f = alloc_folio();

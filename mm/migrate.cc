@@ -34,10 +34,7 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   // try_to_migrate(): every mapping becomes a migration entry naming src.
   rmap_walk_control rwc;
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    if (!page_vma_mapped(fo, vma, addr)) {
-      _walk.misses++;
-      return true;
-    }
+    if (!page_vma_mapped(fo, vma, addr)) return true;
     pte_t pte = vma.vm_mm->pgd.get(addr);
     // A writable entry stays writable; an exclusive anon page that was read-only leaves a
     // readable-exclusive entry, so AnonExclusive survives the move.

@@ -198,7 +198,9 @@ std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t p
 bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr) {
   _walk.ptes_examined++;
   pte_t pte = vma.vm_mm->pgd.get(addr);
-  return pte.present() && pte.pfn() == f.pfn;
+  bool hit = pte.present() && pte.pfn() == f.pfn;
+  if (!hit) _walk.misses++;  // the walk visited a VMA that does not map the folio
+  return hit;
 }
 
 void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
@@ -246,10 +248,7 @@ int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
   vm_flags_t flags;
   rmap_walk_control rwc;
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    if (!page_vma_mapped(fo, vma, addr)) {
-      _walk.misses++;
-      return true;
-    }
+    if (!page_vma_mapped(fo, vma, addr)) return true;
     if (vma.vm_flags.has(vm_flag::locked)) {
       flags.set(vm_flag::locked);
       return false;  // an mlocked mapping: the folio is unevictable, stop
@@ -272,10 +271,7 @@ bool machine::try_to_unmap(folio& f) {
   rmap_walk_control rwc;
   bool aborted = false;
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    if (!page_vma_mapped(fo, vma, addr)) {
-      _walk.misses++;
-      return true;
-    }
+    if (!page_vma_mapped(fo, vma, addr)) return true;
     if (vma.vm_flags.has(vm_flag::locked)) {
       aborted = true;
       return false;
@@ -310,10 +306,7 @@ int machine::folio_mkclean(folio& f) {
   rmap_walk_control rwc;
   rwc.invalid_vma = [](vm_area_struct& vma) { return !vma.vm_flags.has(vm_flag::shared); };
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    if (!page_vma_mapped(fo, vma, addr)) {
-      _walk.misses++;
-      return true;
-    }
+    if (!page_vma_mapped(fo, vma, addr)) return true;
     pte_t pte = vma.vm_mm->pgd.get(addr);
     if (pte.dirty() || pte.write()) {
       vma.vm_mm->pgd.set(addr, pte.wrprotect().mkclean());

@@ -189,7 +189,7 @@ class machine {
   int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
   int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
   int do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte);
-  int wp_page_copy(vm_area_struct& vma, vaddr_t addr, pte_t pte, folio* old);
+  int wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old);
   void do_fault_around(vm_area_struct& vma, vaddr_t addr);
   void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write);
   void zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
