@@ -6,9 +6,7 @@
 
 namespace rmapkit::mm {
 
-std::unique_ptr<anon_rmap> make_linux6_anon_rmap(machine& m);
-
-machine::machine() : _anon(make_linux6_anon_rmap(*this)) {
+machine::machine(std::string_view design) : _anon(make_anon_rmap(design, *this)) {
   _frames.resize(2);  // pfn 0 is never a frame
   _zero_pfn = pfn_t{1};
   auto& zero = _frames[1];

@@ -4,6 +4,9 @@
 // i_mmap_rwsem, PTL) have no counterpart; the orders they protect are kept where a
 // result depends on them (interval-tree order, fork inserting the child after the parent).
 #include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "rmapkit/mm/machine.h"
 
@@ -343,6 +346,17 @@ class linux6_anon_rmap final : public anon_rmap {
   machine& _m;
 };
 
-std::unique_ptr<anon_rmap> make_linux6_anon_rmap(machine& m) { return std::make_unique<linux6_anon_rmap>(m); }
+namespace {
+constexpr std::string_view design_names[] = {"linux-6"};
+}  // namespace
+
+std::span<const std::string_view> anon_rmap_designs() { return design_names; }
+
+std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m) {
+  if (name == "linux-6") return std::make_unique<linux6_anon_rmap>(m);
+  std::string known;
+  for (auto d : design_names) known += fmt::format("{}{}", known.empty() ? "" : ", ", d);
+  throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {})", name, known));
+}
 
 }  // namespace rmapkit::mm

@@ -251,7 +251,7 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
 }
 
 int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
-  mm::machine m;
+  mm::machine m(opts.design);
   int code = run_on(m, prog, out, err, opts);
   if (opts.check_invariants && code == 0) {
     // Every process has exited and every file is closed: nothing may be left but swap

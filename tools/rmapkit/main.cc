@@ -55,6 +55,11 @@ int cmd_run(const std::string& path, const rmapkit::model::run_options& opts) {
   return rmapkit::model::run(*prog, std::cout, std::cerr, opts);
 }
 
+std::vector<std::string> design_names() {
+  auto names = rmapkit::mm::anon_rmap_designs();
+  return {names.begin(), names.end()};
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -132,6 +137,9 @@ int main(int argc, char** argv) {
   run->add_flag("--migrate-everything", mopts.migrate_everything,
                 "migrate every frame after every statement (reports must not change)");
   run->add_flag("--stats", mopts.stats, "print the model's event counters (vmstat names) to standard error");
+  run->add_option("--design", mopts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
 
   auto* diff = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "
                                           "of the reports (exit 1 when they differ)");

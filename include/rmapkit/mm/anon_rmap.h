@@ -8,6 +8,10 @@
 // and adds its own structures beside it.
 #pragma once
 
+#include <memory>
+#include <span>
+#include <string_view>
+
 #include "rmapkit/types.h"
 
 namespace rmapkit::mm {
@@ -15,6 +19,7 @@ namespace rmapkit::mm {
 struct folio;
 struct vm_area_struct;
 struct rmap_walk_control;
+class machine;
 
 class anon_rmap {
  public:
@@ -37,5 +42,12 @@ class anon_rmap {
   /// Visits every VMA that may map @f (rmap_walk_anon()).
   virtual void walk(folio& f, const rmap_walk_control& rwc) = 0;
 };
+
+/// The designs a machine can be built with, the default (linux-6) first.
+[[nodiscard]] std::span<const std::string_view> anon_rmap_designs();
+
+/// The design called @name for machine @m; std::invalid_argument names the known ones
+/// when there is no such design.
+[[nodiscard]] std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m);
 
 }  // namespace rmapkit::mm

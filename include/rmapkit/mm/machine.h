@@ -45,7 +45,8 @@ inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
 
 class machine {
  public:
-  machine();
+  /// A machine whose anonymous reverse map is the design called @design (anon_rmap.h).
+  explicit machine(std::string_view design = "linux-6");
   ~machine();
   machine(const machine&) = delete;
   machine& operator=(const machine&) = delete;

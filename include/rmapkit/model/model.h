@@ -3,6 +3,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <string>
 
 #include "rmapkit/mm/machine.h"
 #include "rmapkit/scenario/program.h"
@@ -22,6 +23,8 @@ struct run_options {
   bool migrate_everything = false;
   /// Print the machine's event counters (vmstat names) to the error stream at the end.
   bool stats = false;
+  /// The anonymous reverse-map design (mm::anon_rmap_designs()); results never depend on it.
+  std::string design = "linux-6";
 };
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.
