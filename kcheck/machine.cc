@@ -167,6 +167,12 @@ void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int time
   stop();
 }
 
+scenario::ksm_counters ksm_guard::counters() {
+  auto n = [](const char* knob) { return read_number(ksm_path(knob)); };
+  return {n("pages_shared"), n("pages_sharing"),      n("pages_unshared"),
+          n("pages_volatile"), n("stable_node_chains"), n("stable_node_dups")};
+}
+
 // ---- swap_guard --------------------------------------------------------------------
 
 namespace {

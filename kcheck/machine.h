@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kcheck/fd.h"
+#include "rmapkit/scenario/report.h"
 
 namespace rmapkit::kcheck {
 
@@ -44,6 +45,8 @@ class ksm_guard {
   /// Runs ksmd until its counters stay unchanged for three full scans, then stops it.
   /// Throws statement_error when it does not settle within @timeout_s.
   void run_to_fixpoint(const interrupt_check& check_interrupt, int timeout_s = 120);
+  /// The counters of /sys/kernel/mm/ksm (machine-wide).
+  [[nodiscard]] static scenario::ksm_counters counters();
 
  private:
   void set(const std::string& knob, const std::string& value);

@@ -404,6 +404,7 @@ class controller {
         any = any || v.mergeable;
     }
     if (any) _ksm->run_to_fixpoint(check_interrupt);
+    if (_opts.ksm_counters) _err << sc::format(_line_of_current, ksm_guard::counters()) << std::flush;
   }
 
   void exec(const sc::op_reclaim&);
@@ -479,6 +480,12 @@ void controller::exec(const sc::op_reclaim&) {
     std::size_t left = 0;
     for (const auto& p : pages) left += locked.count(p.pfn.value) ? 0U : 1U;
     if (left == 0) {
+      // Page-cache and swap-cache pages that no process maps are invisible to the check
+      // above; a pass whose mapped pages all went may have stopped before them.
+      for (int extra = 0; extra < 2; ++extra) {
+        lru_drain();
+        _memcg->reclaim_pass();
+      }
       wait_for_writeback();
       return;
     }

@@ -86,6 +86,7 @@ std::string machine::check_invariants() const {
   // ---- every PTE: map counts, and found by an rmap walk (§8.10-15) ------------------------------
   std::map<std::uint64_t, int> ptes_of;                 // pfn -> PTEs mapping it
   std::map<std::uint64_t, std::uint64_t> swap_refs;     // slot -> PTE + shmem references
+  std::set<std::uint64_t> dirty_ptes;                   // pfns some dirty PTE maps
   for (const auto* v : vmas) {
     std::set<std::uint64_t> seen_in_mm;
     v->vm_mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, pte_t pte) {
@@ -100,6 +101,7 @@ std::string machine::check_invariants() const {
       }
       const folio& f = folio_of(pte.pfn());
       ptes_of[f.pfn.value]++;
+      if (pte.dirty()) dirty_ptes.insert(f.pfn.value);
       auto at = fmt::format("{} at {} (pfn {})", where(*v), a, f.pfn.value);
       if (!f.in_use) { bad = at + ": maps a free frame"; return; }
       if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive)) {
@@ -151,7 +153,9 @@ std::string machine::check_invariants() const {
     int refs = f.mapcount + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
                (f.test(folio_flag::swapcache) ? 1 : 0);
     if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
+    if (auto e = check_folio_lru(f, dirty_ptes.count(pfn) != 0); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
   }
+  if (auto e = check_lru_lists(); !e.empty()) return e;
   _files.for_each([&](const address_space& as) {
     for (const auto& [index, e] : as.swapped) swap_refs[e.val]++;
     if (auto e = as.i_mmap.verify(); !e.empty() && bad.empty()) bad = "i_mmap of " + as.name + ": " + e;
@@ -160,6 +164,39 @@ std::string machine::check_invariants() const {
   for (std::size_t slot = 1; slot <= _swap_map.size(); ++slot) {
     std::uint64_t n = swap_refs.count(slot) ? swap_refs[slot] : 0;
     if (_swap_map[slot - 1] != n) return fmt::format("swap slot {}: count {} but {} references", slot, _swap_map[slot - 1], n);
+  }
+  return {};
+}
+
+/// One folio's LRU and mlock state, and its swap copy.
+std::string machine::check_folio_lru(const folio& f, bool dirty_pte) const {
+  if (!f.test(folio_flag::lru)) return "in use but on no LRU list";
+  const bool locked = const_cast<machine*>(this)->folio_mapped_in_locked_vma(const_cast<folio&>(f));
+  if (f.test(folio_flag::mlocked) != locked)
+    return locked ? "mapped by a VM_LOCKED VMA but not mlocked" : "mlocked but no VM_LOCKED VMA maps it";
+  if (f.test(folio_flag::unevictable) != f.test(folio_flag::mlocked)) return "on the unevictable list iff mlocked: broken";
+  if (f.test(folio_flag::unevictable) && f.test(folio_flag::active)) return "both active and unevictable";
+  // A clean swap-cache folio is what its slot holds: reclaim may drop it without a write.
+  if (f.test(folio_flag::swapcache) && !f.test(folio_flag::dirty) && !dirty_pte &&
+      _swap_content.at(f.swap.val - 1) != f.content)
+    return "clean in the swap cache, but its content differs from its slot's";
+  return {};
+}
+
+/// The lists themselves: links both ways, sizes, and every folio on the list its flags name.
+std::string machine::check_lru_lists() const {
+  for (std::size_t l = 0; l < NR_LRU_LISTS; ++l) {
+    const auto& h = _lruvec[l];
+    std::uint64_t n = 0;
+    std::uint32_t prev = 0;
+    for (std::uint32_t p = h.first; p; prev = p, p = _frames[p].lru_next) {
+      const folio& f = _frames[p];
+      if (++n > h.nr) return fmt::format("LRU list {}: longer than its count {}", l, h.nr);
+      if (f.lru_prev != prev) return fmt::format("LRU list {}: pfn {} has a bad prev link", l, p);
+      if (!f.in_use || !f.test(folio_flag::lru)) return fmt::format("LRU list {}: pfn {} is free or not marked lru", l, p);
+      if (static_cast<std::size_t>(folio_lru_list(f)) != l) return fmt::format("LRU list {}: pfn {} belongs on another list", l, p);
+    }
+    if (n != h.nr || h.last != prev) return fmt::format("LRU list {}: count {} or tail wrong ({} found)", l, h.nr, n);
   }
   return {};
 }

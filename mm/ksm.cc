@@ -132,7 +132,9 @@ void machine::replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage) {
   folio_get(kpage);
   kpage.mapcount++;
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(kpage.pfn, false).mkyoung());
+  mlock_vma_folio(kpage, vma);
   folio_remove_rmap_pte(page);
+  munlock_vma_folio(page, vma);
   if (!page.mapped()) folio_free_swap(page);
   folio_put(page);
 }
@@ -214,8 +216,8 @@ bool machine::ksm_scan_once() {
       it = _ksm.items.erase(it);
     }
   }
-  // The unstable tree is rebuilt from scratch by every full scan.
-  for (auto& [content, item] : _ksm.unstable) item->unstable = false;
+  // The unstable tree is rebuilt from scratch by every full scan. Its items still count
+  // as pages_unshared until the next scan visits them (they carry the scan's seqnr).
   _ksm.unstable.clear();
   // Stable nodes whose KSM page is gone leave the tree (ksmd finds them stale).
   std::vector<ksm_stable_node*> stale;
@@ -241,7 +243,10 @@ machine::ksm_stats machine::ksm_counters() const {
     s.stable_node_chains++;
     s.stable_node_dups += n;
   }
-  for (const auto& [key, item] : _ksm.items) s.pages_unshared += item.head ? 0 : 1;
+  // pages_unshared: in the unstable tree; pages_volatile: every other rmap_item (its
+  // checksum changed, or it met its own page through fork).
+  for (const auto& [key, item] : _ksm.items) s.pages_unshared += item.unstable ? 1 : 0;
+  s.pages_volatile = _ksm.items.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
   s.full_scans = _ksm.full_scans;
   return s;
 }

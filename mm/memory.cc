@@ -66,6 +66,7 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
   folio& f = alloc_folio();  // its reference is the mapping's
   f.content = 0;
   _anon->add_new(f, vma, addr, true);
+  folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
 }
@@ -75,6 +76,7 @@ void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool wri
   folio_add_file_rmap_pte(f);
   auto pte = pte_t::mk_present(f.pfn, write).mkyoung();
   vma.vm_mm->pgd.set(addr, write ? pte.mkdirty() : pte);
+  mlock_vma_folio(f, vma);
 }
 
 /// Shared writable shmem needs no write notification, so its PTEs are mapped writable;
@@ -117,6 +119,7 @@ int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
   folio& f = alloc_folio();
   f.content = src->content;
   _anon->add_new(f, vma, addr, true);
+  folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
 }
@@ -163,9 +166,11 @@ int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
   folio& f = alloc_folio();
   f.content = old ? old->content : 0;
   _anon->add_new(f, vma, addr, true);
+  folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   if (old) {
     folio_remove_rmap_pte(*old);
+    munlock_vma_folio(*old, vma);
     folio_put(*old);
   }
   return 0;
@@ -183,6 +188,7 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     folio& f = folio_of(pte.pfn());
     if (pte.dirty()) f.set(folio_flag::dirty);
     folio_remove_rmap_pte(f);
+    munlock_vma_folio(f, vma);
     // free_swap_cache(): an unmapped folio nobody else's swap entry needs leaves the cache.
     if (!f.mapped()) folio_free_swap(f);
     folio_put(f);

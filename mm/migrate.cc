@@ -57,6 +57,8 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   }
 
   // move_to_new_folio(): the data, the flags, mapping and index; the caches point at dst.
+  // migrate_folio_unmap() isolated src from the LRU; dst takes its place there.
+  if (src.test(folio_flag::lru)) lruvec_del_folio(src);
   folio& dst = alloc_folio();  // its reference is migration's
   dst.content = src.content;
   dst.mapping = src.mapping;
@@ -77,6 +79,7 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   if (src.is_ksm()) std::get<ksm_stable_node*>(src.mapping)->kpfn = dst.pfn;
 
   restore_migration_ptes(src, dst);
+  lruvec_add_folio(dst);  // putback
   src.mapping = std::monostate{};
   folio_put(src);  // migration's reference: src is free now
   folio_put(dst);

@@ -40,6 +40,7 @@ void machine::folio_put(folio& f) {
   if (f.pfn == _zero_pfn) return;
   if (--f.refcount > 0) return;
   if (f.refcount < 0 || f.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
+  if (f.test(folio_flag::lru)) lruvec_del_folio(f);
   f.in_use = false;
   f.mapping = std::monostate{};
   f.flags = 0;
@@ -78,7 +79,7 @@ void machine::file_put(address_space* as) {
     folio_put(f);
   }
   as->i_pages.clear();
-  for (auto& [index, entry] : as->swapped) swap_free(entry);
+  for (auto& [index, entry] : as->swapped) free_swap_and_cache(entry);
   as->swapped.clear();
   _files.free(as);
 }
@@ -92,6 +93,7 @@ folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create)
   f.set(folio_flag::swapbacked);
   f.content = 0;  // a new shmem page reads as zeroes
   as.i_pages.emplace(index.value, f.pfn);
+  folio_add_lru(f, nullptr);
   return &f;
 }
 

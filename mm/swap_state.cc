@@ -71,6 +71,7 @@ folio& machine::swapin(swp_entry_t e) {
   f.set(folio_flag::swapcache);
   f.set(folio_flag::swapbacked);
   _swap_cache.emplace(e.val, f.pfn);
+  folio_add_lru(f, nullptr);
   count("pswpin");
   return f;
 }
@@ -97,6 +98,7 @@ int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool wri
   pte_t npte = pte_t::mk_present(f.pfn, writable).mkyoung();
   if (write && writable) npte = npte.mkdirty();
   vma.vm_mm->pgd.set(addr, npte);
+  mlock_vma_folio(f, vma);
   if (write && !writable) return do_wp_page(vma, addr, npte);
   return 0;
 }

@@ -325,7 +325,8 @@ int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool loc
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     f.assign(vm_flag::locked, lock);
-    vma_modify_flags(vma, s, e, f);
+    vma = vma_modify_flags(vma, s, e, f);
+    mlock_vma_pages_range(*vma, s, e);
   });
   if (!lock) return 0;
   // __mm_populate(): fault the whole range in, VMA by VMA.

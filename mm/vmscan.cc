@@ -1,88 +1,203 @@
-// Kernel: mm/vmscan.c shrink_folio_list() for one folio, as MADV_PAGEOUT uses it
-// (mm/madvise.c madvise_cold_or_pageout_pte_range()); shmem_writeout() from mm/shmem.c.
+// Kernel: mm/vmscan.c: shrink_active_list(), shrink_inactive_list(), shrink_folio_list()
+// with folio_check_references(), pageout() with shmem_writeout() from mm/shmem.c, and
+// reclaim_pages() as MADV_PAGEOUT uses it (mm/madvise.c).
+//
+// A folio's way out, pass by pass, as the kernel takes it: its young PTEs keep it (one)
+// or activate it (several, or referenced twice); aging moves active folios back to the
+// inactive list; an unreferenced folio is added to the swap cache, unmapped by
+// try_to_unmap() and written; the write leaves it clean in the swap cache, and the next
+// pass frees it. Mlocked folios are culled to the unevictable list.
 #include <cerrno>
+#include <stdexcept>
 #include <vector>
 
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
-// Reclaims one folio: anon to swap (every PTE becomes the same swap entry), shmem to swap
-// inside its file (PTEs become none). False when it stays (mlocked mapping, KSM).
-bool machine::pageout_folio(folio& f) {
-  if (f.is_ksm()) return false;
-  if (f.is_anon()) {
-    if (!f.test(folio_flag::swapcache) && !f.mapped()) return false;
-    if (!f.test(folio_flag::swapcache)) add_to_swap(f);
-    if (f.mapped() && !try_to_unmap(f)) return false;
-    _swap_content.at(f.swap.val - 1) = f.content;  // swap_writeout()
-    count("pswpout");
-    delete_from_swap_cache(f);  // its last reference: the folio is freed
-    return true;
+/// The order the scan meets them: oldest (the list's tail) first.
+static std::vector<pfn_t> oldest_first(std::vector<pfn_t> v) {
+  return {v.rbegin(), v.rend()};
+}
+
+// Kernel: folio_check_references().
+machine::folioref machine::folio_check_references(folio& f) {
+  vm_flags_t vm_flags;
+  const int referenced_ptes = folio_referenced(f, &vm_flags);
+  const bool referenced_folio = f.test(folio_flag::referenced);
+  f.clear(folio_flag::referenced);
+  if (vm_flags.has(vm_flag::locked)) return folioref::activate;  // the caller culls it
+  if (referenced_ptes > 0) {
+    // A folio used by several mappings, or used again since the last scan, is active;
+    // one use keeps it on the inactive list one more round.
+    f.set(folio_flag::referenced);
+    if (referenced_folio || referenced_ptes > 1) return folioref::activate;
+    if (vm_flags.has(vm_flag::exec) && !f.test(folio_flag::swapbacked)) return folioref::activate;
+    return folioref::keep;
   }
-  address_space* as = f.file();
-  if (!as) return false;
-  if (f.mapped() && !try_to_unmap(f)) return false;
-  // shmem_writeout(): the page leaves the page cache; the file keeps the swap entry.
-  add_to_swap(f);
-  swap_duplicate(f.swap);  // the file's reference
-  _swap_content.at(f.swap.val - 1) = f.content;
-  as->swapped.emplace(f.index.value, f.swap);
-  as->i_pages.erase(f.index.value);
+  if (referenced_folio && !f.test(folio_flag::swapbacked)) return folioref::reclaim_clean;
+  return folioref::reclaim;
+}
+
+void machine::pageout(folio& f) {
+  if (address_space* as = f.file()) {
+    // shmem_writeout(): the page moves from its file's page cache to the swap cache; the
+    // file keeps the swap entry in its place.
+    add_to_swap(f);
+    swap_duplicate(f.swap);  // the file's reference
+    as->swapped.emplace(f.index.value, f.swap);
+    as->i_pages.erase(f.index.value);
+    f.mapping = std::monostate{};
+    folio_put(f);  // the page cache's reference: the swap cache holds it now
+  }
+  _swap_content.at(f.swap.val - 1) = f.content;  // swap_writeout(); writeback completes at once
+  f.clear(folio_flag::dirty);
   count("pswpout");
-  f.mapping = std::monostate{};
-  delete_from_swap_cache(f);
-  folio_put(f);  // the page cache's reference
-  return true;
 }
 
-// MADV_PAGEOUT leaves alone every page that another mapping also uses.
-int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
-  std::vector<pfn_t> victims;
-  vma.vm_mm->pgd.for_each(start, end, [&](vaddr_t, pte_t pte) {
-    if (!pte.present() || pte.pfn() == _zero_pfn) return;
-    if (folio_of(pte.pfn()).mapcount != 1) return;
-    victims.push_back(pte.pfn());
-  });
-  for (pfn_t pfn : victims) pageout_folio(folio_of(pfn));
-  return 0;
+// One folio of shrink_folio_list(). The folio is isolated (off the LRU) on entry; the
+// caller puts back what is not freed.
+machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references) {
+  if (f.test(folio_flag::mlocked)) return reclaim_outcome::culled;
+  if (!ignore_references) {
+    switch (folio_check_references(f)) {
+      case folioref::activate:
+        if (folio_mapped_in_locked_vma(f)) {
+          mlock_folio(f);
+          return reclaim_outcome::culled;
+        }
+        return reclaim_outcome::activated;
+      case folioref::keep: return reclaim_outcome::kept;
+      case folioref::reclaim:
+      case folioref::reclaim_clean: break;
+    }
+  }
+  // Anon folios get a swap slot before they are unmapped: their PTEs become its entry.
+  if (f.is_anon() && !f.test(folio_flag::swapcache)) {
+    add_to_swap(f);
+    f.set(folio_flag::dirty);  // nothing on the slot yet
+  }
+  if (f.mapped() && !try_to_unmap(f)) {
+    if (folio_mapped_in_locked_vma(f)) {
+      mlock_folio(f);
+      return reclaim_outcome::culled;
+    }
+    return reclaim_outcome::activated;
+  }
+  // shmem pages have no backing file to be clean against: they are always written.
+  if (f.test(folio_flag::dirty) || f.file()) {
+    pageout(f);
+    return reclaim_outcome::written;  // under writeback: freed by a later pass
+  }
+  // __remove_mapping(): clean, unmapped, and held only by the swap cache (and isolation).
+  if (f.test(folio_flag::swapcache) && f.refcount == 2 && !f.mapped()) {
+    delete_from_swap_cache(f);  // its last reference: the folio is freed
+    return reclaim_outcome::freed;
+  }
+  return reclaim_outcome::kept;
 }
 
-// Kernel: the mlock side of folio_referenced(): a folio mapped by a VM_LOCKED VMA is
-// unevictable, and reclaim leaves it (and so every other mapping of it) alone.
-bool machine::folio_mlocked(folio& f) {
-  if (!f.mapped()) return false;
-  bool locked = false;
-  rmap_walk_control rwc;
-  rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
-    if (vma.vm_flags.has(vm_flag::locked) && page_vma_mapped(fo, vma, addr)) locked = true;
-    return !locked;
-  };
-  rmap_walk(f, rwc);
-  return locked;
+/// Puts an isolated folio back after shrink_folio(): to the active list, the unevictable
+/// list, or the head of its inactive list (the tail, just written: folio_rotate_reclaimable()).
+void machine::folio_putback(folio& f, reclaim_outcome r) {
+  if (r == reclaim_outcome::freed) return;
+  if (r == reclaim_outcome::activated) {
+    f.set(folio_flag::active);
+    count("pgactivate");
+  }
+  if (r == reclaim_outcome::culled) {
+    f.set(folio_flag::unevictable);
+    count("unevictable_pgs_culled");
+  }
+  lruvec_add_folio(f, r == reclaim_outcome::written);
+  if (r == reclaim_outcome::written) count("pgrotated");
 }
 
-// Reclaim of everything reclaimable, as the scenario's `reclaim` does it on the kernel
-// (a memory cgroup emptied to the last page): anon folios to swap with the same entry in
-// every sharer, shmem and file pages to swap inside their files, unmapped swap-cache
-// folios dropped. Mlocked folios and the zero page stay. KSM folios are the caller's
-// business (the scenario refuses reclaim while any exist).
-void machine::shrink_all() {
-  std::vector<pfn_t> folios;
-  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn)
-    if (_frames[pfn].in_use) folios.push_back(pfn_t{pfn});
-  for (pfn_t pfn : folios) {
+// Kernel: shrink_inactive_list() + shrink_folio_list(), scanning the whole list.
+bool machine::shrink_inactive_list(lru_list l) {
+  const bool anon = l == lru_list::inactive_anon;
+  bool progress = false;
+  for (pfn_t pfn : oldest_first(lru_folios(l))) {
     folio& f = folio_of(pfn);
-    if (!f.in_use || f.is_ksm() || f.pfn != pfn) continue;
-    const bool anon = f.is_anon();
+    lruvec_del_folio(f);  // isolate
+    folio_get(f);         // isolation's reference
     count("pgscan_direct");
     count(anon ? "pgscan_anon" : "pgscan_file");
-    if (folio_mlocked(f)) continue;
-    if (pageout_folio(f)) {
+    const bool was_referenced = f.test(folio_flag::referenced);
+    const reclaim_outcome r = shrink_folio(f, false);
+    if (r == reclaim_outcome::freed) {
       count("pgsteal_direct");
       count(anon ? "pgsteal_anon" : "pgsteal_file");
     }
+    progress = progress || r != reclaim_outcome::kept || was_referenced != f.test(folio_flag::referenced);
+    if (r != reclaim_outcome::freed) folio_putback(f, r);
+    folio_put(f);
   }
+  return progress;
+}
+
+// Kernel: shrink_active_list(). Everything goes back to the inactive list, its young
+// bits cleared on the way, except executable file pages still in use.
+bool machine::shrink_active_list(lru_list l) {
+  bool progress = false;
+  for (pfn_t pfn : oldest_first(lru_folios(l))) {
+    folio& f = folio_of(pfn);
+    count("pgrefill");
+    vm_flags_t vm_flags;
+    if (f.mapped() && folio_referenced(f, &vm_flags) > 0 && vm_flags.has(vm_flag::exec) &&
+        !f.test(folio_flag::swapbacked))
+      continue;
+    folio_set_lru_flag(f, folio_flag::active, false);
+    count("pgdeactivate");
+    progress = true;
+  }
+  return progress;
+}
+
+bool machine::shrink_lruvec() {
+  bool progress = false;
+  for (auto [active, inactive] : {std::pair{lru_list::active_anon, lru_list::inactive_anon},
+                                  std::pair{lru_list::active_file, lru_list::inactive_file}}) {
+    progress = shrink_active_list(active) || progress;
+    progress = shrink_inactive_list(inactive) || progress;
+  }
+  return progress;
+}
+
+// The scenario's `reclaim`, as the kernel runner drives it (a memory cgroup emptied until
+// its usage stops changing): passes until one changes nothing. Mlocked folios and the
+// zero page stay. KSM folios are the caller's business (the scenario refuses reclaim while
+// any exist).
+void machine::shrink_all() {
+  constexpr int max_passes = 64;  // each folio needs at most five; more is a bug
+  for (int pass = 0; pass < max_passes; ++pass)
+    if (!shrink_lruvec()) return;
+  throw std::logic_error("shrink_all: reclaim did not settle");
+}
+
+// MADV_PAGEOUT: every page of the range that no other PTE maps is aged out (its young bit
+// and PG_referenced cleared) and reclaimed at once, references ignored (reclaim_pages()).
+int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  std::vector<pfn_t> isolated;
+  auto& pgd = vma.vm_mm->pgd;
+  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    if (!pte.present() || pte.pfn() == _zero_pfn) return;
+    folio& f = folio_of(pte.pfn());
+    if (f.mapcount != 1 || !f.test(folio_flag::lru)) return;
+    pgd.set(a, pte.mkold());
+    f.clear(folio_flag::referenced);
+    if (f.test(folio_flag::unevictable)) return;
+    lruvec_del_folio(f);
+    folio_get(f);
+    isolated.push_back(f.pfn);
+  });
+  for (pfn_t pfn : isolated) {
+    folio& f = folio_of(pfn);
+    const reclaim_outcome r = shrink_folio(f, true);
+    if (r != reclaim_outcome::freed) folio_putback(f, r);
+    folio_put(f);
+  }
+  return 0;
 }
 
 }  // namespace rmapkit::mm

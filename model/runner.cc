@@ -50,7 +50,8 @@ std::uint64_t file_key(sc::file_id f) { return (std::uint64_t{1} << 62) | (std::
 
 class runner {
  public:
-  runner(mm::machine& m, const sc::program& prog, std::ostream& out) : _m(m), _prog(prog), _out(out) {
+  runner(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostream* ksm_out)
+      : _m(m), _prog(prog), _out(out), _ksm_out(ksm_out) {
     _mms.resize(prog.process_names.size());
     _files.resize(prog.file_names.size());
   }
@@ -126,7 +127,13 @@ class runner {
   void step(const sc::op_munlock& o) {
     refused("munlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, false));
   }
-  void step(const sc::op_ksm&) { _m.ksm_run_to_fixpoint(); }
+  void step(const sc::op_ksm&) {
+    _m.ksm_run_to_fixpoint();
+    if (!_ksm_out) return;
+    auto k = _m.ksm_counters();
+    *_ksm_out << sc::format(_line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
+                                                    k.stable_node_chains, k.stable_node_dups});
+  }
   void step(const sc::op_reclaim&) {
     // Refused while a KSM page exists: the kernel gives no stable result for it. The
     // first one is named in the order the kernel runner looks (process, address).
@@ -208,6 +215,7 @@ class runner {
   mm::machine& _m;
   const sc::program& _prog;
   std::ostream& _out;
+  std::ostream* _ksm_out;  // where the KSM counters go after each `ksm`, if asked
   int _line = 0;
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
@@ -218,7 +226,7 @@ class runner {
 int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
   int line = 0;
   try {
-    runner r(m, prog, out);
+    runner r(m, prog, out, opts.ksm_counters ? &err : nullptr);
     for (const auto& o : prog.ops) {
       line = o.line;
       r.exec(o);
@@ -242,10 +250,10 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
   if (opts.stats) {
     for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
     auto k = m.ksm_counters();
-    err << fmt::format("ksm pages_shared {} pages_sharing {} pages_unshared {} stable_node_chains {} "
+    err << fmt::format("ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
                        "stable_node_dups {} full_scans {}\n",
-                       k.pages_shared, k.pages_sharing, k.pages_unshared, k.stable_node_chains, k.stable_node_dups,
-                       k.full_scans);
+                       k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains,
+                       k.stable_node_dups, k.full_scans);
   }
   return 0;
 }

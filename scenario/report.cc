@@ -51,4 +51,12 @@ std::string format(const report_block& block) {
   return fmt::to_string(out);
 }
 
+std::string format(int line, const ksm_counters& k) {
+  return fmt::format(
+      "ksm line {}: pages_shared={} pages_sharing={} pages_unshared={} pages_volatile={} stable_node_chains={} "
+      "stable_node_dups={}\n",
+      line, k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains,
+      k.stable_node_dups);
+}
+
 }  // namespace rmapkit::scenario

@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
   auto* kernel = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
   kernel->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
   kernel->add_flag("--trace", kopts.trace, "print each statement to standard error before it runs");
+  kernel->add_flag("--ksm-counters", kopts.ksm_counters, "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
   kernel->add_option("--swap-dir", kopts.swap_dir,
                      "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   run->add_flag("--migrate-everything", mopts.migrate_everything,
                 "migrate every frame after every statement (reports must not change)");
   run->add_flag("--stats", mopts.stats, "print the model's event counters (vmstat names) to standard error");
+  run->add_flag("--ksm-counters", mopts.ksm_counters, "after each ksm, print the model's KSM counters to standard error");
   run->add_option("--design", mopts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();

@@ -15,6 +15,9 @@ struct run_options {
   bool trace = false;
   /// Where the runner's temporary swap file goes: a file system that supports swap files.
   std::string swap_dir = "/var/tmp";
+  /// After every `ksm`, print /sys/kernel/mm/ksm's counters (scenario::format(line,
+  /// ksm_counters)) to the error stream.
+  bool ksm_counters = false;
 };
 
 /// Exit status of a run that a signal interrupted: 128 + the signal, as a shell reports it.

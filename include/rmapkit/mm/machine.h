@@ -4,6 +4,7 @@
 // as the kernel does.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -100,14 +101,19 @@ class machine {
   void migrate_all();
   /// add_to_swap(): gives an anon folio a swap slot and puts it in the swap cache.
   bool add_to_swap(folio& f);
-  /// Reclaims everything reclaimable (the scenario's `reclaim`): see vmscan.cc.
+  /// Reclaims everything reclaimable (the scenario's `reclaim`): LRU passes until one
+  /// changes nothing (see vmscan.cc).
   void shrink_all();
+  /// One pass of reclaim over the lruvec (shrink_lruvec() at the lowest priority): every
+  /// active list is aged onto its inactive list, every inactive folio goes through
+  /// shrink_folio_list(). Returns whether anything changed.
+  bool shrink_lruvec();
   /// The scenario's `ksm`: KSM scans until nothing changes for three full scans.
   void ksm_run_to_fixpoint();
   /// /sys/kernel/mm/ksm counters.
   struct ksm_stats {
-    std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, stable_node_chains = 0,
-                  stable_node_dups = 0, full_scans = 0;
+    std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0,
+                  stable_node_chains = 0, stable_node_dups = 0, full_scans = 0;
     bool operator==(const ksm_stats&) const = default;
   };
   [[nodiscard]] ksm_stats ksm_counters() const;
@@ -125,12 +131,17 @@ class machine {
   static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr);  ///< the VMA containing addr
   [[nodiscard]] std::uint64_t swap_count(swp_entry_t e) const;
   [[nodiscard]] bool swap_slot_in_use(swp_entry_t e) const;
+  /// Folios on LRU list @l, most recently added first (the scan takes them from the back).
+  [[nodiscard]] std::vector<pfn_t> lru_folios(lru_list l) const;
+  [[nodiscard]] std::uint64_t lru_size(lru_list l) const { return _lruvec[static_cast<std::size_t>(l)].nr; }
   /// /proc/vmstat-style event counters (pswpin, pswpout, pgfault, cow_ksm, ...).
   [[nodiscard]] const std::map<std::string, std::uint64_t>& vmstat() const { return _vmstat; }
 
   // ---- checking and accounting ----------------------------------------------------------
   /// Every invariant of linux-rmap.md §8 the model holds; empty when all hold.
   [[nodiscard]] std::string check_invariants() const;
+  [[nodiscard]] std::string check_folio_lru(const folio& f, bool dirty_pte) const;
+  [[nodiscard]] std::string check_lru_lists() const;
   /// Objects still allocated: after every mm exited and every file was put, all zero.
   struct live_objects {
     std::size_t mms, vmas, anon_vmas, avcs, files, folios;
@@ -214,10 +225,45 @@ class machine {
   /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
   folio& swapin(swp_entry_t e);
   void count(const char* event, std::uint64_t n = 1) { _vmstat[event] += n; }
-  // vmscan.c, ksm.c
-  bool pageout_folio(folio& f);
-  bool folio_mlocked(folio& f);
+  // LRU lists (swap.c, vmscan.c)
+  struct lru_head {
+    std::uint32_t first = 0, last = 0;  ///< pfns of the newest and the oldest folio; 0: empty
+    std::uint64_t nr = 0;
+  };
+  static lru_list folio_lru_list(const folio& f);
+  void lruvec_add_folio(folio& f, bool tail = false);
+  void lruvec_del_folio(folio& f);
+  /// A new folio joins the LRU (folio_add_lru_vma()): mlocked at once in a VM_LOCKED VMA.
+  void folio_add_lru(folio& f, const vm_area_struct* vma);
+  /// Sets or clears a flag that decides the folio's list (active, unevictable), moving it
+  /// to the head (or @tail) of its new list if it is on one.
+  void folio_set_lru_flag(folio& f, folio_flag flag, bool on, bool tail = false);
+  // reclaim (vmscan.c)
+  enum class folioref { reclaim, reclaim_clean, keep, activate };
+  enum class reclaim_outcome { freed, written, kept, activated, culled };
+  folioref folio_check_references(folio& f);
+  reclaim_outcome shrink_folio(folio& f, bool ignore_references);
+  void folio_putback(folio& f, reclaim_outcome r);
+  bool shrink_inactive_list(lru_list l);
+  bool shrink_active_list(lru_list l);
+  /// pageout() for a dirty unmapped folio: anon (and KSM) to its swap slot, shmem to swap
+  /// inside its file. The folio stays in the swap cache, clean, until a later pass frees it.
+  void pageout(folio& f);
   int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  // mlock (mlock.c): PG_mlocked follows "some VM_LOCKED VMA maps the folio" exactly
+  bool folio_mapped_in_locked_vma(folio& f);
+  void mlock_folio(folio& f);
+  /// A VM_LOCKED mapping of @f went away: back to the evictable lists if it was the last.
+  void munlock_folio(folio& f);
+  void mlock_vma_folio(folio& f, const vm_area_struct& vma) {
+    if (vma.vm_flags.has(vm_flag::locked)) mlock_folio(f);
+  }
+  void munlock_vma_folio(folio& f, const vm_area_struct& vma) {
+    if (vma.vm_flags.has(vm_flag::locked)) munlock_folio(f);
+  }
+  /// mlock_vma_pages_range(): after VM_LOCKED of [start, end) changed, its folios follow.
+  void mlock_vma_pages_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  // ksm.c
   void ksm_enter(mm_struct& mm);
   void ksm_exit(mm_struct& mm);
   void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
@@ -253,6 +299,7 @@ class machine {
   std::vector<std::uint64_t> _swap_free;       // free slots
   std::map<std::uint64_t, pfn_t> _swap_cache;  // slot -> folio (SWAP_HAS_CACHE)
   std::map<std::string, std::uint64_t> _vmstat;
+  std::array<lru_head, NR_LRU_LISTS> _lruvec;  // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
   std::unique_ptr<anon_rmap> _anon;

@@ -81,7 +81,12 @@ enum class folio_flag : std::uint32_t {
   swapcache = 1U << 7,
   mlocked = 1U << 8,
   anon_exclusive = 1U << 9,  ///< PG_anon_exclusive: mapped by exactly one PTE, may be written without COW
+  unevictable = 1U << 10,    ///< on the unevictable LRU list
 };
+
+/// The LRU lists of the (single) lruvec (include/linux/mmzone.h enum lru_list).
+enum class lru_list : std::uint8_t { inactive_anon, active_anon, inactive_file, active_file, unevictable };
+inline constexpr std::size_t NR_LRU_LISTS = 5;
 
 /// `folio->mapping`: the kernel's tagged pointer, as a type-safe union. An anon folio
 /// points at an anon_vma, a KSM folio at its stable node, a page-cache folio at its file.
@@ -97,6 +102,9 @@ struct folio {
   std::uint32_t flags = 0;   ///< folio_flag set
   std::uint64_t content = 0; ///< fingerprint of the page's bytes (what KSM compares)
   swp_entry_t swap;          ///< its swap slot while in the swap cache (folio->swap)
+  /// folio->lru: neighbours on its LRU list, as pfns (0: none). Frames live in one array,
+  /// so a 32-bit index is the intrusive link at half the size of two pointers.
+  std::uint32_t lru_prev = 0, lru_next = 0;
   bool in_use = false;       ///< allocated (not on the free list)
 
   [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint32_t>(f)) != 0; }

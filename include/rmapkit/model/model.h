@@ -23,6 +23,9 @@ struct run_options {
   bool migrate_everything = false;
   /// Print the machine's event counters (vmstat names) to the error stream at the end.
   bool stats = false;
+  /// After every `ksm`, print the KSM counters (scenario::format(line, ksm_counters)) to
+  /// the error stream.
+  bool ksm_counters = false;
   /// The anonymous reverse-map design (mm::anon_rmap_designs()); results never depend on it.
   std::string design = "linux-6";
 };

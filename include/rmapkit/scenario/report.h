@@ -55,4 +55,16 @@ struct report_block {
 /// The text of one block, `check LABEL` through `end`, each line ending in '\n'.
 [[nodiscard]] std::string format(const report_block& block);
 
+/// /sys/kernel/mm/ksm after a `ksm` statement. Not part of the spec's report (the
+/// kernel's counters are machine-wide): both back ends print them on request, one line
+/// per `ksm`, so that tests can compare the model's KSM with the kernel's.
+struct ksm_counters {
+  std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0, stable_node_chains = 0,
+                stable_node_dups = 0;
+  bool operator==(const ksm_counters&) const = default;
+};
+
+/// "ksm line L: pages_shared=N pages_sharing=N pages_unshared=N pages_volatile=N stable_node_chains=N stable_node_dups=N"
+[[nodiscard]] std::string format(int line, const ksm_counters& k);
+
 }  // namespace rmapkit::scenario
