@@ -87,6 +87,7 @@ std::string machine::check_invariants() const {
   std::map<std::uint64_t, int> ptes_of;                 // pfn -> PTEs mapping it
   std::map<std::uint64_t, std::uint64_t> swap_refs;     // slot -> PTE + shmem references
   std::set<std::uint64_t> dirty_ptes;                   // pfns some dirty PTE maps
+  std::map<std::uint64_t, unsigned> locked_ptes;        // pfn -> PTEs of VM_LOCKED VMAs mapping it
   for (const auto* v : vmas) {
     std::set<std::uint64_t> seen_in_mm;
     v->vm_mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, pte_t pte) {
@@ -102,6 +103,7 @@ std::string machine::check_invariants() const {
       const folio& f = folio_of(pte.pfn());
       ptes_of[f.pfn.value]++;
       if (pte.dirty()) dirty_ptes.insert(f.pfn.value);
+      if (v->vm_flags.has(vm_flag::locked)) locked_ptes[f.pfn.value]++;
       auto at = fmt::format("{} at {} (pfn {})", where(*v), a, f.pfn.value);
       if (!f.in_use) { bad = at + ": maps a free frame"; return; }
       if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive)) {
@@ -153,9 +155,10 @@ std::string machine::check_invariants() const {
     int refs = f.mapcount + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
                (f.test(folio_flag::swapcache) ? 1 : 0);
     if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
-    if (auto e = check_folio_lru(f, dirty_ptes.count(pfn) != 0); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
+    if (auto e = check_folio_lru(f, dirty_ptes.count(pfn) != 0, locked_ptes.count(pfn) ? locked_ptes[pfn] : 0U); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
   }
   if (auto e = check_lru_lists(); !e.empty()) return e;
+  if (auto e = _anon->check(); !e.empty()) return e;
   _files.for_each([&](const address_space& as) {
     for (const auto& [index, e] : as.swapped) swap_refs[e.val]++;
     if (auto e = as.i_mmap.verify(); !e.empty() && bad.empty()) bad = "i_mmap of " + as.name + ": " + e;
@@ -169,11 +172,12 @@ std::string machine::check_invariants() const {
 }
 
 /// One folio's LRU and mlock state, and its swap copy.
-std::string machine::check_folio_lru(const folio& f, bool dirty_pte) const {
+std::string machine::check_folio_lru(const folio& f, bool dirty_pte, unsigned locked_ptes) const {
   if (!f.test(folio_flag::lru)) return "in use but on no LRU list";
-  const bool locked = const_cast<machine*>(this)->folio_mapped_in_locked_vma(const_cast<folio&>(f));
-  if (f.test(folio_flag::mlocked) != locked)
-    return locked ? "mapped by a VM_LOCKED VMA but not mlocked" : "mlocked but no VM_LOCKED VMA maps it";
+  if (f.mlock_count != locked_ptes)
+    return fmt::format("mlock_count {} but {} PTEs of VM_LOCKED VMAs map it", f.mlock_count, locked_ptes);
+  if (f.test(folio_flag::mlocked) != (locked_ptes > 0))
+    return locked_ptes ? "mapped by a VM_LOCKED VMA but not mlocked" : "mlocked but no VM_LOCKED VMA maps it";
   if (f.test(folio_flag::unevictable) != f.test(folio_flag::mlocked)) return "on the unevictable list iff mlocked: broken";
   if (f.test(folio_flag::unevictable) && f.test(folio_flag::active)) return "both active and unevictable";
   // A clean swap-cache folio is what its slot holds: reclaim may drop it without a write.

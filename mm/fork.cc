@@ -14,7 +14,7 @@ mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
     tmp->vm_mm = child;
     tmp->vm_flags.clear(vm_flag::locked);  // mlock is not inherited
     if (tmp->vm_flags.has(vm_flag::wipeonfork)) tmp->anon_vma = nullptr;  // the child sees fresh memory
-    else _anon->fork(*tmp, *mpnt);
+    else anon_vma_fork(*tmp, *mpnt);
     // The child goes right after its parent in i_mmap, so a walk sees the parent first.
     if (tmp->vm_file) tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
     child->mm_mt.emplace(tmp->vm_start.value, tmp);

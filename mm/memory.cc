@@ -62,10 +62,10 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
     vma.vm_mm->pgd.set(addr, pte_t::mk_present(_zero_pfn, false).mkyoung());
     return 0;
   }
-  _anon->prepare(vma);
+  anon_vma_prepare(vma);
   folio& f = alloc_folio();  // its reference is the mapping's
   f.content = 0;
-  _anon->add_new(f, vma, addr, true);
+  folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
@@ -114,11 +114,11 @@ int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
 
 // A write to a private file mapping copies the page-cache page into a new anon page.
 int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
-  _anon->prepare(vma);
+  anon_vma_prepare(vma);
   folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
   folio& f = alloc_folio();
   f.content = src->content;
-  _anon->add_new(f, vma, addr, true);
+  folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   return 0;
@@ -147,7 +147,7 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
   if (f.is_anon()) {
     bool reuse = !f.is_ksm() && f.test(folio_flag::anon_exclusive);
     if (!reuse && can_reuse_anon_folio(f)) {
-      _anon->move(f, vma);
+      folio_move_anon_rmap(f, vma);
       f.set(folio_flag::anon_exclusive);
       reuse = true;
     }
@@ -162,10 +162,10 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
 // The faulting process gets its own copy; the old page loses this mapping.
 int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
   if (old && old->is_ksm()) count("cow_ksm");
-  _anon->prepare(vma);
+  anon_vma_prepare(vma);
   folio& f = alloc_folio();
   f.content = old ? old->content : 0;
-  _anon->add_new(f, vma, addr, true);
+  folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
   if (old) {

@@ -63,7 +63,9 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   dst.content = src.content;
   dst.mapping = src.mapping;
   dst.index = src.index;
-  dst.flags = src.flags & ~static_cast<std::uint32_t>(folio_flag::anon_exclusive);
+  dst.flags = src.flags;
+  dst.clear(folio_flag::anon_exclusive);
+  dst.mlock_count = src.mlock_count;  // every locked mapping moves with the rest
   dst.swap = src.swap;
   if (address_space* as = src.file(); as && as->i_pages.count(src.index.value)) {
     as->i_pages[src.index.value] = dst.pfn;
@@ -78,6 +80,7 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   }
   if (src.is_ksm()) std::get<ksm_stable_node*>(src.mapping)->kpfn = dst.pfn;
 
+  _anon->migrate(src, dst);
   restore_migration_ptes(src, dst);
   lruvec_add_folio(dst);  // putback
   src.mapping = std::monostate{};

@@ -41,7 +41,7 @@ int machine::do_mremap_move(mm_struct& mm, vaddr_t addr, std::uint64_t pages, va
   n->vm_start = new_addr;
   n->vm_end = new_end;
   n->vm_pgoff = pgoff;
-  _anon->clone(*n, *vma);
+  anon_vma_clone(*n, *vma);
   vma_link(n);
   // move_page_tables(): the same entries at the new address; folios are untouched.
   mm.pgd.for_each(addr, end, [&](vaddr_t a, pte_t pte) {

@@ -51,6 +51,7 @@ mm_struct* machine::mm_alloc(std::string name) {
   auto* mm = _mm_slab.alloc();
   mm->id = ++_mm_serial;
   mm->name = std::move(name);
+  if (_anon->wants_pte_events()) mm->pgd.observe(this, mm);
   _mms.push_back(mm);
   return mm;
 }
@@ -97,10 +98,25 @@ folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create)
   return &f;
 }
 
+// A PTE mapping an anonymous folio (KSM included) appeared or went: the design hears of
+// it. The zero page and page-cache pages are not anonymous.
+void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
+  auto anon_pfn = [this](pte_t p) {
+    if (!p.present() || p.pfn() == _zero_pfn || !folio_of(p.pfn()).is_anon()) return pfn_t{0};
+    return p.pfn();
+  };
+  // A migration entry keeps its place in the old frame's rmap until migration moves it.
+  if (old.is_migration() || now.is_migration()) return;
+  const pfn_t o = anon_pfn(old), n = anon_pfn(now);
+  if (o != n) _anon->pte_changed(mm, addr, o, n);
+}
+
 machine::live_objects machine::live() const {
   std::size_t folios = 0;
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use ? 1U : 0U;
-  return {_mm_slab.live(), _vmas.live(), _anon_vmas.live(), _avcs.live(), _files.live(), folios};
+  std::size_t design = 0;
+  for (const auto& o : _anon->objects()) design += o.live();
+  return {_mm_slab.live(), _vmas.live(), _anon_vmas.live(), _avcs.live(), _files.live(), folios, design};
 }
 
 }  // namespace rmapkit::mm

@@ -28,7 +28,9 @@ void page_table::set(vaddr_t addr, pte_t val) {
   auto& pte = child(pmd, index(addr, 21));
   auto& e = pte.e[index(addr, 12)];
   pte.used = pte.used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
+  const pte_t old = e;
   e = val;
+  if (_observer) _observer->pte_set(*_owner, addr, old, val);
 }
 
 void page_table::free_empty(vaddr_t start, vaddr_t end) {

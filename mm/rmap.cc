@@ -16,6 +16,7 @@ namespace rmapkit::mm {
 
 anon_vma* machine::anon_vma_alloc() {
   auto* av = _anon_vmas.alloc();
+  _anon_vma_count.alloc();
   av->id = ++_anon_vma_serial;
   return av;
 }
@@ -25,8 +26,23 @@ anon_vma* machine::anon_vma_alloc() {
 void machine::put_anon_vma(anon_vma* av) {
   if (--av->refcount > 0) return;
   anon_vma* root = av->root;
+  free_anon_vma(av);
+  if (root != av && --root->refcount == 0) free_anon_vma(root);
+}
+
+void machine::free_anon_vma(anon_vma* av) {
   _anon_vmas.free(av);
-  if (root != av && --root->refcount == 0) _anon_vmas.free(root);
+  _anon_vma_count.free();
+}
+
+anon_vma_chain* machine::anon_vma_chain_alloc() {
+  _avc_count.alloc();
+  return _avcs.alloc();
+}
+
+void machine::anon_vma_chain_free(anon_vma_chain* avc) {
+  _avcs.free(avc);
+  _avc_count.free();
 }
 
 void machine::anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon_vma* av) {
@@ -66,7 +82,7 @@ anon_vma* machine::find_mergeable_anon_vma(vm_area_struct& vma) {
 // Kernel: __anon_vma_prepare()
 int machine::anon_vma_prepare(vm_area_struct& vma) {
   if (vma.anon_vma) return 0;
-  auto* avc = _avcs.alloc();
+  auto* avc = anon_vma_chain_alloc();
   anon_vma* av = find_mergeable_anon_vma(vma);
   if (!av) {
     av = anon_vma_alloc();
@@ -75,6 +91,7 @@ int machine::anon_vma_prepare(vm_area_struct& vma) {
   vma.anon_vma = av;
   anon_vma_chain_link(vma, avc, av);
   av->num_active_vmas++;
+  _anon->prepare(vma);
   return 0;
 }
 
@@ -82,8 +99,13 @@ int machine::anon_vma_prepare(vm_area_struct& vma) {
 // at fork (dst->anon_vma == NULL) it may also pick an anon_vma to reuse: the oldest one
 // on the chain with no live VMA and fewer than two children.
 void machine::anon_vma_clone(vm_area_struct& dst, vm_area_struct& src) {
+  clone_anon_vma_chain(dst, src);
+  _anon->clone(dst, src);
+}
+
+void machine::clone_anon_vma_chain(vm_area_struct& dst, vm_area_struct& src) {
   src.anon_vma_chain.for_each_reverse([&](anon_vma_chain& pavc) {
-    auto* avc = _avcs.alloc();
+    auto* avc = anon_vma_chain_alloc();
     anon_vma* av = pavc.anon_vma;
     anon_vma_chain_link(dst, avc, av);
     if (!dst.anon_vma && src.anon_vma && av->num_children < 2 && av->num_active_vmas == 0) dst.anon_vma = av;
@@ -95,21 +117,26 @@ void machine::anon_vma_clone(vm_area_struct& dst, vm_area_struct& src) {
 void machine::anon_vma_fork(vm_area_struct& vma, vm_area_struct& pvma) {
   if (!pvma.anon_vma) return;
   vma.anon_vma = nullptr;  // vm_area_dup() copied the parent's pointer
-  anon_vma_clone(vma, pvma);
-  if (vma.anon_vma) return;  // reused an ancestor's anon_vma
+  clone_anon_vma_chain(vma, pvma);
+  if (vma.anon_vma) {  // reused an ancestor's anon_vma
+    _anon->fork(vma, pvma);
+    return;
+  }
   anon_vma* av = anon_vma_alloc();
   av->num_active_vmas++;
   av->root = pvma.anon_vma->root;
   av->parent = pvma.anon_vma;
   av->root->refcount++;  // a child pins its root
   vma.anon_vma = av;
-  anon_vma_chain_link(vma, _avcs.alloc(), av);
+  anon_vma_chain_link(vma, anon_vma_chain_alloc(), av);
   av->parent->num_children++;
+  _anon->fork(vma, pvma);
 }
 
 // Kernel: unlink_anon_vmas(). Two phases: an anon_vma cannot be put while the tree walk
 // over the chain is still going, and the root must be put last (it is last on the chain).
 void machine::unlink_anon_vmas(vm_area_struct& vma) {
+  _anon->unlink(vma);
   vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
     anon_vma* av = avc.anon_vma;
     av->rb_root.remove(avc);
@@ -118,7 +145,7 @@ void machine::unlink_anon_vmas(vm_area_struct& vma) {
       return;  // kept on the chain for the second phase
     }
     avc.same_vma.del();
-    _avcs.free(&avc);
+    anon_vma_chain_free(&avc);
   });
   if (vma.anon_vma) {
     vma.anon_vma->num_active_vmas--;
@@ -127,7 +154,7 @@ void machine::unlink_anon_vmas(vm_area_struct& vma) {
   vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
     anon_vma* av = avc.anon_vma;
     avc.same_vma.del();
-    _avcs.free(&avc);
+    anon_vma_chain_free(&avc);
     put_anon_vma(av);
   });
 }
@@ -135,6 +162,7 @@ void machine::unlink_anon_vmas(vm_area_struct& vma) {
 /// The AVC keys follow the VMA's [vm_pgoff, last]: remove them before the VMA's range
 /// changes and insert them again after (anon_vma_interval_tree_pre/post_update_vma()).
 void machine::anon_vma_interval_tree_update(vm_area_struct& vma, bool remove) {
+  _anon->range_changed(vma, remove);
   vma.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
     if (remove) {
       avc.anon_vma->rb_root.remove(avc);
@@ -156,6 +184,7 @@ void machine::folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t add
   f.mapcount = 1;
   f.set(folio_flag::swapbacked);
   f.assign(folio_flag::anon_exclusive, exclusive);
+  _anon->add_new(f, vma, addr, exclusive);
 }
 
 // Kernel: folio_add_anon_rmap_ptes() for a folio that is already anonymous (swap-in).
@@ -187,7 +216,10 @@ void machine::folio_remove_rmap_pte(folio& f) {
 
 // Kernel: folio_move_anon_rmap(): a reused COW page moves to the faulting VMA's own
 // anon_vma, so later walks no longer visit the parent and siblings.
-void machine::folio_move_anon_rmap(folio& f, vm_area_struct& vma) { f.mapping = vma.anon_vma; }
+void machine::folio_move_anon_rmap(folio& f, vm_area_struct& vma) {
+  f.mapping = vma.anon_vma;
+  _anon->move(f, vma);
+}
 
 // ---- walks --------------------------------------------------------------------------------
 
@@ -211,6 +243,7 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   if (!av) return;
   const auto pgoff = f.index.value;
   for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
+    _walk.entries++;
     vm_area_struct& vma = *avc->vma;
     auto addr = vma_address(vma, f.index);
     if (!addr) throw std::logic_error("rmap_walk_anon: interval tree hit outside the VMA");
@@ -324,36 +357,39 @@ int machine::folio_mkclean(folio& f) {
 // ---- the linux-6 design ---------------------------------------------------------------------
 
 /// Linux 6.x: anon_vma + anon_vma_chain + interval tree, fork-time reuse decided by
-/// num_children / num_active_vmas.
+/// num_children / num_active_vmas. It is the machine's own bookkeeping: nothing to add.
 class linux6_anon_rmap final : public anon_rmap {
  public:
   explicit linux6_anon_rmap(machine& m) : _m(m) {}
   const char* name() const override { return "linux-6"; }
-  int prepare(vm_area_struct& vma) override { return _m.anon_vma_prepare(vma); }
-  void clone(vm_area_struct& dst, vm_area_struct& src) override { _m.anon_vma_clone(dst, src); }
-  void fork(vm_area_struct& child, vm_area_struct& parent) override { _m.anon_vma_fork(child, parent); }
-  void unlink(vm_area_struct& vma) override { _m.unlink_anon_vmas(vma); }
-  void add_new(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) override {
-    _m.folio_add_new_anon_rmap(f, vma, addr, exclusive);
-  }
-  void add(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) override {
-    _m.folio_add_anon_rmap_pte(f, vma, addr, exclusive);
-  }
-  void move(folio& f, vm_area_struct& vma) override { _m.folio_move_anon_rmap(f, vma); }
   void walk(folio& f, const rmap_walk_control& rwc) override { _m.rmap_walk_anon(f, rwc); }
+  std::vector<rmap_object_count> objects() const override {
+    return {_m._anon_vma_count.count(), _m._avc_count.count()};
+  }
 
  private:
   machine& _m;
 };
 
+std::unique_ptr<anon_rmap> make_linux_3_19_anon_rmap(machine& m);
+std::unique_ptr<anon_rmap> make_linux_2_6_34_anon_rmap(machine& m);
+std::unique_ptr<anon_rmap> make_linux_2_6_7_anon_rmap(machine& m);
+std::unique_ptr<anon_rmap> make_pte_chain_anon_rmap(machine& m);
+std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m);
+
 namespace {
-constexpr std::string_view design_names[] = {"linux-6"};
+constexpr std::string_view design_names[] = {"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"};
 }  // namespace
 
 std::span<const std::string_view> anon_rmap_designs() { return design_names; }
 
 std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m) {
   if (name == "linux-6") return std::make_unique<linux6_anon_rmap>(m);
+  if (name == "linux-3.19") return make_linux_3_19_anon_rmap(m);
+  if (name == "linux-2.6.34") return make_linux_2_6_34_anon_rmap(m);
+  if (name == "linux-2.6.7") return make_linux_2_6_7_anon_rmap(m);
+  if (name == "pte-chain") return make_pte_chain_anon_rmap(m);
+  if (name == "legoos") return make_legoos_anon_rmap(m);
   std::string known;
   for (auto d : design_names) known += fmt::format("{}{}", known.empty() ? "" : ", ", d);
   throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {})", name, known));

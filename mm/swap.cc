@@ -59,12 +59,8 @@ void machine::folio_set_lru_flag(folio& f, folio_flag flag, bool on, bool tail) 
 // New anon pages start on the inactive list (workingset detection for anon, v5.9+); a
 // page faulted into a VM_LOCKED VMA goes straight to the unevictable list.
 void machine::folio_add_lru(folio& f, const vm_area_struct* vma) {
-  if (vma && vma->vm_flags.has(vm_flag::locked)) {
-    f.set(folio_flag::mlocked);
-    f.set(folio_flag::unevictable);
-    count("unevictable_pgs_mlocked");
-  }
   lruvec_add_folio(f);
+  if (vma) mlock_vma_folio(f, *vma);
 }
 
 std::vector<pfn_t> machine::lru_folios(lru_list l) const {

@@ -93,8 +93,8 @@ int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool wri
     folio_free_swap(f);
   if (!ksm && (exclusive || f.refcount == 1)) exclusive = true;
   const bool writable = exclusive && vma.vm_flags.has(vm_flag::write);
-  if (!f.is_anon()) _anon->add_new(f, vma, addr, exclusive);
-  else _anon->add(f, vma, addr, exclusive);
+  if (!f.is_anon()) folio_add_new_anon_rmap(f, vma, addr, exclusive);
+  else folio_add_anon_rmap_pte(f, vma, addr, exclusive);
   pte_t npte = pte_t::mk_present(f.pfn, writable).mkyoung();
   if (write && writable) npte = npte.mkdirty();
   vma.vm_mm->pgd.set(addr, npte);

@@ -85,7 +85,7 @@ vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_b
     n->vm_start = addr;
     n->vm_pgoff = pgoff_t{vma.vm_pgoff.value + delta};
   }
-  _anon->clone(*n, vma);  // an exact copy: both halves keep the same anon_vma and chain
+  anon_vma_clone(*n, vma);  // an exact copy: both halves keep the same anon_vma and chain
   if (new_below) vma_set_range(vma, addr, vma.vm_end, pgoff_t{vma.vm_pgoff.value + delta});
   else vma_set_range(vma, vma.vm_start, addr, vma.vm_pgoff);
   n->anon_vma_chain.for_each([&](anon_vma_chain& avc) {
@@ -99,7 +99,7 @@ vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_b
 }
 
 void machine::remove_vma(vm_area_struct* vma) {
-  _anon->unlink(*vma);
+  unlink_anon_vmas(*vma);
   vma_unlink_file(*vma);
   vma->vm_mm->mm_mt.erase(vma->vm_start.value);
   vm_area_free(vma);
@@ -137,7 +137,7 @@ vm_area_struct* machine::vma_merge_existing(vm_area_struct* vma) {
   auto merge = [&](vm_area_struct& a, vm_area_struct& b) {
     if (!a.anon_vma && b.anon_vma) {
       a.anon_vma = b.anon_vma;
-      _anon->clone(a, b);
+      anon_vma_clone(a, b);
     }
     const vaddr_t end = b.vm_end;
     remove_vma(&b);
@@ -324,9 +324,10 @@ int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool loc
   if (!range_mapped(mm, addr, end)) return -ENOMEM;
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
+    const bool changed = f.has(vm_flag::locked) != lock;
     f.assign(vm_flag::locked, lock);
     vma = vma_modify_flags(vma, s, e, f);
-    mlock_vma_pages_range(*vma, s, e);
+    if (changed) mlock_vma_pages_range(*vma, s, e);
   });
   if (!lock) return 0;
   // __mm_populate(): fault the whole range in, VMA by VMA.

@@ -26,7 +26,7 @@ machine::folioref machine::folio_check_references(folio& f) {
   const int referenced_ptes = folio_referenced(f, &vm_flags);
   const bool referenced_folio = f.test(folio_flag::referenced);
   f.clear(folio_flag::referenced);
-  if (vm_flags.has(vm_flag::locked)) return folioref::activate;  // the caller culls it
+  if (vm_flags.has(vm_flag::locked)) return folioref::activate;  // mlocked folios are culled before
   if (referenced_ptes > 0) {
     // A folio used by several mappings, or used again since the last scan, is active;
     // one use keeps it on the inactive list one more round.
@@ -61,12 +61,7 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
   if (f.test(folio_flag::mlocked)) return reclaim_outcome::culled;
   if (!ignore_references) {
     switch (folio_check_references(f)) {
-      case folioref::activate:
-        if (folio_mapped_in_locked_vma(f)) {
-          mlock_folio(f);
-          return reclaim_outcome::culled;
-        }
-        return reclaim_outcome::activated;
+      case folioref::activate: return reclaim_outcome::activated;
       case folioref::keep: return reclaim_outcome::kept;
       case folioref::reclaim:
       case folioref::reclaim_clean: break;
@@ -77,13 +72,7 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     add_to_swap(f);
     f.set(folio_flag::dirty);  // nothing on the slot yet
   }
-  if (f.mapped() && !try_to_unmap(f)) {
-    if (folio_mapped_in_locked_vma(f)) {
-      mlock_folio(f);
-      return reclaim_outcome::culled;
-    }
-    return reclaim_outcome::activated;
-  }
+  if (f.mapped() && !try_to_unmap(f)) return reclaim_outcome::activated;
   // shmem pages have no backing file to be clean against: they are always written.
   if (f.test(folio_flag::dirty) || f.file()) {
     pageout(f);

@@ -266,9 +266,10 @@ int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run
     // cache that reclaim would drop.
     m.drop_swap_cache();
     auto l = m.live();
-    if (l.mms + l.vmas + l.anon_vmas + l.avcs + l.files + l.folios != 0) {
-      err << fmt::format("{}: model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios\n",
-                         prog.file, l.mms, l.vmas, l.anon_vmas, l.avcs, l.files, l.folios);
+    if (l.total() != 0) {
+      err << fmt::format(
+          "{}: model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects\n",
+          prog.file, l.mms, l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
       return EXIT_MODEL_BUG;
     }
   }

@@ -21,8 +21,9 @@ std::vector<std::string> corpus() { return testing::corpus_names(RMAPKIT_SCENARI
 
 /// Runs @prog on a fresh machine with every invariant checked after every statement,
 /// then tears everything down and checks that nothing leaked.
-int run_checked(const scenario::program& prog, std::string& out, std::string& err, bool migrate = false) {
-  mm::machine m;
+int run_checked(const scenario::program& prog, std::string& out, std::string& err, bool migrate = false,
+                std::string_view design = "linux-6") {
+  mm::machine m(design);
   std::ostringstream o, e;
   run_options opts;
   opts.check_invariants = true;
@@ -32,29 +33,44 @@ int run_checked(const scenario::program& prog, std::string& out, std::string& er
   err = e.str();
   m.drop_swap_cache();
   auto live = m.live();
-  if (live.mms + live.vmas + live.anon_vmas + live.avcs + live.files + live.folios != 0) {
+  if (live.total() != 0) {
     err += "leak after teardown";
     return EXIT_MODEL_BUG;
   }
   return code;
 }
 
-class ModelCorpus : public ::testing::TestWithParam<std::string> {};
+std::vector<std::string> designs() {
+  auto d = mm::anon_rmap_designs();
+  return {d.begin(), d.end()};
+}
+
+/// Every design on every corpus scenario: designs change costs, never results.
+class ModelCorpus : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
-  std::string base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+  const auto& [name, design] = GetParam();
+  std::string base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + name;
   auto sc = scenario::parse_file(base + ".rmap");
   ASSERT_TRUE(sc) << sc.error().str();
   auto prog = scenario::resolve(*sc);
   ASSERT_TRUE(prog) << prog.error().str();
   std::string out, err;
-  int code = run_checked(*prog, out, err);
+  int code = run_checked(*prog, out, err, false, design);
   ASSERT_EQ(code, 0) << err;
   EXPECT_EQ(out, testing::slurp(base + ".expected"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus, ::testing::ValuesIn(corpus()),
-                         [](const auto& tp) { return tp.param; });
+INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus, ::testing::Combine(::testing::ValuesIn(corpus()), ::testing::ValuesIn(designs())),
+                         [](const auto& tp) {
+                           std::string design = std::get<1>(tp.param);
+                           std::replace_if(design.begin(), design.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           return std::get<0>(tp.param) + "_" + design;
+                         });
+
+TEST(ModelDesigns, AllSixHistoricalDesignsAreRegistered) {
+  EXPECT_EQ(designs(), (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
+}
 
 /// Random scenarios of every statement kind the model runs, with every invariant checked
 /// after every statement and a leak check at the end. A failing case prints its seed:
@@ -90,6 +106,14 @@ TEST(ModelProperty, InvariantsHoldAfterEveryStatementOfRandomScenarios) {
     statements += prog->ops.size();
     // Migration of every frame after every statement changes no report and breaks no
     // invariant (checked on a share of the cases: it is the most expensive part).
+    // Every other design gives the same reports and keeps its own invariants.
+    const auto names = designs();
+    const auto& design = names[1 + o.seed % (names.size() - 1)];
+    std::string dout, derr;
+    int dcode = run_checked(*prog, dout, derr, false, design);
+    RC_LOG() << design << ": " << derr;
+    RC_ASSERT(dcode == code);
+    RC_ASSERT(dout == out);
     if (o.seed % 8 == 0) {
       std::string mout, merr;
       int mcode = run_checked(*prog, mout, merr, true);

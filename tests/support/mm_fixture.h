@@ -20,7 +20,7 @@ class machine_test : public ::testing::Test {
     for (auto* mm : std::vector<mm_struct*>(m.mms())) m.exit_mm(mm);
     for (auto* f : files) m.file_put(f);
     auto live = m.live();
-    EXPECT_EQ(live.vmas + live.anon_vmas + live.avcs + live.files + live.folios + live.mms, 0U) << "leak";
+    EXPECT_EQ(live.total(), 0U) << "leak";
   }
 
   machine m;

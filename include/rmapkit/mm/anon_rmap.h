@@ -5,10 +5,14 @@
 // What stays outside: the VMA-level anon_vma identity that decides VMA merging
 // (vma->anon_vma, its chain) belongs to the kernel being modelled, not to the rmap
 // design: designs change costs, never results, so every design keeps that bookkeeping
-// and adds its own structures beside it.
+// and adds its own structures beside it. The linux-6 design is that bookkeeping itself.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 #include <span>
 #include <string_view>
 
@@ -18,29 +22,68 @@ namespace rmapkit::mm {
 
 struct folio;
 struct vm_area_struct;
+struct mm_struct;
 struct rmap_walk_control;
 class machine;
+class pte_t;
 
+/// One type of object a design allocates, and how many: what `rmapkit compare` prints.
+struct rmap_object_count {
+  std::string type;        ///< "anon_vma", "anon_vma_chain", "pte_chain", ...
+  std::size_t bytes = 0;   ///< size of one object
+  std::uint64_t allocated = 0, freed = 0, peak = 0;
+  [[nodiscard]] std::uint64_t live() const { return allocated - freed; }
+};
+
+/// Counts one object type: allocation, free, and the largest number live at once.
+class object_counter {
+ public:
+  object_counter(std::string type, std::size_t bytes) : _c{std::move(type), bytes} {}
+  void alloc() {
+    ++_c.allocated;
+    _c.peak = std::max(_c.peak, _c.live());
+  }
+  void free() { ++_c.freed; }
+  [[nodiscard]] const rmap_object_count& count() const { return _c; }
+
+ private:
+  rmap_object_count _c;
+};
+
+/// The anonymous reverse map of one design. The machine keeps the kernel's own VMA-level
+/// anon_vma bookkeeping (vma->anon_vma and its chain) for every design, because it
+/// decides VMA merges and results must not depend on the design; it calls these hooks
+/// beside it. A design keeps its own structures and answers walks from them.
 class anon_rmap {
  public:
   virtual ~anon_rmap() = default;
   [[nodiscard]] virtual const char* name() const = 0;
   /// Before the first anonymous page of @vma (anon_vma_prepare()).
-  virtual int prepare(vm_area_struct& vma) = 0;
+  virtual void prepare(vm_area_struct& /*vma*/) {}
   /// @dst becomes a copy of @src: split, mremap, merge (anon_vma_clone()).
-  virtual void clone(vm_area_struct& dst, vm_area_struct& src) = 0;
+  virtual void clone(vm_area_struct& /*dst*/, vm_area_struct& /*src*/) {}
   /// @child is @parent's copy in a forked mm (anon_vma_fork()).
-  virtual void fork(vm_area_struct& child, vm_area_struct& parent) = 0;
+  virtual void fork(vm_area_struct& /*child*/, vm_area_struct& /*parent*/) {}
   /// @vma goes away, or loses its anonymous memory (unlink_anon_vmas()).
-  virtual void unlink(vm_area_struct& vma) = 0;
+  virtual void unlink(vm_area_struct& /*vma*/) {}
+  /// @vma's range or pgoff is about to change (@before) or has changed.
+  virtual void range_changed(vm_area_struct& /*vma*/, bool /*before*/) {}
   /// A new anonymous folio mapped at @addr (folio_add_new_anon_rmap()).
-  virtual void add_new(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) = 0;
-  /// One more mapping of an existing anonymous folio (folio_add_anon_rmap_pte()).
-  virtual void add(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) = 0;
+  virtual void add_new(folio& /*f*/, vm_area_struct& /*vma*/, vaddr_t /*addr*/, bool /*exclusive*/) {}
   /// A COW-reused folio now belongs to @vma alone (folio_move_anon_rmap()).
-  virtual void move(folio& f, vm_area_struct& vma) = 0;
+  virtual void move(folio& /*f*/, vm_area_struct& /*vma*/) {}
+  /// @dst replaces @src (migration), before @dst's PTEs are restored.
+  virtual void migrate(folio& /*src*/, folio& /*dst*/) {}
+  /// Designs that track PTEs (chains) see every change of a PTE mapping an anonymous
+  /// folio: @old unmapped (when present) and @now mapped (when present).
+  [[nodiscard]] virtual bool wants_pte_events() const { return false; }
+  virtual void pte_changed(mm_struct& /*mm*/, vaddr_t /*addr*/, pfn_t /*old*/, pfn_t /*now*/) {}
   /// Visits every VMA that may map @f (rmap_walk_anon()).
   virtual void walk(folio& f, const rmap_walk_control& rwc) = 0;
+  /// The objects this design allocated.
+  [[nodiscard]] virtual std::vector<rmap_object_count> objects() const = 0;
+  /// The design's own invariants; empty when they hold.
+  [[nodiscard]] virtual std::string check() const { return {}; }
 };
 
 /// The designs a machine can be built with, the default (linux-6) first.

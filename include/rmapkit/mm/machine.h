@@ -39,12 +39,13 @@ struct walk_stats {
   std::uint64_t vmas_visited = 0;   ///< rmap_one calls
   std::uint64_t ptes_examined = 0;  ///< page_vma_mapped_walk lookups
   std::uint64_t misses = 0;         ///< visited VMAs that did not map the folio
+  std::uint64_t entries = 0;        ///< rmap entries examined: AVCs, list nodes, chain entries
 };
 
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
 inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
 
-class machine {
+class machine final : private pte_observer {
  public:
   /// A machine whose anonymous reverse map is the design called @design (anon_rmap.h).
   explicit machine(std::string_view design = "linux-6");
@@ -140,11 +141,13 @@ class machine {
   // ---- checking and accounting ----------------------------------------------------------
   /// Every invariant of linux-rmap.md §8 the model holds; empty when all hold.
   [[nodiscard]] std::string check_invariants() const;
-  [[nodiscard]] std::string check_folio_lru(const folio& f, bool dirty_pte) const;
+  [[nodiscard]] std::string check_folio_lru(const folio& f, bool dirty_pte, unsigned locked_ptes) const;
   [[nodiscard]] std::string check_lru_lists() const;
   /// Objects still allocated: after every mm exited and every file was put, all zero.
   struct live_objects {
     std::size_t mms, vmas, anon_vmas, avcs, files, folios;
+    std::size_t design;  ///< objects of the rmap design (for linux-6: its anon_vmas and AVCs again)
+    [[nodiscard]] std::size_t total() const { return mms + vmas + anon_vmas + avcs + files + folios + design; }
   };
   [[nodiscard]] live_objects live() const;
   walk_stats& stats() { return _walk; }
@@ -178,6 +181,10 @@ class machine {
   static vm_area_struct* vma_next(const mm_struct& mm, const vm_area_struct& vma);
   // anon_vma (rmap.c)
   anon_vma* anon_vma_alloc();
+  void free_anon_vma(anon_vma* av);
+  anon_vma_chain* anon_vma_chain_alloc();
+  void anon_vma_chain_free(anon_vma_chain* avc);
+  void clone_anon_vma_chain(vm_area_struct& dst, vm_area_struct& src);
   void put_anon_vma(anon_vma* av);
   void anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon_vma* av);
   int anon_vma_prepare(vm_area_struct& vma);
@@ -225,6 +232,8 @@ class machine {
   /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
   folio& swapin(swp_entry_t e);
   void count(const char* event, std::uint64_t n = 1) { _vmstat[event] += n; }
+  // PTE writes, for designs that track PTEs
+  void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
   // LRU lists (swap.c, vmscan.c)
   struct lru_head {
     std::uint32_t first = 0, last = 0;  ///< pfns of the newest and the oldest folio; 0: empty
@@ -251,7 +260,6 @@ class machine {
   void pageout(folio& f);
   int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   // mlock (mlock.c): PG_mlocked follows "some VM_LOCKED VMA maps the folio" exactly
-  bool folio_mapped_in_locked_vma(folio& f);
   void mlock_folio(folio& f);
   /// A VM_LOCKED mapping of @f went away: back to the evictable lists if it was the last.
   void munlock_folio(folio& f);
@@ -302,6 +310,8 @@ class machine {
   std::array<lru_head, NR_LRU_LISTS> _lruvec;  // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
+  object_counter _anon_vma_count{"anon_vma", sizeof(anon_vma)};
+  object_counter _avc_count{"anon_vma_chain", sizeof(anon_vma_chain)};
   std::unique_ptr<anon_rmap> _anon;
 };
 

@@ -70,7 +70,7 @@ constexpr vm_flags_t operator|(vm_flag a, vm_flag b) { return vm_flags_t{a} | vm
 // ---- folio ----------------------------------------------------------------------------
 
 /// Folio flags (page-flags.h); only those rmap, reclaim and the report need.
-enum class folio_flag : std::uint32_t {
+enum class folio_flag : std::uint16_t {
   locked = 1U << 0,
   referenced = 1U << 1,
   uptodate = 1U << 2,
@@ -97,19 +97,22 @@ struct folio {
   pfn_t pfn;
   folio_mapping mapping;
   pgoff_t index;             ///< page-cache index, or linear_page_index() at the first anon map
-  int mapcount = 0;          ///< PTEs mapping the page (the kernel stores this biased by -1)
-  int refcount = 0;          ///< references: one per mapping, one for the page cache, ...
-  std::uint32_t flags = 0;   ///< folio_flag set
   std::uint64_t content = 0; ///< fingerprint of the page's bytes (what KSM compares)
   swp_entry_t swap;          ///< its swap slot while in the swap cache (folio->swap)
+  int mapcount = 0;          ///< PTEs mapping the page (the kernel stores this biased by -1)
+  int refcount = 0;          ///< references: one per mapping, one for the page cache, ...
+  std::uint16_t flags = 0;   ///< folio_flag set
+  /// PTEs of VM_LOCKED VMAs mapping it (the kernel's folio->mlock_count, kept exact here:
+  /// every map and unmap in a locked VMA is counted, so no rmap walk is needed to munlock).
+  std::uint16_t mlock_count = 0;
   /// folio->lru: neighbours on its LRU list, as pfns (0: none). Frames live in one array,
   /// so a 32-bit index is the intrusive link at half the size of two pointers.
   std::uint32_t lru_prev = 0, lru_next = 0;
   bool in_use = false;       ///< allocated (not on the free list)
 
-  [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint32_t>(f)) != 0; }
-  void set(folio_flag f) { flags |= static_cast<std::uint32_t>(f); }
-  void clear(folio_flag f) { flags &= ~static_cast<std::uint32_t>(f); }
+  [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint16_t>(f)) != 0; }
+  void set(folio_flag f) { flags = static_cast<std::uint16_t>(flags | static_cast<std::uint16_t>(f)); }
+  void clear(folio_flag f) { flags = static_cast<std::uint16_t>(flags & ~static_cast<std::uint16_t>(f)); }
   void assign(folio_flag f, bool on) { on ? set(f) : clear(f); }
 
   [[nodiscard]] bool is_ksm() const { return std::holds_alternative<ksm_stable_node*>(mapping); }

@@ -72,9 +72,26 @@ inline constexpr unsigned PTRS_PER_TABLE = 512;
 inline constexpr unsigned PMD_SHIFT = 21;
 inline constexpr std::uint64_t PMD_SIZE = std::uint64_t{1} << PMD_SHIFT;
 
+struct mm_struct;
+class page_table;
+
+/// Told of every PTE write (designs that keep per-PTE reverse maps, like PTE chains).
+class pte_observer {
+ public:
+  virtual void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) = 0;
+
+ protected:
+  ~pte_observer() = default;
+};
+
 /// The four levels. Tables are allocated on first use and freed by free_pgtables().
 class page_table {
  public:
+  /// Every later set() is reported to @o, as a write to @mm's page table.
+  void observe(pte_observer* o, mm_struct* mm) {
+    _observer = o;
+    _owner = mm;
+  }
   /// The PTE at @addr; none when no table covers it.
   [[nodiscard]] pte_t get(vaddr_t addr) const;
   /// Sets the PTE at @addr, allocating tables on the way.
@@ -106,6 +123,8 @@ class page_table {
 
   pgd_table _pgd;
   std::uint64_t _tables = 1;
+  pte_observer* _observer = nullptr;
+  mm_struct* _owner = nullptr;
 };
 
 template <typename F>
