@@ -90,10 +90,10 @@ stat stats_of(std::vector<ns> v) {
 
 std::string human(ns t) {
   auto c = static_cast<double>(t.count());
-  if (c < 1e3) return fmt::format("{:.0f} ns", c);
-  if (c < 1e6) return fmt::format("{:.1f} us", c / 1e3);
-  if (c < 1e9) return fmt::format("{:.2f} ms", c / 1e6);
-  return fmt::format("{:.2f} s", c / 1e9);
+  if (c < 1e3) return fmt::format("{:.0f}ns", c);
+  if (c < 1e6) return fmt::format("{:.1f}us", c / 1e3);
+  if (c < 1e9) return fmt::format("{:.2f}ms", c / 1e6);
+  return fmt::format("{:.2f}s", c / 1e9);
 }
 
 std::string spread(const stat& s) { return human(s.min) + ".." + human(s.max); }
@@ -142,17 +142,17 @@ int cmd_bench(const sc::program& prog, const bench_options& opts, std::ostream& 
 
   out << fmt::format("rmapkit bench {}: {} statements, {} run{} on the model ({}){}\n", prog.file, prog.ops.size(),
                      opts.repeat, opts.repeat == 1 ? "" : "s", opts.design, opts.vs_kernel ? " and on the kernel" : "");
-  out << fmt::format("{:<12} {:>6}  {:>10} {:>21}", "kind", "count", "model", "model min..max");
-  if (opts.vs_kernel) out << fmt::format("  {:>10} {:>21}  {:>12}", "kernel", "kernel min..max", "kernel/model");
+  out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", "kind", "count", "model", "model min..max");
+  if (opts.vs_kernel) out << fmt::format("  {:>9} {:>19}  {:>12}", "kernel", "kernel min..max", "kernel/model");
   out << '\n';
   auto row = [&](const std::string& name, std::size_t count, const std::vector<ns>& m, const std::vector<ns>* k) {
     auto ms = stats_of(m);
-    out << fmt::format("{:<12} {:>6}  {:>10} {:>21}", name, count, human(ms.median), spread(ms));
+    out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", name, count, human(ms.median), spread(ms));
     if (k) {
       auto ks = stats_of(*k);
       auto ratio = ms.median.count() > 0 ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count())
                                          : 0.0;
-      out << fmt::format("  {:>10} {:>21}  {:>11.1f}x", human(ks.median), spread(ks), ratio);
+      out << fmt::format("  {:>9} {:>19}  {:>11.1f}x", human(ks.median), spread(ks), ratio);
     }
     out << '\n';
   };
