@@ -11,6 +11,7 @@
 #include <csetjmp>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 
 
 namespace rmapkit::kcheck {
@@ -45,8 +46,15 @@ bool recv_request(int channel, agent_request& req, int& fd) {
   return true;
 }
 
-void reply(int channel, int err, int pid = 0) {
-  agent_reply r{err, pid};
+/// CLOCK_MONOTONIC in nanoseconds (no allocation, async-signal-safe).
+std::uint64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000U + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void reply(int channel, int err, int pid = 0, std::uint64_t ns = 0) {
+  agent_reply r{err, pid, ns};
   while (::send(channel, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
 }
@@ -80,7 +88,9 @@ int touch(const agent_request& req, bool write) {
 }
 
 int do_fork(int channel, int new_channel) {
+  const std::uint64_t t0 = now_ns();
   pid_t child = ::fork();
+  const std::uint64_t t1 = now_ns();  // in the parent: the fork() call itself
   if (child < 0) return errno;
   if (child == 0) {
     // The child continues as the new agent on its own channel.
@@ -90,7 +100,7 @@ int do_fork(int channel, int new_channel) {
     return -1;  // tells the loop nothing more to answer on the old channel
   }
   ::close(new_channel);
-  reply(channel, 0, child);
+  reply(channel, 0, child, t1 - t0);
   return -2;
 }
 
@@ -125,10 +135,13 @@ void agent_main() {
     if (!recv_request(ch, req, fd)) ::_exit(0);
     int err = 0;
     auto* addr = reinterpret_cast<void*>(req.addr);
+    const std::uint64_t t0 = now_ns();
+    std::uint64_t t1 = 0;  // set where the timed part ends early (mmap: before its madvise)
     switch (req.op) {
       case agent_op::mmap: {
         void* p = ::mmap(addr, req.len, req.prot, req.flags | MAP_FIXED_NOREPLACE, fd,
                          static_cast<off_t>(req.offset));
+        t1 = now_ns();
         if (p == MAP_FAILED) err = errno;
         else if (p != addr) err = EEXIST;
         else ::madvise(p, req.len, MADV_NOHUGEPAGE);
@@ -155,8 +168,9 @@ void agent_main() {
       case agent_op::mlock: err = sys_result(::mlock(addr, req.len)); break;
       case agent_op::munlock: err = sys_result(::munlock(addr, req.len)); break;
     }
+    if (t1 == 0) t1 = now_ns();
     if (fd >= 0) ::close(fd);
-    reply(ch, err);
+    reply(ch, err, 0, t1 - t0);
   }
 }
 

@@ -51,6 +51,9 @@ struct agent_request {
 struct agent_reply {
   std::int32_t err = 0;  ///< 0, or the errno of the refused call (EFAULT for a faulting access)
   std::int32_t pid = 0;  ///< the agent's pid (hello), or the forked child's pid (fork)
+  /// CLOCK_MONOTONIC nanoseconds the agent spent in the request's system call or page-touch
+  /// loop (the kernel's cost of the statement, without the round trip); 0 for hello.
+  std::uint64_t ns = 0;
 };
 
 /// Sends one request, with @fd attached when it is >= 0. Returns false when the channel is gone.

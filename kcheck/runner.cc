@@ -183,7 +183,10 @@ class controller {
       if (_opts.trace) _err << fmt::format("{}:{}: {}\n", _prog.file, o.line, o.text) << std::flush;
       check_agents_alive();
       lru_drain();
+      _agent_ns.reset();
+      const auto t0 = std::chrono::steady_clock::now();
       std::visit([&](const auto& body) { exec(body); }, o.body);
+      if (_opts.on_statement) _opts.on_statement(o, {std::chrono::steady_clock::now() - t0, _agent_ns});
     }
     check_agents_alive();
   }
@@ -210,7 +213,10 @@ class controller {
   agent_reply await_reply(agent& a) {
     agent_reply rep;
     for (;;) {
-      if (recv_reply(a.channel.get(), rep)) return rep;
+      if (recv_reply(a.channel.get(), rep)) {
+        if (rep.ns) _agent_ns = _agent_ns.value_or(std::chrono::nanoseconds{0}) + std::chrono::nanoseconds(rep.ns);
+        return rep;
+      }
       if (errno == EINTR) {
         check_interrupt();
         continue;
@@ -426,6 +432,7 @@ class controller {
   const run_options& _opts;
   std::uint64_t _salt;
   int _line_of_current = 0;
+  std::optional<std::chrono::nanoseconds> _agent_ns;  // the current statement's, for on_statement
   std::string _agent_path = agent_executable();
   cpu_pin_guard _pin;
   kpage_reader _kpage;

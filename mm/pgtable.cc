@@ -3,37 +3,55 @@
 
 namespace rmapkit::mm {
 
-pte_t page_table::get(vaddr_t addr) const {
+page_table::pte_table* page_table::lookup(vaddr_t addr) const {
+  const std::uint64_t key = addr.value >> PMD_SHIFT;
+  if (key == _cached_pmd) return _cached;
   const auto* pud = _pgd.e[index(addr, 39)].get();
-  if (!pud) return {};
+  if (!pud) return nullptr;
   const auto* pmd = pud->e[index(addr, 30)].get();
-  if (!pmd) return {};
-  const auto* pte = pmd->e[index(addr, 21)].get();
-  if (!pte) return {};
-  return pte->e[index(addr, 12)];
+  if (!pmd) return nullptr;
+  pte_table* pte = pmd->e[index(addr, 21)].get();
+  if (pte) {
+    _cached_pmd = key;
+    _cached = pte;
+  }
+  return pte;
+}
+
+pte_t page_table::get(vaddr_t addr) const {
+  const pte_table* pte = lookup(addr);
+  return pte ? pte->e[index(addr, 12)] : pte_t{};
 }
 
 void page_table::set(vaddr_t addr, pte_t val) {
-  auto child = [this](auto& dir, unsigned i) -> auto& {
-    auto& slot = dir.e[i];
-    if (!slot) {
-      slot = std::make_unique<typename std::remove_reference_t<decltype(slot)>::element_type>();
-      ++dir.used;
-      ++_tables;
-    }
-    return *slot;
-  };
-  auto& pud = child(_pgd, index(addr, 39));
-  auto& pmd = child(pud, index(addr, 30));
-  auto& pte = child(pmd, index(addr, 21));
-  auto& e = pte.e[index(addr, 12)];
-  pte.used = pte.used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
+  pte_table* table = lookup(addr);
+  if (!table) {
+    if (val.none()) return;  // nothing to clear where no table is
+    auto child = [this](auto& dir, unsigned i) -> auto& {
+      auto& slot = dir.e[i];
+      if (!slot) {
+        slot = std::make_unique<typename std::remove_reference_t<decltype(slot)>::element_type>();
+        ++dir.used;
+        ++_tables;
+      }
+      return *slot;
+    };
+    auto& pud = child(_pgd, index(addr, 39));
+    auto& pmd = child(pud, index(addr, 30));
+    table = &child(pmd, index(addr, 21));
+    _cached_pmd = addr.value >> PMD_SHIFT;
+    _cached = table;
+  }
+  auto& e = table->e[index(addr, 12)];
+  table->used = table->used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
   const pte_t old = e;
   e = val;
   if (_observer) _observer->pte_set(*_owner, addr, old, val);
 }
 
 void page_table::free_empty(vaddr_t start, vaddr_t end) {
+  _cached_pmd = ~std::uint64_t{0};
+  _cached = nullptr;
   std::uint64_t a = start.value & ~(PMD_SIZE - 1);
   for (; a < end.value; a += PMD_SIZE) {
     auto* pud = _pgd.e[index(vaddr_t{a}, 39)].get();

@@ -1,6 +1,7 @@
 // The model back end. Each statement becomes the system calls the kernel runner's agent
 // makes, on the model's machine; `check` reads the machine back as /proc would show it.
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ostream>
 #include <vector>
@@ -229,7 +230,13 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
     runner r(m, prog, out, opts.ksm_counters ? &err : nullptr);
     for (const auto& o : prog.ops) {
       line = o.line;
-      r.exec(o);
+      if (opts.on_statement) {
+        const auto t0 = std::chrono::steady_clock::now();
+        r.exec(o);
+        opts.on_statement(o, std::chrono::steady_clock::now() - t0);
+      } else {
+        r.exec(o);
+      }
       if (opts.migrate_everything) m.migrate_all();
       if (opts.check_invariants) {
         if (auto bad = m.check_invariants(); !bad.empty()) {

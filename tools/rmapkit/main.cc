@@ -3,6 +3,7 @@
 //   rmapkit kernel FILE   run a scenario on the live kernel and print its report
 //   rmapkit diff FILE     run both and print a unified diff of the reports
 //   rmapkit lint FILE     check a scenario without running it
+//   rmapkit bench FILE    time a scenario's statements per kind (bench.cc)
 #include <csignal>
 #include <iostream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <dtl/dtl.hpp>
 
+#include "bench.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/scenario/generate.h"
@@ -164,6 +166,17 @@ int main(int argc, char** argv) {
   gen_random->add_flag("--ksm", gopts.ksm, "include mergeable, unmergeable and ksm");
   gen_random->add_flag("--reclaim", gopts.reclaim, "include reclaim");
 
+  rmapkit::tool::bench_options bopts;
+  auto* bench = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "
+                                            "median and spread over several runs");
+  bench->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
+  bench->add_flag("--vs-kernel", bopts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
+  bench->add_option("--repeat", bopts.repeat, "runs on each back end")->capture_default_str()
+      ->check(CLI::Range(1U, 1000U));
+  bench->add_option("--design", bopts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+
   auto* lint = app.add_subcommand("lint", "Check a scenario for errors without running it");
   lint->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
 
@@ -184,6 +197,10 @@ int main(int argc, char** argv) {
     if (*diff) return cmd_diff(file, mopts, kopts);
     if (*kernel) return cmd_kernel(file, kopts);
     if (*lint) return cmd_lint(file);
+    if (*bench) {
+      auto prog = load(file);
+      return prog ? rmapkit::tool::cmd_bench(*prog, bopts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
+    }
   } catch (const std::exception& e) {
     std::cerr << "rmapkit: " << e.what() << '\n';
     return 1;

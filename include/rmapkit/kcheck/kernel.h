@@ -2,6 +2,8 @@
 // machine and reads the report from /proc (spec: "Kernel back end notes").
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -9,6 +11,16 @@
 #include "rmapkit/scenario/program.h"
 
 namespace rmapkit::kcheck {
+
+/// How long one statement took on the kernel (for `rmapkit bench`).
+struct statement_timing {
+  /// The controller's wall time around the statement (requests, waits, /proc reads).
+  std::chrono::nanoseconds wall{0};
+  /// What the agents measured around their system calls and page-touch loops, summed over
+  /// the statement's requests; nothing for statements no agent times (spawn, file, exit,
+  /// ksm, reclaim, check).
+  std::optional<std::chrono::nanoseconds> agent;
+};
 
 struct run_options {
   /// Print each statement to the error stream before it runs.
@@ -18,6 +30,8 @@ struct run_options {
   /// After every `ksm`, print /sys/kernel/mm/ksm's counters (scenario::format(line,
   /// ksm_counters)) to the error stream.
   bool ksm_counters = false;
+  /// When set, called after each statement that ran without error, with its timing.
+  std::function<void(const scenario::op&, const statement_timing&)> on_statement;
 };
 
 /// Exit status of a run that a signal interrupted: 128 + the signal, as a shell reports it.

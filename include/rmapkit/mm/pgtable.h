@@ -121,10 +121,18 @@ class page_table {
 
   static constexpr unsigned index(vaddr_t a, unsigned shift) { return static_cast<unsigned>((a.value >> shift) & 511); }
 
+  /// The PTE table at @addr, or null; remembers it for the next call in the same 2 MiB.
+  pte_table* lookup(vaddr_t addr) const;
+
   pgd_table _pgd;
   std::uint64_t _tables = 1;
   pte_observer* _observer = nullptr;
   mm_struct* _owner = nullptr;
+  // A one-entry cache of the last PTE table used (what a TLB or the kernel's pte_offset_map
+  // loops give it): faults, fork, zap and walks touch neighbouring PTEs one by one, and
+  // each would otherwise descend four levels. free_empty() drops it.
+  mutable std::uint64_t _cached_pmd = ~std::uint64_t{0};  ///< addr >> PMD_SHIFT of _cached
+  mutable pte_table* _cached = nullptr;
 };
 
 template <typename F>

@@ -2,6 +2,8 @@
 // and prints the same report the kernel back end reads from /proc.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -28,6 +30,9 @@ struct run_options {
   bool ksm_counters = false;
   /// The anonymous reverse-map design (mm::anon_rmap_designs()); results never depend on it.
   std::string design = "linux-6";
+  /// When set, called after each statement that ran without error, with its wall time
+  /// (`rmapkit bench`); the clock is read only when it is set.
+  std::function<void(const scenario::op&, std::chrono::nanoseconds)> on_statement;
 };
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.

@@ -1,0 +1,529 @@
+// Per-operation costs of the model, through the library API (rmapkit::mm::machine), for
+// every anonymous reverse-map design that mm::anon_rmap_designs() lists: a design
+// registered there shows up here with no change to this file.
+//
+// Every benchmark times only the operation it is named after (manual time, steady_clock
+// around the call); building the world before it and tearing it down after are not
+// timed. Besides the time per iteration each reports its own unit cost as a counter:
+// ns/page, ns/vma (per VMA an rmap walk visited, from machine::stats()), ns/node,
+// ns/query, us/op. Sizes mirror the kernel's measurements in kernel-oracle.md §4 where
+// there are some (fork and munmap of N VMAs x M pages), so the two can be compared.
+//
+// `--smoke` (our flag, taken out before Google Benchmark sees the rest) registers every
+// benchmark at tiny sizes only: the `bench` ctest runs that with a tiny min time so the
+// suite cannot rot.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include "rmapkit/interval_tree.h"
+#include "rmapkit/mm/machine.h"
+
+namespace {
+
+namespace mm = rmapkit::mm;
+using rmapkit::page_addr;
+using rmapkit::pfn_t;
+using rmapkit::pgoff_t;
+using rmapkit::vaddr_t;
+
+bool g_smoke = false;
+
+constexpr int RW = mm::PROT_READ_ | mm::PROT_WRITE_;
+
+/// Slot @n, 1 GiB apart as in scenarios.
+constexpr vaddr_t slot(std::uint64_t n) { return vaddr_t{0x100000000000ULL + n * 0x40000000ULL}; }
+
+void must(int r, const char* what) {
+  if (r != 0) throw std::runtime_error(fmt::format("{} failed: {}", what, r));
+}
+void must(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(fmt::format("{} failed", what));
+}
+
+double iters(const benchmark::State& st) { return static_cast<double>(st.iterations()); }
+
+/// Manual timing: accumulates the timed part of every iteration.
+class stopwatch {
+ public:
+  void start() { _t0 = std::chrono::steady_clock::now(); }
+  void stop(benchmark::State& st) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - _t0).count();
+    st.SetIterationTime(s);
+    _total += s;
+  }
+  /// Sets counter @name to the timed nanoseconds per @units (summed over all iterations).
+  void per(benchmark::State& st, const char* name, double units) const {
+    st.counters[name] = units > 0 ? _total * 1e9 / units : 0.0;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point _t0;
+  double _total = 0;
+};
+
+/// @n private anonymous VMAs of @pages pages each, one unmapped guard page apart (so they
+/// never merge), in slot 0; every page written when @write.
+void map_vmas(mm::machine& m, mm::mm_struct& p, std::uint64_t n, std::uint64_t pages, bool write) {
+  for (std::uint64_t v = 0; v < n; ++v) {
+    vaddr_t at = page_addr(slot(0), v * (pages + 1));
+    must(m.do_mmap(p, at, pages, RW, false, nullptr, pgoff_t{0}), "mmap");
+    if (write)
+      for (std::uint64_t i = 0; i < pages; ++i) must(m.access(p, page_addr(at, i), true, (v << 32) | (i + 1)), "write");
+  }
+}
+
+
+/// The folio mapped at @addr in @p.
+mm::folio& folio_at(mm::machine& m, const mm::mm_struct& p, vaddr_t addr) {
+  auto pte = p.pgd.get(addr);
+  must(pte.present(), "a present PTE");
+  return m.folio_of(pte.pfn());
+}
+
+// ---- faults -------------------------------------------------------------------------------
+
+/// First write to @pages pages of a fresh private anonymous region: do_anonymous_page.
+void anon_fault(benchmark::State& st, std::string design) {
+  const auto pages = static_cast<std::uint64_t>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m(design);
+    auto* p = m.mm_alloc("P");
+    must(m.do_mmap(*p, slot(0), pages, RW, false, nullptr, pgoff_t{0}), "mmap");
+    sw.start();
+    for (std::uint64_t i = 0; i < pages; ++i) must(m.access(*p, page_addr(slot(0), i), true, i + 1), "write");
+    sw.stop(st);
+  }
+  sw.per(st, "ns/page", static_cast<double>(pages) * iters(st));
+}
+
+/// The child of a fork writes every page while its parent still maps them: wp_page_copy.
+void cow_copy(benchmark::State& st, std::string design) {
+  const auto pages = static_cast<std::uint64_t>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m(design);
+    auto* p = m.mm_alloc("P");
+    map_vmas(m, *p, 1, pages, true);
+    auto* c = m.dup_mm(*p, "C");
+    sw.start();
+    for (std::uint64_t i = 0; i < pages; ++i) must(m.access(*c, page_addr(slot(0), i), true, ~i), "write");
+    sw.stop(st);
+    must(c->pgd.get(slot(0)).pfn() != p->pgd.get(slot(0)).pfn(), "a COW copy");
+  }
+  sw.per(st, "ns/page", static_cast<double>(pages) * iters(st));
+}
+
+/// The parent writes every page after its child exited: the write fault reuses each page.
+void cow_reuse(benchmark::State& st, std::string design) {
+  const auto pages = static_cast<std::uint64_t>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m(design);
+    auto* p = m.mm_alloc("P");
+    map_vmas(m, *p, 1, pages, true);
+    const auto before = p->pgd.get(slot(0)).pfn();
+    m.exit_mm(m.dup_mm(*p, "C"));
+    sw.start();
+    for (std::uint64_t i = 0; i < pages; ++i) must(m.access(*p, page_addr(slot(0), i), true, ~i), "write");
+    sw.stop(st);
+    must(p->pgd.get(slot(0)).pfn() == before, "a reused page");
+  }
+  sw.per(st, "ns/page", static_cast<double>(pages) * iters(st));
+}
+
+/// Reads every page of a shared file mapping whose pages are all in the page cache: one
+/// fault per 16 pages maps the whole fault-around window.
+void file_fault(benchmark::State& st) {
+  const auto pages = static_cast<std::uint64_t>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m;
+    auto* f = m.memfd_create("F", pages, 1);
+    auto* p = m.mm_alloc("P");
+    must(m.do_mmap(*p, slot(0), pages, RW, true, f, pgoff_t{0}), "mmap");
+    const auto faults = m.vmstat().count("pgfault") ? m.vmstat().at("pgfault") : 0;
+    sw.start();
+    for (std::uint64_t i = 0; i < pages; ++i) must(m.access(*p, page_addr(slot(0), i), false), "read");
+    sw.stop(st);
+    st.counters["faults"] = static_cast<double>(m.vmstat().at("pgfault") - faults);
+    m.exit_mm(p);
+    m.file_put(f);
+  }
+  sw.per(st, "ns/page", static_cast<double>(pages) * iters(st));
+}
+
+// ---- fork, exit, munmap, mremap -----------------------------------------------------------
+
+/// fork of a process with N private anonymous VMAs of M written pages (kernel-oracle.md §4
+/// measured the same shapes): dup_mm alone is timed; the child exits untimed.
+void fork_nm(benchmark::State& st, std::string design) {
+  const auto n = static_cast<std::uint64_t>(st.range(0)), pages = static_cast<std::uint64_t>(st.range(1));
+  mm::machine m(design);
+  auto* p = m.mm_alloc("P");
+  map_vmas(m, *p, n, pages, true);
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    auto* c = m.dup_mm(*p, "C");
+    sw.stop(st);
+    m.exit_mm(c);
+  }
+  const auto it = static_cast<double>(st.iterations());
+  sw.per(st, "us/op", it * 1000);
+  sw.per(st, "ns/vma", it * static_cast<double>(n));
+  sw.per(st, "ns/page", it * static_cast<double>(n * pages));
+}
+
+/// exit of such a child while its parent lives (exit_mm: zap, free page tables, VMAs, AVCs).
+void exit_nm(benchmark::State& st, std::string design) {
+  const auto n = static_cast<std::uint64_t>(st.range(0)), pages = static_cast<std::uint64_t>(st.range(1));
+  mm::machine m(design);
+  auto* p = m.mm_alloc("P");
+  map_vmas(m, *p, n, pages, true);
+  stopwatch sw;
+  for (auto _ : st) {
+    auto* c = m.dup_mm(*p, "C");
+    sw.start();
+    m.exit_mm(c);
+    sw.stop(st);
+  }
+  const auto it = static_cast<double>(st.iterations());
+  sw.per(st, "us/op", it * 1000);
+  sw.per(st, "ns/page", it * static_cast<double>(n * pages));
+}
+
+/// munmap of N VMAs of M written pages each; range(2) = 1 keeps a forked child alive, so
+/// every page is COW-shared (the kernel's "munmap shared" column).
+void munmap_nm(benchmark::State& st, std::string design) {
+  const auto n = static_cast<std::uint64_t>(st.range(0)), pages = static_cast<std::uint64_t>(st.range(1));
+  const bool shared = st.range(2) != 0;
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m(design);
+    auto* p = m.mm_alloc("P");
+    map_vmas(m, *p, n, pages, true);
+    if (shared) m.dup_mm(*p, "C");
+    sw.start();
+    for (std::uint64_t v = 0; v < n; ++v) must(m.do_munmap(*p, page_addr(slot(0), v * (pages + 1)), pages), "munmap");
+    sw.stop(st);
+  }
+  const auto it = static_cast<double>(st.iterations());
+  sw.per(st, "ns/vma", it * static_cast<double>(n));
+  sw.per(st, "ns/page", it * static_cast<double>(n * pages));
+}
+
+/// mremap MREMAP_FIXED of one VMA of M written pages to another slot and back.
+void mremap_move(benchmark::State& st, std::string design) {
+  const auto pages = static_cast<std::uint64_t>(st.range(0));
+  mm::machine m(design);
+  auto* p = m.mm_alloc("P");
+  map_vmas(m, *p, 1, pages, true);
+  stopwatch sw;
+  std::uint64_t at = 0;
+  for (auto _ : st) {
+    sw.start();
+    must(m.do_mremap_move(*p, slot(at), pages, slot(at + 1)), "mremap");
+    sw.stop(st);
+    ++at;
+  }
+  const auto it = static_cast<double>(st.iterations());
+  sw.per(st, "us/op", it * 1000);
+  sw.per(st, "ns/page", it * static_cast<double>(pages));
+}
+
+// ---- rmap walks ---------------------------------------------------------------------------
+
+/// A machine where one page is mapped by K processes, for the walk benchmarks.
+struct shared_page {
+  enum class kind { anon, file, ksm };
+  mm::machine m;
+  std::vector<mm::mm_struct*> procs;
+  mm::address_space* file = nullptr;
+
+  shared_page(std::string_view design, kind k, std::uint64_t sharers) : m(design) {
+    auto* p = m.mm_alloc("P");
+    procs.push_back(p);
+    switch (k) {
+      case kind::anon:
+        // P writes the page and forks K-1 children that leave it alone: one anon_vma
+        // (P's) with K AVCs over the page's offset.
+        map_vmas(m, *p, 1, 1, true);
+        for (std::uint64_t i = 1; i < sharers; ++i) procs.push_back(m.dup_mm(*p, fmt::format("C{}", i)));
+        break;
+      case kind::file:
+        // K unrelated processes map the file shared and read it: K VMAs in i_mmap.
+        file = m.memfd_create("F", 1, 1);
+        for (std::uint64_t i = 1; i < sharers; ++i) procs.push_back(m.mm_alloc(fmt::format("Q{}", i)));
+        for (auto* q : procs) {
+          must(m.do_mmap(*q, slot(0), 1, RW, true, file, pgoff_t{0}), "mmap");
+          must(m.access(*q, slot(0), false), "read");
+        }
+        break;
+      case kind::ksm:
+        // K unrelated processes write equal pages that KSM merges into one KSM page.
+        for (std::uint64_t i = 1; i < sharers; ++i) procs.push_back(m.mm_alloc(fmt::format("Q{}", i)));
+        for (auto* q : procs) {
+          map_vmas(m, *q, 1, 1, false);
+          must(m.access(*q, slot(0), true, 0x42), "write");
+          must(m.do_madvise(*q, slot(0), 1, mm::madv::mergeable), "madvise");
+        }
+        m.ksm_run_to_fixpoint();
+        must(folio().is_ksm(), "a KSM page");
+        break;
+    }
+    must(folio().mapcount == static_cast<int>(sharers), "every sharer mapping the page");
+  }
+  shared_page(const shared_page&) = delete;
+  shared_page& operator=(const shared_page&) = delete;
+  ~shared_page() {
+    for (auto* q : procs) m.exit_mm(q);
+    if (file) m.file_put(file);
+  }
+
+  mm::folio& folio() { return folio_at(m, *procs[0], slot(0)); }
+};
+
+/// Walks per timed section: enough for ~256 VMA visits, so that reading the clock (~20 ns)
+/// does not count as walk time.
+std::uint64_t batch(std::uint64_t sharers) { return std::max<std::uint64_t>(1, 256 / sharers); }
+
+/// rmap_walk() with an rmap_one that only counts: the cost of finding the VMAs.
+void rmap_walk(benchmark::State& st, std::string design, shared_page::kind k) {
+  const auto sharers = static_cast<std::uint64_t>(st.range(0));
+  shared_page w(design, k, sharers);
+  auto& f = w.folio();
+  std::uint64_t calls = 0;
+  mm::rmap_walk_control rwc;
+  rwc.rmap_one = [&calls](mm::folio&, mm::vm_area_struct&, vaddr_t) {
+    ++calls;
+    return true;
+  };
+  const auto before = w.m.stats();
+  const auto reps = batch(sharers);
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (std::uint64_t i = 0; i < reps; ++i) w.m.rmap_walk(f, rwc);
+    sw.stop(st);
+  }
+  benchmark::DoNotOptimize(calls);
+  const auto visited = w.m.stats().vmas_visited - before.vmas_visited;
+  must(static_cast<double>(visited) == static_cast<double>(sharers * reps) * iters(st),
+       "every mapping visited once per walk");
+  st.counters["vmas/walk"] = static_cast<double>(sharers);
+  sw.per(st, "ns/vma", static_cast<double>(visited));
+}
+
+/// folio_referenced(): the walk plus page_vma_mapped and the young-bit test per VMA.
+void folio_referenced(benchmark::State& st, std::string design) {
+  const auto sharers = static_cast<std::uint64_t>(st.range(0));
+  shared_page w(design, shared_page::kind::anon, sharers);
+  auto& f = w.folio();
+  const auto before = w.m.stats();
+  const auto reps = batch(sharers);
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (std::uint64_t i = 0; i < reps; ++i) benchmark::DoNotOptimize(w.m.folio_referenced(f));
+    sw.stop(st);
+  }
+  sw.per(st, "ns/vma", static_cast<double>(w.m.stats().vmas_visited - before.vmas_visited));
+}
+
+/// try_to_unmap() of a page in the swap cache mapped by K processes: every PTE becomes a
+/// swap entry. Each process then faults it back in (untimed) for the next iteration.
+void try_to_unmap(benchmark::State& st, std::string design) {
+  const auto sharers = static_cast<std::uint64_t>(st.range(0));
+  shared_page w(design, shared_page::kind::anon, sharers);
+  auto& f = w.folio();
+  must(w.m.add_to_swap(f), "add_to_swap");
+  const auto before = w.m.stats();
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    bool ok = w.m.try_to_unmap(f);
+    sw.stop(st);
+    must(ok, "try_to_unmap");
+    for (auto* q : w.procs) must(w.m.access(*q, slot(0), false), "swap-in");
+    must(&w.folio() == &f && f.mapcount == static_cast<int>(sharers), "the swap-cache page mapped again");
+  }
+  sw.per(st, "ns/vma", static_cast<double>(w.m.stats().vmas_visited - before.vmas_visited));
+}
+
+/// migrate_folio() of a page mapped by K processes (try_to_migrate, copy, remove_migration_ptes).
+void migrate(benchmark::State& st, std::string design) {
+  const auto sharers = static_cast<std::uint64_t>(st.range(0));
+  shared_page w(design, shared_page::kind::anon, sharers);
+  const auto before = w.m.stats();
+  const auto reps = batch(sharers);
+  stopwatch sw;
+  for (auto _ : st) {
+    pfn_t at = w.procs[0]->pgd.get(slot(0)).pfn();
+    sw.start();
+    for (std::uint64_t i = 0; i < reps; ++i) {
+      auto to = w.m.migrate_folio(at);
+      must(to.has_value(), "migrate_folio");
+      at = *to;
+    }
+    sw.stop(st);
+  }
+  sw.per(st, "ns/vma", static_cast<double>(w.m.stats().vmas_visited - before.vmas_visited));
+}
+
+// ---- the interval tree --------------------------------------------------------------------
+
+struct itnode {
+  std::uint64_t start = 0, last = 0;
+  rmapkit::interval_tree_node hook;
+};
+struct itnode_traits {
+  static std::uint64_t start(const itnode& n) { return n.start; }
+  static std::uint64_t last(const itnode& n) { return n.last; }
+};
+using itree = rmapkit::interval_tree<itnode, &itnode::hook, itnode_traits>;
+
+/// @n VMA-like intervals: starts spread over 16 n page offsets, 1 to 16 pages long.
+std::vector<itnode> intervals(std::uint64_t n) {
+  std::mt19937_64 rng(42);
+  std::vector<itnode> v(n);
+  for (auto& x : v) {
+    x.start = rng() % (16 * n);
+    x.last = x.start + rng() % 16;
+  }
+  return v;
+}
+
+void itree_insert(benchmark::State& st) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  auto nodes = intervals(n);
+  stopwatch sw;
+  for (auto _ : st) {
+    itree t;
+    sw.start();
+    for (auto& x : nodes) t.insert(x);
+    sw.stop(st);
+    t.clear();
+  }
+  sw.per(st, "ns/node", static_cast<double>(n) * iters(st));
+}
+
+void itree_erase(benchmark::State& st) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  auto nodes = intervals(n);
+  std::vector<itnode*> order;
+  for (auto& x : nodes) order.push_back(&x);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
+  stopwatch sw;
+  for (auto _ : st) {
+    itree t;
+    for (auto& x : nodes) t.insert(x);
+    sw.start();
+    for (auto* x : order) t.remove(*x);
+    sw.stop(st);
+    must(t.empty(), "an empty tree");
+  }
+  sw.per(st, "ns/node", static_cast<double>(n) * iters(st));
+}
+
+/// Point queries (what an rmap walk asks): every overlapping node of 1,000 random offsets.
+void itree_query(benchmark::State& st) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  auto nodes = intervals(n);
+  itree t;
+  for (auto& x : nodes) t.insert(x);
+  std::vector<std::uint64_t> points(1000);
+  std::mt19937_64 rng(9);
+  for (auto& p : points) p = rng() % (16 * n);
+  std::uint64_t hits = 0;
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (auto q : points)
+      for (auto* x = t.iter_first(q, q); x; x = t.iter_next(*x, q, q)) ++hits;
+    sw.stop(st);
+  }
+  benchmark::DoNotOptimize(hits);
+  t.clear();
+  const auto queries = static_cast<double>(points.size()) * static_cast<double>(st.iterations());
+  st.counters["hits/query"] = static_cast<double>(hits) / queries;
+  sw.per(st, "ns/query", queries);
+}
+
+// ---- registration -------------------------------------------------------------------------
+
+using args = std::vector<std::int64_t>;
+
+/// Registers @name with each argument list; smoke runs get @tiny, full runs @full.
+template <typename F>
+void add(const std::string& name, F&& f, const std::vector<args>& full, const std::vector<args>& tiny,
+         double min_time = 0.2) {
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(f));
+  for (const auto& a : g_smoke ? tiny : full) b->Args(a);
+  b->UseManualTime()->Unit(benchmark::kMicrosecond);
+  if (!g_smoke) b->MinTime(min_time);
+}
+
+void register_all() {
+  const std::vector<args> fork_shapes = {{1, 1}, {1, 256}, {10, 1}, {10, 256}, {100, 1}, {100, 256}, {1000, 1}, {1000, 256}};
+  const std::vector<args> tiny_shapes = {{1, 1}, {3, 4}};
+  const std::vector<args> sharers = {{1}, {4}, {16}, {64}, {256}, {1024}};
+  const std::vector<args> tiny_sharers = {{1}, {3}};
+  for (std::string_view dv : mm::anon_rmap_designs()) {
+    const std::string d(dv);
+    add("anon_fault/" + d, [d](benchmark::State& st) { anon_fault(st, d); }, {{4096}}, {{8}});
+    add("cow_copy/" + d, [d](benchmark::State& st) { cow_copy(st, d); }, {{4096}}, {{8}});
+    add("cow_reuse/" + d, [d](benchmark::State& st) { cow_reuse(st, d); }, {{4096}}, {{8}});
+    add("fork/" + d, [d](benchmark::State& st) { fork_nm(st, d); }, fork_shapes, tiny_shapes);
+    add("exit/" + d, [d](benchmark::State& st) { exit_nm(st, d); }, fork_shapes, tiny_shapes);
+    add("munmap/" + d, [d](benchmark::State& st) { munmap_nm(st, d); },
+        {{1, 256, 0}, {1, 256, 1}, {100, 256, 0}, {100, 256, 1}, {1000, 1, 0}, {1000, 1, 1}},
+        {{2, 4, 0}, {2, 4, 1}});
+    add("mremap_move/" + d, [d](benchmark::State& st) { mremap_move(st, d); }, {{1}, {256}, {4096}}, {{4}});
+    add("rmap_walk_anon/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::anon); }, sharers,
+        tiny_sharers);
+    // KSM: up to max_page_sharing (256) mappings per KSM page.
+    add("rmap_walk_ksm/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::ksm); },
+        {{2}, {16}, {64}, {256}}, {{2}});
+    add("folio_referenced/" + d, [d](benchmark::State& st) { folio_referenced(st, d); }, sharers, tiny_sharers);
+    add("try_to_unmap/" + d, [d](benchmark::State& st) { try_to_unmap(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
+    add("migrate_folio/" + d, [d](benchmark::State& st) { migrate(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
+  }
+  // File pages do not depend on the anonymous rmap design.
+  add("file_fault", [](benchmark::State& st) { file_fault(st); }, {{4096}}, {{40}});
+  add("rmap_walk_file", [](benchmark::State& st) { rmap_walk(st, std::string(mm::anon_rmap_designs().front()), shared_page::kind::file); }, sharers,
+      tiny_sharers);
+  const std::vector<args> sizes = {{1000}, {10000}, {100000}, {1000000}};
+  add("itree_insert", itree_insert, sizes, {{100}});
+  add("itree_erase", itree_erase, sizes, {{100}});
+  add("itree_query", itree_query, sizes, {{100}});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--smoke") == 0) g_smoke = true;
+    else rest.push_back(argv[i]);
+  }
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

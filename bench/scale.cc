@@ -1,0 +1,254 @@
+// rmapkit_scale: the scale workload. Generates a scenario of P processes x V VMAs with
+// one resident frame per VMA page, runs it on the model through the scenario layer (as
+// `rmapkit run` would), and reports wall time, peak RSS and the model's bytes per
+// resident frame and per VMA.
+//
+// The workload (defaults: 10,000 children, 100 VMAs): P maps one private anonymous
+// region of V pages and mlocks every other page (V VMAs, the locked half populated);
+// then, child after child, P forks C and C writes all V pages: V/2 COW copies of P's
+// pages and V/2 fresh anonymous pages. At the end: children + 1 processes,
+// (children + 1) x V VMAs, children x V + V/2 resident frames.
+//
+// Memory is counted, not estimated: this executable replaces the global operator new and
+// delete to keep the live heap bytes (malloc_usable_size, so allocator rounding counts),
+// and the model's bytes are the live bytes at the last statement minus those before the
+// machine was built. A breakdown by object kind multiplies the machine's object counts by
+// the bytes one object really costs, measured here the same way (the object, its slab
+// bookkeeping, its tree or map node).
+#include <malloc.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "rmapkit/mm/machine.h"
+#include "rmapkit/model/model.h"
+#include "rmapkit/scenario/parser.h"
+
+// ---- counting allocator ---------------------------------------------------------------------
+
+namespace {
+std::atomic<std::int64_t> g_live_bytes{0};
+
+void* counted(void* p) {
+  if (!p) throw std::bad_alloc();
+  g_live_bytes.fetch_add(static_cast<std::int64_t>(::malloc_usable_size(p)), std::memory_order_relaxed);
+  return p;
+}
+void uncounted(void* p) noexcept {
+  if (!p) return;
+  g_live_bytes.fetch_sub(static_cast<std::int64_t>(::malloc_usable_size(p)), std::memory_order_relaxed);
+  std::free(p);
+}
+void* aligned(std::size_t n, std::align_val_t a) {
+  auto al = static_cast<std::size_t>(a);
+  return counted(std::aligned_alloc(al, (n + al - 1) / al * al));
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted(std::malloc(n ? n : 1)); }
+void* operator new[](std::size_t n) { return counted(std::malloc(n ? n : 1)); }
+void* operator new(std::size_t n, std::align_val_t a) { return aligned(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) { return aligned(n, a); }
+void operator delete(void* p) noexcept { uncounted(p); }
+void operator delete[](void* p) noexcept { uncounted(p); }
+void operator delete(void* p, std::size_t) noexcept { uncounted(p); }
+void operator delete[](void* p, std::size_t) noexcept { uncounted(p); }
+void operator delete(void* p, std::align_val_t) noexcept { uncounted(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { uncounted(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { uncounted(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { uncounted(p); }
+
+namespace {
+
+namespace mm = rmapkit::mm;
+namespace sc = rmapkit::scenario;
+using clock_type = std::chrono::steady_clock;
+
+std::int64_t live_bytes() { return g_live_bytes.load(std::memory_order_relaxed); }
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+std::string scale_scenario(unsigned children, unsigned vmas) {
+  std::ostringstream s;
+  s << fmt::format("# scale: {} children of P, {} VMAs each, every page resident (rmapkit_scale)\n", children, vmas);
+  s << "spawn P\n" << fmt::format("P: mmap A anon private pages={}\n", vmas);
+  for (unsigned i = 0; i < vmas; i += 2) s << fmt::format("P: mlock A[{}]\n", i);
+  for (unsigned c = 0; c < children; ++c) s << fmt::format("P: fork C{0}\nC{0}: write A\n", c);
+  return s.str();
+}
+
+// ---- what one object really costs -----------------------------------------------------------
+
+/// Heap bytes per object of a slab_cache<T> holding @n of them (object + slab bookkeeping).
+template <typename T>
+double slab_bytes(std::size_t n = 1U << 14) {
+  std::vector<T*> objs;
+  objs.reserve(n);
+  mm::slab_cache<T> cache;
+  auto before = live_bytes();
+  for (std::size_t i = 0; i < n; ++i) objs.push_back(cache.alloc());
+  auto bytes = static_cast<double>(live_bytes() - before) / static_cast<double>(n);
+  for (auto* p : objs) cache.free(p);
+  return bytes;
+}
+
+/// Heap bytes per entry of the VMA map (mm->mm_mt).
+double vma_map_bytes(std::size_t n = 1U << 14) {
+  decltype(mm::mm_struct::mm_mt) m;
+  auto before = live_bytes();
+  for (std::size_t i = 0; i < n; ++i) m.emplace(i, nullptr);
+  return static_cast<double>(live_bytes() - before) / static_cast<double>(n);
+}
+
+/// Heap bytes per frame of the machine's frame array (a deque of folios).
+double frame_bytes(std::size_t n = 1U << 16) {
+  auto d = std::make_unique<std::deque<mm::folio>>();
+  auto before = live_bytes();
+  for (std::size_t i = 0; i < n; ++i) d->emplace_back();
+  return static_cast<double>(live_bytes() - before) / static_cast<double>(n);
+}
+
+/// Heap bytes per page-table page below the pgd (a pud, pmd or pte table).
+double table_bytes() {
+  auto pt = std::make_unique<mm::page_table>();
+  auto before = live_bytes();
+  pt->set(rmapkit::vaddr_t{0x100000000000ULL}, mm::pte_t::mk_present(rmapkit::pfn_t{2}, true));
+  return static_cast<double>(live_bytes() - before) / static_cast<double>(pt->table_pages() - 1);
+}
+
+struct snapshot {
+  std::int64_t bytes = 0;
+  mm::machine::live_objects live{};
+  std::uint64_t tables = 0;  ///< page-table pages below the pgds
+  double at = 0;             ///< seconds into the run
+};
+
+std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rmapkit_scale: the scale workload on the model: time, peak RSS, model bytes per frame and per VMA"};
+  unsigned children = 10000, vmas = 100;
+  std::string emit, design(mm::anon_rmap_designs().front());
+  app.add_option("--children", children, "processes forked from P")->capture_default_str()->check(CLI::Range(1U, 60000U));
+  app.add_option("--vmas", vmas, "VMAs (and resident pages) per process; even")
+      ->capture_default_str()
+      ->check(CLI::Range(2U, 100000U));
+  app.add_option("--emit", emit, "also write the generated scenario to this file (for rmapkit run/bench)");
+  app.add_option("--design", design, "anonymous rmap design of the model")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (vmas % 2) {
+    std::cerr << "rmapkit_scale: --vmas must be even\n";
+    return 2;
+  }
+
+  auto t0 = clock_type::now();
+  const std::string text = scale_scenario(children, vmas);
+  if (!emit.empty()) std::ofstream(emit) << text;
+  auto parsed = sc::parse(text, "scale.rmap");
+  if (!parsed) {
+    std::cerr << parsed.error().str() << '\n';
+    return 2;
+  }
+  auto prog = sc::resolve(*parsed);
+  if (!prog) {
+    std::cerr << prog.error().str() << '\n';
+    return 2;
+  }
+  const double t_parse = seconds_since(t0);
+
+  const auto before = live_bytes();
+  auto m = std::make_unique<mm::machine>(design);
+  std::map<std::string, double> per_kind;
+  snapshot last;
+  auto t_run = clock_type::now();
+  rmapkit::model::run_options opts;
+  opts.check_invariants = false;
+  opts.design = design;
+  opts.on_statement = [&](const sc::op& o, std::chrono::nanoseconds t) {
+    const char* kind = std::holds_alternative<sc::op_fork>(o.body)    ? "fork"
+                       : std::holds_alternative<sc::op_write>(o.body) ? "write"
+                       : std::holds_alternative<sc::op_mlock>(o.body) ? "mlock"
+                                                                       : "other";
+    per_kind[kind] += std::chrono::duration<double>(t).count();
+    if (&o != &prog->ops.back()) return;
+    last.bytes = live_bytes() - before;
+    last.live = m->live();
+    for (const auto* q : m->mms()) last.tables += q->pgd.table_pages() - 1;
+    last.at = seconds_since(t_run);
+  };
+  std::ostream null(nullptr);
+  int code = rmapkit::model::run_on(*m, *prog, null, std::cerr, opts);
+  const double t_total = seconds_since(t_run);
+  m.reset();
+  if (code != 0) return code;
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const double peak = static_cast<double>(ru.ru_maxrss) * 1024.0;
+
+  // What each object costs, measured after the run (so the probes do not raise the peak).
+  const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
+               b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
+               b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
+  const auto& l = last.live;
+  const double frames = static_cast<double>(l.folios), nvmas = static_cast<double>(l.vmas);
+
+  fmt::print("rmapkit_scale: {} processes, {} VMAs, {} resident frames, {} anon_vmas, {} AVCs ({} design)\n",
+             l.mms, l.vmas, l.folios, l.anon_vmas, l.avcs, design);
+  fmt::print("time: generate+parse+resolve {:.2f} s; statements {:.2f} s (fork {:.2f} s, write {:.2f} s, mlock {:.3f} s, "
+             "other {:.3f} s); teardown {:.2f} s; total {:.2f} s\n",
+             t_parse, last.at, per_kind["fork"], per_kind["write"], per_kind["mlock"], per_kind["other"],
+             t_total - last.at, t_parse + t_total);
+  fmt::print("memory: peak RSS {} (ru_maxrss); model heap at the last statement {} ({:.0f} bytes per resident frame, "
+             "{:.0f} per VMA, all of it)\n",
+             mib(peak), mib(static_cast<double>(last.bytes)), static_cast<double>(last.bytes) / frames,
+             static_cast<double>(last.bytes) / nvmas);
+  struct row {
+    const char* what;
+    double count, each;
+  };
+  const row rows[] = {
+      {"folio (frame array)", frames, b_folio},
+      {"vm_area_struct (slab)", nvmas, b_vma},
+      {"mm_mt entry (VMA map)", nvmas, b_map},
+      {"anon_vma_chain (slab)", static_cast<double>(l.avcs), b_avc},
+      {"anon_vma (slab)", static_cast<double>(l.anon_vmas), b_av},
+      {"mm_struct (slab, 4 KiB pgd inline)", static_cast<double>(l.mms), b_mm},
+      {"page-table page (pud/pmd/pte)", static_cast<double>(last.tables), b_table},
+  };
+  fmt::print("{:<36} {:>10} {:>12} {:>12} {:>10} {:>10}\n", "object", "count", "bytes each", "total", "per frame",
+             "per VMA");
+  double sum = 0;
+  for (const auto& r : rows) {
+    sum += r.count * r.each;
+    fmt::print("{:<36} {:>10.0f} {:>12.1f} {:>12} {:>10.1f} {:>10.1f}\n", r.what, r.count, r.each, mib(r.count * r.each),
+               r.count * r.each / frames, r.count * r.each / nvmas);
+  }
+  fmt::print("{:<36} {:>10} {:>12} {:>12} ({:.1f}% of the counted heap; sizeof(folio) = {}, sizeof(vm_area_struct) = {}, "
+             "sizeof(anon_vma_chain) = {}, sizeof(anon_vma) = {})\n",
+             "sum", "", "", mib(sum), 100.0 * sum / static_cast<double>(last.bytes), sizeof(mm::folio),
+             sizeof(mm::vm_area_struct), sizeof(mm::anon_vma_chain), sizeof(mm::anon_vma));
+  fmt::print("frame metadata: {:.1f} bytes per resident frame (goal: at most 64); VMA-side metadata: {:.0f} bytes per VMA\n",
+             b_folio, (sum - frames * b_folio) / nvmas);
+  fmt::print("fits in 8 GiB: {} (peak RSS {:.2f} GiB)\n", peak < 8.0 * (1ULL << 30) ? "yes" : "NO",
+             peak / static_cast<double>(1ULL << 30));
+  return 0;
+}
