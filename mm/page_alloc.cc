@@ -111,6 +111,17 @@ void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
   if (o != n) _anon->pte_changed(mm, addr, o, n);
 }
 
+machine::anon_footprint_t machine::anon_footprint() const {
+  anon_footprint_t a;
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
+    const folio& f = _frames[pfn];
+    if (!f.in_use || !f.is_anon()) continue;
+    a.frames++;
+    a.mappings += static_cast<std::uint64_t>(f.mapcount);
+  }
+  return a;
+}
+
 machine::live_objects machine::live() const {
   std::size_t folios = 0;
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use ? 1U : 0U;

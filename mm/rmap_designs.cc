@@ -103,7 +103,15 @@ struct d_vma {
 class avc_anon_rmap final : public anon_rmap {
  public:
   enum class era { linux_2_6_34, linux_3_19 };
-  avc_anon_rmap(machine& m, era e) : _m(m), _era(e) {}
+  // Kernel sizes: 3.19's anon_vma is root, rwsem, refcount, degree, parent, rb_root (72
+  // bytes), its AVC two pointers, two list links... and an rb node with the subtree end
+  // (64); 2.6.34's anon_vma is a spinlock, a refcount and the list head (32), its AVC two
+  // pointers and two list links (48).
+  avc_anon_rmap(machine& m, era e)
+      : _m(m),
+        _era(e),
+        _av_count("anon_vma", e == era::linux_3_19 ? 72 : 32),
+        _avc_count("anon_vma_chain", e == era::linux_3_19 ? 64 : 48) {}
   ~avc_anon_rmap() override {
     for (auto& [vma, st] : _vmas) drop_chain(st);
   }
@@ -279,8 +287,8 @@ class avc_anon_rmap final : public anon_rmap {
   std::unordered_map<const vm_area_struct*, d_vma> _vmas;
   std::unordered_map<const d_anon_vma*, d_avc_tree> _trees;  // linux-3.19: anon_vma->rb_root
   pfn_table<d_anon_vma*> _mapping;                             // folio->mapping
-  object_counter _av_count{"anon_vma", sizeof(d_anon_vma)};
-  object_counter _avc_count{"anon_vma_chain", sizeof(d_avc)};
+  object_counter _av_count;
+  object_counter _avc_count;
 };
 
 // ---- linux-2.6.7: one anon_vma per family, a list of VMAs ---------------------------------------
@@ -365,7 +373,7 @@ class family_anon_rmap final : public anon_rmap {
   slab_cache<f_anon_vma> _anon_vmas;
   std::unordered_map<const vm_area_struct*, f_vma> _vmas;
   pfn_table<f_anon_vma*> _mapping;
-  object_counter _av_count{"anon_vma", sizeof(f_anon_vma)};
+  object_counter _av_count{"anon_vma", 24};  // 2.6.7: a spinlock and the list head
 };
 
 // ---- PTE-tracking designs ---------------------------------------------------------------------
@@ -471,6 +479,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   std::vector<rmap_object_count> objects() const override { return {_count.count()}; }
+  std::size_t per_frame_bytes() const override { return sizeof(pte_handle); }  // page->pte: direct or chain
 
   std::string check() const override {
     std::string bad;
@@ -522,6 +531,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
     unsigned i = r.idx;
     for (pte_chain* c = r.chain; c; c = c->next, i = 0) {
       for (; i < pte_chain::NRPTE; ++i) {
+        _m.stats().entries++;  // page_remove_rmap() searches the chain
         if (!(c->ptes[i] == h)) continue;
         pte_chain* head = r.chain;
         c->ptes[i] = head->ptes[r.idx];
@@ -596,6 +606,7 @@ class legoos_anon_rmap final : public anon_rmap {
   }
 
   std::vector<rmap_object_count> objects() const override { return {_embedded.count(), _count.count()}; }
+  std::size_t per_frame_bytes() const override { return sizeof(lego_rmap); }  // the preallocated entry
 
  private:
   void add(lego_rmap& head, pte_handle h) {
@@ -638,7 +649,8 @@ class legoos_anon_rmap final : public anon_rmap {
   slab_cache<lego_rmap> _entries;
   pfn_table<lego_rmap> _first;  // the entry preallocated in every frame
   mm_registry _mms;
-  object_counter _embedded{"lego_rmap (in the frame)", sizeof(lego_rmap)};
+  // The entry in the frame is counted in per_frame_bytes(), whether used or not.
+  object_counter _embedded{"lego_rmap in the frame (used)", 0};
   object_counter _count{"lego_rmap", sizeof(lego_rmap)};
 };
 

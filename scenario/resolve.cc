@@ -3,6 +3,7 @@
 // that does not need the memory manager itself, before anything runs.
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -360,5 +361,30 @@ class resolver {
 }  // namespace
 
 tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).run(sc); }
+
+std::string_view statement_kind(const op& o) {
+  return std::visit(
+      [](const auto& b) -> std::string_view {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, op_spawn>) return "spawn";
+        else if constexpr (std::is_same_v<T, op_file>) return "file";
+        else if constexpr (std::is_same_v<T, op_mmap>) return "mmap";
+        else if constexpr (std::is_same_v<T, op_read>) return "read";
+        else if constexpr (std::is_same_v<T, op_write>) return "write";
+        else if constexpr (std::is_same_v<T, op_fork>) return "fork";
+        else if constexpr (std::is_same_v<T, op_exit>) return "exit";
+        else if constexpr (std::is_same_v<T, op_munmap>) return "munmap";
+        else if constexpr (std::is_same_v<T, op_mprotect>) return "mprotect";
+        else if constexpr (std::is_same_v<T, op_mremap_resize>) return "mremap";
+        else if constexpr (std::is_same_v<T, op_mremap_move>) return "mremap-move";
+        else if constexpr (std::is_same_v<T, op_madvise>) return "madvise";
+        else if constexpr (std::is_same_v<T, op_mlock>) return "mlock";
+        else if constexpr (std::is_same_v<T, op_munlock>) return "munlock";
+        else if constexpr (std::is_same_v<T, op_ksm>) return "ksm";
+        else if constexpr (std::is_same_v<T, op_reclaim>) return "reclaim";
+        else return "check";
+      },
+      o.body);
+}
 
 }  // namespace rmapkit::scenario

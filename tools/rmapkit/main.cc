@@ -14,9 +14,11 @@
 #include <dtl/dtl.hpp>
 
 #include "bench.h"
+#include "compare.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/scenario/generate.h"
+#include "rmapkit/scenario/workloads.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
 
@@ -166,6 +168,42 @@ int main(int argc, char** argv) {
   gen_random->add_flag("--ksm", gopts.ksm, "include mergeable, unmergeable and ksm");
   gen_random->add_flag("--reclaim", gopts.reclaim, "include reclaim");
 
+  // The workloads that made rmap history (docs/designs.md).
+  const auto count = CLI::Range(1U, 1000000U);
+  const auto pages = CLI::Range(1U, static_cast<unsigned>(sc::MAX_REGION_PAGES));
+  sc::fanout_options fan;
+  auto* gen_fanout = gen->add_subcommand("fanout", "N-way fork fan-out with COW, then reclaim (AIM7, 2010)");
+  gen_fanout->add_option("--children", fan.children, "children forked")->capture_default_str()->check(count);
+  gen_fanout->add_option("--vmas", fan.vmas, "anonymous regions in the parent")->capture_default_str()->check(count);
+  gen_fanout->add_option("--pages", fan.pages, "pages per region")->capture_default_str()->check(pages);
+  gen_fanout->add_flag("!--no-reclaim", fan.reclaim, "leave out the final reclaim");
+  sc::forkchain_options chain;
+  auto* gen_chain = gen->add_subcommand("forkchain", "A serial fork chain: touch, fork, exit (2012)");
+  gen_chain->add_option("--generations", chain.generations, "generations")->capture_default_str()->check(count);
+  gen_chain->add_option("--pages", chain.pages, "pages of the region")->capture_default_str()->check(pages);
+  sc::fileshare_options share;
+  auto* gen_share = gen->add_subcommand("fileshare", "Many processes mapping one file, then reclaim");
+  gen_share->add_option("--processes", share.processes, "processes")->capture_default_str()->check(count);
+  gen_share->add_option("--pages", share.pages, "pages of the file")->capture_default_str()->check(pages);
+  sc::ksm_options ksmw;
+  auto* gen_ksm = gen->add_subcommand("ksm", "Equal pages in a process and its children, merged by ksm");
+  gen_ksm->add_option("--pages", ksmw.pages, "equal pages")->capture_default_str()->check(pages);
+  gen_ksm->add_option("--children", ksmw.children, "children sharing them")->capture_default_str()
+      ->check(CLI::Range(0U, 1000000U));
+  sc::buildstorm_options storm;
+  auto* gen_storm = gen->add_subcommand("buildstorm", "A build-like storm of short-lived forked processes");
+  gen_storm->add_option("--jobs", storm.jobs, "jobs forked by make")->capture_default_str()->check(count);
+  gen_storm->add_option("--parallel", storm.parallel, "jobs alive at once")->capture_default_str()->check(count);
+  gen_storm->add_option("--pages", storm.pages, "heap pages per job")->capture_default_str()->check(pages);
+
+  rmapkit::tool::compare_options copts;
+  auto* compare = app.add_subcommand("compare", "Run a scenario under every rmap design; print their costs side by side");
+  compare->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
+  compare->add_option("--designs", copts.designs, "designs to compare (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(design_names()));
+  compare->add_flag("--json", copts.json, "print JSON instead of a table");
+
   rmapkit::tool::bench_options bopts;
   auto* bench = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "
                                             "median and spread over several runs");
@@ -193,6 +231,15 @@ int main(int argc, char** argv) {
     if (*gen_random) {
       std::cout << sc::generate_random(gopts);
       return 0;
+    }
+    if (*gen_fanout) return (std::cout << sc::generate_fanout(fan), 0);
+    if (*gen_chain) return (std::cout << sc::generate_forkchain(chain), 0);
+    if (*gen_share) return (std::cout << sc::generate_fileshare(share), 0);
+    if (*gen_ksm) return (std::cout << sc::generate_ksm(ksmw), 0);
+    if (*gen_storm) return (std::cout << sc::generate_buildstorm(storm), 0);
+    if (*compare) {
+      auto prog = load(file);
+      return prog ? rmapkit::tool::cmd_compare(*prog, copts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
     }
     if (*diff) return cmd_diff(file, mopts, kopts);
     if (*kernel) return cmd_kernel(file, kopts);

@@ -30,7 +30,9 @@ class pte_t;
 /// One type of object a design allocates, and how many: what `rmapkit compare` prints.
 struct rmap_object_count {
   std::string type;        ///< "anon_vma", "anon_vma_chain", "pte_chain", ...
-  std::size_t bytes = 0;   ///< size of one object
+  /// Size of one object in the kernel of the design's era (x86-64, no debug options), so
+  /// that bytes compare across designs and with history; the model's own structs differ.
+  std::size_t bytes = 0;
   std::uint64_t allocated = 0, freed = 0, peak = 0;
   [[nodiscard]] std::uint64_t live() const { return allocated - freed; }
 };
@@ -82,6 +84,9 @@ class anon_rmap {
   virtual void walk(folio& f, const rmap_walk_control& rwc) = 0;
   /// The objects this design allocated.
   [[nodiscard]] virtual std::vector<rmap_object_count> objects() const = 0;
+  /// Bytes it adds to every frame's struct page (2.5's page->pte, LegoOS's first entry);
+  /// page->mapping and page->index, which every design uses, are not counted.
+  [[nodiscard]] virtual std::size_t per_frame_bytes() const { return 0; }
   /// The design's own invariants; empty when they hold.
   [[nodiscard]] virtual std::string check() const { return {}; }
 };

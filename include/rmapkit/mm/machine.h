@@ -150,6 +150,11 @@ class machine final : private pte_observer {
     [[nodiscard]] std::size_t total() const { return mms + vmas + anon_vmas + avcs + files + folios + design; }
   };
   [[nodiscard]] live_objects live() const;
+  /// Anonymous frames in use (KSM included) and the PTEs mapping them.
+  struct anon_footprint_t {
+    std::uint64_t frames = 0, mappings = 0;
+  };
+  [[nodiscard]] anon_footprint_t anon_footprint() const;
   walk_stats& stats() { return _walk; }
   /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
   [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
@@ -310,8 +315,9 @@ class machine final : private pte_observer {
   std::array<lru_head, NR_LRU_LISTS> _lruvec;  // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
-  object_counter _anon_vma_count{"anon_vma", sizeof(anon_vma)};
-  object_counter _avc_count{"anon_vma_chain", sizeof(anon_vma_chain)};
+  // Sizes: /proc/slabinfo objsize on Linux 6.18 (anchors.md §6).
+  object_counter _anon_vma_count{"anon_vma", 104};
+  object_counter _avc_count{"anon_vma_chain", 64};
   std::unique_ptr<anon_rmap> _anon;
 };
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -117,5 +118,9 @@ struct program {
 
 /// Checks every rule the scenario's own history decides and resolves names.
 [[nodiscard]] tl::expected<program, diag> resolve(const scenario& sc);
+
+/// The kind a statement is counted under in `bench` and `compare`: "fork", "write",
+/// "mremap-move", ...
+[[nodiscard]] std::string_view statement_kind(const op& o);
 
 }  // namespace rmapkit::scenario
