@@ -60,8 +60,13 @@ void reply(int channel, int err, int pid = 0, std::uint64_t ns = 0) {
 }
 
 /// Touches each page; a faulting access becomes EFAULT instead of a crash.
+/// The page a write copies from. Touched at start-up (agent_main()), so that the first
+/// write request does not give the agent's own .bss its anon_vma: a run's anon_vma
+/// counts must not depend on which requests an agent happened to serve.
+alignas(64) unsigned char g_page_buf[AGENT_PAGE_SIZE];
+
 int touch(const agent_request& req, bool write) {
-  alignas(64) static unsigned char buf[AGENT_PAGE_SIZE];
+  auto& buf = g_page_buf;
   auto* base = reinterpret_cast<unsigned char*>(req.addr);
   std::uint64_t pages = req.len / AGENT_PAGE_SIZE;
   if (sigsetjmp(g_fault_jmp, 1)) {
@@ -109,6 +114,7 @@ int sys_result(long r) { return r < 0 ? errno : 0; }
 }  // namespace
 
 void agent_main() {
+  std::memset(g_page_buf, 0, sizeof g_page_buf);
   ::prctl(PR_SET_NAME, "rmapkit-agent", 0, 0, 0);
   ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
   // Exited children vanish at once; the controller, not the agent, watches them.

@@ -25,6 +25,7 @@
 #include "kcheck/agent.h"
 #include "kcheck/machine.h"
 #include "kcheck/procfs.h"
+#include "kcheck/tracefs.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/scenario/report.h"
 
@@ -144,11 +145,13 @@ class controller {
   controller(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts)
       : _prog(prog), _out(out), _err(err), _opts(opts), _salt(random_salt()) {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    if (prog.needs_machine_lock) {
+    if (prog.needs_machine_lock || opts.kmem_counts) {
       _lock.emplace(check_interrupt);
       remove_stale_leftovers(opts.swap_dir);
-      _ksm.emplace();
     }
+    if (prog.needs_machine_lock) _ksm.emplace();
+    // Before any agent exists: the tracer follows this process and all it forks.
+    if (opts.kmem_counts) _kmem.emplace();
     if (prog.needs_swap) {
       // Much larger than anything the scenario can allocate: a swap device more than half
       // full frees swap cache early and changes `swapcache` flags.
@@ -161,14 +164,16 @@ class controller {
     _files.resize(prog.file_names.size());
   }
 
-  ~controller() {
-    for (auto& a : _agents) {
-      if (!a) continue;
-      ::syscall(SYS_pidfd_send_signal, a->pidfd.get(), SIGKILL, nullptr, 0);
-      wait_exited(a->pidfd.get(), false);
-    }
-    _agents.clear();
-    _files.clear();
+  ~controller() { reap_all(); }
+
+  /// After the last statement: every process gone (their exits free their anon_vmas),
+  /// then the kmem counts, if asked for.
+  void finish() {
+    reap_all();
+    if (!_kmem) return;
+    auto counts = _kmem->read();
+    if (_opts.on_kmem_counts) _opts.on_kmem_counts(counts);
+    else _err << sc::format(counts) << std::flush;
   }
 
   controller(const controller&) = delete;
@@ -425,6 +430,15 @@ class controller {
   std::vector<present_page> present_pages(bool with_locks);
   /// The report of @c, or nothing when a page was caught under migration.
   std::optional<sc::report_block> snapshot(const sc::op_check& c);
+  void reap_all() {
+    for (auto& a : _agents) {
+      if (!a) continue;
+      ::syscall(SYS_pidfd_send_signal, a->pidfd.get(), SIGKILL, nullptr, 0);
+      wait_exited(a->pidfd.get(), false);
+    }
+    _agents.clear();
+    _files.clear();
+  }
 
   const sc::program& _prog;
   std::ostream& _out;
@@ -438,6 +452,7 @@ class controller {
   kpage_reader _kpage;
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
   std::optional<machine_lock> _lock;
+  std::optional<kmem_tracer> _kmem;
   std::optional<ksm_guard> _ksm;
   std::optional<swap_guard> _swap;
   std::optional<memcg_guard> _memcg;
@@ -600,6 +615,7 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
   try {
     controller c(prog, out, err, opts);
     c.execute(line);
+    c.finish();
     check_interrupt();  // a signal during the last statement (SIGPIPE from printing it)
   } catch (const statement_error& e) {
     return fail(e.what());

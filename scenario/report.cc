@@ -59,4 +59,9 @@ std::string format(int line, const ksm_counters& k) {
       k.stable_node_dups);
 }
 
+std::string format(const kmem_counts& k) {
+  return fmt::format("kmem: anon_vma allocated={} freed={} anon_vma_chain allocated={} freed={}\n", k.anon_vma_alloc,
+                     k.anon_vma_free, k.avc_alloc, k.avc_free);
+}
+
 }  // namespace rmapkit::scenario

@@ -53,6 +53,14 @@ machine_state read_machine_state() {
   while (std::getline(swaps, line)) s.swap_devices.push_back(line.substr(0, line.find_first_of(" \t")));
   s.swap_files = entries("/var/tmp", "rmapkit-swap-");
   if (auto cg = own_memcg(); !cg.empty()) s.memcgs = entries(cg, "rmapkit_");
+  const std::string tr = "/sys/kernel/tracing/";
+  const bool mounted = slurp("/proc/mounts").find(" /sys/kernel/tracing tracefs ") != std::string::npos;
+  s.tracing["mounted"] = mounted ? "yes" : "no";
+  if (mounted)
+    for (const char* f : {"tracing_on", "buffer_size_kb", "options/event-fork", "set_event_pid",
+                          "events/kmem/kmem_cache_alloc/enable", "events/kmem/kmem_cache_alloc/filter",
+                          "events/kmem/kmem_cache_free/enable", "events/kmem/kmem_cache_free/filter"})
+      s.tracing[f] = trim(slurp(tr + f));
   for (const auto& pid : entries("/proc", "")) {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     if (trim(slurp("/proc/" + pid + "/comm")) == "rmapkit-agent") s.agents.push_back(pid);
@@ -71,6 +79,8 @@ std::ostream& operator<<(std::ostream& os, const machine_state& s) {
   list("swap files", s.swap_files);
   list("memcgs", s.memcgs);
   list("agents", s.agents);
+  os << "; tracing:";
+  for (const auto& [k, v] : s.tracing) os << ' ' << k << '=' << v;
   return os;
 }
 

@@ -15,6 +15,8 @@ struct machine_state {
   std::vector<std::string> swap_files;     ///< /var/tmp/rmapkit-swap-*
   std::vector<std::string> memcgs;         ///< rmapkit_* memory cgroups beside ours
   std::vector<std::string> agents;         ///< live rmapkit-agent processes
+  /// tracefs: whether mounted and, when it is, the kmem settings a kmem count touches.
+  std::map<std::string, std::string> tracing;
 
   bool operator==(const machine_state&) const = default;
 };

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
 
 namespace rmapkit::tool {
@@ -92,6 +94,45 @@ design_run run_design(const sc::program& prog, const std::string& design) {
   return r;
 }
 
+/// The same processes doing nothing: spawns, forks and exits only.
+sc::program skeleton(const sc::program& prog) {
+  sc::program s = prog;
+  std::erase_if(s.ops, [](const sc::op& o) {
+    auto k = sc::statement_kind(o);
+    return k != "spawn" && k != "fork" && k != "exit";
+  });
+  s.needs_machine_lock = s.needs_swap = s.needs_reclaim = s.needs_ksm = false;
+  return s;
+}
+
+/// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
+std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostream& err) {
+  auto count = [&](const sc::program& p) -> std::optional<sc::kmem_counts> {
+    std::optional<sc::kmem_counts> got;
+    kcheck::run_options k;
+    k.kmem_counts = true;
+    k.on_kmem_counts = [&](const sc::kmem_counts& c) { got = c; };
+    std::ostringstream out;
+    auto r = kcheck::run(p, out, err, k);
+    if (r.exit_code != 0) return std::nullopt;
+    return got;
+  };
+  auto full = count(prog);
+  if (!full) return std::nullopt;
+  auto base = count(skeleton(prog));
+  if (!base) return std::nullopt;
+  return *full - *base;
+}
+
+sc::kmem_counts model_counts(const design_run& r) {
+  sc::kmem_counts k;
+  for (const auto& o : r.objects) {
+    if (o.type == "anon_vma") k.anon_vma_alloc = o.allocated, k.anon_vma_free = o.freed;
+    if (o.type == "anon_vma_chain") k.avc_alloc = o.allocated, k.avc_free = o.freed;
+  }
+  return k;
+}
+
 std::string per_mapping(const design_run& r) {
   if (r.peak_mappings == 0) return "-";
   return fmt::format("{:.1f}", static_cast<double>(r.peak_bytes) / static_cast<double>(r.peak_mappings));
@@ -160,8 +201,24 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
   });
 }
 
-void print_json(const sc::program& prog, const std::vector<design_run>& runs, std::ostream& out) {
+void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>& model, std::ostream& out) {
+  auto cell = [](std::uint64_t a, std::uint64_t f) { return fmt::format("{}/{}", a, f); };
+  out << fmt::format("\nkernel (kmem tracepoints, the skeleton's subtracted): allocated/freed\n");
+  out << fmt::format("{:<40}{:>13}{:>13}\n", "", "kernel", "linux-6");
+  out << fmt::format("{:<40}{:>13}{:>13}\n", "  anon_vma", cell(k.anon_vma_alloc, k.anon_vma_free),
+                     model ? cell(model->anon_vma_alloc, model->anon_vma_free) : "-");
+  out << fmt::format("{:<40}{:>13}{:>13}\n", "  anon_vma_chain", cell(k.avc_alloc, k.avc_free),
+                     model ? cell(model->avc_alloc, model->avc_free) : "-");
+  if (model) out << (*model == k ? "the linux-6 design allocates what the kernel allocates\n"
+                                 : "the linux-6 design and the kernel DIFFER\n");
+}
+
+void print_json(const sc::program& prog, const std::vector<design_run>& runs,
+                const std::optional<sc::kmem_counts>& kernel, std::ostream& out) {
   nlohmann::json j;
+  if (kernel)
+    j["kernel"] = {{"anon_vma", {{"allocated", kernel->anon_vma_alloc}, {"freed", kernel->anon_vma_free}}},
+                   {"anon_vma_chain", {{"allocated", kernel->avc_alloc}, {"freed", kernel->avc_free}}}};
   j["scenario"] = prog.file;
   j["statements"] = prog.ops.size();
   for (const auto& r : runs) {
@@ -205,8 +262,26 @@ int cmd_compare(const sc::program& prog, const compare_options& opts, std::ostre
       return model::EXIT_MODEL_BUG;
     }
   }
-  if (opts.json) print_json(prog, runs, out);
-  else print_text(prog, runs, out);
+  std::optional<sc::kmem_counts> kernel;
+  if (opts.vs_kernel) {
+    if (auto why = kcheck::missing_privileges()) {
+      err << "rmapkit compare --vs-kernel: " << *why << '\n';
+      return sc::EXIT_SCENARIO_ERROR;
+    }
+    kernel = kernel_counts(prog, err);
+    if (!kernel) return sc::EXIT_SCENARIO_ERROR;
+  }
+  const design_run* linux6 = nullptr;
+  for (const auto& r : runs)
+    if (r.design == "linux-6") linux6 = &r;
+  if (opts.json) {
+    print_json(prog, runs, kernel, out);
+  } else {
+    print_text(prog, runs, out);
+    if (kernel) print_kernel(*kernel, linux6 ? std::optional{model_counts(*linux6)} : std::nullopt, out);
+  }
+  // The model's linux-6 design must allocate what the kernel allocates.
+  if (kernel && linux6 && model_counts(*linux6) != *kernel) return 1;
   return 0;
 }
 

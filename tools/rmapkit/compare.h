@@ -13,6 +13,10 @@ namespace rmapkit::tool {
 struct compare_options {
   std::vector<std::string> designs;  ///< empty: every design
   bool json = false;
+  /// Also count the kernel's anon_vma and anon_vma_chain allocations for the scenario
+  /// (kmem tracepoints, root), minus those of its skeleton (the same spawns, forks and
+  /// exits without any region: the runner's own), beside the linux-6 design's.
+  bool vs_kernel = false;
 };
 
 /// Runs @prog once per design and prints the comparison to @out; errors to @err. Exit

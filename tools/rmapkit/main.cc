@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
   auto* kernel = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
   kernel->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
   kernel->add_flag("--trace", kopts.trace, "print each statement to standard error before it runs");
+  kernel->add_flag("--kmem-counts", kopts.kmem_counts,
+                   "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
   kernel->add_flag("--ksm-counters", kopts.ksm_counters, "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
   kernel->add_option("--swap-dir", kopts.swap_dir,
                      "directory for the temporary swap file (a file system that supports swap files)")
@@ -203,6 +205,8 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember(design_names()));
   compare->add_flag("--json", copts.json, "print JSON instead of a table");
+  compare->add_flag("--vs-kernel", copts.vs_kernel,
+                    "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
 
   rmapkit::tool::bench_options bopts;
   auto* bench = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "

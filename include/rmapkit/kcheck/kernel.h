@@ -9,6 +9,7 @@
 #include <string>
 
 #include "rmapkit/scenario/program.h"
+#include "rmapkit/scenario/report.h"
 
 namespace rmapkit::kcheck {
 
@@ -30,6 +31,12 @@ struct run_options {
   /// After every `ksm`, print /sys/kernel/mm/ksm's counters (scenario::format(line,
   /// ksm_counters)) to the error stream.
   bool ksm_counters = false;
+  /// At the end, print how many anon_vma and anon_vma_chain objects the run's processes
+  /// (and the runner) allocated and freed, from the kmem tracepoints (scenario::format(
+  /// kmem_counts)), to the error stream. Takes the machine lock: tracing is machine-wide.
+  bool kmem_counts = false;
+  /// When set (with kmem_counts), receives the counts instead of the error stream.
+  std::function<void(const scenario::kmem_counts&)> on_kmem_counts;
   /// When set, called after each statement that ran without error, with its timing.
   std::function<void(const scenario::op&, const statement_timing&)> on_statement;
 };

@@ -67,4 +67,18 @@ struct ksm_counters {
 /// "ksm line L: pages_shared=N pages_sharing=N pages_unshared=N pages_volatile=N stable_node_chains=N stable_node_dups=N"
 [[nodiscard]] std::string format(int line, const ksm_counters& k);
 
+/// anon_vma and anon_vma_chain objects a run allocated and freed (the kernel's kmem
+/// tracepoints; the model's linux-6 counters).
+struct kmem_counts {
+  std::uint64_t anon_vma_alloc = 0, anon_vma_free = 0, avc_alloc = 0, avc_free = 0;
+  bool operator==(const kmem_counts&) const = default;
+  kmem_counts operator-(const kmem_counts& b) const {
+    return {anon_vma_alloc - b.anon_vma_alloc, anon_vma_free - b.anon_vma_free, avc_alloc - b.avc_alloc,
+            avc_free - b.avc_free};
+  }
+};
+
+/// "kmem: anon_vma allocated=N freed=N anon_vma_chain allocated=N freed=N"
+[[nodiscard]] std::string format(const kmem_counts& k);
+
 }  // namespace rmapkit::scenario

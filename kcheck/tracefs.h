@@ -1,0 +1,36 @@
+// Counting the kernel's anon_vma and anon_vma_chain allocations with the kmem tracepoints
+// (anchors.md §6): kmem_cache_alloc filtered by call site (__anon_vma_prepare,
+// anon_vma_fork, anon_vma_clone) and kmem_cache_free (unlink_anon_vmas, __put_anon_vma),
+// restricted to the runner and its descendants (set_event_pid + event-fork). anon_vma's
+// cache keeps its name; anon_vma_chain's is merged with other 64-byte caches, so every
+// other object these call sites allocate or free is an AVC.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "rmapkit/scenario/report.h"
+
+namespace rmapkit::kcheck {
+
+/// Sets up tracefs for the counting and restores every setting it changed (and unmounts
+/// tracefs if it mounted it). Machine-wide: hold the machine lock.
+class kmem_tracer {
+ public:
+  kmem_tracer();
+  ~kmem_tracer();
+  kmem_tracer(const kmem_tracer&) = delete;
+  kmem_tracer& operator=(const kmem_tracer&) = delete;
+
+  /// Stops tracing and counts what was recorded; throws when events were lost.
+  [[nodiscard]] scenario::kmem_counts read();
+
+ private:
+  void set(const std::string& file, const std::string& value);
+  std::string _dir;
+  bool _mounted = false;
+  std::map<std::string, std::string> _saved;  // file -> its value before
+};
+
+}  // namespace rmapkit::kcheck
