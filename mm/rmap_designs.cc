@@ -531,7 +531,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
     unsigned i = r.idx;
     for (pte_chain* c = r.chain; c; c = c->next, i = 0) {
       for (; i < pte_chain::NRPTE; ++i) {
-        _m.stats().entries++;  // page_remove_rmap() searches the chain
+        _m.stats().upkeep++;  // page_remove_rmap() searches the chain
         if (!(c->ptes[i] == h)) continue;
         pte_chain* head = r.chain;
         c->ptes[i] = head->ptes[r.idx];
@@ -611,7 +611,7 @@ class legoos_anon_rmap final : public anon_rmap {
  private:
   void add(lego_rmap& head, pte_handle h) {
     for (const lego_rmap* e = &head; e; e = e->next) {
-      _m.stats().entries++;  // the duplicate check reads every entry
+      _m.stats().upkeep++;  // the duplicate check reads every entry
       if (e->used && e->pte == h) return;
     }
     if (!head.used) {

@@ -31,6 +31,7 @@ struct kind_cost {
   ns time{0};
   std::uint64_t allocated = 0;  ///< design objects allocated
   std::uint64_t entries = 0;    ///< rmap entries examined by walks
+  std::uint64_t upkeep = 0;     ///< entries read to add or remove mappings
 };
 
 struct design_run {
@@ -63,7 +64,7 @@ design_run run_design(const sc::program& prog, const std::string& design) {
   mm::machine m(design);
   const auto& rmap = m.anon_rmap_design();
   r.per_frame_bytes = rmap.per_frame_bytes();
-  std::uint64_t last_alloc = 0, last_entries = 0;
+  std::uint64_t last_alloc = 0, last_entries = 0, last_upkeep = 0;
   model::run_options opts;
   opts.check_invariants = false;
   opts.design = design;
@@ -81,8 +82,10 @@ design_run run_design(const sc::program& prog, const std::string& design) {
     k.time += t;
     k.allocated += allocated(objs) - last_alloc;
     k.entries += m.stats().entries - last_entries;
+    k.upkeep += m.stats().upkeep - last_upkeep;
     last_alloc = allocated(objs);
     last_entries = m.stats().entries;
+    last_upkeep = m.stats().upkeep;
     r.total += t;
   };
   std::ostringstream out, err;
@@ -179,11 +182,12 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
   row("  VMAs visited (rmap_one)", [](const design_run& r) { return std::to_string(r.walks.vmas_visited); });
   row("  PTEs examined", [](const design_run& r) { return std::to_string(r.walks.ptes_examined); });
   row("  visits that missed", [](const design_run& r) { return std::to_string(r.walks.misses); });
+  row("  entries read to map/unmap", [](const design_run& r) { return std::to_string(r.walks.upkeep); });
   row("  entries per walk", [](const design_run& r) {
     return r.walks.walks ? fmt::format("{:.2f}", static_cast<double>(r.walks.entries) / static_cast<double>(r.walks.walks))
                          : std::string("-");
   });
-  out << "per statement kind: time (us) / objects allocated / walk entries\n";
+  out << "per statement kind: time (us) / objects allocated / walk entries / map-unmap entries\n";
   std::set<std::string> kinds;
   for (const auto& r : runs)
     for (const auto& [k, c] : r.kinds) kinds.insert(k);
@@ -192,8 +196,8 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
     row(fmt::format("  {} ({})", k, n), [&](const design_run& r) -> std::string {
       auto it = r.kinds.find(k);
       if (it == r.kinds.end()) return "-";
-      return fmt::format("{:.0f}/{}/{}", std::chrono::duration<double, std::micro>(it->second.time).count(),
-                         it->second.allocated, it->second.entries);
+      return fmt::format("{:.0f}/{}/{}/{}", std::chrono::duration<double, std::micro>(it->second.time).count(),
+                         it->second.allocated, it->second.entries, it->second.upkeep);
     });
   }
   row("  total time (us)", [](const design_run& r) {
@@ -233,9 +237,14 @@ void print_json(const sc::program& prog, const std::vector<design_run>& runs,
                   {"entries", r.walks.entries},
                   {"vmas_visited", r.walks.vmas_visited},
                   {"ptes_examined", r.walks.ptes_examined},
-                  {"misses", r.walks.misses}};
+                  {"misses", r.walks.misses},
+                  {"upkeep", r.walks.upkeep}};
     for (const auto& [k, c] : r.kinds)
-      d["statements"][k] = {{"count", c.count}, {"ns", c.time.count()}, {"allocated", c.allocated}, {"entries", c.entries}};
+      d["statements"][k] = {{"count", c.count},
+                            {"ns", c.time.count()},
+                            {"allocated", c.allocated},
+                            {"entries", c.entries},
+                            {"upkeep", c.upkeep}};
     d["total_ns"] = r.total.count();
     j["designs"].push_back(std::move(d));
   }

@@ -40,6 +40,7 @@ struct walk_stats {
   std::uint64_t ptes_examined = 0;  ///< page_vma_mapped_walk lookups
   std::uint64_t misses = 0;         ///< visited VMAs that did not map the folio
   std::uint64_t entries = 0;        ///< rmap entries examined: AVCs, list nodes, chain entries
+  std::uint64_t upkeep = 0;         ///< entries read to add or remove a mapping (chain searches, duplicate checks)
 };
 
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
