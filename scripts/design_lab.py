@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Regenerates docs/designs.md and its plots from `rmapkit compare --json` runs.
+
+    python3 scripts/design_lab.py [--rmapkit PATH] [--vs-kernel]
+
+Every number in the document comes from the runs this script makes: the workload
+generators (`rmapkit gen ...`) write the scenarios, `rmapkit compare` runs each under every
+rmap design. With --vs-kernel (root) the linux-6 design's anon_vma/AVC counts are also
+checked against the live kernel's kmem tracepoints (`rmapkit compare --vs-kernel`).
+Standard library only.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DESIGNS = ["linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"]
+COLORS = {"linux-6": "#1f77b4", "linux-3.19": "#ff7f0e", "linux-2.6.34": "#2ca02c",
+          "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b"}
+
+
+def rmapkit(args, tool):
+    r = subprocess.run([tool] + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"rmapkit {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return r.stdout
+
+
+def compare(gen_args, tool, vs_kernel=False, designs=None):
+    """Generates a scenario and returns (command line, parsed compare JSON)."""
+    text = rmapkit(["gen"] + gen_args, tool)
+    with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
+        f.write(text)
+        path = f.name
+    try:
+        args = ["compare", "--json"]
+        if designs:
+            args += ["--designs", ",".join(designs)]
+        if vs_kernel:
+            args.append("--vs-kernel")
+        out = json.loads(rmapkit(args + [path], tool))
+    finally:
+        os.unlink(path)
+    return "rmapkit gen " + " ".join(gen_args) + " > w.rmap && rmapkit compare w.rmap", out
+
+
+def by_design(out):
+    return {d["design"]: d for d in out["designs"]}
+
+
+def obj(d, kind, field):
+    for o in d["objects"]:
+        if o["type"] == kind:
+            return o[field]
+    return None
+
+
+def per_walk(d):
+    w = d["walks"]
+    return w["entries"] / w["walks"] if w["walks"] else 0.0
+
+
+def svg_plot(path, title, xlabel, ylabel, series, logx=True, logy=True):
+    """A line plot: series = {name: [(x, y), ...]}."""
+    W, H, L, R, T, B = 640, 400, 70, 150, 40, 50
+    xs = [x for pts in series.values() for x, _ in pts]
+    ys = [y for pts in series.values() for _, y in pts if y > 0]
+    fx = (lambda v: math.log10(v)) if logx else (lambda v: v)
+    fy = (lambda v: math.log10(max(v, 1e-9))) if logy else (lambda v: v)
+    x0, x1 = fx(min(xs)), fx(max(xs))
+    y0, y1 = (fy(min(ys)), fy(max(ys))) if logy else (0, max(ys))
+    if y1 == y0:
+        y1 = y0 + 1
+    if x1 == x0:
+        x1 = x0 + 1
+
+    def px(v):
+        return L + (fx(v) - x0) / (x1 - x0) * (W - L - R)
+
+    def py(v):
+        return H - B - (fy(v) - y0) / (y1 - y0) * (H - T - B)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+           f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
+           f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">{xlabel}</text>',
+           f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">{ylabel}</text>']
+    for v in sorted(set(xs)):
+        out.append(f'<text x="{px(v):.1f}" y="{H - B + 16}" text-anchor="middle">{v}</text>')
+    ticks = sorted(set(ys)) if len(set(ys)) <= 8 else [min(ys), max(ys)]
+    if logy:
+        ticks = [10 ** k for k in range(int(math.floor(y0)), int(math.ceil(y1)) + 1)]
+    for v in ticks:
+        if (logy and v <= 0) or py(v) < T - 1 or py(v) > H - B + 1:
+            continue
+        out.append(f'<line x1="{L - 4}" y1="{py(v):.1f}" x2="{W - R}" y2="{py(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{L - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+    for i, (name, pts) in enumerate(series.items()):
+        pts = [(x, y) for x, y in pts if y > 0 or not logy]
+        color = COLORS.get(name, "black")
+        dash = ' stroke-dasharray="6 3"' if i % 2 else ""
+        poly = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{poly}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        out.append(f'<line x1="{W - R + 10}" y1="{T + 10 + 18 * i}" x2="{W - R + 30}" y2="{T + 10 + 18 * i}" '
+                   f'stroke="{color}" stroke-width="2"{dash}/>')
+        out.append(f'<text x="{W - R + 36}" y="{T + 14 + 18 * i}">{name}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = os.path.join(ROOT, "build/release/tools/rmapkit/rmapkit")
+    if not os.access(default, os.X_OK):
+        default = os.path.join(ROOT, "build/ci/tools/rmapkit/rmapkit")
+    ap.add_argument("--rmapkit", default=default)
+    ap.add_argument("--vs-kernel", action="store_true", help="also check linux-6 against the kernel (root)")
+    a = ap.parse_args()
+    tool = a.rmapkit
+    if not os.access(tool, os.X_OK):
+        sys.exit(f"{tool}: not built (cmake --workflow --preset release)")
+    figdir = os.path.join(ROOT, "docs", "designs")
+    os.makedirs(figdir, exist_ok=True)
+    sections = {}
+
+    # 1. Walk cost vs N for fan-out (Rik van Riel 2010: O(N) with one anon_vma, ~1-2 with chains).
+    ns = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    walk = {d: [] for d in DESIGNS}
+    rows = []
+    cmd = None
+    for n in ns:
+        cmd, out = compare(["fanout", "--children", str(n), "--pages", "4"], tool)
+        bd = by_design(out)
+        rows.append([n] + [fmt(per_walk(bd[d])) for d in DESIGNS])
+        for d in DESIGNS:
+            walk[d].append((n, per_walk(bd[d])))
+    svg_plot(os.path.join(figdir, "fanout-walk.svg"), "rmap walk cost, N-way fork fan-out with COW",
+             "children N", "entries examined per walk", walk)
+    sections["fanout"] = (cmd, table(["N"] + DESIGNS, rows))
+
+    # 2. anon_vma growth vs generations for the serial fork chain (Forrest 2012).
+    gens = [10, 50, 100, 200, 500, 1000]
+    growth = {d: [] for d in DESIGNS[:4]}
+    rows = []
+    for g in gens:
+        cmd, out = compare(["forkchain", "--generations", str(g), "--pages", "16"], tool, designs=DESIGNS[:4])
+        bd = by_design(out)
+        row = [g]
+        for d in DESIGNS[:4]:
+            peak = obj(bd[d], "anon_vma", "peak")
+            growth[d].append((g, peak))
+            avc = obj(bd[d], "anon_vma_chain", "peak")
+            row.append(f"{peak} / {fmt(avc)}")
+        rows.append(row)
+    svg_plot(os.path.join(figdir, "forkchain-anon_vma.svg"), "anon_vmas alive at the peak, serial fork chain",
+             "generations", "anon_vma objects alive (peak)", growth)
+    sections["forkchain"] = (cmd, table(["generations"] + [f"{d}: anon_vma / AVC" for d in DESIGNS[:4]], rows))
+
+    # 3. Bytes of rmap metadata per mapping, at each design's peak.
+    rows = []
+    workloads = [["fanout", "--children", "64", "--pages", "16"], ["forkchain", "--generations", "200", "--pages", "16"],
+                 ["buildstorm", "--jobs", "64", "--parallel", "4", "--pages", "16"],
+                 ["fanout", "--children", "8", "--vmas", "32", "--pages", "1"]]
+    for w in workloads:
+        cmd, out = compare(w, tool)
+        bd = by_design(out)
+        rows.append(["`gen " + " ".join(w) + "`"] +
+                    [f"{bd[d]['peak']['bytes'] / max(bd[d]['peak']['anon_mappings'], 1):.1f}" for d in DESIGNS])
+    sections["bytes"] = (None, table(["workload"] + DESIGNS, rows))
+
+    # 4. Fault and fork cost of chains vs objects: objects allocated and entries read per fork,
+    #    and per write statement, as the region grows.
+    rows = []
+    fork_alloc = {d: [] for d in DESIGNS}
+    for pages in [1, 16, 256, 4096]:
+        cmd, out = compare(["fanout", "--children", "16", "--pages", str(pages), "--no-reclaim"], tool)
+        bd = by_design(out)
+        row = [pages]
+        for d in DESIGNS:
+            f = bd[d]["statements"]["fork"]
+            w = bd[d]["statements"]["write"]  # P's first writes and every child's COW of the region
+            per_fork = f["allocated"] / f["count"]
+            fork_alloc[d].append((pages, max(per_fork, 0.05)))
+            row.append(f"{per_fork:.1f} / {f['upkeep'] / f['count']:.0f} / {f['ns'] / f['count'] / 1000:.0f} µs"
+                       f" / {w['ns'] / (w['count'] * pages):.0f} ns")
+        rows.append(row)
+    svg_plot(os.path.join(figdir, "fork-allocations.svg"), "rmap objects allocated per fork",
+             "pages mapped by the forking process", "objects allocated per fork", fork_alloc)
+    sections["fork"] = (cmd, table(["pages"] + [f"{d}" for d in DESIGNS], rows))
+
+    # 5. The linux-6 design against the kernel (kmem tracepoints).
+    if a.vs_kernel:
+        rows = []
+        for w in [["fanout", "--children", str(n), "--vmas", str(v), "--pages", "2", "--no-reclaim"]
+                  for n in (1, 8, 32, 128) for v in (1, 3)] + \
+                 [["forkchain", "--generations", str(g), "--pages", "16"] for g in (10, 100, 1000)] + \
+                 [["buildstorm", "--jobs", "64", "--parallel", "4", "--pages", "8"]]:
+            cmd, out = compare(w, tool, vs_kernel=True, designs=["linux-6"])
+            k = out["kernel"]
+            m = out["designs"][0]
+            rows.append(["`gen " + " ".join(w) + "`",
+                         f"{k['anon_vma']['allocated']} / {k['anon_vma_chain']['allocated']}",
+                         f"{obj(m, 'anon_vma', 'allocated')} / {obj(m, 'anon_vma_chain', 'allocated')}"])
+        sections["kernel"] = (None, table(["workload", "kernel: anon_vma / AVC allocated",
+                                           "linux-6 model: anon_vma / AVC allocated"], rows))
+
+    template = open(os.path.join(ROOT, "docs", "designs.md.in")).read()
+    doc = template
+    for key, (cmd, tab) in sections.items():
+        doc = doc.replace("{{" + key + "}}", tab)
+    if "kernel" not in sections:
+        doc = doc.replace("{{kernel}}", "(run `python3 scripts/design_lab.py --vs-kernel` as root to fill this table)")
+    with open(os.path.join(ROOT, "docs", "designs.md"), "w") as f:
+        f.write(doc)
+    print("wrote docs/designs.md and docs/designs/*.svg")
+
+
+if __name__ == "__main__":
+    main()
