@@ -175,7 +175,15 @@ int main(int argc, char** argv) {
   }
   const double t_parse = seconds_since(t0);
 
+  // What each object costs, measured before the run: slab caches keep released slabs in
+  // a pool for the next cache (slab.h), so a probe after the run would get the run's
+  // slabs back. The probes' pooled slabs are reused by the run's machine, so they count
+  // as the machine's: `before` is taken before the probes.
   const auto before = live_bytes();
+  const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
+               b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
+               b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
+
   auto m = std::make_unique<mm::machine>(design);
   std::map<std::string, double> per_kind;
   snapshot last;
@@ -204,10 +212,6 @@ int main(int argc, char** argv) {
   ::getrusage(RUSAGE_SELF, &ru);
   const double peak = static_cast<double>(ru.ru_maxrss) * 1024.0;
 
-  // What each object costs, measured after the run (so the probes do not raise the peak).
-  const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
-               b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
-               b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
   const auto& l = last.live;
   const double frames = static_cast<double>(l.folios), nvmas = static_cast<double>(l.vmas);
 
