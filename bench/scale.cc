@@ -215,6 +215,14 @@ int main(int argc, char** argv) {
   const auto& l = last.live;
   const double frames = static_cast<double>(l.folios), nvmas = static_cast<double>(l.vmas);
 
+  // The workload must have built what it promises, or its numbers mean nothing.
+  const std::size_t want_mms = children + 1U, want_vmas = std::size_t{children + 1U} * vmas,
+                    want_frames = std::size_t{children} * vmas + vmas / 2;
+  if (l.mms != want_mms || l.vmas != want_vmas || l.folios != want_frames) {
+    std::cerr << fmt::format("rmapkit_scale: expected {} processes, {} VMAs, {} frames; the model has {}, {}, {}\n",
+                             want_mms, want_vmas, want_frames, l.mms, l.vmas, l.folios);
+    return 1;
+  }
   fmt::print("rmapkit_scale: {} processes, {} VMAs, {} resident frames, {} anon_vmas, {} AVCs ({} design)\n",
              l.mms, l.vmas, l.folios, l.anon_vmas, l.avcs, design);
   fmt::print("time: generate+parse+resolve {:.2f} s; statements {:.2f} s (fork {:.2f} s, write {:.2f} s, mlock {:.3f} s, "
