@@ -175,7 +175,15 @@ int main(int argc, char** argv) {
   }
   const double t_parse = seconds_since(t0);
 
+  // What each object costs, measured before the run: slab caches keep released slabs in
+  // a pool for the next cache (slab.h), so a probe after the run would get the run's
+  // slabs back. The probes' pooled slabs are reused by the run's machine, so they count
+  // as the machine's: `before` is taken before the probes.
   const auto before = live_bytes();
+  const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
+               b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
+               b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
+
   auto m = std::make_unique<mm::machine>(design);
   std::map<std::string, double> per_kind;
   snapshot last;
@@ -204,13 +212,17 @@ int main(int argc, char** argv) {
   ::getrusage(RUSAGE_SELF, &ru);
   const double peak = static_cast<double>(ru.ru_maxrss) * 1024.0;
 
-  // What each object costs, measured after the run (so the probes do not raise the peak).
-  const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
-               b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
-               b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
   const auto& l = last.live;
   const double frames = static_cast<double>(l.folios), nvmas = static_cast<double>(l.vmas);
 
+  // The workload must have built what it promises, or its numbers mean nothing.
+  const std::size_t want_mms = children + 1U, want_vmas = std::size_t{children + 1U} * vmas,
+                    want_frames = std::size_t{children} * vmas + vmas / 2;
+  if (l.mms != want_mms || l.vmas != want_vmas || l.folios != want_frames) {
+    std::cerr << fmt::format("rmapkit_scale: expected {} processes, {} VMAs, {} frames; the model has {}, {}, {}\n",
+                             want_mms, want_vmas, want_frames, l.mms, l.vmas, l.folios);
+    return 1;
+  }
   fmt::print("rmapkit_scale: {} processes, {} VMAs, {} resident frames, {} anon_vmas, {} AVCs ({} design)\n",
              l.mms, l.vmas, l.folios, l.anon_vmas, l.avcs, design);
   fmt::print("time: generate+parse+resolve {:.2f} s; statements {:.2f} s (fork {:.2f} s, write {:.2f} s, mlock {:.3f} s, "

@@ -18,12 +18,12 @@ page_table::pte_table* page_table::lookup(vaddr_t addr) const {
   return pte;
 }
 
-pte_t page_table::get(vaddr_t addr) const {
+pte_t page_table::get_slow(vaddr_t addr) const {
   const pte_table* pte = lookup(addr);
   return pte ? pte->e[index(addr, 12)] : pte_t{};
 }
 
-void page_table::set(vaddr_t addr, pte_t val) {
+void page_table::set_slow(vaddr_t addr, pte_t val) {
   pte_table* table = lookup(addr);
   if (!table) {
     if (val.none()) return;  // nothing to clear where no table is
@@ -42,11 +42,7 @@ void page_table::set(vaddr_t addr, pte_t val) {
     _cached_pmd = addr.value >> PMD_SHIFT;
     _cached = table;
   }
-  auto& e = table->e[index(addr, 12)];
-  table->used = table->used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
-  const pte_t old = e;
-  e = val;
-  if (_observer) _observer->pte_set(*_owner, addr, old, val);
+  store(*table, addr, val);
 }
 
 void page_table::free_empty(vaddr_t start, vaddr_t end) {

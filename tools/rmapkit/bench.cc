@@ -63,7 +63,7 @@ struct samples {
   std::map<std::string, std::vector<ns>> per_run;
   std::vector<ns> total;  ///< each run's time over all statements
 
-  /// Starts run @r.
+  /// Starts the next run.
   void begin_run() {
     for (auto& [k, v] : per_run) v.push_back(ns{0});
     total.push_back(ns{0});
@@ -77,11 +77,11 @@ struct samples {
   }
 };
 
-struct stat {
+struct summary {
   ns median, min, max;
 };
 
-stat stats_of(std::vector<ns> v) {
+summary stats_of(std::vector<ns> v) {
   std::sort(v.begin(), v.end());
   auto n = v.size();
   ns med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -96,7 +96,7 @@ std::string human(ns t) {
   return fmt::format("{:.2f}s", c / 1e9);
 }
 
-std::string spread(const stat& s) { return human(s.min) + ".." + human(s.max); }
+std::string spread(const summary& s) { return human(s.min) + ".." + human(s.max); }
 
 /// The kinds in the order the scenario first uses them.
 std::vector<std::string> kinds_in_order(const sc::program& prog) {

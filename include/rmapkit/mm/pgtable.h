@@ -123,6 +123,15 @@ class page_table {
 
   /// The PTE table at @addr, or null; remembers it for the next call in the same 2 MiB.
   pte_table* lookup(vaddr_t addr) const;
+  pte_t get_slow(vaddr_t addr) const;
+  void set_slow(vaddr_t addr, pte_t pte);
+  void store(pte_table& t, vaddr_t addr, pte_t val) {
+    auto& e = t.e[index(addr, 12)];
+    t.used = t.used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
+    const pte_t old = e;
+    e = val;
+    if (_observer) _observer->pte_set(*_owner, addr, old, val);
+  }
 
   pgd_table _pgd;
   std::uint64_t _tables = 1;
@@ -134,6 +143,17 @@ class page_table {
   mutable std::uint64_t _cached_pmd = ~std::uint64_t{0};  ///< addr >> PMD_SHIFT of _cached
   mutable pte_table* _cached = nullptr;
 };
+
+// The cached fast paths are inline: fork, zap and faults call them once per PTE.
+inline pte_t page_table::get(vaddr_t addr) const {
+  if ((addr.value >> PMD_SHIFT) == _cached_pmd) return _cached->e[index(addr, 12)];
+  return get_slow(addr);
+}
+
+inline void page_table::set(vaddr_t addr, pte_t val) {
+  if ((addr.value >> PMD_SHIFT) == _cached_pmd) return store(*_cached, addr, val);
+  set_slow(addr, val);
+}
 
 template <typename F>
 void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
