@@ -21,8 +21,14 @@ std::string where(const vm_area_struct& v) {
 
 std::string machine::check_invariants() const {
   std::vector<const vm_area_struct*> vmas;
-  for (const auto* mm : _mms)
-    for (const auto& [start, v] : mm->mm_mt) vmas.push_back(v);
+  for (const auto* mm : _mms) {
+    bool cache_found = mm->mmap_cache == nullptr;
+    for (const auto& [start, v] : mm->mm_mt) {
+      vmas.push_back(v);
+      cache_found = cache_found || v == mm->mmap_cache;
+    }
+    if (!cache_found) return fmt::format("mm {}: mmap_cache points at a VMA it does not have", mm->name);
+  }
 
   // ---- VMAs and their chains (§8.1-3, 8.6, 8.8) ---------------------------------------------
   std::map<const anon_vma*, int> active;
@@ -105,14 +111,14 @@ std::string machine::check_invariants() const {
       if (pte.dirty()) dirty_ptes.insert(f.pfn.value);
       if (v->vm_flags.has(vm_flag::locked)) locked_ptes[f.pfn.value]++;
       auto at = fmt::format("{} at {} (pfn {})", where(*v), a, f.pfn.value);
-      if (!f.in_use) { bad = at + ": maps a free frame"; return; }
+      if (!f.in_use()) { bad = at + ": maps a free frame"; return; }
       if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive)) {
         bad = at + ": writable anon PTE of a page that is not AnonExclusive";
         return;
       }
       if (f.is_ksm()) {
         // KSM pages are found through their rmap_items (and forked children of them).
-        if (!const_cast<machine*>(this)->ksm_get_folio(std::get<ksm_stable_node*>(f.mapping)))
+        if (!const_cast<machine*>(this)->ksm_get_folio(f.ksm_node()))
           bad = at + ": KSM page of a stale stable node";
         if (pte.write()) bad = at + ": writable KSM page";
         return;
@@ -147,7 +153,7 @@ std::string machine::check_invariants() const {
   }
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
     const folio& f = _frames[pfn];
-    if (!f.in_use) continue;
+    if (!f.in_use()) continue;
     int n = ptes_of.count(pfn) ? ptes_of[pfn] : 0;
     if (f.mapcount != n) return fmt::format("pfn {}: mapcount {} but {} PTEs map it", pfn, f.mapcount, n);
     if (f.test(folio_flag::anon_exclusive) && f.mapcount > 1)
@@ -197,7 +203,7 @@ std::string machine::check_lru_lists() const {
       const folio& f = _frames[p];
       if (++n > h.nr) return fmt::format("LRU list {}: longer than its count {}", l, h.nr);
       if (f.lru_prev != prev) return fmt::format("LRU list {}: pfn {} has a bad prev link", l, p);
-      if (!f.in_use || !f.test(folio_flag::lru)) return fmt::format("LRU list {}: pfn {} is free or not marked lru", l, p);
+      if (!f.in_use() || !f.test(folio_flag::lru)) return fmt::format("LRU list {}: pfn {} is free or not marked lru", l, p);
       if (static_cast<std::size_t>(folio_lru_list(f)) != l) return fmt::format("LRU list {}: pfn {} belongs on another list", l, p);
     }
     if (n != h.nr || h.last != prev) return fmt::format("LRU list {}: count {} or tail wrong ({} found)", l, h.nr, n);

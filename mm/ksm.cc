@@ -51,7 +51,7 @@ void machine::unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end)
 folio* machine::ksm_get_folio(ksm_stable_node* node) {
   if (node->kpfn.value >= _frames.size()) return nullptr;
   folio& f = folio_of(node->kpfn);
-  if (!f.in_use || !f.is_ksm() || std::get<ksm_stable_node*>(f.mapping) != node) return nullptr;
+  if (!f.in_use() || !f.is_ksm() || f.ksm_node() != node) return nullptr;
   return &f;
 }
 
@@ -146,7 +146,7 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   pte_t pte = vma.vm_mm->pgd.get(addr);
   folio& page = folio_of(pte.pfn());
   if (page.is_ksm()) {
-    auto* node = std::get<ksm_stable_node*>(page.mapping);
+    auto* node = page.ksm_node();
     if (item.head == node) return;
     // A KSM page reached through a new rmap_item (a forked child's PTE): record it.
     remove_rmap_item_from_tree(item);
@@ -261,7 +261,7 @@ void machine::ksm_run_to_fixpoint() {
 // Kernel: rmap_walk_ksm(). Pass 0 visits the mappings each rmap_item recorded; pass 1
 // the other mms of its anon_vma at the same address: children forked after the merge.
 void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
-  auto* node = std::get<ksm_stable_node*>(f.mapping);
+  auto* node = f.ksm_node();
   for (int pass = 0; pass < 2; ++pass) {
     for (auto* item : std::vector<ksm_rmap_item*>(node->hlist)) {
       anon_vma* av = item->anon_vma;

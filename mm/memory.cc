@@ -9,10 +9,13 @@
 namespace rmapkit::mm {
 
 vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
+  if (const auto* c = mm.mmap_cache; c && c->vm_start <= addr && addr < c->vm_end) return const_cast<vm_area_struct*>(c);
   auto it = mm.mm_mt.upper_bound(addr.value);
   if (it == mm.mm_mt.begin()) return nullptr;
   --it;
-  return addr < it->second->vm_end ? it->second : nullptr;
+  if (addr >= it->second->vm_end) return nullptr;
+  mm.mmap_cache = it->second;
+  return it->second;
 }
 
 int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t content) {
@@ -35,7 +38,7 @@ int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t conte
 }
 
 int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
-  count("pgfault");
+  count(vm_event::pgfault);
   pte_t pte = vma.vm_mm->pgd.get(addr);
   if (pte.none()) {
     if (vma.is_anonymous()) return do_anonymous_page(vma, addr, write);
@@ -161,7 +164,7 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
 
 // The faulting process gets its own copy; the old page loses this mapping.
 int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
-  if (old && old->is_ksm()) count("cow_ksm");
+  if (old && old->is_ksm()) count(vm_event::cow_ksm);
   anon_vma_prepare(vma);
   folio& f = alloc_folio();
   f.content = old ? old->content : 0;

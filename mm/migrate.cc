@@ -29,7 +29,7 @@ void machine::restore_migration_ptes(folio& src, folio& dst) {
 
 std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   folio& src = folio_of(pfn);
-  if (!src.in_use || pfn == _zero_pfn) return std::nullopt;
+  if (!src.in_use() || pfn == _zero_pfn) return std::nullopt;
 
   // try_to_migrate(): every mapping becomes a migration entry naming src.
   rmap_walk_control rwc;
@@ -52,7 +52,7 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
     // rmap_item is gone): migration fails and the entries go back to src.
     restore_migration_ptes(src, src);
     folio_put(src);
-    count("pgmigrate_fail");
+    count(vm_event::pgmigrate_fail);
     return std::nullopt;
   }
 
@@ -78,22 +78,22 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
     src.clear(folio_flag::swapcache);
     folio_put(src);
   }
-  if (src.is_ksm()) std::get<ksm_stable_node*>(src.mapping)->kpfn = dst.pfn;
+  if (src.is_ksm()) src.ksm_node()->kpfn = dst.pfn;
 
   _anon->migrate(src, dst);
   restore_migration_ptes(src, dst);
   lruvec_add_folio(dst);  // putback
-  src.mapping = std::monostate{};
+  src.mapping = nullptr;
   folio_put(src);  // migration's reference: src is free now
   folio_put(dst);
-  count("pgmigrate_success");
+  count(vm_event::pgmigrate_success);
   return dst.pfn;
 }
 
 void machine::migrate_all() {
   std::vector<pfn_t> mapped;
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn)
-    if (_frames[pfn].in_use && _frames[pfn].mapped()) mapped.push_back(pfn_t{pfn});
+    if (_frames[pfn].in_use() && _frames[pfn].mapped()) mapped.push_back(pfn_t{pfn});
   for (pfn_t pfn : mapped) migrate_folio(pfn);
 }
 

@@ -15,7 +15,7 @@ void machine::mlock_folio(folio& f) {
   if (f.mlock_count == UINT16_MAX) throw std::logic_error("mlock_folio: mlock_count overflow");
   if (f.mlock_count++ > 0) return;
   f.set(folio_flag::mlocked);
-  count("unevictable_pgs_mlocked");
+  count(vm_event::unevictable_pgs_mlocked);
   folio_set_lru_flag(f, folio_flag::active, false);
   folio_set_lru_flag(f, folio_flag::unevictable, true);
 }
@@ -26,9 +26,9 @@ void machine::munlock_folio(folio& f) {
   if (f.mlock_count == 0) throw std::logic_error("munlock_folio: mlock_count underflow");
   if (--f.mlock_count > 0) return;
   f.clear(folio_flag::mlocked);
-  count("unevictable_pgs_munlocked");
+  count(vm_event::unevictable_pgs_munlocked);
   folio_set_lru_flag(f, folio_flag::unevictable, false);
-  count("unevictable_pgs_rescued");
+  count(vm_event::unevictable_pgs_rescued);
 }
 
 // mlock_pte_range(): VM_LOCKED of [start, end) just changed; its folios follow.

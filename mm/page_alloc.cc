@@ -2,16 +2,23 @@
 // (swap slots), kernel/fork.c (mm_alloc). The machine's objects and their lifetimes.
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
+folio& frame_table::out_of_range(std::uint64_t pfn) {
+  throw std::out_of_range(fmt::format("pfn {} is beyond the last frame", pfn));
+}
+
 machine::machine(std::string_view design) : _anon(make_anon_rmap(design, *this)) {
-  _frames.resize(2);  // pfn 0 is never a frame
+  _frames.grow();  // pfn 0 is never a frame
+  _frames.grow();
   _zero_pfn = pfn_t{1};
   auto& zero = _frames[1];
   zero.pfn = _zero_pfn;
-  zero.in_use = true;
+  zero.set(folio_flag::in_use);
   zero.refcount = 1;  // reserved, never freed
   zero.set(folio_flag::uptodate);
 }
@@ -25,12 +32,12 @@ folio& machine::alloc_folio() {
     _free.pop_back();
   } else {
     pfn = _frames.size();
-    _frames.emplace_back();
+    _frames.grow();
   }
   folio& f = _frames[pfn];
   f = folio{};
   f.pfn = pfn_t{pfn};
-  f.in_use = true;
+  f.set(folio_flag::in_use);
   f.refcount = 1;  // the caller's reference
   f.set(folio_flag::uptodate);
   return f;
@@ -41,8 +48,8 @@ void machine::folio_put(folio& f) {
   if (--f.refcount > 0) return;
   if (f.refcount < 0 || f.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
   if (f.test(folio_flag::lru)) lruvec_del_folio(f);
-  f.in_use = false;
-  f.mapping = std::monostate{};
+  f.clear(folio_flag::in_use);
+  f.mapping = nullptr;
   f.flags = 0;
   _free.push_back(f.pfn.value);
 }
@@ -76,7 +83,7 @@ void machine::file_put(address_space* as) {
   // Last reference: the file's pages go with it (truncate_inode_pages()).
   for (auto& [index, pfn] : as->i_pages) {
     folio& f = folio_of(pfn);
-    f.mapping = std::monostate{};
+    f.mapping = nullptr;
     folio_put(f);
   }
   as->i_pages.clear();
@@ -111,11 +118,24 @@ void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
   if (o != n) _anon->pte_changed(mm, addr, o, n);
 }
 
+std::map<std::string, std::uint64_t> machine::vmstat() const {
+  static constexpr const char* names[NR_VM_EVENTS] = {
+      "pgfault",         "pgmajfault",          "pswpin",         "pswpout",        "pgscan_direct",
+      "pgsteal_direct",  "pgscan_anon",         "pgscan_file",    "pgsteal_anon",   "pgsteal_file",
+      "pgactivate",      "pgdeactivate",        "pgrefill",       "pgrotated",      "pgmigrate_success",
+      "pgmigrate_fail",  "cow_ksm",             "unevictable_pgs_culled", "unevictable_pgs_mlocked",
+      "unevictable_pgs_munlocked", "unevictable_pgs_rescued"};
+  std::map<std::string, std::uint64_t> out;
+  for (std::size_t i = 0; i < NR_VM_EVENTS; ++i)
+    if (_events[i]) out[names[i]] = _events[i];
+  return out;
+}
+
 machine::anon_footprint_t machine::anon_footprint() const {
   anon_footprint_t a;
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
     const folio& f = _frames[pfn];
-    if (!f.in_use || !f.is_anon()) continue;
+    if (!f.in_use() || !f.is_anon()) continue;
     a.frames++;
     a.mappings += static_cast<std::uint64_t>(f.mapcount);
   }
@@ -124,7 +144,7 @@ machine::anon_footprint_t machine::anon_footprint() const {
 
 machine::live_objects machine::live() const {
   std::size_t folios = 0;
-  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use ? 1U : 0U;
+  for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use() ? 1U : 0U;
   std::size_t design = 0;
   for (const auto& o : _anon->objects()) design += o.live();
   return {_mm_slab.live(), _vmas.live(), _anon_vmas.live(), _avcs.live(), _files.live(), folios, design};

@@ -401,10 +401,39 @@ class mm_registry {
     if (mm.id >= _by_id.size()) _by_id.resize(mm.id + 1);
     _by_id[mm.id] = &mm;
   }
-  [[nodiscard]] mm_struct& at(std::uint64_t id) const { return *_by_id.at(id); }
+  [[nodiscard]] mm_struct& at(std::uint64_t id) const { return *_by_id[id]; }  // ids come from note()
 
  private:
   std::vector<mm_struct*> _by_id;
+};
+
+/// The entries a walk is about to visit, copied first because rmap_one may unmap (and so
+/// unchain) the entry it is given. The buffer is reused by the next walk, so a walk
+/// allocates nothing; a walk started from inside another gets its own.
+class walk_buffer {
+ public:
+  class lease {
+   public:
+    explicit lease(walk_buffer& b) : _b(b), _own(b._busy) {
+      _b._busy = true;
+      v().clear();
+    }
+    ~lease() {
+      if (!_own) _b._busy = false;
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    std::vector<pte_handle>& v() { return _own ? _local : _b._v; }
+
+   private:
+    walk_buffer& _b;
+    bool _own;  // the shared buffer was taken by an outer walk
+    std::vector<pte_handle> _local;
+  };
+
+ private:
+  std::vector<pte_handle> _v;
+  bool _busy = false;
 };
 
 /// Visits the mapping a handle names; false when the walk must stop.
@@ -460,8 +489,8 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
-    // rmap_one may unmap (and so unchain) the entry it is given: walk a copy.
-    std::vector<pte_handle> ptes;
+    walk_buffer::lease buf(_buf);
+    auto& ptes = buf.v();
     const pte_rmap& r = _rmap[f.pfn];
     if (!r.direct.empty()) ptes.push_back(r.direct);
     unsigned i = r.idx;
@@ -489,7 +518,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
       unsigned i = r.idx;
       for (const pte_chain* c = r.chain; c; c = c->next, i = 0) n += pte_chain::NRPTE - i;
       const folio& f = _m.folio_of(pfn);
-      const auto mapped = f.in_use && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
+      const auto mapped = f.in_use() && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
       if (bad.empty() && n != mapped)
         bad = fmt::format("pte-chain: pfn {} has {} chain entries but {} anon mappings", pfn.value, n, mapped);
     });
@@ -550,6 +579,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
 
   machine& _m;
   slab_cache<pte_chain> _chains;
+  walk_buffer _buf;
   pfn_table<pte_rmap> _rmap;
   mm_registry _mms;
   object_counter _count{"pte_chain", sizeof(pte_chain)};
@@ -593,7 +623,8 @@ class legoos_anon_rmap final : public anon_rmap {
     // the rest of the list cannot hold another. (Restoring migration entries walks a
     // folio with no mappings yet: then every entry is wanted.)
     const std::size_t want = f.mapcount > 0 ? static_cast<std::size_t>(f.mapcount) : SIZE_MAX;
-    std::vector<pte_handle> ptes;  // rmap_one may unmap the entry it is given: walk a copy
+    walk_buffer::lease buf(_buf);
+    auto& ptes = buf.v();
     for (const lego_rmap* e = &_first[f.pfn]; e && ptes.size() < want; e = e->next)
       if (e->used) ptes.push_back(e->pte);
     for (pte_handle h : ptes)
@@ -647,6 +678,7 @@ class legoos_anon_rmap final : public anon_rmap {
 
   machine& _m;
   slab_cache<lego_rmap> _entries;
+  walk_buffer _buf;
   pfn_table<lego_rmap> _first;  // the entry preallocated in every frame
   mm_registry _mms;
   // The entry in the frame is counted in per_frame_bytes(), whether used or not.

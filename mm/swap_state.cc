@@ -72,7 +72,7 @@ folio& machine::swapin(swp_entry_t e) {
   f.set(folio_flag::swapbacked);
   _swap_cache.emplace(e.val, f.pfn);
   folio_add_lru(f, nullptr);
-  count("pswpin");
+  count(vm_event::pswpin);
   return f;
 }
 
@@ -81,7 +81,7 @@ folio& machine::swapin(swp_entry_t e) {
 // carried the exclusive marker, or when nothing else holds it any more.
 int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool write) {
   const swp_entry_t entry = pte.swap_entry();
-  if (!_swap_cache.count(entry.val)) count("pgmajfault");
+  if (!_swap_cache.count(entry.val)) count(vm_event::pgmajfault);
   folio& f = swapin(entry);
   const bool ksm = f.is_ksm();
   bool exclusive = !ksm && pte.swp_exclusive();

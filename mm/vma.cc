@@ -31,6 +31,7 @@ vm_area_struct* machine::vm_area_dup(const vm_area_struct& src) {
 }
 
 void machine::vm_area_free(vm_area_struct* vma) {
+  if (vma->vm_mm && vma->vm_mm->mmap_cache == vma) vma->vm_mm->mmap_cache = nullptr;
   if (vma->vm_file) file_put(vma->vm_file);
   _vmas.free(vma);
 }

@@ -47,12 +47,12 @@ void machine::pageout(folio& f) {
     swap_duplicate(f.swap);  // the file's reference
     as->swapped.emplace(f.index.value, f.swap);
     as->i_pages.erase(f.index.value);
-    f.mapping = std::monostate{};
+    f.mapping = nullptr;
     folio_put(f);  // the page cache's reference: the swap cache holds it now
   }
   _swap_content.at(f.swap.val - 1) = f.content;  // swap_writeout(); writeback completes at once
   f.clear(folio_flag::dirty);
-  count("pswpout");
+  count(vm_event::pswpout);
 }
 
 // One folio of shrink_folio_list(). The folio is isolated (off the LRU) on entry; the
@@ -92,14 +92,14 @@ void machine::folio_putback(folio& f, reclaim_outcome r) {
   if (r == reclaim_outcome::freed) return;
   if (r == reclaim_outcome::activated) {
     f.set(folio_flag::active);
-    count("pgactivate");
+    count(vm_event::pgactivate);
   }
   if (r == reclaim_outcome::culled) {
     f.set(folio_flag::unevictable);
-    count("unevictable_pgs_culled");
+    count(vm_event::unevictable_pgs_culled);
   }
   lruvec_add_folio(f, r == reclaim_outcome::written);
-  if (r == reclaim_outcome::written) count("pgrotated");
+  if (r == reclaim_outcome::written) count(vm_event::pgrotated);
 }
 
 // Kernel: shrink_inactive_list() + shrink_folio_list(), scanning the whole list.
@@ -110,13 +110,13 @@ bool machine::shrink_inactive_list(lru_list l) {
     folio& f = folio_of(pfn);
     lruvec_del_folio(f);  // isolate
     folio_get(f);         // isolation's reference
-    count("pgscan_direct");
-    count(anon ? "pgscan_anon" : "pgscan_file");
+    count(vm_event::pgscan_direct);
+    count(anon ? vm_event::pgscan_anon : vm_event::pgscan_file);
     const bool was_referenced = f.test(folio_flag::referenced);
     const reclaim_outcome r = shrink_folio(f, false);
     if (r == reclaim_outcome::freed) {
-      count("pgsteal_direct");
-      count(anon ? "pgsteal_anon" : "pgsteal_file");
+      count(vm_event::pgsteal_direct);
+      count(anon ? vm_event::pgsteal_anon : vm_event::pgsteal_file);
     }
     progress = progress || r != reclaim_outcome::kept || was_referenced != f.test(folio_flag::referenced);
     if (r != reclaim_outcome::freed) folio_putback(f, r);
@@ -131,13 +131,13 @@ bool machine::shrink_active_list(lru_list l) {
   bool progress = false;
   for (pfn_t pfn : oldest_first(lru_folios(l))) {
     folio& f = folio_of(pfn);
-    count("pgrefill");
+    count(vm_event::pgrefill);
     vm_flags_t vm_flags;
     if (f.mapped() && folio_referenced(f, &vm_flags) > 0 && vm_flags.has(vm_flag::exec) &&
         !f.test(folio_flag::swapbacked))
       continue;
     folio_set_lru_flag(f, folio_flag::active, false);
-    count("pgdeactivate");
+    count(vm_event::pgdeactivate);
     progress = true;
   }
   return progress;

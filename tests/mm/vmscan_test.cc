@@ -18,8 +18,9 @@ class Vmscan : public machine_test {
   }
   pfn_t pfn_at(mm_struct& mm, vaddr_t a) const { return mm.pgd.get(a).pfn(); }
   std::uint64_t stat(const char* name) const {
-    auto it = m.vmstat().find(name);
-    return it == m.vmstat().end() ? 0 : it->second;
+    const auto events = m.vmstat();
+    auto it = events.find(name);
+    return it == events.end() ? 0 : it->second;
   }
 };
 
@@ -54,7 +55,7 @@ TEST_F(Vmscan, OneYoungMappingKeepsAFolioOneRoundThenItIsWrittenThenFreed) {
   EXPECT_EQ(stat("pgsteal_anon"), 0U);
 
   EXPECT_TRUE(m.shrink_lruvec());  // clean and unmapped: freed
-  EXPECT_FALSE(m.folio_of(pfn).in_use);
+  EXPECT_FALSE(m.folio_of(pfn).in_use());
   EXPECT_EQ(stat("pgsteal_anon"), 1U);
   EXPECT_EQ(stat("pgscan_anon"), 3U) << "three scans per page, as kernel-oracle.md §4 measured";
   EXPECT_FALSE(m.shrink_lruvec()) << "nothing left to do";
@@ -77,7 +78,7 @@ TEST_F(Vmscan, TwoYoungMappingsActivateThenAgingDeactivates) {
   EXPECT_TRUE(p->pgd.get(A).none()) << "a reclaimed shmem page leaves no PTE";
   EXPECT_TRUE(c->pgd.get(A).none());
   m.shrink_lruvec();
-  EXPECT_FALSE(m.folio_of(pfn).in_use);
+  EXPECT_FALSE(m.folio_of(pfn).in_use());
 }
 
 TEST_F(Vmscan, MlockedFoliosAreUnevictableUntilTheLastLockedMappingGoes) {
@@ -133,7 +134,7 @@ TEST_F(Vmscan, PageoutOfAKsmPageMappedOnceKeepsItInTheSwapCache) {
   ASSERT_EQ(m.do_madvise(*p, page_addr(A, 1), 1, madv::pageout), 0);
   EXPECT_TRUE(p->pgd.get(page_addr(A, 1)).is_swap());
   EXPECT_FALSE(p->pgd.get(page_addr(A, 1)).swp_exclusive()) << "a KSM page is never exclusive";
-  EXPECT_TRUE(m.folio_of(kpfn).in_use) << "written, and kept in the swap cache until reclaim";
+  EXPECT_TRUE(m.folio_of(kpfn).in_use()) << "written, and kept in the swap cache until reclaim";
   EXPECT_TRUE(m.folio_of(kpfn).is_ksm());
 
   ASSERT_EQ(m.access(*p, page_addr(A, 1), false), 0);  // swap-in finds the KSM folio

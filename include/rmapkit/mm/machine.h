@@ -43,6 +43,14 @@ struct walk_stats {
   std::uint64_t upkeep = 0;         ///< entries read to add or remove a mapping (chain searches, duplicate checks)
 };
 
+/// Events counted as /proc/vmstat counts them (include/linux/vm_event_item.h).
+enum class vm_event : std::uint8_t {
+  pgfault, pgmajfault, pswpin, pswpout, pgscan_direct, pgsteal_direct, pgscan_anon, pgscan_file, pgsteal_anon,
+  pgsteal_file, pgactivate, pgdeactivate, pgrefill, pgrotated, pgmigrate_success, pgmigrate_fail, cow_ksm,
+  unevictable_pgs_culled, unevictable_pgs_mlocked, unevictable_pgs_munlocked, unevictable_pgs_rescued,
+};
+inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::unevictable_pgs_rescued) + 1;
+
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
 inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
 
@@ -136,8 +144,8 @@ class machine final : private pte_observer {
   /// Folios on LRU list @l, most recently added first (the scan takes them from the back).
   [[nodiscard]] std::vector<pfn_t> lru_folios(lru_list l) const;
   [[nodiscard]] std::uint64_t lru_size(lru_list l) const { return _lruvec[static_cast<std::size_t>(l)].nr; }
-  /// /proc/vmstat-style event counters (pswpin, pswpout, pgfault, cow_ksm, ...).
-  [[nodiscard]] const std::map<std::string, std::uint64_t>& vmstat() const { return _vmstat; }
+  /// /proc/vmstat-style event counters by their vmstat names (those that happened).
+  [[nodiscard]] std::map<std::string, std::uint64_t> vmstat() const;
 
   // ---- checking and accounting ----------------------------------------------------------
   /// Every invariant of linux-rmap.md §8 the model holds; empty when all hold.
@@ -237,7 +245,7 @@ class machine final : private pte_observer {
   bool folio_free_swap(folio& f);
   /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
   folio& swapin(swp_entry_t e);
-  void count(const char* event, std::uint64_t n = 1) { _vmstat[event] += n; }
+  void count(vm_event e, std::uint64_t n = 1) { _events[static_cast<std::size_t>(e)] += n; }
   // PTE writes, for designs that track PTEs
   void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
   // LRU lists (swap.c, vmscan.c)
@@ -299,7 +307,7 @@ class machine final : private pte_observer {
     std::uint64_t full_scans = 0;
   } _ksm;
 
-  std::deque<folio> _frames;         // by pfn; pfn 0 is never used; a deque keeps folio& stable as it grows
+  frame_table _frames;               // by pfn; pfn 0 is never used
   std::vector<std::uint64_t> _free;  // free pfns, reused LIFO like the buddy allocator's hot pages
   pfn_t _zero_pfn;
   slab_cache<vm_area_struct> _vmas;
@@ -312,7 +320,7 @@ class machine final : private pte_observer {
   std::vector<std::uint64_t> _swap_content;    // per slot: what was written out
   std::vector<std::uint64_t> _swap_free;       // free slots
   std::map<std::uint64_t, pfn_t> _swap_cache;  // slot -> folio (SWAP_HAS_CACHE)
-  std::map<std::string, std::uint64_t> _vmstat;
+  std::array<std::uint64_t, NR_VM_EVENTS> _events{};  // by vm_event: an index, not a name lookup, per event
   std::array<lru_head, NR_LRU_LISTS> _lruvec;  // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;

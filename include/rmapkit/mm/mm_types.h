@@ -5,11 +5,12 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
-#include <variant>
+#include <type_traits>
 #include <vector>
 
 #include "rmapkit/interval_tree.h"
@@ -82,15 +83,50 @@ enum class folio_flag : std::uint16_t {
   mlocked = 1U << 8,
   anon_exclusive = 1U << 9,  ///< PG_anon_exclusive: mapped by exactly one PTE, may be written without COW
   unevictable = 1U << 10,    ///< on the unevictable LRU list
+  in_use = 1U << 11,         ///< allocated (not on the free list)
 };
 
 /// The LRU lists of the (single) lruvec (include/linux/mmzone.h enum lru_list).
 enum class lru_list : std::uint8_t { inactive_anon, active_anon, inactive_file, active_file, unevictable };
 inline constexpr std::size_t NR_LRU_LISTS = 5;
 
-/// `folio->mapping`: the kernel's tagged pointer, as a type-safe union. An anon folio
-/// points at an anon_vma, a KSM folio at its stable node, a page-cache folio at its file.
-using folio_mapping = std::variant<std::monostate, anon_vma*, address_space*, ksm_stable_node*>;
+/// `folio->mapping`: as in the kernel, one word whose low bits say what it points at (an
+/// anon folio at an anon_vma, a KSM folio at its stable node, a page-cache folio at its
+/// file), behind a type-safe interface. One word, not a std::variant's two, keeps a folio
+/// within the 64 bytes of a struct page.
+class folio_mapping {
+ public:
+  constexpr folio_mapping() = default;
+  constexpr folio_mapping(std::nullptr_t) {}  // NOLINT: no mapping
+  folio_mapping(anon_vma* p) : _v(tagged(p, ANON)) {}            // NOLINT: implicit, like the pointer it holds
+  folio_mapping(address_space* p) : _v(tagged(p, FILE)) {}       // NOLINT
+  folio_mapping(ksm_stable_node* p) : _v(tagged(p, KSM)) {}      // NOLINT
+
+  template <typename T>
+  [[nodiscard]] T* get_if() const {
+    return tag() == tag_of<T>() ? reinterpret_cast<T*>(_v & ~TAG_MASK) : nullptr;
+  }
+  template <typename T>
+  [[nodiscard]] bool holds() const { return tag() == tag_of<T>(); }
+  [[nodiscard]] bool empty() const { return _v == 0; }
+  bool operator==(const folio_mapping&) const = default;
+
+ private:
+  static constexpr std::uintptr_t NONE = 0, ANON = 1, FILE = 2, KSM = 3, TAG_MASK = 3;
+  template <typename T>
+  static constexpr std::uintptr_t tag_of() {
+    if constexpr (std::is_same_v<T, anon_vma>) return ANON;
+    else if constexpr (std::is_same_v<T, address_space>) return FILE;
+    else return KSM;
+  }
+  template <typename T>
+  static std::uintptr_t tagged(T* p, std::uintptr_t tag) {
+    const auto v = reinterpret_cast<std::uintptr_t>(p);
+    return v ? v | tag : 0;  // objects are at least 4-byte aligned: the low bits are free
+  }
+  [[nodiscard]] std::uintptr_t tag() const { return _v & TAG_MASK; }
+  std::uintptr_t _v = NONE;
+};
 
 /// One 4 KiB frame. The model has order-0 folios only, as the kernel back end does (THP off).
 struct folio {
@@ -108,25 +144,46 @@ struct folio {
   /// folio->lru: neighbours on its LRU list, as pfns (0: none). Frames live in one array,
   /// so a 32-bit index is the intrusive link at half the size of two pointers.
   std::uint32_t lru_prev = 0, lru_next = 0;
-  bool in_use = false;       ///< allocated (not on the free list)
 
   [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint16_t>(f)) != 0; }
   void set(folio_flag f) { flags = static_cast<std::uint16_t>(flags | static_cast<std::uint16_t>(f)); }
   void clear(folio_flag f) { flags = static_cast<std::uint16_t>(flags & ~static_cast<std::uint16_t>(f)); }
   void assign(folio_flag f, bool on) { on ? set(f) : clear(f); }
 
-  [[nodiscard]] bool is_ksm() const { return std::holds_alternative<ksm_stable_node*>(mapping); }
+  [[nodiscard]] bool is_ksm() const { return mapping.holds<ksm_stable_node>(); }
   /// folio_test_anon(): anonymous, KSM pages included.
-  [[nodiscard]] bool is_anon() const { return std::holds_alternative<anon_vma*>(mapping) || is_ksm(); }
-  [[nodiscard]] anon_vma* anon() const {
-    auto* p = std::get_if<anon_vma*>(&mapping);
-    return p ? *p : nullptr;
-  }
-  [[nodiscard]] address_space* file() const {
-    auto* p = std::get_if<address_space*>(&mapping);
-    return p ? *p : nullptr;
-  }
+  [[nodiscard]] bool is_anon() const { return mapping.holds<anon_vma>() || is_ksm(); }
+  [[nodiscard]] anon_vma* anon() const { return mapping.get_if<anon_vma>(); }
+  [[nodiscard]] address_space* file() const { return mapping.get_if<address_space>(); }
+  [[nodiscard]] ksm_stable_node* ksm_node() const { return mapping.get_if<ksm_stable_node>(); }
   [[nodiscard]] bool mapped() const { return mapcount > 0; }
+  [[nodiscard]] bool in_use() const { return test(folio_flag::in_use); }
+};
+
+static_assert(sizeof(folio) == 64, "a folio is the model's struct page: 64 bytes, as the kernel's");
+
+/// The frames by pfn: chunks of 4,096 folios that never move, so a folio& stays valid as
+/// memory grows (as struct pages do in the kernel's vmemmap), and a lookup is a shift and a
+/// mask.
+class frame_table {
+ public:
+  folio& operator[](std::uint64_t pfn) { return _chunks[pfn >> SHIFT][pfn & MASK]; }
+  const folio& operator[](std::uint64_t pfn) const { return _chunks[pfn >> SHIFT][pfn & MASK]; }
+  folio& at(std::uint64_t pfn) { return pfn < _size ? (*this)[pfn] : out_of_range(pfn); }
+  const folio& at(std::uint64_t pfn) const { return pfn < _size ? (*this)[pfn] : out_of_range(pfn); }
+  [[nodiscard]] std::uint64_t size() const { return _size; }
+  /// One more frame at the end, default-initialised.
+  folio& grow() {
+    if ((_size & MASK) == 0) _chunks.push_back(std::make_unique<folio[]>(CHUNK));
+    return (*this)[_size++];
+  }
+
+ private:
+  [[noreturn]] static folio& out_of_range(std::uint64_t pfn);
+  static constexpr unsigned SHIFT = 12;
+  static constexpr std::uint64_t CHUNK = std::uint64_t{1} << SHIFT, MASK = CHUNK - 1;
+  std::vector<std::unique_ptr<folio[]>> _chunks;
+  std::uint64_t _size = 0;
 };
 
 // ---- VMA, anon_vma, anon_vma_chain ------------------------------------------------------
@@ -226,6 +283,10 @@ struct mm_struct {
   std::uint64_t id = 0;
   std::string name;
   bool ksm_registered = false;  ///< has an mm_slot in KSM (MADV_MERGEABLE was used)
+  /// The last VMA find_vma() returned (2.6's mm->mmap_cache): walks that go from PTE to
+  /// PTE in one mm (PTE chains) mostly find the same VMA again. Dropped when it is freed;
+  /// a VMA whose range changes is still checked against its current range.
+  mutable const vm_area_struct* mmap_cache = nullptr;
 
   [[nodiscard]] int map_count() const { return static_cast<int>(mm_mt.size()); }
 };
