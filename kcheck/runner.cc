@@ -150,7 +150,7 @@ class controller {
       remove_stale_leftovers(opts.swap_dir);
     }
     if (prog.needs_machine_lock) _ksm.emplace();
-    // Before any agent exists: the tracer follows this process and all it forks.
+    // The tracer follows each agent from its spawn, and what it forks.
     if (opts.kmem_counts) _kmem.emplace();
     if (prog.needs_swap) {
       // Much larger than anything the scenario can allocate: a swap device more than half
@@ -272,6 +272,7 @@ class controller {
     theirs.reset();
     try {
       adopt(o.proc, std::move(ours), pid);
+      if (_kmem) _kmem->follow(pid);
     } catch (const statement_error&) {
       throw statement_error(fmt::format("spawn: cannot start the agent {}", _agent_path));
     }

@@ -59,7 +59,7 @@ kmem_tracer::kmem_tracer() : _dir(TRACEFS) {
   set(std::string(FREE) + "enable", "0");
   set("buffer_size_kb", "65536");
   set("options/event-fork", "1");
-  set("set_event_pid", std::to_string(::getpid()));
+  set("set_event_pid", "");  // follow() adds the agents; tracing is off until then
   set(std::string(ALLOC) + "filter",
       "call_site.function == __anon_vma_prepare || call_site.function == anon_vma_fork || "
       "call_site.function == anon_vma_clone");
@@ -67,7 +67,13 @@ kmem_tracer::kmem_tracer() : _dir(TRACEFS) {
   truncate(_dir + "/trace");
   set(std::string(ALLOC) + "enable", "1");
   set(std::string(FREE) + "enable", "1");
-  set("tracing_on", "1");
+}
+
+void kmem_tracer::follow(int pid) {
+  // A plain write appends to the pid list.
+  if (int e = write_text(_dir + "/set_event_pid", std::to_string(pid)))
+    throw std::runtime_error(fmt::format("cannot trace process {}: errno {}", pid, e));
+  (void)write_text(_dir + "/tracing_on", "1");
 }
 
 void kmem_tracer::set(const std::string& file, const std::string& value) {

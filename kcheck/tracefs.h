@@ -1,7 +1,7 @@
 // Counting the kernel's anon_vma and anon_vma_chain allocations with the kmem tracepoints
 // (anchors.md §6): kmem_cache_alloc filtered by call site (__anon_vma_prepare,
 // anon_vma_fork, anon_vma_clone) and kmem_cache_free (unlink_anon_vmas, __put_anon_vma),
-// restricted to the runner and its descendants (set_event_pid + event-fork). anon_vma's
+// restricted to the scenario's processes and what they fork (set_event_pid + event-fork). anon_vma's
 // cache keeps its name; anon_vma_chain's is merged with other 64-byte caches, so every
 // other object these call sites allocate or free is an AVC.
 #pragma once
@@ -23,6 +23,10 @@ class kmem_tracer {
   kmem_tracer(const kmem_tracer&) = delete;
   kmem_tracer& operator=(const kmem_tracer&) = delete;
 
+  /// Traces @pid from now on, and every process it forks. Nothing is recorded before the
+  /// first call: the runner itself is never traced (its own forks, for spawning agents,
+  /// depend on how much memory it happens to use).
+  void follow(int pid);
   /// Stops tracing and counts what was recorded; throws when events were lost.
   [[nodiscard]] scenario::kmem_counts read();
 

@@ -181,7 +181,10 @@ class avc_anon_rmap final : public anon_rmap {
     _mapping[f.pfn] = exclusive ? av : av->root;
   }
   void move(folio& f, vm_area_struct& vma) override { _mapping[f.pfn] = _vmas.at(&vma).av; }
-  void migrate(folio& src, folio& dst) override { _mapping[dst.pfn] = _mapping[src.pfn]; }
+  void migrate(folio& src, folio& dst) override {
+    auto* av = _mapping[src.pfn];  // a copy: indexing dst may grow the table
+    _mapping[dst.pfn] = av;
+  }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
     d_anon_vma* av = _mapping[f.pfn];
@@ -344,7 +347,10 @@ class family_anon_rmap final : public anon_rmap {
   }
 
   void add_new(folio& f, vm_area_struct& vma, vaddr_t, bool) override { _mapping[f.pfn] = _vmas.at(&vma).av; }
-  void migrate(folio& src, folio& dst) override { _mapping[dst.pfn] = _mapping[src.pfn]; }
+  void migrate(folio& src, folio& dst) override {
+    auto* av = _mapping[src.pfn];  // a copy: indexing dst may grow the table
+    _mapping[dst.pfn] = av;
+  }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
     f_anon_vma* av = _mapping[f.pfn];
@@ -503,8 +509,9 @@ class pte_chain_anon_rmap final : public anon_rmap {
   // Migration entries stay on the old frame's chain; the chain moves to the new frame
   // whole, and the restored PTEs are already on it.
   void migrate(folio& src, folio& dst) override {
-    _rmap[dst.pfn] = _rmap[src.pfn];
+    const pte_rmap moved = _rmap[src.pfn];  // a copy: indexing dst may grow the table
     _rmap[src.pfn] = {};
+    _rmap[dst.pfn] = moved;
   }
 
   std::vector<rmap_object_count> objects() const override { return {_count.count()}; }
@@ -632,8 +639,9 @@ class legoos_anon_rmap final : public anon_rmap {
   }
 
   void migrate(folio& src, folio& dst) override {
-    _first[dst.pfn] = _first[src.pfn];
+    const lego_rmap moved = _first[src.pfn];  // a copy: indexing dst may grow the table
     _first[src.pfn] = {};
+    _first[dst.pfn] = moved;
   }
 
   std::vector<rmap_object_count> objects() const override { return {_embedded.count(), _count.count()}; }
