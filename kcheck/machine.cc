@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "kcheck/procfs.h"
+#include "kcheck/tracefs.h"
 #include "rmapkit/scenario/diag.h"
 #include "rmapkit/types.h"
 
@@ -42,15 +43,6 @@ pid_t pid_suffix(const std::string& name, const std::string& prefix) {
     pid = pid * 10 + (c - '0');
   }
   return pid;
-}
-
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
 }
 
 /// The cgroup-v1 memory controller's directory for our own cgroup, or "" when absent.
@@ -261,6 +253,7 @@ void remove_stale_leftovers(const std::string& swap_dir) {
     ::swapoff(path.c_str());
     ::unlink(path.c_str());
   }
+  remove_stale_trace_instances();
   auto parent = own_memcg_dir();
   if (parent.empty()) return;
   for (const auto& name : list_dir(parent)) {

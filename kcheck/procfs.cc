@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include "kcheck/procfs.h"
 
 #include <fcntl.h>
@@ -138,6 +139,18 @@ std::uint64_t read_number(const std::string& path) {
   } catch (const std::exception&) {
     throw std::runtime_error(fmt::format("{}: not a number: '{}'", path, s));
   }
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    ::closedir(d);
+  }
+  return names;
 }
 
 }  // namespace rmapkit::kcheck

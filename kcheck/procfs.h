@@ -66,6 +66,8 @@ std::uint64_t own_pfn_probe();
 std::string read_text(const std::string& path);
 /// Writes @value to a sysfs/procfs/cgroup file; returns 0 or the errno.
 int write_text(const std::string& path, const std::string& value);
+/// The entries of a directory, without "." and ".."; empty when it cannot be read.
+std::vector<std::string> list_dir(const std::string& dir);
 /// read_text() parsed as an unsigned number.
 std::uint64_t read_number(const std::string& path);
 

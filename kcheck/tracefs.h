@@ -7,15 +7,15 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 
 #include "rmapkit/scenario/report.h"
 
 namespace rmapkit::kcheck {
 
-/// Sets up tracefs for the counting and restores every setting it changed (and unmounts
-/// tracefs if it mounted it). Machine-wide: hold the machine lock.
+/// A private tracefs instance (instances/rmapkit-PID) set up for the counting; removed
+/// again, with tracefs unmounted if it mounted it, when it goes (also when its setup
+/// fails). Nothing global is touched: other tracing users keep their buffers and settings.
 class kmem_tracer {
  public:
   kmem_tracer();
@@ -32,9 +32,12 @@ class kmem_tracer {
 
  private:
   void set(const std::string& file, const std::string& value);
+  void remove();
   std::string _dir;
-  bool _mounted = false;
-  std::map<std::string, std::string> _saved;  // file -> its value before
+  bool _mounted = false, _created = false;
 };
+
+/// Removes the instances of runs that were killed before they could (their pid is gone).
+void remove_stale_trace_instances();
 
 }  // namespace rmapkit::kcheck

@@ -29,7 +29,8 @@ void machine::restore_migration_ptes(folio& src, folio& dst) {
 
 std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
   folio& src = folio_of(pfn);
-  if (!src.in_use() || pfn == _zero_pfn) return std::nullopt;
+  // An unmapped folio's anon_vma may be gone (folio_get_anon_vma() refuses it too).
+  if (!src.in_use() || pfn == _zero_pfn || !src.mapped()) return std::nullopt;
 
   // try_to_migrate(): every mapping becomes a migration entry naming src.
   rmap_walk_control rwc;

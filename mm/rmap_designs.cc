@@ -105,12 +105,12 @@ class avc_anon_rmap final : public anon_rmap {
   enum class era { linux_2_6_34, linux_3_19 };
   // Kernel sizes: 3.19's anon_vma is root, rwsem, refcount, degree, parent, rb_root (72
   // bytes), its AVC two pointers, two list links... and an rb node with the subtree end
-  // (64); 2.6.34's anon_vma is a spinlock, a refcount and the list head (32), its AVC two
-  // pointers and two list links (48).
+  // (64); 2.6.34's anon_vma is a spinlock, a refcount and the list head (24: the root
+  // pointer came in 2.6.35), its AVC two pointers and two list links (48).
   avc_anon_rmap(machine& m, era e)
       : _m(m),
         _era(e),
-        _av_count("anon_vma", e == era::linux_3_19 ? 72 : 32),
+        _av_count("anon_vma", e == era::linux_3_19 ? 72 : 24),
         _avc_count("anon_vma_chain", e == era::linux_3_19 ? 64 : 48) {}
   ~avc_anon_rmap() override {
     for (auto& [vma, st] : _vmas) drop_chain(st);
@@ -555,6 +555,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
       r.idx = pte_chain::NRPTE;
     }
     r.chain->ptes[--r.idx] = h;
+    _m.stats().upkeep++;  // page_add_rmap() writes one slot
   }
 
   // page_remove_rmap(): the entry found is replaced by the head block's newest one; an
@@ -645,13 +646,28 @@ class legoos_anon_rmap final : public anon_rmap {
   }
 
   std::vector<rmap_object_count> objects() const override { return {_embedded.count(), _count.count()}; }
+
+  // Walks stop after mapcount entries: that is only right while entries and mappings are
+  // one to one.
+  std::string check() const override {
+    std::string bad;
+    _first.for_each([&](pfn_t pfn, const lego_rmap& head) {
+      std::size_t n = 0;
+      for (const lego_rmap* e = &head; e; e = e->next) n += e->used ? 1 : 0;
+      const folio& f = _m.folio_of(pfn);
+      const auto mapped = f.in_use() && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
+      if (bad.empty() && n != mapped)
+        bad = fmt::format("legoos: pfn {} has {} rmap entries but {} anon mappings", pfn.value, n, mapped);
+    });
+    return bad;
+  }
   std::size_t per_frame_bytes() const override { return sizeof(lego_rmap); }  // the preallocated entry
 
  private:
   void add(lego_rmap& head, pte_handle h) {
     for (const lego_rmap* e = &head; e; e = e->next) {
       _m.stats().upkeep++;  // the duplicate check reads every entry
-      if (e->used && e->pte == h) return;
+      if (e->used && e->pte == h) throw std::logic_error("legoos: a mapping added twice (LegoOS BUGs here)");
     }
     if (!head.used) {
       head.pte = h;
@@ -675,6 +691,7 @@ class legoos_anon_rmap final : public anon_rmap {
     }
     for (lego_rmap* prev = &head; prev->next; prev = prev->next) {
       lego_rmap* e = prev->next;
+      _m.stats().upkeep++;  // the removal searches the list
       if (!(e->pte == h)) continue;
       prev->next = e->next;
       _entries.free(e);

@@ -54,6 +54,7 @@ void machine::delete_from_swap_cache(folio& f) {
 bool machine::folio_free_swap(folio& f) {
   if (!f.test(folio_flag::swapcache) || swap_count(f.swap) != 0) return false;
   delete_from_swap_cache(f);
+  f.set(folio_flag::dirty);  // the copy on swap is gone: a later reclaim must write it again
   return true;
 }
 

@@ -119,12 +119,21 @@ std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostre
     std::ostringstream out;
     auto r = kcheck::run(p, out, err, k);
     if (r.exit_code != 0) return std::nullopt;
+    if (!got) err << p.file << ": the kernel run printed no kmem counts\n";
     return got;
   };
   auto full = count(prog);
   if (!full) return std::nullopt;
   auto base = count(skeleton(prog));
   if (!base) return std::nullopt;
+  if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
+      full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
+    err << fmt::format("{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
+                       "runner's own allocations did not cancel out\n",
+                       prog.file, sc::format(*base).substr(0, sc::format(*base).size() - 1),
+                       sc::format(*full).substr(0, sc::format(*full).size() - 1));
+    return std::nullopt;
+  }
   return *full - *base;
 }
 

@@ -84,8 +84,9 @@ class anon_rmap {
   virtual void walk(folio& f, const rmap_walk_control& rwc) = 0;
   /// The objects this design allocated.
   [[nodiscard]] virtual std::vector<rmap_object_count> objects() const = 0;
-  /// Bytes it adds to every frame's struct page (2.5's page->pte, LegoOS's first entry);
-  /// page->mapping and page->index, which every design uses, are not counted.
+  /// Bytes it adds to a frame's struct page (2.5's page->pte, LegoOS's first entry);
+  /// page->mapping and page->index, which every design uses, are not counted. `compare`
+  /// charges them per anonymous frame in use, the frames this reverse map serves.
   [[nodiscard]] virtual std::size_t per_frame_bytes() const { return 0; }
   /// The design's own invariants; empty when they hold.
   [[nodiscard]] virtual std::string check() const { return {}; }
