@@ -1,5 +1,9 @@
 // Kernel: mm/page_alloc.c (frames), mm/shmem.c + mm/memfd.c (files), mm/swapfile.c
 // (swap slots), kernel/fork.c (mm_alloc). The machine's objects and their lifetimes.
+#include <sys/mman.h>
+
+#include <memory>
+#include <new>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -7,6 +11,19 @@
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
+
+frame_table::chunk frame_table::map_chunk() {
+  void* mem = ::mmap(nullptr, CHUNK * sizeof(folio), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  auto* frames = static_cast<folio*>(mem);
+  std::uninitialized_default_construct_n(frames, CHUNK);
+  return chunk(frames);
+}
+
+void frame_table::chunk_unmap::operator()(folio* p) const {
+  std::destroy_n(p, CHUNK);
+  ::munmap(p, CHUNK * sizeof(folio));
+}
 
 folio& frame_table::out_of_range(std::uint64_t pfn) {
   throw std::out_of_range(fmt::format("pfn {} is beyond the last frame", pfn));

@@ -495,10 +495,14 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
+    const pte_rmap& r = _rmap[f.pfn];
+    if (!r.direct.empty()) {
+      const pte_handle h = r.direct;  // a copy: rmap_one may unmap it
+      visit_pte(_m, f, _mms, h, rwc);
+      return;
+    }
     walk_buffer::lease buf(_buf);
     auto& ptes = buf.v();
-    const pte_rmap& r = _rmap[f.pfn];
-    if (!r.direct.empty()) ptes.push_back(r.direct);
     unsigned i = r.idx;
     for (const pte_chain* c = r.chain; c; c = c->next, i = 0)
       for (; i < pte_chain::NRPTE; ++i) ptes.push_back(c->ptes[i]);

@@ -159,6 +159,8 @@ class machine final : private pte_observer {
     [[nodiscard]] std::size_t total() const { return mms + vmas + anon_vmas + avcs + files + folios + design; }
   };
   [[nodiscard]] live_objects live() const;
+  /// Bytes of the frame table (struct pages): mapped directly, not from the heap.
+  [[nodiscard]] std::uint64_t frame_table_bytes() const { return _frames.bytes(); }
   /// Anonymous frames in use (KSM included) and the PTEs mapping them.
   struct anon_footprint_t {
     std::uint64_t frames = 0, mappings = 0;
