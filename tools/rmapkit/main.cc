@@ -118,6 +118,35 @@ int cmd_lint(const std::string& path) {
   return 0;
 }
 
+/// CLI11 reports a missing or mistyped command ("rmapkit rnu x.rmap") as "A subcommand is
+/// required"; name the word and the commands instead. Returns false when @e is another error.
+bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
+  if (dynamic_cast<const CLI::RequiredError*>(&e) == nullptr) return false;
+  const auto all = [](const CLI::App*) { return true; };
+  const CLI::App* level = &app;
+  std::string where = "rmapkit";
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : level->get_subcommands(all))
+      if (sub->parsed()) {
+        level = sub;
+        where += " " + sub->get_name();
+        deeper = true;
+        break;
+      }
+  }
+  const auto subs = level->get_subcommands(all);
+  if (subs.empty()) return false;  // a required option or argument, which CLI11 names
+  std::string names;
+  for (const CLI::App* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+  const std::vector<std::string> rest = level->remaining();
+  if (rest.empty() || rest.front().starts_with('-'))
+    std::cerr << where << ": a command is required (one of: " << names << ")\n";
+  else
+    std::cerr << where << ": unknown command '" << rest.front() << "' (one of: " << names << ")\n";
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,7 +256,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    if (!report_missing_command(app, e)) app.exit(e);
     return sc::EXIT_SCENARIO_ERROR;
   }
   try {
