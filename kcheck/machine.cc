@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "kcheck/damon.h"
 #include "kcheck/procfs.h"
 #include "kcheck/tracefs.h"
 #include "rmapkit/scenario/diag.h"
@@ -254,6 +255,7 @@ void remove_stale_leftovers(const std::string& swap_dir) {
     ::unlink(path.c_str());
   }
   remove_stale_trace_instances();
+  restore_stale_damon();
   auto parent = own_memcg_dir();
   if (parent.empty()) return;
   for (const auto& name : list_dir(parent)) {

@@ -1,5 +1,6 @@
 // Machine-wide state the kernel back end borrows for a run, each piece owned by a guard
-// that gives it back: the lock file, KSM knobs, a swap file, a memory cgroup.
+// that gives it back: the lock file, KSM knobs, a swap file, a memory cgroup (and DAMON's
+// schemes, damon.h).
 // (spec: "KSM and swap are machine-wide", kernel-oracle.md §3.3 and §6).
 #pragma once
 
@@ -85,8 +86,9 @@ class memcg_guard {
   std::string _parent, _path;
 };
 
-/// Removes what runs killed without cleanup (SIGKILL) left: their swap files in @swap_dir
-/// and their memory cgroups beside ours. Called with the machine lock held.
+/// Removes what runs killed without cleanup (SIGKILL) left: their swap files in @swap_dir,
+/// their memory cgroups beside ours, their tracefs instances, and the DAMON actions they
+/// replaced (given back). Called with the machine lock held.
 void remove_stale_leftovers(const std::string& swap_dir);
 
 /// Drains every CPU's LRU batches, so that freshly faulted pages are visible to

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "kcheck/agent.h"
+#include "kcheck/damon.h"
 #include "kcheck/machine.h"
 #include "kcheck/procfs.h"
 #include "kcheck/tracefs.h"
@@ -153,6 +154,9 @@ class controller {
     // The tracer follows each agent from its spawn, and what it forks.
     if (opts.kmem_counts) _kmem.emplace();
     if (prog.needs_swap) {
+      // Before the swap file exists: DAMON's schemes would swap out the scenario's
+      // unmapped memfd pages (damon.h).
+      _damon.emplace();
       // Much larger than anything the scenario can allocate: a swap device more than half
       // full frees swap cache early and changes `swapcache` flags.
       auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.page_bound * PAGE_SIZE + (32ULL << 20));
@@ -455,6 +459,7 @@ class controller {
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
   std::optional<ksm_guard> _ksm;
+  std::optional<damon_guard> _damon;
   std::optional<swap_guard> _swap;
   std::optional<memcg_guard> _memcg;
   std::vector<unique_fd> _files;

@@ -54,6 +54,33 @@ TEST_F(KernelRun, SigtermHalfwayThroughReclaimRestoresEverything) {
   expect_restored();
 }
 
+// DAMON's schemes do `stat` while a run has swap (kcheck/damon.h), without a restart of
+// their kdamond; a run killed with SIGKILL leaves them so, and the next locked run gives
+// them back along with the other leftovers.
+TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
+  // An action under kdamonds/K/contexts/..., and whether kdamond K was running.
+  auto running_action = [&](const std::string& key) {
+    return key.ends_with("/action") && _before.damon.at(key.substr(0, key.find("/contexts/")) + "/state") == "on";
+  };
+  bool acting = false;
+  for (const auto& [key, value] : _before.damon) acting |= running_action(key) && value != "stat";
+  if (!acting) GTEST_SKIP() << "no running DAMON scheme acts on pages on this machine";
+  auto path = temp_file("reclaim.rmap", big_reclaim);
+  child runner({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(runner.wait_for_err(":7: reclaim", 60s)) << runner.err_so_far();
+  const auto during = read_machine_state().damon;
+  for (const auto& [key, value] : _before.damon)
+    EXPECT_EQ(during.at(key), running_action(key) ? "stat" : value) << key << " (a kdamond keeps running, not restarted)";
+  ::kill(runner.pid(), SIGKILL);
+  EXPECT_EQ(runner.wait().signal, SIGKILL);
+  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(read_machine_state().damon, during) << "SIGKILL leaves the schemes paused";
+  auto next = temp_file("next.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\nP: madvise A pageout\n");
+  auto o = run({rmapkit_bin(), "kernel", next});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  expect_restored();
+}
+
 TEST_F(KernelRun, SigintDuringKsmRestoresKnobs) {
   auto path = temp_file("ksm.rmap", R"(spawn P
 P: mmap A anon private pages=30000

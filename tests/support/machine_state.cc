@@ -40,6 +40,28 @@ std::string own_memcg() {
   return {};
 }
 
+/// Under /sys/kernel/mm/damon/admin: every kdamond's state and pid, every scheme's action.
+std::map<std::string, std::string> read_damon() {
+  std::map<std::string, std::string> out;
+  const std::string admin = "/sys/kernel/mm/damon/admin/";
+  auto count = [&](const std::string& rel) {
+    const std::string v = trim(slurp(admin + rel));
+    return v.empty() ? 0 : std::stoi(v);
+  };
+  for (int k = 0, nk = count("kdamonds/nr_kdamonds"); k < nk; ++k) {
+    const std::string kd = "kdamonds/" + std::to_string(k);
+    for (const char* f : {"/state", "/pid"}) out[kd + f] = trim(slurp(admin + kd + f));
+    for (int c = 0, nc = count(kd + "/contexts/nr_contexts"); c < nc; ++c) {
+      const std::string ctx = kd + "/contexts/" + std::to_string(c);
+      for (int s = 0, ns = count(ctx + "/schemes/nr_schemes"); s < ns; ++s) {
+        const std::string action = ctx + "/schemes/" + std::to_string(s) + "/action";
+        out[action] = trim(slurp(admin + action));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 machine_state read_machine_state() {
@@ -65,6 +87,7 @@ machine_state read_machine_state() {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     if (trim(slurp("/proc/" + pid + "/comm")) == "rmapkit-agent") s.agents.push_back(pid);
   }
+  s.damon = read_damon();
   return s;
 }
 
@@ -81,6 +104,8 @@ std::ostream& operator<<(std::ostream& os, const machine_state& s) {
   list("agents", s.agents);
   os << "; tracing:";
   for (const auto& [k, v] : s.tracing) os << ' ' << k << '=' << v;
+  os << "; damon:";
+  for (const auto& [k, v] : s.damon) os << ' ' << k << '=' << v;
   return os;
 }
 

@@ -17,6 +17,9 @@ struct machine_state {
   std::vector<std::string> agents;         ///< live rmapkit-agent processes
   /// tracefs: whether mounted and, when it is, the kmem settings a kmem count touches.
   std::map<std::string, std::string> tracing;
+  /// DAMON's kdamonds (state, pid: a restart would change it) and their schemes' actions,
+  /// by path under /sys/kernel/mm/damon/admin.
+  std::map<std::string, std::string> damon;
 
   bool operator==(const machine_state&) const = default;
 };

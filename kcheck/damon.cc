@@ -1,0 +1,172 @@
+#include "kcheck/damon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "kcheck/procfs.h"
+
+namespace rmapkit::kcheck {
+
+namespace {
+
+/// The action of a scheme that does nothing to pages.
+constexpr const char* STAT = "stat";
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+/// write_text() for a file of our own as well as for sysfs: truncates first (as `echo >`
+/// does), so that tests can stand in a directory tree for /sys.
+int write_value(const std::string& path, const std::string& value) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const ssize_t n = ::write(fd, value.data(), value.size());
+  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(value.size()) ? 0 : EIO);
+  ::close(fd);
+  return e;
+}
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+/// The numbered subdirectories DIR/0 .. DIR/(nr-1), as DIR/nr_FILE counts them.
+std::vector<std::string> numbered(const std::string& dir, const char* nr_file) {
+  std::vector<std::string> out;
+  const std::uint64_t n = read_number(fmt::format("{}/{}", dir, nr_file));
+  for (std::uint64_t i = 0; i < n; ++i) out.push_back(fmt::format("{}/{}", dir, i));
+  return out;
+}
+
+/// Every scheme of every running kdamond whose action is not `stat`.
+std::vector<damon_guard::paused_scheme> acting_schemes(const std::string& admin_dir) {
+  std::vector<damon_guard::paused_scheme> out;
+  const std::string root = admin_dir + "/kdamonds";
+  if (!exists(root + "/nr_kdamonds")) return out;  // no DAMON, or no sysfs interface
+  for (const auto& kd : numbered(root, "nr_kdamonds")) {
+    if (trimmed(read_text(kd + "/state")) != "on") continue;
+    for (const auto& ctx : numbered(kd + "/contexts", "nr_contexts"))
+      for (const auto& scheme : numbered(ctx + "/schemes", "nr_schemes"))
+        if (auto action = trimmed(read_text(scheme + "/action")); action != STAT) out.push_back({kd, scheme, action});
+  }
+  return out;
+}
+
+void write_record(const std::string& path, const std::vector<damon_guard::paused_scheme>& schemes) {
+  const std::string tmp = path + ".new";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& s : schemes) out << s.kdamond << '\t' << s.scheme << '\t' << s.action << '\n';
+    out.flush();
+    if (!out) throw std::system_error(errno, std::generic_category(), fmt::format("cannot write {}", tmp));
+  }
+  // Renamed into place: a record is whole or absent, never half written.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw std::system_error(e, std::generic_category(), fmt::format("cannot create {}", path));
+  }
+}
+
+std::vector<damon_guard::paused_scheme> read_record(const std::string& path) {
+  std::vector<damon_guard::paused_scheme> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    damon_guard::paused_scheme s;
+    if (std::getline(fields, s.kdamond, '\t') && std::getline(fields, s.scheme, '\t') && std::getline(fields, s.action))
+      out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// Writes the saved actions back where a scheme still does `stat` (someone may have set
+/// another action since), commits each kdamond once, and removes the record. Reports what
+/// fails on standard error: it runs from destructors and cleanup, which must go on.
+void give_back(const std::vector<damon_guard::paused_scheme>& schemes, const std::string& record) {
+  std::set<std::string> kdamonds;
+  for (const auto& s : schemes) {
+    kdamonds.insert(s.kdamond);
+    const std::string path = s.scheme + "/action";
+    std::string now;
+    try {
+      now = trimmed(read_text(path));
+    } catch (const std::exception&) {
+      continue;  // the scheme is gone: nothing to give back
+    }
+    if (now != STAT) continue;
+    if (int e = write_value(path, s.action))
+      std::fprintf(stderr, "rmapkit: cannot give DAMON back its action %s (%s): %s\n", s.action.c_str(), path.c_str(),
+                   std::strerror(e));
+  }
+  // A kdamond turned off meanwhile refuses `commit`; it reads the restored action when
+  // it is turned on again.
+  for (const auto& kd : kdamonds) (void)write_value(kd + "/state", "commit");
+  ::unlink(record.c_str());
+}
+
+bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+}  // namespace
+
+damon_guard::damon_guard(std::string admin_dir, std::string record_dir)
+    : _record(fmt::format("{}/{}{}", record_dir, DAMON_RECORD_PREFIX, ::getpid())) {
+  _paused = acting_schemes(admin_dir);
+  if (_paused.empty()) return;
+  write_record(_record, _paused);
+  try {
+    std::set<std::string> kdamonds;
+    for (const auto& s : _paused) {
+      kdamonds.insert(s.kdamond);
+      if (int e = write_value(s.scheme + "/action", STAT))
+        throw std::system_error(e, std::generic_category(), fmt::format("cannot set {}/action to stat", s.scheme));
+    }
+    for (const auto& kd : kdamonds)
+      if (int e = write_value(kd + "/state", "commit"))
+        throw std::system_error(e, std::generic_category(),
+                                fmt::format("cannot commit {} (DAMON must pause its schemes while the run has swap)", kd));
+  } catch (...) {
+    give_back(_paused, _record);
+    throw;
+  }
+}
+
+damon_guard::~damon_guard() {
+  if (!_paused.empty()) give_back(_paused, _record);
+}
+
+void restore_stale_damon(const std::string& record_dir) {
+  const std::string prefix = DAMON_RECORD_PREFIX;
+  for (const auto& name : list_dir(record_dir)) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string digits = name.substr(prefix.size());
+    // A record still named .new was never renamed into place: nothing had changed yet.
+    const bool unfinished = digits.ends_with(".new");
+    if (unfinished) digits.resize(digits.size() - 4);
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid_alive(static_cast<pid_t>(std::stol(digits)))) continue;
+    const std::string path = record_dir + "/" + name;
+    if (unfinished)
+      ::unlink(path.c_str());
+    else
+      give_back(read_record(path), path);
+  }
+}
+
+}  // namespace rmapkit::kcheck

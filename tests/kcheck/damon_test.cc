@@ -1,0 +1,134 @@
+// damon_guard on a directory tree shaped like /sys/kernel/mm/damon/admin: which schemes
+// it pauses, what it writes, what it records, and how it gives everything back — also
+// for a run that died without cleanup.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "kcheck/damon.h"
+
+namespace rmapkit::kcheck {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void put(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+class DamonGuard : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    _root = fs::temp_directory_path() / ("rmapkit-damon-test-" + std::to_string(::getpid()));
+    fs::remove_all(_root);
+    _admin = _root / "admin";
+    _records = _root / "records";
+    fs::create_directories(_records);
+    // kdamond 0 runs two schemes (pageout, stat) in one context; kdamond 1 is off.
+    put(_admin / "kdamonds/nr_kdamonds", "2\n");
+    put(kd(0) / "state", "on\n");
+    put(kd(0) / "contexts/nr_contexts", "1\n");
+    put(kd(0) / "contexts/0/schemes/nr_schemes", "2\n");
+    put(scheme(0, 0) / "action", "pageout\n");
+    put(scheme(0, 1) / "action", "stat\n");
+    put(kd(1) / "state", "off\n");
+    put(kd(1) / "contexts/nr_contexts", "1\n");
+    put(kd(1) / "contexts/0/schemes/nr_schemes", "1\n");
+    put(scheme(1, 0) / "action", "migrate_cold\n");
+  }
+  void TearDown() override { fs::remove_all(_root); }
+
+  fs::path kd(int k) const { return _admin / "kdamonds" / std::to_string(k); }
+  fs::path scheme(int k, int s) const { return kd(k) / "contexts/0/schemes" / std::to_string(s); }
+
+  fs::path _root, _admin, _records;
+};
+
+TEST_F(DamonGuard, RunningSchemesDoStatUntilTheEndThenGetTheirActionsBack) {
+  {
+    damon_guard g(_admin.string(), _records.string());
+    EXPECT_EQ(g.paused(), 1U);
+    EXPECT_EQ(slurp(scheme(0, 0) / "action"), "stat");
+    EXPECT_EQ(slurp(kd(0) / "state"), "commit") << "the change is committed online, the kdamond not restarted";
+    EXPECT_EQ(slurp(scheme(0, 1) / "action"), "stat\n") << "a stat scheme is left alone";
+    EXPECT_EQ(slurp(scheme(1, 0) / "action"), "migrate_cold\n") << "a kdamond that is off is left alone";
+    EXPECT_EQ(slurp(kd(1) / "state"), "off\n");
+    EXPECT_EQ(slurp(g.record_path()),
+              kd(0).string() + "\t" + scheme(0, 0).string() + "\tpageout\n");
+    put(kd(0) / "state", "on\n");
+  }
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
+  EXPECT_EQ(slurp(kd(0) / "state"), "commit");
+  EXPECT_TRUE(fs::is_empty(_records)) << "the record is removed";
+}
+
+TEST_F(DamonGuard, NothingRunningMeansNothingWritten) {
+  put(kd(0) / "state", "off\n");
+  damon_guard g(_admin.string(), _records.string());
+  EXPECT_EQ(g.paused(), 0U);
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout\n");
+  EXPECT_TRUE(fs::is_empty(_records));
+}
+
+TEST_F(DamonGuard, NoDamonAtAll) {
+  damon_guard g((_root / "absent").string(), _records.string());
+  EXPECT_EQ(g.paused(), 0U);
+}
+
+TEST_F(DamonGuard, AnActionSomeoneChangedMeanwhileIsNotOverwritten) {
+  {
+    damon_guard g(_admin.string(), _records.string());
+    put(scheme(0, 0) / "action", "cold\n");
+  }
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "cold\n");
+}
+
+TEST_F(DamonGuard, AFailedPauseGivesBackWhatItChangedAndThrows) {
+  put(kd(0) / "contexts/0/schemes/nr_schemes", "3\n");
+  put(scheme(0, 2) / "action", "pageout\n");
+  fs::remove(scheme(0, 2) / "action");
+  fs::create_directories(scheme(0, 2) / "action");  // a directory: reading it fails
+  EXPECT_THROW(damon_guard(_admin.string(), _records.string()), std::exception);
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
+  EXPECT_TRUE(fs::is_empty(_records));
+}
+
+// A run killed with SIGKILL leaves its record; the next locked run gives the actions back.
+TEST_F(DamonGuard, ADeadRunsRecordIsGivenBackByTheNextRun) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      damon_guard g(_admin.string(), _records.string());
+      ::_exit(g.paused() == 1 ? 0 : 1);  // no destructor: as if killed
+    } catch (...) {
+      ::_exit(2);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(slurp(scheme(0, 0) / "action"), "stat");
+  put(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(::getpid())), "");  // a live run's: kept
+  restore_stale_damon(_records.string());
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
+  EXPECT_TRUE(fs::exists(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(::getpid()))));
+  EXPECT_FALSE(fs::exists(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(child))));
+}
+
+}  // namespace
+}  // namespace rmapkit::kcheck
