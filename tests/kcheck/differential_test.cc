@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -25,6 +26,7 @@ TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
   ::mkdir(out_dir.c_str(), 0755);
   auto before = read_machine_state();
   int mismatches = 0, both_refused = 0;
+  std::optional<damon_paused_for_test> damon(std::in_place);
   for (std::uint64_t seed = base; seed < base + 200; ++seed) {
     scenario::random_options o;
     o.seed = seed;
@@ -45,6 +47,7 @@ TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
     std::ofstream(saved + ".diff") << r.out << r.err;
     ADD_FAILURE() << "seed " << seed << ": the model and the kernel differ; saved as " << saved << "\n" << r.out << r.err;
   }
+  damon.reset();
   EXPECT_EQ(mismatches, 0);
   EXPECT_LT(both_refused, 40) << "too many scenarios refused by both: the generator needs fixing";
   EXPECT_EQ(read_machine_state(), before);

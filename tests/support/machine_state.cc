@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "kcheck/damon.h"
+#include "kcheck/machine.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "support/subprocess.h"
 
@@ -107,6 +110,21 @@ std::ostream& operator<<(std::ostream& os, const machine_state& s) {
   os << "; damon:";
   for (const auto& [k, v] : s.damon) os << ' ' << k << '=' << v;
   return os;
+}
+
+struct damon_paused_for_test::impl {
+  std::optional<kcheck::damon_guard> guard;
+};
+
+damon_paused_for_test::damon_paused_for_test() : _impl(std::make_unique<impl>()) {
+  const kcheck::machine_lock lock([] {});
+  kcheck::restore_stale_damon();
+  _impl->guard.emplace();
+}
+
+damon_paused_for_test::~damon_paused_for_test() {
+  const kcheck::machine_lock lock([] {});
+  _impl->guard.reset();
 }
 
 std::string kernel_unavailable() {
