@@ -68,29 +68,38 @@ std::vector<damon_guard::paused_scheme> acting_schemes(const std::string& admin_
 }
 
 void write_record(const std::string& path, const std::vector<damon_guard::paused_scheme>& schemes) {
+  std::string text;
+  for (const auto& s : schemes) text += fmt::format("{}\t{}\t{}\n", s.kdamond, s.scheme, s.action);
+  // A fresh file of our own, never one someone left in /tmp for us to follow, renamed into
+  // place: a record is whole or absent, never half written.
   const std::string tmp = path + ".new";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& s : schemes) out << s.kdamond << '\t' << s.scheme << '\t' << s.action << '\n';
-    out.flush();
-    if (!out) throw std::system_error(errno, std::generic_category(), fmt::format("cannot write {}", tmp));
-  }
-  // Renamed into place: a record is whole or absent, never half written.
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    throw std::system_error(e, std::generic_category(), fmt::format("cannot create {}", path));
-  }
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), fmt::format("cannot create {}", tmp));
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(text.size()) ? 0 : EIO);
+  ::close(fd);
+  if (e == 0 && ::rename(tmp.c_str(), path.c_str()) == 0) return;
+  const int err = e ? e : errno;
+  ::unlink(tmp.c_str());
+  throw std::system_error(err, std::generic_category(), fmt::format("cannot write {}", path));
 }
 
-std::vector<damon_guard::paused_scheme> read_record(const std::string& path) {
+/// A record's lines, when the record is a regular file of ours and names only schemes
+/// under @admin_dir: cleanup runs as root and must not write where anyone else points it.
+std::vector<damon_guard::paused_scheme> read_record(const std::string& path, const std::string& admin_dir) {
   std::vector<damon_guard::paused_scheme> out;
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return out;
+  const std::string under = admin_dir + "/kdamonds/";
+  auto ours = [&](const std::string& p) { return p.rfind(under, 0) == 0 && p.find("..") == std::string::npos; };
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);
     damon_guard::paused_scheme s;
-    if (std::getline(fields, s.kdamond, '\t') && std::getline(fields, s.scheme, '\t') && std::getline(fields, s.action))
+    if (std::getline(fields, s.kdamond, '\t') && std::getline(fields, s.scheme, '\t') && std::getline(fields, s.action) &&
+        ours(s.kdamond) && ours(s.scheme))
       out.push_back(std::move(s));
   }
   return out;
@@ -151,7 +160,7 @@ damon_guard::~damon_guard() {
   if (!_paused.empty()) give_back(_paused, _record);
 }
 
-void restore_stale_damon(const std::string& record_dir) {
+void restore_stale_damon(const std::string& record_dir, const std::string& admin_dir) {
   const std::string prefix = DAMON_RECORD_PREFIX;
   for (const auto& name : list_dir(record_dir)) {
     if (name.rfind(prefix, 0) != 0) continue;
@@ -165,7 +174,7 @@ void restore_stale_damon(const std::string& record_dir) {
     if (unfinished)
       ::unlink(path.c_str());
     else
-      give_back(read_record(path), path);
+      give_back(read_record(path, admin_dir), path);
   }
 }
 

@@ -48,7 +48,10 @@ class damon_guard {
 };
 
 /// Gives back the actions that runs which died without cleanup recorded in @record_dir
-/// (their pid is gone), and removes their records. Called with the machine lock held.
-void restore_stale_damon(const std::string& record_dir = DAMON_RECORD_DIR);
+/// (their pid is gone), and removes their records. Only records that are our own regular
+/// files, and only their lines that name schemes under @admin_dir, are followed. Called
+/// with the machine lock held.
+void restore_stale_damon(const std::string& record_dir = DAMON_RECORD_DIR,
+                         const std::string& admin_dir = DAMON_ADMIN_DIR);
 
 }  // namespace rmapkit::kcheck

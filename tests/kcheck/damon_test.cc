@@ -124,10 +124,27 @@ TEST_F(DamonGuard, ADeadRunsRecordIsGivenBackByTheNextRun) {
   ASSERT_EQ(WEXITSTATUS(status), 0);
   ASSERT_EQ(slurp(scheme(0, 0) / "action"), "stat");
   put(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(::getpid())), "");  // a live run's: kept
-  restore_stale_damon(_records.string());
+  restore_stale_damon(_records.string(), _admin.string());
   EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
   EXPECT_TRUE(fs::exists(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(::getpid()))));
   EXPECT_FALSE(fs::exists(_records / (std::string(DAMON_RECORD_PREFIX) + std::to_string(child))));
+}
+
+// Cleanup runs as root: a record that is not a regular file of ours, or a line that names
+// something outside DAMON's directory, is not followed (the record still goes).
+TEST_F(DamonGuard, AStaleRecordOnlyLeadsToDamonsOwnFiles) {
+  put(scheme(0, 0) / "action", "stat\n");
+  put(_root / "elsewhere/action", "stat\n");
+  const fs::path dead = _records / (std::string(DAMON_RECORD_PREFIX) + "999999999");
+  put(dead, kd(0).string() + "\t" + (_root / "elsewhere").string() + "\tpageout\n" + kd(0).string() + "\t" +
+                (kd(0) / "contexts/0/schemes/../../../../elsewhere").string() + "\tpageout\n" + kd(0).string() +
+                "\t" + scheme(0, 0).string() + "\tpageout\n");
+  const fs::path link = _records / (std::string(DAMON_RECORD_PREFIX) + "999999998");
+  fs::create_symlink(dead, link);
+  restore_stale_damon(_records.string(), _admin.string());
+  EXPECT_EQ(slurp(_root / "elsewhere/action"), "stat\n");
+  EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
+  EXPECT_TRUE(fs::is_empty(_records));
 }
 
 }  // namespace
