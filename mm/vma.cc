@@ -259,8 +259,8 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     vm_flags_t f = vma->vm_flags;
     f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
     // mprotect_fixup() leaves a VMA whose flags do not change alone: no accounting change,
-    // no split, no merge attempt (the kernel keeps VM_ACCOUNT on an unfaulted PROT_NONE VMA
-    // mprotected to PROT_NONE again, and so does not merge it with a neighbour that lost it).
+    // no split, no merge attempt. An unfaulted VMA mprotected to the protection it has keeps
+    // VM_ACCOUNT, and so does not merge with a neighbour that lost it (scenario 59).
     if (f == vma->vm_flags) return;
     // mprotect_fixup(): private memory that becomes writable is charged; unfaulted
     // private anonymous memory that stops being writable is not any more.
