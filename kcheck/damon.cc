@@ -1,7 +1,6 @@
 #include "kcheck/damon.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,25 +23,25 @@ namespace {
 /// The action of a scheme that does nothing to pages.
 constexpr const char* STAT = "stat";
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-/// write_text() for a file of our own as well as for sysfs: truncates first (as `echo >`
-/// does), so that tests can stand in a directory tree for /sys.
-int write_value(const std::string& path, const std::string& value) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+/// Opens @path for writing with @flags, writes @text and closes it; 0 or the errno.
+int write_all(const std::string& path, int flags, const std::string& text) {
+  const int fd = ::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
-  const ssize_t n = ::write(fd, value.data(), value.size());
-  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(value.size()) ? 0 : EIO);
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(text.size()) ? 0 : EIO);
   ::close(fd);
   return e;
 }
 
-bool exists(const std::string& path) {
-  struct stat st{};
-  return ::stat(path.c_str(), &st) == 0;
+/// write_text() for a file of our own as well as for sysfs: truncates first (as `echo >`
+/// does), so that tests can stand in a directory tree for /sys.
+int write_value(const std::string& path, const std::string& value) { return write_all(path, O_TRUNC, value); }
+
+/// The kdamonds of @schemes, each once: each needs one `commit`.
+std::set<std::string> kdamonds_of(const std::vector<damon_guard::paused_scheme>& schemes) {
+  std::set<std::string> out;
+  for (const auto& s : schemes) out.insert(s.kdamond);
+  return out;
 }
 
 /// The numbered subdirectories DIR/0 .. DIR/(nr-1), as DIR/nr_FILE counts them.
@@ -74,11 +73,7 @@ void write_record(const std::string& path, const std::vector<damon_guard::paused
   // place: a record is whole or absent, never half written.
   const std::string tmp = path + ".new";
   ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), fmt::format("cannot create {}", tmp));
-  const ssize_t n = ::write(fd, text.data(), text.size());
-  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(text.size()) ? 0 : EIO);
-  ::close(fd);
+  const int e = write_all(tmp, O_CREAT | O_EXCL | O_NOFOLLOW, text);
   if (e == 0 && ::rename(tmp.c_str(), path.c_str()) == 0) return;
   const int err = e ? e : errno;
   ::unlink(tmp.c_str());
@@ -109,9 +104,7 @@ std::vector<damon_guard::paused_scheme> read_record(const std::string& path, con
 /// another action since), commits each kdamond once, and removes the record. Reports what
 /// fails on standard error: it runs from destructors and cleanup, which must go on.
 void give_back(const std::vector<damon_guard::paused_scheme>& schemes, const std::string& record) {
-  std::set<std::string> kdamonds;
   for (const auto& s : schemes) {
-    kdamonds.insert(s.kdamond);
     const std::string path = s.scheme + "/action";
     std::string now;
     try {
@@ -126,11 +119,9 @@ void give_back(const std::vector<damon_guard::paused_scheme>& schemes, const std
   }
   // A kdamond turned off meanwhile refuses `commit`; it reads the restored action when
   // it is turned on again.
-  for (const auto& kd : kdamonds) (void)write_value(kd + "/state", "commit");
+  for (const auto& kd : kdamonds_of(schemes)) (void)write_value(kd + "/state", "commit");
   ::unlink(record.c_str());
 }
-
-bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
 }  // namespace
 
@@ -140,13 +131,10 @@ damon_guard::damon_guard(std::string admin_dir, std::string record_dir)
   if (_paused.empty()) return;
   write_record(_record, _paused);
   try {
-    std::set<std::string> kdamonds;
-    for (const auto& s : _paused) {
-      kdamonds.insert(s.kdamond);
+    for (const auto& s : _paused)
       if (int e = write_value(s.scheme + "/action", STAT))
         throw std::system_error(e, std::generic_category(), fmt::format("cannot set {}/action to stat", s.scheme));
-    }
-    for (const auto& kd : kdamonds)
+    for (const auto& kd : kdamonds_of(_paused))
       if (int e = write_value(kd + "/state", "commit"))
         throw std::system_error(e, std::generic_category(),
                                 fmt::format("cannot commit {} (DAMON must pause its schemes while the run has swap)", kd));
@@ -161,15 +149,11 @@ damon_guard::~damon_guard() {
 }
 
 void restore_stale_damon(const std::string& record_dir, const std::string& admin_dir) {
-  const std::string prefix = DAMON_RECORD_PREFIX;
   for (const auto& name : list_dir(record_dir)) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    std::string digits = name.substr(prefix.size());
     // A record still named .new was never renamed into place: nothing had changed yet.
-    const bool unfinished = digits.ends_with(".new");
-    if (unfinished) digits.resize(digits.size() - 4);
-    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (pid_alive(static_cast<pid_t>(std::stol(digits)))) continue;
+    const bool unfinished = name.ends_with(".new");
+    const pid_t pid = pid_suffix(unfinished ? name.substr(0, name.size() - 4) : name, DAMON_RECORD_PREFIX);
+    if (pid <= 0 || pid_alive(pid)) continue;
     const std::string path = record_dir + "/" + name;
     if (unfinished)
       ::unlink(path.c_str());

@@ -33,19 +33,6 @@ namespace {
 
 std::system_error sys_error(const std::string& what, int err = errno) { return {err, std::generic_category(), what}; }
 
-bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
-
-/// Parses NNN out of PREFIXNNN; 0 when the name is not of that shape.
-pid_t pid_suffix(const std::string& name, const std::string& prefix) {
-  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return 0;
-  pid_t pid = 0;
-  for (char c : name.substr(prefix.size())) {
-    if (c < '0' || c > '9') return 0;
-    pid = pid * 10 + (c - '0');
-  }
-  return pid;
-}
-
 /// The cgroup-v1 memory controller's directory for our own cgroup, or "" when absent.
 std::string own_memcg_dir() {
   std::ifstream in("/proc/self/cgroup");
@@ -84,10 +71,6 @@ machine_lock::machine_lock(const interrupt_check& check_interrupt)
 
 namespace {
 std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_DIR, knob); }
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 }  // namespace
 
 ksm_guard::ksm_guard() {

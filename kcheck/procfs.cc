@@ -2,6 +2,8 @@
 #include "kcheck/procfs.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -139,6 +141,30 @@ std::uint64_t read_number(const std::string& path) {
   } catch (const std::exception&) {
     throw std::runtime_error(fmt::format("{}: not a number: '{}'", path, s));
   }
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+pid_t pid_suffix(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0) return 0;
+  const std::size_t digits = name.size() - prefix.size();
+  if (digits == 0 || digits > 9) return 0;  // at most 9 digits: no overflow
+  pid_t pid = 0;
+  for (char c : name.substr(prefix.size())) {
+    if (c < '0' || c > '9') return 0;
+    pid = pid * 10 + (c - '0');
+  }
+  return pid;
 }
 
 std::vector<std::string> list_dir(const std::string& dir) {

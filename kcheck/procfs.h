@@ -70,5 +70,14 @@ int write_text(const std::string& path, const std::string& value);
 std::vector<std::string> list_dir(const std::string& dir);
 /// read_text() parsed as an unsigned number.
 std::uint64_t read_number(const std::string& path);
+/// @s without its trailing newlines and spaces (sysfs values end in one).
+std::string trimmed(std::string s);
+bool exists(const std::string& path);
+
+/// Whether @pid names a process (one we may not signal counts as alive).
+bool pid_alive(pid_t pid);
+/// Parses NNN out of PREFIXNNN, the names of what a run leaves behind; 0 when the name is
+/// not of that shape (or NNN cannot be a pid).
+pid_t pid_suffix(const std::string& name, const std::string& prefix);
 
 }  // namespace rmapkit::kcheck

@@ -24,11 +24,6 @@ constexpr const char* INSTANCE_PREFIX = "rmapkit-";
 constexpr const char* ALLOC = "events/kmem/kmem_cache_alloc/";
 constexpr const char* FREE = "events/kmem/kmem_cache_free/";
 
-bool exists(const std::string& path) {
-  struct stat st{};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 /// The value after "key" up to the next space, '+' (a call site's offset) or line end.
 std::string_view field(std::string_view line, std::string_view key) {
   auto at = line.find(key);
@@ -45,9 +40,8 @@ void remove_stale_trace_instances() {
   if (!tracefs_mounted()) return;
   const std::string dir = std::string(TRACEFS) + "/instances";
   for (const auto& name : list_dir(dir)) {
-    if (name.rfind(INSTANCE_PREFIX, 0) != 0) continue;
-    const int pid = std::atoi(name.c_str() + std::char_traits<char>::length(INSTANCE_PREFIX));
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) ::rmdir((dir + "/" + name).c_str());
+    const pid_t pid = pid_suffix(name, INSTANCE_PREFIX);
+    if (pid > 0 && !pid_alive(pid)) ::rmdir((dir + "/" + name).c_str());
   }
 }
 

@@ -12,18 +12,14 @@
 #include <gtest/gtest.h>
 
 #include "kcheck/damon.h"
+#include "kcheck/procfs.h"
+#include "support/subprocess.h"
 
 namespace rmapkit::kcheck {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using rmapkit::testing::slurp;
 
 void put(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -145,6 +141,18 @@ TEST_F(DamonGuard, AStaleRecordOnlyLeadsToDamonsOwnFiles) {
   EXPECT_EQ(slurp(_root / "elsewhere/action"), "stat\n");
   EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
   EXPECT_TRUE(fs::is_empty(_records));
+}
+
+// The names stale cleanup trusts: PREFIX then a pid's digits, nothing else, no overflow.
+TEST(PidSuffix, OnlyPrefixThenAPidsDigits) {
+  EXPECT_EQ(pid_suffix("rmapkit-damon-123", DAMON_RECORD_PREFIX), 123);
+  EXPECT_EQ(pid_suffix("rmapkit-damon-999999999", DAMON_RECORD_PREFIX), 999999999);
+  EXPECT_EQ(pid_suffix("rmapkit-damon-", DAMON_RECORD_PREFIX), 0);
+  EXPECT_EQ(pid_suffix("rmapkit-damon-12a", DAMON_RECORD_PREFIX), 0);
+  EXPECT_EQ(pid_suffix("rmapkit-damon-123.new", DAMON_RECORD_PREFIX), 0);
+  EXPECT_EQ(pid_suffix("rmapkit-damon-9999999999", DAMON_RECORD_PREFIX), 0);
+  EXPECT_EQ(pid_suffix("rmapkit-swap-1", DAMON_RECORD_PREFIX), 0);
+  EXPECT_EQ(pid_suffix("rm", DAMON_RECORD_PREFIX), 0);
 }
 
 }  // namespace
