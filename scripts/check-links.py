@@ -14,6 +14,7 @@ Prints each offence as FILE:LINE: reason and exits 1 when there is one; standard
 
 import os
 import re
+import subprocess
 import sys
 import unicodedata
 
@@ -117,6 +118,17 @@ def check_links(root, md, errors):
 
 
 def tracked_files(root):
+    """The repository's files: git's view (tracked, and untracked but not ignored) when git
+    is there, so build trees and scratch files do not count; else every file but .git."""
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             capture_output=True, check=True).stdout
+        for rel in sorted(set(out.decode("utf-8", errors="replace").split("\0"))):
+            if rel and os.path.isfile(os.path.join(root, rel)):
+                yield os.path.join(root, rel)
+        return
+    except (OSError, subprocess.CalledProcessError):
+        pass
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
         # .git, and build trees and caches that are not part of the repository.
