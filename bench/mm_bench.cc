@@ -6,8 +6,9 @@
 // around the call); building the world before it and tearing it down after are not
 // timed. Besides the time per iteration each reports its own unit cost as a counter:
 // ns/page, ns/vma (per VMA an rmap walk visited, from machine::stats()), ns/node,
-// ns/query, us/op. Sizes mirror the kernel's measurements in kernel-oracle.md §4 where
-// there are some (fork and munmap of N VMAs x M pages), so the two can be compared.
+// ns/query, us/op. Sizes mirror the kernel's baseline measurements where there are some
+// (fork and munmap of N VMAs x M pages; the kernel columns of docs/performance.md), so the
+// two can be compared.
 //
 // `--smoke` (our flag, taken out before Google Benchmark sees the rest) registers every
 // benchmark at tiny sizes only: the `bench` ctest runs that with a tiny min time so the
@@ -167,8 +168,8 @@ void file_fault(benchmark::State& st) {
 
 // ---- fork, exit, munmap, mremap -----------------------------------------------------------
 
-/// fork of a process with N private anonymous VMAs of M written pages (kernel-oracle.md §4
-/// measured the same shapes): dup_mm alone is timed; the child exits untimed.
+/// fork of a process with N private anonymous VMAs of M written pages (the kernel's fork of
+/// the same shapes is in docs/performance.md): dup_mm alone is timed; the child exits untimed.
 void fork_nm(benchmark::State& st, std::string design) {
   const auto n = static_cast<std::uint64_t>(st.range(0)), pages = static_cast<std::uint64_t>(st.range(1));
   mm::machine m(design);

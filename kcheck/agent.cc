@@ -85,7 +85,7 @@ int touch(const agent_request& req, bool write) {
     } else {
       unique_page(buf, req.salt, req.line, req.index + i);
     }
-    // Every byte of the page, ascending (spec: write).
+    // Every byte of the page, ascending (docs/scenario-format.md: `write`).
     std::memcpy(page, buf, AGENT_PAGE_SIZE);
   }
   g_fault_armed = 0;

@@ -3,7 +3,7 @@
 // scheme, set up by the host: a physical-address kdamond that pages out cold, unmapped,
 // non-anonymous folios. Once a run's swap file exists, that takes a scenario's memfd pages
 // that no PTE maps (measured: 6 % of 100,000 fresh unmapped memfd pages within 15 s), and
-// a later fault-around skips the swapped page (the spec is silent on DAMON).
+// a later fault-around skips the swapped page (docs/scenario-format.md, "Kernel back end").
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,6 @@
 // The controller of the kernel back end: one agent process per scenario process, the
-// machine-wide guards, and the report read back from /proc (kernel-oracle.md §6).
+// machine-wide guards, and the report read back from /proc (docs/scenario-format.md,
+// "Kernel back end").
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -494,7 +495,10 @@ void controller::exec(const sc::op_reclaim&) {
   int stuck = 0;
   // Repeat {clear referenced bits, force_empty, limit shrink} until every page that can
   // be reclaimed is gone from the page tables: pages mapped by several processes start
-  // on the active list and need several passes (kernel-oracle.md §3.3, §6.5).
+  // on the active list and need several passes. memory.force_empty alone leaves a page that
+  // two or more young PTEs referenced (the first scan activates it and the active list is not
+  // aged again); clear_refs clears those young bits. The memcg's usage counters lag, so the
+  // loop ends on what pagemap shows, not on memory.usage_in_bytes.
   for (;;) {
     for (const auto& a : _agents)
       if (a) (void)write_text(fmt::format("/proc/{}/clear_refs", a->pid), "1");

@@ -1,9 +1,10 @@
-// Counting the kernel's anon_vma and anon_vma_chain allocations with the kmem tracepoints
-// (anchors.md §6): kmem_cache_alloc filtered by call site (__anon_vma_prepare,
-// anon_vma_fork, anon_vma_clone) and kmem_cache_free (unlink_anon_vmas, __put_anon_vma),
-// restricted to the scenario's processes and what they fork (set_event_pid + event-fork). anon_vma's
-// cache keeps its name; anon_vma_chain's is merged with other 64-byte caches, so every
-// other object these call sites allocate or free is an AVC.
+// Counting the kernel's anon_vma and anon_vma_chain allocations with the kmem tracepoints:
+// kmem_cache_alloc filtered by call site (__anon_vma_prepare, anon_vma_fork, anon_vma_clone)
+// and kmem_cache_free (unlink_anon_vmas, __put_anon_vma), restricted to the scenario's
+// processes and what they fork (set_event_pid + event-fork). Call sites, not cache names:
+// anon_vma's cache keeps its name, but anon_vma_chain's is merged with other 64-byte caches
+// (on Linux 6.18 even the tracepoint's name= field reports the merged cache), so every other
+// object these call sites allocate or free is an AVC.
 #pragma once
 
 #include <cstdint>

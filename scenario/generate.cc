@@ -1,6 +1,6 @@
 // The random scenario generator. It proposes statements from a light shadow of the
 // scenario (live processes, their regions and sizes, files) and keeps a proposal only
-// when the whole scenario still resolves, so every rule of the spec is respected by
+// when the whole scenario still resolves, so every rule of the format is respected by
 // construction rather than re-implemented here.
 #include "rmapkit/scenario/generate.h"
 

@@ -1,4 +1,4 @@
-// Kernel counterpart: none; this is the scenario language of shared/spec/scenario.md.
+// Kernel counterpart: none; this is the scenario language of docs/scenario-format.md.
 #include "rmapkit/scenario/parser.h"
 
 #include <cerrno>

@@ -1,5 +1,5 @@
 // Resolves a parsed scenario: a shadow of the scenario-level state (names, regions,
-// holes, protections, mlock and fork advice per page) decides every rule of the spec
+// holes, protections, mlock and fork advice per page) decides every rule of the format
 // that does not need the memory manager itself, before anything runs.
 #include <map>
 #include <string>

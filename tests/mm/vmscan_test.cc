@@ -57,7 +57,8 @@ TEST_F(Vmscan, OneYoungMappingKeepsAFolioOneRoundThenItIsWrittenThenFreed) {
   EXPECT_TRUE(m.shrink_lruvec());  // clean and unmapped: freed
   EXPECT_FALSE(m.folio_of(pfn).in_use());
   EXPECT_EQ(stat("pgsteal_anon"), 1U);
-  EXPECT_EQ(stat("pgscan_anon"), 3U) << "three scans per page, as kernel-oracle.md §4 measured";
+  EXPECT_EQ(stat("pgscan_anon"), 3U)
+      << "three scans per page, as the kernel's memcg reclaim does (pgscan_anon = 3 x pgsteal_anon)";
   EXPECT_FALSE(m.shrink_lruvec()) << "nothing left to do";
 }
 

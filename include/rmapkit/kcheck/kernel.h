@@ -1,5 +1,5 @@
 // The kernel back end: runs a scenario with real processes on the live kernel of this
-// machine and reads the report from /proc (spec: "Kernel back end notes").
+// machine and reads the report from /proc (docs/scenario-format.md, "Kernel back end").
 #pragma once
 
 #include <chrono>

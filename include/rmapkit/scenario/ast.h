@@ -1,4 +1,4 @@
-// The parsed form of a `.rmap` scenario (shared/spec/scenario.md, version 1): one
+// The parsed form of a `.rmap` scenario (docs/scenario-format.md, version 1): one
 // statement per line, names not yet resolved. See program.h for the resolved form
 // that back ends execute.
 #pragma once

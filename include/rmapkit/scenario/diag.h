@@ -1,4 +1,5 @@
-// Diagnostics for bad scenarios: `FILE:LINE: reason`, exit status 2 (spec: "Errors").
+// Diagnostics for bad scenarios: `FILE:LINE: reason`, exit status 2
+// (docs/scenario-format.md, "Errors and exit status").
 #pragma once
 
 #include <stdexcept>
@@ -12,11 +13,11 @@ struct diag {
   int line = 0;
   std::string message;
 
-  /// `FILE:LINE: message`, as the spec prints it.
+  /// `FILE:LINE: message`, or `FILE: message` for line 0.
   [[nodiscard]] std::string str() const;
 };
 
-/// Exit status of a run whose scenario is wrong or was refused (spec).
+/// Exit status of a run whose scenario is wrong or was refused.
 inline constexpr int EXIT_SCENARIO_ERROR = 2;
 
 /// Thrown by a back end when a statement fails while it runs (the kernel refused it,

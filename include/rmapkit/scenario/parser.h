@@ -1,4 +1,4 @@
-// Lexer and parser for `.rmap` scenarios (shared/spec/scenario.md, "Lexical rules" and
+// Lexer and parser for `.rmap` scenarios (docs/scenario-format.md, "Lexical rules" and
 // "Statements"). Parsing checks form only; names and rules are checked by resolve().
 #pragma once
 

@@ -1,5 +1,5 @@
 // The resolved form of a scenario that back ends execute: every name replaced by an
-// entity id, every range by addresses, every rule of the spec that the scenario's own
+// entity id, every range by addresses, every rule of the format that the scenario's own
 // history decides already checked. What only the running memory manager can decide
 // (is a region one VMA? is a page a KSM page? does the kernel refuse?) is left to the
 // back end, which reports it through statement_error.
@@ -20,7 +20,7 @@
 
 namespace rmapkit::scenario {
 
-/// Slot placement (spec: "Placement"): slot s starts at SLOT_BASE + s * SLOT_SIZE.
+/// Slot placement (docs/scenario-format.md, "Placement"): slot s starts at SLOT_BASE + s * SLOT_SIZE.
 inline constexpr std::uint64_t SLOT_BASE = 0x100000000000ULL;
 inline constexpr std::uint64_t SLOT_SIZE = 0x40000000ULL;
 /// One page short of a slot: a full-size region would touch the next slot and merge.
@@ -101,7 +101,8 @@ struct program {
   std::vector<std::string> process_names;  ///< by proc_id
   std::vector<std::string> file_names;     ///< by file_id
   std::vector<op> ops;
-  /// Uses ksm, mergeable, reclaim or pageout: holds the machine-wide lock (spec).
+  /// Uses ksm, mergeable, reclaim or pageout: holds the machine-wide lock
+  /// (docs/scenario-format.md, "Kernel back end").
   bool needs_machine_lock = false;
   /// Uses reclaim or pageout: needs a swap device.
   bool needs_swap = false;

@@ -1,4 +1,4 @@
-// The report a `check` prints (spec: "The report"). Back ends fill it with their raw
+// The report a `check` prints (docs/scenario-format.md, "The report"). Back ends fill it with their raw
 // identities (a pfn, a swap entry); format() numbers frames and swap slots by first
 // appearance, so reports from the model and from the kernel can be compared as text.
 #pragma once
@@ -55,7 +55,7 @@ struct report_block {
 /// The text of one block, `check LABEL` through `end`, each line ending in '\n'.
 [[nodiscard]] std::string format(const report_block& block);
 
-/// /sys/kernel/mm/ksm after a `ksm` statement. Not part of the spec's report (the
+/// /sys/kernel/mm/ksm after a `ksm` statement. Not part of the report (the
 /// kernel's counters are machine-wide): both back ends print them on request, one line
 /// per `ksm`, so that tests can compare the model's KSM with the kernel's.
 struct ksm_counters {
