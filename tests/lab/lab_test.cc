@@ -125,7 +125,8 @@ TEST(LabCompare, CountsDoNotVaryBetweenRuns) {
     EXPECT_EQ(a.designs[i].peak_bytes, b.designs[i].peak_bytes);
     EXPECT_EQ(a.designs[i].walks.entries, b.designs[i].walks.entries);
     EXPECT_EQ(a.designs[i].walks.upkeep, b.designs[i].walks.upkeep);
-    for (const auto& [kind, cost] : a.designs[i].kinds) EXPECT_EQ(cost.allocated, b.designs[i].kinds.at(kind).allocated);
+    for (const auto& [kind, cost] : a.designs[i].kinds)
+      EXPECT_EQ(cost.allocated, b.designs[i].kinds.at(kind).allocated) << kind;
   }
 }
 

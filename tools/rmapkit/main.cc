@@ -63,8 +63,8 @@ struct command {
   std::function<int()> action;
 };
 
-CLI::Option* add_file(CLI::App& sub, std::string& file, const char* what = "scenario file (.rmap), or - for standard input") {
-  return sub.add_option("FILE", file, what)->required();
+void add_file(CLI::App& sub, std::string& file, const char* what = "scenario file (.rmap), or - for standard input") {
+  sub.add_option("FILE", file, what)->required();
 }
 
 command add_kernel(CLI::App& app) {
