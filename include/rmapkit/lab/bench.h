@@ -44,9 +44,10 @@ struct back_end_samples {
 };
 
 struct bench_result {
-  /// 0; 2 when the scenario is wrong or refused, or the kernel is unavailable; 3 when the
-  /// model broke an invariant; a kernel run's own status (kcheck::run) when it failed.
-  /// On anything but 0, `errors` says why and the samples are incomplete.
+  /// 0; 2 when the scenario is wrong or refused, or the kernel is unavailable; 3 on a bug
+  /// of the model (model::EXIT_MODEL_BUG); a kernel run's own status (kcheck::run) when it
+  /// failed. On anything but 0, `errors` (or kernel_unavailable) says why and the samples
+  /// are incomplete.
   int exit_code = 0;
   /// What went wrong, as lines ending in '\n' (`FILE:LINE: reason`); also what the
   /// back ends reported on runs that succeeded.

@@ -11,6 +11,8 @@
 //    times are wall-clock measurements and vary;
 //  - the designs agree (designs_agree) when every design printed the same report as the
 //    first one: results never depend on the design, so a disagreement is a bug of the model;
+//  - the designs run without the model's invariant checks, which would swamp the times
+//    (`rmapkit run --check-invariants` and the tests check them);
 //  - the kernel is used only when asked (compare_options::vs_kernel), needs root, and
 //    leaves the machine as it found it.
 #pragma once
@@ -81,8 +83,9 @@ struct compare_options {
 
 struct compare_result {
   /// 0; 2 when the scenario is wrong or refused (by the model or the kernel), or the
-  /// kernel is unavailable; 3 (model::EXIT_MODEL_BUG) when a design broke an invariant or
-  /// the designs disagree. On anything but 0, `errors` says why.
+  /// kernel is unavailable; 3 (model::EXIT_MODEL_BUG) on a bug of the model: a design
+  /// failed one of its own checks, or the designs disagree. On anything but 0, `errors`
+  /// (or kernel_unavailable) says why.
   int exit_code = 0;
   /// What went wrong, as lines ending in '\n' (`FILE:LINE: reason`, `FILE: reason`); with
   /// vs_kernel, also what the kernel back end reported on a run that succeeded.
