@@ -1,5 +1,6 @@
 // The tool as a user meets it: bad input gets FILE:LINE: reason on standard error and
 // exit status 2, from `lint` and from `kernel` alike, before anything runs.
+#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -45,6 +46,13 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   auto o = run({rmapkit_bin(), "kernel"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("FILE is required"), std::string::npos) << o.err;
+}
+
+TEST(Cli, VersionPrintsTheProjectVersion) {
+  auto o = run({rmapkit_bin(), "--version"});
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_TRUE(std::regex_match(o.out, std::regex("rmapkit [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << o.out;
+  EXPECT_EQ(o.err, "");
 }
 
 TEST(Cli, LintSummarisesAGoodScenario) {

@@ -1,7 +1,8 @@
 // Differential testing against the kernel: random scenarios run on the model and on the
 // live kernel must print identical reports (and refuse the same statements). A mismatch
 // is saved as a scenario file, with its diff, under the build tree's differential/ folder,
-// ready to be added to the corpus. Set RMAPKIT_DIFF_SEED to explore other seeds.
+// ready to be added to the corpus. Set RMAPKIT_DIFF_SEED to explore other seeds. The
+// design lab's diff() runs both back ends and compares.
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -11,15 +12,19 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "rmapkit/lab/diff.h"
 #include "rmapkit/scenario/generate.h"
+#include "rmapkit/scenario/parser.h"
 #include "support/machine_state.h"
-#include "support/subprocess.h"
 
 namespace rmapkit::testing {
 namespace {
 
+namespace sc = rmapkit::scenario;
+
 TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
   if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+  ::setenv("RMAPKIT_AGENT", RMAPKIT_AGENT_BIN, 0);  // the agent this build made, wherever the test runs
   std::uint64_t base = 1;
   if (const char* env = std::getenv("RMAPKIT_DIFF_SEED")) base = std::strtoull(env, nullptr, 0);
   const std::string out_dir = RMAPKIT_DIFF_DIR;
@@ -28,24 +33,30 @@ TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
   int mismatches = 0, both_refused = 0;
   std::optional<damon_paused_for_test> damon(std::in_place);
   for (std::uint64_t seed = base; seed < base + 200; ++seed) {
-    scenario::random_options o;
+    sc::random_options o;
     o.seed = seed;
     o.statements = 60;
     o.pageout = true;
     o.ksm = true;
     o.reclaim = true;
-    auto path = temp_file(fmt::format("seed-{}.rmap", seed), scenario::generate_random(o));
-    auto r = run({rmapkit_bin(), "diff", path});
-    if (r.exit_code == 2) {
+    const auto name = fmt::format("seed-{}.rmap", seed);
+    const auto text = sc::generate_random(o);
+    auto parsed = sc::parse(text, name);
+    ASSERT_TRUE(parsed) << parsed.error().str();
+    auto prog = sc::resolve(*parsed);
+    ASSERT_TRUE(prog) << prog.error().str();
+    const auto r = lab::diff(*prog);
+    if (r.exit_code() == sc::EXIT_SCENARIO_ERROR) {
       both_refused++;
       continue;
     }
-    if (r.exit_code == 0) continue;
+    if (r.exit_code() == 0) continue;
     mismatches++;
-    auto saved = fmt::format("{}/seed-{}.rmap", out_dir, seed);
-    std::ofstream(saved) << slurp(path);
-    std::ofstream(saved + ".diff") << r.out << r.err;
-    ADD_FAILURE() << "seed " << seed << ": the model and the kernel differ; saved as " << saved << "\n" << r.out << r.err;
+    const auto saved = fmt::format("{}/{}", out_dir, name);
+    const auto why = r.unified + (r.agree || r.signal ? r.kernel.errors : "");
+    std::ofstream(saved) << text;
+    std::ofstream(saved + ".diff") << why;
+    ADD_FAILURE() << "seed " << seed << ": the model and the kernel differ; saved as " << saved << "\n" << why;
   }
   damon.reset();
   EXPECT_EQ(mismatches, 0);

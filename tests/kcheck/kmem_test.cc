@@ -1,50 +1,62 @@
 // The linux-6 design allocates and frees exactly the anon_vma and anon_vma_chain objects
 // the kernel does (kmem tracepoints, the runner's own subtracted through the scenario's
 // skeleton), for the fan-out and fork-chain workloads at several sizes, and tracing is
-// left as it was found.
-#include <sstream>
+// left as it was found. The design lab's compare() does the counting on both sides.
+#include <cstdlib>
 #include <string>
-#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "rmapkit/lab/compare.h"
+#include "rmapkit/scenario/parser.h"
+#include "rmapkit/scenario/workloads.h"
 #include "support/machine_state.h"
-#include "support/subprocess.h"
 
 namespace rmapkit::testing {
 namespace {
 
-void expect_kernel_counts(const std::string& gen_args) {
+namespace sc = rmapkit::scenario;
+
+void expect_kernel_counts(const std::string& name, const std::string& text) {
   if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
-  std::vector<std::string> argv{rmapkit_bin(), "gen"};
-  std::istringstream words(gen_args);
-  for (std::string w; words >> w;) argv.push_back(w);
-  auto gen = run(argv);
-  ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  auto path = temp_file("kmem.rmap", gen.out);
+  ::setenv("RMAPKIT_AGENT", RMAPKIT_AGENT_BIN, 0);  // the agent this build made, wherever the test runs
+  auto parsed = sc::parse(text, name);
+  ASSERT_TRUE(parsed) << parsed.error().str();
+  auto prog = sc::resolve(*parsed);
+  ASSERT_TRUE(prog) << prog.error().str();
   auto before = read_machine_state();
-  auto r = run({rmapkit_bin(), "compare", "--designs", "linux-6", "--vs-kernel", path});
-  EXPECT_EQ(r.exit_code, 0) << gen_args << "\n" << r.out << r.err;
-  EXPECT_NE(r.out.find("the linux-6 design allocates what the kernel allocates"), std::string::npos) << r.out;
+  auto r = lab::compare(*prog, {.designs = {"linux-6"}, .vs_kernel = true});
+  ASSERT_EQ(r.exit_code, 0) << name << "\n" << r.errors << r.kernel_unavailable.value_or("");
+  ASSERT_TRUE(r.kernel);
+  ASSERT_EQ(r.designs.size(), 1U);
+  EXPECT_EQ(lab::model_counts(r.designs[0]), *r.kernel)
+      << name << ": the linux-6 design's " << sc::format(lab::model_counts(r.designs[0])) << "the kernel's "
+      << sc::format(*r.kernel);
+  EXPECT_EQ(r.kernel_agrees(), true);
   EXPECT_EQ(read_machine_state(), before);
 }
 
 class KmemFanout : public ::testing::TestWithParam<std::tuple<int, int>> {};
 TEST_P(KmemFanout, Linux6AllocatesWhatTheKernelAllocates) {
   auto [children, vmas] = GetParam();
-  expect_kernel_counts(fmt::format("fanout --children {} --vmas {} --pages 2 --no-reclaim", children, vmas));
+  expect_kernel_counts(fmt::format("fanout-{}x{}.rmap", children, vmas),
+                       sc::generate_fanout({.children = static_cast<unsigned>(children),
+                                            .vmas = static_cast<unsigned>(vmas),
+                                            .pages = 2,
+                                            .reclaim = false}));
 }
 INSTANTIATE_TEST_SUITE_P(Sizes, KmemFanout, ::testing::Combine(::testing::Values(1, 8, 32), ::testing::Values(1, 3)));
 
 class KmemForkChain : public ::testing::TestWithParam<int> {};
 TEST_P(KmemForkChain, Linux6AllocatesWhatTheKernelAllocates) {
-  expect_kernel_counts(fmt::format("forkchain --generations {} --pages 8", GetParam()));
+  expect_kernel_counts(fmt::format("forkchain-{}.rmap", GetParam()),
+                       sc::generate_forkchain({.generations = static_cast<unsigned>(GetParam()), .pages = 8}));
 }
 INSTANTIATE_TEST_SUITE_P(Generations, KmemForkChain, ::testing::Values(2, 20, 100));
 
 TEST(KmemBuildStorm, Linux6AllocatesWhatTheKernelAllocates) {
-  expect_kernel_counts("buildstorm --jobs 16 --parallel 3 --pages 4");
+  expect_kernel_counts("buildstorm.rmap", sc::generate_buildstorm({.jobs = 16, .parallel = 3, .pages = 4}));
 }
 
 }  // namespace

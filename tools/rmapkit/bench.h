@@ -1,22 +1,15 @@
-// rmapkit bench: wall time of a scenario's statements per statement kind, on the model
-// and (--vs-kernel) on the live kernel, over several runs.
+// rmapkit bench: prints what the design lab's bench() measured, one row per statement kind.
 #pragma once
 
 #include <iosfwd>
-#include <string>
 
+#include "rmapkit/lab/bench.h"
 #include "rmapkit/scenario/program.h"
 
 namespace rmapkit::tool {
 
-struct bench_options {
-  unsigned repeat = 5;       ///< runs on each back end
-  bool vs_kernel = false;    ///< also on the kernel (root), with the kernel/model ratio
-  std::string design = "linux-6";
-};
-
-/// Runs @prog @opts.repeat times on each back end and prints the table to @out; errors
-/// (FILE:LINE: reason, a refusal) to @err. Returns the exit status.
-int cmd_bench(const scenario::program& prog, const bench_options& opts, std::ostream& out, std::ostream& err);
+/// Runs lab::bench() and prints the table to @out; errors (FILE:LINE: reason, a refusal)
+/// to @err. Returns the exit status.
+int cmd_bench(const scenario::program& prog, const lab::bench_options& opts, std::ostream& out, std::ostream& err);
 
 }  // namespace rmapkit::tool

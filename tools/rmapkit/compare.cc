@@ -1,154 +1,27 @@
-// rmapkit compare. Each design runs the scenario on a fresh machine; after every statement
-// the runner's hook charges the statement's wall time, the objects the design allocated
-// during it and the rmap entries its walks examined to the statement's kind, and tracks
-// the design's peak metadata (its objects plus its per-frame bytes) and the anonymous
-// mappings at that peak.
+// rmapkit compare: the design lab's comparison (lab/compare.cc) as a table or as JSON.
 #include "compare.h"
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <optional>
 #include <ostream>
 #include <set>
-#include <sstream>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include "rmapkit/kcheck/kernel.h"
-#include "rmapkit/model/model.h"
 
 namespace rmapkit::tool {
 
 namespace {
 
 namespace sc = rmapkit::scenario;
-using ns = std::chrono::nanoseconds;
-
-struct kind_cost {
-  std::uint64_t count = 0;
-  ns time{0};
-  std::uint64_t allocated = 0;  ///< design objects allocated
-  std::uint64_t entries = 0;    ///< rmap entries examined by walks
-  std::uint64_t upkeep = 0;     ///< entries read to add or remove mappings
-};
-
-struct design_run {
-  std::string design;
-  int exit_code = 0;
-  std::string report, errors;
-  std::vector<mm::rmap_object_count> objects;
-  mm::walk_stats walks;
-  std::size_t per_frame_bytes = 0;
-  std::uint64_t peak_bytes = 0, peak_frames = 0, peak_mappings = 0;
-  std::map<std::string, kind_cost, std::less<>> kinds;
-  ns total{0};
-};
-
-std::uint64_t allocated(const std::vector<mm::rmap_object_count>& objs) {
-  std::uint64_t n = 0;
-  for (const auto& o : objs) n += o.allocated;
-  return n;
-}
-
-std::uint64_t live_bytes(const std::vector<mm::rmap_object_count>& objs) {
-  std::uint64_t n = 0;
-  for (const auto& o : objs) n += o.live() * o.bytes;
-  return n;
-}
-
-design_run run_design(const sc::program& prog, const std::string& design) {
-  design_run r;
-  r.design = design;
-  mm::machine m(design);
-  const auto& rmap = m.anon_rmap_design();
-  r.per_frame_bytes = rmap.per_frame_bytes();
-  std::uint64_t last_alloc = 0, last_entries = 0, last_upkeep = 0;
-  model::run_options opts;
-  opts.check_invariants = false;
-  opts.design = design;
-  opts.on_statement = [&](const sc::op& o, ns t) {
-    auto objs = rmap.objects();
-    const auto fp = m.anon_footprint();
-    const std::uint64_t bytes = live_bytes(objs) + r.per_frame_bytes * fp.frames;
-    // At the peak; of equal peaks, the one with the most mappings (the bytes served most).
-    if (bytes > r.peak_bytes || (bytes == r.peak_bytes && fp.mappings > r.peak_mappings)) {
-      r.peak_bytes = bytes;
-      r.peak_frames = fp.frames;
-      r.peak_mappings = fp.mappings;
-    }
-    auto& k = r.kinds[std::string(sc::statement_kind(o))];
-    k.count++;
-    k.time += t;
-    k.allocated += allocated(objs) - last_alloc;
-    k.entries += m.stats().entries - last_entries;
-    k.upkeep += m.stats().upkeep - last_upkeep;
-    last_alloc = allocated(objs);
-    last_entries = m.stats().entries;
-    last_upkeep = m.stats().upkeep;
-    r.total += t;
-  };
-  std::ostringstream out, err;
-  r.exit_code = model::run_on(m, prog, out, err, opts);
-  r.report = out.str();
-  r.errors = err.str();
-  r.objects = rmap.objects();  // after teardown: allocated, freed and peak are final
-  r.walks = m.stats();
-  return r;
-}
-
-/// The same processes doing nothing: spawns, forks and exits only.
-sc::program skeleton(const sc::program& prog) {
-  sc::program s = prog;
-  std::erase_if(s.ops, [](const sc::op& o) {
-    auto k = sc::statement_kind(o);
-    return k != "spawn" && k != "fork" && k != "exit";
-  });
-  s.needs_machine_lock = s.needs_swap = s.needs_reclaim = s.needs_ksm = false;
-  return s;
-}
-
-/// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
-std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostream& err) {
-  auto count = [&](const sc::program& p) -> std::optional<sc::kmem_counts> {
-    std::optional<sc::kmem_counts> got;
-    kcheck::run_options k;
-    k.kmem_counts = true;
-    k.on_kmem_counts = [&](const sc::kmem_counts& c) { got = c; };
-    std::ostringstream out;
-    auto r = kcheck::run(p, out, err, k);
-    if (r.exit_code != 0) return std::nullopt;
-    if (!got) err << p.file << ": the kernel run printed no kmem counts\n";
-    return got;
-  };
-  auto full = count(prog);
-  if (!full) return std::nullopt;
-  auto base = count(skeleton(prog));
-  if (!base) return std::nullopt;
-  if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
-      full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
-    err << fmt::format("{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
-                       "runner's own allocations did not cancel out\n",
-                       prog.file, sc::format(*base).substr(0, sc::format(*base).size() - 1),
-                       sc::format(*full).substr(0, sc::format(*full).size() - 1));
-    return std::nullopt;
-  }
-  return *full - *base;
-}
-
-sc::kmem_counts model_counts(const design_run& r) {
-  sc::kmem_counts k;
-  for (const auto& o : r.objects) {
-    if (o.type == "anon_vma") k.anon_vma_alloc = o.allocated, k.anon_vma_free = o.freed;
-    if (o.type == "anon_vma_chain") k.avc_alloc = o.allocated, k.avc_free = o.freed;
-  }
-  return k;
-}
+using lab::design_run;
 
 std::string per_mapping(const design_run& r) {
-  if (r.peak_mappings == 0) return "-";
-  return fmt::format("{:.1f}", static_cast<double>(r.peak_bytes) / static_cast<double>(r.peak_mappings));
+  auto b = r.bytes_per_mapping();
+  return b ? fmt::format("{:.1f}", *b) : std::string("-");
 }
 
 void print_text(const sc::program& prog, const std::vector<design_run>& runs, std::ostream& out) {
@@ -165,19 +38,14 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
   for (const auto& r : runs)
     for (const auto& o : r.objects)
       if (std::find(types.begin(), types.end(), o.type) == types.end()) types.push_back(o.type);
-  auto object = [](const design_run& r, const std::string& type) -> const mm::rmap_object_count* {
-    for (const auto& o : r.objects)
-      if (o.type == type) return &o;
-    return nullptr;
-  };
   out << "objects: allocated/peak live, and bytes each\n";
   for (const auto& type : types) {
     row("  " + type, [&](const design_run& r) -> std::string {
-      auto* o = object(r, type);
+      auto* o = r.object(type);
       return o ? fmt::format("{}/{}", o->allocated, o->peak) : "-";
     });
     row("    bytes each", [&](const design_run& r) -> std::string {
-      auto* o = object(r, type);
+      auto* o = r.object(type);
       return o ? std::to_string(o->bytes) : "-";
     });
   }
@@ -194,8 +62,8 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
   row("  visits that missed", [](const design_run& r) { return std::to_string(r.walks.misses); });
   row("  entries read to map/unmap", [](const design_run& r) { return std::to_string(r.walks.upkeep); });
   row("  entries per walk", [](const design_run& r) {
-    return r.walks.walks ? fmt::format("{:.2f}", static_cast<double>(r.walks.entries) / static_cast<double>(r.walks.walks))
-                         : std::string("-");
+    auto e = r.entries_per_walk();
+    return e ? fmt::format("{:.2f}", *e) : std::string("-");
   });
   out << "per statement kind: time (us) / objects allocated / walk entries / map-unmap entries\n";
   std::set<std::string> kinds;
@@ -263,48 +131,25 @@ void print_json(const sc::program& prog, const std::vector<design_run>& runs,
 
 }  // namespace
 
-int cmd_compare(const sc::program& prog, const compare_options& opts, std::ostream& out, std::ostream& err) {
-  std::vector<std::string> designs = opts.designs;
-  if (designs.empty())
-    for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
-  std::vector<design_run> runs;
-  // A first, unmeasured run warms the caches and the allocator, so that the first
-  // design's times are not those of a cold process.
-  (void)run_design(prog, designs.front());
-  for (const auto& d : designs) {
-    runs.push_back(run_design(prog, d));
-    const auto& r = runs.back();
-    if (r.exit_code != 0) {
-      err << r.errors;
-      return r.exit_code;
-    }
-    if (r.report != runs.front().report) {
-      err << fmt::format("{}: designs {} and {} print different reports: a bug of the model\n", prog.file,
-                         runs.front().design, r.design);
-      return model::EXIT_MODEL_BUG;
-    }
+int cmd_compare(const sc::program& prog, const lab::compare_options& opts, bool json, std::ostream& out,
+                std::ostream& err) {
+  const auto res = lab::compare(prog, opts);
+  if (res.kernel_unavailable) {
+    err << "rmapkit compare --vs-kernel: " << *res.kernel_unavailable << '\n';
+    return res.exit_code;
   }
-  std::optional<sc::kmem_counts> kernel;
-  if (opts.vs_kernel) {
-    if (auto why = kcheck::missing_privileges()) {
-      err << "rmapkit compare --vs-kernel: " << *why << '\n';
-      return sc::EXIT_SCENARIO_ERROR;
-    }
-    kernel = kernel_counts(prog, err);
-    if (!kernel) return sc::EXIT_SCENARIO_ERROR;
-  }
-  const design_run* linux6 = nullptr;
-  for (const auto& r : runs)
-    if (r.design == "linux-6") linux6 = &r;
-  if (opts.json) {
-    print_json(prog, runs, kernel, out);
+  err << res.errors;
+  if (res.exit_code != 0) return res.exit_code;
+  if (json) {
+    print_json(prog, res.designs, res.kernel, out);
   } else {
-    print_text(prog, runs, out);
-    if (kernel) print_kernel(*kernel, linux6 ? std::optional{model_counts(*linux6)} : std::nullopt, out);
+    print_text(prog, res.designs, out);
+    const design_run* linux6 = res.find("linux-6");
+    if (res.kernel) print_kernel(*res.kernel, linux6 ? std::optional{lab::model_counts(*linux6)} : std::nullopt, out);
   }
   // The model's linux-6 design must allocate what the kernel allocates.
-  if (kernel && linux6 && model_counts(*linux6) != *kernel) return 1;
-  return 0;
+  const auto agrees = res.kernel_agrees();
+  return agrees && !*agrees ? 1 : 0;
 }
 
 }  // namespace rmapkit::tool

@@ -1,26 +1,31 @@
-// rmapkit: the command-line tool.
+// rmapkit: the command-line tool. It parses arguments and prints; the work is done by the
+// libraries (model, kcheck, scenario, and the design lab for diff, compare and bench).
 //   rmapkit run FILE      run a scenario on the model and print its report
 //   rmapkit kernel FILE   run a scenario on the live kernel and print its report
 //   rmapkit diff FILE     run both and print a unified diff of the reports
-//   rmapkit lint FILE     check a scenario without running it
+//   rmapkit gen ...       write a scenario (random, or a workload that made rmap history)
+//   rmapkit compare FILE  run a scenario under every rmap design; print their costs (compare.cc)
 //   rmapkit bench FILE    time a scenario's statements per kind (bench.cc)
+//   rmapkit lint FILE     check a scenario without running it
 #include <csignal>
+#include <functional>
 #include <iostream>
-#include <sstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <dtl/dtl.hpp>
 
 #include "bench.h"
 #include "compare.h"
 #include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/lab/diff.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/scenario/generate.h"
-#include "rmapkit/scenario/workloads.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
+#include "rmapkit/scenario/workloads.h"
 
 namespace {
 
@@ -41,22 +46,10 @@ std::optional<sc::program> load(const std::string& path) {
   return std::move(*prog);
 }
 
-int cmd_kernel(const std::string& path, const rmapkit::kcheck::run_options& opts) {
-  auto prog = load(path);
-  if (!prog) return sc::EXIT_SCENARIO_ERROR;
-  auto res = rmapkit::kcheck::run(*prog, std::cout, std::cerr, opts);
-  if (res.signal) {
-    // Die of the signal, as an interrupted program should, now that everything is restored.
-    std::signal(res.signal, SIG_DFL);
-    std::raise(res.signal);
-  }
-  return res.exit_code;
-}
-
-int cmd_run(const std::string& path, const rmapkit::model::run_options& opts) {
-  auto prog = load(path);
-  if (!prog) return sc::EXIT_SCENARIO_ERROR;
-  return rmapkit::model::run(*prog, std::cout, std::cerr, opts);
+/// Dies of @sig, as an interrupted program should, once everything is restored.
+void die_of(int sig) {
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 
 std::vector<std::string> design_names() {
@@ -64,58 +57,236 @@ std::vector<std::string> design_names() {
   return {names.begin(), names.end()};
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+/// A subcommand: what it does once its arguments are parsed.
+struct command {
+  const CLI::App* app;
+  std::function<int()> action;
+};
+
+void add_file(CLI::App& sub, std::string& file, const char* what = "scenario file (.rmap), or - for standard input") {
+  sub.add_option("FILE", file, what)->required();
 }
 
-/// What a back end printed, with its error (if any) as a last line, so that a refusal on
-/// one side only shows up in the diff too.
-std::string outcome(int code, const std::string& out, const std::string& err) {
-  return code == 0 ? out : out + "error: " + err;
+command add_kernel(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::kcheck::run_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
+  add_file(*sub, a->file);
+  sub->add_flag("--trace", a->opts.trace, "print each statement to standard error before it runs");
+  sub->add_flag("--kmem-counts", a->opts.kmem_counts,
+                "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
+  sub->add_flag("--ksm-counters", a->opts.ksm_counters,
+                "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
+  sub->add_option("--swap-dir", a->opts.swap_dir,
+                  "directory for the temporary swap file (a file system that supports swap files)")
+      ->capture_default_str();
+  return {sub, [a] {
+            auto prog = load(a->file);
+            if (!prog) return sc::EXIT_SCENARIO_ERROR;
+            auto res = rmapkit::kcheck::run(*prog, std::cout, std::cerr, a->opts);
+            if (res.signal) die_of(res.signal);
+            return res.exit_code;
+          }};
 }
 
-int cmd_diff(const std::string& path, const rmapkit::model::run_options& mopts,
-             const rmapkit::kcheck::run_options& kopts) {
-  auto prog = load(path);
-  if (!prog) return sc::EXIT_SCENARIO_ERROR;
-  std::ostringstream mout, merr, kout, kerr;
-  int mcode = rmapkit::model::run(*prog, mout, merr, mopts);
-  auto kres = rmapkit::kcheck::run(*prog, kout, kerr, kopts);
-  if (kres.signal) {
-    std::cerr << kerr.str();
-    std::signal(kres.signal, SIG_DFL);
-    std::raise(kres.signal);
+command add_run(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::model::run_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("run", "Run a scenario on the model and print its report");
+  add_file(*sub, a->file);
+  sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
+                "check every invariant of the model after every statement (default in debug builds)");
+  sub->add_flag("--migrate-everything", a->opts.migrate_everything,
+                "migrate every frame after every statement (reports must not change)");
+  sub->add_flag("--stats", a->opts.stats, "print the model's event counters (vmstat names) to standard error");
+  sub->add_flag("--ksm-counters", a->opts.ksm_counters,
+                "after each ksm, print the model's KSM counters to standard error");
+  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  return {sub, [a] {
+            auto prog = load(a->file);
+            if (!prog) return sc::EXIT_SCENARIO_ERROR;
+            return rmapkit::model::run(*prog, std::cout, std::cerr, a->opts);
+          }};
+}
+
+int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts) {
+  const auto res = rmapkit::lab::diff(prog, mopts, {});
+  if (res.signal) {
+    std::cerr << res.kernel.errors;
+    die_of(res.signal);
+    return res.exit_code();
   }
-  auto model_text = outcome(mcode, mout.str(), merr.str());
-  auto kernel_text = outcome(kres.exit_code, kout.str(), kerr.str());
-  if (model_text == kernel_text) {
-    if (kres.exit_code != 0) {
-      std::cerr << kerr.str();  // both refused the scenario in the same way
-      return kres.exit_code;
-    }
-    std::cerr << "rmapkit diff: the model and the kernel agree on " << path << '\n';
-    return 0;
+  if (!res.agree) {
+    std::cout << res.unified;
+  } else if (res.kernel.exit_code != 0) {
+    std::cerr << res.kernel.errors;  // both refused the scenario in the same way
+  } else {
+    std::cerr << "rmapkit diff: the model and the kernel agree on " << prog.file << '\n';
   }
-  auto a = lines_of(kernel_text), b = lines_of(model_text);
-  dtl::Diff<std::string> d(a, b);
-  d.onHuge();
-  d.compose();
-  d.composeUnifiedHunks();
-  std::cout << "--- kernel " << path << "\n+++ model " << path << '\n';
-  d.printUnifiedFormat(std::cout);
-  return 1;
+  return res.exit_code();
 }
 
-int cmd_lint(const std::string& path) {
-  auto prog = load(path);
-  if (!prog) return sc::EXIT_SCENARIO_ERROR;
-  std::cout << path << ": " << prog->ops.size() << " statements, " << prog->process_names.size() << " processes, "
-            << prog->file_names.size() << " files" << (prog->needs_machine_lock ? ", machine-wide (KSM/swap)" : "")
-            << '\n';
-  return 0;
+command add_diff(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::model::run_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "
+                                         "of the reports (exit 1 when they differ)");
+  add_file(*sub, a->file, "scenario file (.rmap)");
+  sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
+                "check the model's invariants after every statement");
+  return {sub, [a] {
+            auto prog = load(a->file);
+            return prog ? print_diff(*prog, a->opts) : sc::EXIT_SCENARIO_ERROR;
+          }};
+}
+
+/// A `gen` subcommand that writes @generate(@opts).
+template <typename Options, typename Generate>
+command gen_command(CLI::App* sub, std::shared_ptr<Options> opts, Generate generate) {
+  return {sub, [opts, generate] {
+            std::cout << generate(*opts);
+            return 0;
+          }};
+}
+
+command add_gen_random(CLI::App& gen) {
+  auto o = std::make_shared<sc::random_options>();
+  auto* sub = gen.add_subcommand("random", "A random valid scenario, reproducible from its seed");
+  sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  sub->add_option("--statements", o->statements, "number of statements")->capture_default_str()
+      ->check(CLI::Range(1U, 100000U));
+  sub->add_option("--processes", o->max_processes, "live processes at most")->capture_default_str()
+      ->check(CLI::Range(1U, 64U));
+  sub->add_option("--pages", o->max_region_pages, "largest region mmap creates")->capture_default_str()
+      ->check(CLI::Range(1U, 4096U));
+  sub->add_flag("!--no-pageout", o->pageout, "leave out madvise pageout");
+  sub->add_flag("--ksm", o->ksm, "include mergeable, unmergeable and ksm");
+  sub->add_flag("--reclaim", o->reclaim, "include reclaim");
+  return gen_command(sub, o, sc::generate_random);
+}
+
+// The workloads that made rmap history (docs/designs.md).
+const auto count_range = CLI::Range(1U, 1000000U);
+const auto pages_range = CLI::Range(1U, static_cast<unsigned>(sc::MAX_REGION_PAGES));
+
+command add_gen_fanout(CLI::App& gen) {
+  auto o = std::make_shared<sc::fanout_options>();
+  auto* sub = gen.add_subcommand("fanout", "N-way fork fan-out with COW, then reclaim (AIM7, 2010)");
+  sub->add_option("--children", o->children, "children forked")->capture_default_str()->check(count_range);
+  sub->add_option("--vmas", o->vmas, "anonymous regions in the parent")->capture_default_str()->check(count_range);
+  sub->add_option("--pages", o->pages, "pages per region")->capture_default_str()->check(pages_range);
+  sub->add_flag("!--no-reclaim", o->reclaim, "leave out the final reclaim");
+  return gen_command(sub, o, sc::generate_fanout);
+}
+
+command add_gen_forkchain(CLI::App& gen) {
+  auto o = std::make_shared<sc::forkchain_options>();
+  auto* sub = gen.add_subcommand("forkchain", "A serial fork chain: touch, fork, exit (2012)");
+  sub->add_option("--generations", o->generations, "generations")->capture_default_str()->check(count_range);
+  sub->add_option("--pages", o->pages, "pages of the region")->capture_default_str()->check(pages_range);
+  return gen_command(sub, o, sc::generate_forkchain);
+}
+
+command add_gen_fileshare(CLI::App& gen) {
+  auto o = std::make_shared<sc::fileshare_options>();
+  auto* sub = gen.add_subcommand("fileshare", "Many processes mapping one file, then reclaim");
+  sub->add_option("--processes", o->processes, "processes")->capture_default_str()->check(count_range);
+  sub->add_option("--pages", o->pages, "pages of the file")->capture_default_str()->check(pages_range);
+  return gen_command(sub, o, sc::generate_fileshare);
+}
+
+command add_gen_ksm(CLI::App& gen) {
+  auto o = std::make_shared<sc::ksm_options>();
+  auto* sub = gen.add_subcommand("ksm", "Equal pages in a process and its children, merged by ksm");
+  sub->add_option("--pages", o->pages, "equal pages")->capture_default_str()->check(pages_range);
+  sub->add_option("--children", o->children, "children sharing them")->capture_default_str()
+      ->check(CLI::Range(0U, 1000000U));
+  return gen_command(sub, o, sc::generate_ksm);
+}
+
+command add_gen_buildstorm(CLI::App& gen) {
+  auto o = std::make_shared<sc::buildstorm_options>();
+  auto* sub = gen.add_subcommand("buildstorm", "A build-like storm of short-lived forked processes");
+  sub->add_option("--jobs", o->jobs, "jobs forked by make")->capture_default_str()->check(count_range);
+  sub->add_option("--parallel", o->parallel, "jobs alive at once")->capture_default_str()->check(count_range);
+  sub->add_option("--pages", o->pages, "heap pages per job")->capture_default_str()->check(pages_range);
+  return gen_command(sub, o, sc::generate_buildstorm);
+}
+
+void add_gen(CLI::App& app, std::vector<command>& commands) {
+  auto* gen = app.add_subcommand("gen", "Write a scenario to standard output");
+  gen->require_subcommand(1);
+  for (auto add : {add_gen_random, add_gen_fanout, add_gen_forkchain, add_gen_fileshare, add_gen_ksm,
+                   add_gen_buildstorm})
+    commands.push_back(add(*gen));
+}
+
+command add_compare(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::lab::compare_options opts;
+    bool json = false;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("compare", "Run a scenario under every rmap design; print their costs side by side");
+  add_file(*sub, a->file);
+  sub->add_option("--designs", a->opts.designs, "designs to compare (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(design_names()));
+  sub->add_flag("--json", a->json, "print JSON instead of a table");
+  sub->add_flag("--vs-kernel", a->opts.vs_kernel,
+                "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
+  return {sub, [a] {
+            auto prog = load(a->file);
+            return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
+                        : sc::EXIT_SCENARIO_ERROR;
+          }};
+}
+
+command add_bench(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::lab::bench_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "
+                                          "median and spread over several runs");
+  add_file(*sub, a->file);
+  sub->add_flag("--vs-kernel", a->opts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
+  sub->add_option("--repeat", a->opts.repeat, "runs on each back end")->capture_default_str()
+      ->check(CLI::Range(1U, 1000U));
+  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  return {sub, [a] {
+            auto prog = load(a->file);
+            return prog ? rmapkit::tool::cmd_bench(*prog, a->opts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
+          }};
+}
+
+command add_lint(CLI::App& app) {
+  auto file = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("lint", "Check a scenario for errors without running it");
+  add_file(*sub, *file);
+  return {sub, [file] {
+            auto prog = load(*file);
+            if (!prog) return sc::EXIT_SCENARIO_ERROR;
+            std::cout << *file << ": " << prog->ops.size() << " statements, " << prog->process_names.size()
+                      << " processes, " << prog->file_names.size() << " files"
+                      << (prog->needs_machine_lock ? ", machine-wide (KSM/swap)" : "") << '\n';
+            return 0;
+          }};
 }
 
 /// CLI11 reports a missing or mistyped command ("rmapkit rnu x.rmap") as "A subcommand is
@@ -151,136 +322,22 @@ bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
 
 int main(int argc, char** argv) {
   CLI::App app{"rmapkit: the Linux reverse map, modelled and checked against the live kernel"};
+  app.set_version_flag("--version", "rmapkit " RMAPKIT_VERSION);
   app.require_subcommand(1);
-  std::string file;
-  rmapkit::kcheck::run_options kopts;
-
-  auto* kernel = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
-  kernel->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
-  kernel->add_flag("--trace", kopts.trace, "print each statement to standard error before it runs");
-  kernel->add_flag("--kmem-counts", kopts.kmem_counts,
-                   "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
-  kernel->add_flag("--ksm-counters", kopts.ksm_counters, "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
-  kernel->add_option("--swap-dir", kopts.swap_dir,
-                     "directory for the temporary swap file (a file system that supports swap files)")
-      ->capture_default_str();
-
-  rmapkit::model::run_options mopts;
-  auto* run = app.add_subcommand("run", "Run a scenario on the model and print its report");
-  run->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
-  run->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
-                "check every invariant of the model after every statement (default in debug builds)");
-  run->add_flag("--migrate-everything", mopts.migrate_everything,
-                "migrate every frame after every statement (reports must not change)");
-  run->add_flag("--stats", mopts.stats, "print the model's event counters (vmstat names) to standard error");
-  run->add_flag("--ksm-counters", mopts.ksm_counters, "after each ksm, print the model's KSM counters to standard error");
-  run->add_option("--design", mopts.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
-      ->capture_default_str();
-
-  auto* diff = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "
-                                          "of the reports (exit 1 when they differ)");
-  diff->add_option("FILE", file, "scenario file (.rmap)")->required();
-  diff->add_flag("--check-invariants,!--no-check-invariants", mopts.check_invariants,
-                 "check the model's invariants after every statement");
-
-  sc::random_options gopts;
-  auto* gen = app.add_subcommand("gen", "Write a scenario to standard output");
-  gen->require_subcommand(1);
-  auto* gen_random = gen->add_subcommand("random", "A random valid scenario, reproducible from its seed");
-  gen_random->add_option("--seed", gopts.seed, "random seed")->capture_default_str();
-  gen_random->add_option("--statements", gopts.statements, "number of statements")->capture_default_str()
-      ->check(CLI::Range(1U, 100000U));
-  gen_random->add_option("--processes", gopts.max_processes, "live processes at most")->capture_default_str()
-      ->check(CLI::Range(1U, 64U));
-  gen_random->add_option("--pages", gopts.max_region_pages, "largest region mmap creates")->capture_default_str()
-      ->check(CLI::Range(1U, 4096U));
-  gen_random->add_flag("!--no-pageout", gopts.pageout, "leave out madvise pageout");
-  gen_random->add_flag("--ksm", gopts.ksm, "include mergeable, unmergeable and ksm");
-  gen_random->add_flag("--reclaim", gopts.reclaim, "include reclaim");
-
-  // The workloads that made rmap history (docs/designs.md).
-  const auto count = CLI::Range(1U, 1000000U);
-  const auto pages = CLI::Range(1U, static_cast<unsigned>(sc::MAX_REGION_PAGES));
-  sc::fanout_options fan;
-  auto* gen_fanout = gen->add_subcommand("fanout", "N-way fork fan-out with COW, then reclaim (AIM7, 2010)");
-  gen_fanout->add_option("--children", fan.children, "children forked")->capture_default_str()->check(count);
-  gen_fanout->add_option("--vmas", fan.vmas, "anonymous regions in the parent")->capture_default_str()->check(count);
-  gen_fanout->add_option("--pages", fan.pages, "pages per region")->capture_default_str()->check(pages);
-  gen_fanout->add_flag("!--no-reclaim", fan.reclaim, "leave out the final reclaim");
-  sc::forkchain_options chain;
-  auto* gen_chain = gen->add_subcommand("forkchain", "A serial fork chain: touch, fork, exit (2012)");
-  gen_chain->add_option("--generations", chain.generations, "generations")->capture_default_str()->check(count);
-  gen_chain->add_option("--pages", chain.pages, "pages of the region")->capture_default_str()->check(pages);
-  sc::fileshare_options share;
-  auto* gen_share = gen->add_subcommand("fileshare", "Many processes mapping one file, then reclaim");
-  gen_share->add_option("--processes", share.processes, "processes")->capture_default_str()->check(count);
-  gen_share->add_option("--pages", share.pages, "pages of the file")->capture_default_str()->check(pages);
-  sc::ksm_options ksmw;
-  auto* gen_ksm = gen->add_subcommand("ksm", "Equal pages in a process and its children, merged by ksm");
-  gen_ksm->add_option("--pages", ksmw.pages, "equal pages")->capture_default_str()->check(pages);
-  gen_ksm->add_option("--children", ksmw.children, "children sharing them")->capture_default_str()
-      ->check(CLI::Range(0U, 1000000U));
-  sc::buildstorm_options storm;
-  auto* gen_storm = gen->add_subcommand("buildstorm", "A build-like storm of short-lived forked processes");
-  gen_storm->add_option("--jobs", storm.jobs, "jobs forked by make")->capture_default_str()->check(count);
-  gen_storm->add_option("--parallel", storm.parallel, "jobs alive at once")->capture_default_str()->check(count);
-  gen_storm->add_option("--pages", storm.pages, "heap pages per job")->capture_default_str()->check(pages);
-
-  rmapkit::tool::compare_options copts;
-  auto* compare = app.add_subcommand("compare", "Run a scenario under every rmap design; print their costs side by side");
-  compare->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
-  compare->add_option("--designs", copts.designs, "designs to compare (default: all)")
-      ->delimiter(',')
-      ->check(CLI::IsMember(design_names()));
-  compare->add_flag("--json", copts.json, "print JSON instead of a table");
-  compare->add_flag("--vs-kernel", copts.vs_kernel,
-                    "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
-
-  rmapkit::tool::bench_options bopts;
-  auto* bench = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "
-                                            "median and spread over several runs");
-  bench->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
-  bench->add_flag("--vs-kernel", bopts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
-  bench->add_option("--repeat", bopts.repeat, "runs on each back end")->capture_default_str()
-      ->check(CLI::Range(1U, 1000U));
-  bench->add_option("--design", bopts.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
-      ->capture_default_str();
-
-  auto* lint = app.add_subcommand("lint", "Check a scenario for errors without running it");
-  lint->add_option("FILE", file, "scenario file (.rmap), or - for standard input")->required();
-
+  std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
+  add_gen(app, commands);
+  for (auto add : {add_compare, add_bench, add_lint}) commands.push_back(add(app));
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (!report_missing_command(app, e)) app.exit(e);
     return sc::EXIT_SCENARIO_ERROR;
   }
   try {
-    if (*run) return cmd_run(file, mopts);
-    if (*gen_random) {
-      std::cout << sc::generate_random(gopts);
-      return 0;
-    }
-    if (*gen_fanout) return (std::cout << sc::generate_fanout(fan), 0);
-    if (*gen_chain) return (std::cout << sc::generate_forkchain(chain), 0);
-    if (*gen_share) return (std::cout << sc::generate_fileshare(share), 0);
-    if (*gen_ksm) return (std::cout << sc::generate_ksm(ksmw), 0);
-    if (*gen_storm) return (std::cout << sc::generate_buildstorm(storm), 0);
-    if (*compare) {
-      auto prog = load(file);
-      return prog ? rmapkit::tool::cmd_compare(*prog, copts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
-    }
-    if (*diff) return cmd_diff(file, mopts, kopts);
-    if (*kernel) return cmd_kernel(file, kopts);
-    if (*lint) return cmd_lint(file);
-    if (*bench) {
-      auto prog = load(file);
-      return prog ? rmapkit::tool::cmd_bench(*prog, bopts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
-    }
+    for (const auto& c : commands)
+      if (c.app->parsed()) return c.action();
   } catch (const std::exception& e) {
     std::cerr << "rmapkit: " << e.what() << '\n';
     return 1;

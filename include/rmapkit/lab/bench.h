@@ -1,0 +1,78 @@
+// The design lab's timing: the wall time of a scenario's statements per statement kind,
+// on the model and (bench_options::vs_kernel) on the live kernel, over several runs.
+// `rmapkit bench` prints what bench() returns.
+//
+// The model times each statement in its runner (model::run_options::on_statement). The
+// kernel back end gives what its agents measured around the system call or page-touch
+// loop of each statement, or the controller's wall time for statements no agent runs
+// (spawn, file, exit: until the process is reaped, ksm, reclaim, check). The model's
+// reports are not checked here: only time is measured, with invariant checks off.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rmapkit/scenario/program.h"
+
+namespace rmapkit::lab {
+
+struct bench_options {
+  unsigned repeat = 5;     ///< runs on each back end; at least 1
+  bool vs_kernel = false;  ///< also on the kernel (root)
+  std::string design = "linux-6";  ///< the model's anonymous rmap design
+};
+
+/// The statements of one kind, on one back end.
+struct kind_samples {
+  std::size_t count = 0;  ///< statements of this kind in one run
+  /// Each run's summed time of these statements: one sample per run, in run order.
+  std::vector<std::chrono::nanoseconds> runs;
+};
+
+/// One back end's samples.
+struct back_end_samples {
+  /// Per statement kind (scenario::statement_kind()).
+  std::map<std::string, kind_samples, std::less<>> kinds;
+  /// Each run's time over all statements: one sample per run.
+  std::vector<std::chrono::nanoseconds> total;
+};
+
+struct bench_result {
+  /// 0; 2 when the scenario is wrong or refused, or the kernel is unavailable; 3 on a bug
+  /// of the model (model::EXIT_MODEL_BUG); a kernel run's own status (kcheck::run) when it
+  /// failed. On anything but 0, `errors` (or kernel_unavailable) says why and the samples
+  /// are incomplete.
+  int exit_code = 0;
+  /// What went wrong, as lines ending in '\n' (`FILE:LINE: reason`); also what the
+  /// back ends reported on runs that succeeded.
+  std::string errors;
+  /// Set, with exit_code 2, when vs_kernel was asked and the kernel back end cannot run
+  /// here: why (kcheck::missing_privileges()). Nothing then ran.
+  std::optional<std::string> kernel_unavailable;
+  /// The statement kinds in the order the scenario first uses them.
+  std::vector<std::string> kinds;
+  back_end_samples model;
+  /// With vs_kernel.
+  std::optional<back_end_samples> kernel;
+};
+
+/// The median (of an even number of samples, the mean of the middle two) and the spread.
+struct summary {
+  std::chrono::nanoseconds median{0}, min{0}, max{0};
+};
+
+/// The summary of @samples, which must not be empty.
+[[nodiscard]] summary summarize(std::span<const std::chrono::nanoseconds> samples);
+
+/// Runs @prog opts.repeat times on the model and, with vs_kernel, as often on the kernel.
+/// Scenario errors and refusals are reported in the result, never thrown;
+/// std::invalid_argument (naming the known designs) when the design does not exist.
+[[nodiscard]] bench_result bench(const scenario::program& prog, const bench_options& opts = {});
+
+}  // namespace rmapkit::lab

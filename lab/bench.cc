@@ -1,0 +1,105 @@
+// The design lab's timing: every run adds one sample per statement kind (the summed time
+// of that kind's statements in the run) and one to the total.
+#include "rmapkit/lab/bench.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/model/model.h"
+
+namespace rmapkit::lab {
+
+namespace {
+
+namespace sc = rmapkit::scenario;
+using ns = std::chrono::nanoseconds;
+
+/// Starts the next run of @s: every kind seen so far gets a zero sample to add to.
+void begin_run(back_end_samples& s) {
+  for (auto& [k, v] : s.kinds) v.runs.push_back(ns{0});
+  s.total.push_back(ns{0});
+}
+
+/// Charges @t to the current run of @o's kind; the first run also counts the statement.
+void add(back_end_samples& s, const sc::op& o, ns t, bool first_run) {
+  auto kind = sc::statement_kind(o);
+  auto it = s.kinds.find(kind);
+  if (it == s.kinds.end()) it = s.kinds.emplace(std::string(kind), kind_samples{}).first;
+  if (first_run) ++it->second.count;
+  it->second.runs.resize(s.total.size(), ns{0});
+  it->second.runs.back() += t;
+  s.total.back() += t;
+}
+
+/// The kinds in the order the scenario first uses them.
+std::vector<std::string> kinds_in_order(const sc::program& prog) {
+  std::vector<std::string> out;
+  for (const auto& o : prog.ops)
+    if (auto k = sc::statement_kind(o); std::find(out.begin(), out.end(), k) == out.end()) out.emplace_back(k);
+  return out;
+}
+
+/// The model's runs; false (with the result's exit status and errors) on the first error.
+bool bench_model(const sc::program& prog, const bench_options& opts, bench_result& res) {
+  std::ostream null(nullptr);  // the reports are not what is measured here
+  std::ostringstream err;
+  model::run_options mopts;
+  mopts.check_invariants = false;
+  mopts.design = opts.design;
+  for (unsigned r = 0; r < opts.repeat; ++r) {
+    begin_run(res.model);
+    mopts.on_statement = [&](const sc::op& o, ns t) { add(res.model, o, t, r == 0); };
+    res.exit_code = model::run(prog, null, err, mopts);
+    res.errors += err.str();
+    err.str("");
+    if (res.exit_code != 0) return false;
+  }
+  return true;
+}
+
+/// The kernel's runs, the same way.
+bool bench_kernel(const sc::program& prog, const bench_options& opts, bench_result& res) {
+  std::ostream null(nullptr);
+  std::ostringstream err;
+  auto& samples = res.kernel.emplace();
+  kcheck::run_options kopts;
+  for (unsigned r = 0; r < opts.repeat; ++r) {
+    begin_run(samples);
+    kopts.on_statement = [&](const sc::op& o, const kcheck::statement_timing& t) {
+      add(samples, o, t.agent.value_or(t.wall), r == 0);
+    };
+    res.exit_code = kcheck::run(prog, null, err, kopts).exit_code;
+    res.errors += err.str();
+    err.str("");
+    if (res.exit_code != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+summary summarize(std::span<const ns> samples) {
+  std::vector<ns> v(samples.begin(), samples.end());
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  const ns median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {median, v.front(), v.back()};
+}
+
+bench_result bench(const sc::program& prog, const bench_options& opts) {
+  bench_result res;
+  if (opts.vs_kernel) {
+    if (auto why = kcheck::missing_privileges()) {
+      res.exit_code = sc::EXIT_SCENARIO_ERROR;
+      res.kernel_unavailable = *why;
+      return res;
+    }
+  }
+  res.kinds = kinds_in_order(prog);
+  if (!bench_model(prog, opts, res)) return res;
+  if (opts.vs_kernel) (void)bench_kernel(prog, opts, res);
+  return res;
+}
+
+}  // namespace rmapkit::lab

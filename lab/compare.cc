@@ -1,0 +1,204 @@
+// The design lab's comparison. Each design runs the scenario on a fresh machine; after
+// every statement the runner's hook charges the statement's wall time, the objects the
+// design allocated during it and the rmap entries its walks examined to the statement's
+// kind, and tracks the design's peak metadata (its objects plus its per-frame bytes) and
+// the anonymous mappings at that peak.
+#include "rmapkit/lab/compare.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/model/model.h"
+
+namespace rmapkit::lab {
+
+namespace {
+
+namespace sc = rmapkit::scenario;
+using ns = std::chrono::nanoseconds;
+
+std::uint64_t allocated(const std::vector<mm::rmap_object_count>& objs) {
+  std::uint64_t n = 0;
+  for (const auto& o : objs) n += o.allocated;
+  return n;
+}
+
+std::uint64_t live_bytes(const std::vector<mm::rmap_object_count>& objs) {
+  std::uint64_t n = 0;
+  for (const auto& o : objs) n += o.live() * o.bytes;
+  return n;
+}
+
+design_run run_design(const sc::program& prog, const std::string& design) {
+  design_run r;
+  r.design = design;
+  mm::machine m(design);
+  const auto& rmap = m.anon_rmap_design();
+  r.per_frame_bytes = rmap.per_frame_bytes();
+  std::uint64_t last_alloc = 0, last_entries = 0, last_upkeep = 0;
+  model::run_options opts;
+  opts.check_invariants = false;
+  opts.design = design;
+  opts.on_statement = [&](const sc::op& o, ns t) {
+    auto objs = rmap.objects();
+    const auto fp = m.anon_footprint();
+    const std::uint64_t bytes = live_bytes(objs) + r.per_frame_bytes * fp.frames;
+    // At the peak; of equal peaks, the one with the most mappings (the bytes served most).
+    if (bytes > r.peak_bytes || (bytes == r.peak_bytes && fp.mappings > r.peak_mappings)) {
+      r.peak_bytes = bytes;
+      r.peak_frames = fp.frames;
+      r.peak_mappings = fp.mappings;
+    }
+    auto& k = r.kinds[std::string(sc::statement_kind(o))];
+    k.count++;
+    k.time += t;
+    k.allocated += allocated(objs) - last_alloc;
+    k.entries += m.stats().entries - last_entries;
+    k.upkeep += m.stats().upkeep - last_upkeep;
+    last_alloc = allocated(objs);
+    last_entries = m.stats().entries;
+    last_upkeep = m.stats().upkeep;
+    r.total += t;
+  };
+  std::ostringstream out, err;
+  r.exit_code = model::run_on(m, prog, out, err, opts);
+  r.report = out.str();
+  r.errors = err.str();
+  r.objects = rmap.objects();  // after teardown: allocated, freed and peak are final
+  r.walks = m.stats();
+  return r;
+}
+
+/// The kmem counts of @p on the kernel, or nothing (why is in @err).
+std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, std::ostream& err) {
+  std::optional<sc::kmem_counts> got;
+  kcheck::run_options k;
+  k.kmem_counts = true;
+  k.on_kmem_counts = [&](const sc::kmem_counts& c) { got = c; };
+  std::ostringstream out;
+  auto r = kcheck::run(p, out, err, k);
+  if (r.exit_code != 0) return std::nullopt;
+  if (!got) err << p.file << ": the kernel run printed no kmem counts\n";
+  return got;
+}
+
+/// "kmem: ..." without its newline.
+std::string one_line(const sc::kmem_counts& k) {
+  auto s = sc::format(k);
+  return s.substr(0, s.size() - 1);
+}
+
+/// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
+std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostream& err) {
+  auto full = kernel_run_counts(prog, err);
+  if (!full) return std::nullopt;
+  auto base = kernel_run_counts(skeleton(prog), err);
+  if (!base) return std::nullopt;
+  if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
+      full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
+    err << fmt::format("{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
+                       "runner's own allocations did not cancel out\n",
+                       prog.file, one_line(*base), one_line(*full));
+    return std::nullopt;
+  }
+  return *full - *base;
+}
+
+/// Runs every design in turn; false (with the result's errors set) at the first that
+/// fails or prints another report than the first.
+bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, compare_result& res) {
+  // A first, unmeasured run warms the caches and the allocator, so that the first
+  // design's times are not those of a cold process.
+  (void)run_design(prog, designs.front());
+  for (const auto& d : designs) {
+    res.designs.push_back(run_design(prog, d));
+    const auto& r = res.designs.back();
+    if (r.exit_code != 0) {
+      res.exit_code = r.exit_code;
+      res.errors = r.errors;
+      return false;
+    }
+    if (r.report != res.designs.front().report) {
+      res.exit_code = model::EXIT_MODEL_BUG;
+      res.errors = fmt::format("{}: designs {} and {} print different reports: a bug of the model\n", prog.file,
+                               res.designs.front().design, r.design);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<double> design_run::bytes_per_mapping() const {
+  if (peak_mappings == 0) return std::nullopt;
+  return static_cast<double>(peak_bytes) / static_cast<double>(peak_mappings);
+}
+
+std::optional<double> design_run::entries_per_walk() const {
+  if (walks.walks == 0) return std::nullopt;
+  return static_cast<double>(walks.entries) / static_cast<double>(walks.walks);
+}
+
+const mm::rmap_object_count* design_run::object(std::string_view type) const {
+  for (const auto& o : objects)
+    if (o.type == type) return &o;
+  return nullptr;
+}
+
+const design_run* compare_result::find(std::string_view design) const {
+  for (const auto& r : designs)
+    if (r.design == design) return &r;
+  return nullptr;
+}
+
+std::optional<bool> compare_result::kernel_agrees() const {
+  const auto* linux6 = find("linux-6");
+  if (!kernel || !linux6) return std::nullopt;
+  return model_counts(*linux6) == *kernel;
+}
+
+sc::kmem_counts model_counts(const design_run& run) {
+  sc::kmem_counts k;
+  for (const auto& o : run.objects) {
+    if (o.type == "anon_vma") k.anon_vma_alloc = o.allocated, k.anon_vma_free = o.freed;
+    if (o.type == "anon_vma_chain") k.avc_alloc = o.allocated, k.avc_free = o.freed;
+  }
+  return k;
+}
+
+sc::program skeleton(const sc::program& prog) {
+  sc::program s = prog;
+  std::erase_if(s.ops, [](const sc::op& o) {
+    auto k = sc::statement_kind(o);
+    return k != "spawn" && k != "fork" && k != "exit";
+  });
+  s.needs_machine_lock = s.needs_swap = s.needs_reclaim = s.needs_ksm = false;
+  return s;
+}
+
+compare_result compare(const sc::program& prog, const compare_options& opts) {
+  std::vector<std::string> designs = opts.designs;
+  if (designs.empty())
+    for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
+  compare_result res;
+  if (!run_designs(prog, designs, res)) return res;
+  res.designs_agree = true;
+  if (opts.vs_kernel) {
+    if (auto why = kcheck::missing_privileges()) {
+      res.exit_code = sc::EXIT_SCENARIO_ERROR;
+      res.kernel_unavailable = *why;
+      return res;
+    }
+    std::ostringstream err;
+    res.kernel = kernel_counts(prog, err);
+    res.errors = err.str();
+    if (!res.kernel) res.exit_code = sc::EXIT_SCENARIO_ERROR;
+  }
+  return res;
+}
+
+}  // namespace rmapkit::lab

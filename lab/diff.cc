@@ -1,0 +1,66 @@
+// Differential check of one scenario on the model and on the kernel.
+#include "rmapkit/lab/diff.h"
+
+#include <sstream>
+#include <vector>
+
+#include <dtl/dtl.hpp>
+
+namespace rmapkit::lab {
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+/// The unified diff hunks from @from to @to.
+std::string unified_hunks(const std::string& from, const std::string& to) {
+  auto a = lines_of(from), b = lines_of(to);
+  dtl::Diff<std::string> d(a, b);
+  d.onHuge();
+  d.compose();
+  d.composeUnifiedHunks();
+  std::ostringstream out;
+  d.printUnifiedFormat(out);
+  return out.str();
+}
+
+back_end_outcome run_model(const scenario::program& prog, const model::run_options& opts) {
+  std::ostringstream out, err;
+  back_end_outcome o;
+  o.exit_code = model::run(prog, out, err, opts);
+  o.report = out.str();
+  o.errors = err.str();
+  return o;
+}
+
+}  // namespace
+
+std::string back_end_outcome::text() const { return exit_code == 0 ? report : report + "error: " + errors; }
+
+int diff_result::exit_code() const {
+  if (signal || agree) return kernel.exit_code;
+  return 1;
+}
+
+diff_result diff(const scenario::program& prog, const model::run_options& mopts, const kcheck::run_options& kopts) {
+  diff_result res;
+  res.model = run_model(prog, mopts);
+  std::ostringstream kout, kerr;
+  auto k = kcheck::run(prog, kout, kerr, kopts);
+  res.kernel = {k.exit_code, kout.str(), kerr.str()};
+  res.signal = k.signal;
+  if (res.signal) return res;
+  const auto model_text = res.model.text(), kernel_text = res.kernel.text();
+  res.agree = model_text == kernel_text;
+  if (!res.agree)
+    res.unified =
+        "--- kernel " + prog.file + "\n+++ model " + prog.file + '\n' + unified_hunks(kernel_text, model_text);
+  return res;
+}
+
+}  // namespace rmapkit::lab
