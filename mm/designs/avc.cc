@@ -7,7 +7,7 @@
 namespace rmapkit::mm::designs {
 
 avc_anon_rmap::avc_anon_rmap(machine& m, fork_reuse reuse, std::size_t anon_vma_bytes, std::size_t avc_bytes)
-    : _m(m), _reuse(reuse), _anon_vma_count("anon_vma", anon_vma_bytes), _avc_count("anon_vma_chain", avc_bytes) {}
+    : _m(m), _reuse(reuse), _anon_vma_objects("anon_vma", anon_vma_bytes), _avc_objects("anon_vma_chain", avc_bytes) {}
 
 void avc_anon_rmap::drop_all_chains() {
   for (auto& [vma, st] : _vma_state) drop_chain(st);
@@ -76,19 +76,19 @@ void avc_anon_rmap::migrate(folio& src, folio& dst) {
 }
 
 std::vector<rmap_object_count> avc_anon_rmap::objects() const {
-  return {_anon_vma_count.count(), _avc_count.count()};
+  return {_anon_vma_objects.count(), _avc_objects.count()};
 }
 
 std::string avc_anon_rmap::check() const {
   std::size_t linked = 0;
   for (const auto& [vma, st] : _vma_state) linked += st.chain.size();
-  if (linked != _avc_count.count().live())
-    return fmt::format("{}: {} AVCs live but {} on VMA chains", name(), _avc_count.count().live(), linked);
+  if (linked != _avc_objects.count().live())
+    return fmt::format("{}: {} AVCs live but {} on VMA chains", name(), _avc_objects.count().live(), linked);
   return {};
 }
 
 avc_era_anon_vma* avc_anon_rmap::alloc_anon_vma() {
-  _anon_vma_count.alloc();
+  _anon_vma_objects.alloc();
   return _anon_vma_slab.alloc();
 }
 
@@ -102,13 +102,13 @@ void avc_anon_rmap::put_anon_vma(avc_era_anon_vma* av) {
 
 void avc_anon_rmap::free_anon_vma(avc_era_anon_vma* av) {
   _anon_vma_slab.free(av);
-  _anon_vma_count.free();
+  _anon_vma_objects.free();
 }
 
 // anon_vma_chain_link()
 void avc_anon_rmap::link(vm_area_struct& vma, avc_era_vma& st, avc_era_anon_vma* av) {
   auto* avc = _chain_slab.alloc();
-  _avc_count.alloc();
+  _avc_objects.alloc();
   avc->vma = &vma;
   avc->anon_vma = av;
   avc->start = vma.vm_pgoff.value;
@@ -137,7 +137,7 @@ void avc_anon_rmap::drop_chain(avc_era_vma& st) {
     index_remove(avc);
     avc.same_vma.del();
     _chain_slab.free(&avc);
-    _avc_count.free();
+    _avc_objects.free();
     if (--av->avcs == 0) {
       av->parent->degree--;
       emptied.push_back(av);

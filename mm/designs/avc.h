@@ -107,8 +107,8 @@ class avc_anon_rmap : public anon_rmap {
   slab_cache<avc_era_chain> _chain_slab;
   std::unordered_map<const vm_area_struct*, avc_era_vma> _vma_state;
   pfn_table<avc_era_anon_vma*> _mapping;  // folio->mapping
-  object_counter _anon_vma_count;
-  object_counter _avc_count;
+  object_counter _anon_vma_objects;
+  object_counter _avc_objects;
 };
 
 }  // namespace rmapkit::mm::designs

@@ -41,7 +41,7 @@ class legoos_anon_rmap final : public anon_rmap {
   bool wants_pte_events() const override { return true; }
 
   void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
-    _mms.note(mm);
+    _mm_by_id.note(mm);
     const pte_handle h(mm, addr);
     if (old.value) remove(_first[old], h);
     if (now.value) add(_first[now], h);
@@ -57,7 +57,7 @@ class legoos_anon_rmap final : public anon_rmap {
     for (const lego_rmap* e = &_first[f.pfn]; e && ptes.size() < want; e = e->next)
       if (e->used) ptes.push_back(e->pte);
     for (pte_handle h : ptes)
-      if (!visit_pte(_m, f, _mms, h, rwc)) return;
+      if (!visit_pte(_m, f, _mm_by_id, h, rwc)) return;
   }
 
   void migrate(folio& src, folio& dst) override {
@@ -66,7 +66,7 @@ class legoos_anon_rmap final : public anon_rmap {
     _first[dst.pfn] = moved;
   }
 
-  std::vector<rmap_object_count> objects() const override { return {_embedded.count(), _count.count()}; }
+  std::vector<rmap_object_count> objects() const override { return {_in_frame_objects.count(), _entry_objects.count()}; }
 
   // Walks stop after mapcount entries: that is only right while entries and mappings are
   // one to one.
@@ -93,11 +93,11 @@ class legoos_anon_rmap final : public anon_rmap {
     if (!head.used) {
       head.pte = h;
       head.used = true;
-      _embedded.alloc();
+      _in_frame_objects.alloc();
       return;
     }
     auto* e = _entries.alloc();
-    _count.alloc();
+    _entry_objects.alloc();
     e->pte = h;
     e->used = true;
     e->next = head.next;
@@ -107,7 +107,7 @@ class legoos_anon_rmap final : public anon_rmap {
   void remove(lego_rmap& head, pte_handle h) {
     if (head.used && head.pte == h) {
       head.used = false;
-      _embedded.free();
+      _in_frame_objects.free();
       return;
     }
     for (lego_rmap* prev = &head; prev->next; prev = prev->next) {
@@ -116,7 +116,7 @@ class legoos_anon_rmap final : public anon_rmap {
       if (!(e->pte == h)) continue;
       prev->next = e->next;
       _entries.free(e);
-      _count.free();
+      _entry_objects.free();
       return;
     }
     throw std::logic_error("legoos: removing a mapping that has no rmap entry");
@@ -126,10 +126,10 @@ class legoos_anon_rmap final : public anon_rmap {
   slab_cache<lego_rmap> _entries;
   walk_buffer _buf;
   pfn_table<lego_rmap> _first;  // the entry preallocated in every frame
-  mm_registry _mms;
+  mm_registry _mm_by_id;
   // The entry in the frame is counted in per_frame_bytes(), whether used or not.
-  object_counter _embedded{"lego_rmap in the frame (used)", 0};
-  object_counter _count{"lego_rmap", sizeof(lego_rmap)};
+  object_counter _in_frame_objects{"lego_rmap in the frame (used)", 0};
+  object_counter _entry_objects{"lego_rmap", sizeof(lego_rmap)};
 };
 
 }  // namespace

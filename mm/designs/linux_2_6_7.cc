@@ -45,7 +45,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     if (auto* n = anon_vma_neighbour(vma); n && _members.count(n)) av = _members[n].anon_vma;
     if (!av) {
       av = _family_slab.alloc();
-      _anon_vma_count.alloc();
+      _anon_vma_objects.alloc();
     }
     join(vma, av);
   }
@@ -64,7 +64,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     _members.erase(it);
     if (--av->vmas == 0) {
       _family_slab.free(av);
-      _anon_vma_count.free();
+      _anon_vma_objects.free();
     }
   }
 
@@ -87,7 +87,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     });
   }
 
-  [[nodiscard]] std::vector<rmap_object_count> objects() const override { return {_anon_vma_count.count()}; }
+  [[nodiscard]] std::vector<rmap_object_count> objects() const override { return {_anon_vma_objects.count()}; }
 
  private:
   void join(vm_area_struct& vma, family_anon_vma* av) {
@@ -103,7 +103,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   slab_cache<family_anon_vma> _family_slab;
   std::unordered_map<const vm_area_struct*, family_vma> _members;  // every VMA in some family
   pfn_table<family_anon_vma*> _mapping;                            // folio->mapping
-  object_counter _anon_vma_count{"anon_vma", 24};                  // 2.6.7: a spinlock and the list head
+  object_counter _anon_vma_objects{"anon_vma", 24};                  // 2.6.7: a spinlock and the list head
 };
 
 }  // namespace

@@ -23,8 +23,9 @@ struct alignas(64) pte_chain {
 };
 static_assert(sizeof(pte_chain) == 64);
 
+/// What 2.5 kept in struct page for its reverse map: page->pte, a direct PTE or a chain.
 struct pte_rmap {
-  pte_handle direct;          ///< PG_direct: the one mapping, no chain
+  pte_handle direct;  ///< PG_direct: the one mapping, no chain
   pte_chain* chain = nullptr;
   unsigned idx = pte_chain::NRPTE;  ///< first used slot of the head block
 };
@@ -48,7 +49,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
   bool wants_pte_events() const override { return true; }
 
   void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
-    _mms.note(mm);
+    _mm_by_id.note(mm);
     const pte_handle h(mm, addr);
     if (old.value) remove(_rmap[old], h);
     if (now.value) add(_rmap[now], h);
@@ -58,7 +59,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
     const pte_rmap& r = _rmap[f.pfn];
     if (!r.direct.empty()) {
       const pte_handle h = r.direct;  // a copy: rmap_one may unmap it
-      visit_pte(_m, f, _mms, h, rwc);
+      visit_pte(_m, f, _mm_by_id, h, rwc);
       return;
     }
     walk_buffer::lease buf(_buf);
@@ -67,7 +68,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
     for (const pte_chain* c = r.chain; c; c = c->next, i = 0)
       for (; i < pte_chain::NRPTE; ++i) ptes.push_back(c->ptes[i]);
     for (pte_handle h : ptes)
-      if (!visit_pte(_m, f, _mms, h, rwc)) return;
+      if (!visit_pte(_m, f, _mm_by_id, h, rwc)) return;
   }
 
   // Migration entries stay on the old frame's chain; the chain moves to the new frame
@@ -78,7 +79,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
     _rmap[dst.pfn] = moved;
   }
 
-  std::vector<rmap_object_count> objects() const override { return {_count.count()}; }
+  std::vector<rmap_object_count> objects() const override { return {_chain_objects.count()}; }
   std::size_t per_frame_bytes() const override { return sizeof(pte_handle); }  // page->pte: direct or chain
 
   std::string check() const override {
@@ -113,7 +114,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
   void push(pte_rmap& r, pte_handle h) {
     if (!r.chain || r.idx == 0) {
       auto* c = _chains.alloc();
-      _count.alloc();
+      _chain_objects.alloc();
       c->next = r.chain;
       r.chain = c;
       r.idx = pte_chain::NRPTE;
@@ -141,7 +142,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
           r.chain = head->next;
           r.idx = r.chain ? 0 : pte_chain::NRPTE;  // every block behind the head is full
           _chains.free(head);
-          _count.free();
+          _chain_objects.free();
         }
         return;
       }
@@ -153,8 +154,8 @@ class pte_chain_anon_rmap final : public anon_rmap {
   slab_cache<pte_chain> _chains;
   walk_buffer _buf;
   pfn_table<pte_rmap> _rmap;
-  mm_registry _mms;
-  object_counter _count{"pte_chain", sizeof(pte_chain)};
+  mm_registry _mm_by_id;
+  object_counter _chain_objects{"pte_chain", sizeof(pte_chain)};
 };
 
 }  // namespace

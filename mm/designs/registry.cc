@@ -18,7 +18,7 @@ struct design {
   std::unique_ptr<anon_rmap> (*make)(machine& m);
 };
 
-// The default first; then newest to oldest, and LegoOS last.
+// The default first; then Linux's older designs, newest first; then LegoOS.
 constexpr std::array registry{
     design{"linux-6", make_linux_6_anon_rmap},
     design{"linux-3.19", make_linux_3_19_anon_rmap},
