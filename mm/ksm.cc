@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rmapkit/mm/machine.h"
+#include "rmap_walk.h"
 
 namespace rmapkit::mm {
 
@@ -269,10 +270,7 @@ void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
         vm_area_struct& vma = *avc->vma;
         if (item->address < vma.vm_start || item->address >= vma.vm_end) continue;
         if ((vma.vm_mm == item->mm) != (pass == 0)) continue;
-        if (rwc.invalid_vma && rwc.invalid_vma(vma)) continue;
-        _walk.vmas_visited++;
-        if (!rwc.rmap_one(f, vma, item->address)) return;
-        if (rwc.done && rwc.done(f)) return;
+        if (!rmap_visit(_walk, f, vma, item->address, rwc)) return;
       }
     }
   }

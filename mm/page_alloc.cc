@@ -122,19 +122,6 @@ folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create)
   return &f;
 }
 
-// A PTE mapping an anonymous folio (KSM included) appeared or went: the design hears of
-// it. The zero page and page-cache pages are not anonymous.
-void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
-  auto anon_pfn = [this](pte_t p) {
-    if (!p.present() || p.pfn() == _zero_pfn || !folio_of(p.pfn()).is_anon()) return pfn_t{0};
-    return p.pfn();
-  };
-  // A migration entry keeps its place in the old frame's rmap until migration moves it.
-  if (old.is_migration() || now.is_migration()) return;
-  const pfn_t o = anon_pfn(old), n = anon_pfn(now);
-  if (o != n) _anon->pte_changed(mm, addr, o, n);
-}
-
 std::map<std::string, std::uint64_t> machine::vmstat() const {
   static constexpr const char* names[NR_VM_EVENTS] = {
       "pgfault",         "pgmajfault",          "pswpin",         "pswpout",        "pgscan_direct",

@@ -1,14 +1,14 @@
 // Kernel: mm/rmap.c (v6.18): anon_vma lifecycle (prepare, clone, fork, unlink), folio
 // rmap add/remove/move, rmap_walk and its users folio_referenced(), try_to_unmap(),
-// folio_mkclean(). The model is single-threaded, so the kernel's locks (root rwsem,
+// folio_mkclean(). What a walk does with each VMA it finds is rmap_visit() (rmap_walk.h);
+// the anonymous designs, linux-6 included, are in designs/, page_vma_mapped() in
+// page_vma_mapped.cc. The model is single-threaded, so the kernel's locks (root rwsem,
 // i_mmap_rwsem, PTL) have no counterpart; the orders they protect are kept where a
 // result depends on them (interval-tree order, fork inserting the child after the parent).
 #include <stdexcept>
-#include <string>
-
-#include <fmt/format.h>
 
 #include "rmapkit/mm/machine.h"
+#include "rmap_walk.h"
 
 namespace rmapkit::mm {
 
@@ -230,27 +230,13 @@ std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t p
   return addr;
 }
 
-bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr) {
-  _walk.ptes_examined++;
-  pte_t pte = vma.vm_mm->pgd.get(addr);
-  bool hit = pte.present() && pte.pfn() == f.pfn;
-  if (!hit) _walk.misses++;  // the walk visited a VMA that does not map the folio
-  return hit;
-}
-
 void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   anon_vma* av = f.anon();
   if (!av) return;
   const auto pgoff = f.index.value;
   for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
     _walk.entries++;
-    vm_area_struct& vma = *avc->vma;
-    auto addr = vma_address(vma, f.index);
-    if (!addr) throw std::logic_error("rmap_walk_anon: interval tree hit outside the VMA");
-    if (rwc.invalid_vma && rwc.invalid_vma(vma)) continue;
-    _walk.vmas_visited++;
-    if (!rwc.rmap_one(f, vma, *addr)) break;
-    if (rwc.done && rwc.done(f)) break;
+    if (!rmap_visit(_walk, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
   }
 }
 
@@ -258,14 +244,8 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   address_space* as = f.file();
   if (!as) return;
   const auto pgoff = f.index.value;
-  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff)) {
-    auto addr = vma_address(*vma, f.index);
-    if (!addr) throw std::logic_error("rmap_walk_file: interval tree hit outside the VMA");
-    if (rwc.invalid_vma && rwc.invalid_vma(*vma)) continue;
-    _walk.vmas_visited++;
-    if (!rwc.rmap_one(f, *vma, *addr)) break;
-    if (rwc.done && rwc.done(f)) break;
-  }
+  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff))
+    if (!rmap_visit(_walk, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
 }
 
 void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
@@ -352,47 +332,6 @@ int machine::folio_mkclean(folio& f) {
   };
   rmap_walk(f, rwc);
   return cleaned;
-}
-
-// ---- the linux-6 design ---------------------------------------------------------------------
-
-/// Linux 6.x: anon_vma + anon_vma_chain + interval tree, fork-time reuse decided by
-/// num_children / num_active_vmas. It is the machine's own bookkeeping: nothing to add.
-class linux6_anon_rmap final : public anon_rmap {
- public:
-  explicit linux6_anon_rmap(machine& m) : _m(m) {}
-  const char* name() const override { return "linux-6"; }
-  void walk(folio& f, const rmap_walk_control& rwc) override { _m.rmap_walk_anon(f, rwc); }
-  std::vector<rmap_object_count> objects() const override {
-    return {_m._anon_vma_count.count(), _m._avc_count.count()};
-  }
-
- private:
-  machine& _m;
-};
-
-std::unique_ptr<anon_rmap> make_linux_3_19_anon_rmap(machine& m);
-std::unique_ptr<anon_rmap> make_linux_2_6_34_anon_rmap(machine& m);
-std::unique_ptr<anon_rmap> make_linux_2_6_7_anon_rmap(machine& m);
-std::unique_ptr<anon_rmap> make_pte_chain_anon_rmap(machine& m);
-std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m);
-
-namespace {
-constexpr std::string_view design_names[] = {"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"};
-}  // namespace
-
-std::span<const std::string_view> anon_rmap_designs() { return design_names; }
-
-std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m) {
-  if (name == "linux-6") return std::make_unique<linux6_anon_rmap>(m);
-  if (name == "linux-3.19") return make_linux_3_19_anon_rmap(m);
-  if (name == "linux-2.6.34") return make_linux_2_6_34_anon_rmap(m);
-  if (name == "linux-2.6.7") return make_linux_2_6_7_anon_rmap(m);
-  if (name == "pte-chain") return make_pte_chain_anon_rmap(m);
-  if (name == "legoos") return make_legoos_anon_rmap(m);
-  std::string known;
-  for (auto d : design_names) known += fmt::format("{}{}", known.empty() ? "" : ", ", d);
-  throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {})", name, known));
 }
 
 }  // namespace rmapkit::mm

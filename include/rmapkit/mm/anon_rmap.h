@@ -6,6 +6,9 @@
 // (vma->anon_vma, its chain) belongs to the kernel being modelled, not to the rmap
 // design: designs change costs, never results, so every design keeps that bookkeeping
 // and adds its own structures beside it. The linux-6 design is that bookkeeping itself.
+//
+// The designs live in mm/designs/, one file each, named after the kernel they model;
+// mm/designs/registry.cc lists them (a new design is a new file there and one row).
 #pragma once
 
 #include <algorithm>
@@ -92,7 +95,8 @@ class anon_rmap {
   [[nodiscard]] virtual std::string check() const { return {}; }
 };
 
-/// The designs a machine can be built with, the default (linux-6) first.
+/// The designs a machine can be built with: the default (linux-6) first, then Linux's
+/// older ones, newest first (linux-3.19, linux-2.6.34, linux-2.6.7, pte-chain), then legoos.
 [[nodiscard]] std::span<const std::string_view> anon_rmap_designs();
 
 /// The design called @name for machine @m; std::invalid_argument names the known ones

@@ -1,0 +1,151 @@
+// What linux-2.6.34 and linux-3.19 share (avc.h): the anon_vma lifecycle, AVC chains and
+// page->mapping. The kernel functions each member follows are named on it.
+#include "avc.h"
+
+#include <fmt/format.h>
+
+namespace rmapkit::mm::designs {
+
+avc_anon_rmap::avc_anon_rmap(machine& m, fork_reuse reuse, std::size_t anon_vma_bytes, std::size_t avc_bytes)
+    : _m(m), _reuse(reuse), _anon_vma_objects("anon_vma", anon_vma_bytes), _avc_objects("anon_vma_chain", avc_bytes) {}
+
+void avc_anon_rmap::drop_all_chains() {
+  for (auto& [vma, st] : _vma_state) drop_chain(st);
+}
+
+avc_era_vma* avc_anon_rmap::vma_state(const vm_area_struct& vma) {
+  auto it = _vma_state.find(&vma);
+  return it == _vma_state.end() ? nullptr : &it->second;
+}
+
+// anon_vma_prepare(): the neighbour's anon_vma when the machine merged them, else a new one.
+void avc_anon_rmap::prepare(vm_area_struct& vma) {
+  auto& st = _vma_state[&vma];
+  avc_era_anon_vma* av = nullptr;
+  if (auto* n = anon_vma_neighbour(vma); n && _vma_state.count(n)) av = _vma_state[n].anon_vma;
+  if (!av) av = alloc_anon_vma();  // degree 1: its first VMA
+  st.anon_vma = av;
+  link(vma, st, av);
+  av->degree++;  // a new root's self-parent reference (a root is never reused), or the VMA's
+}
+
+// anon_vma_clone() for split, mremap and merge: an exact copy of @src's chain.
+void avc_anon_rmap::clone(vm_area_struct& dst, vm_area_struct& src) {
+  auto& s = _vma_state[&src];
+  auto& d = _vma_state[&dst];
+  copy_chain(dst, d, s, false);
+  d.anon_vma = s.anon_vma;
+  if (d.anon_vma) d.anon_vma->degree++;
+}
+
+// anon_vma_fork(): the parent's chain, then the child's own anon_vma unless the era
+// reused an ancestor's.
+void avc_anon_rmap::fork(vm_area_struct& child, vm_area_struct& parent) {
+  auto& p = _vma_state[&parent];
+  auto& c = _vma_state[&child];
+  if (!p.anon_vma) return;
+  copy_chain(child, c, p, _reuse == fork_reuse::idle_ancestor);
+  if (c.anon_vma) return;
+  auto* av = alloc_anon_vma();
+  av->root = p.anon_vma->root;
+  av->parent = p.anon_vma;
+  av->root->refcount++;
+  c.anon_vma = av;
+  link(child, c, av);
+  av->parent->degree++;
+}
+
+void avc_anon_rmap::unlink(vm_area_struct& vma) {
+  auto it = _vma_state.find(&vma);
+  if (it == _vma_state.end()) return;
+  drop_chain(it->second);
+  _vma_state.erase(it);
+}
+
+// page_add_new_anon_rmap(): a page that may be shared points at the root.
+void avc_anon_rmap::add_new(folio& f, vm_area_struct& vma, vaddr_t, bool exclusive) {
+  avc_era_anon_vma* av = _vma_state.at(&vma).anon_vma;
+  _mapping[f.pfn] = exclusive ? av : av->root;
+}
+
+void avc_anon_rmap::move(folio& f, vm_area_struct& vma) { _mapping[f.pfn] = _vma_state.at(&vma).anon_vma; }
+
+void avc_anon_rmap::migrate(folio& src, folio& dst) {
+  auto* av = _mapping[src.pfn];  // a copy: indexing dst may grow the table
+  _mapping[dst.pfn] = av;
+}
+
+std::vector<rmap_object_count> avc_anon_rmap::objects() const {
+  return {_anon_vma_objects.count(), _avc_objects.count()};
+}
+
+std::string avc_anon_rmap::check() const {
+  std::size_t linked = 0;
+  for (const auto& [vma, st] : _vma_state) linked += st.chain.size();
+  if (linked != _avc_objects.count().live())
+    return fmt::format("{}: {} AVCs live but {} on VMA chains", name(), _avc_objects.count().live(), linked);
+  return {};
+}
+
+avc_era_anon_vma* avc_anon_rmap::alloc_anon_vma() {
+  _anon_vma_objects.alloc();
+  return _anon_vma_slab.alloc();
+}
+
+// put_anon_vma(): a child pins its root, so the root goes last.
+void avc_anon_rmap::put_anon_vma(avc_era_anon_vma* av) {
+  if (--av->refcount > 0) return;
+  avc_era_anon_vma* root = av->root;
+  free_anon_vma(av);
+  if (root != av && --root->refcount == 0) free_anon_vma(root);
+}
+
+void avc_anon_rmap::free_anon_vma(avc_era_anon_vma* av) {
+  _anon_vma_slab.free(av);
+  _anon_vma_objects.free();
+}
+
+// anon_vma_chain_link()
+void avc_anon_rmap::link(vm_area_struct& vma, avc_era_vma& st, avc_era_anon_vma* av) {
+  auto* avc = _chain_slab.alloc();
+  _avc_objects.alloc();
+  avc->vma = &vma;
+  avc->anon_vma = av;
+  avc->start = vma.vm_pgoff.value;
+  avc->last = vma.last_pgoff();
+  st.chain.add(avc->same_vma);
+  av->avcs++;
+  index_insert(*avc);
+}
+
+/// anon_vma_clone(): @dst gets an AVC for every anon_vma on @src's chain, oldest first;
+/// at fork under the degree rule it may adopt one of them.
+void avc_anon_rmap::copy_chain(vm_area_struct& dst, avc_era_vma& d, avc_era_vma& s, bool reuse) {
+  s.chain.for_each_reverse([&](avc_era_chain& pavc) {
+    link(dst, d, pavc.anon_vma);
+    if (reuse && !d.anon_vma && pavc.anon_vma != s.anon_vma && pavc.anon_vma->degree < 2) d.anon_vma = pavc.anon_vma;
+  });
+  if (reuse && d.anon_vma) d.anon_vma->degree++;
+}
+
+/// unlink_anon_vmas(), both phases: an anon_vma whose last AVC goes is put after the
+/// others, the root last.
+void avc_anon_rmap::drop_chain(avc_era_vma& st) {
+  std::vector<avc_era_anon_vma*> emptied;
+  st.chain.for_each([&](avc_era_chain& avc) {
+    avc_era_anon_vma* av = avc.anon_vma;
+    index_remove(avc);
+    avc.same_vma.del();
+    _chain_slab.free(&avc);
+    _avc_objects.free();
+    if (--av->avcs == 0) {
+      av->parent->degree--;
+      emptied.push_back(av);
+    }
+  });
+  if (st.anon_vma) st.anon_vma->degree--;
+  st.anon_vma = nullptr;
+  for (auto* av : emptied) put_anon_vma(av);
+}
+
+}  // namespace rmapkit::mm::designs

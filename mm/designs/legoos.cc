@@ -1,0 +1,142 @@
+// LegoOS's reverse map (the memory component of LegoOS, a research OS for disaggregated
+// hardware, 2018): PTE-based like 2.5's (pte_chain.cc), but simpler. Per frame, a list
+// of one-cache-line entries, the first preallocated in the frame itself; an insert
+// reads the whole list to check for a duplicate (so n processes forked from one sharing
+// a page cost O(n^2) reads); a walk stops once it has seen as many entries as the page
+// has mappings. It shows what a design without object-based sharing costs
+// in memory per mapping (64 bytes) and in upkeep on fork, against 2.5's and Linux's.
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "support.h"
+
+namespace rmapkit::mm::designs {
+namespace {
+
+/// LegoOS's rmap entry: one cache line per mapping.
+struct alignas(64) lego_rmap {
+  pte_handle pte;
+  lego_rmap* next = nullptr;
+  bool used = false;
+};
+static_assert(sizeof(lego_rmap) == 64);
+
+class legoos_anon_rmap final : public anon_rmap {
+ public:
+  explicit legoos_anon_rmap(machine& m) : _m(m) {}
+  ~legoos_anon_rmap() override {
+    _first.for_each([&](pfn_t, const lego_rmap& head) {
+      for (lego_rmap* e = head.next; e;) {
+        lego_rmap* next = e->next;
+        _entries.free(e);
+        e = next;
+      }
+    });
+  }
+  legoos_anon_rmap(const legoos_anon_rmap&) = delete;
+  legoos_anon_rmap& operator=(const legoos_anon_rmap&) = delete;
+
+  const char* name() const override { return "legoos"; }
+  bool wants_pte_events() const override { return true; }
+
+  void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
+    _mm_by_id.note(mm);
+    const pte_handle h(mm, addr);
+    if (old.value) remove(_first[old], h);
+    if (now.value) add(_first[now], h);
+  }
+
+  void walk(folio& f, const rmap_walk_control& rwc) override {
+    // Every mapping has one entry: once as many were seen as the page has mappings,
+    // the rest of the list cannot hold another. (Restoring migration entries walks a
+    // folio with no mappings yet: then every entry is wanted.)
+    const std::size_t want = f.mapcount > 0 ? static_cast<std::size_t>(f.mapcount) : SIZE_MAX;
+    walk_buffer::lease buf(_buf);
+    auto& ptes = buf.v();
+    for (const lego_rmap* e = &_first[f.pfn]; e && ptes.size() < want; e = e->next)
+      if (e->used) ptes.push_back(e->pte);
+    for (pte_handle h : ptes)
+      if (!visit_pte(_m, f, _mm_by_id, h, rwc)) return;
+  }
+
+  void migrate(folio& src, folio& dst) override {
+    const lego_rmap moved = _first[src.pfn];  // a copy: indexing dst may grow the table
+    _first[src.pfn] = {};
+    _first[dst.pfn] = moved;
+  }
+
+  std::vector<rmap_object_count> objects() const override { return {_in_frame_objects.count(), _entry_objects.count()}; }
+
+  // Walks stop after mapcount entries: that is only right while entries and mappings are
+  // one to one.
+  std::string check() const override {
+    std::string bad;
+    _first.for_each([&](pfn_t pfn, const lego_rmap& head) {
+      std::size_t n = 0;
+      for (const lego_rmap* e = &head; e; e = e->next) n += e->used ? 1 : 0;
+      const folio& f = _m.folio_of(pfn);
+      const auto mapped = f.in_use() && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
+      if (bad.empty() && n != mapped)
+        bad = fmt::format("legoos: pfn {} has {} rmap entries but {} anon mappings", pfn.value, n, mapped);
+    });
+    return bad;
+  }
+  std::size_t per_frame_bytes() const override { return sizeof(lego_rmap); }  // the preallocated entry
+
+ private:
+  void add(lego_rmap& head, pte_handle h) {
+    for (const lego_rmap* e = &head; e; e = e->next) {
+      _m.stats().upkeep++;  // the duplicate check reads every entry
+      if (e->used && e->pte == h) throw std::logic_error("legoos: a mapping added twice (LegoOS BUGs here)");
+    }
+    if (!head.used) {
+      head.pte = h;
+      head.used = true;
+      _in_frame_objects.alloc();
+      return;
+    }
+    auto* e = _entries.alloc();
+    _entry_objects.alloc();
+    e->pte = h;
+    e->used = true;
+    e->next = head.next;
+    head.next = e;
+  }
+
+  void remove(lego_rmap& head, pte_handle h) {
+    if (head.used && head.pte == h) {
+      head.used = false;
+      _in_frame_objects.free();
+      return;
+    }
+    for (lego_rmap* prev = &head; prev->next; prev = prev->next) {
+      lego_rmap* e = prev->next;
+      _m.stats().upkeep++;  // the removal searches the list
+      if (!(e->pte == h)) continue;
+      prev->next = e->next;
+      _entries.free(e);
+      _entry_objects.free();
+      return;
+    }
+    throw std::logic_error("legoos: removing a mapping that has no rmap entry");
+  }
+
+  machine& _m;
+  slab_cache<lego_rmap> _entries;
+  walk_buffer _buf;
+  pfn_table<lego_rmap> _first;  // the entry preallocated in every frame
+  mm_registry _mm_by_id;
+  // The entry in the frame is counted in per_frame_bytes(), whether used or not.
+  object_counter _in_frame_objects{"lego_rmap in the frame (used)", 0};
+  object_counter _entry_objects{"lego_rmap", sizeof(lego_rmap)};
+};
+
+}  // namespace
+}  // namespace rmapkit::mm::designs
+
+namespace rmapkit::mm {
+std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m) {
+  return std::make_unique<designs::legoos_anon_rmap>(m);
+}
+}  // namespace rmapkit::mm

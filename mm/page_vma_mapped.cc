@@ -1,0 +1,19 @@
+// Kernel: mm/page_vma_mapped.c: page_vma_mapped_walk(), which every rmap_one() starts
+// with. A walk's candidate VMA only may map the folio (an anon_vma covers every VMA that
+// could have inherited it, an interval tree every VMA whose range covers the offset);
+// this is where the page table says whether it does. The model's folios are order-0,
+// so the walk is one PTE lookup. Its counters are what `rmapkit compare` reports as
+// PTEs examined and misses: the cost of candidates that do not map the page.
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr) {
+  _walk.ptes_examined++;
+  pte_t pte = vma.vm_mm->pgd.get(addr);
+  bool hit = pte.present() && pte.pfn() == f.pfn;
+  if (!hit) _walk.misses++;  // the walk visited a VMA that does not map the folio
+  return hit;
+}
+
+}  // namespace rmapkit::mm
