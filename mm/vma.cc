@@ -107,8 +107,9 @@ void machine::remove_vma(vm_area_struct* vma) {
 
 // ---- merging ----------------------------------------------------------------------------
 
-/// A VMA that has anon pages of a fork ancestor (more than one AVC) cannot share its
-/// anon_vma with an unfaulted neighbour: the merged VMA's chain would be wrong for one half.
+/// A VMA that has anon pages of a fork ancestor (more than one AVC: vma_is_fork_child())
+/// cannot share its anon_vma with an unfaulted neighbour: the merged VMA's chain would be
+/// wrong for one half.
 static bool has_uncowed_parents(const vm_area_struct& vma) {
   return vma.anon_vma && !vma.anon_vma_chain.singular();
 }
