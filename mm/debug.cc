@@ -1,5 +1,7 @@
-// The model's VM_BUG_ON: every invariant of linux-rmap.md §8 that applies to the model,
-// checked over the whole machine. Returns the first violation found, described, or "".
+// Kernel: mm/debug.c and the VM_BUG_ONs scattered through mm/: the model's invariants,
+// checked over the whole machine, one function per kind of object (the list:
+// docs/architecture.md#invariants). check_invariants() returns the first violation
+// found, described, or "".
 #include <map>
 #include <set>
 #include <sstream>
@@ -7,9 +9,17 @@
 
 #include <fmt/format.h>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 
 namespace rmapkit::mm {
+
+/// What the page tables refer to, counted by check_ptes() for the folio and swap checks.
+struct machine::pte_census {
+  std::map<std::uint64_t, int> ptes_of;              // pfn -> PTEs mapping it
+  std::map<std::uint64_t, std::uint64_t> swap_refs;  // slot -> PTE + shmem references
+  std::set<std::uint64_t> dirty_ptes;                // pfns some dirty PTE maps
+  std::map<std::uint64_t, unsigned> locked_ptes;     // pfn -> PTEs of VM_LOCKED VMAs mapping it
+};
 
 namespace {
 
@@ -17,53 +27,101 @@ std::string where(const vm_area_struct& v) {
   return fmt::format("mm {} vma [{}, {}) pgoff {:#x}", v.vm_mm->name, v.vm_start, v.vm_end, v.vm_pgoff.value);
 }
 
+/// Every VMA of every mm, mm by mm, in address order.
+std::vector<const vm_area_struct*> all_vmas(const std::vector<mm_struct*>& mms) {
+  std::vector<const vm_area_struct*> vmas;
+  for (const auto* mm : mms)
+    for (const auto& [start, v] : mm->mm_mt) vmas.push_back(v);
+  return vmas;
+}
+
+/// The AVCs on @v's chain: each points back at @v and at a live anon_vma of @v's family,
+/// with the interval-tree key of @v's range; @v's own anon_vma is on it, its root last.
+/// Collects the chain's anon_vmas in @chain.
+std::string check_avcs(const vm_area_struct& v, const slab_cache<anon_vma>& anon_vmas,
+                       std::set<const anon_vma*>& chain) {
+  bool has_own = false;
+  std::string bad;
+  v.anon_vma_chain.for_each([&](anon_vma_chain& avc) {
+    if (!bad.empty()) return;
+    if (avc.vma != &v) bad = "an AVC on its chain points at another VMA";
+    else if (!anon_vmas.owns(avc.anon_vma)) bad = "an AVC points at a freed anon_vma";
+    else if (avc.anon_vma->root != v.anon_vma->root) bad = "its chain mixes anon_vma roots";
+    else if (avc.cached_start != v.vm_pgoff.value || avc.cached_last != v.last_pgoff())
+      bad = "an AVC's interval-tree key is stale";
+    has_own = has_own || avc.anon_vma == v.anon_vma;
+    chain.insert(avc.anon_vma);
+  });
+  if (!bad.empty()) return bad;
+  if (!has_own) return "no AVC for its own anon_vma";
+  if (v.anon_vma_chain.last()->anon_vma != v.anon_vma->root) return "the root is not last on its chain";
+  return {};
+}
+
+/// Whether an rmap walk of @f visits @v at @a; if not, what the walk was given.
+std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct& v, vaddr_t a,
+                                const std::string& at) {
+  bool found = false;
+  rmap_walk_control rwc;
+  rwc.rmap_one = [&](folio&, vm_area_struct& wv, vaddr_t wa) {
+    found = found || (&wv == &v && wa == a);
+    return !found;
+  };
+  m.rmap_walk(const_cast<folio&>(f), rwc);
+  if (found) return {};
+  std::string chain;
+  v.anon_vma_chain.for_each([&](anon_vma_chain& avc) { chain += fmt::format(" {}", avc.anon_vma->id); });
+  return at + fmt::format(": not found by an rmap walk of its folio ({} index {:#x}; the VMA's chain:{})",
+                          f.is_anon() ? fmt::format("anon_vma {}", f.anon()->id) : std::string("file"),
+                          f.index.value, chain);
+}
+
 }  // namespace
 
 std::string machine::check_invariants() const {
-  std::vector<const vm_area_struct*> vmas;
+  const auto vmas = all_vmas(_mms);
+  if (auto e = check_vmas(vmas); !e.empty()) return e;
+  if (auto e = check_anon_vmas(vmas); !e.empty()) return e;
+  pte_census census;
+  if (auto e = check_ptes(vmas, census); !e.empty()) return e;
+  if (auto e = check_folios(census); !e.empty()) return e;
+  if (auto e = check_lru_lists(); !e.empty()) return e;
+  if (auto e = _anon->check(); !e.empty()) return e;
+  if (auto e = check_files(); !e.empty()) return e;
+  return check_swap(census);
+}
+
+/// Each mm's VMA cache, and each VMA: its range, its anon_vma and chain (one chain per
+/// anon_vma: CVE-2022-42703 was two), its place in i_mmap.
+std::string machine::check_vmas(const std::vector<const vm_area_struct*>& vmas) const {
   for (const auto* mm : _mms) {
     bool cache_found = mm->mmap_cache == nullptr;
-    for (const auto& [start, v] : mm->mm_mt) {
-      vmas.push_back(v);
-      cache_found = cache_found || v == mm->mmap_cache;
-    }
+    for (const auto& [start, v] : mm->mm_mt) cache_found = cache_found || v == mm->mmap_cache;
     if (!cache_found) return fmt::format("mm {}: mmap_cache points at a VMA it does not have", mm->name);
   }
-
-  // ---- VMAs and their chains (§8.1-3, 8.6, 8.8) ---------------------------------------------
-  std::map<const anon_vma*, int> active;
   std::map<const anon_vma*, std::set<const anon_vma*>> chain_of_anon_vma;
   for (const auto* v : vmas) {
     if (v->vm_start >= v->vm_end) return where(*v) + ": empty or inverted range";
     if (!v->anon_vma != v->anon_vma_chain.empty()) return where(*v) + ": anon_vma and its chain disagree";
     if (!v->anon_vma) continue;
-    active[v->anon_vma]++;
     std::set<const anon_vma*> chain;
-    bool has_own = false;
-    std::string bad;
-    v->anon_vma_chain.for_each([&](anon_vma_chain& avc) {
-      if (!bad.empty()) return;
-      if (avc.vma != v) bad = "an AVC on its chain points at another VMA";
-      else if (!_anon_vmas.owns(avc.anon_vma)) bad = "an AVC points at a freed anon_vma";
-      else if (avc.anon_vma->root != v->anon_vma->root) bad = "its chain mixes anon_vma roots";
-      else if (avc.cached_start != v->vm_pgoff.value || avc.cached_last != v->last_pgoff())
-        bad = "an AVC's interval-tree key is stale";
-      has_own = has_own || avc.anon_vma == v->anon_vma;
-      chain.insert(avc.anon_vma);
-    });
-    if (!bad.empty()) return where(*v) + ": " + bad;
-    if (!has_own) return where(*v) + ": no AVC for its own anon_vma";
-    if (v->anon_vma_chain.last()->anon_vma != v->anon_vma->root) return where(*v) + ": the root is not last on its chain";
+    if (auto e = check_avcs(*v, _anon_vmas, chain); !e.empty()) return where(*v) + ": " + e;
     auto [it, fresh] = chain_of_anon_vma.emplace(v->anon_vma, chain);
     if (!fresh && it->second != chain)
       return where(*v) + ": two VMAs with one anon_vma have different chains (CVE-2022-42703)";
     if (v->vm_file && !v->shared_rb.linked()) return where(*v) + ": file VMA missing from i_mmap";
   }
+  return {};
+}
 
-  // ---- anon_vma objects (§8.4, 8.5, 8.7) -------------------------------------------------------
+/// Each anon_vma: its root and parent, its interval tree, and its counts (active VMAs,
+/// children, references) against what points at it.
+std::string machine::check_anon_vmas(const std::vector<const vm_area_struct*>& vmas) const {
+  std::map<const anon_vma*, int> active;
+  for (const auto* v : vmas)
+    if (v->anon_vma) active[v->anon_vma]++;
   std::map<const anon_vma*, unsigned> children;
   std::map<const anon_vma*, int> child_refs;
-  std::string bad;
   _anon_vmas.for_each([&](const anon_vma& av) {
     if (!av.rb_root.empty()) {
       if (av.parent != &av) children[av.parent]++;
@@ -71,6 +129,7 @@ std::string machine::check_invariants() const {
     }
     if (av.root != &av) child_refs[av.root]++;
   });
+  std::string bad;
   _anon_vmas.for_each([&](const anon_vma& av) {
     if (!bad.empty()) return;
     auto name = fmt::format("anon_vma {}", av.id);
@@ -87,19 +146,18 @@ std::string machine::check_invariants() const {
       bad = fmt::format("{}: refcount {} but {} expected", name, av.refcount,
                         (av.rb_root.empty() ? 0 : 1) + child_refs[&av] + av.ksm_refs);
   });
-  if (!bad.empty()) return bad;
+  return bad;
+}
 
-  // ---- every PTE: map counts, and found by an rmap walk (§8.10-15) ------------------------------
-  std::map<std::uint64_t, int> ptes_of;                 // pfn -> PTEs mapping it
-  std::map<std::uint64_t, std::uint64_t> swap_refs;     // slot -> PTE + shmem references
-  std::set<std::uint64_t> dirty_ptes;                   // pfns some dirty PTE maps
-  std::map<std::uint64_t, unsigned> locked_ptes;        // pfn -> PTEs of VM_LOCKED VMAs mapping it
+/// Every PTE of every VMA, counted in @census; present PTEs are checked by check_pte().
+std::string machine::check_ptes(const std::vector<const vm_area_struct*>& vmas, pte_census& census) const {
+  std::string bad;
   for (const auto* v : vmas) {
     std::set<std::uint64_t> seen_in_mm;
     v->vm_mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, pte_t pte) {
       if (!bad.empty()) return;
       if (pte.is_swap()) {
-        swap_refs[pte.swap_entry().val]++;
+        census.swap_refs[pte.swap_entry().val]++;
         return;
       }
       if (pte.pfn() == _zero_pfn) {
@@ -107,72 +165,84 @@ std::string machine::check_invariants() const {
         return;
       }
       const folio& f = folio_of(pte.pfn());
-      ptes_of[f.pfn.value]++;
-      if (pte.dirty()) dirty_ptes.insert(f.pfn.value);
-      if (v->vm_flags.has(vm_flag::locked)) locked_ptes[f.pfn.value]++;
-      auto at = fmt::format("{} at {} (pfn {})", where(*v), a, f.pfn.value);
-      if (!f.in_use()) { bad = at + ": maps a free frame"; return; }
-      if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive)) {
-        bad = at + ": writable anon PTE of a page that is not AnonExclusive";
-        return;
-      }
-      if (f.is_ksm()) {
-        // KSM pages are found through their rmap_items (and forked children of them).
-        if (!const_cast<machine*>(this)->ksm_get_folio(f.ksm_node()))
-          bad = at + ": KSM page of a stale stable node";
-        if (pte.write()) bad = at + ": writable KSM page";
-        return;
-      }
-      if (linear_page_index(*v, a) != f.index) { bad = at + ": folio->index does not match vma_address()"; return; }
-      if (f.is_anon()) {
-        const anon_vma* av = f.anon();
-        if (!_anon_vmas.owns(av)) { bad = at + ": folio->mapping is a freed anon_vma"; return; }
-        if (!v->anon_vma || av->root != v->anon_vma->root) { bad = at + ": folio's anon_vma is of another family"; return; }
-        if (!seen_in_mm.insert(f.pfn.value).second) { bad = at + ": an anon page mapped twice in one mm"; return; }
-      } else if (f.file() != v->vm_file) {
-        bad = at + ": page-cache folio of another file";
-        return;
-      }
-      // The walk must visit this VMA at this address.
-      bool found = false;
-      rmap_walk_control rwc;
-      rwc.rmap_one = [&](folio&, vm_area_struct& wv, vaddr_t wa) {
-        found = found || (&wv == v && wa == a);
-        return !found;
-      };
-      const_cast<machine*>(this)->rmap_walk(const_cast<folio&>(f), rwc);
-      if (!found) {
-        std::string chain;
-        v->anon_vma_chain.for_each([&](anon_vma_chain& avc) { chain += fmt::format(" {}", avc.anon_vma->id); });
-        bad = at + fmt::format(": not found by an rmap walk of its folio ({} index {:#x}; the VMA's chain:{})",
-                               f.is_anon() ? fmt::format("anon_vma {}", f.anon()->id) : std::string("file"),
-                               f.index.value, chain);
-      }
+      census.ptes_of[f.pfn.value]++;
+      if (pte.dirty()) census.dirty_ptes.insert(f.pfn.value);
+      if (v->vm_flags.has(vm_flag::locked)) census.locked_ptes[f.pfn.value]++;
+      bad = check_pte(*v, a, pte, f, seen_in_mm);
     });
     if (!bad.empty()) return bad;
   }
+  return {};
+}
+
+/// A PTE at @a in @v mapping @f: the frame is in use, the write bit is allowed, the
+/// folio belongs to this VMA at this address, and an rmap walk of it finds the PTE.
+std::string machine::check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& f,
+                               std::set<std::uint64_t>& seen_in_mm) const {
+  auto at = fmt::format("{} at {} (pfn {})", where(v), a, f.pfn.value);
+  if (!f.in_use()) return at + ": maps a free frame";
+  if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive))
+    return at + ": writable anon PTE of a page that is not AnonExclusive";
+  if (f.is_ksm()) {
+    // KSM pages are found through their rmap_items (and forked children of them).
+    std::string bad;
+    if (!const_cast<machine*>(this)->ksm_get_folio(f.ksm_node())) bad = at + ": KSM page of a stale stable node";
+    if (pte.write()) bad = at + ": writable KSM page";
+    return bad;
+  }
+  if (linear_page_index(v, a) != f.index) return at + ": folio->index does not match vma_address()";
+  if (f.is_anon()) {
+    const anon_vma* av = f.anon();
+    if (!_anon_vmas.owns(av)) return at + ": folio->mapping is a freed anon_vma";
+    if (!v.anon_vma || av->root != v.anon_vma->root) return at + ": folio's anon_vma is of another family";
+    if (!seen_in_mm.insert(f.pfn.value).second) return at + ": an anon page mapped twice in one mm";
+  } else if (f.file() != v.vm_file) {
+    return at + ": page-cache folio of another file";
+  }
+  // The walk must visit this VMA at this address.
+  return check_found_by_walk(*const_cast<machine*>(this), f, v, a, at);
+}
+
+/// Every folio in use: its map count and references against what @census counted, and
+/// its LRU and mlock state.
+std::string machine::check_folios(const pte_census& census) const {
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
     const folio& f = _frames[pfn];
     if (!f.in_use()) continue;
-    int n = ptes_of.count(pfn) ? ptes_of[pfn] : 0;
+    int n = census.ptes_of.count(pfn) ? census.ptes_of.at(pfn) : 0;
     if (f.mapcount != n) return fmt::format("pfn {}: mapcount {} but {} PTEs map it", pfn, f.mapcount, n);
     if (f.test(folio_flag::anon_exclusive) && f.mapcount > 1)
       return fmt::format("pfn {}: AnonExclusive but mapped {} times", pfn, f.mapcount);
     int refs = f.mapcount + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
                (f.test(folio_flag::swapcache) ? 1 : 0);
     if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
-    if (auto e = check_folio_lru(f, dirty_ptes.count(pfn) != 0, locked_ptes.count(pfn) ? locked_ptes[pfn] : 0U); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
+    const unsigned locked = census.locked_ptes.count(pfn) ? census.locked_ptes.at(pfn) : 0U;
+    if (auto e = check_folio_lru(f, census.dirty_ptes.count(pfn) != 0, locked); !e.empty())
+      return fmt::format("pfn {}: {}", pfn, e);
   }
-  if (auto e = check_lru_lists(); !e.empty()) return e;
-  if (auto e = _anon->check(); !e.empty()) return e;
+  return {};
+}
+
+/// Every file's i_mmap interval tree.
+std::string machine::check_files() const {
+  std::string bad;
   _files.for_each([&](const address_space& as) {
-    for (const auto& [index, e] : as.swapped) swap_refs[e.val]++;
     if (auto e = as.i_mmap.verify(); !e.empty() && bad.empty()) bad = "i_mmap of " + as.name + ": " + e;
   });
-  if (!bad.empty()) return bad;
-  for (std::size_t slot = 1; slot <= _swap_map.size(); ++slot) {
-    std::uint64_t n = swap_refs.count(slot) ? swap_refs[slot] : 0;
-    if (_swap_map[slot - 1] != n) return fmt::format("swap slot {}: count {} but {} references", slot, _swap_map[slot - 1], n);
+  return bad;
+}
+
+/// Every swap slot's count against its references: the PTEs @census counted, and shmem's
+/// (added to @census here).
+std::string machine::check_swap(pte_census& census) const {
+  _files.for_each([&](const address_space& as) {
+    for (const auto& [index, e] : as.swapped) census.swap_refs[e.val]++;
+  });
+  const auto& swap_map = _swap->swap_map;
+  for (std::size_t slot = 1; slot <= swap_map.size(); ++slot) {
+    std::uint64_t n = census.swap_refs.count(slot) ? census.swap_refs[slot] : 0;
+    if (swap_map[slot - 1] != n)
+      return fmt::format("swap slot {}: count {} but {} references", slot, swap_map[slot - 1], n);
   }
   return {};
 }
@@ -184,11 +254,12 @@ std::string machine::check_folio_lru(const folio& f, bool dirty_pte, unsigned lo
     return fmt::format("mlock_count {} but {} PTEs of VM_LOCKED VMAs map it", f.mlock_count, locked_ptes);
   if (f.test(folio_flag::mlocked) != (locked_ptes > 0))
     return locked_ptes ? "mapped by a VM_LOCKED VMA but not mlocked" : "mlocked but no VM_LOCKED VMA maps it";
-  if (f.test(folio_flag::unevictable) != f.test(folio_flag::mlocked)) return "on the unevictable list iff mlocked: broken";
+  if (f.test(folio_flag::unevictable) != f.test(folio_flag::mlocked))
+    return "on the unevictable list iff mlocked: broken";
   if (f.test(folio_flag::unevictable) && f.test(folio_flag::active)) return "both active and unevictable";
   // A clean swap-cache folio is what its slot holds: reclaim may drop it without a write.
   if (f.test(folio_flag::swapcache) && !f.test(folio_flag::dirty) && !dirty_pte &&
-      _swap_content.at(f.swap.val - 1) != f.content)
+      _swap->content.at(f.swap.val - 1) != f.content)
     return "clean in the swap cache, but its content differs from its slot's";
   return {};
 }
@@ -196,15 +267,17 @@ std::string machine::check_folio_lru(const folio& f, bool dirty_pte, unsigned lo
 /// The lists themselves: links both ways, sizes, and every folio on the list its flags name.
 std::string machine::check_lru_lists() const {
   for (std::size_t l = 0; l < NR_LRU_LISTS; ++l) {
-    const auto& h = _lruvec[l];
+    const auto& h = _lruvec->lists[l];
     std::uint64_t n = 0;
     std::uint32_t prev = 0;
     for (std::uint32_t p = h.first; p; prev = p, p = _frames[p].lru_next) {
       const folio& f = _frames[p];
       if (++n > h.nr) return fmt::format("LRU list {}: longer than its count {}", l, h.nr);
       if (f.lru_prev != prev) return fmt::format("LRU list {}: pfn {} has a bad prev link", l, p);
-      if (!f.in_use() || !f.test(folio_flag::lru)) return fmt::format("LRU list {}: pfn {} is free or not marked lru", l, p);
-      if (static_cast<std::size_t>(folio_lru_list(f)) != l) return fmt::format("LRU list {}: pfn {} belongs on another list", l, p);
+      if (!f.in_use() || !f.test(folio_flag::lru))
+        return fmt::format("LRU list {}: pfn {} is free or not marked lru", l, p);
+      if (static_cast<std::size_t>(folio_lru_list(f)) != l)
+        return fmt::format("LRU list {}: pfn {} belongs on another list", l, p);
     }
     if (n != h.nr || h.last != prev) return fmt::format("LRU list {}: count {} or tail wrong ({} found)", l, h.nr, n);
   }

@@ -1,9 +1,21 @@
-// Kernel: dup_mmap() (mm/mmap.c, kernel/fork.c) and exit_mmap() (mm/mmap.c).
+// Kernel: kernel/fork.c (mm_alloc(), dup_mm()) with dup_mmap() and exit_mmap() from
+// mm/mmap.c.
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
+
+mm_struct* machine::mm_alloc(std::string name) {
+  auto* mm = _mm_slab.alloc();
+  mm->id = ++_mm_serial;
+  mm->name = std::move(name);
+  if (_anon->wants_pte_events()) mm->pgd.observe(this, mm);
+  _mms.push_back(mm);
+  return mm;
+}
 
 mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
   mm_struct* child = mm_alloc(std::move(name));

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 #include "rmap_walk.h"
 
 namespace rmapkit::mm {
@@ -17,20 +17,20 @@ namespace rmapkit::mm {
 void machine::ksm_enter(mm_struct& mm) {
   if (mm.ksm_registered) return;
   mm.ksm_registered = true;
-  _ksm.mm_list.push_back(&mm);
+  _ksm->mm_list.push_back(&mm);
 }
 
 void machine::ksm_exit(mm_struct& mm) {
   if (!mm.ksm_registered) return;
-  for (auto it = _ksm.items.begin(); it != _ksm.items.end();) {
+  for (auto it = _ksm->items.begin(); it != _ksm->items.end();) {
     if (it->first.first == &mm) {
       remove_rmap_item_from_tree(it->second);
-      it = _ksm.items.erase(it);
+      it = _ksm->items.erase(it);
     } else {
       ++it;
     }
   }
-  std::erase(_ksm.mm_list, &mm);
+  std::erase(_ksm->mm_list, &mm);
   mm.ksm_registered = false;
 }
 
@@ -64,10 +64,10 @@ void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
     item->anon_vma = nullptr;
   }
   node->hlist.clear();
-  auto range = _ksm.stable.equal_range(node->content);
+  auto range = _ksm->stable.equal_range(node->content);
   for (auto it = range.first; it != range.second; ++it) {
     if (it->second.get() == node) {
-      _ksm.stable.erase(it);
+      _ksm->stable.erase(it);
       break;
     }
   }
@@ -89,7 +89,7 @@ void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
 /// with fewer than max_page_sharing items), dropping stale nodes on the way.
 ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
   for (;;) {
-    auto range = _ksm.stable.equal_range(content);
+    auto range = _ksm->stable.equal_range(content);
     ksm_stable_node* stale = nullptr;
     ksm_stable_node* found = nullptr;
     for (auto it = range.first; it != range.second; ++it) {
@@ -120,7 +120,7 @@ ksm_stable_node* machine::stable_tree_insert(folio& f) {
   node->kpfn = f.pfn;
   node->content = f.content;
   ksm_stable_node* raw = node.get();
-  _ksm.stable.emplace(f.content, std::move(node));
+  _ksm->stable.emplace(f.content, std::move(node));
   f.mapping = raw;
   f.clear(folio_flag::anon_exclusive);
   return raw;
@@ -168,9 +168,9 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
     item.checksum_valid = true;
     return;
   }
-  auto it = _ksm.unstable.find(page.content);
-  if (it == _ksm.unstable.end()) {
-    _ksm.unstable.emplace(page.content, &item);
+  auto it = _ksm->unstable.find(page.content);
+  if (it == _ksm->unstable.end()) {
+    _ksm->unstable.emplace(page.content, &item);
     item.unstable = true;
     return;
   }
@@ -182,7 +182,7 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   pte_t tree_pte = tree_item.mm->pgd.get(tree_item.address);
   if (!tree_vma || !tree_pte.present()) return;
   if (tree_pte.pfn() == page.pfn) return;
-  _ksm.unstable.erase(it);
+  _ksm->unstable.erase(it);
   tree_item.unstable = false;
   ksm_stable_node* node = stable_tree_insert(page);
   vma.vm_mm->pgd.set(addr, pte.wrprotect());
@@ -193,14 +193,14 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
 
 bool machine::ksm_scan_once() {
   auto before = ksm_counters();
-  for (auto* mm : std::vector<mm_struct*>(_ksm.mm_list)) {
+  for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
     std::set<std::uint64_t> seen;
     for (auto& [start, vma] : mm->mm_mt) {
       if (!vma->vm_flags.has(vm_flag::mergeable) || !vma->anon_vma) continue;
       mm->pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
         if (!pte.present() || pte.pfn() == _zero_pfn) return;
         if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
-        auto& item = _ksm.items[{mm, a.value}];
+        auto& item = _ksm->items[{mm, a.value}];
         item.mm = mm;
         item.address = a;
         seen.insert(a.value);
@@ -208,32 +208,32 @@ bool machine::ksm_scan_once() {
       });
     }
     // rmap_items whose address no longer has a mergeable page go (remove_trailing_rmap_items()).
-    for (auto it = _ksm.items.lower_bound({mm, 0}); it != _ksm.items.end() && it->first.first == mm;) {
+    for (auto it = _ksm->items.lower_bound({mm, 0}); it != _ksm->items.end() && it->first.first == mm;) {
       if (seen.count(it->first.second)) {
         ++it;
         continue;
       }
       remove_rmap_item_from_tree(it->second);
-      it = _ksm.items.erase(it);
+      it = _ksm->items.erase(it);
     }
   }
   // The unstable tree is rebuilt from scratch by every full scan. Its items still count
   // as pages_unshared until the next scan visits them (they carry the scan's seqnr).
-  _ksm.unstable.clear();
+  _ksm->unstable.clear();
   // Stable nodes whose KSM page is gone leave the tree (ksmd finds them stale).
   std::vector<ksm_stable_node*> stale;
-  for (auto& [content, node] : _ksm.stable)
+  for (auto& [content, node] : _ksm->stable)
     if (!ksm_get_folio(node.get())) stale.push_back(node.get());
   for (auto* node : stale) remove_node_from_stable_tree(node);
   auto after = ksm_counters();
-  _ksm.full_scans++;
+  _ksm->full_scans++;
   return after != before;
 }
 
 machine::ksm_stats machine::ksm_counters() const {
   ksm_stats s;
   std::map<std::uint64_t, unsigned> dups;
-  for (const auto& [content, node] : _ksm.stable) {
+  for (const auto& [content, node] : _ksm->stable) {
     if (node->hlist.empty()) continue;
     s.pages_shared++;
     s.pages_sharing += node->hlist.size() - 1;
@@ -246,9 +246,9 @@ machine::ksm_stats machine::ksm_counters() const {
   }
   // pages_unshared: in the unstable tree; pages_volatile: every other rmap_item (its
   // checksum changed, or it met its own page through fork).
-  for (const auto& [key, item] : _ksm.items) s.pages_unshared += item.unstable ? 1 : 0;
-  s.pages_volatile = _ksm.items.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
-  s.full_scans = _ksm.full_scans;
+  for (const auto& [key, item] : _ksm->items) s.pages_unshared += item.unstable ? 1 : 0;
+  s.pages_volatile = _ksm->items.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
+  s.full_scans = _ksm->full_scans;
   return s;
 }
 

@@ -1,5 +1,5 @@
 // Kernel: mm/memory.c (v6.18): page faults (anonymous, zero page, read with fault-around,
-// COW, shared, write-protect with reuse), zap, copy_page_range at fork; mm/gup.c's
+// COW, shared, write-protect with reuse, swap-in), zap, copy_page_range at fork; mm/gup.c's
 // populate for mlock. Every new mapping takes a folio reference; every unmap puts one.
 #include <algorithm>
 #include <cerrno>
@@ -7,16 +7,6 @@
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
-
-vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
-  if (const auto* c = mm.mmap_cache; c && c->vm_start <= addr && addr < c->vm_end) return const_cast<vm_area_struct*>(c);
-  auto it = mm.mm_mt.upper_bound(addr.value);
-  if (it == mm.mm_mt.begin()) return nullptr;
-  --it;
-  if (addr >= it->second->vm_end) return nullptr;
-  mm.mmap_cache = it->second;
-  return it->second;
-}
 
 int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t content) {
   vm_area_struct* vma = find_vma(mm, addr);
@@ -224,6 +214,33 @@ void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
     }
     dpgd.set(a, pte.mkold());
   });
+}
+
+// Kernel: do_swap_page(). The faulting process alone maps the swap-cache folio; other
+// holders of the entry keep it until they fault. The page is exclusive when the entry
+// carried the exclusive marker, or when nothing else holds it any more.
+int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool write) {
+  const swp_entry_t entry = pte.swap_entry();
+  if (!swap_cache_get_folio(entry)) count(vm_event::pgmajfault);
+  folio& f = swapin(entry);
+  const bool ksm = f.is_ksm();
+  bool exclusive = !ksm && pte.swp_exclusive();
+  folio_get(f);  // the fault's reference becomes the mapping's
+  swap_free(entry);
+  // should_try_to_free_swap(): a write by what would be the only user frees the slot.
+  if (f.test(folio_flag::swapcache) &&
+      (vma.vm_flags.has(vm_flag::locked) || (write && !ksm && f.refcount == 2)))
+    folio_free_swap(f);
+  if (!ksm && (exclusive || f.refcount == 1)) exclusive = true;
+  const bool writable = exclusive && vma.vm_flags.has(vm_flag::write);
+  if (!f.is_anon()) folio_add_new_anon_rmap(f, vma, addr, exclusive);
+  else folio_add_anon_rmap_pte(f, vma, addr, exclusive);
+  pte_t npte = pte_t::mk_present(f.pfn, writable).mkyoung();
+  if (write && writable) npte = npte.mkdirty();
+  vma.vm_mm->pgd.set(addr, npte);
+  mlock_vma_folio(f, vma);
+  if (write && !writable) return do_wp_page(vma, addr, npte);
+  return 0;
 }
 
 // Kernel: populate_vma_page_range() (mlock, mremap of a locked VMA). Private writable

@@ -74,7 +74,7 @@ std::optional<pfn_t> machine::migrate_folio(pfn_t pfn) {
     folio_put(src);
   }
   if (src.test(folio_flag::swapcache)) {
-    _swap_cache[src.swap.val] = dst.pfn;
+    swap_cache_replace_folio(src.swap, dst);
     folio_get(dst);
     src.clear(folio_flag::swapcache);
     folio_put(src);

@@ -1,11 +1,13 @@
-// Kernel: mm/mlock.c. A folio mapped by a VM_LOCKED VMA is PG_mlocked and sits on the
-// unevictable list, where reclaim never looks. The kernel keeps an approximate
+// Kernel: mm/mlock.c: mlock()/munlock() of a range (do_mlock()) and what it does to the
+// folios. A folio mapped by a VM_LOCKED VMA is PG_mlocked and sits on the unevictable
+// list, where reclaim never looks. The kernel keeps an approximate
 // folio->mlock_count and lets reclaim correct it; the model counts exactly, because it
 // sees every map and unmap in a locked VMA, so PG_mlocked holds exactly when some
 // VM_LOCKED VMA maps the folio (the invariant checker verifies it from the page tables).
 #include <stdexcept>
+#include <vector>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 
 namespace rmapkit::mm {
 
@@ -39,6 +41,23 @@ void machine::mlock_vma_pages_range(vm_area_struct& vma, vaddr_t start, vaddr_t 
   });
   const bool lock = vma.vm_flags.has(vm_flag::locked);
   for (pfn_t pfn : present) lock ? mlock_folio(folio_of(pfn)) : munlock_folio(folio_of(pfn));
+}
+
+int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock) {
+  const vaddr_t end = page_addr(addr, pages);
+  if (!range_mapped(mm, addr, end)) return -ENOMEM;
+  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
+    vm_flags_t f = vma->vm_flags;
+    const bool changed = f.has(vm_flag::locked) != lock;
+    f.assign(vm_flag::locked, lock);
+    vma = vma_modify_flags(vma, s, e, f);
+    if (changed) mlock_vma_pages_range(*vma, s, e);
+  });
+  if (!lock) return 0;
+  // __mm_populate(): fault the whole range in, VMA by VMA.
+  for_each_vma_range(mm, addr, end,
+                     [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) { populate_vma_page_range(*vma, s, e); });
+  return 0;
 }
 
 }  // namespace rmapkit::mm

@@ -1,10 +1,10 @@
 // Kernel: mm/swap.c and include/linux/mm_inline.h: the LRU lists of the lruvec. One node
 // and no memcg hierarchy, so there is one lruvec. The kernel's per-CPU folio batches are
 // left out: the kernel runner drains them before every step that depends on the lists,
-// so the model's lists equal the kernel's after a drain.
+// so the model's lists equal the kernel's after a drain. This file owns the lruvec.
 #include <stdexcept>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 
 namespace rmapkit::mm {
 
@@ -19,7 +19,7 @@ lru_list machine::folio_lru_list(const folio& f) {
 
 void machine::lruvec_add_folio(folio& f, bool tail) {
   if (f.test(folio_flag::lru)) throw std::logic_error("lruvec_add_folio: folio already on an LRU list");
-  auto& h = _lruvec[static_cast<std::size_t>(folio_lru_list(f))];
+  auto& h = _lruvec->lists[static_cast<std::size_t>(folio_lru_list(f))];
   const auto pfn = static_cast<std::uint32_t>(f.pfn.value);
   if (h.first == 0) {
     f.lru_prev = f.lru_next = 0;
@@ -41,7 +41,7 @@ void machine::lruvec_add_folio(folio& f, bool tail) {
 
 void machine::lruvec_del_folio(folio& f) {
   if (!f.test(folio_flag::lru)) throw std::logic_error("lruvec_del_folio: folio not on an LRU list");
-  auto& h = _lruvec[static_cast<std::size_t>(folio_lru_list(f))];
+  auto& h = _lruvec->lists[static_cast<std::size_t>(folio_lru_list(f))];
   (f.lru_prev ? _frames[f.lru_prev].lru_next : h.first) = f.lru_next;
   (f.lru_next ? _frames[f.lru_next].lru_prev : h.last) = f.lru_prev;
   f.lru_prev = f.lru_next = 0;
@@ -65,9 +65,11 @@ void machine::folio_add_lru(folio& f, const vm_area_struct* vma) {
 
 std::vector<pfn_t> machine::lru_folios(lru_list l) const {
   std::vector<pfn_t> out;
-  for (std::uint32_t p = _lruvec[static_cast<std::size_t>(l)].first; p; p = _frames[p].lru_next)
+  for (std::uint32_t p = _lruvec->lists[static_cast<std::size_t>(l)].first; p; p = _frames[p].lru_next)
     out.push_back(pfn_t{p});
   return out;
 }
+
+std::uint64_t machine::lru_size(lru_list l) const { return _lruvec->lists[static_cast<std::size_t>(l)].nr; }
 
 }  // namespace rmapkit::mm

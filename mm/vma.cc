@@ -1,7 +1,6 @@
-// Kernel: mm/vma.c and mm/mmap.c (v6.18): VMA allocation, linking into the mm and into
-// i_mmap, split, merge of an existing range (vma_modify), munmap; mm/mprotect.c,
-// mm/madvise.c and mm/mlock.c, which all change flags of a range through vma_modify.
-#include <cerrno>
+// Kernel: mm/vma.c (v6.18): VMA allocation, linking into the mm and into i_mmap, split,
+// and merge of an existing range (vma_modify_flags(), the path mprotect, madvise and mlock
+// take to change the flags of a range).
 #include <stdexcept>
 #include <vector>
 
@@ -108,8 +107,9 @@ void machine::remove_vma(vm_area_struct* vma) {
 
 // ---- merging ----------------------------------------------------------------------------
 
-/// A VMA that has anon pages of a fork ancestor (more than one AVC) cannot share its
-/// anon_vma with an unfaulted neighbour: the merged VMA's chain would be wrong for one half.
+/// A VMA that has anon pages of a fork ancestor (more than one AVC: vma_is_fork_child())
+/// cannot share its anon_vma with an unfaulted neighbour: the merged VMA's chain would be
+/// wrong for one half.
 static bool has_uncowed_parents(const vm_area_struct& vma) {
   return vma.anon_vma && !vma.anon_vma_chain.singular();
 }
@@ -160,185 +160,6 @@ vm_area_struct* machine::vma_modify_flags(vm_area_struct* vma, vaddr_t start, va
   if (end < vma->vm_end) split_vma(*vma, end, false);
   vma->vm_flags = flags;
   return vma_merge_existing(vma);
-}
-
-// ---- mmap / munmap --------------------------------------------------------------------------
-
-int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
-                     pgoff_t pgoff) {
-  const vaddr_t end = page_addr(addr, pages);
-  if (pages == 0) return -EINVAL;
-  if (find_vma(mm, addr)) return -EEXIST;  // MAP_FIXED_NOREPLACE
-  auto it = mm.mm_mt.lower_bound(addr.value);
-  if (it != mm.mm_mt.end() && it->second->vm_start < end) return -EEXIST;
-  auto* vma = vm_area_alloc(mm);
-  vma->vm_start = addr;
-  vma->vm_end = end;
-  vm_flags_t f = vm_flag::mayread | vm_flag::maywrite;
-  f.set(vm_flag::mayexec).set(vm_flag::nohugepage);  // the kernel runner madvises NOHUGEPAGE
-  f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
-  if (shared) f.set(vm_flag::shared).set(vm_flag::mayshare);
-  else if (prot & PROT_WRITE_) f.set(vm_flag::account);  // accountable_mapping()
-  vma->vm_flags = f;
-  if (shared && !file) {
-    // MAP_SHARED|MAP_ANONYMOUS is a shmem file of its own (shmem_zero_setup()).
-    file = _files.alloc();
-    file->name = "dev/zero";
-    file->anon_shared = true;
-    file->size_pages = pages;
-    file->users = 0;
-    pgoff = pgoff_t{0};
-  }
-  vma->vm_file = file;
-  if (file) file->users++;
-  // A private anonymous VMA's pgoff is its address in pages (do_mmap()).
-  vma->vm_pgoff = file ? pgoff : pgoff_t{addr.value >> PAGE_SHIFT};
-  vma_link(vma);
-  return 0;
-}
-
-/// Whether [start, end) is covered by VMAs without a gap.
-static bool range_mapped(const mm_struct& mm, vaddr_t start, vaddr_t end) {
-  vaddr_t a = start;
-  while (a < end) {
-    auto* v = machine::find_vma(mm, a);
-    if (!v) return false;
-    a = v->vm_end;
-  }
-  return true;
-}
-
-/// Calls f(vma, s, e) for each VMA overlapping [start, end) with the part [s, e) it
-/// covers, walking by address: f may split, merge or free VMAs (as vma_modify does).
-template <typename F>
-static void for_each_vma_range(mm_struct& mm, vaddr_t start, vaddr_t end, F&& f) {
-  vaddr_t a = start;
-  while (a < end) {
-    auto it = mm.mm_mt.upper_bound(a.value);
-    if (it != mm.mm_mt.begin() && std::prev(it)->second->vm_end > a) --it;
-    if (it == mm.mm_mt.end() || it->second->vm_start >= end) return;
-    vm_area_struct* vma = it->second;
-    const vaddr_t s = std::max(a, vma->vm_start), e = std::min(end, vma->vm_end);
-    f(vma, s, e);
-    a = e;
-  }
-}
-
-/// The VMAs overlapping [start, end), in address order, split so that each lies inside.
-static std::vector<vm_area_struct*> vmas_in(const mm_struct& mm, vaddr_t start, vaddr_t end) {
-  std::vector<vm_area_struct*> out;
-  auto it = mm.mm_mt.upper_bound(start.value);
-  if (it != mm.mm_mt.begin()) --it;
-  for (; it != mm.mm_mt.end() && it->second->vm_start < end; ++it)
-    if (it->second->vm_end > start) out.push_back(it->second);
-  return out;
-}
-
-int machine::munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end) {
-  for (auto* v : vmas_in(mm, start, end)) {
-    vm_area_struct* vma = v;
-    if (vma->vm_start < start) vma = split_vma(*vma, start, false);
-    if (end < vma->vm_end) split_vma(*vma, end, false);
-    zap_pte_range(*vma, vma->vm_start, vma->vm_end);
-    remove_vma(vma);  // free_pgtables(): the rmap objects go after the PTEs that they find
-  }
-  mm.pgd.free_empty(start, end);
-  return 0;
-}
-
-int machine::do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages) {
-  return munmap_range(mm, addr, page_addr(addr, pages));
-}
-
-// ---- mprotect, madvise, mlock -------------------------------------------------------------
-
-int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot) {
-  const vaddr_t end = page_addr(addr, pages);
-  if (!range_mapped(mm, addr, end)) return -ENOMEM;
-  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
-    vm_flags_t f = vma->vm_flags;
-    f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
-    // mprotect_fixup() leaves a VMA whose flags do not change alone: no accounting change,
-    // no split, no merge attempt. An unfaulted VMA mprotected to the protection it has keeps
-    // VM_ACCOUNT, and so does not merge with a neighbour that lost it (scenario 59).
-    if (f == vma->vm_flags) return;
-    // mprotect_fixup(): private memory that becomes writable is charged; unfaulted
-    // private anonymous memory that stops being writable is not any more.
-    if (f.has(vm_flag::write)) {
-      if (!vma->vm_flags.has(vm_flag::account) && !vma->vm_flags.has(vm_flag::write) &&
-          !vma->vm_flags.has(vm_flag::shared))
-        f.set(vm_flag::account);
-    } else if (vma->vm_flags.has(vm_flag::account) && vma->is_anonymous() && !vma->anon_vma) {
-      f.clear(vm_flag::account);
-    }
-    if (!f.has(vm_flag::write)) {
-      // change_protection(): no PTE of the range stays writable.
-      mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
-        if (pte.present() && pte.write()) mm.pgd.set(a, pte.wrprotect());
-      });
-    }
-    const bool populate = (vma->vm_flags.value() & (vm_flags_t{vm_flag::write} | vm_flag::shared | vm_flag::locked).value()) ==
-                              static_cast<std::uint64_t>(vm_flag::locked) &&
-                          f.has(vm_flag::write);
-    vma = vma_modify_flags(vma, s, e, f);
-    // mprotect_fixup(): a private mlocked VMA that becomes writable breaks COW now, so
-    // that a later write to locked memory does not fault.
-    if (populate) populate_vma_page_range(*vma, s, e);
-  });
-  return 0;
-}
-
-int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv advice) {
-  const vaddr_t end = page_addr(addr, pages);
-  if (!range_mapped(mm, addr, end)) return -ENOMEM;
-  auto vmas = vmas_in(mm, addr, end);
-  // Refusals come before any change (madvise_walk_vmas() checks each VMA as it goes;
-  // the scenario rules guarantee a refused range is refused on its first VMA).
-  for (auto* vma : vmas) {
-    if ((advice == madv::dontneed || advice == madv::pageout) && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
-    if (advice == madv::wipeonfork && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
-  }
-  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
-    vm_flags_t f = vma->vm_flags;
-    switch (advice) {
-      case madv::dontneed: zap_pte_range(*vma, s, e); return;
-      case madv::pageout: madvise_pageout(*vma, s, e); return;
-      case madv::dontfork: f.set(vm_flag::dontcopy); break;
-      case madv::dofork: f.clear(vm_flag::dontcopy); break;
-      case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;
-      case madv::keeponfork: f.clear(vm_flag::wipeonfork); break;
-      case madv::mergeable:
-        // ksm_madvise(): shared mappings are accepted and left alone.
-        if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) return;
-        f.set(vm_flag::mergeable);
-        ksm_enter(mm);
-        break;
-      case madv::unmergeable:
-        if (!vma->vm_flags.has(vm_flag::mergeable)) return;
-        unmerge_ksm_pages(*vma, s, e);
-        f.clear(vm_flag::mergeable);
-        break;
-    }
-    vma_modify_flags(vma, s, e, f);
-  });
-  return 0;
-}
-
-int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock) {
-  const vaddr_t end = page_addr(addr, pages);
-  if (!range_mapped(mm, addr, end)) return -ENOMEM;
-  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
-    vm_flags_t f = vma->vm_flags;
-    const bool changed = f.has(vm_flag::locked) != lock;
-    f.assign(vm_flag::locked, lock);
-    vma = vma_modify_flags(vma, s, e, f);
-    if (changed) mlock_vma_pages_range(*vma, s, e);
-  });
-  if (!lock) return 0;
-  // __mm_populate(): fault the whole range in, VMA by VMA.
-  for_each_vma_range(mm, addr, end,
-                     [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) { populate_vma_page_range(*vma, s, e); });
-  return 0;
 }
 
 }  // namespace rmapkit::mm

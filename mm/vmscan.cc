@@ -15,6 +15,11 @@
 
 namespace rmapkit::mm {
 
+/// What folio_check_references() decides for a folio.
+enum class machine::folioref : int { reclaim, reclaim_clean, keep, activate };
+/// What shrink_folio() did with a folio, and so where folio_putback() puts it.
+enum class machine::reclaim_outcome : int { freed, written, kept, activated, culled };
+
 /// The order the scan meets them: oldest (the list's tail) first.
 static std::vector<pfn_t> oldest_first(std::vector<pfn_t> v) {
   return {v.rbegin(), v.rend()};
@@ -50,7 +55,7 @@ void machine::pageout(folio& f) {
     f.mapping = nullptr;
     folio_put(f);  // the page cache's reference: the swap cache holds it now
   }
-  _swap_content.at(f.swap.val - 1) = f.content;  // swap_writeout(); writeback completes at once
+  swap_writeout(f);
   f.clear(folio_flag::dirty);
   count(vm_event::pswpout);
 }

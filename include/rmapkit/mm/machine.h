@@ -1,15 +1,17 @@
 // machine: one simulated kernel instance: its frames, slab caches, files, address
 // spaces, swap device and counters. Every mm operation is a member, named after the
 // kernel function it models; system-call entry points return 0 or a negative errno,
-// as the kernel does.
+// as the kernel does. The state of each subsystem (swap device, LRU lists, KSM) is
+// defined in mm/internal.h, private to the model; this header only names it.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,12 @@ inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::u
 
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
 inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
+
+// Subsystem state, defined in mm/internal.h and owned by one file each: the swap device
+// and its cache (swap_state.cc), the LRU lists (swap.cc), KSM's trees (ksm.cc).
+struct swap_info_struct;
+struct lruvec;
+struct ksm_state;
 
 class machine final : private pte_observer {
  public:
@@ -143,12 +151,13 @@ class machine final : private pte_observer {
   [[nodiscard]] bool swap_slot_in_use(swp_entry_t e) const;
   /// Folios on LRU list @l, most recently added first (the scan takes them from the back).
   [[nodiscard]] std::vector<pfn_t> lru_folios(lru_list l) const;
-  [[nodiscard]] std::uint64_t lru_size(lru_list l) const { return _lruvec[static_cast<std::size_t>(l)].nr; }
+  [[nodiscard]] std::uint64_t lru_size(lru_list l) const;
   /// /proc/vmstat-style event counters by their vmstat names (those that happened).
   [[nodiscard]] std::map<std::string, std::uint64_t> vmstat() const;
 
   // ---- checking and accounting ----------------------------------------------------------
-  /// Every invariant of linux-rmap.md §8 the model holds; empty when all hold.
+  /// The first broken invariant of the machine's state, described; empty when all hold
+  /// (the list: docs/architecture.md#invariants).
   [[nodiscard]] std::string check_invariants() const;
   [[nodiscard]] std::string check_folio_lru(const folio& f, bool dirty_pte, unsigned locked_ptes) const;
   [[nodiscard]] std::string check_lru_lists() const;
@@ -247,14 +256,16 @@ class machine final : private pte_observer {
   bool folio_free_swap(folio& f);
   /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
   folio& swapin(swp_entry_t e);
+  /// The swap-cache folio of @e, if there is one (swap_cache_get_folio()).
+  folio* swap_cache_get_folio(swp_entry_t e);
+  /// swap_writeout(): @f's content goes to its slot; writeback completes at once.
+  void swap_writeout(folio& f);
+  /// Migration: @e's slot in the swap cache names @now instead (__swap_cache_replace_folio()).
+  void swap_cache_replace_folio(swp_entry_t e, folio& now);
   void count(vm_event e, std::uint64_t n = 1) { _events[static_cast<std::size_t>(e)] += n; }
   // PTE writes, for designs that track PTEs
   void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
   // LRU lists (swap.c, vmscan.c)
-  struct lru_head {
-    std::uint32_t first = 0, last = 0;  ///< pfns of the newest and the oldest folio; 0: empty
-    std::uint64_t nr = 0;
-  };
   static lru_list folio_lru_list(const folio& f);
   void lruvec_add_folio(folio& f, bool tail = false);
   void lruvec_del_folio(folio& f);
@@ -264,8 +275,8 @@ class machine final : private pte_observer {
   /// to the head (or @tail) of its new list if it is on one.
   void folio_set_lru_flag(folio& f, folio_flag flag, bool on, bool tail = false);
   // reclaim (vmscan.c)
-  enum class folioref { reclaim, reclaim_clean, keep, activate };
-  enum class reclaim_outcome { freed, written, kept, activated, culled };
+  enum class folioref : int;         // defined in vmscan.cc
+  enum class reclaim_outcome : int;  // defined in vmscan.cc
   folioref folio_check_references(folio& f);
   reclaim_outcome shrink_folio(folio& f, bool ignore_references);
   void folio_putback(folio& f, reclaim_outcome r);
@@ -301,13 +312,18 @@ class machine final : private pte_observer {
   void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
   bool ksm_scan_once();
   void rmap_walk_ksm(folio& f, const rmap_walk_control& rwc);
-  struct ksm_state {
-    std::vector<mm_struct*> mm_list;  // mm_slots in scan order
-    std::map<std::pair<mm_struct*, std::uint64_t>, ksm_rmap_item> items;
-    std::multimap<std::uint64_t, std::unique_ptr<ksm_stable_node>> stable;  // content -> dups
-    std::map<std::uint64_t, ksm_rmap_item*> unstable;
-    std::uint64_t full_scans = 0;
-  } _ksm;
+  // invariant checks (debug.cc), in the order check_invariants() runs them
+  struct pte_census;  // what the page tables refer to, counted on the way
+  [[nodiscard]] std::string check_vmas(const std::vector<const vm_area_struct*>& vmas) const;
+  [[nodiscard]] std::string check_anon_vmas(const std::vector<const vm_area_struct*>& vmas) const;
+  [[nodiscard]] std::string check_ptes(const std::vector<const vm_area_struct*>& vmas, pte_census& census) const;
+  [[nodiscard]] std::string check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& f,
+                                      std::set<std::uint64_t>& seen_in_mm) const;
+  [[nodiscard]] std::string check_folios(const pte_census& census) const;
+  [[nodiscard]] std::string check_files() const;
+  [[nodiscard]] std::string check_swap(pte_census& census) const;
+
+  std::unique_ptr<ksm_state> _ksm;
 
   frame_table _frames;               // by pfn; pfn 0 is never used
   std::vector<std::uint64_t> _free;  // free pfns, reused LIFO like the buddy allocator's hot pages
@@ -318,15 +334,12 @@ class machine final : private pte_observer {
   slab_cache<address_space> _files;
   slab_cache<mm_struct> _mm_slab;
   std::vector<mm_struct*> _mms;
-  std::vector<std::uint32_t> _swap_map;        // per slot: references from PTEs and shmem (swap_count)
-  std::vector<std::uint64_t> _swap_content;    // per slot: what was written out
-  std::vector<std::uint64_t> _swap_free;       // free slots
-  std::map<std::uint64_t, pfn_t> _swap_cache;  // slot -> folio (SWAP_HAS_CACHE)
+  std::unique_ptr<swap_info_struct> _swap;  // the one swap device and its swap cache
   std::array<std::uint64_t, NR_VM_EVENTS> _events{};  // by vm_event: an index, not a name lookup, per event
-  std::array<lru_head, NR_LRU_LISTS> _lruvec;  // the one lruvec: one node, no memcg hierarchy
+  std::unique_ptr<lruvec> _lruvec;  // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
-  // Sizes: /proc/slabinfo objsize on Linux 6.18 (anchors.md §6).
+  // Sizes: the objsize column of /proc/slabinfo for these caches on Linux 6.18.
   object_counter _anon_vma_count{"anon_vma", 104};
   object_counter _avc_count{"anon_vma_chain", 64};
   std::unique_ptr<anon_rmap> _anon;

@@ -206,7 +206,10 @@ struct avc_interval_traits;
 struct vm_area_struct {
   mm_struct* vm_mm = nullptr;
   vaddr_t vm_start, vm_end;   ///< [vm_start, vm_end)
-  pgoff_t vm_pgoff;           ///< object page offset of vm_start (see linux-rmap.md §3.2)
+  /// Object page offset of vm_start, in pages: the file's for a file VMA; for private
+  /// anonymous memory vm_start >> PAGE_SHIFT at mmap time. A split, or a move (mremap) of
+  /// a VMA that has pages, keeps every page's offset: folio->index and vma_address() agree.
+  pgoff_t vm_pgoff;
   vm_flags_t vm_flags;
   address_space* vm_file = nullptr;  ///< file or shmem object; null for private anonymous memory
   struct anon_vma* anon_vma = nullptr;  ///< this VMA's own anon_vma: new anon folios go here

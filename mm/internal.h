@@ -1,0 +1,95 @@
+// Kernel: mm/internal.h: what the files of mm/ share and nobody outside sees. Never
+// installed: the public header (rmapkit/mm/machine.h) only names these structs, and the
+// machine holds each through a pointer. Each struct belongs to one file, which alone
+// changes it; other files call the owner's functions, and the invariant checker
+// (debug.cc) reads them.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+
+// ---- swap (owned by swap_state.cc) -------------------------------------------------------
+
+/// struct swap_info_struct (include/linux/swap.h): the one swap device, of the ordinary
+/// kind, with its swap cache. Slot s (from 1; slot 0 holds the swap header) is index s - 1.
+struct swap_info_struct {
+  std::vector<std::uint32_t> swap_map;     ///< per slot: references from PTEs and shmem (swap_count)
+  std::vector<std::uint64_t> content;      ///< per slot: what was written out
+  std::vector<std::uint64_t> free_slots;   ///< free slots, reused last freed first
+  std::map<std::uint64_t, pfn_t> cache;    ///< slot -> folio (SWAP_HAS_CACHE)
+};
+
+// ---- LRU lists (owned by swap.cc) ----------------------------------------------------------
+
+/// One LRU list, linked through folio::lru_prev and lru_next by pfn.
+struct lru_head {
+  std::uint32_t first = 0, last = 0;  ///< pfns of the newest and the oldest folio; 0: empty
+  std::uint64_t nr = 0;
+};
+
+/// struct lruvec (include/linux/mmzone.h): the LRU lists of the one node.
+struct lruvec {
+  std::array<lru_head, NR_LRU_LISTS> lists;
+};
+
+// ---- KSM (owned by ksm.cc) -------------------------------------------------------------
+
+/// ksmd's state (the file-static variables of mm/ksm.c).
+struct ksm_state {
+  std::vector<mm_struct*> mm_list;  ///< mm_slots in scan order
+  std::map<std::pair<mm_struct*, std::uint64_t>, ksm_rmap_item> items;
+  std::multimap<std::uint64_t, std::unique_ptr<ksm_stable_node>> stable;  ///< content -> dups
+  std::map<std::uint64_t, ksm_rmap_item*> unstable;
+  std::uint64_t full_scans = 0;
+};
+
+// ---- walking the VMAs of a range (mmap.cc, mprotect.cc, madvise.cc, mlock.cc) --------------
+
+/// Whether [start, end) is covered by VMAs without a gap.
+inline bool range_mapped(const mm_struct& mm, vaddr_t start, vaddr_t end) {
+  vaddr_t a = start;
+  while (a < end) {
+    auto* v = machine::find_vma(mm, a);
+    if (!v) return false;
+    a = v->vm_end;
+  }
+  return true;
+}
+
+/// Calls f(vma, s, e) for each VMA overlapping [start, end) with the part [s, e) it
+/// covers, walking by address: f may split, merge or free VMAs (as vma_modify does).
+template <typename F>
+void for_each_vma_range(mm_struct& mm, vaddr_t start, vaddr_t end, F&& f) {
+  vaddr_t a = start;
+  while (a < end) {
+    auto it = mm.mm_mt.upper_bound(a.value);
+    if (it != mm.mm_mt.begin() && std::prev(it)->second->vm_end > a) --it;
+    if (it == mm.mm_mt.end() || it->second->vm_start >= end) return;
+    vm_area_struct* vma = it->second;
+    const vaddr_t s = std::max(a, vma->vm_start), e = std::min(end, vma->vm_end);
+    f(vma, s, e);
+    a = e;
+  }
+}
+
+/// The VMAs overlapping [start, end), in address order (the caller splits those that stick out).
+inline std::vector<vm_area_struct*> vmas_in(const mm_struct& mm, vaddr_t start, vaddr_t end) {
+  std::vector<vm_area_struct*> out;
+  auto it = mm.mm_mt.upper_bound(start.value);
+  if (it != mm.mm_mt.begin()) --it;
+  for (; it != mm.mm_mt.end() && it->second->vm_start < end; ++it)
+    if (it->second->vm_end > start) out.push_back(it->second);
+  return out;
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,45 @@
+// Kernel: mm/madvise.c (v6.18): MADV_DONTNEED, MADV_PAGEOUT, the fork flags
+// (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK) and KSM's MERGEABLE/UNMERGEABLE.
+#include <cerrno>
+
+#include "internal.h"
+
+namespace rmapkit::mm {
+
+int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv advice) {
+  const vaddr_t end = page_addr(addr, pages);
+  if (!range_mapped(mm, addr, end)) return -ENOMEM;
+  auto vmas = vmas_in(mm, addr, end);
+  // Refusals come before any change (madvise_walk_vmas() checks each VMA as it goes;
+  // the scenario rules guarantee a refused range is refused on its first VMA).
+  for (auto* vma : vmas) {
+    if ((advice == madv::dontneed || advice == madv::pageout) && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
+    if (advice == madv::wipeonfork && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
+  }
+  for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
+    vm_flags_t f = vma->vm_flags;
+    switch (advice) {
+      case madv::dontneed: zap_pte_range(*vma, s, e); return;
+      case madv::pageout: madvise_pageout(*vma, s, e); return;
+      case madv::dontfork: f.set(vm_flag::dontcopy); break;
+      case madv::dofork: f.clear(vm_flag::dontcopy); break;
+      case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;
+      case madv::keeponfork: f.clear(vm_flag::wipeonfork); break;
+      case madv::mergeable:
+        // ksm_madvise(): shared mappings are accepted and left alone.
+        if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) return;
+        f.set(vm_flag::mergeable);
+        ksm_enter(mm);
+        break;
+      case madv::unmergeable:
+        if (!vma->vm_flags.has(vm_flag::mergeable)) return;
+        unmerge_ksm_pages(*vma, s, e);
+        f.clear(vm_flag::mergeable);
+        break;
+    }
+    vma_modify_flags(vma, s, e, f);
+  });
+  return 0;
+}
+
+}  // namespace rmapkit::mm

@@ -1,0 +1,69 @@
+// Kernel: mm/mmap.c (v6.18): do_mmap() of a fixed range, munmap, and find_vma().
+#include <cerrno>
+#include <vector>
+
+#include "internal.h"
+
+namespace rmapkit::mm {
+
+vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
+  if (const auto* c = mm.mmap_cache; c && c->vm_start <= addr && addr < c->vm_end)
+    return const_cast<vm_area_struct*>(c);
+  auto it = mm.mm_mt.upper_bound(addr.value);
+  if (it == mm.mm_mt.begin()) return nullptr;
+  --it;
+  if (addr >= it->second->vm_end) return nullptr;
+  mm.mmap_cache = it->second;
+  return it->second;
+}
+
+int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
+                     pgoff_t pgoff) {
+  const vaddr_t end = page_addr(addr, pages);
+  if (pages == 0) return -EINVAL;
+  if (find_vma(mm, addr)) return -EEXIST;  // MAP_FIXED_NOREPLACE
+  auto it = mm.mm_mt.lower_bound(addr.value);
+  if (it != mm.mm_mt.end() && it->second->vm_start < end) return -EEXIST;
+  auto* vma = vm_area_alloc(mm);
+  vma->vm_start = addr;
+  vma->vm_end = end;
+  vm_flags_t f = vm_flag::mayread | vm_flag::maywrite;
+  f.set(vm_flag::mayexec).set(vm_flag::nohugepage);  // the kernel runner madvises NOHUGEPAGE
+  f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
+  if (shared) f.set(vm_flag::shared).set(vm_flag::mayshare);
+  else if (prot & PROT_WRITE_) f.set(vm_flag::account);  // accountable_mapping()
+  vma->vm_flags = f;
+  if (shared && !file) {
+    // MAP_SHARED|MAP_ANONYMOUS is a shmem file of its own (shmem_zero_setup()).
+    file = _files.alloc();
+    file->name = "dev/zero";
+    file->anon_shared = true;
+    file->size_pages = pages;
+    file->users = 0;
+    pgoff = pgoff_t{0};
+  }
+  vma->vm_file = file;
+  if (file) file->users++;
+  // A private anonymous VMA's pgoff is its address in pages (do_mmap()).
+  vma->vm_pgoff = file ? pgoff : pgoff_t{addr.value >> PAGE_SHIFT};
+  vma_link(vma);
+  return 0;
+}
+
+int machine::munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end) {
+  for (auto* v : vmas_in(mm, start, end)) {
+    vm_area_struct* vma = v;
+    if (vma->vm_start < start) vma = split_vma(*vma, start, false);
+    if (end < vma->vm_end) split_vma(*vma, end, false);
+    zap_pte_range(*vma, vma->vm_start, vma->vm_end);
+    remove_vma(vma);  // free_pgtables(): the rmap objects go after the PTEs that they find
+  }
+  mm.pgd.free_empty(start, end);
+  return 0;
+}
+
+int machine::do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages) {
+  return munmap_range(mm, addr, page_addr(addr, pages));
+}
+
+}  // namespace rmapkit::mm
