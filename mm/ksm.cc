@@ -114,7 +114,7 @@ void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_
   node->hlist.push_back(&item);
 }
 
-/// Turns @f into a KSM page of a new stable node (write_protect_page() + the node).
+/// Turns @f into the KSM page of a new stable node (its PTE is write_protect_page()d by the caller).
 ksm_stable_node* machine::stable_tree_insert(folio& f) {
   auto node = std::make_unique<ksm_stable_node>();
   node->kpfn = f.pfn;
@@ -126,8 +126,19 @@ ksm_stable_node* machine::stable_tree_insert(folio& f) {
   return raw;
 }
 
+/// write_protect_page(): the PTE at @addr becomes read-only and clean before a merge,
+/// so that no write can change the page behind KSM's back. A dirty PTE's state moves to
+/// the folio: a page in the swap cache that was written since it was read back differs
+/// from its slot, and reclaim must write it out, not drop it.
+void machine::write_protect_page(vm_area_struct& vma, vaddr_t addr) {
+  pte_t pte = vma.vm_mm->pgd.get(addr);
+  if (pte.dirty()) folio_of(pte.pfn()).set(folio_flag::dirty);
+  vma.vm_mm->pgd.set(addr, pte.wrprotect().mkclean());
+}
+
 /// replace_page(): the PTE at @addr maps @kpage, read-only, instead of its old page.
 void machine::replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage) {
+  write_protect_page(vma, addr);
   pte_t old = vma.vm_mm->pgd.get(addr);
   folio& page = folio_of(old.pfn());
   folio_get(kpage);
@@ -185,7 +196,7 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   _ksm->unstable.erase(it);
   tree_item.unstable = false;
   ksm_stable_node* node = stable_tree_insert(page);
-  vma.vm_mm->pgd.set(addr, pte.wrprotect());
+  write_protect_page(vma, addr);
   replace_page(*tree_vma, tree_item.address, page);
   stable_tree_append(tree_item, node, *tree_vma);
   stable_tree_append(item, node, vma);

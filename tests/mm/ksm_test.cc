@@ -42,5 +42,33 @@ TEST_P(KsmSharing, IdenticalPagesFillStableNodeDupsOfMaxPageSharing) {
 
 INSTANTIATE_TEST_SUITE_P(N, KsmSharing, ::testing::Values(2, 3, 100, 255, 256, 257, 258, 512, 513, 600, 1000));
 
+// A page read back from swap and then written is dirty only in its PTE while it stays in
+// the swap cache. Merging write-protects the PTE and cleans it, so the dirt must move to
+// the folio: otherwise, once every sharer has copied the KSM page away, a clean swap-cache
+// folio would differ from its slot and reclaim could drop the only copy of the data.
+TEST(KsmMerge, WriteProtectMovesAPtesDirtyBitToTheFolio) {
+  machine m;
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, 2, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  for (std::uint64_t i = 0; i < 2; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 1), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, 2, madv::mergeable), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, 2, madv::pageout), 0);
+  for (std::uint64_t i = 0; i < 2; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), false), 0);  // swap-in
+  for (std::uint64_t i = 0; i < 2; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 2), 0);
+  const folio& before = m.folio_of(p->pgd.get(A).pfn());
+  ASSERT_TRUE(before.test(folio_flag::swapcache)) << "the written page stays in the swap cache";
+  m.ksm_run_to_fixpoint();
+  const pte_t merged = p->pgd.get(A);
+  ASSERT_TRUE(m.folio_of(merged.pfn()).is_ksm());
+  EXPECT_FALSE(merged.dirty()) << "write_protect_page() cleans the PTE";
+  EXPECT_TRUE(m.folio_of(merged.pfn()).test(folio_flag::dirty)) << "and the folio carries its dirt";
+  for (std::uint64_t i = 0; i < 2; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 2), 0);  // COW both
+  EXPECT_EQ(m.check_invariants(), "");
+  m.exit_mm(p);
+  m.drop_swap_cache();
+  auto live = m.live();
+  EXPECT_EQ(live.anon_vmas + live.avcs + live.folios, 0U) << "leak";
+}
+
 }  // namespace
 }  // namespace rmapkit::mm

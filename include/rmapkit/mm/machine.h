@@ -308,6 +308,7 @@ class machine final : private pte_observer {
   ksm_stable_node* stable_tree_search(std::uint64_t content);
   void stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma);
   ksm_stable_node* stable_tree_insert(folio& f);
+  void write_protect_page(vm_area_struct& vma, vaddr_t addr);
   void replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
   void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
   bool ksm_scan_once();
