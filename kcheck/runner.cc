@@ -24,7 +24,7 @@
 
 #include "kcheck/agent.h"
 #include "kcheck/damon.h"
-#include "kcheck/machine.h"
+#include "kcheck/host_guards.h"
 #include "kcheck/procfs.h"
 #include "kcheck/tracefs.h"
 #include "rmapkit/kcheck/kernel.h"
