@@ -72,7 +72,7 @@ std::vector<std::string> agent_candidates() {
 
 std::optional<std::string> agent_executable() {
   for (auto& place : agent_candidates()) {
-    struct stat st{};
+    struct stat st = {};
     if (::stat(place.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(place.c_str(), X_OK) == 0) return place;
   }
   return std::nullopt;

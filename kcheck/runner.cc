@@ -266,9 +266,10 @@ class controller {
     if (_agent_path.empty()) {
       auto found = agent_executable();
       if (!found)
-        throw statement_error(fmt::format("spawn: cannot find the agent executable rmapkit-agent; looked at {} "
-                                          "(set RMAPKIT_AGENT to its path)",
-                                          fmt::join(agent_candidates(), ", ")));
+        throw statement_error(
+            fmt::format("spawn: cannot find the agent executable rmapkit-agent; looked at {} "
+                        "(set RMAPKIT_AGENT to its path)",
+                        fmt::join(agent_candidates(), ", ")));
       _agent_path = std::move(*found);
     }
     return _agent_path;
@@ -465,7 +466,7 @@ class controller {
   std::uint64_t _salt;
   int _line_of_current = 0;
   std::optional<std::chrono::nanoseconds> _agent_ns;  // the current statement's, for on_statement
-  std::string _agent_path;  // found at the first spawn
+  std::string _agent_path;                            // found at the first spawn
   cpu_pin_guard _pin;
   kpage_reader _kpage;
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
