@@ -15,7 +15,11 @@ cd "$(dirname "$0")/.."
 base=${1:-HEAD~1}
 build=build/ci
 if ! git rev-parse --verify --quiet "$base^{commit}" >/dev/null; then
-  echo "check-style: no commit $base here (a shallow or single-commit clone?): nothing to check"
+  if [ $# -gt 0 ]; then
+    echo "check-style: no commit $base" >&2
+    exit 2
+  fi
+  echo "check-style: no previous commit (a shallow or single-commit clone): nothing to check"
   exit 0
 fi
 mapfile -t files < <(git diff --name-only --diff-filter=d "$base" -- '*.cc' '*.h')
