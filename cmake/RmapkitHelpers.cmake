@@ -74,17 +74,16 @@ function(rmapkit_install_program target)
 endfunction()
 
 # rmapkit_add_gtest(NAME SOURCES ... DEPS ... LABELS ...): one GoogleTest binary,
-# each of its tests registered with ctest under the given labels. Every test runs with
-# RMAPKIT_AGENT naming the build's agent, so that code which starts the kernel back end
-# in the test binary itself (not through the rmapkit tool) finds it.
+# each of its tests registered with ctest under the given labels. Every test binary
+# names the build's agent in $RMAPKIT_AGENT (rmapkit_test_agent, tests/CMakeLists.txt),
+# so that a kernel run started in the test process itself finds it.
 function(rmapkit_add_gtest name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} rmapkit_test_agent GTest::gtest GTest::gtest_main)
   rmapkit_target_defaults(${name})
   include(GoogleTest)
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "RMAPKIT_AGENT=$<TARGET_FILE:rmapkit-agent>"
-               ${ARG_PROPERTIES})
+    PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
 endfunction()
