@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "kcheck/fd.h"
 
@@ -68,9 +70,16 @@ bool recv_reply(int channel, agent_reply& rep);
 /// every other descriptor closed. Returns the pid, or -1 with errno.
 pid_t start_agent(const char* agent_path, int channel);
 
-/// Where the rmapkit-agent executable is: $RMAPKIT_AGENT, else beside the running
-/// executable, else where the build put it.
-std::string agent_executable();
+/// Where rmapkit-agent is looked for, in order. When $RMAPKIT_AGENT is set, only there (an
+/// explicit choice is not second-guessed). Else: beside the running executable (the build
+/// tree puts it beside the rmapkit tool); then the package's agent directory relative to
+/// the running executable's (the installed tool, bin/../libexec/rmapkit, in whatever prefix
+/// the package was installed to); then the agent directory of the prefix the library was
+/// configured for (a program installed elsewhere that embeds the kernel back end).
+std::vector<std::string> agent_candidates();
+
+/// The first of agent_candidates() that is an executable file, or nothing.
+std::optional<std::string> agent_executable();
 
 /// Fills @page (AGENT_PAGE_SIZE bytes) with content unique to (salt, key1, key2): the pattern
 /// writes and files use, so that no two unrelated pages are equal (KSM would merge them).

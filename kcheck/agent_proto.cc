@@ -52,17 +52,30 @@ pid_t start_agent(const char* agent_path, int channel) {
   ::_exit(127);
 }
 
-std::string agent_executable() {
-  if (const char* env = std::getenv("RMAPKIT_AGENT"); env && *env) return env;
+// RMAPKIT_AGENT_RELATIVE_PATH (from the bin directory to the agent) and
+// RMAPKIT_AGENT_INSTALL_PATH (absolute) come from the build (kcheck/CMakeLists.txt): where
+// the package installs the agent. No build-tree path is compiled in: in the build tree the
+// agent sits beside the tool, and the tests name it in $RMAPKIT_AGENT.
+std::vector<std::string> agent_candidates() {
+  if (const char* env = std::getenv("RMAPKIT_AGENT"); env && *env) return {env};
+  std::vector<std::string> places;
   char self[4096];
-  auto n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
+  if (auto n = ::readlink("/proc/self/exe", self, sizeof self - 1); n > 0) {
     std::string dir(self, static_cast<std::size_t>(n));
     dir.resize(dir.rfind('/') + 1);
-    struct stat st{};
-    if (::stat((dir + "rmapkit-agent").c_str(), &st) == 0) return dir + "rmapkit-agent";
+    places.push_back(dir + "rmapkit-agent");
+    places.push_back(dir + RMAPKIT_AGENT_RELATIVE_PATH);
   }
-  return RMAPKIT_AGENT_BUILD_PATH;
+  places.emplace_back(RMAPKIT_AGENT_INSTALL_PATH);
+  return places;
+}
+
+std::optional<std::string> agent_executable() {
+  for (auto& place : agent_candidates()) {
+    struct stat st = {};
+    if (::stat(place.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(place.c_str(), X_OK) == 0) return place;
+  }
+  return std::nullopt;
 }
 
 }  // namespace rmapkit::kcheck

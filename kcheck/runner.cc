@@ -22,10 +22,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kcheck/agent.h"
 #include "kcheck/damon.h"
-#include "kcheck/machine.h"
+#include "kcheck/host_guards.h"
 #include "kcheck/procfs.h"
 #include "kcheck/tracefs.h"
 #include "rmapkit/kcheck/kernel.h"
@@ -262,6 +263,19 @@ class controller {
     _agents[id] = std::move(a);
   }
 
+  const std::string& agent_path() {
+    if (_agent_path.empty()) {
+      auto found = agent_executable();
+      if (!found)
+        throw statement_error(
+            fmt::format("spawn: cannot find the agent executable rmapkit-agent; looked at {} "
+                        "(set RMAPKIT_AGENT to its path)",
+                        fmt::join(agent_candidates(), ", ")));
+      _agent_path = std::move(*found);
+    }
+    return _agent_path;
+  }
+
   static std::pair<unique_fd, unique_fd> channel_pair() {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw sys_error("socketpair");
@@ -272,7 +286,7 @@ class controller {
 
   void exec(const sc::op_spawn& o) {
     auto [ours, theirs] = channel_pair();
-    pid_t pid = start_agent(_agent_path.c_str(), theirs.get());
+    pid_t pid = start_agent(agent_path().c_str(), theirs.get());
     if (pid < 0) throw sys_error("fork");
     theirs.reset();
     try {
@@ -453,7 +467,7 @@ class controller {
   std::uint64_t _salt;
   int _line_of_current = 0;
   std::optional<std::chrono::nanoseconds> _agent_ns;  // the current statement's, for on_statement
-  std::string _agent_path = agent_executable();
+  std::string _agent_path;                            // found at the first spawn
   cpu_pin_guard _pin;
   kpage_reader _kpage;
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.

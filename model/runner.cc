@@ -265,6 +265,14 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
   return 0;
 }
 
+bool check_invariants_by_default() noexcept {
+#ifdef NDEBUG
+  return false;
+#else
+  return true;
+#endif
+}
+
 int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
   mm::machine m(opts.design);
   int code = run_on(m, prog, out, err, opts);

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "kcheck/damon.h"
-#include "kcheck/machine.h"
+#include "kcheck/host_guards.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "support/subprocess.h"
 

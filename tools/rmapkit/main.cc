@@ -26,6 +26,7 @@
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/workloads.h"
+#include "rmapkit/version.h"
 
 namespace {
 

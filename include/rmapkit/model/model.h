@@ -12,14 +12,16 @@
 
 namespace rmapkit::model {
 
+/// Whether run_options::check_invariants is on by default: true when the library was built
+/// with assertions (without NDEBUG). Decided in the library, not in this header, so that
+/// run_options means the same in every translation unit whatever NDEBUG is where it is
+/// included.
+[[nodiscard]] bool check_invariants_by_default() noexcept;
+
 struct run_options {
   /// Check every invariant after every statement (the model's VM_BUG_ON). On by default
-  /// in builds with assertions.
-#ifdef NDEBUG
-  bool check_invariants = false;
-#else
-  bool check_invariants = true;
-#endif
+  /// in builds with assertions (check_invariants_by_default()).
+  bool check_invariants = check_invariants_by_default();
   /// Migrate every frame of the machine after every statement (a test of migration: the
   /// reports must not change, and every invariant must still hold).
   bool migrate_everything = false;

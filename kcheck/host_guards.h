@@ -1,7 +1,9 @@
-// Machine-wide state the kernel back end borrows for a run, each piece owned by a guard
-// that gives it back: the lock file, KSM knobs, a swap file, a memory cgroup (and DAMON's
-// schemes, damon.h).
-// (spec: "KSM and swap are machine-wide", kernel-oracle.md §3.3 and §6).
+// Host guards: the machine-wide state the kernel back end borrows for a run, each piece
+// owned by a guard that gives it back, also when the run fails or is interrupted: the lock
+// file, the KSM knobs, a swap file, a memory cgroup, the CPU mask (and DAMON's schemes,
+// damon.h). KSM and swap are machine-wide: another run's KSM scan would merge this run's
+// pages and another run's swap changes would move them, so a run that needs them holds the
+// machine lock, turns them on for the run only and restores the previous settings.
 #pragma once
 
 #include <sys/types.h>
@@ -18,7 +20,9 @@
 
 namespace rmapkit::kcheck {
 
-/// The lock every run that uses KSM or swap holds for its whole run (spec).
+/// The lock every run that uses KSM or swap (`ksm`, `mergeable`, `reclaim`, `pageout`) or
+/// counts kmem tracepoints (tracing is machine-wide too) holds for its whole run, so that
+/// two runs on one machine cannot disturb each other.
 inline constexpr const char* MACHINE_LOCK_PATH = "/tmp/rmapkit-kernel.lock";
 inline constexpr const char* KSM_DIR = "/sys/kernel/mm/ksm";
 

@@ -1,4 +1,4 @@
-#include "kcheck/machine.h"
+#include "kcheck/host_guards.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -76,7 +76,7 @@ std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_
 ksm_guard::ksm_guard() {
   struct stat st{};
   if (::stat(KSM_DIR, &st) != 0) throw std::runtime_error("KSM is not available: no /sys/kernel/mm/ksm");
-  // The scenario language assumes the kernel defaults (spec); a machine set otherwise
+  // The scenario language assumes the kernel defaults; a machine set otherwise
   // would give other results, and changing them needs every KSM page unmerged.
   if (auto v = read_number(ksm_path("max_page_sharing")); v != 256)
     throw std::runtime_error(fmt::format("KSM max_page_sharing is {}; scenarios assume the default 256", v));
