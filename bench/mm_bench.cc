@@ -85,7 +85,6 @@ void map_vmas(mm::machine& m, mm::mm_struct& p, std::uint64_t n, std::uint64_t p
   }
 }
 
-
 /// The folio mapped at @addr in @p.
 mm::folio& folio_at(mm::machine& m, const mm::mm_struct& p, vaddr_t addr) {
   auto pte = p.pgd.get(addr);
@@ -478,7 +477,8 @@ void add(const std::string& name, F&& f, const std::vector<args>& full, const st
 }
 
 void register_all() {
-  const std::vector<args> fork_shapes = {{1, 1}, {1, 256}, {10, 1}, {10, 256}, {100, 1}, {100, 256}, {1000, 1}, {1000, 256}};
+  const std::vector<args> fork_shapes = {{1, 1},   {1, 256},   {10, 1},   {10, 256},
+                                         {100, 1}, {100, 256}, {1000, 1}, {1000, 256}};
   const std::vector<args> tiny_shapes = {{1, 1}, {3, 4}};
   const std::vector<args> sharers = {{1}, {4}, {16}, {64}, {256}, {1024}};
   const std::vector<args> tiny_sharers = {{1}, {3}};
@@ -487,25 +487,34 @@ void register_all() {
     add("anon_fault/" + d, [d](benchmark::State& st) { anon_fault(st, d); }, {{4096}}, {{8}});
     add("cow_copy/" + d, [d](benchmark::State& st) { cow_copy(st, d); }, {{4096}}, {{8}});
     add("cow_reuse/" + d, [d](benchmark::State& st) { cow_reuse(st, d); }, {{4096}}, {{8}});
-    add("fork/" + d, [d](benchmark::State& st) { fork_nm(st, d); }, fork_shapes, tiny_shapes);
-    add("exit/" + d, [d](benchmark::State& st) { exit_nm(st, d); }, fork_shapes, tiny_shapes);
+    add(
+        "fork/" + d, [d](benchmark::State& st) { fork_nm(st, d); }, fork_shapes, tiny_shapes);
+    add(
+        "exit/" + d, [d](benchmark::State& st) { exit_nm(st, d); }, fork_shapes, tiny_shapes);
     add("munmap/" + d, [d](benchmark::State& st) { munmap_nm(st, d); },
-        {{1, 256, 0}, {1, 256, 1}, {100, 256, 0}, {100, 256, 1}, {1000, 1, 0}, {1000, 1, 1}},
-        {{2, 4, 0}, {2, 4, 1}});
+        {{1, 256, 0}, {1, 256, 1}, {100, 256, 0}, {100, 256, 1}, {1000, 1, 0}, {1000, 1, 1}}, {{2, 4, 0}, {2, 4, 1}});
     add("mremap_move/" + d, [d](benchmark::State& st) { mremap_move(st, d); }, {{1}, {256}, {4096}}, {{4}});
-    add("rmap_walk_anon/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::anon); }, sharers,
+    add(
+        "rmap_walk_anon/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::anon); }, sharers,
         tiny_sharers);
     // KSM: up to max_page_sharing (256) mappings per KSM page.
     add("rmap_walk_ksm/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::ksm); },
         {{2}, {16}, {64}, {256}}, {{2}});
-    add("folio_referenced/" + d, [d](benchmark::State& st) { folio_referenced(st, d); }, sharers, tiny_sharers);
-    add("try_to_unmap/" + d, [d](benchmark::State& st) { try_to_unmap(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
-    add("migrate_folio/" + d, [d](benchmark::State& st) { migrate(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
+    add(
+        "folio_referenced/" + d, [d](benchmark::State& st) { folio_referenced(st, d); }, sharers, tiny_sharers);
+    add(
+        "try_to_unmap/" + d, [d](benchmark::State& st) { try_to_unmap(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
+    add(
+        "migrate_folio/" + d, [d](benchmark::State& st) { migrate(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
   }
   // File pages do not depend on the anonymous rmap design.
   add("file_fault", [](benchmark::State& st) { file_fault(st); }, {{4096}}, {{40}});
-  add("rmap_walk_file", [](benchmark::State& st) { rmap_walk(st, std::string(mm::anon_rmap_designs().front()), shared_page::kind::file); }, sharers,
-      tiny_sharers);
+  add(
+      "rmap_walk_file",
+      [](benchmark::State& st) {
+        rmap_walk(st, std::string(mm::anon_rmap_designs().front()), shared_page::kind::file);
+      },
+      sharers, tiny_sharers);
   const std::vector<args> sizes = {{1000}, {10000}, {100000}, {1000000}};
   add("itree_insert", itree_insert, sizes, {{100}});
   add("itree_erase", itree_erase, sizes, {{100}});

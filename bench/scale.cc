@@ -31,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "rmapkit/mm/machine.h"
 #include "rmapkit/model/model.h"
@@ -147,7 +147,9 @@ int main(int argc, char** argv) {
   CLI::App app{"rmapkit_scale: the scale workload on the model: time, peak RSS, model bytes per frame and per VMA"};
   unsigned children = 10000, vmas = 100;
   std::string emit, design(mm::anon_rmap_designs().front());
-  app.add_option("--children", children, "processes forked from P")->capture_default_str()->check(CLI::Range(1U, 60000U));
+  app.add_option("--children", children, "processes forked from P")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 60000U));
   app.add_option("--vmas", vmas, "VMAs (and resident pages) per process; even")
       ->capture_default_str()
       ->check(CLI::Range(2U, 100000U));
@@ -194,7 +196,7 @@ int main(int argc, char** argv) {
     const char* kind = std::holds_alternative<sc::op_fork>(o.body)    ? "fork"
                        : std::holds_alternative<sc::op_write>(o.body) ? "write"
                        : std::holds_alternative<sc::op_mlock>(o.body) ? "mlock"
-                                                                       : "other";
+                                                                      : "other";
     per_kind[kind] += std::chrono::duration<double>(t).count();
     if (&o != &prog->ops.back()) return;
     last.bytes = live_bytes() - before + static_cast<std::int64_t>(m->frame_table_bytes());
@@ -222,16 +224,19 @@ int main(int argc, char** argv) {
                              want_mms, want_vmas, want_frames, l.mms, l.vmas, l.folios);
     return 1;
   }
-  fmt::print("rmapkit_scale: {} processes, {} VMAs, {} resident frames, {} anon_vmas, {} AVCs ({} design)\n",
-             l.mms, l.vmas, l.folios, l.anon_vmas, l.avcs, design);
-  fmt::print("time: generate+parse+resolve {:.2f} s; statements {:.2f} s (fork {:.2f} s, write {:.2f} s, mlock {:.3f} s, "
-             "other {:.3f} s); teardown {:.2f} s; total {:.2f} s\n",
-             t_parse, last.at, per_kind["fork"], per_kind["write"], per_kind["mlock"], per_kind["other"],
-             t_total - last.at, t_parse + t_total);
-  fmt::print("memory: peak RSS {} (ru_maxrss); model memory (heap and frame table) at the last statement {} ({:.0f} bytes per resident frame, "
-             "{:.0f} per VMA, all of it)\n",
-             mib(peak), mib(static_cast<double>(last.bytes)), static_cast<double>(last.bytes) / frames,
-             static_cast<double>(last.bytes) / nvmas);
+  fmt::print("rmapkit_scale: {} processes, {} VMAs, {} resident frames, {} anon_vmas, {} AVCs ({} design)\n", l.mms,
+             l.vmas, l.folios, l.anon_vmas, l.avcs, design);
+  fmt::print(
+      "time: generate+parse+resolve {:.2f} s; statements {:.2f} s (fork {:.2f} s, write {:.2f} s, mlock {:.3f} s, "
+      "other {:.3f} s); teardown {:.2f} s; total {:.2f} s\n",
+      t_parse, last.at, per_kind["fork"], per_kind["write"], per_kind["mlock"], per_kind["other"], t_total - last.at,
+      t_parse + t_total);
+  fmt::print(
+      "memory: peak RSS {} (ru_maxrss); model memory (heap and frame table) at the last statement {} ({:.0f} bytes per "
+      "resident frame, "
+      "{:.0f} per VMA, all of it)\n",
+      mib(peak), mib(static_cast<double>(last.bytes)), static_cast<double>(last.bytes) / frames,
+      static_cast<double>(last.bytes) / nvmas);
   struct row {
     const char* what;
     double count, each;
@@ -250,15 +255,17 @@ int main(int argc, char** argv) {
   double sum = 0;
   for (const auto& r : rows) {
     sum += r.count * r.each;
-    fmt::print("{:<36} {:>10.0f} {:>12.1f} {:>12} {:>10.1f} {:>10.1f}\n", r.what, r.count, r.each, mib(r.count * r.each),
-               r.count * r.each / frames, r.count * r.each / nvmas);
+    fmt::print("{:<36} {:>10.0f} {:>12.1f} {:>12} {:>10.1f} {:>10.1f}\n", r.what, r.count, r.each,
+               mib(r.count * r.each), r.count * r.each / frames, r.count * r.each / nvmas);
   }
-  fmt::print("{:<36} {:>10} {:>12} {:>12} ({:.1f}% of the counted memory; sizeof(folio) = {}, sizeof(vm_area_struct) = {}, "
-             "sizeof(anon_vma_chain) = {}, sizeof(anon_vma) = {})\n",
-             "sum", "", "", mib(sum), 100.0 * sum / static_cast<double>(last.bytes), sizeof(mm::folio),
-             sizeof(mm::vm_area_struct), sizeof(mm::anon_vma_chain), sizeof(mm::anon_vma));
-  fmt::print("frame metadata: {:.1f} bytes per resident frame (goal: at most 64); VMA-side metadata: {:.0f} bytes per VMA\n",
-             b_folio, (sum - frames * b_folio) / nvmas);
+  fmt::print(
+      "{:<36} {:>10} {:>12} {:>12} ({:.1f}% of the counted memory; sizeof(folio) = {}, sizeof(vm_area_struct) = {}, "
+      "sizeof(anon_vma_chain) = {}, sizeof(anon_vma) = {})\n",
+      "sum", "", "", mib(sum), 100.0 * sum / static_cast<double>(last.bytes), sizeof(mm::folio),
+      sizeof(mm::vm_area_struct), sizeof(mm::anon_vma_chain), sizeof(mm::anon_vma));
+  fmt::print(
+      "frame metadata: {:.1f} bytes per resident frame (goal: at most 64); VMA-side metadata: {:.0f} bytes per VMA\n",
+      b_folio, (sum - frames * b_folio) / nvmas);
   fmt::print("fits in 8 GiB: {} (peak RSS {:.2f} GiB)\n", peak < 8.0 * (1ULL << 30) ? "yes" : "NO",
              peak / static_cast<double>(1ULL << 30));
   return 0;

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <ctime>
 
-
 namespace rmapkit::kcheck {
 
 namespace {
@@ -124,7 +123,7 @@ void agent_main() {
   std::signal(SIGINT, SIG_IGN);
   std::signal(SIGTERM, SIG_IGN);
   std::signal(SIGHUP, SIG_IGN);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_fault;
   sa.sa_flags = SA_NODEFER;
   ::sigaction(SIGSEGV, &sa, nullptr);
@@ -145,8 +144,7 @@ void agent_main() {
     std::uint64_t t1 = 0;  // set where the timed part ends early (mmap: before its madvise)
     switch (req.op) {
       case agent_op::mmap: {
-        void* p = ::mmap(addr, req.len, req.prot, req.flags | MAP_FIXED_NOREPLACE, fd,
-                         static_cast<off_t>(req.offset));
+        void* p = ::mmap(addr, req.len, req.prot, req.flags | MAP_FIXED_NOREPLACE, fd, static_cast<off_t>(req.offset));
         t1 = now_ns();
         if (p == MAP_FAILED) err = errno;
         else if (p != addr) err = EEXIST;

@@ -37,9 +37,9 @@ enum class agent_op : std::uint32_t {
 
 struct agent_request {
   agent_op op = agent_op::read;
-  std::int32_t prot = 0;   ///< PROT_* for mmap/mprotect
-  std::int32_t flags = 0;  ///< MAP_* for mmap, MREMAP_* for mremap, MADV_* for madvise
-  std::int32_t value = -1; ///< write: the byte to fill with, or -1 for unique content
+  std::int32_t prot = 0;    ///< PROT_* for mmap/mprotect
+  std::int32_t flags = 0;   ///< MAP_* for mmap, MREMAP_* for mremap, MADV_* for madvise
+  std::int32_t value = -1;  ///< write: the byte to fill with, or -1 for unique content
   std::uint64_t addr = 0;
   std::uint64_t len = 0;
   std::uint64_t new_addr = 0;  ///< mremap

@@ -84,7 +84,7 @@ void write_record(const std::string& path, const std::vector<damon_guard::paused
 /// under @admin_dir: cleanup runs as root and must not write where anyone else points it.
 std::vector<damon_guard::paused_scheme> read_record(const std::string& path, const std::string& admin_dir) {
   std::vector<damon_guard::paused_scheme> out;
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return out;
   const std::string under = admin_dir + "/kdamonds/";
   auto ours = [&](const std::string& p) { return p.rfind(under, 0) == 0 && p.find("..") == std::string::npos; };
@@ -93,8 +93,8 @@ std::vector<damon_guard::paused_scheme> read_record(const std::string& path, con
   while (std::getline(in, line)) {
     std::istringstream fields(line);
     damon_guard::paused_scheme s;
-    if (std::getline(fields, s.kdamond, '\t') && std::getline(fields, s.scheme, '\t') && std::getline(fields, s.action) &&
-        ours(s.kdamond) && ours(s.scheme))
+    if (std::getline(fields, s.kdamond, '\t') && std::getline(fields, s.scheme, '\t') &&
+        std::getline(fields, s.action) && ours(s.kdamond) && ours(s.scheme))
       out.push_back(std::move(s));
   }
   return out;
@@ -136,8 +136,9 @@ damon_guard::damon_guard(std::string admin_dir, std::string record_dir)
         throw std::system_error(e, std::generic_category(), fmt::format("cannot set {}/action to stat", s.scheme));
     for (const auto& kd : kdamonds_of(_paused))
       if (int e = write_value(kd + "/state", "commit"))
-        throw std::system_error(e, std::generic_category(),
-                                fmt::format("cannot commit {} (DAMON must pause its schemes while the run has swap)", kd));
+        throw std::system_error(
+            e, std::generic_category(),
+            fmt::format("cannot commit {} (DAMON must pause its schemes while the run has swap)", kd));
   } catch (...) {
     give_back(_paused, _record);
     throw;
@@ -155,10 +156,8 @@ void restore_stale_damon(const std::string& record_dir, const std::string& admin
     const pid_t pid = pid_suffix(unfinished ? name.substr(0, name.size() - 4) : name, DAMON_RECORD_PREFIX);
     if (pid <= 0 || pid_alive(pid)) continue;
     const std::string path = record_dir + "/" + name;
-    if (unfinished)
-      ::unlink(path.c_str());
-    else
-      give_back(read_record(path, admin_dir), path);
+    if (unfinished) ::unlink(path.c_str());
+    else give_back(read_record(path, admin_dir), path);
   }
 }
 

@@ -2,13 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/mempolicy.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
-#include <linux/mempolicy.h>
 
 #include <cerrno>
 #include <chrono>
@@ -45,7 +45,7 @@ std::string own_memcg_dir() {
     if (controllers.find(",memory,") == std::string::npos) continue;
     auto path = line.substr(c2 + 1);
     std::string dir = "/sys/fs/cgroup/memory" + (path == "/" ? std::string() : path);
-    struct stat st{};
+    struct stat st {};
     if (::stat((dir + "/memory.force_empty").c_str(), &st) == 0) return dir;
   }
   return {};
@@ -74,7 +74,7 @@ std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_
 }  // namespace
 
 ksm_guard::ksm_guard() {
-  struct stat st{};
+  struct stat st {};
   if (::stat(KSM_DIR, &st) != 0) throw std::runtime_error("KSM is not available: no /sys/kernel/mm/ksm");
   // The scenario language assumes the kernel defaults; a machine set otherwise
   // would give other results, and changing them needs every KSM page unmerged.
@@ -90,8 +90,7 @@ void ksm_guard::set(const std::string& knob, const std::string& value) {
   if (knob == "run" && value == "2") throw std::logic_error("ksm_guard: refusing to write run=2");
   auto path = ksm_path(knob);
   if (!_saved.count(knob)) _saved[knob] = trimmed(read_text(path));
-  if (int e = write_text(path, value))
-    throw sys_error(fmt::format("cannot write {} to {}", value, path), e);
+  if (int e = write_text(path, value)) throw sys_error(fmt::format("cannot write {} to {}", value, path), e);
 }
 
 ksm_guard::~ksm_guard() {
@@ -108,7 +107,7 @@ void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int time
   using clock = std::chrono::steady_clock;
   set("sleep_millisecs", "0");
   set("pages_to_scan", "4000");
-  struct stat st{};
+  struct stat st {};
   if (::stat(ksm_path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
   set("run", "1");
   auto stop = [this] { (void)write_text(ksm_path("run"), "0"); };
@@ -145,7 +144,7 @@ void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int time
 
 scenario::ksm_counters ksm_guard::counters() {
   auto n = [](const char* knob) { return read_number(ksm_path(knob)); };
-  return {n("pages_shared"), n("pages_sharing"),      n("pages_unshared"),
+  return {n("pages_shared"),   n("pages_sharing"),      n("pages_unshared"),
           n("pages_volatile"), n("stable_node_chains"), n("stable_node_dups")};
 }
 

@@ -1,10 +1,10 @@
-#include <dirent.h>
 #include "kcheck/procfs.h"
+#include <dirent.h>
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -149,7 +149,7 @@ std::string trimmed(std::string s) {
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 

@@ -5,10 +5,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -60,7 +60,7 @@ class signal_scope {
  public:
   signal_scope() {
     g_signal = 0;
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     for (std::size_t i = 0; i < std::size(_signals); ++i) ::sigaction(_signals[i], &sa, &_old[i]);
@@ -116,7 +116,8 @@ std::string vma_kind(const maps_entry& e) {
 
 std::uint64_t random_salt() {
   std::uint64_t s = 0;
-  if (::getrandom(&s, sizeof s, 0) != sizeof s) s = static_cast<std::uint64_t>(::getpid()) * std::uint64_t{0x9e3779b97f4a7c15};
+  if (::getrandom(&s, sizeof s, 0) != sizeof s)
+    s = static_cast<std::uint64_t>(::getpid()) * std::uint64_t{0x9e3779b97f4a7c15};
   return s;
 }
 
@@ -217,7 +218,8 @@ class controller {
   /// Sends a request to an agent and waits for its answer; returns the agent's errno.
   int request(sc::proc_id id, const agent_request& req, int fd = -1) {
     auto& a = live(id);
-    if (!send_request(a.channel.get(), req, fd)) throw statement_error(fmt::format("process {} died unexpectedly", a.name));
+    if (!send_request(a.channel.get(), req, fd))
+      throw statement_error(fmt::format("process {} died unexpectedly", a.name));
     return await_reply(a).err;
   }
 

@@ -75,7 +75,8 @@ kmem_tracer::kmem_tracer() {
 
 void kmem_tracer::set(const std::string& file, const std::string& value) {
   auto path = _dir + "/" + file;
-  if (int e = write_text(path, value)) throw std::runtime_error(fmt::format("cannot write {} to {}: errno {}", value, path, e));
+  if (int e = write_text(path, value))
+    throw std::runtime_error(fmt::format("cannot write {} to {}: errno {}", value, path, e));
 }
 
 void kmem_tracer::follow(int pid) {

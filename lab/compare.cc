@@ -99,9 +99,10 @@ std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostre
   if (!base) return std::nullopt;
   if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
       full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
-    err << fmt::format("{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
-                       "runner's own allocations did not cancel out\n",
-                       prog.file, one_line(*base), one_line(*full));
+    err << fmt::format(
+        "{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
+        "runner's own allocations did not cancel out\n",
+        prog.file, one_line(*base), one_line(*full));
     return std::nullopt;
   }
   return *full - *base;

@@ -58,8 +58,8 @@ diff_result diff(const scenario::program& prog, const model::run_options& mopts,
   const auto model_text = res.model.text(), kernel_text = res.kernel.text();
   res.agree = model_text == kernel_text;
   if (!res.agree)
-    res.unified =
-        "--- kernel " + prog.file + "\n+++ model " + prog.file + '\n' + unified_hunks(kernel_text, model_text);
+    res.unified = "--- kernel " + prog.file + "\n+++ model " + prog.file + '\n' +
+                  unified_hunks(kernel_text, model_text);
   return res;
 }
 

@@ -59,8 +59,7 @@ std::string check_avcs(const vm_area_struct& v, const slab_cache<anon_vma>& anon
 }
 
 /// Whether an rmap walk of @f visits @v at @a; if not, what the walk was given.
-std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct& v, vaddr_t a,
-                                const std::string& at) {
+std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct& v, vaddr_t a, const std::string& at) {
   bool found = false;
   rmap_walk_control rwc;
   rwc.rmap_one = [&](folio&, vm_area_struct& wv, vaddr_t wa) {
@@ -72,8 +71,8 @@ std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct
   std::string chain;
   v.anon_vma_chain.for_each([&](anon_vma_chain& avc) { chain += fmt::format(" {}", avc.anon_vma->id); });
   return at + fmt::format(": not found by an rmap walk of its folio ({} index {:#x}; the VMA's chain:{})",
-                          f.is_anon() ? fmt::format("anon_vma {}", f.anon()->id) : std::string("file"),
-                          f.index.value, chain);
+                          f.is_anon() ? fmt::format("anon_vma {}", f.anon()->id) : std::string("file"), f.index.value,
+                          chain);
 }
 
 }  // namespace

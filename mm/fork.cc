@@ -24,7 +24,7 @@ mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
     if (mpnt->vm_flags.has(vm_flag::dontcopy)) continue;
     auto* tmp = vm_area_dup(*mpnt);
     tmp->vm_mm = child;
-    tmp->vm_flags.clear(vm_flag::locked);  // mlock is not inherited
+    tmp->vm_flags.clear(vm_flag::locked);                                 // mlock is not inherited
     if (tmp->vm_flags.has(vm_flag::wipeonfork)) tmp->anon_vma = nullptr;  // the child sees fresh memory
     else anon_vma_fork(*tmp, *mpnt);
     // The child goes right after its parent in i_mmap, so a walk sees the parent first.
@@ -42,7 +42,7 @@ void machine::exit_mm(mm_struct* mm) {
   std::vector<vm_area_struct*> vmas;
   for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
   for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
-  for (auto* vma : vmas) remove_vma(vma);                                   // free_pgtables()
+  for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
   std::erase(_mms, mm);
   _mm_slab.free(mm);
 }

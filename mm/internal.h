@@ -23,10 +23,10 @@ namespace rmapkit::mm {
 /// struct swap_info_struct (include/linux/swap.h): the one swap device, of the ordinary
 /// kind, with its swap cache. Slot s (from 1; slot 0 holds the swap header) is index s - 1.
 struct swap_info_struct {
-  std::vector<std::uint32_t> swap_map;     ///< per slot: references from PTEs and shmem (swap_count)
-  std::vector<std::uint64_t> content;      ///< per slot: what was written out
-  std::vector<std::uint64_t> free_slots;   ///< free slots, reused last freed first
-  std::map<std::uint64_t, pfn_t> cache;    ///< slot -> folio (SWAP_HAS_CACHE)
+  std::vector<std::uint32_t> swap_map;    ///< per slot: references from PTEs and shmem (swap_count)
+  std::vector<std::uint64_t> content;     ///< per slot: what was written out
+  std::vector<std::uint64_t> free_slots;  ///< free slots, reused last freed first
+  std::map<std::uint64_t, pfn_t> cache;   ///< slot -> folio (SWAP_HAS_CACHE)
 };
 
 // ---- LRU lists (owned by swap.cc) ----------------------------------------------------------

@@ -228,8 +228,7 @@ int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool wri
   folio_get(f);  // the fault's reference becomes the mapping's
   swap_free(entry);
   // should_try_to_free_swap(): a write by what would be the only user frees the slot.
-  if (f.test(folio_flag::swapcache) &&
-      (vma.vm_flags.has(vm_flag::locked) || (write && !ksm && f.refcount == 2)))
+  if (f.test(folio_flag::swapcache) && (vma.vm_flags.has(vm_flag::locked) || (write && !ksm && f.refcount == 2)))
     folio_free_swap(f);
   if (!ksm && (exclusive || f.refcount == 1)) exclusive = true;
   const bool writable = exclusive && vma.vm_flags.has(vm_flag::write);

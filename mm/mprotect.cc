@@ -32,8 +32,8 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
       });
     }
     const std::uint64_t wsl = (vm_flags_t{vm_flag::write} | vm_flag::shared | vm_flag::locked).value();
-    const bool populate =
-        (vma->vm_flags.value() & wsl) == static_cast<std::uint64_t>(vm_flag::locked) && f.has(vm_flag::write);
+    const bool populate = (vma->vm_flags.value() & wsl) == static_cast<std::uint64_t>(vm_flag::locked) &&
+                          f.has(vm_flag::write);
     vma = vma_modify_flags(vma, s, e, f);
     // mprotect_fixup(): a private mlocked VMA that becomes writable breaks COW now, so
     // that a later write to locked memory does not fault.

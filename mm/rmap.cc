@@ -7,8 +7,8 @@
 // result depends on them (interval-tree order, fork inserting the child after the parent).
 #include <stdexcept>
 
-#include "rmapkit/mm/machine.h"
 #include "rmap_walk.h"
+#include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
@@ -57,12 +57,12 @@ void machine::anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon
 /// Two VMAs whose anon_vma could be one: adjacent, same file, flags equal but for the
 /// access bits, and linear page offsets (anon_vma_compatible()).
 static bool anon_vma_compatible(const vm_area_struct& a, const vm_area_struct& b) {
-  constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::read) | static_cast<std::uint64_t>(vm_flag::write) |
+  constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::read) |
+                                   static_cast<std::uint64_t>(vm_flag::write) |
                                    static_cast<std::uint64_t>(vm_flag::exec) |
                                    static_cast<std::uint64_t>(vm_flag::softdirty);
   return a.vm_end == b.vm_start && a.vm_file == b.vm_file &&
-         ((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) == 0 &&
-         b.vm_pgoff.value == a.vm_pgoff.value + a.pages();
+         ((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) == 0 && b.vm_pgoff.value == a.vm_pgoff.value + a.pages();
 }
 
 /// A neighbour's anon_vma, when it is compatible and not inherited through fork (its

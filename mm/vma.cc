@@ -110,9 +110,7 @@ void machine::remove_vma(vm_area_struct* vma) {
 /// A VMA that has anon pages of a fork ancestor (more than one AVC: vma_is_fork_child())
 /// cannot share its anon_vma with an unfaulted neighbour: the merged VMA's chain would be
 /// wrong for one half.
-static bool has_uncowed_parents(const vm_area_struct& vma) {
-  return vma.anon_vma && !vma.anon_vma_chain.singular();
-}
+static bool has_uncowed_parents(const vm_area_struct& vma) { return vma.anon_vma && !vma.anon_vma_chain.singular(); }
 
 // Kernel: is_mergeable_vma() + is_mergeable_anon_vma() + pgoff contiguity, for @a
 // immediately followed by @b.

@@ -21,9 +21,7 @@ enum class machine::folioref : int { reclaim, reclaim_clean, keep, activate };
 enum class machine::reclaim_outcome : int { freed, written, kept, activated, culled };
 
 /// The order the scan meets them: oldest (the list's tail) first.
-static std::vector<pfn_t> oldest_first(std::vector<pfn_t> v) {
-  return {v.rbegin(), v.rend()};
-}
+static std::vector<pfn_t> oldest_first(std::vector<pfn_t> v) { return {v.rbegin(), v.rend()}; }
 
 // Kernel: folio_check_references().
 machine::folioref machine::folio_check_references(folio& f) {

@@ -9,12 +9,15 @@
 namespace rmapkit::mm {
 
 std::map<std::string, std::uint64_t> machine::vmstat() const {
+  // A table, five names a line.
+  // clang-format off
   static constexpr const char* names[NR_VM_EVENTS] = {
       "pgfault",         "pgmajfault",          "pswpin",         "pswpout",        "pgscan_direct",
       "pgsteal_direct",  "pgscan_anon",         "pgscan_file",    "pgsteal_anon",   "pgsteal_file",
       "pgactivate",      "pgdeactivate",        "pgrefill",       "pgrotated",      "pgmigrate_success",
       "pgmigrate_fail",  "cow_ksm",             "unevictable_pgs_culled", "unevictable_pgs_mlocked",
       "unevictable_pgs_munlocked", "unevictable_pgs_rescued"};
+  // clang-format on
   std::map<std::string, std::uint64_t> out;
   for (std::size_t i = 0; i < NR_VM_EVENTS; ++i)
     if (_events[i]) out[names[i]] = _events[i];

@@ -118,7 +118,8 @@ class runner {
     std::vector<std::pair<vaddr_t, std::uint64_t>> moves;
     for (auto* v : slot_vmas(mm, o.old_base)) moves.emplace_back(v->vm_start, v->pages());
     for (auto [start, pages] : moves)
-      refused("mremap", _m.do_mremap_move(mm, start, pages, vaddr_t{o.new_base.value + (start.value - o.old_base.value)}));
+      refused("mremap",
+              _m.do_mremap_move(mm, start, pages, vaddr_t{o.new_base.value + (start.value - o.old_base.value)}));
   }
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
@@ -155,7 +156,8 @@ class runner {
 
   static std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
     std::vector<mm::vm_area_struct*> out;
-    for (auto it = mm.mm_mt.lower_bound(base.value); it != mm.mm_mt.end() && it->first < base.value + sc::SLOT_SIZE; ++it)
+    for (auto it = mm.mm_mt.lower_bound(base.value); it != mm.mm_mt.end() && it->first < base.value + sc::SLOT_SIZE;
+         ++it)
       out.push_back(it->second);
     return out;
   }
@@ -183,7 +185,8 @@ class runner {
         sc::report_region rr{p.name, r.name, {}, {}};
         auto vmas = slot_vmas(mm, r.base);
         for (auto* v : vmas)
-          rr.vmas.push_back({pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), perms(*v), kind(*v)});
+          rr.vmas.push_back(
+              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), perms(*v), kind(*v)});
         for (auto* v : vmas) {
           mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
             sc::report_page pg;
@@ -257,10 +260,11 @@ int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostr
   if (opts.stats) {
     for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
     auto k = m.ksm_counters();
-    err << fmt::format("ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
-                       "stable_node_dups {} full_scans {}\n",
-                       k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains,
-                       k.stable_node_dups, k.full_scans);
+    err << fmt::format(
+        "ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
+        "stable_node_dups {} full_scans {}\n",
+        k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains, k.stable_node_dups,
+        k.full_scans);
   }
   return 0;
 }

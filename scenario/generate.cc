@@ -29,8 +29,8 @@ class generator {
 
   std::string run() {
     _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
-                        _o.seed, _o.statements, _o.max_processes, _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
-                        _o.ksm ? " --ksm" : "", _o.reclaim ? " --reclaim" : "");
+                        _o.seed, _o.statements, _o.max_processes, _o.max_region_pages,
+                        _o.pageout ? "" : " --no-pageout", _o.ksm ? " --ksm" : "", _o.reclaim ? " --reclaim" : "");
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
       auto name = fmt::format("F{}", f);
@@ -85,9 +85,9 @@ class generator {
       void (generator::*fn)(const std::string&);
     };
     static const kind kinds[] = {
-        {24, &generator::touch},  {8, &generator::mmap},     {8, &generator::fork},   {3, &generator::exit},
-        {5, &generator::munmap},  {6, &generator::mprotect}, {5, &generator::mremap}, {9, &generator::madvise},
-        {4, &generator::mlock},   {5, &generator::check},    {2, &generator::spawn},  {3, &generator::machine_wide},
+        {24, &generator::touch}, {8, &generator::mmap},     {8, &generator::fork},   {3, &generator::exit},
+        {5, &generator::munmap}, {6, &generator::mprotect}, {5, &generator::mremap}, {9, &generator::madvise},
+        {4, &generator::mlock},  {5, &generator::check},    {2, &generator::spawn},  {3, &generator::machine_wide},
     };
     unsigned total = 0;
     for (const auto& k : kinds) total += k.weight;
@@ -125,11 +125,13 @@ class generator {
     auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
     auto k = pick(0, 9);
     if (k < 5) {
-      accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot),
-             [&] { _procs[p][name] = {pages, true, false}; });
+      accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
+        _procs[p][name] = {pages, true, false};
+      });
     } else if (k < 7) {
-      accept(fmt::format("{}: mmap {} anon shared pages={}{}", p, name, pages, prot),
-             [&] { _procs[p][name] = {pages, false, true}; });
+      accept(fmt::format("{}: mmap {} anon shared pages={}{}", p, name, pages, prot), [&] {
+        _procs[p][name] = {pages, false, true};
+      });
     } else {
       const auto& f = any_key(_files);
       auto fpages = _files[f];
@@ -137,7 +139,9 @@ class generator {
       auto off = pick(0, fpages - pages);
       accept(fmt::format("{}: mmap {} file {} {} pages={} offset={}{}", p, name, f, chance(50) ? "private" : "shared",
                          pages, off, prot),
-             [&] { _procs[p][name] = {pages, false, false}; });
+             [&] {
+               _procs[p][name] = {pages, false, false};
+             });
     }
   }
 
@@ -188,8 +192,9 @@ class generator {
       advice.push_back("mergeable");
       advice.push_back("unmergeable");
     }
-    accept(fmt::format("{}: madvise {} {}", p, range(rname, _procs[p][rname].pages), advice[pick(0, advice.size() - 1)]),
-           [] {});
+    accept(
+        fmt::format("{}: madvise {} {}", p, range(rname, _procs[p][rname].pages), advice[pick(0, advice.size() - 1)]),
+        [] {});
   }
 
   void mlock(const std::string& p) {
@@ -197,7 +202,9 @@ class generator {
     accept(fmt::format("{}: {} {}", p, chance(60) ? "mlock" : "munlock", range(rname, _procs[p][rname].pages)), [] {});
   }
 
-  void check(const std::string&) { accept(fmt::format("check c{}", _checks++), [] {}); }
+  void check(const std::string&) {
+    accept(fmt::format("check c{}", _checks++), [] {});
+  }
 
   void machine_wide(const std::string&) {
     if (_o.ksm && chance(50)) accept("ksm", [] {});

@@ -144,8 +144,8 @@ prot parse_prot(std::string_view s) {
 }
 
 advice parse_advice(std::string_view s) {
-  static constexpr advice all[] = {advice::dontneed,   advice::mergeable, advice::unmergeable, advice::pageout,
-                                   advice::dontfork,   advice::dofork,    advice::wipeonfork,  advice::keeponfork};
+  static constexpr advice all[] = {advice::dontneed, advice::mergeable, advice::unmergeable, advice::pageout,
+                                   advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork};
   for (advice a : all)
     if (s == to_string(a)) return a;
   throw syntax_error{fmt::format("unknown advice '{}'", s)};

@@ -115,8 +115,7 @@ class resolver {
     }
     if (!holes_ok) {
       for (auto i = first; i < last; ++i)
-        if (!reg.pages[i].mapped)
-          throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, i)};
+        if (!reg.pages[i].mapped) throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, i)};
     }
     return {&reg, first, last};
   }
@@ -186,8 +185,8 @@ class resolver {
     auto rr = range(p, s.proc, s.range, false, "read");
     for (auto i = rr.first; i < rr.last; ++i)
       if (rr.region->pages[i].prot == prot::none)
-        throw rule_error{fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)",
-                                     s.range.region, i)};
+        throw rule_error{
+            fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, i)};
     _prog.page_bound += rr.last - rr.first;
     return op_read{p.id, span_of(rr)};
   }
@@ -244,15 +243,16 @@ class resolver {
     auto& p = live_process(s.proc);
     auto& reg = region_of(p, s.proc, s.region);
     if (reg.kind == map_kind::anon_shared)
-      throw rule_error{fmt::format("mremap: region {} is shared anonymous memory: only private anonymous and file "
-                                   "regions can be resized",
-                                   s.region)};
+      throw rule_error{
+          fmt::format("mremap: region {} is shared anonymous memory: only private anonymous and file "
+                      "regions can be resized",
+                      s.region)};
     check_region_size(s.pages, "mremap", s.region);
     const auto& first = reg.pages.front();
     for (std::size_t i = 0; i < reg.pages.size(); ++i) {
       if (!reg.pages[i].mapped || !reg.pages[i].same_vma_flags(first))
-        throw rule_error{fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region,
-                                     reg.pages.size() - 1)};
+        throw rule_error{
+            fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
     }
     if (reg.file && reg.offset + s.pages > _file_pages[*reg.file])
       throw rule_error{fmt::format("mremap: region {} would reach beyond file {} ({} pages)", s.region,
@@ -290,12 +290,12 @@ class resolver {
         break;
       case advice::wipeonfork:
         if (rr.region->kind != map_kind::anon_private)
-          throw rule_error{fmt::format("madvise wipeonfork: region {} is not private anonymous memory: the kernel "
-                                       "refuses it (EINVAL)",
-                                       s.range.region)};
+          throw rule_error{
+              fmt::format("madvise wipeonfork: region {} is not private anonymous memory: the kernel "
+                          "refuses it (EINVAL)",
+                          s.range.region)};
         break;
-      default:
-        break;
+      default: break;
     }
     for (auto i = rr.first; i < rr.last; ++i) {
       if (s.advice == advice::dontfork) pages[i].dontfork = true;

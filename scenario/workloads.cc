@@ -29,7 +29,8 @@ std::string generate_fanout(const fanout_options& o) {
   std::string s = fmt::format("# generated: rmapkit gen fanout --children {} --vmas {} --pages {}{}\n", o.children,
                               o.vmas, o.pages, o.reclaim ? "" : " --no-reclaim");
   s += "spawn P\n";
-  for (unsigned v = 0; v < o.vmas; ++v) s += fmt::format("P: mmap R{} anon private pages={}\nP: write R{}\n", v, o.pages, v);
+  for (unsigned v = 0; v < o.vmas; ++v)
+    s += fmt::format("P: mmap R{} anon private pages={}\nP: write R{}\n", v, o.pages, v);
   for (unsigned c = 1; c <= o.children; ++c) {
     s += fmt::format("P: fork C{}\n", c);
     for (unsigned v = 0; v < o.vmas; ++v) s += fmt::format("C{}: write R{}\n", c, v);
@@ -41,7 +42,8 @@ std::string generate_fanout(const fanout_options& o) {
 std::string generate_forkchain(const forkchain_options& o) {
   need(o.generations >= 1, "generations must be at least 1");
   check_pages(o.pages);
-  std::string s = fmt::format("# generated: rmapkit gen forkchain --generations {} --pages {}\n", o.generations, o.pages);
+  std::string s = fmt::format("# generated: rmapkit gen forkchain --generations {} --pages {}\n", o.generations,
+                              o.pages);
   s += fmt::format("spawn G0\nG0: mmap R anon private pages={}\nG0: write R\n", o.pages);
   for (unsigned g = 1; g <= o.generations; ++g)
     s += fmt::format("G{}: fork G{}\nG{}: write R[{}]\nG{}: exit\n", g - 1, g, g, g % o.pages, g - 1);

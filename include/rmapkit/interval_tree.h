@@ -403,12 +403,9 @@ class interval_tree {
   static bool is_red(const node* n) noexcept { return n != nullptr && n->red; }
 
   void replace_child(node* parent, node* old_child, node* new_child) noexcept {
-    if (parent == nullptr)
-      root_ = new_child;
-    else if (parent->left == old_child)
-      parent->left = new_child;
-    else
-      parent->right = new_child;
+    if (parent == nullptr) root_ = new_child;
+    else if (parent->left == old_child) parent->left = new_child;
+    else parent->right = new_child;
   }
 
   // Rotations: the subtree's node set is unchanged, so the node moving up inherits the

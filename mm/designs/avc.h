@@ -45,9 +45,9 @@ using avc_era_tree = interval_tree<avc_era_chain, &avc_era_chain::rb, avc_era_ch
 struct avc_era_anon_vma {
   avc_era_anon_vma* root = this;
   avc_era_anon_vma* parent = this;
-  int refcount = 1;      ///< existence (dropped when its last AVC goes) + one per child on the root
-  unsigned degree = 1;   ///< VMAs using it + child anon_vmas (+1 self-parent on a root): 3.19's fork reads it
-  std::size_t avcs = 0;  ///< AVCs on it
+  int refcount = 1;               ///< existence (dropped when its last AVC goes) + one per child on the root
+  unsigned degree = 1;            ///< VMAs using it + child anon_vmas (+1 self-parent on a root): 3.19's fork reads it
+  std::size_t avcs = 0;           ///< AVCs on it
   list_head<avc_era_chain> head;  ///< linux-2.6.34: its AVCs, oldest first
   avc_era_tree rb_root;           ///< linux-3.19: its AVCs by their VMAs' pgoff ranges
 };

@@ -66,7 +66,9 @@ class legoos_anon_rmap final : public anon_rmap {
     _first[dst.pfn] = moved;
   }
 
-  std::vector<rmap_object_count> objects() const override { return {_in_frame_objects.count(), _entry_objects.count()}; }
+  std::vector<rmap_object_count> objects() const override {
+    return {_in_frame_objects.count(), _entry_objects.count()};
+  }
 
   // Walks stop after mapcount entries: that is only right while entries and mappings are
   // one to one.
@@ -136,7 +138,5 @@ class legoos_anon_rmap final : public anon_rmap {
 }  // namespace rmapkit::mm::designs
 
 namespace rmapkit::mm {
-std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m) {
-  return std::make_unique<designs::legoos_anon_rmap>(m);
-}
+std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m) { return std::make_unique<designs::legoos_anon_rmap>(m); }
 }  // namespace rmapkit::mm

@@ -103,7 +103,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   slab_cache<family_anon_vma> _family_slab;
   std::unordered_map<const vm_area_struct*, family_vma> _members;  // every VMA in some family
   pfn_table<family_anon_vma*> _mapping;                            // folio->mapping
-  object_counter _anon_vma_objects{"anon_vma", 24};                  // 2.6.7: a spinlock and the list head
+  object_counter _anon_vma_objects{"anon_vma", 24};                // 2.6.7: a spinlock and the list head
 };
 
 }  // namespace

@@ -57,8 +57,8 @@ TEST(CliBench, PrintsOneRowPerStatementKindWithItsCount) {
   EXPECT_NE(o.out.find("model min..max"), std::string::npos);
   EXPECT_EQ(o.out.find("kernel"), std::string::npos) << "no kernel columns without --vs-kernel";
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {"spawn", "1"}, {"mmap", "1"},        {"write", "3"},   {"read", "1"},  {"fork", "1"},
-      {"mremap-move", "1"}, {"munmap", "1"}, {"madvise", "1"}, {"check", "1"}, {"exit", "1"}, {"total", "12"}};
+      {"spawn", "1"},  {"mmap", "1"},    {"write", "3"}, {"read", "1"}, {"fork", "1"},  {"mremap-move", "1"},
+      {"munmap", "1"}, {"madvise", "1"}, {"check", "1"}, {"exit", "1"}, {"total", "12"}};
   auto got = rows(o.out);
   ASSERT_EQ(got.size(), expected.size()) << o.out;
   for (std::size_t i = 0; i < expected.size(); ++i) {

@@ -39,7 +39,8 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   EXPECT_EQ(u.err, "rmapkit: unknown command 'frobnicate' (one of: kernel, run, diff, gen, compare, bench, lint)\n");
   auto g = run({rmapkit_bin(), "gen", "fanut"});
   EXPECT_EQ(g.exit_code, 2);
-  EXPECT_EQ(g.err, "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, ksm, buildstorm)\n");
+  EXPECT_EQ(g.err,
+            "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, ksm, buildstorm)\n");
   auto none = run({rmapkit_bin()});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_EQ(none.err, "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint)\n");
@@ -75,8 +76,9 @@ namespace rmapkit::testing {
 namespace {
 
 TEST(Cli, RunPrintsTheModelsReportAndItsCounters) {
-  auto path = temp_file("swap.rmap", "spawn P\nP: mmap A anon private pages=2\nP: write A\nP: fork C\nreclaim\n"
-                                     "C: read A[0]\ncheck after\n");
+  auto path = temp_file("swap.rmap",
+                        "spawn P\nP: mmap A anon private pages=2\nP: write A\nP: fork C\nreclaim\n"
+                        "C: read A[0]\ncheck after\n");
   auto o = run({rmapkit_bin(), "run", "--check-invariants", "--stats", path});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(o.out,

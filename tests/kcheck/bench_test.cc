@@ -18,8 +18,8 @@ TEST(KernelBench, VsKernelAddsTheKernelColumnsAndTheRatio) {
                         "P: munmap A[8:16]\nC: exit\ncheck\n");
   auto o = run({rmapkit_bin(), "bench", "--vs-kernel", "--repeat", "2", path});
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_EQ(o.out.rfind("rmapkit bench " + path + ": 8 statements, 2 runs on the model (linux-6) and on the kernel\n", 0),
-            0U)
+  EXPECT_EQ(
+      o.out.rfind("rmapkit bench " + path + ": 8 statements, 2 runs on the model (linux-6) and on the kernel\n", 0), 0U)
       << o.out;
   EXPECT_NE(o.out.find("kernel/model"), std::string::npos) << o.out;
   std::istringstream in(o.out);

@@ -70,7 +70,8 @@ TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
   ASSERT_TRUE(runner.wait_for_err(":7: reclaim", 60s)) << runner.err_so_far();
   const auto during = read_machine_state().damon;
   for (const auto& [key, value] : _before.damon)
-    EXPECT_EQ(during.at(key), running_action(key) ? "stat" : value) << key << " (a kdamond keeps running, not restarted)";
+    EXPECT_EQ(during.at(key), running_action(key) ? "stat" : value)
+        << key << " (a kdamond keeps running, not restarted)";
   ::kill(runner.pid(), SIGKILL);
   EXPECT_EQ(runner.wait().signal, SIGKILL);
   for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);

@@ -36,8 +36,7 @@ TEST_P(Corpus, KernelRunMatchesExpectedTwiceAndRestoresTheMachine) {
   EXPECT_EQ(after, before);
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, Corpus, ::testing::ValuesIn(corpus()),
-                         [](const auto& tp) { return tp.param; });
+INSTANTIATE_TEST_SUITE_P(Scenarios, Corpus, ::testing::ValuesIn(corpus()), [](const auto& tp) { return tp.param; });
 
 TEST(CorpusShape, HasAtLeastFortyScenariosEachWithExpected) {
   auto names = corpus();

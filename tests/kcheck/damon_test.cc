@@ -63,8 +63,7 @@ TEST_F(DamonGuard, RunningSchemesDoStatUntilTheEndThenGetTheirActionsBack) {
     EXPECT_EQ(slurp(scheme(0, 1) / "action"), "stat\n") << "a stat scheme is left alone";
     EXPECT_EQ(slurp(scheme(1, 0) / "action"), "migrate_cold\n") << "a kdamond that is off is left alone";
     EXPECT_EQ(slurp(kd(1) / "state"), "off\n");
-    EXPECT_EQ(slurp(g.record_path()),
-              kd(0).string() + "\t" + scheme(0, 0).string() + "\tpageout\n");
+    EXPECT_EQ(slurp(g.record_path()), kd(0).string() + "\t" + scheme(0, 0).string() + "\tpageout\n");
     put(kd(0) / "state", "on\n");
   }
   EXPECT_EQ(slurp(scheme(0, 0) / "action"), "pageout");
@@ -133,8 +132,8 @@ TEST_F(DamonGuard, AStaleRecordOnlyLeadsToDamonsOwnFiles) {
   put(_root / "elsewhere/action", "stat\n");
   const fs::path dead = _records / (std::string(DAMON_RECORD_PREFIX) + "999999999");
   put(dead, kd(0).string() + "\t" + (_root / "elsewhere").string() + "\tpageout\n" + kd(0).string() + "\t" +
-                (kd(0) / "contexts/0/schemes/../../../../elsewhere").string() + "\tpageout\n" + kd(0).string() +
-                "\t" + scheme(0, 0).string() + "\tpageout\n");
+                (kd(0) / "contexts/0/schemes/../../../../elsewhere").string() + "\tpageout\n" + kd(0).string() + "\t" +
+                scheme(0, 0).string() + "\tpageout\n");
   const fs::path link = _records / (std::string(DAMON_RECORD_PREFIX) + "999999998");
   fs::create_symlink(dead, link);
   restore_stale_damon(_records.string(), _admin.string());

@@ -32,9 +32,10 @@ class LabDiff : public ::testing::Test {
 };
 
 TEST_F(LabDiff, AForkCowScenarioAgrees) {
-  const auto prog = load("spawn P\nP: mmap A anon private pages=4\nP: write A\nP: fork C\nC: write A[0]\n"
-                         "check after_cow\nC: exit\ncheck after_exit\n",
-                         "fork-cow.rmap");
+  const auto prog = load(
+      "spawn P\nP: mmap A anon private pages=4\nP: write A\nP: fork C\nC: write A[0]\n"
+      "check after_cow\nC: exit\ncheck after_exit\n",
+      "fork-cow.rmap");
   const auto before = read_machine_state();
   const auto r = lab::diff(prog);
   EXPECT_TRUE(r.agree) << r.unified << r.kernel.errors;
@@ -53,8 +54,8 @@ TEST_F(LabDiff, TheSameRefusalOnBothSidesAgreesWithTheKernelsStatus) {
   // Only the running memory manager knows that madvise mergeable split the region (the
   // scenario's history does not track VM_MERGEABLE): both refuse to resize a region that
   // is not one VMA.
-  const auto r = lab::diff(
-      load("spawn P\nP: mmap A anon private pages=4\nP: madvise A[1] mergeable\nP: mremap A pages=8\n", "refused.rmap"));
+  const auto r = lab::diff(load(
+      "spawn P\nP: mmap A anon private pages=4\nP: madvise A[1] mergeable\nP: mremap A pages=8\n", "refused.rmap"));
   EXPECT_TRUE(r.agree) << r.unified;
   EXPECT_EQ(r.kernel.exit_code, sc::EXIT_SCENARIO_ERROR) << r.kernel.errors;
   EXPECT_EQ(r.exit_code(), sc::EXIT_SCENARIO_ERROR);

@@ -143,9 +143,10 @@ TEST(LabCompare, NoDesignsMeansEveryDesignInTheRegistrysOrder) {
 
 TEST(LabCompare, ARefusedStatementStopsAtTheFirstDesignWithFileLineReason) {
   // Only the memory manager knows that KSM merged the two equal pages.
-  const auto res = compare(load("spawn P\nP: mmap A anon private pages=2\nP: write A value=1\n"
-                                "P: madvise A mergeable\nksm\nreclaim\n",
-                                "refused.rmap"));
+  const auto res = compare(
+      load("spawn P\nP: mmap A anon private pages=2\nP: write A value=1\n"
+           "P: madvise A mergeable\nksm\nreclaim\n",
+           "refused.rmap"));
   EXPECT_EQ(res.exit_code, sc::EXIT_SCENARIO_ERROR);
   EXPECT_EQ(res.errors, "refused.rmap:6: reclaim: refused while KSM pages exist (P at 0x100000000000)\n");
   EXPECT_FALSE(res.designs_agree);

@@ -326,9 +326,8 @@ TEST(IntervalTree, RemoveRootLeafAndInnerNodes) {
   {
     shaped_tree s;
     for (int round = 0; round < 10; ++round)
-      s.remove_and_check(s.find([](const interval_tree_node& n) {
-        return n.parent != nullptr && n.left != nullptr && n.right != nullptr;
-      }));
+      s.remove_and_check(s.find(
+          [](const interval_tree_node& n) { return n.parent != nullptr && n.left != nullptr && n.right != nullptr; }));
   }
   {
     shaped_tree s;  // a node with exactly one child

@@ -309,9 +309,9 @@ TEST_F(Legoos, RemoveDropsTheEntry) {
 
 TEST(DesignRegistry, ListsEveryDesignOnceDefaultFirstAndBuildsEachByName) {
   const auto names = anon_rmap_designs();
-  EXPECT_EQ(std::vector<std::string_view>(names.begin(), names.end()),
-            (std::vector<std::string_view>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain",
-                                           "legoos"}));
+  EXPECT_EQ(
+      std::vector<std::string_view>(names.begin(), names.end()),
+      (std::vector<std::string_view>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
   for (auto name : names) {
     machine m(name);
     EXPECT_EQ(m.anon_rmap_design().name(), name);

@@ -21,7 +21,7 @@ TEST_P(KsmSharing, IdenticalPagesFillStableNodeDupsOfMaxPageSharing) {
   for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 1), 0);
   m.ksm_run_to_fixpoint();
   const std::uint64_t full = n / KSM_MAX_PAGE_SHARING, rest = n % KSM_MAX_PAGE_SHARING;
-  const std::uint64_t shared = full + (rest >= 2 ? 1 : 0);   // a lone leftover page has no partner
+  const std::uint64_t shared = full + (rest >= 2 ? 1 : 0);  // a lone leftover page has no partner
   const std::uint64_t merged = full * KSM_MAX_PAGE_SHARING + (rest >= 2 ? rest : 0);
   auto k = m.ksm_counters();
   EXPECT_EQ(k.pages_shared, shared);

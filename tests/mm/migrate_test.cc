@@ -13,7 +13,6 @@ using testing::B;
 
 class Migrate : public testing::machine_test {
  protected:
-
   /// Migrates the frame at (@mm, @addr) and checks that every listed mapping moved with
   /// its PTE bits and the folio its flags.
   void migrate_and_check(mm_struct& mm, vaddr_t addr, const std::vector<std::pair<mm_struct*, vaddr_t>>& maps) {
@@ -41,7 +40,6 @@ class Migrate : public testing::machine_test {
     }
     EXPECT_EQ(m.check_invariants(), "");
   }
-
 };
 
 TEST_F(Migrate, AnonPageSharedByForkAndMovedByMremap) {

@@ -15,7 +15,6 @@ using testing::B;
 
 class Rmap : public testing::machine_test {
  protected:
-
   folio& folio_at(mm_struct& mm, vaddr_t a) { return m.folio_of(mm.pgd.get(a).pfn()); }
 
   /// (mm name, address) of every VMA a walk of @f visits.
@@ -29,7 +28,6 @@ class Rmap : public testing::machine_test {
     m.rmap_walk(f, rwc);
     return seen;
   }
-
 };
 
 TEST_F(Rmap, WalkOfAForkedAnonPageVisitsEverySharerAtItsAddress) {
@@ -142,8 +140,8 @@ TEST_F(Rmap, FolioMkcleanCleansSharedMappingsOnly) {
   auto* p = m.mm_alloc("P");
   ASSERT_EQ(m.do_mmap(*p, A, 2, PROT_READ_ | PROT_WRITE_, true, f0, pgoff_t{}), 0);
   ASSERT_EQ(m.do_mmap(*p, B, 2, PROT_READ_ | PROT_WRITE_, false, f0, pgoff_t{}), 0);
-  ASSERT_EQ(m.access(*p, A, true, 5), 0);   // dirty, writable, shared
-  ASSERT_EQ(m.access(*p, B, false), 0);     // the same page-cache page, mapped privately
+  ASSERT_EQ(m.access(*p, A, true, 5), 0);  // dirty, writable, shared
+  ASSERT_EQ(m.access(*p, B, false), 0);    // the same page-cache page, mapped privately
   folio& f = folio_at(*p, A);
   ASSERT_EQ(&folio_at(*p, B), &f);
   EXPECT_EQ(m.folio_mkclean(f), 1);
@@ -168,7 +166,8 @@ TEST_F(Rmap, VmaAddressHonoursPgoffAfterSplit) {
   // Six pages from vm_start in P, two in C's upper VMA: vm_pgoff absorbs the difference.
   EXPECT_EQ(machine::vma_address(*upper, f.index), page_addr(A, 6));
   EXPECT_EQ(machine::vma_address(*machine::find_vma(*p, A), f.index), page_addr(A, 6));
-  EXPECT_EQ(machine::vma_address(*machine::find_vma(*c, A), f.index), std::nullopt);  // the lower half does not cover it
+  EXPECT_EQ(machine::vma_address(*machine::find_vma(*c, A), f.index),
+            std::nullopt);  // the lower half does not cover it
 }
 
 }  // namespace

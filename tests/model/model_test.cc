@@ -61,15 +61,18 @@ TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
   EXPECT_EQ(out, testing::slurp(base + ".expected"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus, ::testing::Combine(::testing::ValuesIn(corpus()), ::testing::ValuesIn(designs())),
+INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus,
+                         ::testing::Combine(::testing::ValuesIn(corpus()), ::testing::ValuesIn(designs())),
                          [](const auto& tp) {
                            std::string design = std::get<1>(tp.param);
-                           std::replace_if(design.begin(), design.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           std::replace_if(
+                               design.begin(), design.end(), [](char c) { return !std::isalnum(c); }, '_');
                            return std::get<0>(tp.param) + "_" + design;
                          });
 
 TEST(ModelDesigns, AllSixHistoricalDesignsAreRegistered) {
-  EXPECT_EQ(designs(), (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
+  EXPECT_EQ(designs(),
+            (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
 }
 
 /// Random scenarios of every statement kind the model runs, with every invariant checked
@@ -83,45 +86,46 @@ TEST(ModelProperty, InvariantsHoldAfterEveryStatementOfRandomScenarios) {
   bool ok = true;
   // Rounds of RapidCheck's default 100 cases until the budget is spent; the round number
   // enters the seed, so every round runs new scenarios.
-  for (std::uint64_t round = 0; ok && statements < budget; ++round) ok = rc::check("invariants hold after every statement", [&] {
-    scenario::random_options o;
-    o.seed = *rc::gen::arbitrary<std::uint32_t>() + (round << 32);
-    o.statements = *rc::gen::inRange(100U, 500U);
-    o.max_processes = *rc::gen::inRange(1U, 9U);
-    o.max_region_pages = *rc::gen::inRange(1U, 40U);
-    o.ksm = *rc::gen::arbitrary<bool>();
-    o.reclaim = *rc::gen::arbitrary<bool>();
-    auto text = scenario::generate_random(o);
-    auto sc = scenario::parse(text, fmt::format("seed-{}.rmap", o.seed));
-    RC_ASSERT(sc.has_value());
-    auto prog = scenario::resolve(*sc);
-    RC_ASSERT(prog.has_value());
-    std::string out, err;
-    int code = run_checked(*prog, out, err);
-    RC_LOG() << text.substr(0, text.find('\n')) << "\n" << err;
-    // 2 is a refusal only the running memory manager decides: mremap of a region that is
-    // several VMAs, reclaim while KSM pages exist.
-    RC_ASSERT_FALSE(code == EXIT_MODEL_BUG || (code == 2 && err.find("not one VMA") == std::string::npos &&
-                                               err.find("KSM pages exist") == std::string::npos));
-    statements += prog->ops.size();
-    // Migration of every frame after every statement changes no report and breaks no
-    // invariant (checked on a share of the cases: it is the most expensive part).
-    // Every other design gives the same reports and keeps its own invariants.
-    const auto names = designs();
-    const auto& design = names[1 + o.seed % (names.size() - 1)];
-    std::string dout, derr;
-    int dcode = run_checked(*prog, dout, derr, false, design);
-    RC_LOG() << design << ": " << derr;
-    RC_ASSERT(dcode == code);
-    RC_ASSERT(dout == out);
-    if (o.seed % 8 == 0) {
-      std::string mout, merr;
-      int mcode = run_checked(*prog, mout, merr, true);
-      RC_LOG() << merr;
-      RC_ASSERT(mcode == code);
-      RC_ASSERT(mout == out);
-    }
-  });
+  for (std::uint64_t round = 0; ok && statements < budget; ++round)
+    ok = rc::check("invariants hold after every statement", [&] {
+      scenario::random_options o;
+      o.seed = *rc::gen::arbitrary<std::uint32_t>() + (round << 32);
+      o.statements = *rc::gen::inRange(100U, 500U);
+      o.max_processes = *rc::gen::inRange(1U, 9U);
+      o.max_region_pages = *rc::gen::inRange(1U, 40U);
+      o.ksm = *rc::gen::arbitrary<bool>();
+      o.reclaim = *rc::gen::arbitrary<bool>();
+      auto text = scenario::generate_random(o);
+      auto sc = scenario::parse(text, fmt::format("seed-{}.rmap", o.seed));
+      RC_ASSERT(sc.has_value());
+      auto prog = scenario::resolve(*sc);
+      RC_ASSERT(prog.has_value());
+      std::string out, err;
+      int code = run_checked(*prog, out, err);
+      RC_LOG() << text.substr(0, text.find('\n')) << "\n" << err;
+      // 2 is a refusal only the running memory manager decides: mremap of a region that is
+      // several VMAs, reclaim while KSM pages exist.
+      RC_ASSERT_FALSE(code == EXIT_MODEL_BUG || (code == 2 && err.find("not one VMA") == std::string::npos &&
+                                                 err.find("KSM pages exist") == std::string::npos));
+      statements += prog->ops.size();
+      // Migration of every frame after every statement changes no report and breaks no
+      // invariant (checked on a share of the cases: it is the most expensive part).
+      // Every other design gives the same reports and keeps its own invariants.
+      const auto names = designs();
+      const auto& design = names[1 + o.seed % (names.size() - 1)];
+      std::string dout, derr;
+      int dcode = run_checked(*prog, dout, derr, false, design);
+      RC_LOG() << design << ": " << derr;
+      RC_ASSERT(dcode == code);
+      RC_ASSERT(dout == out);
+      if (o.seed % 8 == 0) {
+        std::string mout, merr;
+        int mcode = run_checked(*prog, mout, merr, true);
+        RC_LOG() << merr;
+        RC_ASSERT(mcode == code);
+        RC_ASSERT(mout == out);
+      }
+    });
   EXPECT_TRUE(ok);
   EXPECT_GE(statements, budget) << "the run must cover its budget of statements";
 }

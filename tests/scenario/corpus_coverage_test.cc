@@ -42,14 +42,20 @@ std::set<std::string> features_of_corpus() {
                        seen.insert(std::string("mmap prot=") + to_string(m.prot));
                        if (m.offset) seen.insert("mmap offset=");
                      },
-                     [&](const st_read& s) { seen.insert("read"); range(s.range); },
+                     [&](const st_read& s) {
+                       seen.insert("read");
+                       range(s.range);
+                     },
                      [&](const st_write& s) {
                        seen.insert(s.value ? "write value=" : "write");
                        range(s.range);
                      },
                      [&](const st_fork&) { seen.insert("fork"); },
                      [&](const st_exit&) { seen.insert("exit"); },
-                     [&](const st_munmap& s) { seen.insert("munmap"); range(s.range); },
+                     [&](const st_munmap& s) {
+                       seen.insert("munmap");
+                       range(s.range);
+                     },
                      [&](const st_mprotect& s) { seen.insert(std::string("mprotect ") + to_string(s.prot)); },
                      [&](const st_mremap_resize&) { seen.insert("mremap pages="); },
                      [&](const st_mremap_move&) { seen.insert("mremap move"); },
@@ -69,13 +75,44 @@ std::set<std::string> features_of_corpus() {
 
 TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
   auto seen = features_of_corpus();
-  for (const char* f :
-       {"spawn", "file", "mmap anon private", "mmap anon shared", "mmap file private", "mmap file shared",
-        "mmap prot=rw", "mmap prot=r", "mmap prot=none", "mmap offset=", "read", "write", "write value=", "fork",
-        "exit", "munmap", "mprotect rw", "mprotect r", "mprotect none", "mremap pages=", "mremap move",
-        "madvise dontneed", "madvise mergeable", "madvise unmergeable", "madvise pageout", "madvise dontfork",
-        "madvise dofork", "madvise wipeonfork", "madvise keeponfork", "mlock", "munlock", "ksm", "reclaim", "check",
-        "check LABEL", "range:R", "range:R[i]", "range:R[i:j]"})
+  for (const char* f : {"spawn",
+                        "file",
+                        "mmap anon private",
+                        "mmap anon shared",
+                        "mmap file private",
+                        "mmap file shared",
+                        "mmap prot=rw",
+                        "mmap prot=r",
+                        "mmap prot=none",
+                        "mmap offset=",
+                        "read",
+                        "write",
+                        "write value=",
+                        "fork",
+                        "exit",
+                        "munmap",
+                        "mprotect rw",
+                        "mprotect r",
+                        "mprotect none",
+                        "mremap pages=",
+                        "mremap move",
+                        "madvise dontneed",
+                        "madvise mergeable",
+                        "madvise unmergeable",
+                        "madvise pageout",
+                        "madvise dontfork",
+                        "madvise dofork",
+                        "madvise wipeonfork",
+                        "madvise keeponfork",
+                        "mlock",
+                        "munlock",
+                        "ksm",
+                        "reclaim",
+                        "check",
+                        "check LABEL",
+                        "range:R",
+                        "range:R[i]",
+                        "range:R[i:j]"})
     EXPECT_TRUE(seen.count(f)) << "no scenario in the corpus uses: " << f;
 }
 

@@ -62,8 +62,9 @@ check LABEL_1
 }
 
 TEST(Parser, CheckListsLiveProcessesAndRegionsInByteOrder) {
-  auto prog = load("spawn b\nspawn B\nspawn a\nb: mmap Z anon private pages=1\nb: mmap Y anon private pages=1\n"
-                   "a: exit\ncheck\n");
+  auto prog = load(
+      "spawn b\nspawn B\nspawn a\nb: mmap Z anon private pages=1\nb: mmap Y anon private pages=1\n"
+      "a: exit\ncheck\n");
   ASSERT_TRUE(prog) << prog.error().str();
   const auto& c = std::get<op_check>(prog->ops.back().body);
   ASSERT_EQ(c.processes.size(), 2U);
@@ -74,8 +75,9 @@ TEST(Parser, CheckListsLiveProcessesAndRegionsInByteOrder) {
 }
 
 TEST(Parser, ForkedChildInheritsRegionsButNotDontforkPages) {
-  auto prog = load("spawn P\nP: mmap A anon private pages=4\nP: madvise A[1] dontfork\nP: fork C\nC: read A[0]\n"
-                   "C: read A[1]\n");
+  auto prog = load(
+      "spawn P\nP: mmap A anon private pages=4\nP: madvise A[1] dontfork\nP: fork C\nC: read A[0]\n"
+      "C: read A[1]\n");
   ASSERT_FALSE(prog);
   EXPECT_EQ(prog.error().str(), "t.rmap:6: read: A[1] is a hole (not mapped)");
 }
@@ -173,8 +175,9 @@ TEST(Parser, MlockIsNotInheritedByFork) {
 }
 
 TEST(Parser, MunmapMayCoverHolesAndGrowKeepsVmaFlags) {
-  auto prog = load("spawn P\nP: mmap A anon private pages=4\nP: munmap A[1]\nP: munmap A[0:3]\n"
-                   "P: mmap B anon private pages=2 prot=r\nP: mremap B pages=4\nP: write B[3]\n");
+  auto prog = load(
+      "spawn P\nP: mmap A anon private pages=4\nP: munmap A[1]\nP: munmap A[0:3]\n"
+      "P: mmap B anon private pages=2 prot=r\nP: mremap B pages=4\nP: write B[3]\n");
   ASSERT_FALSE(prog);
   EXPECT_EQ(prog.error().str(), "t.rmap:7: write: B[3] is prot=r: the access faults (the kernel refuses it)");
 }

@@ -12,8 +12,7 @@ TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
   p.pages.push_back({0, report_page::state::frame, 0x5000, 2, page_flag::anon | page_flag::excl});
   p.pages.push_back({1, report_page::state::swap, 0x77, 0, 0});
   p.pages.push_back({2, report_page::state::zero, 0, 0, 0});
-  p.pages.push_back({3, report_page::state::frame, 0x1000, 1,
-                     page_flag::anon | page_flag::ksm | page_flag::swapcache});
+  p.pages.push_back({3, report_page::state::frame, 0x1000, 1, page_flag::anon | page_flag::ksm | page_flag::swapcache});
   report_region q{"Q", "A", {{0, 1, "r--s", "file:F@3"}}, {}};
   q.pages.push_back({0, report_page::state::frame, 0x1000, 1, 0});
   q.pages.push_back({1, report_page::state::swap, 0x78, 0, 0});

@@ -12,10 +12,10 @@ namespace rmapkit::testing {
 
 struct machine_state {
   std::map<std::string, std::string> ksm_knobs;
-  std::vector<std::string> swap_devices;   ///< /proc/swaps file names
-  std::vector<std::string> swap_files;     ///< /var/tmp/rmapkit-swap-*
-  std::vector<std::string> memcgs;         ///< rmapkit_* memory cgroups beside ours
-  std::vector<std::string> agents;         ///< live rmapkit-agent processes
+  std::vector<std::string> swap_devices;  ///< /proc/swaps file names
+  std::vector<std::string> swap_files;    ///< /var/tmp/rmapkit-swap-*
+  std::vector<std::string> memcgs;        ///< rmapkit_* memory cgroups beside ours
+  std::vector<std::string> agents;        ///< live rmapkit-agent processes
   /// tracefs: whether mounted and, when it is, the kmem settings a kmem count touches.
   std::map<std::string, std::string> tracing;
   /// DAMON's kdamonds (state, pid: a restart would change it) and their schemes' actions,

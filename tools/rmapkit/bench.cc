@@ -40,8 +40,9 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
     out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", name, count, human(ms.median), spread(ms));
     if (k) {
       auto ks = lab::summarize(*k);
-      const auto ratio =
-          ms.median.count() > 0 ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count()) : 0.0;
+      const auto ratio = ms.median.count() > 0
+                             ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count())
+                             : 0.0;
       out << fmt::format("  {:>9} {:>19}  {:>11.1f}x", human(ks.median), spread(ks), ratio);
     }
     out << '\n';

@@ -91,8 +91,9 @@ void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>
                      model ? cell(model->anon_vma_alloc, model->anon_vma_free) : "-");
   out << fmt::format("{:<40}{:>13}{:>13}\n", "  anon_vma_chain", cell(k.avc_alloc, k.avc_free),
                      model ? cell(model->avc_alloc, model->avc_free) : "-");
-  if (model) out << (*model == k ? "the linux-6 design allocates what the kernel allocates\n"
-                                 : "the linux-6 design and the kernel DIFFER\n");
+  if (model)
+    out << (*model == k ? "the linux-6 design allocates what the kernel allocates\n"
+                        : "the linux-6 design and the kernel DIFFER\n");
 }
 
 void print_json(const sc::program& prog, const std::vector<design_run>& runs,
@@ -107,8 +108,8 @@ void print_json(const sc::program& prog, const std::vector<design_run>& runs,
     nlohmann::json d;
     d["design"] = r.design;
     for (const auto& o : r.objects)
-      d["objects"].push_back({{"type", o.type}, {"bytes", o.bytes}, {"allocated", o.allocated}, {"freed", o.freed},
-                              {"peak", o.peak}});
+      d["objects"].push_back(
+          {{"type", o.type}, {"bytes", o.bytes}, {"allocated", o.allocated}, {"freed", o.freed}, {"peak", o.peak}});
     d["per_frame_bytes"] = r.per_frame_bytes;
     d["peak"] = {{"bytes", r.peak_bytes}, {"anon_frames", r.peak_frames}, {"anon_mappings", r.peak_mappings}};
     d["walks"] = {{"walks", r.walks.walks},

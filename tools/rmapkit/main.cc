@@ -141,8 +141,9 @@ command add_diff(CLI::App& app) {
     rmapkit::model::run_options opts;
   };
   auto a = std::make_shared<args>();
-  auto* sub = app.add_subcommand("diff", "Run a scenario on the model and on the kernel; print a unified diff "
-                                         "of the reports (exit 1 when they differ)");
+  auto* sub = app.add_subcommand("diff",
+                                 "Run a scenario on the model and on the kernel; print a unified diff "
+                                 "of the reports (exit 1 when they differ)");
   add_file(*sub, a->file, "scenario file (.rmap)");
   sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
                 "check the model's invariants after every statement");
@@ -165,11 +166,14 @@ command add_gen_random(CLI::App& gen) {
   auto o = std::make_shared<sc::random_options>();
   auto* sub = gen.add_subcommand("random", "A random valid scenario, reproducible from its seed");
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
-  sub->add_option("--statements", o->statements, "number of statements")->capture_default_str()
+  sub->add_option("--statements", o->statements, "number of statements")
+      ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
-  sub->add_option("--processes", o->max_processes, "live processes at most")->capture_default_str()
+  sub->add_option("--processes", o->max_processes, "live processes at most")
+      ->capture_default_str()
       ->check(CLI::Range(1U, 64U));
-  sub->add_option("--pages", o->max_region_pages, "largest region mmap creates")->capture_default_str()
+  sub->add_option("--pages", o->max_region_pages, "largest region mmap creates")
+      ->capture_default_str()
       ->check(CLI::Range(1U, 4096U));
   sub->add_flag("!--no-pageout", o->pageout, "leave out madvise pageout");
   sub->add_flag("--ksm", o->ksm, "include mergeable, unmergeable and ksm");
@@ -211,7 +215,8 @@ command add_gen_ksm(CLI::App& gen) {
   auto o = std::make_shared<sc::ksm_options>();
   auto* sub = gen.add_subcommand("ksm", "Equal pages in a process and its children, merged by ksm");
   sub->add_option("--pages", o->pages, "equal pages")->capture_default_str()->check(pages_range);
-  sub->add_option("--children", o->children, "children sharing them")->capture_default_str()
+  sub->add_option("--children", o->children, "children sharing them")
+      ->capture_default_str()
       ->check(CLI::Range(0U, 1000000U));
   return gen_command(sub, o, sc::generate_ksm);
 }
@@ -228,8 +233,8 @@ command add_gen_buildstorm(CLI::App& gen) {
 void add_gen(CLI::App& app, std::vector<command>& commands) {
   auto* gen = app.add_subcommand("gen", "Write a scenario to standard output");
   gen->require_subcommand(1);
-  for (auto add : {add_gen_random, add_gen_fanout, add_gen_forkchain, add_gen_fileshare, add_gen_ksm,
-                   add_gen_buildstorm})
+  for (auto add :
+       {add_gen_random, add_gen_fanout, add_gen_forkchain, add_gen_fileshare, add_gen_ksm, add_gen_buildstorm})
     commands.push_back(add(*gen));
 }
 
@@ -261,11 +266,13 @@ command add_bench(CLI::App& app) {
     rmapkit::lab::bench_options opts;
   };
   auto a = std::make_shared<args>();
-  auto* sub = app.add_subcommand("bench", "Time a scenario's statements per kind on the model (and on the kernel): "
-                                          "median and spread over several runs");
+  auto* sub = app.add_subcommand("bench",
+                                 "Time a scenario's statements per kind on the model (and on the kernel): "
+                                 "median and spread over several runs");
   add_file(*sub, a->file);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
-  sub->add_option("--repeat", a->opts.repeat, "runs on each back end")->capture_default_str()
+  sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
+      ->capture_default_str()
       ->check(CLI::Range(1U, 1000U));
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
@@ -314,8 +321,7 @@ bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
   const std::vector<std::string> rest = level->remaining();
   if (rest.empty() || rest.front().starts_with('-'))
     std::cerr << where << ": a command is required (one of: " << names << ")\n";
-  else
-    std::cerr << where << ": unknown command '" << rest.front() << "' (one of: " << names << ")\n";
+  else std::cerr << where << ": unknown command '" << rest.front() << "' (one of: " << names << ")\n";
   return true;
 }
 

@@ -23,8 +23,8 @@
 namespace rmapkit::lab {
 
 struct bench_options {
-  unsigned repeat = 5;     ///< runs on each back end; at least 1
-  bool vs_kernel = false;  ///< also on the kernel (root)
+  unsigned repeat = 5;             ///< runs on each back end; at least 1
+  bool vs_kernel = false;          ///< also on the kernel (root)
   std::string design = "linux-6";  ///< the model's anonymous rmap design
 };
 

@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <vector>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "rmapkit/types.h"
 
@@ -32,7 +32,7 @@ class pte_t;
 
 /// One type of object a design allocates, and how many: what `rmapkit compare` prints.
 struct rmap_object_count {
-  std::string type;        ///< "anon_vma", "anon_vma_chain", "pte_chain", ...
+  std::string type;  ///< "anon_vma", "anon_vma_chain", "pte_chain", ...
   /// Size of one object in the kernel of the design's era (x86-64, no debug options), so
   /// that bytes compare across designs and with history; the model's own structs differ.
   std::size_t bytes = 0;

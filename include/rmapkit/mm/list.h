@@ -41,12 +41,12 @@ struct list_head {
   /// Calls f(T&) for each entry, front to back; f may unlink the entry it is given.
   template <typename F>
   void for_each(F&& f) const {
-    for (list_head* p = next, *n = p->next; p != this; p = n, n = p->next) f(*p->owner);
+    for (list_head *p = next, *n = p->next; p != this; p = n, n = p->next) f(*p->owner);
   }
   /// The same, back to front.
   template <typename F>
   void for_each_reverse(F&& f) const {
-    for (list_head* p = prev, *n = p->prev; p != this; p = n, n = p->prev) f(*p->owner);
+    for (list_head *p = prev, *n = p->prev; p != this; p = n, n = p->prev) f(*p->owner);
   }
 
  private:

@@ -47,9 +47,27 @@ struct walk_stats {
 
 /// Events counted as /proc/vmstat counts them (include/linux/vm_event_item.h).
 enum class vm_event : std::uint8_t {
-  pgfault, pgmajfault, pswpin, pswpout, pgscan_direct, pgsteal_direct, pgscan_anon, pgscan_file, pgsteal_anon,
-  pgsteal_file, pgactivate, pgdeactivate, pgrefill, pgrotated, pgmigrate_success, pgmigrate_fail, cow_ksm,
-  unevictable_pgs_culled, unevictable_pgs_mlocked, unevictable_pgs_munlocked, unevictable_pgs_rescued,
+  pgfault,
+  pgmajfault,
+  pswpin,
+  pswpout,
+  pgscan_direct,
+  pgsteal_direct,
+  pgscan_anon,
+  pgscan_file,
+  pgsteal_anon,
+  pgsteal_file,
+  pgactivate,
+  pgdeactivate,
+  pgrefill,
+  pgrotated,
+  pgmigrate_success,
+  pgmigrate_fail,
+  cow_ksm,
+  unevictable_pgs_culled,
+  unevictable_pgs_mlocked,
+  unevictable_pgs_munlocked,
+  unevictable_pgs_rescued,
 };
 inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::unevictable_pgs_rescued) + 1;
 
@@ -130,8 +148,8 @@ class machine final : private pte_observer {
   void ksm_run_to_fixpoint();
   /// /sys/kernel/mm/ksm counters.
   struct ksm_stats {
-    std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0,
-                  stable_node_chains = 0, stable_node_dups = 0, full_scans = 0;
+    std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0, stable_node_chains = 0,
+                  stable_node_dups = 0, full_scans = 0;
     bool operator==(const ksm_stats&) const = default;
   };
   [[nodiscard]] ksm_stats ksm_counters() const;
@@ -335,9 +353,9 @@ class machine final : private pte_observer {
   slab_cache<address_space> _files;
   slab_cache<mm_struct> _mm_slab;
   std::vector<mm_struct*> _mms;
-  std::unique_ptr<swap_info_struct> _swap;  // the one swap device and its swap cache
+  std::unique_ptr<swap_info_struct> _swap;            // the one swap device and its swap cache
   std::array<std::uint64_t, NR_VM_EVENTS> _events{};  // by vm_event: an index, not a name lookup, per event
-  std::unique_ptr<lruvec> _lruvec;  // the one lruvec: one node, no memcg hierarchy
+  std::unique_ptr<lruvec> _lruvec;                    // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
   // Sizes: the objsize column of /proc/slabinfo for these caches on Linux 6.18.

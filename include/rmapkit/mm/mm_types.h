@@ -55,8 +55,14 @@ class vm_flags_t {
   constexpr vm_flags_t(vm_flag f) : _v(static_cast<std::uint64_t>(f)) {}  // NOLINT: a flag is a one-flag set
   constexpr explicit vm_flags_t(std::uint64_t v) : _v(v) {}
   [[nodiscard]] constexpr bool has(vm_flag f) const { return (_v & static_cast<std::uint64_t>(f)) != 0; }
-  constexpr vm_flags_t& set(vm_flag f) { _v |= static_cast<std::uint64_t>(f); return *this; }
-  constexpr vm_flags_t& clear(vm_flag f) { _v &= ~static_cast<std::uint64_t>(f); return *this; }
+  constexpr vm_flags_t& set(vm_flag f) {
+    _v |= static_cast<std::uint64_t>(f);
+    return *this;
+  }
+  constexpr vm_flags_t& clear(vm_flag f) {
+    _v &= ~static_cast<std::uint64_t>(f);
+    return *this;
+  }
   constexpr vm_flags_t& assign(vm_flag f, bool on) { return on ? set(f) : clear(f); }
   [[nodiscard]] constexpr std::uint64_t value() const { return _v; }
   constexpr bool operator==(const vm_flags_t&) const = default;
@@ -97,17 +103,19 @@ inline constexpr std::size_t NR_LRU_LISTS = 5;
 class folio_mapping {
  public:
   constexpr folio_mapping() = default;
-  constexpr folio_mapping(std::nullptr_t) {}  // NOLINT: no mapping
-  folio_mapping(anon_vma* p) : _v(tagged(p, ANON)) {}            // NOLINT: implicit, like the pointer it holds
-  folio_mapping(address_space* p) : _v(tagged(p, FILE)) {}       // NOLINT
-  folio_mapping(ksm_stable_node* p) : _v(tagged(p, KSM)) {}      // NOLINT
+  constexpr folio_mapping(std::nullptr_t) {}                 // NOLINT: no mapping
+  folio_mapping(anon_vma* p) : _v(tagged(p, ANON)) {}        // NOLINT: implicit, like the pointer it holds
+  folio_mapping(address_space* p) : _v(tagged(p, FILE)) {}   // NOLINT
+  folio_mapping(ksm_stable_node* p) : _v(tagged(p, KSM)) {}  // NOLINT
 
   template <typename T>
   [[nodiscard]] T* get_if() const {
     return tag() == tag_of<T>() ? reinterpret_cast<T*>(_v & ~TAG_MASK) : nullptr;
   }
   template <typename T>
-  [[nodiscard]] bool holds() const { return tag() == tag_of<T>(); }
+  [[nodiscard]] bool holds() const {
+    return tag() == tag_of<T>();
+  }
   [[nodiscard]] bool empty() const { return _v == 0; }
   bool operator==(const folio_mapping&) const = default;
 
@@ -132,12 +140,12 @@ class folio_mapping {
 struct folio {
   pfn_t pfn;
   folio_mapping mapping;
-  pgoff_t index;             ///< page-cache index, or linear_page_index() at the first anon map
-  std::uint64_t content = 0; ///< fingerprint of the page's bytes (what KSM compares)
-  swp_entry_t swap;          ///< its swap slot while in the swap cache (folio->swap)
-  int mapcount = 0;          ///< PTEs mapping the page (the kernel stores this biased by -1)
-  int refcount = 0;          ///< references: one per mapping, one for the page cache, ...
-  std::uint16_t flags = 0;   ///< folio_flag set
+  pgoff_t index;              ///< page-cache index, or linear_page_index() at the first anon map
+  std::uint64_t content = 0;  ///< fingerprint of the page's bytes (what KSM compares)
+  swp_entry_t swap;           ///< its swap slot while in the swap cache (folio->swap)
+  int mapcount = 0;           ///< PTEs mapping the page (the kernel stores this biased by -1)
+  int refcount = 0;           ///< references: one per mapping, one for the page cache, ...
+  std::uint16_t flags = 0;    ///< folio_flag set
   /// PTEs of VM_LOCKED VMAs mapping it (the kernel's folio->mlock_count, kept exact here:
   /// every map and unmap in a locked VMA is counted, so no rmap walk is needed to munlock).
   std::uint16_t mlock_count = 0;
@@ -205,16 +213,16 @@ struct avc_interval_traits;
 /// struct vm_area_struct.
 struct vm_area_struct {
   mm_struct* vm_mm = nullptr;
-  vaddr_t vm_start, vm_end;   ///< [vm_start, vm_end)
+  vaddr_t vm_start, vm_end;  ///< [vm_start, vm_end)
   /// Object page offset of vm_start, in pages: the file's for a file VMA; for private
   /// anonymous memory vm_start >> PAGE_SHIFT at mmap time. A split, or a move (mremap) of
   /// a VMA that has pages, keeps every page's offset: folio->index and vma_address() agree.
   pgoff_t vm_pgoff;
   vm_flags_t vm_flags;
-  address_space* vm_file = nullptr;  ///< file or shmem object; null for private anonymous memory
-  struct anon_vma* anon_vma = nullptr;  ///< this VMA's own anon_vma: new anon folios go here
+  address_space* vm_file = nullptr;              ///< file or shmem object; null for private anonymous memory
+  struct anon_vma* anon_vma = nullptr;           ///< this VMA's own anon_vma: new anon folios go here
   list_head<mm::anon_vma_chain> anon_vma_chain;  ///< AVCs (avc->same_vma), newest first, root last
-  interval_tree_node shared_rb;  ///< node in vm_file->i_mmap
+  interval_tree_node shared_rb;                  ///< node in vm_file->i_mmap
 
   [[nodiscard]] std::uint64_t pages() const { return pages_between(vm_start, vm_end); }
   /// Last page offset covered, the interval-tree key's end.
@@ -227,8 +235,8 @@ struct vm_area_struct {
 struct anon_vma_chain {
   vm_area_struct* vma = nullptr;
   struct anon_vma* anon_vma = nullptr;
-  list_head<anon_vma_chain> same_vma{this};  ///< in vma->anon_vma_chain
-  interval_tree_node rb;                      ///< in anon_vma->rb_root
+  list_head<anon_vma_chain> same_vma{this};         ///< in vma->anon_vma_chain
+  interval_tree_node rb;                            ///< in anon_vma->rb_root
   std::uint64_t cached_start = 0, cached_last = 0;  ///< the key it was inserted with (CONFIG_DEBUG_VM_RB)
 };
 
@@ -239,9 +247,9 @@ struct avc_interval_traits {
 
 /// struct anon_vma.
 struct anon_vma {
-  anon_vma* root = this;    ///< oldest ancestor: the one whose lock is taken
-  anon_vma* parent = this;  ///< the anon_vma of the parent VMA at fork time; self for a root
-  int refcount = 1;         ///< existence reference + one per child (on the root) + KSM/migration pins
+  anon_vma* root = this;         ///< oldest ancestor: the one whose lock is taken
+  anon_vma* parent = this;       ///< the anon_vma of the parent VMA at fork time; self for a root
+  int refcount = 1;              ///< existence reference + one per child (on the root) + KSM/migration pins
   unsigned num_children = 0;     ///< child anon_vmas (a root counts itself once)
   unsigned num_active_vmas = 0;  ///< VMAs whose vma->anon_vma is this one
   int ksm_refs = 0;              ///< of refcount: the KSM rmap_items that pin it
@@ -258,10 +266,10 @@ struct vma_interval_traits {
 /// anonymous memory is a shmem file of its own, as in the kernel.
 struct address_space {
   std::string name;
-  bool shmem = true;          ///< memfd and MAP_SHARED|MAP_ANONYMOUS are shmem
-  bool anon_shared = false;   ///< the object behind MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)")
+  bool shmem = true;         ///< memfd and MAP_SHARED|MAP_ANONYMOUS are shmem
+  bool anon_shared = false;  ///< the object behind MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)")
   std::uint64_t size_pages = 0;
-  std::map<std::uint64_t, pfn_t> i_pages;  ///< the page cache: index -> frame
+  std::map<std::uint64_t, pfn_t> i_pages;        ///< the page cache: index -> frame
   std::map<std::uint64_t, swp_entry_t> swapped;  ///< shmem pages out on swap: index -> entry
   interval_tree<vm_area_struct, &vm_area_struct::shared_rb, vma_interval_traits> i_mmap;
   int users = 0;  ///< open references: the scenario's file and every VMA mapping it

@@ -62,8 +62,8 @@ class pte_t {
 
  private:
   constexpr explicit pte_t(std::uint64_t v) : _v(v) {}
-  static constexpr std::uint64_t PRESENT = 1U << 0, WRITE = 1U << 1, YOUNG = 1U << 2, DIRTY = 1U << 3,
-                                 SWAP = 1U << 4, SWP_EXCLUSIVE = 1U << 5, MIGRATION = 1U << 6;
+  static constexpr std::uint64_t PRESENT = 1U << 0, WRITE = 1U << 1, YOUNG = 1U << 2, DIRTY = 1U << 3, SWAP = 1U << 4,
+                                 SWP_EXCLUSIVE = 1U << 5, MIGRATION = 1U << 6;
   static constexpr unsigned SHIFT = 12;
   std::uint64_t _v = 0;
 };
@@ -160,11 +160,20 @@ void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
   std::uint64_t a = start.value;
   while (a < end.value) {
     const auto* pud = _pgd.e[index(vaddr_t{a}, 39)].get();
-    if (!pud) { a = ((a >> 39) + 1) << 39; continue; }
+    if (!pud) {
+      a = ((a >> 39) + 1) << 39;
+      continue;
+    }
     const auto* pmd = pud->e[index(vaddr_t{a}, 30)].get();
-    if (!pmd) { a = ((a >> 30) + 1) << 30; continue; }
+    if (!pmd) {
+      a = ((a >> 30) + 1) << 30;
+      continue;
+    }
     const auto* pte = pmd->e[index(vaddr_t{a}, 21)].get();
-    if (!pte || pte->used == 0) { a = ((a >> 21) + 1) << 21; continue; }
+    if (!pte || pte->used == 0) {
+      a = ((a >> 21) + 1) << 21;
+      continue;
+    }
     std::uint64_t table_end = ((a >> 21) + 1) << 21;
     for (; a < end.value && a < table_end; a += PAGE_SIZE) {
       pte_t e = pte->e[index(vaddr_t{a}, 12)];

@@ -118,7 +118,8 @@ class slab_cache {
     std::uint64_t used[WORDS]{};  // bit i: object i is live
   };
   static constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
-  static constexpr std::size_t OBJECTS_AT = align_up(sizeof(slab), alignof(T) > alignof(slab) ? alignof(T) : alignof(slab));
+  static constexpr std::size_t OBJECTS_AT = align_up(sizeof(slab),
+                                                     alignof(T) > alignof(slab) ? alignof(T) : alignof(slab));
   static constexpr std::size_t OBJECTS = (SLAB_BYTES - OBJECTS_AT) / sizeof(T);
   static_assert(OBJECTS >= 1 && OBJECTS <= MAX_OBJECTS);
   static_assert(alignof(T) <= SLAB_BYTES);
@@ -132,7 +133,7 @@ class slab_cache {
     slab_pool(const slab_pool&) = delete;
     slab_pool& operator=(const slab_pool&) = delete;
     ~slab_pool() {
-      for (void* m : _mem) ::operator delete(m, std::align_val_t{SLAB_BYTES});
+      for (void* m : _mem) ::operator delete (m, std::align_val_t{SLAB_BYTES});
     }
     void* get() {
       {
@@ -143,7 +144,7 @@ class slab_cache {
           return m;
         }
       }
-      return ::operator new(SLAB_BYTES, std::align_val_t{SLAB_BYTES});
+      return ::operator new (SLAB_BYTES, std::align_val_t{SLAB_BYTES});
     }
     void put(void* m) noexcept {
       {
@@ -153,7 +154,7 @@ class slab_cache {
           return;
         }
       }
-      ::operator delete(m, std::align_val_t{SLAB_BYTES});
+      ::operator delete (m, std::align_val_t{SLAB_BYTES});
     }
 
    private:

@@ -24,6 +24,8 @@ struct range_ref {
   std::optional<std::uint64_t> last;   ///< exclusive; absent with first present: one page
 };
 
+// One statement a line, read as a table (clang-format would spread them over a hundred lines).
+// clang-format off
 struct st_spawn { std::string proc; };
 struct st_file { std::string file; std::uint64_t pages = 0; };
 struct st_mmap {
@@ -48,6 +50,7 @@ struct st_munlock { std::string proc; range_ref range; };
 struct st_ksm {};
 struct st_reclaim {};
 struct st_check { std::string label; };
+// clang-format on
 
 using statement_body =
     std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap, st_mprotect,

@@ -44,6 +44,8 @@ struct page_span {
   std::uint64_t index = 0;
 };
 
+// One operation a line, read as a table (clang-format would spread them over a hundred lines).
+// clang-format off
 struct op_spawn { proc_id proc; };
 struct op_file { file_id file; std::uint64_t pages; };
 struct op_mmap {
@@ -68,6 +70,7 @@ struct op_mlock { proc_id proc; page_span span; };
 struct op_munlock { proc_id proc; page_span span; };
 struct op_ksm {};
 struct op_reclaim {};
+// clang-format on
 
 /// What a `check` reports: the live processes by name (byte order), each with its
 /// regions by name and where they are now.
@@ -85,9 +88,9 @@ struct op_check {
   std::vector<check_process> processes;
 };
 
-using op_body = std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
-                             op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
-                             op_check>;
+using op_body =
+    std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
+                 op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim, op_check>;
 
 struct op {
   int line = 0;

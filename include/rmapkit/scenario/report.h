@@ -64,7 +64,8 @@ struct ksm_counters {
   bool operator==(const ksm_counters&) const = default;
 };
 
-/// "ksm line L: pages_shared=N pages_sharing=N pages_unshared=N pages_volatile=N stable_node_chains=N stable_node_dups=N"
+/// "ksm line L: pages_shared=N pages_sharing=N pages_unshared=N pages_volatile=N stable_node_chains=N
+/// stable_node_dups=N"
 [[nodiscard]] std::string format(int line, const ksm_counters& k);
 
 /// anon_vma and anon_vma_chain objects a run allocated and freed (the kernel's kmem
