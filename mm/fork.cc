@@ -1,5 +1,5 @@
-// Kernel: kernel/fork.c (mm_alloc(), dup_mm()) with dup_mmap() and exit_mmap() from
-// mm/mmap.c.
+// Kernel: kernel/fork.c (v6.18): mm_alloc(), and dup_mm() with the VMA copy of dup_mmap()
+// (long in kernel/fork.c; exit_mmap() is in mmap.cc).
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,16 +35,6 @@ mm_struct* machine::dup_mm(mm_struct& parent, std::string name) {
     if (!tmp->vm_flags.has(vm_flag::wipeonfork) && mpnt->anon_vma) copy_page_range(*tmp, *mpnt);
   }
   return child;
-}
-
-void machine::exit_mm(mm_struct* mm) {
-  ksm_exit(*mm);
-  std::vector<vm_area_struct*> vmas;
-  for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
-  for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
-  for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
-  std::erase(_mms, mm);
-  _mm_slab.free(mm);
 }
 
 }  // namespace rmapkit::mm

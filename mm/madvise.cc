@@ -42,4 +42,25 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
   return 0;
 }
 
+// Kernel: madvise_cold_or_pageout_pte_range() for MADV_PAGEOUT: every page of the range that
+// no other PTE maps is aged out (its young bit and PG_referenced cleared) and isolated, then
+// reclaimed at once, references ignored (reclaim_pages(), vmscan.cc).
+int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  std::vector<pfn_t> isolated;
+  auto& pgd = vma.vm_mm->pgd;
+  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    if (!pte.present() || pte.pfn() == _zero_pfn) return;
+    folio& f = folio_of(pte.pfn());
+    if (f.mapcount != 1 || !f.test(folio_flag::lru)) return;
+    pgd.set(a, pte.mkold());
+    f.clear(folio_flag::referenced);
+    if (f.test(folio_flag::unevictable)) return;
+    lruvec_del_folio(f);
+    folio_get(f);
+    isolated.push_back(f.pfn);
+  });
+  reclaim_pages(isolated);
+  return 0;
+}
+
 }  // namespace rmapkit::mm

@@ -1,6 +1,6 @@
 // Kernel: mm/memory.c (v6.18): page faults (anonymous, zero page, read with fault-around,
-// COW, shared, write-protect with reuse, swap-in), zap, copy_page_range at fork; mm/gup.c's
-// populate for mlock. Every new mapping takes a folio reference; every unmap puts one.
+// COW, shared, write-protect with reuse, swap-in), zap, copy_page_range at fork. Every new
+// mapping takes a folio reference; every unmap puts one.
 #include <algorithm>
 #include <cerrno>
 
@@ -240,18 +240,6 @@ int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool wri
   mlock_vma_folio(f, vma);
   if (write && !writable) return do_wp_page(vma, addr, npte);
   return 0;
-}
-
-// Kernel: populate_vma_page_range() (mlock, mremap of a locked VMA). Private writable
-// mappings are populated with write faults, so COW is broken now, not later.
-void machine::populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
-  if (!vma.vm_flags.has(vm_flag::read) && !vma.vm_flags.has(vm_flag::write)) return;
-  const bool write = vma.vm_flags.has(vm_flag::write) && !vma.vm_flags.has(vm_flag::shared);
-  for (vaddr_t a = start; a < end; a = page_addr(a, 1)) {
-    pte_t pte = vma.vm_mm->pgd.get(a);
-    bool ok = write ? pte.present() && pte.write() : pte.present();
-    if (!ok) handle_mm_fault(vma, a, write);
-  }
 }
 
 }  // namespace rmapkit::mm

@@ -1,4 +1,5 @@
-// Kernel: mm/mmap.c (v6.18): do_mmap() of a fixed range, munmap, and find_vma().
+// Kernel: mm/mmap.c (v6.18): do_mmap() of a fixed range, munmap, find_vma(), and
+// exit_mmap() (the machine's exit_mm()).
 #include <cerrno>
 #include <vector>
 
@@ -64,6 +65,17 @@ int machine::munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end) {
 
 int machine::do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages) {
   return munmap_range(mm, addr, page_addr(addr, pages));
+}
+
+// Kernel: exit_mmap(): at exit the page tables are zapped, then every VMA is freed.
+void machine::exit_mm(mm_struct* mm) {
+  ksm_exit(*mm);
+  std::vector<vm_area_struct*> vmas;
+  for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
+  for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
+  for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
+  std::erase(_mms, mm);
+  _mm_slab.free(mm);
 }
 
 }  // namespace rmapkit::mm

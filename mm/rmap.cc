@@ -54,31 +54,6 @@ void machine::anon_vma_chain_link(vm_area_struct& vma, anon_vma_chain* avc, anon
   av->rb_root.insert(*avc);
 }
 
-/// Two VMAs whose anon_vma could be one: adjacent, same file, flags equal but for the
-/// access bits, and linear page offsets (anon_vma_compatible()).
-static bool anon_vma_compatible(const vm_area_struct& a, const vm_area_struct& b) {
-  constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::read) |
-                                   static_cast<std::uint64_t>(vm_flag::write) |
-                                   static_cast<std::uint64_t>(vm_flag::exec) |
-                                   static_cast<std::uint64_t>(vm_flag::softdirty);
-  return a.vm_end == b.vm_start && a.vm_file == b.vm_file &&
-         ((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) == 0 && b.vm_pgoff.value == a.vm_pgoff.value + a.pages();
-}
-
-/// A neighbour's anon_vma, when it is compatible and not inherited through fork (its
-/// chain is a single AVC): then both VMAs can share it and still have identical chains.
-anon_vma* machine::find_mergeable_anon_vma(vm_area_struct& vma) {
-  auto reusable = [](const vm_area_struct& old, const vm_area_struct& a, const vm_area_struct& b) -> anon_vma* {
-    if (anon_vma_compatible(a, b) && old.anon_vma_chain.singular()) return old.anon_vma;
-    return nullptr;
-  };
-  if (auto* next = vma_next(*vma.vm_mm, vma))
-    if (auto* av = reusable(*next, vma, *next)) return av;
-  if (auto* prev = vma_prev(*vma.vm_mm, vma))
-    if (auto* av = reusable(*prev, *prev, vma)) return av;
-  return nullptr;
-}
-
 // Kernel: __anon_vma_prepare()
 int machine::anon_vma_prepare(vm_area_struct& vma) {
   if (vma.anon_vma) return 0;

@@ -1,5 +1,6 @@
 // Kernel: mm/shmem.c and mm/memfd.c: a memfd is a shmem file. Its creation, the last
-// put (truncate), and shmem_get_folio(): a page from the page cache, back from swap, or new.
+// put (truncate), shmem_get_folio() (a page from the page cache, back from swap, or new) and
+// shmem_writeout() (pageout of a shmem page).
 #include <string>
 #include <utility>
 
@@ -53,6 +54,17 @@ folio* machine::shmem_get_folio(address_space& as, pgoff_t index) {
     return &f;
   }
   return filemap_get_folio(as, index, true);
+}
+
+// Kernel: shmem_writeout(): at pageout, the page moves from its file's page cache to the
+// swap cache; the file keeps the swap entry in its place.
+void machine::shmem_writeout(address_space& as, folio& f) {
+  add_to_swap(f);
+  swap_duplicate(f.swap);  // the file's reference
+  as.swapped.emplace(f.index.value, f.swap);
+  as.i_pages.erase(f.index.value);
+  f.mapping = nullptr;
+  folio_put(f);  // the page cache's reference: the swap cache holds it now
 }
 
 }  // namespace rmapkit::mm

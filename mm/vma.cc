@@ -160,4 +160,29 @@ vm_area_struct* machine::vma_modify_flags(vm_area_struct* vma, vaddr_t start, va
   return vma_merge_existing(vma);
 }
 
+/// Two VMAs whose anon_vma could be one: adjacent, same file, flags equal but for the
+/// access bits, and linear page offsets (anon_vma_compatible()).
+static bool anon_vma_compatible(const vm_area_struct& a, const vm_area_struct& b) {
+  constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::read) |
+                                   static_cast<std::uint64_t>(vm_flag::write) |
+                                   static_cast<std::uint64_t>(vm_flag::exec) |
+                                   static_cast<std::uint64_t>(vm_flag::softdirty);
+  return a.vm_end == b.vm_start && a.vm_file == b.vm_file &&
+         ((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) == 0 && b.vm_pgoff.value == a.vm_pgoff.value + a.pages();
+}
+
+/// A neighbour's anon_vma, when it is compatible and not inherited through fork (its
+/// chain is a single AVC): then both VMAs can share it and still have identical chains.
+anon_vma* machine::find_mergeable_anon_vma(vm_area_struct& vma) {
+  auto reusable = [](const vm_area_struct& old, const vm_area_struct& a, const vm_area_struct& b) -> anon_vma* {
+    if (anon_vma_compatible(a, b) && old.anon_vma_chain.singular()) return old.anon_vma;
+    return nullptr;
+  };
+  if (auto* next = vma_next(*vma.vm_mm, vma))
+    if (auto* av = reusable(*next, vma, *next)) return av;
+  if (auto* prev = vma_prev(*vma.vm_mm, vma))
+    if (auto* av = reusable(*prev, *prev, vma)) return av;
+  return nullptr;
+}
+
 }  // namespace rmapkit::mm

@@ -1,6 +1,6 @@
 // Kernel: mm/vmscan.c: shrink_active_list(), shrink_inactive_list(), shrink_folio_list()
-// with folio_check_references(), pageout() with shmem_writeout() from mm/shmem.c, and
-// reclaim_pages() as MADV_PAGEOUT uses it (mm/madvise.c).
+// with folio_check_references(), pageout() (a shmem page goes through shmem_writeout(),
+// shmem.cc), and reclaim_pages() as MADV_PAGEOUT uses it (madvise.cc).
 //
 // A folio's way out, pass by pass, as the kernel takes it: its young PTEs keep it (one)
 // or activate it (several, or referenced twice); aging moves active folios back to the
@@ -43,16 +43,7 @@ machine::folioref machine::folio_check_references(folio& f) {
 }
 
 void machine::pageout(folio& f) {
-  if (address_space* as = f.file()) {
-    // shmem_writeout(): the page moves from its file's page cache to the swap cache; the
-    // file keeps the swap entry in its place.
-    add_to_swap(f);
-    swap_duplicate(f.swap);  // the file's reference
-    as->swapped.emplace(f.index.value, f.swap);
-    as->i_pages.erase(f.index.value);
-    f.mapping = nullptr;
-    folio_put(f);  // the page cache's reference: the swap cache holds it now
-  }
+  if (address_space* as = f.file()) shmem_writeout(*as, f);
   swap_writeout(f);
   f.clear(folio_flag::dirty);
   count(vm_event::pswpout);
@@ -167,29 +158,15 @@ void machine::shrink_all() {
   throw std::logic_error("shrink_all: reclaim did not settle");
 }
 
-// MADV_PAGEOUT: every page of the range that no other PTE maps is aged out (its young bit
-// and PG_referenced cleared) and reclaimed at once, references ignored (reclaim_pages()).
-int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
-  std::vector<pfn_t> isolated;
-  auto& pgd = vma.vm_mm->pgd;
-  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
-    if (!pte.present() || pte.pfn() == _zero_pfn) return;
-    folio& f = folio_of(pte.pfn());
-    if (f.mapcount != 1 || !f.test(folio_flag::lru)) return;
-    pgd.set(a, pte.mkold());
-    f.clear(folio_flag::referenced);
-    if (f.test(folio_flag::unevictable)) return;
-    lruvec_del_folio(f);
-    folio_get(f);
-    isolated.push_back(f.pfn);
-  });
+// Kernel: reclaim_pages(): folios isolated by MADV_PAGEOUT go through shrink_folio_list()
+// with their references ignored; what is not freed goes back to its list.
+void machine::reclaim_pages(const std::vector<pfn_t>& isolated) {
   for (pfn_t pfn : isolated) {
     folio& f = folio_of(pfn);
     const reclaim_outcome r = shrink_folio(f, true);
     if (r != reclaim_outcome::freed) folio_putback(f, r);
     folio_put(f);
   }
-  return 0;
 }
 
 }  // namespace rmapkit::mm

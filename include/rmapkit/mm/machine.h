@@ -261,6 +261,8 @@ class machine final : private pte_observer {
   bool can_reuse_anon_folio(folio& f);
   /// The shmem/file page at @index: from the page cache, back from swap, or a new zeroed page.
   folio* shmem_get_folio(address_space& as, pgoff_t index);
+  /// shmem_writeout(): a shmem page leaves its file for the swap cache (pageout of shmem).
+  void shmem_writeout(address_space& as, folio& f);
   // swap (swapfile.c, swap_state.c)
   void swap_duplicate(swp_entry_t e);
   /// Drops one PTE's or shmem's reference to a slot.
@@ -304,6 +306,8 @@ class machine final : private pte_observer {
   /// inside its file. The folio stays in the swap cache, clean, until a later pass frees it.
   void pageout(folio& f);
   int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  /// reclaim_pages(): shrink_folio_list() over folios MADV_PAGEOUT isolated, references ignored.
+  void reclaim_pages(const std::vector<pfn_t>& isolated);
   // mlock (mlock.c): PG_mlocked follows "some VM_LOCKED VMA maps the folio" exactly
   void mlock_folio(folio& f);
   /// A VM_LOCKED mapping of @f went away: back to the evictable lists if it was the last.
