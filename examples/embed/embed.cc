@@ -1,7 +1,7 @@
 // Embedding rmapkit: a program builds a simulated kernel (mm::machine), runs a process
 // through mmap, writes and fork as a real program would, then asks the reverse map the
 // question the kernel asks before it reclaims or migrates a page: who maps this folio?
-// Only the installed public headers are used. Build: see CMakeLists.txt or Makefile here.
+// Only the installed public headers are used. Build: with CMake (CMakeLists.txt here) or pkg-config (README.md here).
 #include <cstdint>
 
 #include <fmt/format.h>

@@ -278,6 +278,8 @@ class machine final : private pte_observer {
   folio& swapin(swp_entry_t e);
   /// The swap-cache folio of @e, if there is one (swap_cache_get_folio()).
   folio* swap_cache_get_folio(swp_entry_t e);
+  /// swap_read_folio(): @f gets what @e's slot holds.
+  void swap_read_folio(folio& f, swp_entry_t e);
   /// swap_writeout(): @f's content goes to its slot; writeback completes at once.
   void swap_writeout(folio& f);
   /// Migration: @e's slot in the swap cache names @now instead (__swap_cache_replace_folio()).
