@@ -55,13 +55,21 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
     vma.vm_mm->pgd.set(addr, pte_t::mk_present(_zero_pfn, false).mkyoung());
     return 0;
   }
+  map_new_anon_folio(vma, addr, 0);
+  return 0;
+}
+
+// The tail of every fault that installs a new anonymous page (the kernel's
+// folio_add_new_anon_rmap(), folio_add_lru_vma() and set_pte_at()): an exclusive page with
+// @content, mapped writable, dirty and young. Its reference is the mapping's.
+folio& machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content) {
   anon_vma_prepare(vma);
-  folio& f = alloc_folio();  // its reference is the mapping's
-  f.content = 0;
+  folio& f = alloc_folio();
+  f.content = content;
   folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
-  return 0;
+  return f;
 }
 
 void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write) {
@@ -107,13 +115,8 @@ int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
 
 // A write to a private file mapping copies the page-cache page into a new anon page.
 int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
-  anon_vma_prepare(vma);
   folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
-  folio& f = alloc_folio();
-  f.content = src->content;
-  folio_add_new_anon_rmap(f, vma, addr, true);
-  folio_add_lru(f, &vma);
-  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  map_new_anon_folio(vma, addr, src->content);
   return 0;
 }
 
@@ -155,12 +158,7 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
 // The faulting process gets its own copy; the old page loses this mapping.
 int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
   if (old && old->is_ksm()) count(vm_event::cow_ksm);
-  anon_vma_prepare(vma);
-  folio& f = alloc_folio();
-  f.content = old ? old->content : 0;
-  folio_add_new_anon_rmap(f, vma, addr, true);
-  folio_add_lru(f, &vma);
-  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  map_new_anon_folio(vma, addr, old ? old->content : 0);
   if (old) {
     folio_remove_rmap_pte(*old);
     munlock_vma_folio(*old, vma);

@@ -88,12 +88,6 @@ vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_b
   anon_vma_clone(*n, vma);  // an exact copy: both halves keep the same anon_vma and chain
   if (new_below) vma_set_range(vma, addr, vma.vm_end, pgoff_t{vma.vm_pgoff.value + delta});
   else vma_set_range(vma, vma.vm_start, addr, vma.vm_pgoff);
-  n->anon_vma_chain.for_each([&](anon_vma_chain& avc) {
-    avc.cached_start = n->vm_pgoff.value;
-    avc.cached_last = n->last_pgoff();
-    avc.anon_vma->rb_root.remove(avc);
-    avc.anon_vma->rb_root.insert(avc);
-  });
   vma_link(n);
   return n;
 }

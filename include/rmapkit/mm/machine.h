@@ -247,6 +247,7 @@ class machine final : private pte_observer {
   void rmap_walk_file(folio& f, const rmap_walk_control& rwc);
   // memory.c
   int do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
+  folio& map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content);
   int do_read_fault(vm_area_struct& vma, vaddr_t addr);
   int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
   int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
