@@ -18,12 +18,17 @@ struct design {
   std::unique_ptr<anon_rmap> (*make)(machine& m);
 };
 
-// The default first; then Linux's older designs, newest first; then LegoOS.
+// The default first; then Linux's older designs, newest first; then LegoOS. One row a design.
+// clang-format off
 constexpr std::array registry{
-    design{"linux-6", make_linux_6_anon_rmap},           design{"linux-3.19", make_linux_3_19_anon_rmap},
-    design{"linux-2.6.34", make_linux_2_6_34_anon_rmap}, design{"linux-2.6.7", make_linux_2_6_7_anon_rmap},
-    design{"pte-chain", make_pte_chain_anon_rmap},       design{"legoos", make_legoos_anon_rmap},
+    design{"linux-6",      make_linux_6_anon_rmap},
+    design{"linux-3.19",   make_linux_3_19_anon_rmap},
+    design{"linux-2.6.34", make_linux_2_6_34_anon_rmap},
+    design{"linux-2.6.7",  make_linux_2_6_7_anon_rmap},
+    design{"pte-chain",    make_pte_chain_anon_rmap},
+    design{"legoos",       make_legoos_anon_rmap},
 };
+// clang-format on
 
 constexpr auto design_names = [] {
   std::array<std::string_view, registry.size()> names;
