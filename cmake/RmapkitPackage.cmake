@@ -6,9 +6,14 @@ include(CMakePackageConfigHelpers)
 set(RMAPKIT_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/rmapkit)
 
 # Public headers only: the private ones (kcheck/*.h) live beside their sources.
+# The lab's headers go only with the lab.
+set(rmapkit_unbuilt_headers "")
+if(NOT RMAPKIT_BUILD_LAB)
+  set(rmapkit_unbuilt_headers PATTERN lab EXCLUDE)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/rmapkit
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h")
+        FILES_MATCHING PATTERN "*.h" ${rmapkit_unbuilt_headers})
 install(FILES ${PROJECT_BINARY_DIR}/include/rmapkit/version.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rmapkit)
 

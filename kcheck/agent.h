@@ -75,7 +75,8 @@ pid_t start_agent(const char* agent_path, int channel);
 /// tree puts it beside the rmapkit tool); then the package's agent directory relative to
 /// the running executable's (the installed tool, bin/../libexec/rmapkit, in whatever prefix
 /// the package was installed to); then the agent directory of the prefix the library was
-/// configured for (a program installed elsewhere that embeds the kernel back end).
+/// configured for (a program installed elsewhere that embeds the kernel back end); and, in a
+/// build that installs nothing (a subproject), the agent in that build tree.
 std::vector<std::string> agent_candidates();
 
 /// The first of agent_candidates() that is an executable file, or nothing.

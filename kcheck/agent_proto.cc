@@ -67,6 +67,9 @@ std::vector<std::string> agent_candidates() {
     places.push_back(dir + RMAPKIT_AGENT_RELATIVE_PATH);
   }
   places.emplace_back(RMAPKIT_AGENT_INSTALL_PATH);
+#ifdef RMAPKIT_AGENT_BUILD_PATH
+  places.emplace_back(RMAPKIT_AGENT_BUILD_PATH);  // a build that installs nothing
+#endif
   return places;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
@@ -88,6 +89,7 @@ summary summarize(std::span<const ns> samples) {
 }
 
 bench_result bench(const sc::program& prog, const bench_options& opts) {
+  if (opts.repeat == 0) throw std::invalid_argument("lab::bench: repeat must be at least 1");
   bench_result res;
   if (opts.vs_kernel) {
     if (auto why = kcheck::missing_privileges()) {

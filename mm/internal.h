@@ -1,8 +1,8 @@
 // Kernel: mm/internal.h: what the files of mm/ share and nobody outside sees. Never
 // installed: the public header (rmapkit/mm/machine.h) only names these structs, and the
-// machine holds each through a pointer. Each struct belongs to one file, which alone
-// changes it; other files call the owner's functions, and the invariant checker
-// (debug.cc) reads them.
+// machine holds each through a pointer. Only the files that own a struct's fields change
+// them; other files call the owners' functions, and the invariant checker (debug.cc) reads
+// them.
 #pragma once
 
 #include <algorithm>
@@ -18,15 +18,15 @@
 
 namespace rmapkit::mm {
 
-// ---- swap (owned by swap_state.cc) -------------------------------------------------------
+// ---- swap: swap_map and free_slots owned by swapfile.cc, cache by swap_state.cc, content by page_io.cc
 
 /// struct swap_info_struct (include/linux/swap.h): the one swap device, of the ordinary
 /// kind, with its swap cache. Slot s (from 1; slot 0 holds the swap header) is index s - 1.
 struct swap_info_struct {
   std::vector<std::uint32_t> swap_map;    ///< per slot: references from PTEs and shmem (swap_count)
-  std::vector<std::uint64_t> content;     ///< per slot: what was written out
+  std::vector<std::uint64_t> content;     ///< per slot: what was written out (page_io.cc)
   std::vector<std::uint64_t> free_slots;  ///< free slots, reused last freed first
-  std::map<std::uint64_t, pfn_t> cache;   ///< slot -> folio (SWAP_HAS_CACHE)
+  std::map<std::uint64_t, pfn_t> cache;   ///< slot -> folio (SWAP_HAS_CACHE; swap_state.cc)
 };
 
 // ---- LRU lists (owned by swap.cc) ----------------------------------------------------------

@@ -207,7 +207,7 @@ bool machine::ksm_scan_once() {
   for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
     std::set<std::uint64_t> seen;
     for (auto& entry : mm->mm_mt) {
-      vm_area_struct* vma = entry.second;  // a plain variable: lambdas capture it (C++17 could not capture bindings)
+      vm_area_struct* vma = entry.second;  // a plain variable: clang 14 (clang-tidy) cannot capture a binding
       if (!vma->vm_flags.has(vm_flag::mergeable) || !vma->anon_vma) continue;
       mm->pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
         if (!pte.present() || pte.pfn() == _zero_pfn) return;

@@ -61,15 +61,15 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
 
 // The tail of every fault that installs a new anonymous page (the kernel's
 // folio_add_new_anon_rmap(), folio_add_lru_vma() and set_pte_at()): an exclusive page with
-// @content, mapped writable, dirty and young. Its reference is the mapping's.
-folio& machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content) {
+// @content, mapped writable, dirty and young. Its reference is the mapping's. The caller
+// may have prepared the anon_vma already (do_cow_fault(), before it reads the file).
+void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content) {
   anon_vma_prepare(vma);
   folio& f = alloc_folio();
   f.content = content;
   folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
-  return f;
 }
 
 void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write) {
@@ -115,6 +115,7 @@ int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
 
 // A write to a private file mapping copies the page-cache page into a new anon page.
 int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
+  anon_vma_prepare(vma);  // vmf_anon_prepare() comes before the file is read
   folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
   map_new_anon_folio(vma, addr, src->content);
   return 0;
@@ -219,8 +220,9 @@ void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
 // carried the exclusive marker, or when nothing else holds it any more.
 int machine::do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool write) {
   const swp_entry_t entry = pte.swap_entry();
-  if (!swap_cache_get_folio(entry)) count(vm_event::pgmajfault);
-  folio& f = swapin(entry);
+  folio* cached = swap_cache_get_folio(entry);
+  if (!cached) count(vm_event::pgmajfault);  // the page must be read back
+  folio& f = cached ? *cached : swapin(entry);
   const bool ksm = f.is_ksm();
   bool exclusive = !ksm && pte.swp_exclusive();
   folio_get(f);  // the fault's reference becomes the mapping's

@@ -4,6 +4,7 @@
 // folio->mlock_count and lets reclaim correct it; the model counts exactly, because it
 // sees every map and unmap in a locked VMA, so PG_mlocked holds exactly when some
 // VM_LOCKED VMA maps the folio (the invariant checker verifies it from the page tables).
+#include <cerrno>
 #include <stdexcept>
 #include <vector>
 

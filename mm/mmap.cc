@@ -1,5 +1,5 @@
-// Kernel: mm/mmap.c (v6.18): do_mmap() of a fixed range, munmap, find_vma(), and
-// exit_mmap() (the machine's exit_mm()).
+// Kernel: mm/mmap.c (v6.18): do_mmap() of a fixed range, munmap, find_vma(), dup_mmap()
+// at fork, and exit_mmap() (the machine's exit_mm()).
 #include <cerrno>
 #include <vector>
 
@@ -76,6 +76,27 @@ void machine::exit_mm(mm_struct* mm) {
   for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
   std::erase(_mms, mm);
   _mm_slab.free(mm);
+}
+
+// Kernel: dup_mmap(): at fork, @mm gets a copy of every VMA of @oldmm but the
+// MADV_DONTFORK ones, with its anon_vma chain (anon_vma_fork()), its place in i_mmap and,
+// where there is anonymous memory, its page tables.
+void machine::dup_mmap(mm_struct& mm, mm_struct& oldmm) {
+  if (oldmm.ksm_registered) ksm_enter(mm);  // ksm_fork(): MMF_VM_MERGEABLE is inherited
+  for (auto& [start, mpnt] : oldmm.mm_mt) {
+    if (mpnt->vm_flags.has(vm_flag::dontcopy)) continue;
+    auto* tmp = vm_area_dup(*mpnt);
+    tmp->vm_mm = &mm;
+    tmp->vm_flags.clear(vm_flag::locked);                                 // mlock is not inherited
+    if (tmp->vm_flags.has(vm_flag::wipeonfork)) tmp->anon_vma = nullptr;  // the child sees fresh memory
+    else anon_vma_fork(*tmp, *mpnt);
+    // The child goes right after its parent in i_mmap, so a walk sees the parent first.
+    if (tmp->vm_file) tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
+    mm.mm_mt.emplace(tmp->vm_start.value, tmp);
+    // vma_needs_copy(): only VMAs with an anon_vma have PTEs worth copying; the rest
+    // refault from the page cache.
+    if (!tmp->vm_flags.has(vm_flag::wipeonfork) && mpnt->anon_vma) copy_page_range(*tmp, *mpnt);
+  }
 }
 
 }  // namespace rmapkit::mm

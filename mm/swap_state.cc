@@ -16,7 +16,7 @@ void machine::delete_from_swap_cache(folio& f) {
 }
 
 folio& machine::swapin(swp_entry_t e) {
-  if (auto it = _swap->cache.find(e.val); it != _swap->cache.end()) return folio_of(it->second);
+  if (folio* cached = swap_cache_get_folio(e)) return *cached;
   folio& f = alloc_folio();  // its reference is the swap cache's
   swap_read_folio(f, e);
   f.swap = e;

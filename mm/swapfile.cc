@@ -3,9 +3,7 @@
 // free, and folio_free_swap(). One swap device of the ordinary kind (not zram: swap-ins
 // always go through the swap cache). This file owns swap_info_struct (internal.h);
 // swap_state.cc keeps its swap cache and page_io.cc its contents.
-#include <cerrno>
 #include <stdexcept>
-#include <vector>
 
 #include "internal.h"
 
@@ -41,10 +39,8 @@ void machine::swap_free(swp_entry_t e) {
 void machine::free_swap_and_cache(swp_entry_t e) {
   swap_free(e);
   if (swap_count(e) != 0) return;
-  if (auto it = _swap->cache.find(e.val); it != _swap->cache.end()) {
-    folio& f = folio_of(it->second);
-    if (!f.mapped()) delete_from_swap_cache(f);  // __try_to_reclaim_swap(TTRS_UNMAPPED)
-  }
+  if (folio* f = swap_cache_get_folio(e); f && !f->mapped())
+    delete_from_swap_cache(*f);  // __try_to_reclaim_swap(TTRS_UNMAPPED)
 }
 
 bool machine::folio_free_swap(folio& f) {

@@ -1,8 +1,6 @@
 // Kernel: mm/vma.c (v6.18): VMA allocation, linking into the mm and into i_mmap, split,
 // and merge of an existing range (vma_modify_flags(), the path mprotect, madvise and mlock
 // take to change the flags of a range).
-#include <stdexcept>
-#include <vector>
 
 #include "rmapkit/mm/machine.h"
 

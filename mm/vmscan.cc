@@ -7,7 +7,6 @@
 // inactive list; an unreferenced folio is added to the swap cache, unmapped by
 // try_to_unmap() and written; the write leaves it clean in the swap cache, and the next
 // pass frees it. Mlocked folios are culled to the unevictable list.
-#include <cerrno>
 #include <stdexcept>
 #include <vector>
 

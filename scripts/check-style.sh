@@ -10,7 +10,7 @@
 # clone without BASE (shallow, or a single commit) there is nothing to compare: it checks
 # nothing and says so.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -P "$(dirname "$0")/.."
 
 base=${1:-HEAD~1}
 build=build/ci

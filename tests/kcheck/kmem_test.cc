@@ -2,7 +2,6 @@
 // the kernel does (kmem tracepoints, the runner's own subtracted through the scenario's
 // skeleton), for the fan-out and fork-chain workloads at several sizes, and tracing is
 // left as it was found. The design lab's compare() does the counting on both sides.
-#include <cstdlib>
 #include <string>
 
 #include <fmt/format.h>
@@ -20,7 +19,6 @@ namespace sc = rmapkit::scenario;
 
 void expect_kernel_counts(const std::string& name, const std::string& text) {
   if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
-  ::setenv("RMAPKIT_AGENT", RMAPKIT_AGENT_BIN, 0);  // the agent this build made, wherever the test runs
   auto parsed = sc::parse(text, name);
   ASSERT_TRUE(parsed) << parsed.error().str();
   auto prog = sc::resolve(*parsed);

@@ -72,7 +72,8 @@ struct summary {
 
 /// Runs @prog opts.repeat times on the model and, with vs_kernel, as often on the kernel.
 /// Scenario errors and refusals are reported in the result, never thrown;
-/// std::invalid_argument (naming the known designs) when the design does not exist.
+/// std::invalid_argument when opts.repeat is 0, or (naming the known designs) when the
+/// design does not exist.
 [[nodiscard]] bench_result bench(const scenario::program& prog, const bench_options& opts = {});
 
 }  // namespace rmapkit::lab

@@ -74,8 +74,9 @@ inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::u
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
 inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
 
-// Subsystem state, defined in mm/internal.h and owned by one file each: the swap device
-// and its cache (swap_state.cc), the LRU lists (swap.cc), KSM's trees (ksm.cc).
+// Subsystem state, defined in mm/internal.h and changed only by the files that own it: the
+// swap device (its slots: swapfile.cc; its cache: swap_state.cc; what the slots hold:
+// page_io.cc), the LRU lists (swap.cc), KSM's trees (ksm.cc).
 struct swap_info_struct;
 struct lruvec;
 struct ksm_state;
@@ -220,6 +221,7 @@ class machine final : private pte_observer {
   bool can_merge(const vm_area_struct& a, const vm_area_struct& b) const;
   void remove_vma(vm_area_struct* vma);
   int munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end);
+  void dup_mmap(mm_struct& mm, mm_struct& oldmm);
   static vm_area_struct* vma_prev(const mm_struct& mm, const vm_area_struct& vma);
   static vm_area_struct* vma_next(const mm_struct& mm, const vm_area_struct& vma);
   // anon_vma (rmap.c)
@@ -247,7 +249,7 @@ class machine final : private pte_observer {
   void rmap_walk_file(folio& f, const rmap_walk_control& rwc);
   // memory.c
   int do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
-  folio& map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content);
+  void map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content);
   int do_read_fault(vm_area_struct& vma, vaddr_t addr);
   int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
   int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
