@@ -3,12 +3,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <string>
 #include <ostream>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "rmapkit/model/model.h"
+#include "rmapkit/model/session.h"
 #include "rmapkit/scenario/report.h"
 
 namespace rmapkit::model {
@@ -49,28 +52,40 @@ std::uint64_t unique_content(int line, std::uint64_t page) {
 }
 std::uint64_t file_key(sc::file_id f) { return (std::uint64_t{1} << 62) | (std::uint64_t{f} << 40); }
 
-class runner {
+}  // namespace
+
+/// Carries out statements on the machine: each becomes the system calls the kernel
+/// runner's agent makes. It holds the scenario's references (processes, files) and where
+/// each region is now.
+class statement_runner {
  public:
-  runner(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostream* ksm_out)
-      : _m(m), _prog(prog), _out(out), _ksm_out(ksm_out) {
+  statement_runner(mm::machine& m, const sc::program& prog, const run_options& opts)
+      : _m(m), _prog(prog), _opts(opts) {
     _mms.resize(prog.process_names.size());
     _files.resize(prog.file_names.size());
+    _regions.resize(prog.process_names.size());
   }
 
-  ~runner() {
+  ~statement_runner() {
     for (auto* mm : _mms)
       if (mm) _m.exit_mm(mm);
     for (auto* f : _files)
       if (f) _m.file_put(f);
   }
 
-  runner(const runner&) = delete;
-  runner& operator=(const runner&) = delete;
+  statement_runner(const statement_runner&) = delete;
+  statement_runner& operator=(const statement_runner&) = delete;
 
-  void exec(const sc::op& o) {
+  void exec(const sc::op& o, std::ostream& out, std::ostream& err) {
     _line = o.line;
+    _out = &out;
+    _err = &err;
     std::visit([&](const auto& body) { step(body); }, o.body);
   }
+
+  [[nodiscard]] mm::mm_struct* mm_at(sc::proc_id p) const { return p < _mms.size() ? _mms[p] : nullptr; }
+  [[nodiscard]] mm::address_space* file_at(sc::file_id f) const { return f < _files.size() ? _files[f] : nullptr; }
+  [[nodiscard]] const std::map<std::string, vaddr_t>& regions_at(sc::proc_id p) const { return _regions.at(p); }
 
  private:
   mm::mm_struct& mm_of(sc::proc_id p) { return *_mms.at(p); }
@@ -91,16 +106,21 @@ class runner {
     _files[o.file] = _m.memfd_create(_prog.file_names[o.file], o.pages, file_key(o.file));
   }
   void step(const sc::op_mmap& o) {
+    _regions[o.proc][o.region] = o.base;
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
     refused("mmap", _m.do_mmap(mm_of(o.proc), o.base, o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}));
   }
   void step(const sc::op_read& o) { each_page(o.proc, o.span, false, std::nullopt); }
   void step(const sc::op_write& o) { each_page(o.proc, o.span, true, o.value); }
-  void step(const sc::op_fork& o) { _mms[o.child] = _m.dup_mm(mm_of(o.parent), _prog.process_names[o.child]); }
+  void step(const sc::op_fork& o) {
+    _mms[o.child] = _m.dup_mm(mm_of(o.parent), _prog.process_names[o.child]);
+    _regions[o.child] = _regions[o.parent];
+  }
   void step(const sc::op_exit& o) {
     _m.exit_mm(_mms[o.proc]);
     _mms[o.proc] = nullptr;
+    _regions[o.proc].clear();
   }
   void step(const sc::op_munmap& o) { refused("munmap", _m.do_munmap(mm_of(o.proc), o.span.start, o.span.pages)); }
   void step(const sc::op_mprotect& o) {
@@ -120,6 +140,8 @@ class runner {
     for (auto [start, pages] : moves)
       refused("mremap",
               _m.do_mremap_move(mm, start, pages, vaddr_t{o.new_base.value + (start.value - o.old_base.value)}));
+    for (auto& [name, base] : _regions[o.proc])
+      if (base == o.old_base) base = o.new_base;
   }
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
@@ -131,9 +153,9 @@ class runner {
   }
   void step(const sc::op_ksm&) {
     _m.ksm_run_to_fixpoint();
-    if (!_ksm_out) return;
+    if (!_opts.ksm_counters) return;
     auto k = _m.ksm_counters();
-    *_ksm_out << sc::format(_line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
+    *_err << sc::format(_line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
                                                     k.stable_node_chains, k.stable_node_dups});
   }
   void step(const sc::op_reclaim&) {
@@ -152,7 +174,10 @@ class runner {
     }
     _m.shrink_all();
   }
-  void step(const sc::op_check& c) { _out << sc::format(report(c)) << std::flush; }
+  void step(const sc::op_check& c) {
+    if (_opts.on_check) _opts.on_check(report(c));
+    else *_out << sc::format(report(c)) << std::flush;
+  }
 
   static std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
     std::vector<mm::vm_area_struct*> out;
@@ -218,54 +243,90 @@ class runner {
 
   mm::machine& _m;
   const sc::program& _prog;
-  std::ostream& _out;
-  std::ostream* _ksm_out;  // where the KSM counters go after each `ksm`, if asked
+  const run_options& _opts;
+  std::ostream* _out = nullptr;  // the current statement's report stream
+  std::ostream* _err = nullptr;  // and its error stream (KSM counters)
   int _line = 0;
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
+  std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
 };
+
+session::session(const sc::program& prog, run_options opts)
+    : _prog(prog), _opts(std::move(opts)), _own(std::make_unique<mm::machine>(_opts.design)), _machine(_own.get()) {
+  _runner = std::make_unique<statement_runner>(*_machine, _prog, _opts);
+}
+
+session::session(mm::machine& m, const sc::program& prog, run_options opts)
+    : _prog(prog), _opts(std::move(opts)), _machine(&m) {
+  _runner = std::make_unique<statement_runner>(*_machine, _prog, _opts);
+}
+
+session::~session() = default;
+
+mm::mm_struct* session::mm_of(sc::proc_id p) const { return _runner->mm_at(p); }
+mm::address_space* session::file_of(sc::file_id f) const { return _runner->file_at(f); }
+const std::map<std::string, vaddr_t>& session::regions_of(sc::proc_id p) const { return _runner->regions_at(p); }
+
+int session::step(std::ostream& out, std::ostream& err) {
+  if (done()) return 0;
+  const sc::op& o = _prog.ops[_next++];
+  try {
+    if (_opts.on_statement) {
+      const auto t0 = std::chrono::steady_clock::now();
+      _runner->exec(o, out, err);
+      _opts.on_statement(o, std::chrono::steady_clock::now() - t0);
+    } else {
+      _runner->exec(o, out, err);
+    }
+    if (_opts.migrate_everything) _machine->migrate_all();
+    if (_opts.check_invariants) {
+      if (auto bad = _machine->check_invariants(); !bad.empty()) {
+        _failed = true;
+        err << sc::diag{_prog.file, o.line, "model invariant broken after this statement: " + bad}.str() << '\n';
+        return EXIT_MODEL_BUG;
+      }
+    }
+  } catch (const statement_error& e) {
+    _failed = true;
+    out << std::flush;
+    err << sc::diag{_prog.file, o.line, e.what()}.str() << '\n';
+    return sc::EXIT_SCENARIO_ERROR;
+  } catch (const std::logic_error& e) {
+    _failed = true;
+    out << std::flush;
+    err << sc::diag{_prog.file, o.line, std::string("model bug: ") + e.what()}.str() << '\n';
+    return EXIT_MODEL_BUG;
+  }
+  return 0;
+}
+
+int session::run_to(std::size_t count, std::ostream& out, std::ostream& err) {
+  while (!done() && _next < count)
+    if (int code = step(out, err); code != 0) return code;
+  return 0;
+}
+
+namespace {
+
+void print_stats(const mm::machine& m, std::ostream& err) {
+  for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
+  auto k = m.ksm_counters();
+  err << fmt::format(
+      "ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
+      "stable_node_dups {} full_scans {}\n",
+      k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains, k.stable_node_dups,
+      k.full_scans);
+}
 
 }  // namespace
 
 int run_on(mm::machine& m, const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
-  int line = 0;
-  try {
-    runner r(m, prog, out, opts.ksm_counters ? &err : nullptr);
-    for (const auto& o : prog.ops) {
-      line = o.line;
-      if (opts.on_statement) {
-        const auto t0 = std::chrono::steady_clock::now();
-        r.exec(o);
-        opts.on_statement(o, std::chrono::steady_clock::now() - t0);
-      } else {
-        r.exec(o);
-      }
-      if (opts.migrate_everything) m.migrate_all();
-      if (opts.check_invariants) {
-        if (auto bad = m.check_invariants(); !bad.empty()) {
-          err << sc::diag{prog.file, line, "model invariant broken after this statement: " + bad}.str() << '\n';
-          return EXIT_MODEL_BUG;
-        }
-      }
-    }
-  } catch (const statement_error& e) {
-    out << std::flush;
-    err << sc::diag{prog.file, line, e.what()}.str() << '\n';
-    return sc::EXIT_SCENARIO_ERROR;
-  } catch (const std::logic_error& e) {
-    out << std::flush;
-    err << sc::diag{prog.file, line, std::string("model bug: ") + e.what()}.str() << '\n';
-    return EXIT_MODEL_BUG;
+  {
+    session s(m, prog, opts);
+    if (int code = s.run_to(prog.ops.size(), out, err); code != 0) return code;
   }
-  if (opts.stats) {
-    for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
-    auto k = m.ksm_counters();
-    err << fmt::format(
-        "ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
-        "stable_node_dups {} full_scans {}\n",
-        k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains, k.stable_node_dups,
-        k.full_scans);
-  }
+  if (opts.stats) print_stats(m, err);
   return 0;
 }
 

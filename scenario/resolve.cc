@@ -177,7 +177,7 @@ class resolver {
     reg.pages.assign(s.pages, page_state{true, s.prot, false, false, false});
     auto base = slot_start(reg.slot);
     p.regions.emplace(s.region, std::move(reg));
-    return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot};
+    return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
   }
 
   op_body step(const st_read& s) {

@@ -9,6 +9,7 @@
 
 #include "rmapkit/mm/machine.h"
 #include "rmapkit/scenario/program.h"
+#include "rmapkit/scenario/report.h"
 
 namespace rmapkit::model {
 
@@ -35,6 +36,8 @@ struct run_options {
   /// When set, called after each statement that ran without error, with its wall time
   /// (`rmapkit bench`); the clock is read only when it is set.
   std::function<void(const scenario::op&, std::chrono::nanoseconds)> on_statement;
+  /// When set, receives each `check`'s report instead of the output stream (`--json`).
+  std::function<void(const scenario::report_block&)> on_check;
 };
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.

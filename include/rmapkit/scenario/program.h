@@ -56,6 +56,7 @@ struct op_mmap {
   std::uint64_t pages;
   std::uint64_t offset;
   enum prot prot;
+  std::string region;  ///< the region's name, for tools that show the state by name
 };
 struct op_read { proc_id proc; page_span span; };
 struct op_write { proc_id proc; page_span span; std::optional<std::uint8_t> value; };
