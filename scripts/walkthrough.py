@@ -99,7 +99,7 @@ def picture(tool, spec, where, pictures):
     if path in pictures:
         raise TemplateError(f"{where}: picture {name} is made twice")
     pictures[path] = run_rmapkit(tool, shlex.split(view) + ["--format", "svg"], where)
-    return f"![rmapkit {view.strip()}](walkthrough/{name}.svg)\n"
+    return f"\n![rmapkit {view.strip()}](walkthrough/{name}.svg)\n"
 
 
 def generate(tool):
