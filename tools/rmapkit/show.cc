@@ -22,6 +22,7 @@ int run_to_at(model::session& s, const view_options& opts, std::ostream& err) {
 model::run_options session_options(const view_options& opts) {
   model::run_options o;
   o.design = opts.design;
+  o.check_invariants = opts.check_invariants;
   return o;
 }
 
