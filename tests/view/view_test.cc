@@ -64,6 +64,10 @@ void check_every_frame(model::session& s) {
     t.frame = f.id;
     const auto w = trace_walk(s, t, walk_op::referenced);
     RC_ASSERT(w.traced == w.counts);
+    // show --frame finds the frame's PTEs by vma_address(); the whole dump by a pass over
+    // the page tables: the two agree.
+    RC_ASSERT(w.before.folios.size() == 1U);
+    RC_ASSERT(w.before.folios[0].mapped_by.size() == f.mapped_by.size());
     RC_ASSERT(w.counts.walks == 1U);
     std::set<std::pair<std::string, std::uint64_t>> seen;
     for (std::size_t i = 0; i < w.steps.size(); ++i) {
