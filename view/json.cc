@@ -51,8 +51,9 @@ json file_json(const file_view& f) {
   for (const auto& v : f.i_mmap) i_mmap.push_back({{"first", v.first}, {"last", v.last}, {"vma", v.vma}});
   for (const auto& [index, frame] : f.i_pages) i_pages.push_back({{"index", index}, {"frame", frame}});
   for (const auto& [index, swap] : f.swapped) swapped.push_back({{"index", index}, {"swap", swap}});
-  return {{"name", f.name},       {"shmem", f.shmem},     {"anon_shared", f.anon_shared}, {"pages", f.pages},
-          {"i_mmap", i_mmap},     {"i_pages", i_pages},   {"swapped", swapped}};
+  return {{"name", f.name},    {"shmem", f.shmem}, {"anon_shared", f.anon_shared},
+          {"pages", f.pages},  {"i_mmap", i_mmap}, {"i_pages", i_pages},
+          {"swapped", swapped}};
 }
 
 json ksm_json(const ksm_view& k) {
@@ -75,8 +76,8 @@ json ksm_json(const ksm_view& k) {
 json folio_json(const folio_view& f) {
   json mapped = json::array();
   for (const auto& p : f.mapped_by) mapped.push_back(pte_json(p));
-  json j{{"frame", f.id},         {"mapping", f.mapping},   {"index", f.index}, {"mapcount", f.mapcount},
-         {"refcount", f.refcount}, {"flags", f.flags},       {"mapped_by", mapped}};
+  json j{{"frame", f.id},          {"mapping", f.mapping}, {"index", f.index},   {"mapcount", f.mapcount},
+         {"refcount", f.refcount}, {"flags", f.flags},     {"mapped_by", mapped}};
   j["anon_vma"] = f.anon_vma ? json(*f.anon_vma) : json(nullptr);
   j["stable_node"] = f.stable_node ? json(*f.stable_node) : json(nullptr);
   j["file"] = f.file.empty() ? json(nullptr) : json(f.file);
@@ -98,8 +99,7 @@ json where_json(const std::string& file, std::size_t position, int line, const s
 }
 
 json state_body(const state& st) {
-  json mms = json::array(), avs = json::array(), files = json::array(), folios = json::array(),
-       objects = json::array();
+  json mms = json::array(), avs = json::array(), files = json::array(), folios = json::array(), objects = json::array();
   for (const auto& m : st.mms) {
     json vmas = json::array();
     for (const auto& v : m.vmas) vmas.push_back(vma_json(v));

@@ -346,8 +346,8 @@ class builder {
       const bool dup_before = i > 0 && kv.stable[i - 1]->content == n->content;
       const bool dup_after = i + 1 < kv.stable.size() && kv.stable[i + 1]->content == n->content;
       if ((dup_before || dup_after) && !dup_before) ++chain;
-      stable_node_view s{_names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0),
-                         dup_before || dup_after ? chain : 0, {}};
+      stable_node_view s{
+          _names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0), dup_before || dup_after ? chain : 0, {}};
       for (const auto* item : n->hlist) s.hlist.emplace_back(item->mm->name, item->address);
       k.stable.push_back(std::move(s));
     }
@@ -360,7 +360,8 @@ class builder {
       k.rmap_items.push_back(std::move(r));
     }
     for (const auto* item : kv.unstable)
-      if (focus::keeps(_focus.procs, item->mm->name) && !_focus.frames) k.unstable.emplace_back(item->mm->name, item->address);
+      if (focus::keeps(_focus.procs, item->mm->name) && !_focus.frames)
+        k.unstable.emplace_back(item->mm->name, item->address);
     return k;
   }
 

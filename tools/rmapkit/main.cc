@@ -21,7 +21,6 @@
 
 #include "bench.h"
 #include "compare.h"
-#include "show.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/diff.h"
 #include "rmapkit/model/model.h"
@@ -30,6 +29,7 @@
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/workloads.h"
 #include "rmapkit/version.h"
+#include "show.h"
 
 namespace {
 
@@ -305,11 +305,13 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
   sub.add_option("--design", o.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
-  sub.add_flag("--check-invariants", o.check_invariants, "check the model's invariants after every statement on the way");
+  sub.add_flag("--check-invariants", o.check_invariants,
+               "check the model's invariants after every statement on the way");
   sub.add_option("--format", o.format, "output: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  sub.add_flag_callback("--json", [&o] { o.format = "json"; }, "the same as --format json");
+  sub.add_flag_callback(
+      "--json", [&o] { o.format = "json"; }, "the same as --format json");
 }
 
 command add_show(CLI::App& app) {
@@ -347,7 +349,8 @@ command add_walk(CLI::App& app) {
   add_file(*sub, a->file);
   add_view_options(*sub, a->opts);
   auto* frame = sub->add_option("--frame", a->target.frame, "frame K (numbered as a bare check here numbers frames)");
-  auto* page = sub->add_option("--page", a->target.page, "the frame process P maps at page IDX of REGION: P:REGION:IDX");
+  auto* page = sub->add_option("--page", a->target.page,
+                               "the frame process P maps at page IDX of REGION: P:REGION:IDX");
   frame->excludes(page);
   sub->add_option("--op", a->op, "what to do at each mapping: none, referenced, unmap, mkclean, migrate")
       ->capture_default_str();
