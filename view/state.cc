@@ -128,6 +128,12 @@ class builder {
   }
 
  private:
+  /// folio->mapping's anon_vma, if it is still alive: as in the kernel, an unmapped folio
+  /// (one only the swap cache holds) keeps pointing at an anon_vma that may have been freed.
+  [[nodiscard]] const mm::anon_vma* live_anon_vma(const mm::folio& f) const {
+    return f.anon() && _names->anon_vma_id(f.anon()) != 0 ? f.anon() : nullptr;
+  }
+
   [[nodiscard]] bool is_linux6() const { return std::string_view(_m.anon_rmap_design().name()) == "linux-6"; }
 
   // The PTEs that map the frames shown. For one frame, a lookup at vma_address() of its
@@ -221,7 +227,7 @@ class builder {
           if (l.vma) vmas.insert(l.vma);
           if (l.mm) vmas.insert(mm::machine::find_vma(*l.mm, l.addr));
         }
-    } else if (auto* av = f.anon()) {
+    } else if (auto* av = live_anon_vma(f)) {
       add_lineage(avs, av);
       for (auto* avc = av->rb_root.iter_first(f.index.value, f.index.value); avc;
            avc = av->rb_root.iter_next(*avc, f.index.value, f.index.value))
@@ -374,7 +380,7 @@ class builder {
       fv.stable_node = _names->stable_node_id(f.ksm_node());
     } else if (f.anon()) {
       fv.mapping = "anon";
-      if (is_linux6()) fv.anon_vma = _names->anon_vma_id(f.anon());
+      if (is_linux6() && live_anon_vma(f)) fv.anon_vma = _names->anon_vma_id(f.anon());
     } else if (f.file()) {
       fv.mapping = "file";
       fv.file = f.file()->name;

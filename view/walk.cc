@@ -288,7 +288,11 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   const names n(s);
   const pfn_t pfn = resolve_target(s, n, target);
   mm::folio& f = m.folio_of(pfn);
-  if (f.pfn == m.zero_pfn() || !f.in_use()) throw view_error("the frame is free");
+  if (f.is_anon() && !f.mapped())
+    throw view_error(fmt::format(
+        "frame {}: no PTE maps it (only the swap cache holds it), so an rmap walk finds nothing: the kernel's "
+        "folio_lock_anon_vma_read() gives up on an unmapped folio, whose anon_vma may be gone",
+        *n.frame_id(pfn)));
 
   walk_view w;
   w.file = s.program().file;
