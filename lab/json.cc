@@ -51,9 +51,8 @@ nlohmann::json samples_json(const std::vector<std::chrono::nanoseconds>& runs) {
 }
 
 nlohmann::json outcome_json(const sc::program& prog, const back_end_outcome& o) {
-  return {{"exit_code", o.exit_code},
-          {"report", o.report},
-          {"errors", sc::to_json(sc::parse_diags(o.errors, prog.file))}};
+  return {
+      {"exit_code", o.exit_code}, {"report", o.report}, {"errors", sc::to_json(sc::parse_diags(o.errors, prog.file))}};
 }
 
 }  // namespace

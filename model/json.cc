@@ -16,9 +16,12 @@ namespace sc = rmapkit::scenario;
 namespace {
 
 nlohmann::json ksm_json(const mm::machine::ksm_stats& k) {
-  return {{"pages_shared", k.pages_shared},     {"pages_sharing", k.pages_sharing},
-          {"pages_unshared", k.pages_unshared}, {"pages_volatile", k.pages_volatile},
-          {"stable_node_chains", k.stable_node_chains}, {"stable_node_dups", k.stable_node_dups},
+  return {{"pages_shared", k.pages_shared},
+          {"pages_sharing", k.pages_sharing},
+          {"pages_unshared", k.pages_unshared},
+          {"pages_volatile", k.pages_volatile},
+          {"stable_node_chains", k.stable_node_chains},
+          {"stable_node_dups", k.stable_node_dups},
           {"full_scans", k.full_scans}};
 }
 
@@ -35,8 +38,9 @@ std::optional<std::string> teardown_leak(mm::machine& m) {
   m.drop_swap_cache();
   auto l = m.live();
   if (l.total() == 0) return std::nullopt;
-  return fmt::format("model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects",
-                     l.mms, l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
+  return fmt::format(
+      "model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects", l.mms,
+      l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
 }
 
 }  // namespace
@@ -58,9 +62,9 @@ sc::json_outcome run_json(const sc::program& prog, const run_options& opts) {
     if (opts.on_statement) opts.on_statement(op, t);
     if (opts.ksm_counters && std::holds_alternative<sc::op_ksm>(op.body)) {
       auto k = m.ksm_counters();
-      doc["ksm"].push_back(sc::to_json(op.line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared,
-                                                                 k.pages_volatile, k.stable_node_chains,
-                                                                 k.stable_node_dups}));
+      doc["ksm"].push_back(
+          sc::to_json(op.line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
+                                                k.stable_node_chains, k.stable_node_dups}));
     }
   };
   std::ostringstream out, err;

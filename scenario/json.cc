@@ -5,8 +5,8 @@
 #include <charconv>
 #include <cstdint>
 #include <optional>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
 namespace rmapkit::scenario {
 
@@ -86,7 +86,8 @@ nlohmann::json to_json(const report_block& block) {
   auto regions = nlohmann::json::array();
   for (const auto& reg : block.regions) {
     auto vmas = nlohmann::json::array();
-    for (const auto& v : reg.vmas) vmas.push_back({{"start", v.start}, {"end", v.end}, {"perms", v.perms}, {"kind", v.kind}});
+    for (const auto& v : reg.vmas)
+      vmas.push_back({{"start", v.start}, {"end", v.end}, {"perms", v.perms}, {"kind", v.kind}});
     auto pages = nlohmann::json::array();
     for (const auto& pg : reg.pages) pages.push_back(page_json(pg, frames, swaps));
     regions.push_back({{"process", reg.process}, {"region", reg.region}, {"vmas", vmas}, {"pages", pages}});

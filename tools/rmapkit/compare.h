@@ -10,8 +10,9 @@
 namespace rmapkit::tool {
 
 /// Runs lab::compare() and prints the comparison to @out; errors to @err (with @json,
-/// one document on @out, errors included). Exit status 0, 1 (--vs-kernel: linux-6 and the kernel differ), 2 (the scenario
-/// is wrong or refused), 3 (designs disagree: a model bug).
+/// one document on @out, errors included). Exit status 0, 1 (--vs-kernel: linux-6 and
+/// the kernel differ), 2 (the scenario is wrong or refused), 3 (designs disagree: a model
+/// bug).
 int cmd_compare(const scenario::program& prog, const lab::compare_options& opts, bool json, std::ostream& out,
                 std::ostream& err);
 

@@ -7,6 +7,8 @@
 //   rmapkit compare FILE  run a scenario under every rmap design; print their costs (compare.cc)
 //   rmapkit bench FILE    time a scenario's statements per kind (bench.cc)
 //   rmapkit lint FILE     check a scenario without running it
+// With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
+// (docs/json.md), built by the libraries' json.h.
 #include <csignal>
 #include <functional>
 #include <iostream>
