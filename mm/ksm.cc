@@ -264,6 +264,20 @@ machine::ksm_stats machine::ksm_counters() const {
   return s;
 }
 
+machine::ksm_view machine::ksm_snapshot() const {
+  ksm_view v;
+  for (const auto& [content, node] : _ksm->stable) v.stable.push_back(node.get());
+  for (const auto& [key, item] : _ksm->items) v.rmap_items.push_back(&item);
+  // Keyed by mm address in the tree; listed by mm serial, so that a dump is reproducible.
+  std::stable_sort(v.rmap_items.begin(), v.rmap_items.end(), [](const ksm_rmap_item* a, const ksm_rmap_item* b) {
+    return std::pair(a->mm->id, a->address.value) < std::pair(b->mm->id, b->address.value);
+  });
+  for (const auto& [content, item] : _ksm->unstable) v.unstable.push_back(item);
+  v.mm_slots.assign(_ksm->mm_list.begin(), _ksm->mm_list.end());
+  v.full_scans = _ksm->full_scans;
+  return v;
+}
+
 // The `ksm` statement: scan until nothing changes for three full scans, as the kernel
 // runner waits for ksmd's counters to settle.
 void machine::ksm_run_to_fixpoint() {
@@ -275,14 +289,26 @@ void machine::ksm_run_to_fixpoint() {
 // the other mms of its anon_vma at the same address: children forked after the merge.
 void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
   auto* node = f.ksm_node();
+  rmap_trace(*this, {.what = walk_step::kind::start, .name = "ksm_stable_node", .object = node});
   for (int pass = 0; pass < 2; ++pass) {
     for (auto* item : std::vector<ksm_rmap_item*>(node->hlist)) {
       anon_vma* av = item->anon_vma;
+      rmap_trace(*this, {.what = walk_step::kind::source,
+                         .name = pass == 0 ? "ksm_rmap_item" : "ksm_rmap_item (second pass: other mms)",
+                         .object = item,
+                         .mm = item->mm,
+                         .addr = item->address});
+      rmap_trace(*this, {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+      rmap_trace(*this, {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .last = ~0ULL});
       for (auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL)) {
         vm_area_struct& vma = *avc->vma;
-        if (item->address < vma.vm_start || item->address >= vma.vm_end) continue;
-        if ((vma.vm_mm == item->mm) != (pass == 0)) continue;
-        if (!rmap_visit(_walk, f, vma, item->address, rwc)) return;
+        if (item->address < vma.vm_start || item->address >= vma.vm_end) {
+          rmap_trace(*this, {.what = walk_step::kind::skip, .name = "rmap_item->address outside the VMA", .vma = &vma,
+                             .addr = item->address});
+          continue;
+        }
+        if ((vma.vm_mm == item->mm) != (pass == 0)) continue;  // the other pass visits it
+        if (!rmap_visit(*this, f, vma, item->address, rwc)) return;
       }
     }
   }

@@ -209,9 +209,13 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   anon_vma* av = f.anon();
   if (!av) return;
   const auto pgoff = f.index.value;
+  rmap_trace(*this, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+  rmap_trace(*this, {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+  rmap_trace(*this, {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff,
+                     .last = pgoff});
   for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
-    _walk.entries++;
-    if (!rmap_visit(_walk, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
+    rmap_entry(*this, "anon_vma_chain", avc, avc->vma);
+    if (!rmap_visit(*this, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
   }
 }
 
@@ -219,8 +223,11 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   address_space* as = f.file();
   if (!as) return;
   const auto pgoff = f.index.value;
+  rmap_trace(*this, {.what = walk_step::kind::start, .name = "address_space", .object = as});
+  rmap_trace(*this, {.what = walk_step::kind::lock, .name = "i_mmap_lock_read", .object = as});
+  rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = pgoff});
   for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff))
-    if (!rmap_visit(_walk, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
+    if (!rmap_visit(*this, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
 }
 
 void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {

@@ -13,16 +13,47 @@
 
 namespace rmapkit::mm {
 
-/// Handles one candidate VMA already known to map @f's page at @addr (an interval-tree
-/// hit, KSM's rmap_item->address, a PTE a chain recorded): skip it if the walker's
-/// invalid_vma() says so, else count it and call rmap_one(). False when the walk must
-/// stop: rmap_one() asked to, or done() says the walk has nothing left to do.
-[[nodiscard]] inline bool rmap_visit(walk_stats& stats, folio& f, vm_area_struct& vma, vaddr_t addr,
+/// The walk reads one rmap entry (an AVC, a list node, a chain entry): counted, and traced.
+inline void rmap_entry(machine& m, const char* name, const void* entry, const vm_area_struct* vma = nullptr) {
+  m.stats().entries++;
+  if (m.tracing()) m.trace({.what = walk_step::kind::entry, .name = name, .object = entry, .vma = vma});
+}
+
+/// Traces a step that walk_stats does not count (where the walk starts, a lock, a query).
+inline void rmap_trace(const machine& m, walk_step s) {
+  if (m.tracing()) m.trace(s);
+}
+
+namespace detail {
+
+/// rmap_one() on a candidate at @addr, after invalid_vma().
+[[nodiscard]] inline bool rmap_visit_at(machine& m, folio& f, vm_area_struct& vma, vaddr_t addr,
+                                        const rmap_walk_control& rwc) {
+  if (rwc.invalid_vma && rwc.invalid_vma(vma)) {
+    rmap_trace(m, {.what = walk_step::kind::skip, .name = "invalid_vma", .vma = &vma, .addr = addr});
+    return true;
+  }
+  m.stats().vmas_visited++;
+  const bool go_on = rwc.rmap_one(f, vma, addr);
+  rmap_trace(m, {.what = walk_step::kind::rmap_one, .vma = &vma, .addr = addr, .ok = go_on});
+  if (!go_on) return false;
+  if (rwc.done && rwc.done(f)) {
+    rmap_trace(m, {.what = walk_step::kind::done, .vma = &vma});
+    return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// Handles one candidate VMA already known to map @f's page at @addr (KSM's
+/// rmap_item->address, a PTE a chain recorded): skip it if the walker's invalid_vma()
+/// says so, else count it and call rmap_one(). False when the walk must stop: rmap_one()
+/// asked to, or done() says the walk has nothing left to do.
+[[nodiscard]] inline bool rmap_visit(machine& m, folio& f, vm_area_struct& vma, vaddr_t addr,
                                      const rmap_walk_control& rwc) {
-  if (rwc.invalid_vma && rwc.invalid_vma(vma)) return true;
-  stats.vmas_visited++;
-  if (!rwc.rmap_one(f, vma, addr)) return false;
-  return !(rwc.done && rwc.done(f));
+  rmap_trace(m, {.what = walk_step::kind::candidate, .vma = &vma, .addr = addr, .computed = false});
+  return detail::rmap_visit_at(m, f, vma, addr, rwc);
 }
 
 /// How a walk found its candidate VMAs, which decides what a candidate whose range
@@ -38,14 +69,16 @@ enum class rmap_candidates {
 };
 
 /// Handles one candidate VMA at vma_address() of @f's page, then as the form above.
-[[nodiscard]] inline bool rmap_visit(walk_stats& stats, folio& f, vm_area_struct& vma, rmap_candidates from,
+[[nodiscard]] inline bool rmap_visit(machine& m, folio& f, vm_area_struct& vma, rmap_candidates from,
                                      const rmap_walk_control& rwc) {
   const std::optional<vaddr_t> addr = machine::vma_address(vma, f.index);
   if (!addr) {
     if (from == rmap_candidates::cover_the_page) throw std::logic_error("rmap walk: interval tree hit outside the VMA");
+    rmap_trace(m, {.what = walk_step::kind::skip, .name = "vma_address", .vma = &vma, .computed = true});
     return true;
   }
-  return rmap_visit(stats, f, vma, *addr, rwc);
+  rmap_trace(m, {.what = walk_step::kind::candidate, .vma = &vma, .addr = *addr, .computed = true});
+  return detail::rmap_visit_at(m, f, vma, *addr, rwc);
 }
 
 }  // namespace rmapkit::mm

@@ -2,6 +2,9 @@
 // page->mapping. The kernel functions each member follows are named on it.
 #include "avc.h"
 
+#include <algorithm>
+#include <string>
+
 #include <fmt/format.h>
 
 namespace rmapkit::mm::designs {
@@ -89,7 +92,61 @@ std::string avc_anon_rmap::check() const {
 
 avc_era_anon_vma* avc_anon_rmap::alloc_anon_vma() {
   _anon_vma_objects.alloc();
-  return _anon_vma_slab.alloc();
+  avc_era_anon_vma* av = _anon_vma_slab.alloc();
+  av->serial = ++_serial;
+  return av;
+}
+
+namespace {
+
+rmap_object_dump dump_anon_vma(const avc_era_anon_vma& av) {
+  rmap_object_dump d{.key = &av,
+                     .type = "anon_vma",
+                     .fields = {{"refcount", std::to_string(av.refcount)},
+                                {"degree", std::to_string(av.degree)},
+                                {"avcs", std::to_string(av.avcs)}},
+                     .links = {{.field = "root", .object = av.root}, {.field = "parent", .object = av.parent}}};
+  av.head.for_each([&](const avc_era_chain& avc) { d.links.push_back({.field = "head", .object = &avc}); });
+  for (const auto* avc = av.rb_root.iter_first(0, ~0ULL); avc; avc = av.rb_root.iter_next(*avc, 0, ~0ULL))
+    d.links.push_back({.field = "rb_root", .object = avc});
+  return d;
+}
+
+rmap_object_dump dump_avc(const avc_era_chain& avc) {
+  return {.key = &avc,
+          .type = "anon_vma_chain",
+          .fields = {{"start", fmt::format("{:#x}", avc.start)}, {"last", fmt::format("{:#x}", avc.last)}},
+          .links = {{.field = "vma", .vma = avc.vma}, {.field = "anon_vma", .object = avc.anon_vma}}};
+}
+
+}  // namespace
+
+// The anon_vmas oldest first, each followed by its AVCs; with @only, the frame's
+// page->mapping, its anon_vma and that anon_vma's AVCs.
+std::vector<rmap_object_dump> avc_anon_rmap::dump(const folio* only) const {
+  std::vector<rmap_object_dump> out;
+  std::vector<const avc_era_anon_vma*> avs;
+  auto page = [&](pfn_t pfn, avc_era_anon_vma* const& av) {
+    if (!av || !mapped_anon(_m.folio_of(pfn))) return;  // a stale entry: the frame moved on
+    out.push_back({.key = &av, .type = "page->mapping", .fields = {},
+                   .links = {{.field = "page", .frame = pfn}, {.field = "mapping", .object = av}}});
+    avs.push_back(av);
+  };
+  if (only) {
+    if (auto* const* av = _mapping.find(only->pfn)) page(only->pfn, *av);
+  } else {
+    _mapping.for_each(page);
+    for (const auto& [vma, st] : _vma_state) st.chain.for_each([&](const avc_era_chain& avc) { avs.push_back(avc.anon_vma); });
+  }
+  std::sort(avs.begin(), avs.end(), [](auto* a, auto* b) { return a->serial < b->serial; });
+  avs.erase(std::unique(avs.begin(), avs.end()), avs.end());
+  for (const avc_era_anon_vma* av : avs) {
+    out.push_back(dump_anon_vma(*av));
+    av->head.for_each([&](const avc_era_chain& avc) { out.push_back(dump_avc(avc)); });
+    for (const auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL))
+      out.push_back(dump_avc(*avc));
+  }
+  return out;
 }
 
 // put_anon_vma(): a child pins its root, so the root goes last.

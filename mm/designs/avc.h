@@ -50,6 +50,7 @@ struct avc_era_anon_vma {
   std::size_t avcs = 0;           ///< AVCs on it
   list_head<avc_era_chain> head;  ///< linux-2.6.34: its AVCs, oldest first
   avc_era_tree rb_root;           ///< linux-3.19: its AVCs by their VMAs' pgoff ranges
+  std::uint64_t serial = 0;       ///< allocation order, so that a dump lists anon_vmas oldest first
 };
 
 /// What these eras kept in struct vm_area_struct: its anon_vma and its AVC chain.
@@ -75,6 +76,7 @@ class avc_anon_rmap : public anon_rmap {
   void migrate(folio& src, folio& dst) override;
   [[nodiscard]] std::vector<rmap_object_count> objects() const override;
   [[nodiscard]] std::string check() const override;
+  [[nodiscard]] std::vector<rmap_object_dump> dump(const folio* only) const override;
 
  protected:
   enum class fork_reuse : bool { never, idle_ancestor };
@@ -109,6 +111,7 @@ class avc_anon_rmap : public anon_rmap {
   pfn_table<avc_era_anon_vma*> _mapping;  // folio->mapping
   object_counter _anon_vma_objects;
   object_counter _avc_objects;
+  std::uint64_t _serial = 0;
 };
 
 }  // namespace rmapkit::mm::designs

@@ -52,6 +52,8 @@ class legoos_anon_rmap final : public anon_rmap {
     // the rest of the list cannot hold another. (Restoring migration entries walks a
     // folio with no mappings yet: then every entry is wanted.)
     const std::size_t want = f.mapcount > 0 ? static_cast<std::size_t>(f.mapcount) : SIZE_MAX;
+    rmap_trace(_m, {.what = walk_step::kind::start, .name = "pcache rmap list", .object = &_first[f.pfn]});
+    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "pcache_lock", .object = &_first[f.pfn]});
     walk_buffer::lease buf(_buf);
     auto& ptes = buf.v();
     for (const lego_rmap* e = &_first[f.pfn]; e && ptes.size() < want; e = e->next)
@@ -68,6 +70,28 @@ class legoos_anon_rmap final : public anon_rmap {
 
   std::vector<rmap_object_count> objects() const override {
     return {_in_frame_objects.count(), _entry_objects.count()};
+  }
+
+  // Each frame's list: the first entry in the frame's own metadata, the rest allocated.
+  std::vector<rmap_object_dump> dump(const folio* only) const override {
+    std::vector<rmap_object_dump> out;
+    auto one = [&](pfn_t pfn, const lego_rmap& head) {
+      if (!head.used && !head.next) return;
+      for (const lego_rmap* e = &head; e; e = e->next) {
+        rmap_object_dump d{.key = e, .type = "lego_rmap", .fields = {}, .links = {}};
+        if (e == &head) {
+          d.fields.emplace_back("in_frame", "1");  // the first entry lives in the frame's metadata
+          d.links.push_back({.field = "page", .frame = pfn});
+        }
+        if (e->used) d.links.push_back(pte_link("pte", _mm_by_id.at(e->pte.mm_id()), e->pte));
+        else d.fields.emplace_back("used", "0");
+        if (e->next) d.links.push_back({.field = "next", .object = e->next});
+        out.push_back(std::move(d));
+      }
+    };
+    if (!only) _first.for_each(one);
+    else if (const lego_rmap* h = _first.find(only->pfn)) one(only->pfn, *h);
+    return out;
   }
 
   // Walks stop after mapcount entries: that is only right while entries and mappings are

@@ -27,12 +27,14 @@ class linux_2_6_34_anon_rmap final : public avc_anon_rmap {
   void walk(folio& f, const rmap_walk_control& rwc) override {
     avc_era_anon_vma* av = folio_anon_vma(f);
     if (!av) return;
-    walk_stats& stats = m().stats();
+    rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(m(), {.what = walk_step::kind::lock, .name = "page_lock_anon_vma", .object = av});
+    rmap_trace(m(), {.what = walk_step::kind::query, .name = "anon_vma->head (every AVC)", .object = av});
     bool go = true;
     av->head.for_each([&](avc_era_chain& avc) {
       if (!go) return;
-      stats.entries++;
-      go = rmap_visit(stats, f, *avc.vma, rmap_candidates::may_miss_the_page, rwc);
+      rmap_entry(m(), "anon_vma_chain", &avc, avc.vma);
+      go = rmap_visit(m(), f, *avc.vma, rmap_candidates::may_miss_the_page, rwc);
     });
   }
 

@@ -5,6 +5,8 @@
 // fork; but a walk visits every VMA of the family, even those whose range misses the
 // page and those of processes that have long since replaced it by their own copy: the
 // cost that made 2.6.34 give each VMA its own anon_vma (linux_2_6_34.cc).
+#include <algorithm>
+#include <string>
 #include <unordered_map>
 
 #include "support.h"
@@ -18,6 +20,7 @@ struct family_vma;
 struct family_anon_vma {
   list_head<family_vma> head;  ///< every VMA of the family
   std::size_t vmas = 0;
+  std::uint64_t serial = 0;  ///< allocation order, so that a dump lists families oldest first
 };
 
 /// What 2.6.7 kept in struct vm_area_struct: its family's anon_vma and its place on the
@@ -45,6 +48,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     if (auto* n = anon_vma_neighbour(vma); n && _members.count(n)) av = _members[n].anon_vma;
     if (!av) {
       av = _family_slab.alloc();
+      av->serial = ++_serial;
       _anon_vma_objects.alloc();
     }
     join(vma, av);
@@ -78,16 +82,47 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   void walk(folio& f, const rmap_walk_control& rwc) override {
     family_anon_vma* av = _mapping[f.pfn];
     if (!av) return;
-    walk_stats& stats = _m.stats();
+    rmap_trace(_m, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "page_lock_anon_vma", .object = av});
+    rmap_trace(_m, {.what = walk_step::kind::query, .name = "anon_vma->head (every VMA of the family)", .object = av});
     bool go = true;
     av->head.for_each([&](family_vma& member) {
       if (!go) return;
-      stats.entries++;
-      go = rmap_visit(stats, f, *member.vma, rmap_candidates::may_miss_the_page, rwc);
+      rmap_entry(_m, "vm_area_struct->anon_vma_node", &member, member.vma);
+      go = rmap_visit(_m, f, *member.vma, rmap_candidates::may_miss_the_page, rwc);
     });
   }
 
   [[nodiscard]] std::vector<rmap_object_count> objects() const override { return {_anon_vma_objects.count()}; }
+
+  // Each family's anon_vma and its list of VMAs; and page->mapping of each frame.
+  [[nodiscard]] std::vector<rmap_object_dump> dump(const folio* only) const override {
+    std::vector<rmap_object_dump> out;
+    std::vector<const family_anon_vma*> families;
+    auto note = [&](const family_anon_vma* av) {
+      if (av) families.push_back(av);
+    };
+    auto page = [&](pfn_t pfn, family_anon_vma* const& av) {
+      if (!av || !mapped_anon(_m.folio_of(pfn))) return;  // a stale entry: the frame moved on
+      out.push_back({.key = &av, .type = "page->mapping", .fields = {},
+                     .links = {{.field = "page", .frame = pfn}, {.field = "mapping", .object = av}}});
+      note(av);
+    };
+    if (only) {
+      if (auto* const* av = _mapping.find(only->pfn)) page(only->pfn, *av);
+    } else {
+      _mapping.for_each(page);
+      for (const auto& [vma, member] : _members) note(member.anon_vma);
+    }
+    std::sort(families.begin(), families.end(), [](auto* a, auto* b) { return a->serial < b->serial; });
+    families.erase(std::unique(families.begin(), families.end()), families.end());
+    for (const family_anon_vma* av : families) {
+      rmap_object_dump d{.key = av, .type = "anon_vma", .fields = {{"vmas", std::to_string(av->vmas)}}, .links = {}};
+      av->head.for_each([&](const family_vma& member) { d.links.push_back({.field = "head", .vma = member.vma}); });
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
 
  private:
   void join(vm_area_struct& vma, family_anon_vma* av) {
@@ -104,6 +139,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   std::unordered_map<const vm_area_struct*, family_vma> _members;  // every VMA in some family
   pfn_table<family_anon_vma*> _mapping;                            // folio->mapping
   object_counter _anon_vma_objects{"anon_vma", 24};                // 2.6.7: a spinlock and the list head
+  std::uint64_t _serial = 0;
 };
 
 }  // namespace

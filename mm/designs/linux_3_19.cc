@@ -41,10 +41,13 @@ class linux_3_19_anon_rmap final : public avc_anon_rmap {
     avc_era_anon_vma* av = folio_anon_vma(f);
     if (!av) return;
     const auto pgoff = f.index.value;
-    walk_stats& stats = m().stats();
+    rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(m(), {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+    rmap_trace(m(), {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff,
+                     .last = pgoff});
     for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
-      stats.entries++;
-      if (!rmap_visit(stats, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
+      rmap_entry(m(), "anon_vma_chain", avc, avc->vma);
+      if (!rmap_visit(m(), f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
     }
   }
 

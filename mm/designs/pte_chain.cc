@@ -57,6 +57,9 @@ class pte_chain_anon_rmap final : public anon_rmap {
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
     const pte_rmap& r = _rmap[f.pfn];
+    rmap_trace(_m, {.what = walk_step::kind::start, .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
+                    .object = &r});
+    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "pte_chain_lock", .object = &r});
     if (!r.direct.empty()) {
       const pte_handle h = r.direct;  // a copy: rmap_one may unmap it
       visit_pte(_m, f, _mm_by_id, h, rwc);
@@ -80,6 +83,30 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   std::vector<rmap_object_count> objects() const override { return {_chain_objects.count()}; }
+
+  // struct page's page->pte of each anonymous frame, and its chain blocks.
+  std::vector<rmap_object_dump> dump(const folio* only) const override {
+    std::vector<rmap_object_dump> out;
+    auto one = [&](pfn_t pfn, const pte_rmap& r) {
+      if (r.direct.empty() && !r.chain) return;
+      rmap_object_dump page{.key = &r, .type = "page->pte", .fields = {}, .links = {}};
+      page.links.push_back({.field = "page", .frame = pfn});
+      if (!r.direct.empty()) page.links.push_back(pte_link("direct", _mm_by_id.at(r.direct.mm_id()), r.direct));
+      if (r.chain) page.links.push_back({.field = "chain", .object = r.chain});
+      out.push_back(std::move(page));
+      unsigned i = r.idx;
+      for (const pte_chain* c = r.chain; c; c = c->next, i = 0) {
+        rmap_object_dump block{.key = c, .type = "pte_chain", .fields = {}, .links = {}};
+        for (unsigned k = i; k < pte_chain::NRPTE; ++k)
+          block.links.push_back(pte_link(fmt::format("ptes[{}]", k), _mm_by_id.at(c->ptes[k].mm_id()), c->ptes[k]));
+        if (c->next) block.links.push_back({.field = "next", .object = c->next});
+        out.push_back(std::move(block));
+      }
+    };
+    if (!only) _rmap.for_each(one);
+    else if (const pte_rmap* r = _rmap.find(only->pfn)) one(only->pfn, *r);
+    return out;
+  }
   std::size_t per_frame_bytes() const override { return sizeof(pte_handle); }  // page->pte: direct or chain
 
   std::string check() const override {

@@ -67,6 +67,8 @@ class pfn_table {
   void for_each(F&& f) const {
     for (std::size_t i = 0; i < _v.size(); ++i) f(pfn_t{i}, _v[i]);
   }
+  /// The entry of @pfn, or null when the table never grew that far.
+  [[nodiscard]] const T* find(pfn_t pfn) const { return pfn.value < _v.size() ? &_v[pfn.value] : nullptr; }
 
  private:
   std::vector<T> _v;
@@ -103,6 +105,16 @@ class pte_handle {
   static constexpr unsigned PAGE_BITS = 36;  // 48-bit virtual addresses
   std::uint64_t _v = 0;
 };
+
+/// Whether a design's page->mapping of @f is current: designs leave the entry of a frame
+/// that was freed or unmapped behind (as the kernel leaves page->mapping), and its
+/// anon_vma may be gone; only a mapped anonymous folio's is sure to be alive.
+inline bool mapped_anon(const folio& f) { return f.in_use() && f.is_anon() && !f.is_ksm() && f.mapped(); }
+
+/// A link to the PTE @h names, for a design's dump.
+inline rmap_object_dump::link pte_link(std::string field, const mm_struct& mm, pte_handle h) {
+  return {.field = std::move(field), .mm = &mm, .addr = h.addr()};
+}
 
 /// The mms a design has seen, by serial, to turn a pte_handle back into an mm.
 class mm_registry {
@@ -149,11 +161,13 @@ class walk_buffer {
 /// Visits the mapping a chain entry names: its VMA is found from the address (a PTE
 /// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.
 inline bool visit_pte(machine& m, folio& f, const mm_registry& mms, pte_handle h, const rmap_walk_control& rwc) {
-  m.stats().entries++;
   mm_struct& mm = mms.at(h.mm_id());
+  if (m.tracing())
+    m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
   vm_area_struct* vma = machine::find_vma(mm, h.addr());
+  rmap_entry(m, "pte", nullptr, vma);
   if (!vma) throw std::logic_error("rmap chain entry outside every VMA");
-  return rmap_visit(m.stats(), f, *vma, h.addr(), rwc);
+  return rmap_visit(m, f, *vma, h.addr(), rwc);
 }
 
 }  // namespace designs

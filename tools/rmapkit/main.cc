@@ -7,6 +7,8 @@
 //   rmapkit compare FILE  run a scenario under every rmap design; print their costs (compare.cc)
 //   rmapkit bench FILE    time a scenario's statements per kind (bench.cc)
 //   rmapkit lint FILE     check a scenario without running it
+//   rmapkit show FILE     the model's reverse map after a statement (show.cc)
+//   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
 // With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
 // (docs/json.md), built by the libraries' json.h.
 #include <csignal>
@@ -21,6 +23,7 @@
 
 #include "bench.h"
 #include "compare.h"
+#include "show.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/diff.h"
@@ -358,6 +361,64 @@ command add_lint(CLI::App& app) {
           }};
 }
 
+void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
+  sub.add_option("--at", o.at, "after which statement: N (1 = the first), line:L, or end")->capture_default_str();
+  sub.add_option("--design", o.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  sub.add_flag("--check-invariants", o.check_invariants, "check the model's invariants after every statement on the way");
+}
+
+command add_show(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::tool::view_options opts;
+    rmapkit::view::filter filter;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("show",
+                                 "Print the model's reverse map after a statement: mms and VMAs, the anon_vma "
+                                 "forest, i_mmap and page caches, KSM, folios (or a design's own structures)");
+  add_file(*sub, a->file);
+  add_view_options(*sub, a->opts);
+  sub->add_option("--pid", a->filter.pid, "only what process P maps");
+  sub->add_option("--frame", a->filter.frame, "only frame K (numbered as a bare check here numbers frames)");
+  sub->add_option("--anon-vma", a->filter.anon_vma, "only anon_vma avN (N)");
+  sub->add_option("--file", a->filter.file, "only file F");
+  return {sub, [a] {
+            auto prog = load(a->file);
+            return prog ? rmapkit::tool::cmd_show(*prog, a->opts, a->filter, std::cout, std::cerr)
+                        : sc::EXIT_SCENARIO_ERROR;
+          }};
+}
+
+command add_walk(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::tool::view_options opts;
+    rmapkit::view::walk_target target;
+    std::string op = "none";
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("walk", "Walk the reverse map of one frame step by step, as the design does it");
+  add_file(*sub, a->file);
+  add_view_options(*sub, a->opts);
+  auto* frame = sub->add_option("--frame", a->target.frame, "frame K (numbered as a bare check here numbers frames)");
+  auto* page = sub->add_option("--page", a->target.page, "the frame process P maps at page IDX of REGION: P:REGION:IDX");
+  frame->excludes(page);
+  sub->add_option("--op", a->op, "what to do at each mapping: none, referenced, unmap, mkclean, migrate")
+      ->capture_default_str();
+  return {sub, [a] {
+            if (!a->target.frame && !a->target.page) {
+              std::cerr << "rmapkit walk: which frame? --frame K or --page P:REGION:IDX\n";
+              return sc::EXIT_SCENARIO_ERROR;
+            }
+            auto prog = load(a->file);
+            return prog ? rmapkit::tool::cmd_walk(*prog, a->opts, a->target, a->op, std::cout, std::cerr)
+                        : sc::EXIT_SCENARIO_ERROR;
+          }};
+}
+
 /// CLI11 reports a missing or mistyped command ("rmapkit rnu x.rmap") as "A subcommand is
 /// required"; name the word and the commands instead. Returns false when @e is another error.
 bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
@@ -394,7 +455,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
   add_gen(app, commands);
-  for (auto add : {add_compare, add_bench, add_lint}) commands.push_back(add(app));
+  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk}) commands.push_back(add(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

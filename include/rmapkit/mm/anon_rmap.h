@@ -40,6 +40,25 @@ struct rmap_object_count {
   [[nodiscard]] std::uint64_t live() const { return allocated - freed; }
 };
 
+/// One object of a design's own reverse map, as `rmapkit show` prints and draws it: the
+/// kernel's struct name, its scalar fields and its pointers. Objects are identified by
+/// address (@key); the viewer numbers them by first appearance.
+struct rmap_object_dump {
+  /// A pointer field: to another dumped object, a VMA, a PTE (mm, address) or a frame.
+  struct link {
+    std::string field;
+    const void* object = nullptr;
+    const vm_area_struct* vma = nullptr;
+    const mm_struct* mm = nullptr;
+    vaddr_t addr{};
+    pfn_t frame{};
+  };
+  const void* key = nullptr;
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<link> links;
+};
+
 /// Counts one object type: allocation, free, and the largest number live at once.
 class object_counter {
  public:
@@ -91,6 +110,9 @@ class anon_rmap {
   /// page->mapping and page->index, which every design uses, are not counted. `compare`
   /// charges them per anonymous frame in use, the frames this reverse map serves.
   [[nodiscard]] virtual std::size_t per_frame_bytes() const { return 0; }
+  /// The design's own structures, for `rmapkit show`: all of them, or (@only set) those
+  /// that serve that frame. linux-6 has none: its structures are the machine's own.
+  [[nodiscard]] virtual std::vector<rmap_object_dump> dump(const folio* /*only*/) const { return {}; }
   /// The design's own invariants; empty when they hold.
   [[nodiscard]] virtual std::string check() const { return {}; }
 };

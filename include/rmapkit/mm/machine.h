@@ -45,6 +45,37 @@ struct walk_stats {
   std::uint64_t upkeep = 0;         ///< entries read to add or remove a mapping (chain searches, duplicate checks)
 };
 
+/// One step of an rmap walk, as `rmapkit walk` shows it. Walks report their steps where
+/// they count walk_stats (an entry, a visit, a PTE examined), so that a trace and the
+/// counters agree by construction.
+struct walk_step {
+  enum class kind : std::uint8_t {
+    start,      ///< the object the walk starts from (@name, @object): folio->mapping, page->pte, ...
+    lock,       ///< a lock the walk takes (@name: the kernel's function; @object: what it locks)
+    query,      ///< a tree query on @object for the page offsets [@first, @last]
+    source,     ///< an object the walk reads that walk_stats does not count (a KSM rmap_item)
+    entry,      ///< an rmap entry read (walk_stats::entries): an AVC, a list node, a chain entry
+    candidate,  ///< a candidate VMA at @addr: vma_address() of the page when @computed, else the entry's
+    skip,       ///< a candidate passed over: invalid_vma() (@name "invalid_vma") or outside the VMA
+    pte,        ///< page_vma_mapped_walk() at @addr found @pte (walk_stats::ptes_examined)
+    rmap_one,   ///< rmap_one() returned @ok: false stops the walk (walk_stats::vmas_visited)
+    done,       ///< rwc.done() says nothing is left to do: the walk stops
+  };
+  kind what = kind::start;
+  const char* name = "";  ///< the kernel's name for the object, entry or lock
+  const void* object = nullptr;
+  const vm_area_struct* vma = nullptr;
+  const mm_struct* mm = nullptr;  ///< for a source or entry that names an mm (KSM, PTE chains)
+  std::uint64_t first = 0, last = 0;
+  vaddr_t addr{};
+  pte_t pte{};
+  bool computed = false;
+  bool ok = false;
+};
+
+/// Receives the steps of every rmap walk while it is set (machine::set_walk_tracer).
+using walk_tracer = std::function<void(const walk_step&)>;
+
 /// Events counted as /proc/vmstat counts them (include/linux/vm_event_item.h).
 enum class vm_event : std::uint8_t {
   pgfault,
@@ -161,6 +192,14 @@ class machine final : private pte_observer {
   /// Whether @vma maps @f at @addr (page_vma_mapped_walk for an order-0 folio).
   bool page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr);
 
+  /// Every rmap walk reports its steps to @t until it is reset (`rmapkit walk`); an empty
+  /// tracer costs a walk one test per step.
+  void set_walk_tracer(walk_tracer t) { _tracer = std::move(t); }
+  [[nodiscard]] bool tracing() const { return static_cast<bool>(_tracer); }
+  void trace(const walk_step& s) const {
+    if (_tracer) _tracer(s);
+  }
+
   // ---- lookups ----------------------------------------------------------------------------
   folio& folio_of(pfn_t pfn) { return _frames.at(pfn.value); }
   const folio& folio_of(pfn_t pfn) const { return _frames.at(pfn.value); }
@@ -198,6 +237,30 @@ class machine final : private pte_observer {
   /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
   [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
   const std::vector<mm_struct*>& mms() const { return _mms; }
+
+  // ---- introspection: read-only views for `rmapkit show` and embedders ---------------------
+  /// Frames the machine has (pfns 1 .. nr_frames() - 1; pfn 0 is never used).
+  [[nodiscard]] std::uint64_t nr_frames() const { return _frames.size(); }
+  /// Every live anon_vma, in no particular order (their `id` is their allocation order).
+  void for_each_anon_vma(const std::function<void(const anon_vma&)>& f) const { _anon_vmas.for_each(f); }
+  /// Every open file (page cache object), in no particular order.
+  void for_each_file(const std::function<void(const address_space&)>& f) const { _files.for_each(f); }
+  /// The LRU list a folio is on, if it is on one.
+  [[nodiscard]] static std::optional<lru_list> lru_of(const folio& f) {
+    if (!f.test(folio_flag::lru)) return std::nullopt;
+    return folio_lru_list(f);
+  }
+  /// KSM's structures as they are: the stable tree's nodes by content (nodes of equal
+  /// content are the dups of one chain), every rmap_item by (mm, address), and the
+  /// unstable tree's items by content.
+  struct ksm_view {
+    std::vector<const ksm_stable_node*> stable;
+    std::vector<const ksm_rmap_item*> rmap_items;
+    std::vector<const ksm_rmap_item*> unstable;
+    std::vector<const mm_struct*> mm_slots;  ///< in scan order
+    std::uint64_t full_scans = 0;
+  };
+  [[nodiscard]] ksm_view ksm_snapshot() const;
 
  private:
   friend class linux6_anon_rmap;
@@ -367,6 +430,7 @@ class machine final : private pte_observer {
   std::unique_ptr<lruvec> _lruvec;                    // the one lruvec: one node, no memcg hierarchy
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
+  walk_tracer _tracer;
   // Sizes: the objsize column of /proc/slabinfo for these caches on Linux 6.18.
   object_counter _anon_vma_count{"anon_vma", 104};
   object_counter _avc_count{"anon_vma_chain", 64};
