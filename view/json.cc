@@ -1,16 +1,14 @@
 // `show --json` and `walk --json`: the state and the walk as JSON documents, with the
 // kernel's field names (docs/json.md; the schema: docs/json/).
-#include <nlohmann/json.hpp>
-
 #include "rmapkit/view/json.h"
+
+#include "rmapkit/scenario/json.h"
 
 namespace rmapkit::view {
 
 namespace {
 
-using json = nlohmann::ordered_json;
-
-json envelope(const char* kind) { return json{{"format", "rmapkit"}, {"version", 1}, {"kind", kind}}; }
+using json = nlohmann::json;
 
 json pte_json(const pte_ref& p) {
   return {{"process", p.process}, {"region", p.region}, {"index", p.index}, {"address", p.addr.value},
@@ -134,15 +132,19 @@ json counts_json(const walk_counts& c) {
 
 }  // namespace
 
-std::string format_json(const state& st) {
-  json j = envelope("show");
-  j.update(state_body(st));
-  return j.dump(2) + "\n";
+json show_document(const state* st, std::span<const scenario::diag> errors) {
+  json j = scenario::envelope("show");
+  if (st) j.update(state_body(*st));
+  j["errors"] = scenario::to_json(errors);
+  return j;
 }
 
-std::string format_json(const walk_view& w) {
+json walk_document(const walk_view* w, std::span<const scenario::diag> errors) {
+  json j = scenario::envelope("walk");
+  j["errors"] = scenario::to_json(errors);
+  if (!w) return j;
   json steps = json::array();
-  for (const auto& s : w.steps) {
+  for (const auto& s : w->steps) {
     json step{{"kind", s.kind}, {"text", s.text}};
     if (!s.object.empty()) step["object"] = s.object;
     if (!s.vma.empty()) step["vma"] = s.vma;
@@ -150,17 +152,19 @@ std::string format_json(const walk_view& w) {
     if (s.ok) step["ok"] = *s.ok;
     steps.push_back(step);
   }
-  json j = envelope("walk");
-  j["at"] = where_json(w.file, w.position, w.line, w.statement, w.design);
-  j["frame"] = w.frame;
-  j["op"] = to_string(w.op);
-  j["prelude"] = w.prelude;
+  j["at"] = where_json(w->file, w->position, w->line, w->statement, w->design);
+  j["frame"] = w->frame;
+  j["op"] = to_string(w->op);
+  j["prelude"] = w->prelude;
   j["steps"] = steps;
-  j["result"] = w.result;
-  j["counts"] = counts_json(w.counts);
-  j["before"] = state_body(w.before);
-  j["after"] = w.after.folios.empty() ? json(nullptr) : state_body(w.after);
-  return j.dump(2) + "\n";
+  j["result"] = w->result;
+  j["counts"] = counts_json(w->counts);
+  j["before"] = state_body(w->before);
+  j["after"] = w->after.folios.empty() ? json(nullptr) : state_body(w->after);
+  return j;
 }
+
+std::string format_json(const state& st) { return scenario::dump(show_document(&st, {})); }
+std::string format_json(const walk_view& w) { return scenario::dump(walk_document(&w, {})); }
 
 }  // namespace rmapkit::view

@@ -186,7 +186,7 @@ class builder {
   void narrow_pid(const std::string& name) {
     const auto& procs = _s.program().process_names;
     auto it = std::find(procs.begin(), procs.end(), name);
-    if (it == procs.end()) throw view_error(fmt::format("--pid {}: no such process in {}", name, _s.program().file));
+    if (it == procs.end()) throw view_error(fmt::format("--pid {}: no such process in the scenario", name));
     if (!_s.mm_of(static_cast<sc::proc_id>(it - procs.begin())))
       throw view_error(fmt::format("--pid {}: the process is not alive after statement {}", name, _s.position()));
     std::set<const mm::vm_area_struct*> vmas;
@@ -447,10 +447,10 @@ std::size_t parse_at(const scenario::program& prog, const std::string& at) {
     const auto line = number(std::string_view(at).substr(5), "line number");
     for (std::size_t i = 0; i < n; ++i)
       if (static_cast<std::uint64_t>(prog.ops[i].line) == line) return i + 1;
-    throw view_error(fmt::format("--at {}: line {} of {} holds no statement", at, line, prog.file));
+    throw view_error(fmt::format("--at {}: line {} holds no statement", at, line));
   }
   const auto k = number(at, "statement number");
-  if (k > n) throw view_error(fmt::format("--at {}: {} has only {} statements", at, prog.file, n));
+  if (k > n) throw view_error(fmt::format("--at {}: the scenario has only {} statements", at, n));
   return k;
 }
 

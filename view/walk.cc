@@ -65,7 +65,7 @@ pfn_t resolve_target(const model::session& s, const names& n, const walk_target&
     throw view_error(fmt::format("--page {}: {} is not a page index", spec, num));
   const auto& procs = s.program().process_names;
   auto it = std::find(procs.begin(), procs.end(), proc);
-  if (it == procs.end()) throw view_error(fmt::format("--page {}: no process {} in {}", spec, proc, s.program().file));
+  if (it == procs.end()) throw view_error(fmt::format("--page {}: no process {} in the scenario", spec, proc));
   const auto pid = static_cast<sc::proc_id>(it - procs.begin());
   const mm::mm_struct* mm = s.mm_of(pid);
   if (!mm) throw view_error(fmt::format("--page {}: process {} is not alive here", spec, proc));

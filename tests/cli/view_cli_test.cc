@@ -24,20 +24,20 @@ struct bad {
 TEST(ViewCli, BadInputIsOneClearLineAndExit2) {
   const auto path = temp_file("view.rmap", SCENARIO);
   const std::vector<bad> cases = {
-      {{"show", path, "--at", "9"}, "rmapkit show: --at 9: " + path + " has only 4 statements\n"},
-      {{"show", path, "--at", "line:7"}, "rmapkit show: --at line:7: line 7 of " + path + " holds no statement\n"},
-      {{"show", path, "--pid", "X"}, "rmapkit show: --pid X: no such process in " + path + "\n"},
+      {{"show", path, "--at", "9"}, path + ": --at 9: the scenario has only 4 statements\n"},
+      {{"show", path, "--at", "line:7"}, path + ": --at line:7: line 7 holds no statement\n"},
+      {{"show", path, "--pid", "X"}, path + ": --pid X: no such process in the scenario\n"},
       {{"show", path, "--at", "1", "--pid", "C"},
-       "rmapkit show: --pid C: the process is not alive after statement 1\n"},
-      {{"show", path, "--frame", "3"}, "rmapkit show: no frame 3: 2 frames are in use here (ids 1 to 2)\n"},
-      {{"show", path, "--file", "F"}, "rmapkit show: --file F: no such file is open after statement 4\n"},
-      {{"walk", path, "--frame", "0"}, "rmapkit walk: no frame 0: 2 frames are in use here (ids 1 to 2)\n"},
+       path + ": --pid C: the process is not alive after statement 1\n"},
+      {{"show", path, "--frame", "3"}, path + ": no frame 3: 2 frames are in use here (ids 1 to 2)\n"},
+      {{"show", path, "--file", "F"}, path + ": --file F: no such file is open after statement 4\n"},
+      {{"walk", path, "--frame", "0"}, path + ": no frame 0: 2 frames are in use here (ids 1 to 2)\n"},
       {{"walk", path, "--page", "C:A:3"},
-       "rmapkit walk: --page C:A:3: not mapped to a frame: its PTE holds nothing (pte_none)\n"},
-      {{"walk", path, "--page", "C:A"}, "rmapkit walk: --page C:A: expected PROCESS:REGION:INDEX\n"},
+       path + ": --page C:A:3: not mapped to a frame: its PTE holds nothing (pte_none)\n"},
+      {{"walk", path, "--page", "C:A"}, path + ": --page C:A: expected PROCESS:REGION:INDEX\n"},
       {{"walk", path, "--page", "P:A:0", "--op", "mkclean"},
-       "rmapkit walk: --op mkclean: folio_mkclean() cleans page-cache folios; this frame is anonymous\n"},
-      {{"walk", path}, "rmapkit walk: which frame? --frame K or --page P:REGION:IDX\n"},
+       path + ": --op mkclean: folio_mkclean() cleans page-cache folios; this frame is anonymous\n"},
+      {{"walk", path}, path + ": which frame? --frame K or --page P:REGION:IDX\n"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> argv{rmapkit_bin()};
