@@ -13,7 +13,7 @@ namespace rmapkit::tool {
 
 /// Where and how: the options `show` and `walk` share.
 struct view_options {
-  std::string at = "end";      ///< --at: N, line:L or end
+  std::string at = "end";  ///< --at: N, line:L or end
   std::string design = "linux-6";
   std::string format = "text";  ///< text, dot, svg, json
   /// Check the model's invariants after every statement on the way (off by default: a
