@@ -305,6 +305,9 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
   sub.add_option("--design", o.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
+  sub.add_option("--format", o.format, "text, dot (Graphviz) or svg (drawn by Graphviz's dot program)")
+      ->check(CLI::IsMember({"text", "dot", "svg"}))
+      ->capture_default_str();
 }
 
 command add_show(CLI::App& app) {

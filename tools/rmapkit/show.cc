@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "rmapkit/model/session.h"
+#include "rmapkit/view/dot.h"
 
 namespace rmapkit::tool {
 
@@ -25,6 +26,14 @@ model::run_options session_options(const view_options& opts) {
   return o;
 }
 
+/// The state or walk in --format's words: text, DOT, or SVG drawn by Graphviz from the DOT.
+template <typename View>
+std::string render(const View& v, const std::string& format) {
+  if (format == "dot") return view::format_dot(v);
+  if (format == "svg") return view::render_svg(view::format_dot(v));
+  return view::format_text(v);
+}
+
 }  // namespace
 
 int cmd_show(const sc::program& prog, const view_options& opts, const view::filter& f, std::ostream& out,
@@ -32,7 +41,7 @@ int cmd_show(const sc::program& prog, const view_options& opts, const view::filt
   try {
     model::session s(prog, session_options(opts));
     if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << view::format_text(view::snapshot(s, f));
+    out << render(view::snapshot(s, f), opts.format);
     return 0;
   } catch (const view::view_error& e) {
     err << "rmapkit show: " << e.what() << '\n';
@@ -46,7 +55,7 @@ int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk
     const view::walk_op wop = view::parse_walk_op(op);
     model::session s(prog, session_options(opts));
     if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << view::format_text(view::trace_walk(s, target, wop));
+    out << render(view::trace_walk(s, target, wop), opts.format);
     return 0;
   } catch (const view::view_error& e) {
     err << "rmapkit walk: " << e.what() << '\n';
