@@ -23,7 +23,7 @@ using out_t = fmt::memory_buffer;
 // file), PTE rows in one folio, rmap_items under one stable node, rb_root or i_mmap rows
 // in one box and design objects of one type; the rest are counted in a "+N more" row
 // or box. The walk's picture holds one folio, so it never reaches these.
-constexpr std::size_t max_folios = 6, max_ptes = 6, max_items = 6, max_rows = 8, max_objects = 12;
+constexpr std::size_t max_folios = 4, max_ptes = 4, max_items = 6, max_rows = 8, max_objects = 12;
 
 // Fills by kind of object, and the walk's colours: its path, a PTE that maps the frame,
 // a miss or a skip.
@@ -76,17 +76,17 @@ struct row {
 };
 
 /// A box: a bold title over left-aligned rows, in a filled box whose border the walk
-/// colours.
+/// colours. One row a line, so that a diff of two pictures reads like a diff of the text.
 std::string box(std::string_view title, const std::vector<row>& rows) {
   std::string s = R"(<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">)";
   s += fmt::format("<TR><TD><B>{}</B></TD></TR>", title);
   for (const auto& r : rows) {
-    s += "<TR><TD ALIGN=\"LEFT\"";
+    s += "\n      <TR><TD ALIGN=\"LEFT\"";
     if (!r.port.empty()) s += fmt::format(" PORT=\"{}\"", r.port);
     if (!r.bg.empty()) s += fmt::format(" BGCOLOR=\"{}\"", r.bg);
     s += ">" + r.html + "</TD></TR>";
   }
-  return s + "</TABLE>>";
+  return s + (rows.empty() ? "</TABLE>>" : "\n    </TABLE>>");
 }
 
 /// One end of an edge: a node, or a row of it.
@@ -198,6 +198,10 @@ class painter {
     for (const auto& a : _st.anon_vmas) _nodes.insert(av_id(a.id));
     for (const auto& f : _st.files) _nodes.insert(file_node(f.name));
     for (const auto& n : _st.ksm.stable) _nodes.insert(stable_node_id(n.id));
+    std::map<std::uint64_t, std::size_t> per_stable;
+    for (const auto& r : _st.ksm.rmap_items)
+      if (!r.stable_node || per_stable[*r.stable_node]++ < max_items)
+        _nodes.insert(rmap_item_node(r.process, r.address));
     std::map<std::string, std::size_t> per_target;
     for (const auto& f : _st.folios)
       if (per_target[target_of(f)]++ < max_folios) {
@@ -367,7 +371,6 @@ class painter {
       std::vector<row> rows{{fmt::format("address = {:#x}", r.address.value), {}, {}}};
       if (r.unstable) rows.push_back({"in the unstable tree", {}, {}});
       const std::string id = rmap_item_node(r.process, r.address);
-      _nodes.insert(id);
       node(id, box("rmap_item " + esc(r.process), rows), fill_ksm, "    ");
     }
     for (const auto& [sn, count] : shown)
@@ -550,6 +553,7 @@ std::pair<std::string, std::uint64_t> source_of(const walk_step_view& s) {
 /// The walk's path over @p's picture of its `before` state.
 overlay walk_overlay(const walk_view& w, const painter& p) {
   overlay ov;
+  end origin;           // the object the walk started at
   end at;               // where the walk is: the object it started from, or the one it queries
   end from;             // where the current entry comes from: the queried object, or a source
   end entry;            // the entry being read
@@ -563,7 +567,7 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
       ov.mark(node, colour_path);
       if (s.kind != "start" && at != end{node, {}}) ov.add(at, {node, {}}, colour_path, n);
       else ov.node_steps[node].push_back(n);
-      if (s.kind == "start") at = {node, {}};
+      if (s.kind == "start") at = origin = {node, {}};
       if (s.kind == "query") {
         queried = node;
         from = {node, {}};
@@ -575,7 +579,7 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
       if (src.empty()) continue;
       if (src.port.empty()) ov.mark(src.node, colour_path);
       else ov.row_colour.emplace(src.node + ":" + src.port, row_hit);
-      ov.add(at, src, colour_path, n);
+      ov.add(origin, src, colour_path, n);  // each source comes from the object the walk started at
       from = src;
       at = src.port.empty() ? src : at;
     } else if (s.kind == "entry") {
