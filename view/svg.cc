@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
+#include <unistd.h>  // environ (a GNU extension, as _GNU_SOURCE is set)
 
 #include <cerrno>
 #include <cstring>
@@ -14,8 +14,6 @@
 #include <fmt/format.h>
 
 #include "rmapkit/view/dot.h"
-
-extern char** environ;
 
 namespace rmapkit::view {
 
