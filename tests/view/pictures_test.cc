@@ -57,7 +57,7 @@ TEST(Pictures, SvgWithoutGraphvizSaysWhatToInstall) {
   const auto path = temp_file("pictures.rmap", scenario);
   const auto o = run({rmapkit_bin(), "show", path, "--format", "svg"}, [] { ::setenv("PATH", "/nonexistent", 1); });
   EXPECT_EQ(o.exit_code, 2);
-  EXPECT_EQ(o.err, "rmapkit show: --format svg needs Graphviz's dot program (apt-get install graphviz)\n");
+  EXPECT_EQ(o.err, path + ": --format svg needs Graphviz's dot program (apt-get install graphviz)\n");
   EXPECT_EQ(o.out, "");
 }
 
@@ -65,7 +65,7 @@ TEST(Pictures, UnknownFormatIsRefused) {
   const auto path = temp_file("pictures.rmap", scenario);
   const auto o = run({rmapkit_bin(), "walk", path, "--frame", "1", "--format", "png"});
   EXPECT_EQ(o.exit_code, 2);
-  EXPECT_NE(o.err.find("--format: png not in {text,dot,svg}"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("--format: png not in {text,json,dot,svg}"), std::string::npos) << o.err;
 }
 
 }  // namespace

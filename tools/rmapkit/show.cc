@@ -1,10 +1,13 @@
 #include "show.h"
 
+#include <optional>
 #include <ostream>
 #include <sstream>
 
 #include "rmapkit/model/session.h"
+#include "rmapkit/scenario/json.h"
 #include "rmapkit/view/dot.h"
+#include "rmapkit/view/json.h"
 
 namespace rmapkit::tool {
 
@@ -23,6 +26,7 @@ int run_to_at(model::session& s, const view_options& opts, std::ostream& err) {
 model::run_options session_options(const view_options& opts) {
   model::run_options o;
   o.design = opts.design;
+  o.check_invariants = opts.check_invariants;
   return o;
 }
 
@@ -38,29 +42,48 @@ std::string render(const View& v, const std::string& format) {
 
 int cmd_show(const sc::program& prog, const view_options& opts, const view::filter& f, std::ostream& out,
              std::ostream& err) {
+  const bool json = opts.format == "json";
+  std::ostringstream errors;  // with --json, errors go into the document
+  std::ostream& e = json ? errors : err;
+  std::optional<view::state> st;
+  std::string drawn;  // text, DOT or SVG
+  int code = 0;
   try {
     model::session s(prog, session_options(opts));
-    if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << render(view::snapshot(s, f), opts.format);
-    return 0;
-  } catch (const view::view_error& e) {
-    err << "rmapkit show: " << e.what() << '\n';
-    return sc::EXIT_SCENARIO_ERROR;
+    code = run_to_at(s, opts, e);
+    if (code == 0) st = view::snapshot(s, f);
+    if (st && !json) drawn = render(*st, opts.format);  // inside the try: svg may fail
+  } catch (const view::view_error& x) {
+    e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
+    code = sc::EXIT_SCENARIO_ERROR;
   }
+  if (json) out << sc::dump(view::show_document(st ? &*st : nullptr, sc::parse_diags(errors.str(), prog.file)));
+  else if (code == 0) out << drawn;
+  return code;
 }
 
 int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk_target& target, const std::string& op,
              std::ostream& out, std::ostream& err) {
+  const bool json = opts.format == "json";
+  std::ostringstream errors;
+  std::ostream& e = json ? errors : err;
+  std::optional<view::walk_view> w;
+  std::string drawn;
+  int code = 0;
   try {
+    if (!target.frame && !target.page) throw view::view_error("which frame? --frame K or --page P:REGION:IDX");
     const view::walk_op wop = view::parse_walk_op(op);
     model::session s(prog, session_options(opts));
-    if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << render(view::trace_walk(s, target, wop), opts.format);
-    return 0;
-  } catch (const view::view_error& e) {
-    err << "rmapkit walk: " << e.what() << '\n';
-    return sc::EXIT_SCENARIO_ERROR;
+    code = run_to_at(s, opts, e);
+    if (code == 0) w = view::trace_walk(s, target, wop);
+    if (w && !json) drawn = render(*w, opts.format);
+  } catch (const view::view_error& x) {
+    e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
+    code = sc::EXIT_SCENARIO_ERROR;
   }
+  if (json) out << sc::dump(view::walk_document(w ? &*w : nullptr, sc::parse_diags(errors.str(), prog.file)));
+  else if (code == 0) out << drawn;
+  return code;
 }
 
 }  // namespace rmapkit::tool
