@@ -5,6 +5,7 @@
 // the walk's arrows drawn over it. Every node and edge comes from the state's vectors in
 // their order, so the same state gives the same bytes.
 #include <map>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -553,11 +554,12 @@ std::pair<std::string, std::uint64_t> source_of(const walk_step_view& s) {
 /// The walk's path over @p's picture of its `before` state.
 overlay walk_overlay(const walk_view& w, const painter& p) {
   overlay ov;
-  end origin;           // the object the walk started at
-  end at;               // where the walk is: the object it started from, or the one it queries
-  end from;             // where the current entry comes from: the queried object, or a source
-  end entry;            // the entry being read
-  std::string queried;  // the anon_vma or file being queried (for linux-6 AVCs)
+  end origin;                  // the object the walk started at
+  end at;                      // where the walk is: the object it started from, or the one it queries
+  end from;                    // where the current entry comes from: the queried object, or a source
+  end entry;                   // the entry being read
+  std::size_t entry_step = 0;  // an entry that is its VMA, drawn with the candidate (0: none)
+  std::string queried;         // the anon_vma or file being queried (for linux-6 AVCs)
   for (std::size_t i = 0; i < w.steps.size(); ++i) {
     const auto& s = w.steps[i];
     const std::size_t n = i + 1;
@@ -586,15 +588,25 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
       std::string node = step_node(p, s.object);
       if (node.empty() && queried.starts_with("av") && !s.vma.empty())
         node = avc_node(s.vma, std::stoull(queried.substr(2)));
-      if (node.empty()) node = s.vma;  // an entry that is the VMA itself (i_mmap, 2.6.7's list)
+      if (node.empty() || node == s.vma) {
+        // The entry is the VMA itself (i_mmap, 2.6.7's list): its arrow is the
+        // candidate's or the skip's, coloured as that step turns out.
+        entry_step = n;
+        continue;
+      }
       ov.mark(node, colour_path);
       entry = {node, {}};
       ov.add(from, entry, colour_path, n);
     } else if (s.kind == "candidate" || s.kind == "skip") {
       const bool skip = s.kind == "skip";
-      ov.mark(s.vma, skip ? colour_miss : colour_path);
-      ov.add(entry.empty() ? from : entry, {s.vma, {}}, skip ? colour_miss : colour_path, n, skip ? "dashed" : "");
+      const std::string_view colour = skip ? colour_miss : colour_path;
+      const std::string_view style = skip ? "dashed" : "";
+      ov.mark(s.vma, colour);
+      const end src = entry.empty() ? from : entry;
+      if (entry_step) ov.add(src, {s.vma, {}}, colour, entry_step, style);
+      ov.add(src, {s.vma, {}}, colour, n, style);
       entry = {};
+      entry_step = 0;
     } else if (s.kind == "pte" && s.addr) {
       const bool hit = s.ok.value_or(false);
       end pte = p.pte_end(s.vma, *s.addr);
