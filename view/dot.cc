@@ -21,10 +21,12 @@ namespace {
 using out_t = fmt::memory_buffer;
 
 // How many folios are drawn for one object they point at (one anon_vma, stable node or
-// file), PTE rows in one folio, rmap_items under one stable node, rb_root or i_mmap rows
-// in one box and design objects of one type; the rest are counted in a "+N more" row
-// or box. The walk's picture holds one folio, so it never reaches these.
-constexpr std::size_t max_folios = 4, max_ptes = 4, max_items = 6, max_rows = 8, max_objects = 12;
+// file) and in all; PTE rows in one folio; rmap_items under one stable node; rb_root or
+// i_mmap rows in one box; design objects of one type. The rest are counted in a "+N
+// more" row or box, so that a large state keeps to its structure. The walk's picture
+// holds one folio, so it never reaches these.
+constexpr std::size_t max_folios = 4, max_folios_total = 24, max_ptes = 4, max_items = 6, max_rows = 8,
+                      max_objects = 12;
 
 // Fills by kind of object, and the walk's colours: its path, a PTE that maps the frame,
 // a miss or a skip.
@@ -205,7 +207,7 @@ class painter {
         _nodes.insert(rmap_item_node(r.process, r.address));
     std::map<std::string, std::size_t> per_target;
     for (const auto& f : _st.folios)
-      if (per_target[target_of(f)]++ < max_folios) {
+      if (per_target[target_of(f)]++ < max_folios && _drawn_folios.size() < max_folios_total) {
         _drawn_folios.insert(f.id);
         _nodes.insert(folio_node(f.id));
       }
