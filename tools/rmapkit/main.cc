@@ -413,6 +413,8 @@ command add_walk(CLI::App& app) {
   auto* page = sub->add_option("--page", a->target.page,
                                "the frame process P maps at page IDX of REGION: P:REGION:IDX");
   frame->excludes(page);
+  sub->add_flag("--all-designs", a->opts.all_designs,
+                "the same walk under every design, one after the other, then their counts side by side");
   sub->add_option("--op", a->op, "what to do at each mapping: none, referenced, unmap, mkclean, migrate")
       ->capture_default_str();
   return {sub, [a] {

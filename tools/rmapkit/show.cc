@@ -3,7 +3,13 @@
 #include <optional>
 #include <ostream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/model/session.h"
 #include "rmapkit/scenario/json.h"
 #include "rmapkit/view/dot.h"
@@ -36,6 +42,25 @@ std::string render(const View& v, const std::string& format) {
   if (format == "dot") return view::format_dot(v);
   if (format == "svg") return view::render_svg(view::format_dot(v));
   return view::format_text(v);
+}
+
+/// The walk under every design: each one's steps, then the counts in a table.
+int walk_all_designs(const sc::program& prog, const view_options& opts, const view::walk_target& target,
+                     view::walk_op op, std::ostream& out, std::ostream& err) {
+  std::vector<std::pair<std::string, view::walk_counts>> rows;
+  for (std::string_view d : mm::anon_rmap_designs()) {
+    view_options one = opts;
+    one.design = std::string(d);
+    model::session s(prog, session_options(one));
+    if (int code = run_to_at(s, one, err); code != 0) return code;
+    const auto w = view::trace_walk(s, target, op);
+    out << view::format_text(w, false) << '\n';
+    rows.emplace_back(one.design, w.counts);
+  }
+  out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", "design", "entries", "vmas_visited", "ptes_examined", "misses");
+  for (const auto& [d, c] : rows)
+    out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", d, c.entries, c.vmas_visited, c.ptes_examined, c.misses);
+  return 0;
 }
 
 }  // namespace
@@ -73,6 +98,12 @@ int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk
   try {
     if (!target.frame && !target.page) throw view::view_error("which frame? --frame K or --page P:REGION:IDX");
     const view::walk_op wop = view::parse_walk_op(op);
+    if (opts.all_designs) {
+      if (json) throw view::view_error("--all-designs prints text: run walk --json once per --design");
+      if (opts.format == "dot" || opts.format == "svg")
+        throw view::view_error("--all-designs prints text: run walk --format " + opts.format + " once per --design");
+      return walk_all_designs(prog, opts, target, wop, out, err);
+    }
     model::session s(prog, session_options(opts));
     code = run_to_at(s, opts, e);
     if (code == 0) w = view::trace_walk(s, target, wop);
