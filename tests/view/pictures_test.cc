@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "rmapkit/view/dot.h"
 #include "support/subprocess.h"
 
 namespace rmapkit::testing {
@@ -59,6 +60,16 @@ TEST(Pictures, SvgWithoutGraphvizSaysWhatToInstall) {
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.err, path + ": --format svg needs Graphviz's dot program (apt-get install graphviz)\n");
   EXPECT_EQ(o.out, "");
+}
+
+TEST(Pictures, BrokenDotIsAnErrorWithWhatGraphvizSaid) {
+  if (!have_dot()) GTEST_SKIP() << "Graphviz's dot is not installed (apt-get install graphviz)";
+  try {
+    (void)view::render_svg("digraph {\n  a -> \n");
+    FAIL() << "render_svg accepted broken DOT";
+  } catch (const view::view_error& e) {
+    EXPECT_TRUE(std::string(e.what()).starts_with("--format svg: Graphviz's dot failed (exit status 1): ")) << e.what();
+  }
 }
 
 TEST(Pictures, UnknownFormatIsRefused) {
