@@ -23,8 +23,10 @@ using out_t = fmt::memory_buffer;
 // How many folios are drawn for one object they point at (one anon_vma, stable node or
 // file) and in all; PTE rows in one folio; rmap_items under one stable node; rb_root or
 // i_mmap rows in one box; design objects of one type. The rest are counted in a "+N
-// more" row or box, so that a large state keeps to its structure. The walk's picture
-// holds one folio, so it never reaches these.
+// more" row or box, so that a large state keeps to its structure. A walk's picture
+// numbers at most a few steps on one arrow, draws a few PTEs that miss, and lists the
+// first and the last steps of a long walk in its legend.
+constexpr std::size_t max_steps_shown = 6, max_misses = 4, legend_head = 40, legend_tail = 10;
 constexpr std::size_t max_folios = 4, max_folios_total = 24, max_ptes = 4, max_items = 6, max_rows = 8,
                       max_objects = 12;
 
@@ -156,22 +158,13 @@ class painter {
   [[nodiscard]] bool bottom_up() const { return !_st.design_objects.empty(); }
   [[nodiscard]] std::string str() const { return fmt::to_string(_out) + "}\n"; }
 
-  /// Where the PTE of @vma at @addr is drawn: a row of the folio that it maps.
+  /// Where the PTE of @vma at @addr is drawn: a row of the folio that it maps, or its
+  /// "+N more PTEs" row; none when no folio drawn has it.
   [[nodiscard]] end pte_end(std::string_view vma, std::uint64_t addr) const {
-    for (const auto& f : _st.folios)
-      if (_drawn_folios.count(f.id))
-        for (std::size_t i = 0; i < f.mapped_by.size() && i < max_ptes; ++i)
-          if (f.mapped_by[i].vma == vma && f.mapped_by[i].addr.value == addr)
-            return {folio_node(f.id), fmt::format("pte{}", i)};
-    return {};
+    return find_pte([&](const pte_ref& p) { return p.vma == vma && p.addr.value == addr; });
   }
   [[nodiscard]] end pte_end_of(std::string_view process, std::uint64_t addr) const {
-    for (const auto& f : _st.folios)
-      if (_drawn_folios.count(f.id))
-        for (std::size_t i = 0; i < f.mapped_by.size() && i < max_ptes; ++i)
-          if (f.mapped_by[i].process == process && f.mapped_by[i].addr.value == addr)
-            return {folio_node(f.id), fmt::format("pte{}", i)};
-    return {};
+    return find_pte([&](const pte_ref& p) { return p.process == process && p.addr.value == addr; });
   }
   [[nodiscard]] bool has_node(const std::string& id) const { return _nodes.count(id) != 0; }
 
@@ -185,7 +178,11 @@ class painter {
                      colour_miss);
     for (const auto& a : ov.arrows) {
       std::vector<std::string> nums;
-      for (auto n : a.steps) nums.push_back(std::to_string(n));
+      // A long walk through one arrow (a KSM page mapped hundreds of times) keeps its
+      // first steps and says how many.
+      for (std::size_t i = 0; i < a.steps.size() && i < max_steps_shown; ++i)
+        nums.push_back(std::to_string(a.steps[i]));
+      if (a.steps.size() > max_steps_shown) nums.push_back(fmt::format("... ({} steps)", a.steps.size()));
       fmt::format_to(it,
                      "  {} -> {} [color=\"{}\", fontcolor=\"{}\", penwidth=2.2, constraint=false, label=\" {} \"{}];\n",
                      a.from.dot(), a.to.dot(), a.colour, a.colour, fmt::join(nums, ","),
@@ -205,6 +202,8 @@ class painter {
     for (const auto& r : _st.ksm.rmap_items)
       if (!r.stable_node || per_stable[*r.stable_node]++ < max_items)
         _nodes.insert(rmap_item_node(r.process, r.address));
+    for (const auto& [sn, count] : per_stable)
+      if (count > max_items) _nodes.insert("more:" + stable_node_id(sn));
     std::map<std::string, std::size_t> per_target;
     for (const auto& f : _st.folios)
       if (per_target[target_of(f)]++ < max_folios && _drawn_folios.size() < max_folios_total) {
@@ -214,6 +213,16 @@ class painter {
     std::map<std::string, std::size_t> per_type;
     for (const auto& o : _st.design_objects)
       if (per_type[o.type]++ < max_objects) _nodes.insert(object_node(o.id));
+  }
+
+  template <typename Match>
+  [[nodiscard]] end find_pte(const Match& match) const {
+    for (const auto& f : _st.folios)
+      if (_drawn_folios.count(f.id))
+        for (std::size_t i = 0; i < f.mapped_by.size(); ++i)
+          if (match(f.mapped_by[i]))
+            return {folio_node(f.id), i < max_ptes ? fmt::format("pte{}", i) : std::string("more")};
+    return {};
   }
 
   /// The node a folio's mapping points at ("" when it points at none drawn).
@@ -453,7 +462,8 @@ class painter {
                                   p.vma, p.write ? "rw" : "ro", p.young ? " young" : "", p.dirty ? " dirty" : ""),
                       port, row_bg(id, port)});
     }
-    more_rows(rows, f.mapped_by.size(), max_ptes, "PTEs");
+    if (f.mapped_by.size() > max_ptes)
+      rows.push_back({fmt::format("<I>+{} more PTEs</I>", f.mapped_by.size() - max_ptes), "more", row_bg(id, "more")});
     return rows;
   }
 
@@ -578,8 +588,10 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
       }
     } else if (s.kind == "source") {
       const auto [proc, addr] = source_of(s);
-      end src = p.has_node(rmap_item_node(proc, vaddr_t{addr})) ? end{rmap_item_node(proc, vaddr_t{addr}), {}}
-                                                                : p.pte_end_of(proc, addr);
+      // A KSM rmap_item (or the stable node's "+N more"), or a PTE (pte-chain, LegoOS).
+      end src = p.pte_end_of(proc, addr);
+      if (p.has_node(rmap_item_node(proc, vaddr_t{addr}))) src = {rmap_item_node(proc, vaddr_t{addr}), {}};
+      else if (p.has_node("more:" + origin.node)) src = {"more:" + origin.node, {}};
       if (src.empty()) continue;
       if (src.port.empty()) ov.mark(src.node, colour_path);
       else ov.row_colour.emplace(src.node + ":" + src.port, row_hit);
@@ -613,10 +625,16 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
       const bool hit = s.ok.value_or(false);
       end pte = p.pte_end(s.vma, *s.addr);
       if (pte.empty()) {
+        // A PTE that does not map the frame: a box of its own, the first few of them.
         pte = {fmt::format("pte:{}:{:#x}", s.vma, *s.addr), {}};
-        if (std::none_of(ov.extra_nodes.begin(), ov.extra_nodes.end(),
-                         [&](const auto& e) { return e.first == pte.node; }))
+        const bool known = std::any_of(ov.extra_nodes.begin(), ov.extra_nodes.end(),
+                                       [&](const auto& e) { return e.first == pte.node; });
+        if (!known && ov.extra_nodes.size() >= max_misses) {
+          pte = {"pte:more", {}};
+          if (ov.extra_nodes.size() == max_misses) ov.extra_nodes.emplace_back(pte.node, "other PTEs: not this frame");
+        } else if (!known) {
           ov.extra_nodes.emplace_back(pte.node, esc(fmt::format("PTE {} {:#x}: not this frame", s.vma, *s.addr)));
+        }
       } else {
         ov.row_colour[pte.node + ":" + pte.port] = hit ? row_hit : row_miss;
       }
@@ -631,7 +649,17 @@ overlay walk_overlay(const walk_view& w, const painter& p) {
 std::string legend(const walk_view& w) {
   std::vector<row> rows;
   for (const auto& p : w.prelude) rows.push_back({esc(p), {}, {}});
-  for (std::size_t i = 0; i < w.steps.size(); ++i) {
+  const std::size_t n = w.steps.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    // A walk of hundreds of steps keeps its first and last ones; the text has them all.
+    if (n > legend_head + legend_tail && i >= legend_head && i < n - legend_tail) {
+      if (i == legend_head)
+        rows.push_back({fmt::format("<I>&#8230; steps {} to {} left out (rmapkit walk prints every step)</I>", i + 1,
+                                    n - legend_tail),
+                        {},
+                        {}});
+      continue;
+    }
     const auto& s = w.steps[i];
     std::string colour;
     if (s.kind == "skip" || (s.ok && !*s.ok)) colour = std::string(colour_miss);
