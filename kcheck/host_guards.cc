@@ -296,8 +296,10 @@ bool stale_leftovers_exist(const std::string& swap_dir) {
       if (pid_t pid = pid_suffix(name, prefix); pid > 0 && !pid_alive(pid)) return true;
     return false;
   };
+  const auto memcg = own_memcg_dir();
   return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
-         any_dead(swap_dir, SWAP_PREFIX);
+         any_dead(swap_dir, SWAP_PREFIX) || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
+         stale_trace_instances_exist();
 }
 
 void remove_stale_leftovers(const std::string& swap_dir) {

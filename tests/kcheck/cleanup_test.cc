@@ -133,6 +133,23 @@ check after_ksm
   }
 }
 
+// The same for what reclaim sets up: the swap file (and swap device), the memory cgroup,
+// DAMON's paused schemes.
+TEST_F(KernelRun, SigkillDuringReclaimIsUndoneByTheNextRunOfAnyKind) {
+  auto path = temp_file("reclaim.rmap", big_reclaim);
+  child killed({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(killed.wait_for_err(":7: reclaim", 60s)) << killed.err_so_far();
+  std::this_thread::sleep_for(30ms);
+  ::kill(killed.pid(), SIGKILL);
+  EXPECT_EQ(killed.wait().signal, SIGKILL);
+  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_NE(read_machine_state(), _before) << "SIGKILL left the swap file behind";
+  auto plain = temp_file("plain.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
+  auto o = run({rmapkit_bin(), "kernel", plain});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  expect_restored();
+}
+
 TEST_F(KernelRun, ScenarioProcessKilledUnderTheRunnerIsAnError) {
   auto path = temp_file("victim.rmap", R"(spawn P
 P: mmap A anon private pages=100000
