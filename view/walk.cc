@@ -343,7 +343,7 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   return w;
 }
 
-std::string format_text(const walk_view& w) {
+std::string format_text(const walk_view& w, bool with_after) {
   fmt::memory_buffer out;
   auto it = std::back_inserter(out);
   if (w.position == 0) fmt::format_to(it, "# {}: before the first statement", w.file);
@@ -359,7 +359,7 @@ std::string format_text(const walk_view& w) {
   fmt::format_to(it, "result: {}\n", w.result);
   fmt::format_to(it, "counts: walks={} entries={} vmas_visited={} ptes_examined={} misses={}\n", w.counts.walks,
                  w.counts.entries, w.counts.vmas_visited, w.counts.ptes_examined, w.counts.misses);
-  if (!w.after.folios.empty()) fmt::format_to(it, "after:\n{}", format_text(w.after));
+  if (with_after && !w.after.folios.empty()) fmt::format_to(it, "after:\n{}", format_text(w.after));
   return fmt::to_string(out);
 }
 

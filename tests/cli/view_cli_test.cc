@@ -27,8 +27,7 @@ TEST(ViewCli, BadInputIsOneClearLineAndExit2) {
       {{"show", path, "--at", "9"}, path + ": --at 9: the scenario has only 4 statements\n"},
       {{"show", path, "--at", "line:7"}, path + ": --at line:7: line 7 holds no statement\n"},
       {{"show", path, "--pid", "X"}, path + ": --pid X: no such process in the scenario\n"},
-      {{"show", path, "--at", "1", "--pid", "C"},
-       path + ": --pid C: the process is not alive after statement 1\n"},
+      {{"show", path, "--at", "1", "--pid", "C"}, path + ": --pid C: the process is not alive after statement 1\n"},
       {{"show", path, "--frame", "3"}, path + ": no frame 3: 2 frames are in use here (ids 1 to 2)\n"},
       {{"show", path, "--file", "F"}, path + ": --file F: no such file is open after statement 4\n"},
       {{"walk", path, "--frame", "0"}, path + ": no frame 0: 2 frames are in use here (ids 1 to 2)\n"},
@@ -77,6 +76,24 @@ TEST(ViewCli, ShowAndWalkPrintJson) {
   EXPECT_EQ(w["kind"], "walk");
   EXPECT_EQ(w["frame"], 2);
   EXPECT_EQ(w["counts"]["vmas_visited"], 2);
+}
+
+// The child's COW copy belongs to its own anon_vma from 2.6.34 on, so only 2.6.7's
+// family-wide list still visits the parent, which maps another frame there.
+TEST(ViewCli, WalkUnderEveryDesignSideBySide) {
+  const auto path = temp_file("cow.rmap", std::string(SCENARIO) + "C: write A[0]\n");
+  const auto o = run({rmapkit_bin(), "walk", path, "--page", "C:A:0", "--all-designs"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const auto table = o.out.substr(o.out.find("design    "));
+  EXPECT_EQ(table,
+            "design          entries  vmas_visited  ptes_examined  misses\n"
+            "linux-6               1             1              1       0\n"
+            "linux-3.19            1             1              1       0\n"
+            "linux-2.6.34          1             1              1       0\n"
+            "linux-2.6.7           2             2              2       1\n"
+            "pte-chain             1             1              1       0\n"
+            "legoos                1             1              1       0\n");
+  EXPECT_NE(o.out.find("the PTE maps another frame"), std::string::npos);
 }
 
 }  // namespace

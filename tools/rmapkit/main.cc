@@ -368,8 +368,8 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
       ->capture_default_str();
   sub.add_flag("--check-invariants", o.check_invariants,
                "check the model's invariants after every statement on the way");
-  sub.add_option("--format", o.format, "output: text or json")
-      ->check(CLI::IsMember({"text", "json"}))
+  sub.add_option("--format", o.format, "output: text, json, dot (Graphviz) or svg (drawn by Graphviz's dot program)")
+      ->check(CLI::IsMember({"text", "json", "dot", "svg"}))
       ->capture_default_str();
   sub.add_flag_callback(
       "--json", [&o] { o.format = "json"; }, "the same as --format json");
@@ -413,6 +413,8 @@ command add_walk(CLI::App& app) {
   auto* page = sub->add_option("--page", a->target.page,
                                "the frame process P maps at page IDX of REGION: P:REGION:IDX");
   frame->excludes(page);
+  sub->add_flag("--all-designs", a->opts.all_designs,
+                "the same walk under every design, one after the other, then their counts side by side");
   sub->add_option("--op", a->op, "what to do at each mapping: none, referenced, unmap, mkclean, migrate")
       ->capture_default_str();
   return {sub, [a] {

@@ -71,6 +71,7 @@ struct walk_view {
 /// message says what is there instead) or an operation that does not apply.
 [[nodiscard]] walk_view trace_walk(model::session& s, const walk_target& target, walk_op op);
 
-[[nodiscard]] std::string format_text(const walk_view& w);
+/// The walk in words; @with_after adds the frame's state after it.
+[[nodiscard]] std::string format_text(const walk_view& w, bool with_after = true);
 
 }  // namespace rmapkit::view
