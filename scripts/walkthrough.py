@@ -39,7 +39,7 @@ DOC = os.path.join("docs", "walkthrough.md")
 PICTURE_DIR = os.path.join("docs", "walkthrough")
 
 # Switch on once `rmapkit show/walk --format svg` is in the build.
-PICTURES = False
+PICTURES = True
 
 DIRECTIVE = re.compile(r"^<!--\s*rmapkit(-picture)?:\s*(.*?)\s*-->\s*$")
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
