@@ -18,8 +18,9 @@ match on), applied here the way the shell would, so the document shows a command
 can paste into a shell. Stages are separated by " | " (with the spaces).
 
 `rmapkit-picture:` draws the same view with `--format svg` into docs/walkthrough/NAME.svg
-and puts an image link in the document. Pictures are made only while PICTURES is true
-(the build must know `--format svg`); while it is false the directive leaves nothing.
+and puts an image link in the document (the SVG is Graphviz's `dot` output, so a picture
+compares equal only with the same Graphviz: Debian's, as scripts/install-deps.sh installs it).
+With PICTURES false the directives leave nothing, for a build without `--format svg`.
 
 --check regenerates everything in memory and exits 1 with a unified diff when the
 committed docs/walkthrough.md or a picture differs from what this rmapkit prints, or when
@@ -38,7 +39,7 @@ TEMPLATE = os.path.join("docs", "walkthrough.md.in")
 DOC = os.path.join("docs", "walkthrough.md")
 PICTURE_DIR = os.path.join("docs", "walkthrough")
 
-# Switch on once `rmapkit show/walk --format svg` is in the build.
+# False: leave the pictures out (a build whose show/walk have no `--format svg`).
 PICTURES = True
 
 DIRECTIVE = re.compile(r"^<!--\s*rmapkit(-picture)?:\s*(.*?)\s*-->\s*$")
