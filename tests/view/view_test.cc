@@ -35,7 +35,7 @@ sc::program program_of(const std::string& text, const std::string& name = "t.rma
 model::run_options options(const std::string& design) {
   model::run_options o;
   o.design = design;
-  o.check_invariants = false;
+  o.check_invariants = true;
   return o;
 }
 
@@ -79,7 +79,13 @@ void check_every_frame(model::session& s) {
     const bool mlocked = std::find(f.flags.begin(), f.flags.end(), "mlocked") != f.flags.end();
     RC_LOG() << "frame " << f.id << " of " << s.program().file << " after statement " << s.position() << "\n"
              << format_text(w);
-    if (!mlocked) RC_ASSERT(seen.size() == want.size());
+    // A KSM page is found through its rmap_items and, in a second pass, the forked children
+    // of their mms: once the mm whose rmap_item found a child's mapping is gone, the child's
+    // mapping is found again only when ksmd next scans it (as in the kernel; the invariant
+    // checker makes the same exception). Every other page's walk finds every PTE.
+    const bool ksm = f.mapping == "ksm";
+    if (!mlocked && !ksm) RC_ASSERT(seen.size() == want.size());
+    RC_ASSERT(seen.size() <= want.size());
     g_ptes_found += seen.size();
   }
 }
@@ -102,9 +108,13 @@ TEST(ViewProperty, ReferencedWalkVisitsEveryPteAndCountsAgree) {
     model::session s(prog, options(design));
     std::ostringstream out, err;
     const std::size_t middle = prog.ops.size() / 2;
-    s.run_to(middle, out, err);
+    // Invariants are checked after every statement, also after the walks (whose referenced
+    // walks change young bits, as reclaim's do).
+    RC_ASSERT(s.run_to(middle, out, err) != model::EXIT_MODEL_BUG);
     if (!s.done()) check_every_frame(s);
-    s.run_to(prog.ops.size(), out, err);
+    const int code = s.run_to(prog.ops.size(), out, err);
+    RC_LOG() << err.str();
+    RC_ASSERT(code != model::EXIT_MODEL_BUG);
     check_every_frame(s);
   });
   EXPECT_TRUE(ok);
