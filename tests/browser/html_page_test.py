@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Tests of `rmapkit html`'s page.
+
+  html_page_test.py browser RMAPKIT SCENARIO
+      Writes the page of SCENARIO and loads it in headless Chromium with #test: the page's
+      self-test (view/html/page.js) steps with the buttons and the keyboard, checks that
+      what is shown changes, opens a walk, and writes its verdict and every console error
+      into the DOM, which Chromium dumps. Passes on "SELFTEST PASS".
+  html_page_test.py screenshot RMAPKIT SCENARIO PNG [--step N] [--walk K]
+      Writes a screenshot of the page at statement N with frame K's walk open.
+  html_page_test.py size RMAPKIT [--statements N] [--limit BYTES]
+      The page of a random N-statement scenario stays under BYTES.
+
+Chromium runs as root only with --no-sandbox (a CI container); every run has a timeout
+and its whole process group is killed on expiry, so a hung browser fails the test.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+BROWSER_TIMEOUT = 90  # seconds, per Chromium run
+
+
+def run(cmd, timeout, **kwargs):
+    """Runs @cmd in its own process group; kills the group on timeout."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        sys.exit(f"FAIL: {cmd[0]} did not finish in {timeout} s")
+    return proc.returncode, out, err
+
+
+def write_page(rmapkit, scenario, page, *extra):
+    code, _, err = run([rmapkit, "html", scenario, "-o", page, *extra], timeout=300)
+    if code != 0:
+        sys.exit(f"FAIL: rmapkit html {scenario} exited {code}: {err}")
+
+
+def chromium(profile, *args):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        sys.exit("FAIL: no chromium on PATH (scripts/install-deps.sh installs Debian's chromium)")
+    cmd = [browser, "--headless", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+           "--no-default-browser-check", "--disable-extensions", f"--user-data-dir={profile}",
+           "--virtual-time-budget=20000", "--window-size=1600,1000", "--hide-scrollbars"]
+    if os.geteuid() == 0:
+        cmd.append("--no-sandbox")
+    return run(cmd + list(args), timeout=BROWSER_TIMEOUT)
+
+
+def browser_test(args, tmp):
+    page = os.path.join(tmp, "page.html")
+    write_page(args.rmapkit, args.scenario, page)
+    code, dom, err = chromium(os.path.join(tmp, "profile"), "--dump-dom", f"file://{page}#test")
+    found = re.search(r'<pre id="selftest"[^>]*>(.*?)</pre>', dom, re.S)
+    verdict = found.group(1).strip() if found else ""
+    print(verdict or "(no verdict)")
+    if code != 0 or not verdict.startswith("SELFTEST PASS"):
+        print(f"chromium exited {code}; its standard error:\n{err[-4000:]}", file=sys.stderr)
+        sys.exit("FAIL: the page's self-test did not pass")
+
+
+def screenshot(args, tmp):
+    page = os.path.join(tmp, "page.html")
+    write_page(args.rmapkit, args.scenario, page)
+    url = f"file://{page}#step={args.step}" + (f"&walk={args.walk}" if args.walk is not None else "")
+    code, _, err = chromium(os.path.join(tmp, "profile"), f"--screenshot={os.path.abspath(args.png)}", url)
+    if code != 0 or not os.path.exists(args.png):
+        sys.exit(f"FAIL: no screenshot (chromium exited {code}): {err[-4000:]}")
+
+
+def size_test(args, tmp):
+    scenario = os.path.join(tmp, "random.rmap")
+    code, text, err = run([args.rmapkit, "gen", "random", "--seed", "1", "--statements", str(args.statements)],
+                          timeout=60)
+    if code != 0:
+        sys.exit(f"FAIL: rmapkit gen random exited {code}: {err}")
+    with open(scenario, "w", encoding="utf-8") as f:
+        f.write(text)
+    page = os.path.join(tmp, "page.html")
+    write_page(args.rmapkit, scenario, page, "--stats")
+    size = os.path.getsize(page)
+    print(f"{args.statements} statements: page of {size} bytes (limit {args.limit})")
+    if size >= args.limit:
+        sys.exit("FAIL: the page is too large")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="mode", required=True)
+    b = sub.add_parser("browser")
+    b.add_argument("rmapkit")
+    b.add_argument("scenario")
+    s = sub.add_parser("screenshot")
+    s.add_argument("rmapkit")
+    s.add_argument("scenario")
+    s.add_argument("png")
+    s.add_argument("--step", type=int, default=0)
+    s.add_argument("--walk", type=int)
+    z = sub.add_parser("size")
+    z.add_argument("rmapkit")
+    z.add_argument("--statements", type=int, default=500)
+    z.add_argument("--limit", type=int, default=5_000_000)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rmapkit-html-") as tmp:
+        {"browser": browser_test, "screenshot": screenshot, "size": size_test}[args.mode](args, tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+// render_html(): runs a scenario in a session, one statement at a time, and after each
+// statement stores what the page shows there: the state's picture, the frames with their
+// walks, the reports. The page's script and style (view/html/page.js, page.css) are
+// embedded at build time; the data goes in as one JSON document, gzipped and base64'd.
+//
+// Size: most statements change a few frames and no structure, and most walks are the
+// same from one statement to the next, so pictures, frame tables and walks are stored
+// once each and the moments index them; gzip then takes the repetition left (the walk
+// lines of one VMA differ in a frame's index only).
+#include "rmapkit/view/html.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <sstream>
+#include <string_view>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "html_assets.h"  // generated: page_js, page_css (view/CMakeLists.txt)
+#include "rmapkit/mm/anon_rmap.h"
+#include "rmapkit/model/session.h"
+#include "rmapkit/view/state.h"
+#include "rmapkit/view/walk.h"
+
+namespace rmapkit::view {
+
+namespace {
+
+using nlohmann::json;
+
+std::string escape_html(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+/// The structure picture of @st, as an HTML fragment: the one place that decides how the
+/// page draws the state. The header line (which statement) is left out: the page says
+/// that itself, and without it equal states give equal pictures, stored once.
+std::string picture(const state& st) {
+  std::string text = format_text(st);
+  if (auto nl = text.find('\n'); text.starts_with('#') && nl != std::string::npos) text.erase(0, nl + 1);
+  return "<pre class=\"state\">" + escape_html(text) + "</pre>";
+}
+
+/// Values stored once each, by content; the moments refer to them by index.
+class interned {
+ public:
+  std::size_t add(json value) {
+    std::string key = value.dump();
+    auto [it, fresh] = _index.try_emplace(std::move(key), _values.size());
+    if (fresh) _values.push_back(std::move(value));
+    return it->second;
+  }
+  [[nodiscard]] std::size_t size() const { return _values.size(); }
+  [[nodiscard]] json take() { return json(std::move(_values)); }
+
+ private:
+  std::unordered_map<std::string, std::size_t> _index;
+  json::array_t _values;
+};
+
+/// A walk as the page shows it: its steps (kind, words), what it returned, its counts.
+json walk_json(const walk_view& w) {
+  json steps = json::array();
+  for (const auto& s : w.steps) steps.push_back({s.kind, s.text});
+  const auto& c = w.counts;
+  return {
+      {"s", std::move(steps)}, {"r", w.result}, {"c", {c.walks, c.entries, c.vmas_visited, c.ptes_examined, c.misses}}};
+}
+
+std::string mapper(const pte_ref& p) { return fmt::format("{}:{}:{}", p.process, p.region, p.index); }
+
+/// What the page stores after one statement.
+class collector {
+ public:
+  void moment(model::session& s, int line, std::string report, bool error) {
+    const state st = snapshot(s);
+    const std::size_t pic = _pictures.add(picture(st));
+    const std::size_t table = _tables.add(frames(s, st));
+    json m = {line, pic, table};
+    if (!report.empty()) m.push_back({std::move(report), error});
+    _moments.push_back(std::move(m));
+  }
+
+  json data(const scenario::program& prog, const html_options& opts, html_summary& sum) {
+    sum.pictures = _pictures.size();
+    sum.tables = _tables.size();
+    sum.walks = _walks.size();
+    return {{"file", prog.file},     {"design", opts.design},        {"source", source_lines(prog, opts)},
+            {"moments", _moments},   {"pictures", _pictures.take()}, {"tables", _tables.take()},
+            {"walks", _walks.take()}};
+  }
+
+ private:
+  /// Each frame: [id, what maps it ("anon", "file", ...), map count, its walk (or -1),
+  /// the pages that map it].
+  json frames(model::session& s, const state& st) {
+    json rows = json::array();
+    for (const auto& f : st.folios) {
+      json maps = json::array();
+      for (const auto& p : f.mapped_by) maps.push_back(mapper(p));
+      rows.push_back({f.id, f.mapping, f.mapcount, walk_of(s, f.id), std::move(maps)});
+    }
+    return rows;
+  }
+
+  /// --op none finds the mappings and changes nothing but the walk counters.
+  long walk_of(model::session& s, std::uint64_t frame) {
+    walk_target target;
+    target.frame = frame;
+    try {
+      return static_cast<long>(_walks.add(walk_json(trace_walk(s, target, walk_op::none))));
+    } catch (const view_error&) {
+      return -1;  // a frame no walk starts from (only the swap cache holds it)
+    }
+  }
+
+  static json source_lines(const scenario::program& prog, const html_options& opts) {
+    json lines = json::array();
+    if (!opts.source.empty()) {
+      std::istringstream in(opts.source);
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+      return lines;
+    }
+    for (const auto& o : prog.ops) {  // no text: each statement on its own line
+      while (static_cast<int>(lines.size()) < o.line - 1) lines.push_back("");
+      lines.push_back(o.text);
+    }
+    return lines;
+  }
+
+  json::array_t _moments;
+  interned _pictures, _tables, _walks;
+};
+
+std::string gzip(std::string_view in) {
+  z_stream z{};
+  constexpr int gzip_window = 15 + 16;  // windowBits 15, plus 16: a gzip header, as DecompressionStream wants
+  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, gzip_window, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("zlib: deflateInit2 failed");
+  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // NOLINT: zlib's API is not const
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());  // NOLINT
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw std::runtime_error("zlib: deflate did not finish");
+  out.resize(z.total_out);
+  return out;
+}
+
+std::string base64(std::string_view in) {
+  static constexpr std::string_view abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t v = 0;
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<std::uint8_t>(in[i + k]) : 0U);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? abc[(v >> (18 - 6 * k)) & 0x3fU] : '=';
+  }
+  return out;
+}
+
+/// JSON inside a <script> element: "</" would end it.
+std::string script_safe(std::string s) {
+  for (std::size_t at = 0; (at = s.find("</", at)) != std::string::npos; at += 3) s.replace(at, 2, "<\\/");
+  return s;
+}
+
+std::string page(const std::string& title, const std::string& data_element) {
+  std::string out;
+  out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  out += "<title>" + escape_html(title) + "</title>\n<style>\n";
+  out += detail::page_css;
+  out += "</style>\n</head>\n<body>\n";
+  out += detail::page_html;
+  out += data_element;
+  out += "<script>\n";
+  out += detail::page_js;
+  out += "</script>\n</body>\n</html>\n";
+  return out;
+}
+
+}  // namespace
+
+std::string render_html(const scenario::program& prog, const html_options& opts, html_summary* summary) {
+  const auto designs = mm::anon_rmap_designs();
+  if (std::find(designs.begin(), designs.end(), opts.design) == designs.end())
+    throw view_error(fmt::format("unknown design {}", opts.design));
+  model::run_options ro;
+  ro.design = opts.design;
+  model::session s(prog, ro);
+  collector c;
+  html_summary sum;
+  c.moment(s, 0, {}, false);
+  while (!s.done()) {
+    const int line = prog.ops[s.position()].line;
+    std::ostringstream out, err;
+    const int status = s.step(out, err);
+    c.moment(s, line, out.str() + err.str(), status != 0);
+    sum.statements++;
+    if (status != 0) sum.status = status;
+  }
+  const std::string data = c.data(prog, opts, sum).dump();
+  sum.data_bytes = data.size();
+  std::string element = opts.compress
+                            ? "<script type=\"application/gzip+base64\" id=\"data\">" + base64(gzip(data)) +
+                                  "</script>\n"
+                            : "<script type=\"application/json\" id=\"data\">" + script_safe(data) + "</script>\n";
+  std::string html = page("rmapkit: " + prog.file, element);
+  sum.page_bytes = html.size();
+  if (summary) *summary = sum;
+  return html;
+}
+
+}  // namespace rmapkit::view
