@@ -74,6 +74,9 @@ class names {
   std::unordered_map<const mm::ksm_stable_node*, std::uint64_t> _stable_ids;
 };
 
+/// snapshot() with names already made for the session's current state.
+[[nodiscard]] state snapshot(const model::session& s, const names& n, const filter& f);
+
 /// Names a design's objects TYPE#N in the order listed (each type counted apart), and
 /// their links; @ids, when given, receives object -> id.
 [[nodiscard]] std::vector<design_object_view> name_design_objects(

@@ -105,7 +105,7 @@ void add_lineage(std::set<const mm::anon_vma*>& out, const mm::anon_vma* av) {
 
 class builder {
  public:
-  builder(const model::session& s, const filter& f) : _s(s), _m(s.machine()), _f(f) {}
+  builder(const model::session& s, const names& n, const filter& f) : _s(s), _m(s.machine()), _f(f), _names(&n) {}
 
   state build() {
     collect_ptes();
@@ -130,13 +130,30 @@ class builder {
  private:
   [[nodiscard]] bool is_linux6() const { return std::string_view(_m.anon_rmap_design().name()) == "linux-6"; }
 
-  // One pass: every frame named, and the PTEs of the frames in focus kept.
+  // The PTEs that map the frames shown. For one frame, a lookup at vma_address() of its
+  // index in each VMA: a page is mapped nowhere else (an invariant the model checks), so
+  // one frame costs a lookup a VMA, not a pass over every PTE. KSM pages, whose index
+  // says nothing about where they are mapped, and whole dumps take the pass.
   void collect_ptes() {
-    _names = std::make_unique<names>(_s, [&](const vma_entry& e, vaddr_t a, mm::pte_t pte, std::uint64_t id) {
-      if (id == 0 || (_f.frame && id != *_f.frame)) return;
-      _ptes[pte.pfn().value].push_back(
-          pte_ref{e.process, e.region, pages_between(e.base, a), a, e.id, pte.write(), pte.young(), pte.dirty()});
-    });
+    if (_f.frame) {
+      const mm::folio& f = _m.folio_of(_names->frame_pfn(*_f.frame));
+      if (!f.is_ksm()) {
+        for (const auto& e : _names->vmas())
+          if (auto a = mm::machine::vma_address(*e.vma, f.index)) note_pte(e, *a, e.vma->vm_mm->pgd.get(*a), f.pfn);
+        return;
+      }
+    }
+    for (const auto& e : _names->vmas())
+      e.vma->vm_mm->pgd.for_each(e.vma->vm_start, e.vma->vm_end, [&](vaddr_t a, mm::pte_t pte) {
+        if (pte.present() && pte.pfn() != _m.zero_pfn()) note_pte(e, a, pte, std::nullopt);
+      });
+  }
+
+  void note_pte(const vma_entry& e, vaddr_t a, mm::pte_t pte, std::optional<pfn_t> only) {
+    if (!pte.present() || (only && pte.pfn() != *only)) return;
+    if (_f.frame && _names->frame_id(pte.pfn()) != *_f.frame) return;
+    _ptes[pte.pfn().value].push_back(
+        pte_ref{e.process, e.region, pages_between(e.base, a), a, e.id, pte.write(), pte.young(), pte.dirty()});
   }
 
   state header() const {
@@ -393,14 +410,21 @@ class builder {
   const model::session& _s;
   const mm::machine& _m;
   const filter& _f;
-  std::unique_ptr<names> _names;
+  const names* _names;
   std::unordered_map<std::uint64_t, std::vector<pte_ref>> _ptes;  // pfn -> its PTEs
   focus _focus;
 };
 
 }  // namespace
 
-state snapshot(const model::session& s, const filter& f) { return builder(s, f).build(); }
+state snapshot(const model::session& s, const filter& f) {
+  const names n(s);
+  return builder(s, n, f).build();
+}
+
+namespace detail {
+state snapshot(const model::session& s, const names& n, const filter& f) { return builder(s, n, f).build(); }
+}  // namespace detail
 
 std::size_t parse_at(const scenario::program& prog, const std::string& at) {
   const std::size_t n = prog.ops.size();

@@ -287,7 +287,7 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   w.frame = *n.frame_id(pfn);
   filter only;
   only.frame = w.frame;
-  w.before = snapshot(s, only);
+  w.before = detail::snapshot(s, n, only);
 
   std::unordered_map<const void*, std::string> design_ids;
   (void)detail::name_design_objects(m.anon_rmap_design().dump(&f), n, &design_ids);
@@ -323,7 +323,7 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   }
   if (auto id = after.frame_id(now)) {
     only.frame = *id;
-    w.after = snapshot(s, only);
+    w.after = detail::snapshot(s, after, only);
   }
   return w;
 }

@@ -307,6 +307,11 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
   sub.add_option("--design", o.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
+  sub.add_flag("--check-invariants", o.check_invariants, "check the model's invariants after every statement on the way");
+  sub.add_option("--format", o.format, "output: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  sub.add_flag_callback("--json", [&o] { o.format = "json"; }, "the same as --format json");
 }
 
 command add_show(CLI::App& app) {

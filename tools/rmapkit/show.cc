@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "rmapkit/model/session.h"
+#include "rmapkit/view/json.h"
 
 namespace rmapkit::tool {
 
@@ -22,6 +23,7 @@ int run_to_at(model::session& s, const view_options& opts, std::ostream& err) {
 model::run_options session_options(const view_options& opts) {
   model::run_options o;
   o.design = opts.design;
+  o.check_invariants = opts.check_invariants;
   return o;
 }
 
@@ -32,7 +34,8 @@ int cmd_show(const sc::program& prog, const view_options& opts, const view::filt
   try {
     model::session s(prog, session_options(opts));
     if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << view::format_text(view::snapshot(s, f));
+    const auto st = view::snapshot(s, f);
+    out << (opts.format == "json" ? view::format_json(st) : view::format_text(st));
     return 0;
   } catch (const view::view_error& e) {
     err << "rmapkit show: " << e.what() << '\n';
@@ -46,7 +49,8 @@ int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk
     const view::walk_op wop = view::parse_walk_op(op);
     model::session s(prog, session_options(opts));
     if (int code = run_to_at(s, opts, err); code != 0) return code;
-    out << view::format_text(view::trace_walk(s, target, wop));
+    const auto w = view::trace_walk(s, target, wop);
+    out << (opts.format == "json" ? view::format_json(w) : view::format_text(w));
     return 0;
   } catch (const view::view_error& e) {
     err << "rmapkit walk: " << e.what() << '\n';

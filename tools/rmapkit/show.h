@@ -16,6 +16,9 @@ struct view_options {
   std::string at = "end";      ///< --at: N, line:L or end
   std::string design = "linux-6";
   std::string format = "text";  ///< text, dot, svg, json
+  /// Check the model's invariants after every statement on the way (off by default: a
+  /// look at one frame must not cost a check of the whole machine per statement).
+  bool check_invariants = false;
 };
 
 /// `rmapkit show`: exit 0, or 2 for bad input (the error on @err names it), or the
