@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libdtl-dev
   python3  # scripts/design_lab.py (docs/designs.md)
   pkgconf clang-format clang-tidy  # scripts/test-install.sh, scripts/check-style.sh
+  zlib1g-dev chromium  # rmapkit html gzips its page's data; the page's test loads it headless
 )
 
 missing=()

@@ -47,22 +47,30 @@ std::string escape_html(std::string_view s) {
   return out;
 }
 
-/// The structure picture of @st, as an HTML fragment: the one place that decides how the
-/// page draws the state. The header line (which statement) is left out: the page says
-/// that itself, and without it equal states give equal pictures, stored once.
-std::string picture(const state& st) {
+// The structure picture, through one seam: picture_source() says what two moments must
+// share to share a picture, and draw() turns a new source into an HTML fragment, once.
+// The state's header line (which statement) is left out: the page says that itself.
+
+std::string picture_source(const state& st) {
   std::string text = format_text(st);
   if (auto nl = text.find('\n'); text.starts_with('#') && nl != std::string::npos) text.erase(0, nl + 1);
-  return "<pre class=\"state\">" + escape_html(text) + "</pre>";
+  return text;
 }
+
+std::string draw(const std::string& source) { return "<pre class=\"state\">" + escape_html(source) + "</pre>"; }
 
 /// Values stored once each, by content; the moments refer to them by index.
 class interned {
  public:
   std::size_t add(json value) {
     std::string key = value.dump();
+    return add(std::move(key), [&] { return std::move(value); });
+  }
+  /// The value made by @make the first time @key comes.
+  template <typename Make>
+  std::size_t add(std::string key, Make make) {
     auto [it, fresh] = _index.try_emplace(std::move(key), _values.size());
-    if (fresh) _values.push_back(std::move(value));
+    if (fresh) _values.push_back(make());
     return it->second;
   }
   [[nodiscard]] std::size_t size() const { return _values.size(); }
@@ -89,7 +97,8 @@ class collector {
  public:
   void moment(model::session& s, int line, std::string report, bool error) {
     const state st = snapshot(s);
-    const std::size_t pic = _pictures.add(picture(st));
+    std::string source = picture_source(st);
+    const std::size_t pic = _pictures.add(source, [&] { return draw(source); });
     const std::size_t table = _tables.add(frames(s, st));
     json m = {line, pic, table};
     if (!report.empty()) m.push_back({std::move(report), error});
@@ -206,6 +215,7 @@ std::string render_html(const scenario::program& prog, const html_options& opts,
     throw view_error(fmt::format("unknown design {}", opts.design));
   model::run_options ro;
   ro.design = opts.design;
+  ro.check_invariants = opts.check_invariants;
   model::session s(prog, ro);
   collector c;
   html_summary sum;

@@ -10,6 +10,8 @@
       Writes a screenshot of the page at statement N with frame K's walk open.
   html_page_test.py size RMAPKIT [--statements N] [--limit BYTES]
       The page of a random N-statement scenario stays under BYTES.
+  html_page_test.py errors RMAPKIT
+      Bad input gets a clear error and exit status 2, and no page.
 
 Chromium runs as root only with --no-sandbox (a CI container); every run has a timeout
 and its whole process group is killed on expiry, so a hung browser fails the test.
@@ -94,6 +96,26 @@ def size_test(args, tmp):
         sys.exit("FAIL: the page is too large")
 
 
+def errors_test(args, tmp):
+    page = os.path.join(tmp, "page.html")
+    bad = os.path.join(tmp, "bad.rmap")
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write("spawn P\nP: mmap A anon private pages=4\nP: wrte A[0]\n")
+    cases = [
+        ([os.path.join(tmp, "missing.rmap")], "cannot open"),
+        ([bad], "bad.rmap:3:"),
+        ([bad, "--design", "linux-0"], "linux-0"),
+    ]
+    failed = False
+    for extra, needle in cases:
+        code, _, err = run([args.rmapkit, "html", *extra, "-o", page], timeout=60)
+        ok = code == 2 and needle in err and not os.path.exists(page)
+        print(f"{'ok' if ok else 'FAIL'}: rmapkit html {' '.join(extra)}: exit {code}: {err.strip()}")
+        failed |= not ok
+    if failed:
+        sys.exit("FAIL: bad input was not reported as it should be")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mode", required=True)
@@ -110,9 +132,11 @@ def main():
     z.add_argument("rmapkit")
     z.add_argument("--statements", type=int, default=500)
     z.add_argument("--limit", type=int, default=5_000_000)
+    e = sub.add_parser("errors")
+    e.add_argument("rmapkit")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="rmapkit-html-") as tmp:
-        {"browser": browser_test, "screenshot": screenshot, "size": size_test}[args.mode](args, tmp)
+        {"browser": browser_test, "screenshot": screenshot, "size": size_test, "errors": errors_test}[args.mode](args, tmp)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ int cmd_html(const html_args& a, std::ostream& out, std::ostream& err) {
   view::html_options opts;
   opts.design = a.design;
   opts.compress = !a.no_compress;
+  opts.check_invariants = a.check_invariants;
   if (!read_source(a.file, opts.source, err)) return sc::EXIT_SCENARIO_ERROR;
   auto parsed = sc::parse(opts.source, a.file);
   if (!parsed) {

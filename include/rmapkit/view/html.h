@@ -1,6 +1,6 @@
 // `rmapkit html`: one self-contained page that steps through a scenario statement by
 // statement: the source with the current statement marked, the structure picture, the
-// `check` reports so far, and each frame's rmap walk (docs/show-and-walk.md, "The page").
+// `check` reports so far, and each frame's rmap walk (docs/html-page.md).
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,9 @@ struct html_options {
   /// Gzip the page's data (the browser inflates it with DecompressionStream): a page
   /// about a tenth of the size. Off: the data is plain JSON, for reading and diffing.
   bool compress = true;
+  /// Check every invariant after every statement (model::run_options): off, as for
+  /// `show` and `walk`, which look at the state rather than test the model.
+  bool check_invariants = false;
 };
 
 /// What went into a page, and how the run ended.
