@@ -81,15 +81,6 @@ class interned {
   json::array_t _values;
 };
 
-/// A walk as the page shows it: its steps (kind, words), what it returned, its counts.
-json walk_json(const walk_view& w) {
-  json steps = json::array();
-  for (const auto& s : w.steps) steps.push_back({s.kind, s.text});
-  const auto& c = w.counts;
-  return {
-      {"s", std::move(steps)}, {"r", w.result}, {"c", {c.walks, c.entries, c.vmas_visited, c.ptes_examined, c.misses}}};
-}
-
 std::string mapper(const pte_ref& p) { return fmt::format("{}:{}:{}", p.process, p.region, p.index); }
 
 /// What the page stores after one statement.
@@ -100,8 +91,8 @@ class collector {
     std::string source = picture_source(st);
     const std::size_t pic = _pictures.add(source, [&] { return draw(source); });
     const std::size_t table = _tables.add(frames(s, st));
-    json m = {line, pic, table};
-    if (!report.empty()) m.push_back({std::move(report), error});
+    json m = json::array({line, pic, table});
+    if (!report.empty()) m.push_back(json::array({std::move(report), error}));
     _moments.push_back(std::move(m));
   }
 
@@ -109,9 +100,9 @@ class collector {
     sum.pictures = _pictures.size();
     sum.tables = _tables.size();
     sum.walks = _walks.size();
-    return {{"file", prog.file},     {"design", opts.design},        {"source", source_lines(prog, opts)},
-            {"moments", _moments},   {"pictures", _pictures.take()}, {"tables", _tables.take()},
-            {"walks", _walks.take()}};
+    return {{"file", prog.file},      {"design", opts.design},        {"source", source_lines(prog, opts)},
+            {"moments", _moments},    {"pictures", _pictures.take()}, {"tables", _tables.take()},
+            {"walks", _walks.take()}, {"steps", _steps.take()}};
   }
 
  private:
@@ -122,9 +113,20 @@ class collector {
     for (const auto& f : st.folios) {
       json maps = json::array();
       for (const auto& p : f.mapped_by) maps.push_back(mapper(p));
-      rows.push_back({f.id, f.mapping, f.mapcount, walk_of(s, f.id), std::move(maps)});
+      rows.push_back(json::array({f.id, f.mapping, f.mapcount, walk_of(s, f.id), std::move(maps)}));
     }
     return rows;
+  }
+
+  /// A walk as the page shows it: its steps, each an index into the steps stored once
+  /// ([kind, words]: walks of one anon_vma share most of theirs), what it returned, its counts.
+  json walk_json(const walk_view& w) {
+    json steps = json::array();
+    for (const auto& st : w.steps) steps.push_back(_steps.add(json::array({st.kind, st.text})));
+    const auto& c = w.counts;
+    return {{"s", std::move(steps)},
+            {"r", w.result},
+            {"c", {c.walks, c.entries, c.vmas_visited, c.ptes_examined, c.misses}}};
   }
 
   /// --op none finds the mappings and changes nothing but the walk counters.
@@ -153,7 +155,7 @@ class collector {
   }
 
   json::array_t _moments;
-  interned _pictures, _tables, _walks;
+  interned _pictures, _tables, _walks, _steps;
 };
 
 std::string gzip(std::string_view in) {

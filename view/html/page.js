@@ -2,7 +2,8 @@
 // shows one moment of the scenario at a time. Moment 0 is before the first statement;
 // moment N is after statement N. Each moment is [line, picture, frame table, report?],
 // indexes into data.pictures and data.tables; a frame table row is
-// [frame id, mapping, map count, walk index or -1, [P:REGION:IDX ...]].
+// [frame id, mapping, map count, walk index or -1, [P:REGION:IDX ...]]; a walk's steps
+// are indexes into data.steps ([kind, words]).
 // URL hash: #step=N&walk=K opens moment N and frame K's walk; #test runs a self-test
 // and writes its verdict into #selftest (tests/browser/html_page_test.py reads it).
 'use strict';
@@ -123,7 +124,7 @@ function openWalk(frame) {
   div.append(el('div', { className: 'head', textContent: `walk frame ${frame} --op none, ${where}` }));
   const nested = new Set(['candidate', 'skip', 'pte', 'rmap_one', 'done', 'entry']);
   const ol = el('ol');
-  for (const [kind, text] of w.s) {
+  for (const [kind, text] of w.s.map((i) => data.steps[i])) {
     const li = el('li', { textContent: text });
     li.classList.add(kind);
     if (nested.has(kind)) li.classList.add('nested');
