@@ -75,8 +75,10 @@ void show_all(benchmark::State& st) {
 }
 
 void register_all() {
-  const std::vector<std::int64_t> big = g_smoke ? std::vector<std::int64_t>{16} : std::vector<std::int64_t>{1000, 100000, 1000000};
-  const std::vector<std::int64_t> small = g_smoke ? std::vector<std::int64_t>{16} : std::vector<std::int64_t>{1000, 100000};
+  const std::vector<std::int64_t> big = g_smoke ? std::vector<std::int64_t>{16}
+                                                : std::vector<std::int64_t>{1000, 100000, 1000000};
+  const std::vector<std::int64_t> small = g_smoke ? std::vector<std::int64_t>{16}
+                                                  : std::vector<std::int64_t>{1000, 100000};
   for (auto n : big) {
     benchmark::RegisterBenchmark("show_frame", show_frame)->Arg(n)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("walk_frame", walk_frame)->Arg(n)->Unit(benchmark::kMillisecond);

@@ -437,7 +437,9 @@ class controller {
         any = any || v.mergeable;
     }
     if (any) _ksm->run_to_fixpoint(check_interrupt);
-    if (_opts.ksm_counters) _err << sc::format(_line_of_current, ksm_guard::counters()) << std::flush;
+    if (!_opts.ksm_counters) return;
+    if (_opts.on_ksm_counters) _opts.on_ksm_counters(_line_of_current, ksm_guard::counters());
+    else _err << sc::format(_line_of_current, ksm_guard::counters()) << std::flush;
   }
 
   void exec(const sc::op_reclaim&);
@@ -603,7 +605,8 @@ void controller::exec(const sc::op_check& c) {
   // take the snapshot again until none is seen.
   for (int attempt = 0; attempt < 500; ++attempt) {
     if (auto b = snapshot(c)) {
-      _out << sc::format(*b) << std::flush;
+      if (_opts.on_check) _opts.on_check(*b);
+      else _out << sc::format(*b) << std::flush;
       return;
     }
     check_interrupt();

@@ -303,7 +303,9 @@ void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
       for (auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL)) {
         vm_area_struct& vma = *avc->vma;
         if (item->address < vma.vm_start || item->address >= vma.vm_end) {
-          rmap_trace(*this, {.what = walk_step::kind::skip, .name = "rmap_item->address outside the VMA", .vma = &vma,
+          rmap_trace(*this, {.what = walk_step::kind::skip,
+                             .name = "rmap_item->address outside the VMA",
+                             .vma = &vma,
                              .addr = item->address});
           continue;
         }

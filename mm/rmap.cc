@@ -211,8 +211,9 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   const auto pgoff = f.index.value;
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
   rmap_trace(*this, {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
-  rmap_trace(*this, {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff,
-                     .last = pgoff});
+  rmap_trace(
+      *this,
+      {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});
   for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
     rmap_entry(*this, "anon_vma_chain", avc, avc->vma);
     if (!rmap_visit(*this, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <string>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -59,8 +59,7 @@ std::uint64_t file_key(sc::file_id f) { return (std::uint64_t{1} << 62) | (std::
 /// each region is now.
 class statement_runner {
  public:
-  statement_runner(mm::machine& m, const sc::program& prog, const run_options& opts)
-      : _m(m), _prog(prog), _opts(opts) {
+  statement_runner(mm::machine& m, const sc::program& prog, const run_options& opts) : _m(m), _prog(prog), _opts(opts) {
     _mms.resize(prog.process_names.size());
     _files.resize(prog.file_names.size());
     _regions.resize(prog.process_names.size());
@@ -156,7 +155,7 @@ class statement_runner {
     if (!_opts.ksm_counters) return;
     auto k = _m.ksm_counters();
     *_err << sc::format(_line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
-                                                    k.stable_node_chains, k.stable_node_dups});
+                                                k.stable_node_chains, k.stable_node_dups});
   }
   void step(const sc::op_reclaim&) {
     // Refused while a KSM page exists: the kernel gives no stable result for it. The

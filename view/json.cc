@@ -1,16 +1,14 @@
 // `show --json` and `walk --json`: the state and the walk as JSON documents, with the
 // kernel's field names (docs/json.md; the schema: docs/json/).
-#include <nlohmann/json.hpp>
-
 #include "rmapkit/view/json.h"
+
+#include "rmapkit/scenario/json.h"
 
 namespace rmapkit::view {
 
 namespace {
 
-using json = nlohmann::ordered_json;
-
-json envelope(const char* kind) { return json{{"format", "rmapkit"}, {"version", 1}, {"kind", kind}}; }
+using json = nlohmann::json;
 
 json pte_json(const pte_ref& p) {
   return {{"process", p.process}, {"region", p.region}, {"index", p.index}, {"address", p.addr.value},
@@ -51,8 +49,9 @@ json file_json(const file_view& f) {
   for (const auto& v : f.i_mmap) i_mmap.push_back({{"first", v.first}, {"last", v.last}, {"vma", v.vma}});
   for (const auto& [index, frame] : f.i_pages) i_pages.push_back({{"index", index}, {"frame", frame}});
   for (const auto& [index, swap] : f.swapped) swapped.push_back({{"index", index}, {"swap", swap}});
-  return {{"name", f.name},       {"shmem", f.shmem},     {"anon_shared", f.anon_shared}, {"pages", f.pages},
-          {"i_mmap", i_mmap},     {"i_pages", i_pages},   {"swapped", swapped}};
+  return {{"name", f.name},    {"shmem", f.shmem}, {"anon_shared", f.anon_shared},
+          {"pages", f.pages},  {"i_mmap", i_mmap}, {"i_pages", i_pages},
+          {"swapped", swapped}};
 }
 
 json ksm_json(const ksm_view& k) {
@@ -75,8 +74,8 @@ json ksm_json(const ksm_view& k) {
 json folio_json(const folio_view& f) {
   json mapped = json::array();
   for (const auto& p : f.mapped_by) mapped.push_back(pte_json(p));
-  json j{{"frame", f.id},         {"mapping", f.mapping},   {"index", f.index}, {"mapcount", f.mapcount},
-         {"refcount", f.refcount}, {"flags", f.flags},       {"mapped_by", mapped}};
+  json j{{"frame", f.id},          {"mapping", f.mapping}, {"index", f.index},   {"mapcount", f.mapcount},
+         {"refcount", f.refcount}, {"flags", f.flags},     {"mapped_by", mapped}};
   j["anon_vma"] = f.anon_vma ? json(*f.anon_vma) : json(nullptr);
   j["stable_node"] = f.stable_node ? json(*f.stable_node) : json(nullptr);
   j["file"] = f.file.empty() ? json(nullptr) : json(f.file);
@@ -98,8 +97,7 @@ json where_json(const std::string& file, std::size_t position, int line, const s
 }
 
 json state_body(const state& st) {
-  json mms = json::array(), avs = json::array(), files = json::array(), folios = json::array(),
-       objects = json::array();
+  json mms = json::array(), avs = json::array(), files = json::array(), folios = json::array(), objects = json::array();
   for (const auto& m : st.mms) {
     json vmas = json::array();
     for (const auto& v : m.vmas) vmas.push_back(vma_json(v));
@@ -134,15 +132,19 @@ json counts_json(const walk_counts& c) {
 
 }  // namespace
 
-std::string format_json(const state& st) {
-  json j = envelope("show");
-  j.update(state_body(st));
-  return j.dump(2) + "\n";
+json show_document(const state* st, std::span<const scenario::diag> errors) {
+  json j = scenario::envelope("show");
+  if (st) j.update(state_body(*st));
+  j["errors"] = scenario::to_json(errors);
+  return j;
 }
 
-std::string format_json(const walk_view& w) {
+json walk_document(const walk_view* w, std::span<const scenario::diag> errors) {
+  json j = scenario::envelope("walk");
+  j["errors"] = scenario::to_json(errors);
+  if (!w) return j;
   json steps = json::array();
-  for (const auto& s : w.steps) {
+  for (const auto& s : w->steps) {
     json step{{"kind", s.kind}, {"text", s.text}};
     if (!s.object.empty()) step["object"] = s.object;
     if (!s.vma.empty()) step["vma"] = s.vma;
@@ -150,17 +152,19 @@ std::string format_json(const walk_view& w) {
     if (s.ok) step["ok"] = *s.ok;
     steps.push_back(step);
   }
-  json j = envelope("walk");
-  j["at"] = where_json(w.file, w.position, w.line, w.statement, w.design);
-  j["frame"] = w.frame;
-  j["op"] = to_string(w.op);
-  j["prelude"] = w.prelude;
+  j["at"] = where_json(w->file, w->position, w->line, w->statement, w->design);
+  j["frame"] = w->frame;
+  j["op"] = to_string(w->op);
+  j["prelude"] = w->prelude;
   j["steps"] = steps;
-  j["result"] = w.result;
-  j["counts"] = counts_json(w.counts);
-  j["before"] = state_body(w.before);
-  j["after"] = w.after.folios.empty() ? json(nullptr) : state_body(w.after);
-  return j.dump(2) + "\n";
+  j["result"] = w->result;
+  j["counts"] = counts_json(w->counts);
+  j["before"] = state_body(w->before);
+  j["after"] = w->after.folios.empty() ? json(nullptr) : state_body(w->after);
+  return j;
 }
+
+std::string format_json(const state& st) { return scenario::dump(show_document(&st, {})); }
+std::string format_json(const walk_view& w) { return scenario::dump(walk_document(&w, {})); }
 
 }  // namespace rmapkit::view

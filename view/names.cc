@@ -106,8 +106,8 @@ std::optional<std::uint64_t> names::frame_id(pfn_t pfn) const {
 
 pfn_t names::frame_pfn(std::uint64_t id) const {
   if (id == 0 || id > _pfn_of.size())
-    throw view_error(fmt::format("no frame {}: {} frames are in use here (ids 1 to {})", id, _pfn_of.size(),
-                                 _pfn_of.size()));
+    throw view_error(
+        fmt::format("no frame {}: {} frames are in use here (ids 1 to {})", id, _pfn_of.size(), _pfn_of.size()));
   return _pfn_of[id - 1];
 }
 
@@ -124,9 +124,8 @@ std::uint64_t names::anon_vma_id(const mm::anon_vma* av) const {
 
 const mm::anon_vma* names::anon_vma_of(std::uint64_t id) const {
   if (id == 0 || id > _anon_vmas.size())
-    throw view_error(
-        fmt::format("no anon_vma av{}: {} are alive here{}", id, _anon_vmas.size(),
-                    _anon_vmas.empty() ? "" : fmt::format(" (av1 to av{})", _anon_vmas.size())));
+    throw view_error(fmt::format("no anon_vma av{}: {} are alive here{}", id, _anon_vmas.size(),
+                                 _anon_vmas.empty() ? "" : fmt::format(" (av1 to av{})", _anon_vmas.size())));
   return _anon_vmas[id - 1];
 }
 

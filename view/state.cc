@@ -128,6 +128,12 @@ class builder {
   }
 
  private:
+  /// folio->mapping's anon_vma, if it is still alive: as in the kernel, an unmapped folio
+  /// (one only the swap cache holds) keeps pointing at an anon_vma that may have been freed.
+  [[nodiscard]] const mm::anon_vma* live_anon_vma(const mm::folio& f) const {
+    return f.anon() && _names->anon_vma_id(f.anon()) != 0 ? f.anon() : nullptr;
+  }
+
   [[nodiscard]] bool is_linux6() const { return std::string_view(_m.anon_rmap_design().name()) == "linux-6"; }
 
   // The PTEs that map the frames shown. For one frame, a lookup at vma_address() of its
@@ -180,7 +186,7 @@ class builder {
   void narrow_pid(const std::string& name) {
     const auto& procs = _s.program().process_names;
     auto it = std::find(procs.begin(), procs.end(), name);
-    if (it == procs.end()) throw view_error(fmt::format("--pid {}: no such process in {}", name, _s.program().file));
+    if (it == procs.end()) throw view_error(fmt::format("--pid {}: no such process in the scenario", name));
     if (!_s.mm_of(static_cast<sc::proc_id>(it - procs.begin())))
       throw view_error(fmt::format("--pid {}: the process is not alive after statement {}", name, _s.position()));
     std::set<const mm::vm_area_struct*> vmas;
@@ -221,7 +227,7 @@ class builder {
           if (l.vma) vmas.insert(l.vma);
           if (l.mm) vmas.insert(mm::machine::find_vma(*l.mm, l.addr));
         }
-    } else if (auto* av = f.anon()) {
+    } else if (auto* av = live_anon_vma(f)) {
       add_lineage(avs, av);
       for (auto* avc = av->rb_root.iter_first(f.index.value, f.index.value); avc;
            avc = av->rb_root.iter_next(*avc, f.index.value, f.index.value))
@@ -346,8 +352,8 @@ class builder {
       const bool dup_before = i > 0 && kv.stable[i - 1]->content == n->content;
       const bool dup_after = i + 1 < kv.stable.size() && kv.stable[i + 1]->content == n->content;
       if ((dup_before || dup_after) && !dup_before) ++chain;
-      stable_node_view s{_names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0),
-                         dup_before || dup_after ? chain : 0, {}};
+      stable_node_view s{
+          _names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0), dup_before || dup_after ? chain : 0, {}};
       for (const auto* item : n->hlist) s.hlist.emplace_back(item->mm->name, item->address);
       k.stable.push_back(std::move(s));
     }
@@ -360,7 +366,8 @@ class builder {
       k.rmap_items.push_back(std::move(r));
     }
     for (const auto* item : kv.unstable)
-      if (focus::keeps(_focus.procs, item->mm->name) && !_focus.frames) k.unstable.emplace_back(item->mm->name, item->address);
+      if (focus::keeps(_focus.procs, item->mm->name) && !_focus.frames)
+        k.unstable.emplace_back(item->mm->name, item->address);
     return k;
   }
 
@@ -373,7 +380,7 @@ class builder {
       fv.stable_node = _names->stable_node_id(f.ksm_node());
     } else if (f.anon()) {
       fv.mapping = "anon";
-      if (is_linux6()) fv.anon_vma = _names->anon_vma_id(f.anon());
+      if (is_linux6() && live_anon_vma(f)) fv.anon_vma = _names->anon_vma_id(f.anon());
     } else if (f.file()) {
       fv.mapping = "file";
       fv.file = f.file()->name;
@@ -440,10 +447,10 @@ std::size_t parse_at(const scenario::program& prog, const std::string& at) {
     const auto line = number(std::string_view(at).substr(5), "line number");
     for (std::size_t i = 0; i < n; ++i)
       if (static_cast<std::uint64_t>(prog.ops[i].line) == line) return i + 1;
-    throw view_error(fmt::format("--at {}: line {} of {} holds no statement", at, line, prog.file));
+    throw view_error(fmt::format("--at {}: line {} holds no statement", at, line));
   }
   const auto k = number(at, "statement number");
-  if (k > n) throw view_error(fmt::format("--at {}: {} has only {} statements", at, prog.file, n));
+  if (k > n) throw view_error(fmt::format("--at {}: the scenario has only {} statements", at, n));
   return k;
 }
 

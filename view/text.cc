@@ -92,6 +92,7 @@ void folios(out_t& out, const state& st) {
   for (const auto& f : st.folios) {
     fmt::format_to(it, "frame {} mapping={}", f.id, f.mapping);
     if (f.anon_vma) fmt::format_to(it, "({})", av(*f.anon_vma));
+    else if (f.mapping == "anon" && st.design == "linux-6") fmt::format_to(it, "(anon_vma freed)");
     if (f.stable_node) fmt::format_to(it, "(s{})", *f.stable_node);
     if (!f.file.empty()) fmt::format_to(it, "({})", f.file);
     fmt::format_to(it, " index={:#x} mapcount={} refcount={} flags={}", f.index, f.mapcount, f.refcount,

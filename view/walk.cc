@@ -65,7 +65,7 @@ pfn_t resolve_target(const model::session& s, const names& n, const walk_target&
     throw view_error(fmt::format("--page {}: {} is not a page index", spec, num));
   const auto& procs = s.program().process_names;
   auto it = std::find(procs.begin(), procs.end(), proc);
-  if (it == procs.end()) throw view_error(fmt::format("--page {}: no process {} in {}", spec, proc, s.program().file));
+  if (it == procs.end()) throw view_error(fmt::format("--page {}: no process {} in the scenario", spec, proc));
   const auto pid = static_cast<sc::proc_id>(it - procs.begin());
   const mm::mm_struct* mm = s.mm_of(pid);
   if (!mm) throw view_error(fmt::format("--page {}: process {} is not alive here", spec, proc));
@@ -114,7 +114,10 @@ class step_printer {
         v.addr = s.addr.value;
         break;
       case k::entry: v.text = entry(s, v); break;
-      case k::candidate: v.text = candidate(s); v.addr = s.addr.value; break;
+      case k::candidate:
+        v.text = candidate(s);
+        v.addr = s.addr.value;
+        break;
       case k::skip: v.text = skip(s); break;
       case k::pte:
         v.addr = s.addr.value;
@@ -174,8 +177,8 @@ class step_printer {
 
   std::string candidate(const mm::walk_step& s) const {
     const auto& vma = *s.vma;
-    const std::string where = fmt::format("{} {}:[{:#x}, {:#x})", _n.vma_id(s.vma), vma.vm_mm->name,
-                                          vma.vm_start.value, vma.vm_end.value);
+    const std::string where = fmt::format("{} {}:[{:#x}, {:#x})", _n.vma_id(s.vma), vma.vm_mm->name, vma.vm_start.value,
+                                          vma.vm_end.value);
     if (!s.computed) return fmt::format("candidate {}: address {:#x} given by the entry", where, s.addr.value);
     return fmt::format(
         "candidate {}: vma_address = vm_start + ((index - vm_pgoff) << 12) = {:#x} + (({:#x} - {:#x}) << 12) = "
@@ -190,8 +193,8 @@ class step_printer {
       return fmt::format(
           "skip {} {}:[{:#x}, {:#x}): vma_address = {:#x} + (({:#x} - {:#x}) << 12) is outside the VMA "
           "(page {} of a {}-page VMA)",
-          _n.vma_id(s.vma), vma.vm_mm->name, vma.vm_start.value, vma.vm_end.value, vma.vm_start.value,
-          _f.index.value, vma.vm_pgoff.value, idx, vma.pages());
+          _n.vma_id(s.vma), vma.vm_mm->name, vma.vm_start.value, vma.vm_end.value, vma.vm_start.value, _f.index.value,
+          vma.vm_pgoff.value, idx, vma.pages());
     }
     return fmt::format("skip {}: {}", _n.vma_id(s.vma), s.name);
   }
@@ -201,6 +204,18 @@ class step_printer {
   const mm::folio& _f;
   pfn_t _self;
   std::unordered_map<const void*, std::string> _design_ids;
+};
+
+/// Sets a walk tracer for its lifetime: an operation that throws leaves none behind.
+class tracing {
+ public:
+  tracing(mm::machine& m, mm::walk_tracer t) : _m(m) { _m.set_walk_tracer(std::move(t)); }
+  ~tracing() { _m.set_walk_tracer({}); }
+  tracing(const tracing&) = delete;
+  tracing& operator=(const tracing&) = delete;
+
+ private:
+  mm::machine& _m;
 };
 
 walk_counts count_steps(const std::vector<walk_step_view>& steps, std::uint64_t walks) {
@@ -218,8 +233,8 @@ walk_counts count_steps(const std::vector<walk_step_view>& steps, std::uint64_t 
 }
 
 walk_counts delta(const mm::walk_stats& a, const mm::walk_stats& b) {
-  return {b.walks - a.walks, b.entries - a.entries, b.vmas_visited - a.vmas_visited,
-          b.ptes_examined - a.ptes_examined, b.misses - a.misses};
+  return {b.walks - a.walks, b.entries - a.entries, b.vmas_visited - a.vmas_visited, b.ptes_examined - a.ptes_examined,
+          b.misses - a.misses};
 }
 
 std::string vm_flags_words(mm::vm_flags_t f) {
@@ -273,7 +288,11 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   const names n(s);
   const pfn_t pfn = resolve_target(s, n, target);
   mm::folio& f = m.folio_of(pfn);
-  if (f.pfn == m.zero_pfn() || !f.in_use()) throw view_error("the frame is free");
+  if (f.is_anon() && !f.mapped())
+    throw view_error(fmt::format(
+        "frame {}: no PTE maps it (only the swap cache holds it), so an rmap walk finds nothing: the kernel's "
+        "folio_lock_anon_vma_read() gives up on an unmapped folio, whose anon_vma may be gone",
+        *n.frame_id(pfn)));
 
   walk_view w;
   w.file = s.program().file;
@@ -300,14 +319,10 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
         "as shrink_folio_list() does");
   }
   const mm::walk_stats before = m.stats();
-  m.set_walk_tracer([&](const mm::walk_step& step) { w.steps.push_back(print(step)); });
-  try {
+  {
+    const tracing guard(m, [&](const mm::walk_step& step) { w.steps.push_back(print(step)); });
     w.result = run_op(m, f, op);
-  } catch (...) {
-    m.set_walk_tracer({});
-    throw;
   }
-  m.set_walk_tracer({});
   w.counts = delta(before, m.stats());
   w.traced = count_steps(w.steps, w.counts.walks);
 
@@ -328,7 +343,7 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   return w;
 }
 
-std::string format_text(const walk_view& w) {
+std::string format_text(const walk_view& w, bool with_after) {
   fmt::memory_buffer out;
   auto it = std::back_inserter(out);
   if (w.position == 0) fmt::format_to(it, "# {}: before the first statement", w.file);
@@ -344,7 +359,7 @@ std::string format_text(const walk_view& w) {
   fmt::format_to(it, "result: {}\n", w.result);
   fmt::format_to(it, "counts: walks={} entries={} vmas_visited={} ptes_examined={} misses={}\n", w.counts.walks,
                  w.counts.entries, w.counts.vmas_visited, w.counts.ptes_examined, w.counts.misses);
-  if (!w.after.folios.empty()) fmt::format_to(it, "after:\n{}", format_text(w.after));
+  if (with_after && !w.after.folios.empty()) fmt::format_to(it, "after:\n{}", format_text(w.after));
   return fmt::to_string(out);
 }
 

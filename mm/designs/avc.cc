@@ -128,7 +128,9 @@ std::vector<rmap_object_dump> avc_anon_rmap::dump(const folio* only) const {
   std::vector<const avc_era_anon_vma*> avs;
   auto page = [&](pfn_t pfn, avc_era_anon_vma* const& av) {
     if (!av || !mapped_anon(_m.folio_of(pfn))) return;  // a stale entry: the frame moved on
-    out.push_back({.key = &av, .type = "page->mapping", .fields = {},
+    out.push_back({.key = &av,
+                   .type = "page->mapping",
+                   .fields = {},
                    .links = {{.field = "page", .frame = pfn}, {.field = "mapping", .object = av}}});
     avs.push_back(av);
   };
@@ -136,7 +138,8 @@ std::vector<rmap_object_dump> avc_anon_rmap::dump(const folio* only) const {
     if (auto* const* av = _mapping.find(only->pfn)) page(only->pfn, *av);
   } else {
     _mapping.for_each(page);
-    for (const auto& [vma, st] : _vma_state) st.chain.for_each([&](const avc_era_chain& avc) { avs.push_back(avc.anon_vma); });
+    for (const auto& [vma, st] : _vma_state)
+      st.chain.for_each([&](const avc_era_chain& avc) { avs.push_back(avc.anon_vma); });
   }
   std::sort(avs.begin(), avs.end(), [](auto* a, auto* b) { return a->serial < b->serial; });
   avs.erase(std::unique(avs.begin(), avs.end()), avs.end());

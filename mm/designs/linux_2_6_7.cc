@@ -104,7 +104,9 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     };
     auto page = [&](pfn_t pfn, family_anon_vma* const& av) {
       if (!av || !mapped_anon(_m.folio_of(pfn))) return;  // a stale entry: the frame moved on
-      out.push_back({.key = &av, .type = "page->mapping", .fields = {},
+      out.push_back({.key = &av,
+                     .type = "page->mapping",
+                     .fields = {},
                      .links = {{.field = "page", .frame = pfn}, {.field = "mapping", .object = av}}});
       note(av);
     };

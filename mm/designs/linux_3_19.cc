@@ -43,8 +43,9 @@ class linux_3_19_anon_rmap final : public avc_anon_rmap {
     const auto pgoff = f.index.value;
     rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
     rmap_trace(m(), {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
-    rmap_trace(m(), {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff,
-                     .last = pgoff});
+    rmap_trace(
+        m(),
+        {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});
     for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
       rmap_entry(m(), "anon_vma_chain", avc, avc->vma);
       if (!rmap_visit(m(), f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;

@@ -57,7 +57,8 @@ class pte_chain_anon_rmap final : public anon_rmap {
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
     const pte_rmap& r = _rmap[f.pfn];
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
+    rmap_trace(_m, {.what = walk_step::kind::start,
+                    .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
                     .object = &r});
     rmap_trace(_m, {.what = walk_step::kind::lock, .name = "pte_chain_lock", .object = &r});
     if (!r.direct.empty()) {

@@ -162,8 +162,7 @@ class walk_buffer {
 /// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.
 inline bool visit_pte(machine& m, folio& f, const mm_registry& mms, pte_handle h, const rmap_walk_control& rwc) {
   mm_struct& mm = mms.at(h.mm_id());
-  if (m.tracing())
-    m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
+  if (m.tracing()) m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
   vm_area_struct* vma = machine::find_vma(mm, h.addr());
   rmap_entry(m, "pte", nullptr, vma);
   if (!vma) throw std::logic_error("rmap chain entry outside every VMA");

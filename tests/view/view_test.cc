@@ -167,7 +167,7 @@ TEST(View, BadInputIsNamed) {
   };
   filter pid;
   pid.pid = "Q";
-  EXPECT_EQ(message([&] { (void)snapshot(s, pid); }), "--pid Q: no such process in t.rmap");
+  EXPECT_EQ(message([&] { (void)snapshot(s, pid); }), "--pid Q: no such process in the scenario");
   filter frame;
   frame.frame = 99;
   EXPECT_EQ(message([&] { (void)snapshot(s, frame); }), "no frame 99: 7 frames are in use here (ids 1 to 7)");

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "rmapkit/lab/json.h"
+
 namespace rmapkit::tool {
 
 namespace {
@@ -57,8 +59,13 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
 
 }  // namespace
 
-int cmd_bench(const sc::program& prog, const lab::bench_options& opts, std::ostream& out, std::ostream& err) {
+int cmd_bench(const sc::program& prog, const lab::bench_options& opts, bool json, std::ostream& out,
+              std::ostream& err) {
   const auto res = lab::bench(prog, opts);
+  if (json) {
+    out << sc::dump(lab::bench_document(prog, opts, res));
+    return res.exit_code;
+  }
   if (res.kernel_unavailable) {
     err << "rmapkit bench: --vs-kernel runs the scenario on the live kernel: " << *res.kernel_unavailable << '\n';
     return res.exit_code;

@@ -9,7 +9,8 @@
 namespace rmapkit::tool {
 
 /// Runs lab::bench() and prints the table to @out; errors (FILE:LINE: reason, a refusal)
-/// to @err. Returns the exit status.
-int cmd_bench(const scenario::program& prog, const lab::bench_options& opts, std::ostream& out, std::ostream& err);
+/// to @err (with @json, one document on @out, errors included). Returns the exit status.
+int cmd_bench(const scenario::program& prog, const lab::bench_options& opts, bool json, std::ostream& out,
+              std::ostream& err);
 
 }  // namespace rmapkit::tool

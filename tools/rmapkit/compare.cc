@@ -10,7 +10,8 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+
+#include "rmapkit/lab/json.h"
 
 namespace rmapkit::tool {
 
@@ -96,61 +97,28 @@ void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>
                         : "the linux-6 design and the kernel DIFFER\n");
 }
 
-void print_json(const sc::program& prog, const std::vector<design_run>& runs,
-                const std::optional<sc::kmem_counts>& kernel, std::ostream& out) {
-  nlohmann::json j;
-  if (kernel)
-    j["kernel"] = {{"anon_vma", {{"allocated", kernel->anon_vma_alloc}, {"freed", kernel->anon_vma_free}}},
-                   {"anon_vma_chain", {{"allocated", kernel->avc_alloc}, {"freed", kernel->avc_free}}}};
-  j["scenario"] = prog.file;
-  j["statements"] = prog.ops.size();
-  for (const auto& r : runs) {
-    nlohmann::json d;
-    d["design"] = r.design;
-    for (const auto& o : r.objects)
-      d["objects"].push_back(
-          {{"type", o.type}, {"bytes", o.bytes}, {"allocated", o.allocated}, {"freed", o.freed}, {"peak", o.peak}});
-    d["per_frame_bytes"] = r.per_frame_bytes;
-    d["peak"] = {{"bytes", r.peak_bytes}, {"anon_frames", r.peak_frames}, {"anon_mappings", r.peak_mappings}};
-    d["walks"] = {{"walks", r.walks.walks},
-                  {"entries", r.walks.entries},
-                  {"vmas_visited", r.walks.vmas_visited},
-                  {"ptes_examined", r.walks.ptes_examined},
-                  {"misses", r.walks.misses},
-                  {"upkeep", r.walks.upkeep}};
-    for (const auto& [k, c] : r.kinds)
-      d["statements"][k] = {{"count", c.count},
-                            {"ns", c.time.count()},
-                            {"allocated", c.allocated},
-                            {"entries", c.entries},
-                            {"upkeep", c.upkeep}};
-    d["total_ns"] = r.total.count();
-    j["designs"].push_back(std::move(d));
-  }
-  out << j.dump(2) << '\n';
-}
-
 }  // namespace
 
 int cmd_compare(const sc::program& prog, const lab::compare_options& opts, bool json, std::ostream& out,
                 std::ostream& err) {
   const auto res = lab::compare(prog, opts);
+  // The model's linux-6 design must allocate what the kernel allocates.
+  const auto agrees = res.kernel_agrees();
+  const int status = res.exit_code != 0 ? res.exit_code : (agrees && !*agrees ? 1 : 0);
+  if (json) {
+    out << sc::dump(lab::compare_document(prog, res));
+    return status;
+  }
   if (res.kernel_unavailable) {
     err << "rmapkit compare --vs-kernel: " << *res.kernel_unavailable << '\n';
     return res.exit_code;
   }
   err << res.errors;
   if (res.exit_code != 0) return res.exit_code;
-  if (json) {
-    print_json(prog, res.designs, res.kernel, out);
-  } else {
-    print_text(prog, res.designs, out);
-    const design_run* linux6 = res.find("linux-6");
-    if (res.kernel) print_kernel(*res.kernel, linux6 ? std::optional{lab::model_counts(*linux6)} : std::nullopt, out);
-  }
-  // The model's linux-6 design must allocate what the kernel allocates.
-  const auto agrees = res.kernel_agrees();
-  return agrees && !*agrees ? 1 : 0;
+  print_text(prog, res.designs, out);
+  const design_run* linux6 = res.find("linux-6");
+  if (res.kernel) print_kernel(*res.kernel, linux6 ? std::optional{lab::model_counts(*linux6)} : std::nullopt, out);
+  return status;
 }
 
 }  // namespace rmapkit::tool

@@ -10,6 +10,8 @@
 //   rmapkit show FILE     the model's reverse map after a statement (show.cc)
 //   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
 //   rmapkit html FILE     a page that steps through the scenario in a browser (html.cc)
+// With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
+// (docs/json.md), built by the libraries' json.h.
 #include <csignal>
 #include <functional>
 #include <iostream>
@@ -23,33 +25,52 @@
 #include "bench.h"
 #include "compare.h"
 #include "html.h"
-#include "show.h"
+#include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/diff.h"
+#include "rmapkit/lab/json.h"
+#include "rmapkit/model/json.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/scenario/generate.h"
+#include "rmapkit/scenario/json.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/workloads.h"
 #include "rmapkit/version.h"
+#include "show.h"
 
 namespace {
 
 namespace sc = rmapkit::scenario;
 
-/// Parses and resolves @path; prints the diag and returns nothing on bad input.
-std::optional<sc::program> load(const std::string& path) {
+/// Parses and resolves @path; returns nothing on bad input, whose diag goes to @errors
+/// when given (--json), else to standard error.
+std::optional<sc::program> load(const std::string& path, std::vector<sc::diag>* errors = nullptr) {
+  auto fail = [&](const sc::diag& d) {
+    if (errors) errors->push_back(d);
+    else std::cerr << d.str() << '\n';
+    return std::nullopt;
+  };
   auto parsed = sc::parse_file(path);
-  if (!parsed) {
-    std::cerr << parsed.error().str() << '\n';
-    return std::nullopt;
-  }
+  if (!parsed) return fail(parsed.error());
   auto prog = sc::resolve(*parsed);
-  if (!prog) {
-    std::cerr << prog.error().str() << '\n';
-    return std::nullopt;
-  }
+  if (!prog) return fail(prog.error());
   return std::move(*prog);
+}
+
+// --json (docs/json.md): every command prints one document on standard output, also when
+// it fails, and exits with the status it has without --json.
+
+void add_json_flag(CLI::App& sub, bool& json) {
+  sub.add_flag("--json", json, "print one JSON document (docs/json.md), errors included, instead of text");
+}
+
+/// Loads @file for @command --json; when it does not load, prints the error document.
+std::optional<sc::program> load_json(std::string_view command, const std::string& file) {
+  std::vector<sc::diag> errors;
+  auto prog = load(file, &errors);
+  if (!prog) std::cout << sc::dump(sc::error_document(command, file, errors));
+  return prog;
 }
 
 /// Dies of @sig, as an interrupted program should, once everything is restored.
@@ -73,15 +94,25 @@ void add_file(CLI::App& sub, std::string& file, const char* what = "scenario fil
   sub.add_option("FILE", file, what)->required();
 }
 
+int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
+  auto prog = load_json("kernel", file);
+  if (!prog) return sc::EXIT_SCENARIO_ERROR;
+  auto res = rmapkit::kcheck::run_json(*prog, opts);
+  std::cout << sc::dump(res.document) << std::flush;
+  if (res.signal) die_of(res.signal);
+  return res.exit_code;
+}
+
 command add_kernel(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::kcheck::run_options opts;
+    bool json = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
   add_file(*sub, a->file);
-  sub->add_flag("--trace", a->opts.trace, "print each statement to standard error before it runs");
+  auto* trace = sub->add_flag("--trace", a->opts.trace, "print each statement to standard error before it runs");
   sub->add_flag("--kmem-counts", a->opts.kmem_counts,
                 "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
@@ -89,7 +120,10 @@ command add_kernel(CLI::App& app) {
   sub->add_option("--swap-dir", a->opts.swap_dir,
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
+  add_json_flag(*sub, a->json);
+  sub->get_option("--json")->excludes(trace);
   return {sub, [a] {
+            if (a->json) return kernel_json(a->file, a->opts);
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             auto res = rmapkit::kcheck::run(*prog, std::cout, std::cerr, a->opts);
@@ -102,6 +136,7 @@ command add_run(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::model::run_options opts;
+    bool json = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("run", "Run a scenario on the model and print its report");
@@ -116,15 +151,28 @@ command add_run(CLI::App& app) {
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
+  add_json_flag(*sub, a->json);
   return {sub, [a] {
+            if (a->json) {
+              auto prog = load_json("run", a->file);
+              if (!prog) return sc::EXIT_SCENARIO_ERROR;
+              auto res = rmapkit::model::run_json(*prog, a->opts);
+              std::cout << sc::dump(res.document);
+              return res.exit_code;
+            }
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             return rmapkit::model::run(*prog, std::cout, std::cerr, a->opts);
           }};
 }
 
-int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts) {
+int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts, bool json) {
   const auto res = rmapkit::lab::diff(prog, mopts, {});
+  if (json) {
+    std::cout << sc::dump(rmapkit::lab::diff_document(prog, res)) << std::flush;
+    if (res.signal) die_of(res.signal);
+    return res.exit_code();
+  }
   if (res.signal) {
     std::cerr << res.kernel.errors;
     die_of(res.signal);
@@ -144,6 +192,7 @@ command add_diff(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::model::run_options opts;
+    bool json = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("diff",
@@ -152,9 +201,10 @@ command add_diff(CLI::App& app) {
   add_file(*sub, a->file, "scenario file (.rmap)");
   sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
                 "check the model's invariants after every statement");
+  add_json_flag(*sub, a->json);
   return {sub, [a] {
-            auto prog = load(a->file);
-            return prog ? print_diff(*prog, a->opts) : sc::EXIT_SCENARIO_ERROR;
+            auto prog = a->json ? load_json("diff", a->file) : load(a->file);
+            return prog ? print_diff(*prog, a->opts, a->json) : sc::EXIT_SCENARIO_ERROR;
           }};
 }
 
@@ -255,11 +305,11 @@ command add_compare(CLI::App& app) {
   sub->add_option("--designs", a->opts.designs, "designs to compare (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(design_names()));
-  sub->add_flag("--json", a->json, "print JSON instead of a table");
+  add_json_flag(*sub, a->json);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel,
                 "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
   return {sub, [a] {
-            auto prog = load(a->file);
+            auto prog = a->json ? load_json("compare", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
                         : sc::EXIT_SCENARIO_ERROR;
           }};
@@ -269,6 +319,7 @@ command add_bench(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::lab::bench_options opts;
+    bool json = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("bench",
@@ -282,17 +333,27 @@ command add_bench(CLI::App& app) {
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
+  add_json_flag(*sub, a->json);
   return {sub, [a] {
-            auto prog = load(a->file);
-            return prog ? rmapkit::tool::cmd_bench(*prog, a->opts, std::cout, std::cerr) : sc::EXIT_SCENARIO_ERROR;
+            auto prog = a->json ? load_json("bench", a->file) : load(a->file);
+            return prog ? rmapkit::tool::cmd_bench(*prog, a->opts, a->json, std::cout, std::cerr)
+                        : sc::EXIT_SCENARIO_ERROR;
           }};
 }
 
 command add_lint(CLI::App& app) {
   auto file = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("lint", "Check a scenario for errors without running it");
   add_file(*sub, *file);
-  return {sub, [file] {
+  add_json_flag(*sub, *json);
+  return {sub, [file, json] {
+            if (*json) {
+              std::vector<sc::diag> errors;
+              auto prog = load(*file, &errors);
+              std::cout << sc::dump(sc::lint_document(*file, prog ? &*prog : nullptr, errors));
+              return prog ? 0 : sc::EXIT_SCENARIO_ERROR;
+            }
             auto prog = load(*file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             std::cout << *file << ": " << prog->ops.size() << " statements, " << prog->process_names.size()
@@ -307,11 +368,13 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
   sub.add_option("--design", o.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
-  sub.add_flag("--check-invariants", o.check_invariants, "check the model's invariants after every statement on the way");
+  sub.add_flag("--check-invariants", o.check_invariants,
+               "check the model's invariants after every statement on the way");
   sub.add_option("--format", o.format, "output: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  sub.add_flag_callback("--json", [&o] { o.format = "json"; }, "the same as --format json");
+  sub.add_flag_callback(
+      "--json", [&o] { o.format = "json"; }, "the same as --format json");
 }
 
 command add_show(CLI::App& app) {
@@ -331,7 +394,7 @@ command add_show(CLI::App& app) {
   sub->add_option("--anon-vma", a->filter.anon_vma, "only anon_vma avN (N)");
   sub->add_option("--file", a->filter.file, "only file F");
   return {sub, [a] {
-            auto prog = load(a->file);
+            auto prog = a->opts.format == "json" ? load_json("show", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_show(*prog, a->opts, a->filter, std::cout, std::cerr)
                         : sc::EXIT_SCENARIO_ERROR;
           }};
@@ -349,16 +412,15 @@ command add_walk(CLI::App& app) {
   add_file(*sub, a->file);
   add_view_options(*sub, a->opts);
   auto* frame = sub->add_option("--frame", a->target.frame, "frame K (numbered as a bare check here numbers frames)");
-  auto* page = sub->add_option("--page", a->target.page, "the frame process P maps at page IDX of REGION: P:REGION:IDX");
+  auto* page = sub->add_option("--page", a->target.page,
+                               "the frame process P maps at page IDX of REGION: P:REGION:IDX");
   frame->excludes(page);
+  sub->add_flag("--all-designs", a->opts.all_designs,
+                "the same walk under every design, one after the other, then their counts side by side");
   sub->add_option("--op", a->op, "what to do at each mapping: none, referenced, unmap, mkclean, migrate")
       ->capture_default_str();
   return {sub, [a] {
-            if (!a->target.frame && !a->target.page) {
-              std::cerr << "rmapkit walk: which frame? --frame K or --page P:REGION:IDX\n";
-              return sc::EXIT_SCENARIO_ERROR;
-            }
-            auto prog = load(a->file);
+            auto prog = a->opts.format == "json" ? load_json("walk", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_walk(*prog, a->opts, a->target, a->op, std::cout, std::cerr)
                         : sc::EXIT_SCENARIO_ERROR;
           }};

@@ -1,9 +1,17 @@
 #include "show.h"
 
+#include <optional>
 #include <ostream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/model/session.h"
+#include "rmapkit/scenario/json.h"
 #include "rmapkit/view/json.h"
 
 namespace rmapkit::tool {
@@ -27,35 +35,71 @@ model::run_options session_options(const view_options& opts) {
   return o;
 }
 
+/// The walk under every design: each one's steps, then the counts in a table.
+int walk_all_designs(const sc::program& prog, const view_options& opts, const view::walk_target& target,
+                     view::walk_op op, std::ostream& out, std::ostream& err) {
+  std::vector<std::pair<std::string, view::walk_counts>> rows;
+  for (std::string_view d : mm::anon_rmap_designs()) {
+    view_options one = opts;
+    one.design = std::string(d);
+    model::session s(prog, session_options(one));
+    if (int code = run_to_at(s, one, err); code != 0) return code;
+    const auto w = view::trace_walk(s, target, op);
+    out << view::format_text(w, false) << '\n';
+    rows.emplace_back(one.design, w.counts);
+  }
+  out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", "design", "entries", "vmas_visited", "ptes_examined", "misses");
+  for (const auto& [d, c] : rows)
+    out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", d, c.entries, c.vmas_visited, c.ptes_examined, c.misses);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_show(const sc::program& prog, const view_options& opts, const view::filter& f, std::ostream& out,
              std::ostream& err) {
+  const bool json = opts.format == "json";
+  std::ostringstream errors;  // with --json, errors go into the document
+  std::ostream& e = json ? errors : err;
+  std::optional<view::state> st;
+  int code = 0;
   try {
     model::session s(prog, session_options(opts));
-    if (int code = run_to_at(s, opts, err); code != 0) return code;
-    const auto st = view::snapshot(s, f);
-    out << (opts.format == "json" ? view::format_json(st) : view::format_text(st));
-    return 0;
-  } catch (const view::view_error& e) {
-    err << "rmapkit show: " << e.what() << '\n';
-    return sc::EXIT_SCENARIO_ERROR;
+    code = run_to_at(s, opts, e);
+    if (code == 0) st = view::snapshot(s, f);
+  } catch (const view::view_error& x) {
+    e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
+    code = sc::EXIT_SCENARIO_ERROR;
   }
+  if (json) out << sc::dump(view::show_document(st ? &*st : nullptr, sc::parse_diags(errors.str(), prog.file)));
+  else if (st) out << view::format_text(*st);
+  return code;
 }
 
 int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk_target& target, const std::string& op,
              std::ostream& out, std::ostream& err) {
+  const bool json = opts.format == "json";
+  std::ostringstream errors;
+  std::ostream& e = json ? errors : err;
+  std::optional<view::walk_view> w;
+  int code = 0;
   try {
+    if (!target.frame && !target.page) throw view::view_error("which frame? --frame K or --page P:REGION:IDX");
     const view::walk_op wop = view::parse_walk_op(op);
+    if (opts.all_designs) {
+      if (json) throw view::view_error("--all-designs prints text: run walk --json once per --design");
+      return walk_all_designs(prog, opts, target, wop, out, err);
+    }
     model::session s(prog, session_options(opts));
-    if (int code = run_to_at(s, opts, err); code != 0) return code;
-    const auto w = view::trace_walk(s, target, wop);
-    out << (opts.format == "json" ? view::format_json(w) : view::format_text(w));
-    return 0;
-  } catch (const view::view_error& e) {
-    err << "rmapkit walk: " << e.what() << '\n';
-    return sc::EXIT_SCENARIO_ERROR;
+    code = run_to_at(s, opts, e);
+    if (code == 0) w = view::trace_walk(s, target, wop);
+  } catch (const view::view_error& x) {
+    e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
+    code = sc::EXIT_SCENARIO_ERROR;
   }
+  if (json) out << sc::dump(view::walk_document(w ? &*w : nullptr, sc::parse_diags(errors.str(), prog.file)));
+  else if (w) out << view::format_text(*w);
+  return code;
 }
 
 }  // namespace rmapkit::tool

@@ -13,12 +13,15 @@ namespace rmapkit::tool {
 
 /// Where and how: the options `show` and `walk` share.
 struct view_options {
-  std::string at = "end";      ///< --at: N, line:L or end
+  std::string at = "end";  ///< --at: N, line:L or end
   std::string design = "linux-6";
   std::string format = "text";  ///< text, dot, svg, json
   /// Check the model's invariants after every statement on the way (off by default: a
   /// look at one frame must not cost a check of the whole machine per statement).
   bool check_invariants = false;
+  /// walk: the same walk under every design, one after the other, then their counts side
+  /// by side (text only).
+  bool all_designs = false;
 };
 
 /// `rmapkit show`: exit 0, or 2 for bad input (the error on @err names it), or the

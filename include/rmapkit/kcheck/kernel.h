@@ -39,6 +39,11 @@ struct run_options {
   std::function<void(const scenario::kmem_counts&)> on_kmem_counts;
   /// When set, called after each statement that ran without error, with its timing.
   std::function<void(const scenario::op&, const statement_timing&)> on_statement;
+  /// When set, receives each `check`'s report instead of the output stream (`--json`).
+  std::function<void(const scenario::report_block&)> on_check;
+  /// When set (with ksm_counters), receives the counters after each `ksm`, with its line,
+  /// instead of the error stream.
+  std::function<void(int, const scenario::ksm_counters&)> on_ksm_counters;
 };
 
 /// Exit status of a run that a signal interrupted: 128 + the signal, as a shell reports it.

@@ -31,10 +31,10 @@ struct view_error : std::runtime_error {
 /// What `show` looks at; every field set narrows it (all of them together: the
 /// intersection).
 struct filter {
-  std::optional<std::string> pid;          ///< one process, by name
-  std::optional<std::uint64_t> frame;      ///< one frame, by id
-  std::optional<std::uint64_t> anon_vma;   ///< one anon_vma, by id (avN)
-  std::optional<std::string> file;         ///< one file, by name
+  std::optional<std::string> pid;         ///< one process, by name
+  std::optional<std::uint64_t> frame;     ///< one frame, by id
+  std::optional<std::uint64_t> anon_vma;  ///< one anon_vma, by id (avN)
+  std::optional<std::string> file;        ///< one file, by name
   [[nodiscard]] bool any() const { return pid || frame || anon_vma || file; }
 };
 
@@ -55,8 +55,8 @@ struct vma_view {
   std::string perms;                  ///< as /proc/PID/maps: rw-p
   std::vector<std::string> vm_flags;  ///< as smaps' VmFlags: rd wr mr mw me ac ...
   std::uint64_t vm_pgoff = 0;
-  std::string file;                          ///< the file's name; empty for private anonymous memory
-  std::optional<std::uint64_t> anon_vma;     ///< vma->anon_vma (linux-6)
+  std::string file;                           ///< the file's name; empty for private anonymous memory
+  std::optional<std::uint64_t> anon_vma;      ///< vma->anon_vma (linux-6)
   std::vector<std::uint64_t> anon_vma_chain;  ///< the anon_vmas its AVCs link, list order (newest first)
 };
 
@@ -121,16 +121,16 @@ struct ksm_view {
 struct folio_view {
   std::uint64_t id = 0;
   std::uint64_t pfn = 0;
-  std::string mapping;               ///< "anon", "ksm", "file" or "none"
-  std::optional<std::uint64_t> anon_vma;  ///< folio->mapping when anon (linux-6)
+  std::string mapping;                       ///< "anon", "ksm", "file" or "none"
+  std::optional<std::uint64_t> anon_vma;     ///< folio->mapping when anon (linux-6)
   std::optional<std::uint64_t> stable_node;  ///< when KSM
-  std::string file;                  ///< when file
-  std::uint64_t index = 0;           ///< folio->index
+  std::string file;                          ///< when file
+  std::uint64_t index = 0;                   ///< folio->index
   int mapcount = 0, refcount = 0;
-  std::vector<std::string> flags;    ///< PG_ names without the prefix
+  std::vector<std::string> flags;     ///< PG_ names without the prefix
   std::optional<std::uint64_t> swap;  ///< folio->swap, as a swap id, while in the swap cache
-  std::string lru;                   ///< its LRU list, or empty
-  std::vector<pte_ref> mapped_by;    ///< the PTEs that map it
+  std::string lru;                    ///< its LRU list, or empty
+  std::vector<pte_ref> mapped_by;     ///< the PTEs that map it
 };
 
 /// One object of a design's own reverse map (anon_rmap::dump()).

@@ -56,14 +56,14 @@ struct walk_view {
   std::string statement;
   std::string design;
   walk_op op = walk_op::none;
-  std::uint64_t frame = 0;            ///< the frame's id before the walk
-  std::vector<std::string> prelude;   ///< what the operation did before walking (add_to_swap)
+  std::uint64_t frame = 0;           ///< the frame's id before the walk
+  std::vector<std::string> prelude;  ///< what the operation did before walking (add_to_swap)
   std::vector<walk_step_view> steps;
-  walk_counts counts;                 ///< the machine's counters, after minus before
-  walk_counts traced;                 ///< the same counted from the steps
-  std::string result;                 ///< what the operation returned
-  state before;                       ///< the frame and what its reverse map holds, before the walk
-  state after;                        ///< the frame (or its migrated copy) after the walk
+  walk_counts counts;  ///< the machine's counters, after minus before
+  walk_counts traced;  ///< the same counted from the steps
+  std::string result;  ///< what the operation returned
+  state before;        ///< the frame and what its reverse map holds, before the walk
+  state after;         ///< the frame (or its migrated copy) after the walk
 };
 
 /// Walks @target in @s's current state with @op, which changes the state as the
@@ -71,6 +71,7 @@ struct walk_view {
 /// message says what is there instead) or an operation that does not apply.
 [[nodiscard]] walk_view trace_walk(model::session& s, const walk_target& target, walk_op op);
 
-[[nodiscard]] std::string format_text(const walk_view& w);
+/// The walk in words; @with_after adds the frame's state after it.
+[[nodiscard]] std::string format_text(const walk_view& w, bool with_after = true);
 
 }  // namespace rmapkit::view
