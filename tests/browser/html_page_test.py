@@ -12,6 +12,8 @@
       The page of a random N-statement scenario stays under BYTES.
   html_page_test.py errors RMAPKIT
       Bad input gets a clear error and exit status 2, and no page.
+  html_page_test.py corpus RMAPKIT DIR
+      Every scenario of DIR gives a page under every design, as `rmapkit run` exits.
 
 Chromium runs as root only with --no-sandbox (a CI container); every run has a timeout
 and its whole process group is killed on expiry, so a hung browser fails the test.
@@ -118,6 +120,33 @@ def errors_test(args, tmp):
         sys.exit("FAIL: bad input was not reported as it should be")
 
 
+def designs(rmapkit):
+    _, out, _ = run([rmapkit, "html", "--help"], timeout=60)
+    found = re.search(r"\{(linux-6[^}]*)\}", out)
+    return found.group(1).split(",") if found else ["linux-6"]
+
+
+def corpus_test(args, tmp):
+    page = os.path.join(tmp, "page.html")
+    failed = []
+    names = sorted(f for f in os.listdir(args.dir) if f.endswith(".rmap"))
+    all_designs = designs(args.rmapkit)
+    for name in names:
+        scenario = os.path.join(args.dir, name)
+        for design in all_designs:
+            want, _, _ = run([args.rmapkit, "run", scenario, "--design", design], timeout=120)
+            code, _, err = run([args.rmapkit, "html", scenario, "--design", design, "-o", page], timeout=300)
+            if code != want or not os.path.exists(page):
+                failed.append(f"{name} --design {design}: exit {code} (run exits {want}): {err.strip()}")
+            if os.path.exists(page):
+                os.remove(page)
+    print(f"{len(names)} scenarios, designs {', '.join(all_designs)}")
+    for f in failed:
+        print("FAIL:", f)
+    if failed:
+        sys.exit("FAIL: some scenarios give no page")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mode", required=True)
@@ -136,9 +165,13 @@ def main():
     z.add_argument("--limit", type=int, default=5_000_000)
     e = sub.add_parser("errors")
     e.add_argument("rmapkit")
+    c = sub.add_parser("corpus")
+    c.add_argument("rmapkit")
+    c.add_argument("dir")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="rmapkit-html-") as tmp:
-        {"browser": browser_test, "screenshot": screenshot, "size": size_test, "errors": errors_test}[args.mode](args, tmp)
+        {"browser": browser_test, "screenshot": screenshot, "size": size_test, "errors": errors_test,
+         "corpus": corpus_test}[args.mode](args, tmp)
 
 
 if __name__ == "__main__":
