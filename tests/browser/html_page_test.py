@@ -13,12 +13,14 @@
   html_page_test.py errors RMAPKIT
       Bad input gets a clear error and exit status 2, and no page.
   html_page_test.py corpus RMAPKIT DIR
-      Every scenario of DIR gives a page under every design, as `rmapkit run` exits.
+      Every scenario of DIR gives a page under every design, as `rmapkit run` exits, with
+      a moment a statement and the reports `rmapkit run` prints.
 
 Chromium runs as root only with --no-sandbox (a CI container); every run has a timeout
 and its whole process group is killed on expiry, so a hung browser fails the test.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -126,6 +128,19 @@ def designs(rmapkit):
     return found.group(1).split(",") if found else ["linux-6"]
 
 
+def page_data(page):
+    """The data of a page written with --no-compress."""
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)
+    return json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def scenario_statements(path):
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if line.split("#", 1)[0].strip())
+
+
 def corpus_test(args, tmp):
     page = os.path.join(tmp, "page.html")
     failed = []
@@ -134,12 +149,19 @@ def corpus_test(args, tmp):
     for name in names:
         scenario = os.path.join(args.dir, name)
         for design in all_designs:
-            want, _, _ = run([args.rmapkit, "run", scenario, "--design", design], timeout=120)
-            code, _, err = run([args.rmapkit, "html", scenario, "--design", design, "-o", page], timeout=300)
+            want, report, _ = run([args.rmapkit, "run", scenario, "--design", design], timeout=120)
+            code, _, err = run([args.rmapkit, "html", scenario, "--design", design, "--no-compress", "-o", page],
+                               timeout=300)
             if code != want or not os.path.exists(page):
                 failed.append(f"{name} --design {design}: exit {code} (run exits {want}): {err.strip()}")
-            if os.path.exists(page):
-                os.remove(page)
+                continue
+            data = page_data(page)
+            os.remove(page)
+            shown = "".join(m[3][0] for m in data["moments"] if len(m) > 3 and not m[3][1])
+            if want == 0 and shown != report:
+                failed.append(f"{name} --design {design}: the page's reports are not what rmapkit run prints")
+            if len(data["moments"]) != scenario_statements(scenario) + 1:
+                failed.append(f"{name} --design {design}: {len(data['moments'])} moments")
     print(f"{len(names)} scenarios, designs {', '.join(all_designs)}")
     for f in failed:
         print("FAIL:", f)
