@@ -107,6 +107,37 @@ function showFrames(m) {
   if (!body.rows.length) body.append(el('tr', {}, el('td', { colSpan: 4, textContent: '(no frame in use)' })));
 }
 
+/// Each process's mapped pages, by region and index, each a button opening its frame's walk.
+function showPages(m) {
+  const byProcess = new Map();
+  for (const [id, , , walk, maps] of data.tables[data.moments[m][2]]) {
+    for (const page of maps) {
+      const [proc, region, index] = page.split(':');
+      if (!byProcess.has(proc)) byProcess.set(proc, []);
+      byProcess.get(proc).push({ region, index: Number(index), id, walk });
+    }
+  }
+  const div = $('pages');
+  div.textContent = '';
+  for (const proc of [...byProcess.keys()].sort()) {
+    const pages = byProcess.get(proc).sort((a, b) => (a.region < b.region ? -1 : a.region > b.region ? 1 : a.index - b.index));
+    const line = el('div', { className: 'proc' }, el('span', { className: 'name', textContent: proc + ' ' }));
+    for (const p of pages) {
+      const label = `${p.region}[${p.index}]\u2192${p.id}`;
+      if (p.walk < 0) {
+        line.append(el('span', { textContent: label + ' ' }));
+        continue;
+      }
+      const b = el('button', { type: 'button', textContent: label, className: 'page-button' });
+      b.setAttribute('aria-label', `Open the walk of ${proc}'s page ${p.region}[${p.index}], frame ${p.id}`);
+      b.addEventListener('click', () => openWalk(p.id));
+      line.append(b, ' ');
+    }
+    div.append(line);
+  }
+  if (!byProcess.size) div.textContent = '(no page is mapped)';
+}
+
 function walkOf(m, frame) {
   const row = data.tables[data.moments[m][2]].find((r) => r[0] === frame);
   return row && row[3] >= 0 ? data.walks[row[3]] : null;
@@ -160,6 +191,7 @@ function show(m) {
   showSource(cur);
   $('picture').innerHTML = data.pictures[data.moments[cur][1]];
   showFrames(cur);
+  showPages(cur);
   showReports(cur);
   if (openFrame !== null) openWalk(openFrame);  // the same frame's walk here, or closed
   history.replaceState(null, '', location.hash === '#test' ? '#test' : '#step=' + cur);
@@ -220,6 +252,11 @@ function selfTest() {
     check(!$('walk-pane').hidden, 'the walk did not open');
     check(document.querySelectorAll('#walk li').length > 0, 'the walk has no steps');
     check($('walk').querySelector('.result') !== null, 'the walk has no result');
+    closeWalk();
+    const page = document.querySelector('#pages .page-button');
+    check(page !== null, 'no page button');
+    page?.click();
+    check(!$('walk-pane').hidden, 'a page did not open its walk');
   }
   show(data.moments.length - 1);
   check(!/no check has run/.test($('reports').textContent), 'no report at the end');
