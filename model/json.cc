@@ -32,17 +32,6 @@ nlohmann::json stats_json(const mm::machine& m) {
   return {{"vmstat", vmstat}, {"ksm", ksm_json(m.ksm_counters())}};
 }
 
-/// run()'s teardown check: every process has exited and every file is closed, so nothing
-/// may be left but swap cache that reclaim would drop. Returns the error, or nothing.
-std::optional<std::string> teardown_leak(mm::machine& m) {
-  m.drop_swap_cache();
-  auto l = m.live();
-  if (l.total() == 0) return std::nullopt;
-  return fmt::format(
-      "model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects", l.mms,
-      l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
-}
-
 }  // namespace
 
 sc::json_outcome run_json(const sc::program& prog, const run_options& opts) {

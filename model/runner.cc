@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -337,18 +338,21 @@ bool check_invariants_by_default() noexcept {
 #endif
 }
 
+std::optional<std::string> teardown_leak(mm::machine& m) {
+  m.drop_swap_cache();
+  auto l = m.live();
+  if (l.total() == 0) return std::nullopt;
+  return fmt::format(
+      "model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects", l.mms,
+      l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
+}
+
 int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
   mm::machine m(opts.design);
   int code = run_on(m, prog, out, err, opts);
   if (opts.check_invariants && code == 0) {
-    // Every process has exited and every file is closed: nothing may be left but swap
-    // cache that reclaim would drop.
-    m.drop_swap_cache();
-    auto l = m.live();
-    if (l.total() != 0) {
-      err << fmt::format(
-          "{}: model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects\n",
-          prog.file, l.mms, l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
+    if (auto leak = teardown_leak(m)) {
+      err << prog.file << ": " << *leak << '\n';
       return EXIT_MODEL_BUG;
     }
   }

@@ -362,8 +362,8 @@ def main():
         good_run = next(d for what, d in docs if d["kind"] in ("run", "kernel") and d["reports"] and
                         d["reports"][0]["regions"] and d["reports"][0]["regions"][0]["vmas"])
         check_rejects(a.validator, schema, good_run, work)
-        good_show = next(d for what, d in docs if d["kind"] == "show" and d.get("folios"))
-        for name, change in {
+        good_show = next((d for what, d in docs if d["kind"] == "show" and d.get("folios")), None)
+        for name, change in {} if good_show is None else {
             "a folio mapping the schema does not know": lambda d: d["folios"][0].update(mapping="slab"),
             "a folio field the schema does not name": lambda d: d["folios"][0].update(pfn=7),
             "a VMA without its vm_pgoff": lambda d: d["mms"][0]["vmas"][0].pop("vm_pgoff"),

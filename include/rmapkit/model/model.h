@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 #include "rmapkit/mm/machine.h"
@@ -42,6 +43,11 @@ struct run_options {
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.
 inline constexpr int EXIT_MODEL_BUG = 3;
+
+/// run()'s teardown check, for a machine whose processes have all exited and whose files
+/// are all closed: nothing may be left but swap cache that reclaim would drop (it is
+/// dropped). The leak, described; nothing when there is none.
+[[nodiscard]] std::optional<std::string> teardown_leak(mm::machine& m);
 
 /// Runs @prog on a fresh machine; reports to @out, errors as `FILE:LINE: reason` to @err.
 /// Returns the exit status: 0, 2 (the scenario is wrong or refused), 3 (model bug).
