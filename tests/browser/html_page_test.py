@@ -2,7 +2,8 @@
 """Tests of `rmapkit html`'s page.
 
   html_page_test.py browser RMAPKIT SCENARIO
-      Writes the page of SCENARIO and loads it in headless Chromium with #test: the page's
+      Writes the page of SCENARIO, checks that it names nothing outside itself (no URL,
+      no src, no link), and loads it in headless Chromium with #test: the page's
       self-test (view/html/page.js) steps with the buttons and the keyboard, checks that
       what is shown changes, opens a walk, and writes its verdict and every console error
       into the DOM, which Chromium dumps. Passes on "SELFTEST PASS".
@@ -66,6 +67,12 @@ def chromium(profile, *args):
 def browser_test(args, tmp):
     page = os.path.join(tmp, "page.html")
     write_page(args.rmapkit, args.scenario, page)
+    with open(page, encoding="utf-8") as f:
+        # An inline SVG's namespaces and DTD are names, not something to load.
+        text = re.sub(r'xmlns(:\w+)?="[^"]*"|<!DOCTYPE[^>]*>', "", f.read())
+    outside = re.findall(r'https?://|<link\b|<img\b|\ssrc=|@import|url\(', text)
+    if outside:
+        sys.exit(f"FAIL: the page reaches outside itself: {sorted(set(outside))}")
     code, dom, err = chromium(os.path.join(tmp, "profile"), "--dump-dom", f"file://{page}#test")
     found = re.search(r'<pre id="selftest"[^>]*>(.*?)</pre>', dom, re.S)
     verdict = found.group(1).strip() if found else ""
