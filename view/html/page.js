@@ -144,7 +144,7 @@ function walkOf(m, frame) {
 }
 
 /// The walk of @frame at the current moment, as `rmapkit walk --op none` prints it.
-function openWalk(frame) {
+function openWalk(frame, focus = true) {
   const w = walkOf(cur, frame);
   if (!w) return closeWalk();
   openFrame = frame;
@@ -170,7 +170,7 @@ function openWalk(frame) {
   }));
   $('walk-pane').hidden = false;
   document.querySelectorAll('#frames tr').forEach((tr) => tr.classList.toggle('open', Number(tr.dataset.frame) === frame));
-  $('walk-close').focus({ preventScroll: true });
+  if (focus) $('walk-close').focus({ preventScroll: true });
 }
 
 function closeWalk() {
@@ -193,7 +193,7 @@ function show(m) {
   showFrames(cur);
   showPages(cur);
   showReports(cur);
-  if (openFrame !== null) openWalk(openFrame);  // the same frame's walk here, or closed
+  if (openFrame !== null) openWalk(openFrame, false);  // the same frame's walk here, or closed
   history.replaceState(null, '', location.hash === '#test' ? '#test' : '#step=' + cur);
 }
 
