@@ -89,7 +89,7 @@ class collector {
   void moment(model::session& s, int line, std::string report, bool error) {
     const state st = snapshot(s);
     std::string source = picture_source(st);
-    const std::size_t pic = _pictures.add(source, [&] { return draw(source); });
+    const std::size_t pic = _pictures.add(source, [&] { return lines_of(draw(source)); });
     const std::size_t table = _tables.add(frames(s, st));
     json m = json::array({line, pic, table});
     if (!report.empty()) m.push_back(json::array({std::move(report), error}));
@@ -102,7 +102,7 @@ class collector {
     sum.walks = _walks.size();
     return {{"file", prog.file},      {"design", opts.design},        {"source", source_lines(prog, opts)},
             {"moments", _moments},    {"pictures", _pictures.take()}, {"tables", _tables.take()},
-            {"walks", _walks.take()}, {"steps", _steps.take()}};
+            {"walks", _walks.take()}, {"steps", _steps.take()},       {"lines", _lines.take()}};
   }
 
  private:
@@ -116,6 +116,18 @@ class collector {
       rows.push_back(json::array({f.id, f.mapping, f.mapcount, walk_of(s, f.id), std::move(maps)}));
     }
     return rows;
+  }
+
+  /// A picture as indexes into the lines stored once each: the pictures of two moments
+  /// share most of their lines (an SVG's nodes where the layout stays, the text's
+  /// objects), and a picture is larger than the 32 KiB gzip looks back.
+  json lines_of(const std::string& fragment) {
+    json out = json::array();
+    std::size_t at = 0;
+    for (std::size_t nl; (nl = fragment.find('\n', at)) != std::string::npos; at = nl + 1)
+      out.push_back(_lines.add(fragment.substr(at, nl - at)));
+    out.push_back(_lines.add(fragment.substr(at)));
+    return out;
   }
 
   /// A walk as the page shows it: its steps, each an index into the steps stored once
@@ -155,7 +167,7 @@ class collector {
   }
 
   json::array_t _moments;
-  interned _pictures, _tables, _walks, _steps;
+  interned _pictures, _tables, _walks, _steps, _lines;
 };
 
 std::string gzip(std::string_view in) {

@@ -1,9 +1,9 @@
 // The step-through page (rmapkit html): reads the data rmapkit embedded in #data and
 // shows one moment of the scenario at a time. Moment 0 is before the first statement;
 // moment N is after statement N. Each moment is [line, picture, frame table, report?],
-// indexes into data.pictures and data.tables; a frame table row is
-// [frame id, mapping, map count, walk index or -1, [P:REGION:IDX ...]]; a walk's steps
-// are indexes into data.steps ([kind, words]).
+// indexes into data.pictures (each a list of indexes into data.lines) and data.tables;
+// a frame table row is [frame id, mapping, map count, walk index or -1,
+// [P:REGION:IDX ...]]; a walk's steps are indexes into data.steps ([kind, words]).
 // URL hash: #step=N&walk=K opens moment N and frame K's walk; #test runs a self-test
 // and writes its verdict into #selftest (tests/browser/html_page_test.py reads it).
 'use strict';
@@ -138,6 +138,11 @@ function showPages(m) {
   if (!byProcess.size) div.textContent = '(no page is mapped)';
 }
 
+/// Picture @i: its lines, each stored once in data.lines.
+function picture(i) {
+  return data.pictures[i].map((j) => data.lines[j]).join('\n');
+}
+
 function walkOf(m, frame) {
   const row = data.tables[data.moments[m][2]].find((r) => r[0] === frame);
   return row && row[3] >= 0 ? data.walks[row[3]] : null;
@@ -189,7 +194,7 @@ function show(m) {
   $('first').disabled = $('prev').disabled = cur === 0;
   $('last').disabled = $('next').disabled = cur === last;
   showSource(cur);
-  $('picture').innerHTML = data.pictures[data.moments[cur][1]];
+  $('picture').innerHTML = picture(data.moments[cur][1]);
   showFrames(cur);
   showPages(cur);
   showReports(cur);
@@ -241,7 +246,7 @@ function selfTest() {
   const pic = data.moments.findIndex((m) => m[1] !== data.moments[0][1]);
   check(pic > 0, 'the picture never changes');
   show(pic);
-  check($('picture').innerHTML !== data.pictures[data.moments[0][1]], 'the picture shown did not change');
+  check($('picture').innerHTML !== picture(data.moments[0][1]), 'the picture shown did not change');
   const withWalk = data.moments.findIndex((m) => data.tables[m[2]].some((r) => r[3] >= 0));
   check(withWalk >= 0, 'no frame has a walk');
   if (withWalk >= 0) {
