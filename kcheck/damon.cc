@@ -23,20 +23,6 @@ namespace {
 /// The action of a scheme that does nothing to pages.
 constexpr const char* STAT = "stat";
 
-/// Opens @path for writing with @flags, writes @text and closes it; 0 or the errno.
-int write_all(const std::string& path, int flags, const std::string& text) {
-  const int fd = ::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return errno;
-  const ssize_t n = ::write(fd, text.data(), text.size());
-  const int e = n < 0 ? errno : (n == static_cast<ssize_t>(text.size()) ? 0 : EIO);
-  ::close(fd);
-  return e;
-}
-
-/// write_text() for a file of our own as well as for sysfs: truncates first (as `echo >`
-/// does), so that tests can stand in a directory tree for /sys.
-int write_value(const std::string& path, const std::string& value) { return write_all(path, O_TRUNC, value); }
-
 /// The kdamonds of @schemes, each once: each needs one `commit`.
 std::set<std::string> kdamonds_of(const std::vector<damon_guard::paused_scheme>& schemes) {
   std::set<std::string> out;
@@ -69,23 +55,14 @@ std::vector<damon_guard::paused_scheme> acting_schemes(const std::string& admin_
 void write_record(const std::string& path, const std::vector<damon_guard::paused_scheme>& schemes) {
   std::string text;
   for (const auto& s : schemes) text += fmt::format("{}\t{}\t{}\n", s.kdamond, s.scheme, s.action);
-  // A fresh file of our own, never one someone left in /tmp for us to follow, renamed into
-  // place: a record is whole or absent, never half written.
-  const std::string tmp = path + ".new";
-  ::unlink(tmp.c_str());
-  const int e = write_all(tmp, O_CREAT | O_EXCL | O_NOFOLLOW, text);
-  if (e == 0 && ::rename(tmp.c_str(), path.c_str()) == 0) return;
-  const int err = e ? e : errno;
-  ::unlink(tmp.c_str());
-  throw std::system_error(err, std::generic_category(), fmt::format("cannot write {}", path));
+  write_record_file(path, text);
 }
 
 /// A record's lines, when the record is a regular file of ours and names only schemes
 /// under @admin_dir: cleanup runs as root and must not write where anyone else points it.
 std::vector<damon_guard::paused_scheme> read_record(const std::string& path, const std::string& admin_dir) {
   std::vector<damon_guard::paused_scheme> out;
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return out;
+  if (!own_regular_file(path)) return out;
   const std::string under = admin_dir + "/kdamonds/";
   auto ours = [&](const std::string& p) { return p.rfind(under, 0) == 0 && p.find("..") == std::string::npos; };
   std::ifstream in(path);

@@ -10,16 +10,21 @@
 #include <sys/swap.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kcheck/damon.h"
 #include "kcheck/procfs.h"
@@ -70,36 +75,94 @@ machine_lock::machine_lock(const interrupt_check& check_interrupt)
 // ---- ksm_guard ---------------------------------------------------------------------
 
 namespace {
+
 std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_DIR, knob); }
+
+/// The knobs a run may change, restored in this order: run last, so that ksmd never
+/// restarts with a run's settings.
+constexpr std::array<const char*, 4> KSM_KNOBS = {"sleep_millisecs", "pages_to_scan", "smart_scan", "run"};
+
+bool known_knob(const std::string& k) { return std::find(KSM_KNOBS.begin(), KSM_KNOBS.end(), k) != KSM_KNOBS.end(); }
+
+/// Writes @saved back under @dir, run last and run=2 as 0; the knobs it could not write.
+std::vector<std::string> write_back(const std::string& dir, const std::map<std::string, std::string>& saved) {
+  std::vector<std::string> failed;
+  for (const char* knob : KSM_KNOBS) {
+    auto it = saved.find(knob);
+    if (it == saved.end()) continue;
+    // run=2 would unmerge every KSM page on the machine: leave ksmd stopped instead.
+    const std::string value = std::string(knob) == "run" && it->second == "2" ? "0" : it->second;
+    if (int e = write_value(dir + "/" + knob, value))
+      failed.push_back(fmt::format("{}={} ({})", knob, value, std::strerror(e)));
+  }
+  return failed;
+}
+
+std::map<std::string, std::string> read_ksm_record(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (!own_regular_file(path)) return out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string knob = line.substr(0, eq), value = line.substr(eq + 1);
+    const bool number = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+    if (known_knob(knob) && number) out[knob] = value;  // nothing else is ever written back
+  }
+  return out;
+}
+
 }  // namespace
 
-ksm_guard::ksm_guard() {
+ksm_guard::ksm_guard(std::string ksm_dir, std::string record_dir)
+    : _dir(std::move(ksm_dir)), _record(fmt::format("{}/{}{}", record_dir, KSM_RECORD_PREFIX, ::getpid())) {
   struct stat st {};
-  if (::stat(KSM_DIR, &st) != 0) throw std::runtime_error("KSM is not available: no /sys/kernel/mm/ksm");
+  if (::stat(_dir.c_str(), &st) != 0) throw std::runtime_error("KSM is not available: no " + _dir);
   // The scenario language assumes the kernel defaults; a machine set otherwise
   // would give other results, and changing them needs every KSM page unmerged.
-  if (auto v = read_number(ksm_path("max_page_sharing")); v != 256)
+  if (auto v = read_number(path("max_page_sharing")); v != 256)
     throw std::runtime_error(fmt::format("KSM max_page_sharing is {}; scenarios assume the default 256", v));
-  if (auto v = read_number(ksm_path("use_zero_pages")); v != 0)
+  if (auto v = read_number(path("use_zero_pages")); v != 0)
     throw std::runtime_error(fmt::format("KSM use_zero_pages is {}; scenarios assume the default 0", v));
   // ksmd must not merge behind the scenario's back: stopped except during `ksm`.
   set("run", "0");
 }
 
+// The value before the run is on disk before the knob changes: a SIGKILL at any point
+// leaves a record of everything changed so far.
 void ksm_guard::set(const std::string& knob, const std::string& value) {
   if (knob == "run" && value == "2") throw std::logic_error("ksm_guard: refusing to write run=2");
-  auto path = ksm_path(knob);
-  if (!_saved.count(knob)) _saved[knob] = trimmed(read_text(path));
-  if (int e = write_text(path, value)) throw sys_error(fmt::format("cannot write {} to {}", value, path), e);
+  if (!known_knob(knob)) throw std::logic_error("ksm_guard: " + knob + " is not a knob it restores");
+  if (!_saved.count(knob)) {
+    _saved[knob] = trimmed(read_text(path(knob)));
+    std::string text;
+    for (const auto& [k, v] : _saved) text += k + "=" + v + "\n";
+    write_record_file(_record, text);
+  }
+  if (int e = write_value(path(knob), value))
+    throw sys_error(fmt::format("cannot write {} to {}", value, path(knob)), e);
 }
 
 ksm_guard::~ksm_guard() {
-  // Knobs first, run last, so ksmd never restarts with our settings.
-  for (const auto& [knob, value] : _saved)
-    if (knob != "run") (void)write_text(ksm_path(knob), value);
-  if (auto it = _saved.find("run"); it != _saved.end()) {
-    // run=2 would unmerge every KSM page on the machine: leave ksmd stopped instead.
-    (void)write_text(ksm_path("run"), it->second == "2" ? "0" : it->second);
+  const auto failed = write_back(_dir, _saved);
+  for (const auto& f : failed) std::fprintf(stderr, "rmapkit: cannot restore KSM's %s\n", f.c_str());
+  // A knob that could not be restored keeps its record, for the next run to try again.
+  if (failed.empty()) ::unlink(_record.c_str());
+}
+
+void restore_stale_ksm(const std::string& ksm_dir, const std::string& record_dir) {
+  for (const auto& name : list_dir(record_dir)) {
+    const pid_t pid = pid_suffix(name, KSM_RECORD_PREFIX);
+    if (pid <= 0 || pid_alive(pid)) continue;
+    const std::string record = record_dir + "/" + name;
+    const auto failed = write_back(ksm_dir, read_ksm_record(record));
+    if (!failed.empty())
+      throw std::runtime_error(fmt::format(
+          "a previous rmapkit kernel run was killed and left KSM tuned, and {} cannot be written back to {}; "
+          "write the values to {}/KNOB by hand, then remove {}",
+          fmt::join(failed, ", "), ksm_dir, ksm_dir, record));
+    ::unlink(record.c_str());
   }
 }
 
@@ -108,29 +171,28 @@ void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int time
   set("sleep_millisecs", "0");
   set("pages_to_scan", "4000");
   struct stat st {};
-  if (::stat(ksm_path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
+  if (::stat(path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
   set("run", "1");
-  auto stop = [this] { (void)write_text(ksm_path("run"), "0"); };
+  auto stop = [this] { (void)write_value(path("run"), "0"); };
   try {
     auto deadline = clock::now() + std::chrono::seconds(timeout_s);
-    auto counters = [] {
-      return std::array<std::uint64_t, 4>{read_number(ksm_path("pages_shared")), read_number(ksm_path("pages_sharing")),
-                                          read_number(ksm_path("pages_unshared")),
-                                          read_number(ksm_path("pages_volatile"))};
+    auto counters = [this] {
+      return std::array<std::uint64_t, 4>{read_number(path("pages_shared")), read_number(path("pages_sharing")),
+                                          read_number(path("pages_unshared")), read_number(path("pages_volatile"))};
     };
-    auto scans = read_number(ksm_path("full_scans"));
+    auto scans = read_number(path("full_scans"));
     std::array<std::uint64_t, 4> last{~0ULL, ~0ULL, ~0ULL, ~0ULL};
     int stable = 0;
     // Unchanged counters over three full scans: every mergeable page was considered
     // at least twice since the last change, so nothing more will merge.
     while (stable < 3) {
-      while (read_number(ksm_path("full_scans")) == scans) {
+      while (read_number(path("full_scans")) == scans) {
         if (clock::now() > deadline)
           throw scenario::statement_error(fmt::format("ksm: did not settle within {} s", timeout_s));
         check_interrupt();
         std::this_thread::sleep_for(std::chrono::microseconds(500));
       }
-      scans = read_number(ksm_path("full_scans"));
+      scans = read_number(path("full_scans"));
       auto now = counters();
       stable = now == last ? stable + 1 : 0;
       last = now;
@@ -228,6 +290,18 @@ void memcg_guard::reclaim_pass() {
 
 // ---- leftovers, LRU drain, CPU pinning ---------------------------------------------
 
+bool stale_leftovers_exist(const std::string& swap_dir) {
+  auto any_dead = [](const std::string& dir, const char* prefix) {
+    for (const auto& name : list_dir(dir))
+      if (pid_t pid = pid_suffix(name, prefix); pid > 0 && !pid_alive(pid)) return true;
+    return false;
+  };
+  const auto memcg = own_memcg_dir();
+  return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
+         any_dead(swap_dir, SWAP_PREFIX) || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
+         stale_trace_instances_exist();
+}
+
 void remove_stale_leftovers(const std::string& swap_dir) {
   for (const auto& name : list_dir(swap_dir)) {
     pid_t pid = pid_suffix(name, SWAP_PREFIX);
@@ -238,6 +312,7 @@ void remove_stale_leftovers(const std::string& swap_dir) {
   }
   remove_stale_trace_instances();
   restore_stale_damon();
+  restore_stale_ksm();
   auto parent = own_memcg_dir();
   if (parent.empty()) return;
   for (const auto& name : list_dir(parent)) {

@@ -38,11 +38,18 @@ class machine_lock {
   unique_fd _fd;
 };
 
+/// Where a ksm_guard records the knobs' values before it changed them, so that a run killed
+/// with SIGKILL is undone by the next (restore_stale_ksm()): KSM_RECORD_DIR/KSM_RECORD_PREFIX<pid>.
+inline constexpr const char* KSM_RECORD_DIR = "/tmp";
+inline constexpr const char* KSM_RECORD_PREFIX = "rmapkit-ksm-";
+
 /// Saves the KSM knobs, keeps ksmd stopped between `ksm` statements, and restores every
 /// knob it changed. Never writes run=2 (that would unmerge every KSM page on the machine).
+/// Each value is recorded on disk before the knob changes, and the record goes once the
+/// knobs are back.
 class ksm_guard {
  public:
-  ksm_guard();
+  explicit ksm_guard(std::string ksm_dir = KSM_DIR, std::string record_dir = KSM_RECORD_DIR);
   ~ksm_guard();
   ksm_guard(const ksm_guard&) = delete;
   ksm_guard& operator=(const ksm_guard&) = delete;
@@ -55,8 +62,17 @@ class ksm_guard {
 
  private:
   void set(const std::string& knob, const std::string& value);
+  [[nodiscard]] std::string path(const std::string& knob) const { return _dir + "/" + knob; }
+  std::string _dir;
+  std::string _record;
   std::map<std::string, std::string> _saved;  // knob -> value before the run
 };
+
+/// Gives KSM back the knobs a run killed without cleanup recorded (a record whose run is
+/// dead), run last and never run=2. Throws std::runtime_error, saying what to do, when a
+/// knob cannot be written back: a run must not start from, and later restore, a machine
+/// left tuned.
+void restore_stale_ksm(const std::string& ksm_dir = KSM_DIR, const std::string& record_dir = KSM_RECORD_DIR);
 
 /// A temporary swap file at the highest priority, removed at the end.
 class swap_guard {
@@ -94,6 +110,9 @@ class memcg_guard {
 /// their memory cgroups beside ours, their tracefs instances, and the DAMON actions they
 /// replaced (given back). Called with the machine lock held.
 void remove_stale_leftovers(const std::string& swap_dir);
+/// Whether a run killed without cleanup left a record of changed knobs (KSM, DAMON) or a
+/// swap file: then even a run that needs no machine lock takes it and cleans up first.
+[[nodiscard]] bool stale_leftovers_exist(const std::string& swap_dir);
 
 /// Drains every CPU's LRU batches, so that freshly faulted pages are visible to
 /// pageout and reclaim (move_pages of one of our pages to its own node does it).

@@ -134,6 +134,35 @@ int write_text(const std::string& path, const std::string& value) {
   return n == static_cast<ssize_t>(value.size()) ? 0 : EIO;
 }
 
+int write_value(const std::string& path, const std::string& value) {
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd) return errno;
+  auto n = ::write(fd.get(), value.data(), value.size());
+  if (n < 0) return errno;
+  return n == static_cast<ssize_t>(value.size()) ? 0 : EIO;
+}
+
+void write_record_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".new";
+  ::unlink(tmp.c_str());
+  int e = 0;
+  {
+    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) e = errno;
+    else if (auto n = ::write(fd.get(), text.data(), text.size()); n != static_cast<ssize_t>(text.size()))
+      e = n < 0 ? errno : EIO;
+  }
+  if (e == 0 && ::rename(tmp.c_str(), path.c_str()) == 0) return;
+  const int err = e ? e : errno;
+  ::unlink(tmp.c_str());
+  throw std::system_error(err, std::generic_category(), "cannot write " + path);
+}
+
+bool own_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid();
+}
+
 std::uint64_t read_number(const std::string& path) {
   auto s = read_text(path);
   try {

@@ -74,6 +74,17 @@ std::uint64_t read_number(const std::string& path);
 std::string trimmed(std::string s);
 bool exists(const std::string& path);
 
+/// write_text() that truncates first (as `echo >` does): for a file of our own as well as
+/// for sysfs, so that tests can stand in a directory tree for /sys. 0 or the errno.
+int write_value(const std::string& path, const std::string& value);
+/// Writes @text to a new file @path.new of our own (never one someone left for us to
+/// follow) and renames it to @path: a record is whole or absent, never half written.
+/// Throws system_error when it cannot.
+void write_record_file(const std::string& path, const std::string& text);
+/// Whether @path is a regular file owned by us: cleanup runs as root and must not act on
+/// a record someone else planted.
+bool own_regular_file(const std::string& path);
+
 /// Whether @pid names a process (one we may not signal counts as alive).
 bool pid_alive(pid_t pid);
 /// Parses NNN out of PREFIXNNN, the names of what a run leaves behind; 0 when the name is

@@ -149,7 +149,9 @@ class controller {
   controller(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts)
       : _prog(prog), _out(out), _err(err), _opts(opts), _salt(random_salt()) {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    if (prog.needs_machine_lock || opts.kmem_counts) {
+    // A run killed before it could clean up left the machine tuned: any run puts it back
+    // before it starts, under the lock, so as not to race a run that holds it.
+    if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
       _lock.emplace(check_interrupt);
       remove_stale_leftovers(opts.swap_dir);
     }

@@ -36,6 +36,13 @@ bool tracefs_mounted() { return exists(std::string(TRACEFS) + "/instances"); }
 
 }  // namespace
 
+bool stale_trace_instances_exist() {
+  if (!tracefs_mounted()) return false;
+  for (const auto& name : list_dir(std::string(TRACEFS) + "/instances"))
+    if (pid_t pid = pid_suffix(name, INSTANCE_PREFIX); pid > 0 && !pid_alive(pid)) return true;
+  return false;
+}
+
 void remove_stale_trace_instances() {
   if (!tracefs_mounted()) return;
   const std::string dir = std::string(TRACEFS) + "/instances";

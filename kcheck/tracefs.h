@@ -40,5 +40,7 @@ class kmem_tracer {
 
 /// Removes the instances of runs that were killed before they could (their pid is gone).
 void remove_stale_trace_instances();
+/// Whether a dead run left a trace instance.
+[[nodiscard]] bool stale_trace_instances_exist();
 
 }  // namespace rmapkit::kcheck

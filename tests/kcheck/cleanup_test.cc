@@ -101,6 +101,55 @@ check after_ksm
   expect_restored();
 }
 
+// SIGKILL lets no destructor run: ksmd is left tuned for speed (sleep_millisecs=0,
+// pages_to_scan=4000, smart_scan=0) or stopped. The knobs were recorded before they
+// changed, and the next run, any run, even one that does not use KSM, puts them back
+// before it starts.
+TEST_F(KernelRun, SigkillDuringKsmIsUndoneByTheNextRunOfAnyKind) {
+  auto path = temp_file("ksm.rmap", R"(spawn P
+P: mmap A anon private pages=30000
+P: madvise A mergeable
+P: write A value=7
+P: fork C
+C: write A value=7
+ksm
+check after_ksm
+)");
+  for (auto delay : {0ms, 20ms}) {
+    child killed({rmapkit_bin(), "kernel", "--trace", path});
+    ASSERT_TRUE(killed.wait_for_err(":7: ksm", 60s)) << killed.err_so_far();
+    // Until the run has tuned ksmd for speed, then a moment more into the scan.
+    for (int i = 0; i < 2000 && read_machine_state().ksm_knobs.at("sleep_millisecs") != "0"; ++i)
+      std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(delay);
+    ::kill(killed.pid(), SIGKILL);
+    EXPECT_EQ(killed.wait().signal, SIGKILL);
+    for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_NE(read_machine_state().ksm_knobs, _before.ksm_knobs) << "SIGKILL left KSM as the run had set it";
+    auto plain = temp_file("plain.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
+    auto o = run({rmapkit_bin(), "kernel", plain});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    expect_restored();
+  }
+}
+
+// The same for what reclaim sets up: the swap file (and swap device), the memory cgroup,
+// DAMON's paused schemes.
+TEST_F(KernelRun, SigkillDuringReclaimIsUndoneByTheNextRunOfAnyKind) {
+  auto path = temp_file("reclaim.rmap", big_reclaim);
+  child killed({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(killed.wait_for_err(":7: reclaim", 60s)) << killed.err_so_far();
+  std::this_thread::sleep_for(30ms);
+  ::kill(killed.pid(), SIGKILL);
+  EXPECT_EQ(killed.wait().signal, SIGKILL);
+  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_NE(read_machine_state(), _before) << "SIGKILL left the swap file behind";
+  auto plain = temp_file("plain.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
+  auto o = run({rmapkit_bin(), "kernel", plain});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  expect_restored();
+}
+
 TEST_F(KernelRun, ScenarioProcessKilledUnderTheRunnerIsAnError) {
   auto path = temp_file("victim.rmap", R"(spawn P
 P: mmap A anon private pages=100000
