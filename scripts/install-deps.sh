@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build
   libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libdtl-dev
+  graphviz  # rmapkit show|walk --format svg runs its dot program
   python3  # scripts/design_lab.py (docs/designs.md)
   python3-jsonschema  # its jsonschema validator checks --json output (tests/json/json_test.py)
   pkgconf clang-format clang-tidy  # scripts/test-install.sh, scripts/check-style.sh

@@ -370,8 +370,8 @@ void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
       ->capture_default_str();
   sub.add_flag("--check-invariants", o.check_invariants,
                "check the model's invariants after every statement on the way");
-  sub.add_option("--format", o.format, "output: text or json")
-      ->check(CLI::IsMember({"text", "json"}))
+  sub.add_option("--format", o.format, "output: text, json, dot (Graphviz) or svg (drawn by Graphviz's dot program)")
+      ->check(CLI::IsMember({"text", "json", "dot", "svg"}))
       ->capture_default_str();
   sub.add_flag_callback(
       "--json", [&o] { o.format = "json"; }, "the same as --format json");

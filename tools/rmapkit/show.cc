@@ -12,6 +12,7 @@
 #include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/model/session.h"
 #include "rmapkit/scenario/json.h"
+#include "rmapkit/view/dot.h"
 #include "rmapkit/view/json.h"
 
 namespace rmapkit::tool {
@@ -33,6 +34,14 @@ model::run_options session_options(const view_options& opts) {
   o.design = opts.design;
   o.check_invariants = opts.check_invariants;
   return o;
+}
+
+/// The state or walk in --format's words: text, DOT, or SVG drawn by Graphviz from the DOT.
+template <typename View>
+std::string render(const View& v, const std::string& format) {
+  if (format == "dot") return view::format_dot(v);
+  if (format == "svg") return view::render_svg(view::format_dot(v));
+  return view::format_text(v);
 }
 
 /// The walk under every design: each one's steps, then the counts in a table.
@@ -62,17 +71,19 @@ int cmd_show(const sc::program& prog, const view_options& opts, const view::filt
   std::ostringstream errors;  // with --json, errors go into the document
   std::ostream& e = json ? errors : err;
   std::optional<view::state> st;
+  std::string drawn;  // text, DOT or SVG
   int code = 0;
   try {
     model::session s(prog, session_options(opts));
     code = run_to_at(s, opts, e);
     if (code == 0) st = view::snapshot(s, f);
+    if (st && !json) drawn = render(*st, opts.format);  // inside the try: svg may fail
   } catch (const view::view_error& x) {
     e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
     code = sc::EXIT_SCENARIO_ERROR;
   }
   if (json) out << sc::dump(view::show_document(st ? &*st : nullptr, sc::parse_diags(errors.str(), prog.file)));
-  else if (st) out << view::format_text(*st);
+  else if (code == 0) out << drawn;
   return code;
 }
 
@@ -82,23 +93,27 @@ int cmd_walk(const sc::program& prog, const view_options& opts, const view::walk
   std::ostringstream errors;
   std::ostream& e = json ? errors : err;
   std::optional<view::walk_view> w;
+  std::string drawn;
   int code = 0;
   try {
     if (!target.frame && !target.page) throw view::view_error("which frame? --frame K or --page P:REGION:IDX");
     const view::walk_op wop = view::parse_walk_op(op);
     if (opts.all_designs) {
       if (json) throw view::view_error("--all-designs prints text: run walk --json once per --design");
+      if (opts.format == "dot" || opts.format == "svg")
+        throw view::view_error("--all-designs prints text: run walk --format " + opts.format + " once per --design");
       return walk_all_designs(prog, opts, target, wop, out, err);
     }
     model::session s(prog, session_options(opts));
     code = run_to_at(s, opts, e);
     if (code == 0) w = view::trace_walk(s, target, wop);
+    if (w && !json) drawn = render(*w, opts.format);
   } catch (const view::view_error& x) {
     e << sc::diag{prog.file, 0, x.what()}.str() << '\n';
     code = sc::EXIT_SCENARIO_ERROR;
   }
   if (json) out << sc::dump(view::walk_document(w ? &*w : nullptr, sc::parse_diags(errors.str(), prog.file)));
-  else if (w) out << view::format_text(*w);
+  else if (code == 0) out << drawn;
   return code;
 }
 
