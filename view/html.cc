@@ -5,8 +5,10 @@
 //
 // Size: most statements change a few frames and no structure, and most walks are the
 // same from one statement to the next, so pictures, frame tables and walks are stored
-// once each and the moments index them; gzip then takes the repetition left (the walk
-// lines of one VMA differ in a frame's index only).
+// once each and the moments index them; below them, the lines of pictures and the steps
+// of walks are stored once each too; gzip then takes the repetition left. The picture
+// leaves out the folios, so Graphviz draws a new one only when the structures change
+// (docs/html-page.md has the sizes).
 #include "rmapkit/view/html.h"
 
 #include <zlib.h>
@@ -23,6 +25,7 @@
 #include "html_assets.h"  // generated: page_js, page_css (view/CMakeLists.txt)
 #include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/model/session.h"
+#include "rmapkit/view/dot.h"
 #include "rmapkit/view/state.h"
 #include "rmapkit/view/walk.h"
 
@@ -47,17 +50,47 @@ std::string escape_html(std::string_view s) {
   return out;
 }
 
-// The structure picture, through one seam: picture_source() says what two moments must
-// share to share a picture, and draw() turns a new source into an HTML fragment, once.
-// The state's header line (which statement) is left out: the page says that itself.
+// The picture of a moment: the state drawn by Graphviz (view/dot.h) above the state in
+// words. picture_source() says what two moments must share to share a picture, and
+// draw() turns a new source into an HTML fragment, once. The titles (which statement)
+// are left out: the page says that itself, and equal states then give equal pictures.
 
-std::string picture_source(const state& st) {
+/// The DOT of @st with an empty graph label (its title line names the statement).
+std::string untitled_dot(const state& st) {
+  state structure = st;
+  structure.folios.clear();
+  std::string dot = format_dot(structure);
+  const auto graph = dot.find("\n  graph [");
+  const auto eol = graph == std::string::npos ? graph : dot.find('\n', graph + 1);
+  const auto label = graph == std::string::npos ? graph : dot.rfind("label=<", eol);
+  if (label != std::string::npos && label > graph) dot.replace(label, eol - label, "label=<>];");
+  return dot;
+}
+
+std::string untitled_text(const state& st) {
   std::string text = format_text(st);
   if (auto nl = text.find('\n'); text.starts_with('#') && nl != std::string::npos) text.erase(0, nl + 1);
   return text;
 }
 
-std::string draw(const std::string& source) { return "<pre class=\"state\">" + escape_html(source) + "</pre>"; }
+/// The SVG drawn from @dot for the page: its XML prolog, DOCTYPE and comments left out
+/// (an inline <svg> needs none of them); empty when Graphviz's dot is not installed.
+std::string inline_svg(const std::string& dot, bool& have_dot) {
+  if (!have_dot) return {};
+  std::string svg;
+  try {
+    svg = render_svg(dot);
+  } catch (const view_error&) {
+    have_dot = false;  // no dot program: the page shows the state in words alone
+    return {};
+  }
+  if (auto at = svg.find("<svg"); at != std::string::npos) svg.erase(0, at);
+  for (std::size_t c; (c = svg.find("<!--")) != std::string::npos;) {
+    const auto end = svg.find("-->", c);
+    svg.erase(c, end == std::string::npos ? std::string::npos : end + 3 - c);
+  }
+  return svg;
+}
 
 /// Values stored once each, by content; the moments refer to them by index.
 class interned {
@@ -86,10 +119,13 @@ std::string mapper(const pte_ref& p) { return fmt::format("{}:{}:{}", p.process,
 /// What the page stores after one statement.
 class collector {
  public:
+  explicit collector(const html_options& opts) : _opts(opts) {}
+
   void moment(model::session& s, int line, std::string report, bool error) {
     const state st = snapshot(s);
-    std::string source = picture_source(st);
-    const std::size_t pic = _pictures.add(source, [&] { return lines_of(draw(source)); });
+    std::string dot = _opts.pictures ? untitled_dot(st) : std::string();
+    std::string text = untitled_text(st);
+    const std::size_t pic = _pictures.add(dot + '\0' + text, [&] { return lines_of(draw(dot, text)); });
     const std::size_t table = _tables.add(frames(s, st));
     json m = json::array({line, pic, table});
     if (!report.empty()) m.push_back(json::array({std::move(report), error}));
@@ -100,6 +136,7 @@ class collector {
     sum.pictures = _pictures.size();
     sum.tables = _tables.size();
     sum.walks = _walks.size();
+    sum.svg = _opts.pictures && _have_dot;
     return {{"file", prog.file},      {"design", opts.design},        {"source", source_lines(prog, opts)},
             {"moments", _moments},    {"pictures", _pictures.take()}, {"tables", _tables.take()},
             {"walks", _walks.take()}, {"steps", _steps.take()},       {"lines", _lines.take()}};
@@ -116,6 +153,21 @@ class collector {
       rows.push_back(json::array({f.id, f.mapping, f.mapcount, walk_of(s, f.id), std::move(maps)}));
     }
     return rows;
+  }
+
+  /// The picture (an SVG, when there is one) above the state in words, folded when there
+  /// is a picture.
+  std::string draw(const std::string& dot, const std::string& text) {
+    std::string svg;
+    if (!dot.empty()) {
+      auto [it, fresh] = _svgs.try_emplace(dot);
+      if (fresh) it->second = inline_svg(dot, _have_dot);
+      svg = it->second;
+    }
+    std::string words = "<pre class=\"state\">" + escape_html(text) + "</pre>";
+    if (svg.empty()) return words;
+    return "<div class=\"svg\">" + svg + "</div>\n<details><summary>The state in words</summary>\n" + words +
+           "\n</details>";
   }
 
   /// A picture as indexes into the lines stored once each: the pictures of two moments
@@ -168,6 +220,10 @@ class collector {
 
   json::array_t _moments;
   interned _pictures, _tables, _walks, _steps, _lines;
+  const html_options& _opts;
+  std::unordered_map<std::string, std::string>
+      _svgs;  // by DOT: the states of two moments may differ where the picture does not
+  bool _have_dot = true;
 };
 
 std::string gzip(std::string_view in) {
@@ -231,7 +287,7 @@ std::string render_html(const scenario::program& prog, const html_options& opts,
   ro.design = opts.design;
   ro.check_invariants = opts.check_invariants;
   model::session s(prog, ro);
-  collector c;
+  collector c(opts);
   html_summary sum;
   c.moment(s, 0, {}, false);
   while (!s.done()) {

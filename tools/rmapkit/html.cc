@@ -44,6 +44,7 @@ int cmd_html(const html_args& a, std::ostream& out, std::ostream& err) {
   view::html_options opts;
   opts.design = a.design;
   opts.compress = !a.no_compress;
+  opts.pictures = !a.no_pictures;
   opts.check_invariants = a.check_invariants;
   if (!read_source(a.file, opts.source, err)) return sc::EXIT_SCENARIO_ERROR;
   auto parsed = sc::parse(opts.source, a.file);
@@ -73,6 +74,9 @@ int cmd_html(const html_args& a, std::ostream& out, std::ostream& err) {
       return 1;
     }
   }
+  if (opts.pictures && !sum.svg)
+    err << "rmapkit html: no pictures: Graphviz's dot program is not installed (apt-get install graphviz); the "
+           "page shows the state in words\n";
   if (a.stats)
     err << fmt::format("statements={} pictures={} frame_tables={} walks={} data_bytes={} page_bytes={}\n",
                        sum.statements, sum.pictures, sum.tables, sum.walks, sum.data_bytes, sum.page_bytes);

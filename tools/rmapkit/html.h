@@ -12,6 +12,7 @@ struct html_args {
   std::string output;  ///< -o: the page; - for standard output
   std::string design = "linux-6";
   bool no_compress = false;
+  bool no_pictures = false;
   bool check_invariants = false;
   bool stats = false;  ///< --stats: what went into the page, on standard error
 };

@@ -437,6 +437,7 @@ command add_html(CLI::App& app) {
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
   sub->add_flag("--check-invariants", a->check_invariants, "check every invariant after every statement");
+  sub->add_flag("--no-pictures", a->no_pictures, "the state in words alone, without Graphviz's pictures");
   sub->add_flag("--no-compress", a->no_compress, "embed the data as plain JSON instead of gzip and base64");
   sub->add_flag("--stats", a->stats, "print what went into the page and its size to standard error");
   return {sub, [a] { return rmapkit::tool::cmd_html(*a, std::cout, std::cerr); }};

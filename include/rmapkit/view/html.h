@@ -17,6 +17,9 @@ struct html_options {
   /// Gzip the page's data (the browser inflates it with DecompressionStream): a page
   /// about a tenth of the size. Off: the data is plain JSON, for reading and diffing.
   bool compress = true;
+  /// Draw each state with Graphviz (view/dot.h) above its words; off: the words alone,
+  /// a page written in a tenth of the time.
+  bool pictures = true;
   /// Check every invariant after every statement (model::run_options): off, as for
   /// `show` and `walk`, which look at the state rather than test the model.
   bool check_invariants = false;
@@ -26,7 +29,8 @@ struct html_options {
 struct html_summary {
   std::size_t statements = 0;                       ///< statements run (the page has one more moment: before the first)
   std::size_t pictures = 0, tables = 0, walks = 0;  ///< distinct ones, each stored once
-  std::size_t data_bytes = 0;                       ///< the page's data as JSON, before compression
+  bool svg = false;            ///< the pictures are SVG (false: off, or Graphviz's dot is not installed)
+  std::size_t data_bytes = 0;  ///< the page's data as JSON, before compression
   std::size_t page_bytes = 0;
   /// 0, or the status run() exits with when a statement fails: the page then ends at the
   /// failed statement, with its error as that statement's report.
