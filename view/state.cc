@@ -365,6 +365,8 @@ class builder {
       if (item->head) r.stable_node = _names->stable_node_id(item->head);
       k.rmap_items.push_back(std::move(r));
     }
+    // Narrowed to something KSM has no part in: no KSM section at all.
+    if (_f.any() && k.stable.empty() && k.rmap_items.empty()) k.mm_slots.clear();
     for (const auto* item : kv.unstable)
       if (focus::keeps(_focus.procs, item->mm->name) && !_focus.frames)
         k.unstable.emplace_back(item->mm->name, item->address);
