@@ -36,14 +36,18 @@ TEST(Cli, BinaryFileIsRejected) {
 TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   auto u = run({rmapkit_bin(), "frobnicate", "x.rmap"});
   EXPECT_EQ(u.exit_code, 2);
-  EXPECT_EQ(u.err, "rmapkit: unknown command 'frobnicate' (one of: kernel, run, diff, gen, compare, bench, lint, show, walk)\n");
+  EXPECT_EQ(u.err,
+            "rmapkit: unknown command 'frobnicate' (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, "
+            "html)\n");
   auto g = run({rmapkit_bin(), "gen", "fanut"});
   EXPECT_EQ(g.exit_code, 2);
   EXPECT_EQ(g.err,
             "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, ksm, buildstorm)\n");
   auto none = run({rmapkit_bin()});
   EXPECT_EQ(none.exit_code, 2);
-  EXPECT_EQ(none.err, "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint, show, walk)\n");
+  EXPECT_EQ(
+      none.err,
+      "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, html)\n");
   auto o = run({rmapkit_bin(), "kernel"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("FILE is required"), std::string::npos) << o.err;

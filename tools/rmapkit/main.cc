@@ -9,6 +9,7 @@
 //   rmapkit lint FILE     check a scenario without running it
 //   rmapkit show FILE     the model's reverse map after a statement (show.cc)
 //   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
+//   rmapkit html FILE     a page that steps through the scenario in a browser (html.cc)
 // With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
 // (docs/json.md), built by the libraries' json.h.
 #include <csignal>
@@ -23,6 +24,7 @@
 
 #include "bench.h"
 #include "compare.h"
+#include "html.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/diff.h"
@@ -424,6 +426,23 @@ command add_walk(CLI::App& app) {
           }};
 }
 
+command add_html(CLI::App& app) {
+  auto a = std::make_shared<rmapkit::tool::html_args>();
+  auto* sub = app.add_subcommand("html",
+                                 "Write one self-contained page that steps through the scenario: its source, "
+                                 "the reverse map after each statement, the reports, each frame's rmap walk");
+  add_file(*sub, a->file);
+  sub->add_option("-o,--output", a->output, "the page to write, or - for standard output")->required();
+  sub->add_option("--design", a->design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  sub->add_flag("--check-invariants", a->check_invariants, "check every invariant after every statement");
+  sub->add_flag("--no-pictures", a->no_pictures, "the state in words alone, without Graphviz's pictures");
+  sub->add_flag("--no-compress", a->no_compress, "embed the data as plain JSON instead of gzip and base64");
+  sub->add_flag("--stats", a->stats, "print what went into the page and its size to standard error");
+  return {sub, [a] { return rmapkit::tool::cmd_html(*a, std::cout, std::cerr); }};
+}
+
 /// CLI11 reports a missing or mistyped command ("rmapkit rnu x.rmap") as "A subcommand is
 /// required"; name the word and the commands instead. Returns false when @e is another error.
 bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
@@ -460,7 +479,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
   add_gen(app, commands);
-  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk}) commands.push_back(add(app));
+  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html}) commands.push_back(add(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
