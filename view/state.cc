@@ -415,7 +415,6 @@ class builder {
     return detail::name_design_objects(dumps, *_names);
   }
 
- private:
   const model::session& _s;
   const mm::machine& _m;
   const filter& _f;
