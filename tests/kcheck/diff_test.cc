@@ -1,5 +1,6 @@
 // The design lab's diff() on the live kernel: a scenario the model gets right is reported
 // as agreement, with both back ends' reports; a refusal on both sides agrees too.
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -59,6 +60,24 @@ TEST_F(LabDiff, TheSameRefusalOnBothSidesAgreesWithTheKernelsStatus) {
   EXPECT_EQ(r.exit_code(), sc::EXIT_SCENARIO_ERROR);
   EXPECT_EQ(r.model.text(), r.kernel.text());
   EXPECT_EQ(r.model.text(), "error: refused.rmap:4: mremap: the region is not one VMA covering pages 0 to 3\n");
+}
+
+// The examples the docs tell their stories with (docs/walkthrough.md) say the kernel agrees
+// with them: it must go on agreeing.
+TEST_F(LabDiff, EveryExampleAgreesWithTheKernel) {
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(RMAPKIT_EXAMPLES_DIR)) {
+    if (entry.path().extension() != ".rmap") continue;
+    ++examples;
+    auto parsed = sc::parse_file(entry.path().string());
+    ASSERT_TRUE(parsed) << parsed.error().str();
+    auto prog = sc::resolve(*parsed);
+    ASSERT_TRUE(prog) << prog.error().str();
+    const auto r = lab::diff(*prog);
+    EXPECT_TRUE(r.agree) << entry.path() << "\n" << r.unified << r.kernel.errors;
+    EXPECT_EQ(r.exit_code(), 0) << entry.path() << "\n" << r.model.errors << r.kernel.errors;
+  }
+  EXPECT_GE(examples, 4);
 }
 
 }  // namespace
