@@ -308,6 +308,8 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   only.frame = w.frame;
   w.before = detail::snapshot(s, n, only);
 
+  // The design's objects serving this frame get the ids `show --frame` gives them; the
+  // steps name them by those ids (the objects themselves are in w.before).
   std::unordered_map<const void*, std::string> design_ids;
   (void)detail::name_design_objects(m.anon_rmap_design().dump(&f), n, &design_ids);
   step_printer print(m, n, f, std::move(design_ids));
