@@ -187,15 +187,6 @@ class statement_runner {
     return out;
   }
 
-  static std::string perms(const mm::vm_area_struct& v) {
-    std::string p = "---p";
-    if (v.vm_flags.has(mm::vm_flag::read)) p[0] = 'r';
-    if (v.vm_flags.has(mm::vm_flag::write)) p[1] = 'w';
-    if (v.vm_flags.has(mm::vm_flag::exec)) p[2] = 'x';
-    if (v.vm_flags.has(mm::vm_flag::mayshare)) p[3] = 's';
-    return p;
-  }
-
   static std::string kind(const mm::vm_area_struct& v) {
     if (!v.vm_file) return "anon";
     if (v.vm_file->anon_shared) return "shmem";
@@ -211,7 +202,7 @@ class statement_runner {
         auto vmas = slot_vmas(mm, r.base);
         for (auto* v : vmas)
           rr.vmas.push_back(
-              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), perms(*v), kind(*v)});
+              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v), kind(*v)});
         for (auto* v : vmas) {
           mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
             sc::report_page pg;

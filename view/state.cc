@@ -21,15 +21,6 @@ namespace sc = rmapkit::scenario;
 
 namespace {
 
-std::string perms(const mm::vm_area_struct& v) {
-  std::string p = "---p";
-  if (v.vm_flags.has(mm::vm_flag::read)) p[0] = 'r';
-  if (v.vm_flags.has(mm::vm_flag::write)) p[1] = 'w';
-  if (v.vm_flags.has(mm::vm_flag::exec)) p[2] = 'x';
-  if (v.vm_flags.has(mm::vm_flag::mayshare)) p[3] = 's';
-  return p;
-}
-
 /// smaps' VmFlags mnemonics, in bit order.
 std::vector<std::string> vm_flag_names(mm::vm_flags_t f) {
   using mm::vm_flag;
@@ -300,7 +291,7 @@ class builder {
     vv.end = pages_between(e.base, v.vm_end);
     vv.vm_start = v.vm_start;
     vv.vm_end = v.vm_end;
-    vv.perms = perms(v);
+    vv.perms = mm::maps_perms(v);
     vv.vm_flags = vm_flag_names(v.vm_flags);
     vv.vm_pgoff = v.vm_pgoff.value;
     if (v.vm_file) vv.file = v.vm_file->name;

@@ -257,6 +257,16 @@ struct anon_vma {
   std::uint64_t id = 0;  ///< allocation serial, for diagrams and dumps
 };
 
+/// The VMA's permissions as /proc/PID/maps prints them: "rw-p", "r--s".
+inline std::string maps_perms(const vm_area_struct& v) {
+  std::string p = "---p";
+  if (v.vm_flags.has(vm_flag::read)) p[0] = 'r';
+  if (v.vm_flags.has(vm_flag::write)) p[1] = 'w';
+  if (v.vm_flags.has(vm_flag::exec)) p[2] = 'x';
+  if (v.vm_flags.has(vm_flag::mayshare)) p[3] = 's';
+  return p;
+}
+
 struct vma_interval_traits {
   static std::uint64_t start(const vm_area_struct& v) { return v.vm_pgoff.value; }
   static std::uint64_t last(const vm_area_struct& v) { return v.last_pgoff(); }
