@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "markup.h"
 #include "rmapkit/view/dot.h"
 
 namespace rmapkit::view {
@@ -39,19 +40,7 @@ constexpr std::string_view colour_path = "#1f5fbf", colour_hit = "#1a8f3c", colo
 constexpr std::string_view row_hit = "#bfe8c8", row_miss = "#f6c4c0";
 
 /// Text for an HTML-like label.
-std::string esc(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string esc(std::string_view s) { return detail::escape_html(s); }
 
 /// A quoted DOT id.
 std::string q(std::string_view id) {

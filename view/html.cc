@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "html_assets.h"  // generated: page_js, page_css (view/CMakeLists.txt)
+#include "markup.h"
 #include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/model/session.h"
 #include "rmapkit/view/dot.h"
@@ -35,20 +36,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string escape_html(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+using detail::escape_html;
 
 // The picture of a moment: the state drawn by Graphviz (view/dot.h) above the state in
 // words. picture_source() says what two moments must share to share a picture, and
