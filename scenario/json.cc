@@ -5,24 +5,15 @@
 #include <charconv>
 #include <cstdint>
 #include <optional>
-#include <unordered_map>
 #include <utility>
+
+#include "first_seen.h"
 
 namespace rmapkit::scenario {
 
 namespace {
 
-/// Numbers raw identities 1, 2, ... in order of first appearance, as format() does.
-class first_seen {
- public:
-  std::uint64_t operator()(std::uint64_t raw) {
-    auto [it, fresh] = _ids.try_emplace(raw, _ids.size() + 1);
-    return it->second;
-  }
-
- private:
-  std::unordered_map<std::uint64_t, std::uint64_t> _ids;
-};
+using detail::first_seen;
 
 nlohmann::json flags_json(std::uint8_t flags) {
   auto out = nlohmann::json::array();

@@ -1,26 +1,12 @@
 #include "rmapkit/scenario/report.h"
 
-#include <unordered_map>
-
 #include <fmt/format.h>
+
+#include "first_seen.h"
 
 namespace rmapkit::scenario {
 
-namespace {
-
-/// Numbers raw identities 1, 2, ... in order of first appearance.
-class first_seen {
- public:
-  std::uint64_t operator()(std::uint64_t raw) {
-    auto [it, fresh] = _ids.try_emplace(raw, _ids.size() + 1);
-    return it->second;
-  }
-
- private:
-  std::unordered_map<std::uint64_t, std::uint64_t> _ids;
-};
-
-}  // namespace
+using detail::first_seen;
 
 std::string format(const report_block& block) {
   fmt::memory_buffer out;
