@@ -41,6 +41,25 @@ reclaim
 check after_reclaim
 )";
 
+// Two processes share 30000 equal pages: the scan takes long enough to be interrupted.
+const char* big_ksm = R"(spawn P
+P: mmap A anon private pages=30000
+P: madvise A mergeable
+P: write A value=7
+P: fork C
+C: write A value=7
+ksm
+check after_ksm
+)";
+
+// A scenario that needs no machine lock: what a run "of any kind" after a killed one is.
+const char* plain = "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n";
+
+/// Waits (up to 5 s) until the agents of a run killed with SIGKILL are gone too.
+void wait_for_agents_to_go() {
+  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+}
+
 TEST_F(KernelRun, SigtermHalfwayThroughReclaimRestoresEverything) {
   auto path = temp_file("reclaim.rmap", big_reclaim);
   child run({rmapkit_bin(), "kernel", "--trace", path});
@@ -74,7 +93,7 @@ TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
         << key << " (a kdamond keeps running, not restarted)";
   ::kill(runner.pid(), SIGKILL);
   EXPECT_EQ(runner.wait().signal, SIGKILL);
-  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+  wait_for_agents_to_go();
   EXPECT_EQ(read_machine_state().damon, during) << "SIGKILL leaves the schemes paused";
   auto next = temp_file("next.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\nP: madvise A pageout\n");
   auto o = run({rmapkit_bin(), "kernel", next});
@@ -83,15 +102,7 @@ TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
 }
 
 TEST_F(KernelRun, SigintDuringKsmRestoresKnobs) {
-  auto path = temp_file("ksm.rmap", R"(spawn P
-P: mmap A anon private pages=30000
-P: madvise A mergeable
-P: write A value=7
-P: fork C
-C: write A value=7
-ksm
-check after_ksm
-)");
+  auto path = temp_file("ksm.rmap", big_ksm);
   child run({rmapkit_bin(), "kernel", "--trace", path});
   ASSERT_TRUE(run.wait_for_err(":7: ksm", 60s)) << run.err_so_far();
   std::this_thread::sleep_for(5ms);
@@ -106,15 +117,7 @@ check after_ksm
 // changed, and the next run, any run, even one that does not use KSM, puts them back
 // before it starts.
 TEST_F(KernelRun, SigkillDuringKsmIsUndoneByTheNextRunOfAnyKind) {
-  auto path = temp_file("ksm.rmap", R"(spawn P
-P: mmap A anon private pages=30000
-P: madvise A mergeable
-P: write A value=7
-P: fork C
-C: write A value=7
-ksm
-check after_ksm
-)");
+  auto path = temp_file("ksm.rmap", big_ksm);
   for (auto delay : {0ms, 20ms}) {
     child killed({rmapkit_bin(), "kernel", "--trace", path});
     ASSERT_TRUE(killed.wait_for_err(":7: ksm", 60s)) << killed.err_so_far();
@@ -124,10 +127,9 @@ check after_ksm
     std::this_thread::sleep_for(delay);
     ::kill(killed.pid(), SIGKILL);
     EXPECT_EQ(killed.wait().signal, SIGKILL);
-    for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+    wait_for_agents_to_go();
     EXPECT_NE(read_machine_state().ksm_knobs, _before.ksm_knobs) << "SIGKILL left KSM as the run had set it";
-    auto plain = temp_file("plain.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
-    auto o = run({rmapkit_bin(), "kernel", plain});
+    auto o = run({rmapkit_bin(), "kernel", temp_file("plain.rmap", plain)});
     EXPECT_EQ(o.exit_code, 0) << o.err;
     expect_restored();
   }
@@ -142,10 +144,9 @@ TEST_F(KernelRun, SigkillDuringReclaimIsUndoneByTheNextRunOfAnyKind) {
   std::this_thread::sleep_for(30ms);
   ::kill(killed.pid(), SIGKILL);
   EXPECT_EQ(killed.wait().signal, SIGKILL);
-  for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
+  wait_for_agents_to_go();
   EXPECT_NE(read_machine_state(), _before) << "SIGKILL left the swap file behind";
-  auto plain = temp_file("plain.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
-  auto o = run({rmapkit_bin(), "kernel", plain});
+  auto o = run({rmapkit_bin(), "kernel", temp_file("plain.rmap", plain)});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   expect_restored();
 }
