@@ -5,7 +5,6 @@
 //
 //   rmapkit_view_bench                      full sizes (up to 1,000,000 frames)
 //   rmapkit_view_bench --smoke              tiny sizes (the ctest smoke run)
-#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "bench_main.h"
 #include "rmapkit/model/session.h"
 #include "rmapkit/scenario/parser.h"
 #include "rmapkit/view/state.h"
@@ -88,17 +88,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--smoke") == 0) g_smoke = true;
-    else rest.push_back(argv[i]);
-  }
-  int n = static_cast<int>(rest.size());
-  benchmark::Initialize(&n, rest.data());
-  if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return rmapkit::bench::benchmark_main(argc, argv, g_smoke, register_all); }
