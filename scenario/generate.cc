@@ -1,11 +1,15 @@
 // The random scenario generator. It proposes statements from a light shadow of the
 // scenario (live processes, their regions and sizes, files) and keeps a proposal only
-// when the whole scenario still resolves, so every rule of the format is respected by
-// construction rather than re-implemented here.
+// when it resolves after the statements kept before it (statement_checker), so every
+// rule of the format is respected by construction rather than re-implemented here, in
+// time linear in the statements. The shadow also steers clear of the refusals only the
+// running memory manager decides (docs/scenario-format.md, "Resolution"): it resizes
+// only regions no statement has split, and reclaims only before the first ksm.
 #include "rmapkit/scenario/generate.h"
 
 #include <map>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,11 +25,24 @@ struct region_info {
   std::uint64_t pages;
   bool anon_private;
   bool anon_shared;
+  /// A statement changed the flags of part of it: it may be several VMAs, which the
+  /// kernel need not merge again (a forked copy never is), so mremap may refuse it.
+  bool split = false;
 };
+
+/// A range of a region as written, and whether it covers the whole region.
+struct range_text {
+  std::string text;
+  bool whole;
+};
+
+/// Regions one process may have made or inherited: each fork copies them all, so the
+/// bound keeps long scenarios linear. Far above what the default 60 statements reach.
+constexpr std::size_t MAX_PROCESS_REGIONS = 64;
 
 class generator {
  public:
-  explicit generator(const random_options& o) : _o(o), _rng(o.seed) {}
+  explicit generator(const random_options& o) : _o(o), _rng(o.seed), _checker("gen") {}
 
   std::string run() {
     _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
@@ -39,7 +56,7 @@ class generator {
     }
     unsigned attempts = 0;
     while (_count < _o.statements && attempts++ < _o.statements * 50) propose();
-    accept(fmt::format("check c{}", _checks++), [] {});
+    check({});
     return _text;
   }
 
@@ -55,25 +72,31 @@ class generator {
     return it->first;
   }
 
-  /// Appends @stmt when the scenario still resolves with it; @update then follows it in
-  /// the shadow.
+  /// Appends @stmt when it resolves after the statements kept so far; @update then
+  /// follows it in the shadow.
   template <typename F>
   bool accept(const std::string& stmt, F&& update) {
-    auto candidate = _text + stmt + "\n";
-    auto sc = parse(candidate, "gen");
-    if (!sc || !resolve(*sc)) return false;
-    _text = std::move(candidate);
+    auto sc = parse(stmt, "gen");
+    if (!sc || sc->statements.size() != 1 || !_checker.add(sc->statements.front())) return false;
+    _text += stmt;
+    _text += '\n';
     ++_count;
     update();
     return true;
   }
 
-  std::string range(const std::string& region, std::uint64_t pages) {
+  range_text range(const std::string& region, std::uint64_t pages) {
     auto r = pick(0, 9);
-    if (r < 3) return region;
+    if (r < 3) return {region, true};
     auto first = pick(0, pages - 1);
-    if (r < 6) return fmt::format("{}[{}]", region, first);
-    return fmt::format("{}[{}:{}]", region, first, pick(first + 1, pages));
+    if (r < 6) return {fmt::format("{}[{}]", region, first), pages == 1};
+    auto last = pick(first + 1, pages);
+    return {fmt::format("{}[{}:{}]", region, first, last), first == 0 && last == pages};
+  }
+
+  /// Marks region @rname of @p split unless @rg covers all of it.
+  void note_split(const std::string& p, const std::string& rname, const range_text& rg) {
+    if (!rg.whole) _procs[p][rname].split = true;
   }
 
   void propose() {
@@ -109,7 +132,7 @@ class generator {
   void touch(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
     auto pages = _procs[p][rname].pages;
-    auto rg = range(rname, pages);
+    auto rg = range(rname, pages).text;
     if (chance(40)) {
       accept(fmt::format("{}: read {}", p, rg), [] {});
     } else if (chance(50)) {
@@ -120,6 +143,7 @@ class generator {
   }
 
   void mmap(const std::string& p) {
+    if (_procs[p].size() >= MAX_PROCESS_REGIONS || _slots >= MAX_SLOTS) return;
     auto name = fmt::format("R{}", _regions++);
     auto pages = pick(1, _o.max_region_pages);
     auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
@@ -127,10 +151,12 @@ class generator {
     if (k < 5) {
       accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
         _procs[p][name] = {pages, true, false};
+        ++_slots;
       });
     } else if (k < 7) {
       accept(fmt::format("{}: mmap {} anon shared pages={}{}", p, name, pages, prot), [&] {
         _procs[p][name] = {pages, false, true};
+        ++_slots;
       });
     } else {
       const auto& f = any_key(_files);
@@ -141,6 +167,7 @@ class generator {
                          pages, off, prot),
              [&] {
                _procs[p][name] = {pages, false, false};
+               ++_slots;
              });
     }
   }
@@ -164,22 +191,26 @@ class generator {
 
   void munmap(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
-    accept(fmt::format("{}: munmap {}", p, range(rname, _procs[p][rname].pages)), [] {});
+    auto rg = range(rname, _procs[p][rname].pages);
+    accept(fmt::format("{}: munmap {}", p, rg.text), [&] { note_split(p, rname, rg); });
   }
 
   void mprotect(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
     static const char* prots[] = {"rw", "r", "none"};
-    accept(fmt::format("{}: mprotect {} {}", p, range(rname, _procs[p][rname].pages), prots[pick(0, 2)]), [] {});
+    const char* prot = prots[pick(0, 2)];  // before the range: the order of the random draws is fixed
+    auto rg = range(rname, _procs[p][rname].pages);
+    accept(fmt::format("{}: mprotect {} {}", p, rg.text, prot), [&] { note_split(p, rname, rg); });
   }
 
   void mremap(const std::string& p) {
     auto rname = any_key(_procs[p]);
     if (chance(50)) {
-      accept(fmt::format("{}: mremap {} move", p, rname), [] {});
+      if (_slots < MAX_SLOTS) accept(fmt::format("{}: mremap {} move", p, rname), [&] { ++_slots; });
       return;
     }
     auto pages = pick(1, _o.max_region_pages + 8);
+    if (_procs[p][rname].split) return;
     accept(fmt::format("{}: mremap {} pages={}", p, rname, pages), [&] { _procs[p][rname].pages = pages; });
   }
 
@@ -192,29 +223,41 @@ class generator {
       advice.push_back("mergeable");
       advice.push_back("unmergeable");
     }
-    accept(
-        fmt::format("{}: madvise {} {}", p, range(rname, _procs[p][rname].pages), advice[pick(0, advice.size() - 1)]),
-        [] {});
+    std::string_view what = advice[pick(0, advice.size() - 1)];  // before the range, as in mprotect
+    auto rg = range(rname, _procs[p][rname].pages);
+    // dontneed and pageout drop pages; every other advice is a VMA flag.
+    bool flag = what != "dontneed" && what != "pageout";
+    accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
+      if (flag) note_split(p, rname, rg);
+    });
   }
 
   void mlock(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
-    accept(fmt::format("{}: {} {}", p, chance(60) ? "mlock" : "munlock", range(rname, _procs[p][rname].pages)), [] {});
+    auto rg = range(rname, _procs[p][rname].pages);
+    accept(fmt::format("{}: {} {}", p, chance(60) ? "mlock" : "munlock", rg.text), [&] { note_split(p, rname, rg); });
   }
 
+  /// A check breaks no rule, so it is appended without the checker: resolving one costs
+  /// time in every process the scenario ever had.
   void check(const std::string&) {
-    accept(fmt::format("check c{}", _checks++), [] {});
+    _text += fmt::format("check c{}\n", _checks++);
+    ++_count;
   }
 
   void machine_wide(const std::string&) {
-    if (_o.ksm && chance(50)) accept("ksm", [] {});
-    else if (_o.reclaim) accept("reclaim", [] {});
+    // After a ksm, KSM pages may exist, and the back ends refuse reclaim then.
+    if (_o.ksm && chance(50)) accept("ksm", [&] { _ksm_ran = true; });
+    else if (_o.reclaim && !_ksm_ran) accept("reclaim", [] {});
   }
 
   unsigned live() const { return static_cast<unsigned>(_procs.size()); }
 
   random_options _o;
   std::mt19937_64 _rng;
+  statement_checker _checker;
+  bool _ksm_ran = false;
+  std::uint64_t _slots = 0;  // slots used: once all are, mmap and mremap move can only fail
   std::string _text;
   unsigned _count = 0, _regions = 0, _checks = 0, _procs_made = 0;
   std::map<std::string, std::map<std::string, region_info>> _procs;

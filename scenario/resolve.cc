@@ -2,6 +2,7 @@
 // holes, protections, mlock and fork advice per page) decides every rule of the format
 // that does not need the memory manager itself, before anything runs.
 #include <map>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -68,6 +69,11 @@ class resolver {
       }
     }
     return std::move(_prog);
+  }
+
+  /// Resolves @st after the statements before it, keeping only the state (statement_checker).
+  void check(const statement& st) {
+    std::visit([&](const auto& s) { static_cast<void>(step(s)); }, st.body);
   }
 
  private:
@@ -361,6 +367,26 @@ class resolver {
 }  // namespace
 
 tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).run(sc); }
+
+// statement_checker: a resolver whose ops are dropped; a step checks everything before it
+// changes anything, so a refused statement leaves the state as it was.
+struct statement_checker::impl {
+  resolver r;
+  std::string file;
+};
+
+statement_checker::statement_checker(std::string file)
+    : _impl(std::make_unique<impl>(impl{resolver(scenario{file, {}}), file})) {}
+statement_checker::~statement_checker() = default;
+
+tl::expected<void, diag> statement_checker::add(const statement& st) {
+  try {
+    _impl->r.check(st);
+    return {};
+  } catch (const rule_error& e) {
+    return tl::make_unexpected(diag{_impl->file, st.line, e.message});
+  }
+}
 
 std::string_view statement_kind(const op& o) {
   return std::visit(

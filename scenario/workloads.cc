@@ -1,5 +1,6 @@
 // Generators of the historical rmap workloads (workloads.h). Each returns the text of a
-// scenario that resolves: names are unique, every region fits its slot.
+// scenario that resolves: names are unique, every region fits its slot. Each ends with a
+// `check`, so that running one reports the state it leads to.
 #include "rmapkit/scenario/workloads.h"
 
 #include <stdexcept>
@@ -15,6 +16,9 @@ namespace {
 void need(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
 }
+
+/// The statement every workload ends with.
+constexpr const char* FINAL_CHECK = "check end\n";
 
 void check_pages(unsigned pages) {
   need(pages >= 1 && pages <= MAX_REGION_PAGES, "pages must be between 1 and the largest region");
@@ -36,7 +40,7 @@ std::string generate_fanout(const fanout_options& o) {
     for (unsigned v = 0; v < o.vmas; ++v) s += fmt::format("C{}: write R{}\n", c, v);
   }
   if (o.reclaim) s += "reclaim\n";
-  return s;
+  return s + FINAL_CHECK;
 }
 
 std::string generate_forkchain(const forkchain_options& o) {
@@ -47,7 +51,7 @@ std::string generate_forkchain(const forkchain_options& o) {
   s += fmt::format("spawn G0\nG0: mmap R anon private pages={}\nG0: write R\n", o.pages);
   for (unsigned g = 1; g <= o.generations; ++g)
     s += fmt::format("G{}: fork G{}\nG{}: write R[{}]\nG{}: exit\n", g - 1, g, g, g % o.pages, g - 1);
-  return s;
+  return s + FINAL_CHECK;
 }
 
 std::string generate_fileshare(const fileshare_options& o) {
@@ -58,7 +62,7 @@ std::string generate_fileshare(const fileshare_options& o) {
   for (unsigned p = 1; p <= o.processes; ++p)
     s += fmt::format("spawn P{0}\nP{0}: mmap M{0} file F shared pages={1}\nP{0}: read M{0}\n", p, o.pages);
   s += "reclaim\n";
-  return s;
+  return s + FINAL_CHECK;
 }
 
 std::string generate_ksm(const ksm_options& o) {
@@ -67,7 +71,7 @@ std::string generate_ksm(const ksm_options& o) {
   s += fmt::format("spawn P\nP: mmap R anon private pages={}\nP: madvise R mergeable\nP: write R value=1\n", o.pages);
   for (unsigned c = 1; c <= o.children; ++c) s += fmt::format("P: fork C{}\nC{}: write R value=1\n", c, c);
   s += "ksm\n";
-  return s;
+  return s + FINAL_CHECK;
 }
 
 std::string generate_buildstorm(const buildstorm_options& o) {
@@ -84,7 +88,7 @@ std::string generate_buildstorm(const buildstorm_options& o) {
     if (j > o.parallel) finish(j - o.parallel);
   }
   for (unsigned j = o.jobs > o.parallel ? o.jobs - o.parallel + 1 : 1; j <= o.jobs; ++j) finish(j);
-  return s;
+  return s + FINAL_CHECK;
 }
 
 }  // namespace rmapkit::scenario

@@ -223,7 +223,7 @@ command add_gen_random(CLI::App& gen) {
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
   sub->add_option("--statements", o->statements, "number of statements")
       ->capture_default_str()
-      ->check(CLI::Range(1U, 100000U));
+      ->check(CLI::Range(1U, 10000000U));
   sub->add_option("--processes", o->max_processes, "live processes at most")
       ->capture_default_str()
       ->check(CLI::Range(1U, 64U));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -123,6 +124,25 @@ struct program {
 
 /// Checks every rule the scenario's own history decides and resolves names.
 [[nodiscard]] tl::expected<program, diag> resolve(const scenario& sc);
+
+/// resolve() one statement at a time, for a scenario that grows (`gen random` keeps a
+/// proposed statement only when it resolves after the ones kept before it): the same
+/// rules and messages, in time that grows with the live state, not with the statements
+/// before. A refused statement changes nothing; the resolved ops are not kept.
+class statement_checker {
+ public:
+  explicit statement_checker(std::string file);
+  ~statement_checker();
+  statement_checker(const statement_checker&) = delete;
+  statement_checker& operator=(const statement_checker&) = delete;
+
+  /// Checks @st after the statements added before it; when it resolves, it is added.
+  [[nodiscard]] tl::expected<void, diag> add(const statement& st);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> _impl;
+};
 
 /// The kind a statement is counted under in `bench` and `compare`: "fork", "write",
 /// "mremap-move", ...
