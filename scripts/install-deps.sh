@@ -12,6 +12,7 @@ packages=(
   python3-jsonschema  # its jsonschema validator checks --json output (tests/json/json_test.py)
   pkgconf clang-format clang-tidy  # scripts/test-install.sh, scripts/check-style.sh
   zlib1g-dev chromium  # rmapkit html gzips its page's data; the page's test loads it headless
+  clang libclang-rt-14-dev  # the fuzz preset: clang with libFuzzer (-fsanitize=fuzzer) and its sanitizers
 )
 
 missing=()
