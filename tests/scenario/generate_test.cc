@@ -79,6 +79,38 @@ TEST(GenRandom, ManyStatementsAreGeneratedInLinearTime) {
   EXPECT_EQ(sc->statements.size(), 100001U);  // and the final check
 }
 
+// What gen random builds on: statement_checker gives resolve()'s verdict one statement at
+// a time, and a refused statement leaves nothing behind.
+TEST(StatementChecker, RefusesWhatResolveRefusesAndARefusalChangesNothing) {
+  const std::string text =
+      "spawn P\nP: mmap R anon private pages=2\nP: read R[5]\nP: mmap R anon private pages=1\nP: fork P\n"
+      "P: mprotect R[1] none\nP: fork C\nC: mremap R pages=3\nC: write R\n";
+  auto sc = parse(text, "checked.rmap");
+  ASSERT_TRUE(sc) << sc.error().str();
+  statement_checker checker("checked.rmap");
+  std::vector<std::string> verdicts;
+  for (const auto& st : sc->statements) {
+    auto r = checker.add(st);
+    verdicts.push_back(r ? "ok" : r.error().str());
+  }
+  EXPECT_EQ(verdicts, (std::vector<std::string>{
+                          "ok",
+                          "ok",
+                          "checked.rmap:3: read: page R[5] outside region R (2 pages)",
+                          "checked.rmap:4: mmap: region name R is already used in process P",
+                          "checked.rmap:5: name P is already used",
+                          "ok",
+                          "ok",
+                          "checked.rmap:8: mremap: region R is not one VMA covering pages 0 to 1",
+                          "checked.rmap:9: write: R[1] is prot=none: the access faults (the kernel refuses it)",
+                      }));
+  // resolve() of the statements up to the first refusal says the same.
+  sc->statements.resize(3);
+  auto prog = resolve(*sc);
+  ASSERT_FALSE(prog);
+  EXPECT_EQ(prog.error().str(), verdicts[2]);
+}
+
 TEST(GenWorkloads, EveryWorkloadPassesLintRunsOnTheModelAndEndsWithACheck) {
   const std::vector<std::pair<std::string, std::string>> workloads = {
       {"fanout", generate_fanout({.children = 8, .vmas = 3, .pages = 2, .reclaim = true})},
