@@ -17,12 +17,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -63,13 +65,47 @@ constexpr const char* MEMCG_PREFIX = "rmapkit_";
 
 // ---- machine_lock ------------------------------------------------------------------
 
-machine_lock::machine_lock(const interrupt_check& check_interrupt)
-    : _fd(::open(MACHINE_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
-  if (!_fd) throw sys_error(fmt::format("cannot open the lock file {}", MACHINE_LOCK_PATH));
-  while (::flock(_fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) throw sys_error(fmt::format("cannot lock {}", MACHINE_LOCK_PATH));
-    check_interrupt();
+machine_lock::machine_lock(const interrupt_check& check_interrupt, const lock_wait& how, const std::string& path)
+    : _path(path), _fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
+  if (!_fd) throw sys_error(fmt::format("cannot open the lock file {}", _path));
+  if (::flock(_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) throw sys_error(fmt::format("cannot lock {}", _path));
+    if (!how.wait)
+      throw lock_busy(fmt::format("the machine lock {} is held by {}, and --no-wait was given: try again when it is free",
+                                  _path, holder()));
+    if (how.notice)
+      how.notice(fmt::format("waiting for the machine lock {}, held by {} (--no-wait fails instead)", _path, holder()));
+    while (::flock(_fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw sys_error(fmt::format("cannot lock {}", _path));
+      check_interrupt();
+    }
   }
+  record_holder();
+}
+
+machine_lock::~machine_lock() {
+  // Still holding it: nobody can read a half-cleared record.
+  if (_fd) (void)::ftruncate(_fd.get(), 0);
+}
+
+std::string machine_lock::holder() const {
+  std::string text(512, '\0');
+  const auto n = ::pread(_fd.get(), text.data(), text.size(), 0);
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  return text.empty() ? "another process (it has not said who yet)" : text;
+}
+
+void machine_lock::record_holder() const {
+  std::ifstream in("/proc/self/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  while (!cmdline.empty() && cmdline.back() == ' ') cmdline.pop_back();
+  if (cmdline.size() > 200) cmdline = cmdline.substr(0, 200) + "...";
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  const auto text = fmt::format("pid {} ({}) since {:%Y-%m-%d %H:%M:%S}\n", ::getpid(), cmdline, fmt::localtime(now));
+  // The record is a courtesy to waiting runs: failing to write it must not fail the run.
+  if (::ftruncate(_fd.get(), 0) == 0) (void)::pwrite(_fd.get(), text.data(), text.size(), 0);
 }
 
 // ---- ksm_guard ---------------------------------------------------------------------

@@ -120,8 +120,9 @@ def check_run(tool, path, docs):
     docs.append((f"run --ksm-counters --stats {path}", doc))
     stats = doc["stats"]
     k = stats["ksm"]
-    want = render_ksm(doc["ksm"]) + "".join(f"{n} {v}\n" for n, v in sorted(stats["vmstat"].items()))
-    want += "ksm " + " ".join(f"{n} {k[n]}" for n in KSM + ["full_scans"]) + "\n"
+    want = render_ksm(doc["ksm"]) + "# /proc/vmstat\n"
+    want += "".join(f"{n} {v}\n" for n, v in sorted(stats["vmstat"].items()))
+    want += "# /sys/kernel/mm/ksm\n" + "".join(f"{n} {k[n]}\n" for n in KSM + ["full_scans"])
     expect_eq(want, err, f"run --ksm-counters --stats {path}: counters against the text")
 
 

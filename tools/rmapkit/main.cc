@@ -17,6 +17,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 
 #include "bench.h"
 #include "compare.h"
+#include "progress.h"
 #include "html.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
@@ -94,6 +96,14 @@ void add_file(CLI::App& sub, std::string& file, const char* what = "scenario fil
   sub.add_option("FILE", file, what)->required();
 }
 
+/// --no-wait, and where a run that waits for the machine lock says so: standard error, also
+/// with --json (the notice is not one of the scenario's errors).
+void add_lock_options(CLI::App& sub, rmapkit::kcheck::run_options& opts) {
+  sub.add_flag("!--no-wait", opts.wait_for_lock,
+               "when another run holds the machine lock, exit at once with status 75 instead of waiting");
+  opts.on_lock_wait = [](const std::string& what) { std::cerr << "rmapkit: " << what << '\n' << std::flush; };
+}
+
 int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
   auto prog = load_json("kernel", file);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
@@ -120,13 +130,17 @@ command add_kernel(CLI::App& app) {
   sub->add_option("--swap-dir", a->opts.swap_dir,
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
+  add_lock_options(*sub, a->opts);
   add_json_flag(*sub, a->json);
   sub->get_option("--json")->excludes(trace);
   return {sub, [a] {
             if (a->json) return kernel_json(a->file, a->opts);
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
-            auto res = rmapkit::kcheck::run(*prog, std::cout, std::cerr, a->opts);
+            rmapkit::tool::progress_scope progress("kernel", prog->ops.size());
+            auto opts = a->opts;
+            opts.before_statement = progress.before_statement();
+            auto res = rmapkit::kcheck::run(*prog, progress.out(), progress.err(), opts);
             if (res.signal) die_of(res.signal);
             return res.exit_code;
           }};
@@ -162,12 +176,40 @@ command add_run(CLI::App& app) {
             }
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
-            return rmapkit::model::run(*prog, std::cout, std::cerr, a->opts);
+            rmapkit::tool::progress_scope progress("model", prog->ops.size());
+            auto opts = a->opts;
+            opts.before_statement = progress.before_statement();
+            return rmapkit::model::run(*prog, progress.out(), progress.err(), opts);
           }};
 }
 
-int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts, bool json) {
-  const auto res = rmapkit::lab::diff(prog, mopts, {});
+/// lab::diff() with a bar for each back end while it runs (standard error, a terminal).
+rmapkit::lab::diff_result diff_with_progress(const sc::program& prog, rmapkit::model::run_options mopts,
+                                             rmapkit::kcheck::run_options kopts) {
+  const bool tty = rmapkit::tool::is_terminal_stderr();
+  rmapkit::tool::progress_bar model("model", prog.ops.size(), std::cerr, tty);
+  rmapkit::tool::progress_bar kernel("kernel", prog.ops.size(), std::cerr, tty);
+  mopts.before_statement = [&](std::size_t done) { model.update(done); };
+  kopts.before_statement = [&](std::size_t done) {
+    model.clear();
+    kernel.update(done);
+  };
+  auto res = rmapkit::lab::diff(prog, mopts, kopts);
+  model.clear();
+  kernel.clear();
+  return res;
+}
+
+int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts,
+               const rmapkit::kcheck::run_options& kopts, bool json) {
+  // Without the kernel side there is nothing to compare: its failure is not a report.
+  if (auto why = rmapkit::kcheck::missing_privileges()) {
+    const sc::diag d{prog.file, 0, "the kernel side cannot run, so there is nothing to compare: " + *why};
+    if (json) std::cout << sc::dump(sc::error_document("diff", prog.file, std::span(&d, 1)));
+    else std::cerr << "rmapkit diff: " << d.message << '\n';
+    return sc::EXIT_SCENARIO_ERROR;
+  }
+  const auto res = diff_with_progress(prog, mopts, kopts);
   if (json) {
     std::cout << sc::dump(rmapkit::lab::diff_document(prog, res)) << std::flush;
     if (res.signal) die_of(res.signal);
@@ -192,6 +234,7 @@ command add_diff(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::model::run_options opts;
+    rmapkit::kcheck::run_options kopts;
     bool json = false;
   };
   auto a = std::make_shared<args>();
@@ -201,10 +244,14 @@ command add_diff(CLI::App& app) {
   add_file(*sub, a->file, "scenario file (.rmap)");
   sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
                 "check the model's invariants after every statement");
+  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  add_lock_options(*sub, a->kopts);
   add_json_flag(*sub, a->json);
   return {sub, [a] {
             auto prog = a->json ? load_json("diff", a->file) : load(a->file);
-            return prog ? print_diff(*prog, a->opts, a->json) : sc::EXIT_SCENARIO_ERROR;
+            return prog ? print_diff(*prog, a->opts, a->kopts, a->json) : sc::EXIT_SCENARIO_ERROR;
           }};
 }
 
