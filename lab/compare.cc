@@ -6,6 +6,7 @@
 #include "rmapkit/lab/compare.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -108,14 +109,59 @@ std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostre
   return *full - *base;
 }
 
+ns median(std::vector<ns> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+/// Everything a run counts, without its times: equal in every run of one design.
+bool same_counts(const design_run& a, const design_run& b) {
+  auto counts = [](const design_run& r) {
+    std::vector<std::uint64_t> v{r.peak_bytes, r.peak_frames, r.peak_mappings, r.walks.walks, r.walks.entries,
+                                 r.walks.vmas_visited, r.walks.ptes_examined, r.walks.misses, r.walks.upkeep};
+    for (const auto& o : r.objects) v.insert(v.end(), {o.allocated, o.freed, o.peak});
+    for (const auto& [k, c] : r.kinds) v.insert(v.end(), {c.count, c.allocated, c.entries, c.upkeep});
+    return v;
+  };
+  return a.exit_code == b.exit_code && a.report == b.report && counts(a) == counts(b);
+}
+
+/// @repeat runs of @design folded into one: the first run's counts, the median times, every
+/// run's total. Nothing when two runs counted differently (a bug of the model).
+std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design, unsigned repeat) {
+  std::vector<design_run> runs;
+  for (unsigned i = 0; i < std::max(repeat, 1U); ++i) {
+    runs.push_back(run_design(prog, design));
+    if (runs.back().exit_code != 0) return std::move(runs.back());  // failed: no more runs
+    if (!same_counts(runs.front(), runs.back())) return std::nullopt;
+  }
+  design_run r = runs.front();
+  for (const auto& run : runs) r.totals.push_back(run.total);
+  r.total = median(r.totals);
+  for (auto& [kind, cost] : r.kinds) {
+    std::vector<ns> times;
+    for (const auto& run : runs) times.push_back(run.kinds.at(kind).time);
+    cost.time = median(times);
+  }
+  return r;
+}
+
 /// Runs every design in turn; false (with the result's errors set) at the first that
 /// fails or prints another report than the first.
-bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, compare_result& res) {
+bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, unsigned repeat,
+                 compare_result& res) {
   // A first, unmeasured run warms the caches and the allocator, so that the first
   // design's times are not those of a cold process.
   (void)run_design(prog, designs.front());
   for (const auto& d : designs) {
-    res.designs.push_back(run_design(prog, d));
+    auto run = run_repeated(prog, d, repeat);
+    if (!run) {
+      res.exit_code = model::EXIT_MODEL_BUG;
+      res.errors = fmt::format("{}: design {} counted differently in two runs of the same scenario: a bug of the model\n",
+                               prog.file, d);
+      return false;
+    }
+    res.designs.push_back(std::move(*run));
     const auto& r = res.designs.back();
     if (r.exit_code != 0) {
       res.exit_code = r.exit_code;
@@ -186,7 +232,7 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
   if (designs.empty())
     for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
   compare_result res;
-  if (!run_designs(prog, designs, res)) return res;
+  if (!run_designs(prog, designs, opts.repeat, res)) return res;
   res.designs_agree = true;
   if (opts.vs_kernel) {
     if (auto why = kcheck::missing_privileges()) {

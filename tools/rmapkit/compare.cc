@@ -66,7 +66,7 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
     auto e = r.entries_per_walk();
     return e ? fmt::format("{:.2f}", *e) : std::string("-");
   });
-  out << "per statement kind: time (us) / objects allocated / walk entries / map-unmap entries\n";
+  out << "per statement kind: time (us, median) / objects allocated / walk entries / map-unmap entries\n";
   std::set<std::string> kinds;
   for (const auto& r : runs)
     for (const auto& [k, c] : r.kinds) kinds.insert(k);
@@ -79,9 +79,13 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
                          it->second.allocated, it->second.entries, it->second.upkeep);
     });
   }
-  row("  total time (us)", [](const design_run& r) {
-    return fmt::format("{:.0f}", std::chrono::duration<double, std::micro>(r.total).count());
-  });
+  const auto us = [](std::chrono::nanoseconds t) {
+    return fmt::format("{:.0f}", std::chrono::duration<double, std::micro>(t).count());
+  };
+  row(fmt::format("  total time (us), median of {}", runs.front().totals.size()),
+      [&](const design_run& r) { return us(r.total); });
+  row("    fastest run", [&](const design_run& r) { return us(*std::ranges::min_element(r.totals)); });
+  row("    slowest run", [&](const design_run& r) { return us(*std::ranges::max_element(r.totals)); });
 }
 
 void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>& model, std::ostream& out) {

@@ -355,6 +355,9 @@ command add_compare(CLI::App& app) {
   add_json_flag(*sub, a->json);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel,
                 "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
+  sub->add_option("--repeat", a->opts.repeat, "timed runs of each design: times are their median, with the spread")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 1000U));
   return {sub, [a] {
             auto prog = a->json ? load_json("compare", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
