@@ -65,6 +65,7 @@ bool bench_kernel(const sc::program& prog, const bench_options& opts, bench_resu
   std::ostringstream err;
   auto& samples = res.kernel.emplace();
   kcheck::run_options kopts;
+  kopts.on_lock_wait = opts.on_lock_wait;
   for (unsigned r = 0; r < opts.repeat; ++r) {
     begin_run(samples);
     kopts.on_statement = [&](const sc::op& o, const kcheck::statement_timing& t) {

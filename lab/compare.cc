@@ -74,9 +74,11 @@ design_run run_design(const sc::program& prog, const std::string& design) {
 }
 
 /// The kmem counts of @p on the kernel, or nothing (why is in @err).
-std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, std::ostream& err) {
+std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, const compare_options& opts,
+                                                 std::ostream& err) {
   std::optional<sc::kmem_counts> got;
   kcheck::run_options k;
+  k.on_lock_wait = opts.on_lock_wait;
   k.kmem_counts = true;
   k.on_kmem_counts = [&](const sc::kmem_counts& c) { got = c; };
   std::ostringstream out;
@@ -93,10 +95,11 @@ std::string one_line(const sc::kmem_counts& k) {
 }
 
 /// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
-std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostream& err) {
-  auto full = kernel_run_counts(prog, err);
+std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, const compare_options& opts,
+                                             std::ostream& err) {
+  auto full = kernel_run_counts(prog, opts, err);
   if (!full) return std::nullopt;
-  auto base = kernel_run_counts(skeleton(prog), err);
+  auto base = kernel_run_counts(skeleton(prog), opts, err);
   if (!base) return std::nullopt;
   if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
       full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
@@ -241,7 +244,7 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
       return res;
     }
     std::ostringstream err;
-    res.kernel = kernel_counts(prog, err);
+    res.kernel = kernel_counts(prog, opts, err);
     res.errors = err.str();
     if (!res.kernel) res.exit_code = sc::EXIT_SCENARIO_ERROR;
   }

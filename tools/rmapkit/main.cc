@@ -96,12 +96,15 @@ void add_file(CLI::App& sub, std::string& file, const char* what = "scenario fil
   sub.add_option("FILE", file, what)->required();
 }
 
-/// --no-wait, and where a run that waits for the machine lock says so: standard error, also
-/// with --json (the notice is not one of the scenario's errors).
+/// Where a run that waits for the machine lock says so: standard error, also with --json
+/// (the notice is not one of the scenario's errors).
+void tell_lock_wait(const std::string& what) { std::cerr << "rmapkit: " << what << '\n' << std::flush; }
+
+/// --no-wait, and the notice of a wait.
 void add_lock_options(CLI::App& sub, rmapkit::kcheck::run_options& opts) {
   sub.add_flag("!--no-wait", opts.wait_for_lock,
                "when another run holds the machine lock, exit at once with status 75 instead of waiting");
-  opts.on_lock_wait = [](const std::string& what) { std::cerr << "rmapkit: " << what << '\n' << std::flush; };
+  opts.on_lock_wait = tell_lock_wait;
 }
 
 int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
@@ -358,6 +361,7 @@ command add_compare(CLI::App& app) {
   sub->add_option("--repeat", a->opts.repeat, "timed runs of each design: times are their median, with the spread")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1000U));
+  a->opts.on_lock_wait = tell_lock_wait;
   return {sub, [a] {
             auto prog = a->json ? load_json("compare", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
@@ -377,6 +381,7 @@ command add_bench(CLI::App& app) {
                                  "median and spread over several runs");
   add_file(*sub, a->file);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
+  a->opts.on_lock_wait = tell_lock_wait;
   sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1000U));

@@ -85,6 +85,9 @@ struct compare_options {
   /// Timed runs of each design (after one unmeasured warm-up run). Counts are the same in
   /// every run (a run whose counts differ is a bug of the model); times are the median.
   unsigned repeat = 5;
+  /// Told, when a kernel run must wait for another run's machine lock, who holds it
+  /// (kcheck::run_options::on_lock_wait); unset: the notice is one of the errors.
+  std::function<void(const std::string&)> on_lock_wait{};
 };
 
 struct compare_result {
