@@ -99,17 +99,7 @@ std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, const comp
                                              std::ostream& err) {
   auto full = kernel_run_counts(prog, opts, err);
   if (!full) return std::nullopt;
-  auto base = kernel_run_counts(skeleton(prog), opts, err);
-  if (!base) return std::nullopt;
-  if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
-      full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
-    err << fmt::format(
-        "{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
-        "runner's own allocations did not cancel out\n",
-        prog.file, one_line(*base), one_line(*full));
-    return std::nullopt;
-  }
-  return *full - *base;
+  return kernel_scenario_share(*full, prog, opts, err);
 }
 
 ns median(std::vector<ns> v) {
@@ -228,6 +218,21 @@ sc::program skeleton(const sc::program& prog) {
   });
   s.needs_machine_lock = s.needs_swap = s.needs_reclaim = s.needs_ksm = false;
   return s;
+}
+
+std::optional<sc::kmem_counts> kernel_scenario_share(const sc::kmem_counts& run, const sc::program& prog,
+                                                     const compare_options& opts, std::ostream& err) {
+  auto base = kernel_run_counts(skeleton(prog), opts, err);
+  if (!base) return std::nullopt;
+  if (run.anon_vma_alloc < base->anon_vma_alloc || run.anon_vma_free < base->anon_vma_free ||
+      run.avc_alloc < base->avc_alloc || run.avc_free < base->avc_free) {
+    err << fmt::format(
+        "{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
+        "runner's own allocations did not cancel out\n",
+        prog.file, one_line(*base), one_line(run));
+    return std::nullopt;
+  }
+  return run - *base;
 }
 
 compare_result compare(const sc::program& prog, const compare_options& opts) {

@@ -1,6 +1,7 @@
 // The live kernel back end as a neighbour: a run that must wait for the machine lock says
 // for whom and waits, one given --no-wait exits with 75 at once, and a run whose output
-// pipe closes (`| head`) ends quietly, as a filter should, with everything restored.
+// pipe closes (`| head`) ends quietly, as a filter should, with everything restored. And
+// --kmem-counts counts the scenario's own objects, not the runner's.
 #include <signal.h>
 #include <unistd.h>
 
@@ -61,6 +62,15 @@ TEST_F(KernelNeighbour, AClosedOutputPipeEndsTheRunQuietlyAndRestoresEverything)
   EXPECT_EQ(o.exit_code, 128 + SIGPIPE);
   EXPECT_EQ(slurp(err_path), "") << "a closed pipe is not an error to report";
   EXPECT_EQ(read_machine_state(), before);
+}
+
+TEST_F(KernelNeighbour, KmemCountsAreTheScenariosOwnNotTheRunnersAgents) {
+  // fork-cow's anon_vmas (P's and C's) and AVCs, as the linux-6 design counts them and as
+  // `compare --vs-kernel` measures them on the kernel; the agents' own exec and stack
+  // allocations would add several of each.
+  auto o = run({rmapkit_bin(), "kernel", "--kmem-counts", std::string(RMAPKIT_EXAMPLES_DIR) + "/fork-cow.rmap"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.err, "kmem: anon_vma allocated=2 freed=2 anon_vma_chain allocated=9 freed=9\n");
 }
 
 }  // namespace

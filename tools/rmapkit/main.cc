@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "html.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/lab/compare.h"
 #include "rmapkit/lab/diff.h"
 #include "rmapkit/lab/json.h"
 #include "rmapkit/model/json.h"
@@ -107,10 +109,36 @@ void add_lock_options(CLI::App& sub, rmapkit::kcheck::run_options& opts) {
   opts.on_lock_wait = tell_lock_wait;
 }
 
+/// --kmem-counts: the scenario's own share of @run's counts (lab::kernel_scenario_share()),
+/// not the runner's agents' allocations; nothing, with the reason on @err, when it cannot
+/// be had.
+std::optional<sc::kmem_counts> kmem_share(const sc::program& prog, const sc::kmem_counts& run,
+                                          const rmapkit::kcheck::run_options& kopts, std::ostream& err) {
+  rmapkit::lab::compare_options opts;
+  opts.on_lock_wait = kopts.on_lock_wait;
+  return rmapkit::lab::kernel_scenario_share(run, prog, opts, err);
+}
+
+sc::kmem_counts kmem_of(const nlohmann::json& j) {
+  return {j["anon_vma"]["allocated"].get<std::uint64_t>(), j["anon_vma"]["freed"].get<std::uint64_t>(),
+          j["anon_vma_chain"]["allocated"].get<std::uint64_t>(), j["anon_vma_chain"]["freed"].get<std::uint64_t>()};
+}
+
 int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
   auto prog = load_json("kernel", file);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
   auto res = rmapkit::kcheck::run_json(*prog, opts);
+  if (res.exit_code == 0 && res.document.contains("kmem")) {
+    std::ostringstream why;
+    auto share = kmem_share(*prog, kmem_of(res.document["kmem"]), opts, why);
+    if (share) {
+      res.document["kmem"] = sc::to_json(*share);
+    } else {
+      res.document.erase("kmem");
+      for (const auto& d : sc::parse_diags(why.str(), prog->file)) res.document["errors"].push_back(sc::to_json(d));
+      res.exit_code = sc::EXIT_SCENARIO_ERROR;
+    }
+  }
   std::cout << sc::dump(res.document) << std::flush;
   if (res.signal) die_of(res.signal);
   return res.exit_code;
@@ -127,7 +155,9 @@ command add_kernel(CLI::App& app) {
   add_file(*sub, a->file);
   auto* trace = sub->add_flag("--trace", a->opts.trace, "print each statement to standard error before it runs");
   sub->add_flag("--kmem-counts", a->opts.kmem_counts,
-                "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
+                "at the end, print the anon_vma and anon_vma_chain objects the scenario allocated and freed "
+                "(kmem tracepoints; a second run of its spawns, forks and exits alone gives the runner's own, "
+                "which are subtracted)");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
   sub->add_option("--swap-dir", a->opts.swap_dir,
@@ -143,9 +173,15 @@ command add_kernel(CLI::App& app) {
             rmapkit::tool::progress_scope progress("kernel", prog->ops.size());
             auto opts = a->opts;
             opts.before_statement = progress.before_statement();
+            std::optional<sc::kmem_counts> kmem;
+            opts.on_kmem_counts = [&](const sc::kmem_counts& k) { kmem = k; };
             auto res = rmapkit::kcheck::run(*prog, progress.out(), progress.err(), opts);
             if (res.signal) die_of(res.signal);
-            return res.exit_code;
+            if (res.exit_code != 0 || !kmem) return res.exit_code;
+            const auto share = kmem_share(*prog, *kmem, opts, std::cerr);
+            if (!share) return sc::EXIT_SCENARIO_ERROR;
+            std::cerr << sc::format(*share);
+            return 0;
           }};
 }
 

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -131,5 +132,13 @@ struct compare_result {
 /// The same processes doing nothing: only the spawns, forks and exits of @prog, and none
 /// of its machine-wide needs. Its kernel run allocates what the runner itself does.
 [[nodiscard]] scenario::program skeleton(const scenario::program& prog);
+
+/// The scenario's own share of @run, the kmem counts of a kernel run of @prog: @run minus
+/// the counts of a kernel run of its skeleton, which are the runner's agents' own (exec,
+/// their stacks and libraries). Nothing, with the reason in @err, when the skeleton's run
+/// fails or counts more than @run did.
+[[nodiscard]] std::optional<scenario::kmem_counts> kernel_scenario_share(const scenario::kmem_counts& run,
+                                                                         const scenario::program& prog,
+                                                                         const compare_options& opts, std::ostream& err);
 
 }  // namespace rmapkit::lab
