@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/chrono.h>
@@ -59,6 +60,34 @@ std::string own_memcg_dir() {
 }
 
 constexpr const char* SWAP_PREFIX = "rmapkit-swap-";
+/// A run records where its swap file is (KSM_RECORD_DIR/SWAP_RECORD_PREFIX<pid>) before
+/// creating it, so that the next run finds it in whatever --swap-dir it was made.
+constexpr const char* SWAP_RECORD_PREFIX = "rmapkit-swapfile-";
+
+std::string swap_record() { return fmt::format("{}/{}{}", KSM_RECORD_DIR, SWAP_RECORD_PREFIX, ::getpid()); }
+
+/// Turns off and removes the swap file @path, when its name is that of a run's swap file.
+void remove_swap_file(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (pid_suffix(slash == std::string::npos ? path : path.substr(slash + 1), SWAP_PREFIX) <= 0) return;
+  ::swapoff(path.c_str());
+  ::unlink(path.c_str());
+}
+
+/// The swap records of runs that are gone: (record, swap file) pairs.
+std::vector<std::pair<std::string, std::string>> stale_swap_records() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& name : list_dir(KSM_RECORD_DIR)) {
+    const pid_t pid = pid_suffix(name, SWAP_RECORD_PREFIX);
+    const std::string record = fmt::format("{}/{}", KSM_RECORD_DIR, name);
+    if (pid <= 0 || pid_alive(pid) || !own_regular_file(record)) continue;
+    std::ifstream in(record);
+    std::string path;
+    std::getline(in, path);
+    out.emplace_back(record, path);
+  }
+  return out;
+}
 constexpr const char* MEMCG_PREFIX = "rmapkit_";
 
 }  // namespace
@@ -267,8 +296,13 @@ void write_swap_header(int fd, std::uint64_t pages) {
 swap_guard::swap_guard(const std::string& dir, std::uint64_t bytes)
     : _path(fmt::format("{}/{}{}", dir, SWAP_PREFIX, ::getpid())) {
   bytes = (bytes + (1 << 20) - 1) & ~((std::uint64_t{1} << 20) - 1);
+  write_record_file(swap_record(), _path + "\n");
   unique_fd fd(::open(_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd) throw sys_error(fmt::format("cannot create the swap file {}", _path));
+  if (!fd) {
+    const int e = errno;
+    ::unlink(swap_record().c_str());
+    throw sys_error(fmt::format("cannot create the swap file {}", _path), e);
+  }
   try {
     if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes)) != 0)
       throw sys_error(fmt::format("cannot allocate {} bytes for the swap file {}", bytes, _path));
@@ -282,6 +316,7 @@ swap_guard::swap_guard(const std::string& dir, std::uint64_t bytes)
     _active = true;
   } catch (...) {
     ::unlink(_path.c_str());
+    ::unlink(swap_record().c_str());
     throw;
   }
 }
@@ -293,6 +328,7 @@ swap_guard::~swap_guard() {
     return;
   }
   ::unlink(_path.c_str());
+  ::unlink(swap_record().c_str());
 }
 
 // ---- memcg_guard -------------------------------------------------------------------
@@ -334,17 +370,19 @@ bool stale_leftovers_exist(const std::string& swap_dir) {
   };
   const auto memcg = own_memcg_dir();
   return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
-         any_dead(swap_dir, SWAP_PREFIX) || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
+         any_dead(swap_dir, SWAP_PREFIX) || !stale_swap_records().empty() || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
          stale_trace_instances_exist();
 }
 
 void remove_stale_leftovers(const std::string& swap_dir) {
+  for (const auto& [record, path] : stale_swap_records()) {
+    remove_swap_file(path);
+    ::unlink(record.c_str());
+  }
+  // Swap files of runs older than the records.
   for (const auto& name : list_dir(swap_dir)) {
     pid_t pid = pid_suffix(name, SWAP_PREFIX);
-    if (pid <= 0 || pid_alive(pid)) continue;
-    auto path = swap_dir + "/" + name;
-    ::swapoff(path.c_str());
-    ::unlink(path.c_str());
+    if (pid > 0 && !pid_alive(pid)) remove_swap_file(swap_dir + "/" + name);
   }
   remove_stale_trace_instances();
   restore_stale_damon();

@@ -3,11 +3,14 @@
 // pipe closes (`| head`) ends quietly, as a filter should, with everything restored. And
 // --kmem-counts counts the scenario's own objects, not the runner's.
 #include <signal.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -20,6 +23,7 @@ namespace rmapkit::testing {
 namespace {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 class KernelNeighbour : public ::testing::Test {
  protected:
@@ -71,6 +75,69 @@ TEST_F(KernelNeighbour, KmemCountsAreTheScenariosOwnNotTheRunnersAgents) {
   auto o = run({rmapkit_bin(), "kernel", "--kmem-counts", std::string(RMAPKIT_EXAMPLES_DIR) + "/fork-cow.rmap"});
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(o.err, "kmem: anon_vma allocated=2 freed=2 anon_vma_chain allocated=9 freed=9\n");
+}
+
+// Four processes share 100000 anon pages: reclaim takes several passes of about a second,
+// long enough to kill the run in the middle.
+const char* big_reclaim =
+    "spawn P\nP: mmap A anon private pages=100000\nP: write A\nP: fork C1\nP: fork C2\nP: fork C3\nreclaim\n"
+    "check after_reclaim\n";
+const char* plain = "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n";
+
+/// Polls @done every 10 ms for up to @limit.
+template <typename Done>
+bool eventually(Done done, std::chrono::milliseconds limit) {
+  for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(10ms))
+    if (done()) return true;
+  return done();
+}
+
+/// Kills @c with SIGKILL and waits until its agents are gone too.
+void sigkill(child& c) {
+  ::kill(c.pid(), SIGKILL);
+  (void)c.wait();
+  EXPECT_TRUE(eventually([] { return read_machine_state().agents.empty(); }, 5000ms));
+}
+
+TEST_F(KernelNeighbour, ASwapFileLeftInAnotherSwapDirBySigkillIsRemovedByTheNextRun) {
+  const auto dir = fs::path("/var/tmp") / fmt::format("rmapkit-other-swap-dir-{}", ::getpid());
+  fs::create_directories(dir);
+  const auto before = read_machine_state();
+  child killed({rmapkit_bin(), "kernel", "--swap-dir", dir.string(), temp_file("killed.rmap", big_reclaim)});
+  const auto in_dir = [&] { return slurp("/proc/swaps").find(dir.string() + "/rmapkit-swap-") != std::string::npos; };
+  ASSERT_TRUE(eventually(in_dir, 30000ms)) << killed.err_so_far();
+  sigkill(killed);
+  ASSERT_TRUE(in_dir()) << "the killed run's swap file must still be on";
+
+  // The next run uses the default --swap-dir, not the killed run's.
+  auto next = run({rmapkit_bin(), "kernel", temp_file("plain.rmap", plain)});
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_FALSE(in_dir()) << slurp("/proc/swaps");
+  EXPECT_TRUE(fs::is_empty(dir));
+  EXPECT_EQ(read_machine_state(), before);
+  fs::remove_all(dir);
+}
+
+TEST_F(KernelNeighbour, TracefsMountedByARunKilledWithSigkillIsUnmountedByTheNextRun) {
+  const std::string tracefs = "/sys/kernel/tracing";
+  const auto mounted = [&] { return fs::exists(tracefs + "/instances"); };
+  const bool was_mounted = mounted();
+  if (was_mounted && ::umount(tracefs.c_str()) != 0)
+    GTEST_SKIP() << "tracefs at " << tracefs << " is in use: the runner will not mount it";
+  child killed({rmapkit_bin(), "kernel", "--kmem-counts", temp_file("killed-kmem.rmap", big_reclaim)});
+  const bool mounted_by_run = eventually(mounted, 30000ms);
+  if (mounted_by_run) {
+    // Let it get into its reclaim before the kill.
+    std::this_thread::sleep_for(500ms);
+    sigkill(killed);
+    EXPECT_TRUE(mounted()) << "a run killed with SIGKILL cannot unmount";
+    auto next = run({rmapkit_bin(), "kernel", temp_file("plain-kmem.rmap", plain)});
+    EXPECT_EQ(next.exit_code, 0) << next.err;
+    EXPECT_FALSE(mounted()) << "the next run must unmount the tracefs the killed run mounted";
+  }
+  if (was_mounted && !mounted()) (void)::mount("nodev", tracefs.c_str(), "tracefs", 0, nullptr);
+  ASSERT_TRUE(mounted_by_run) << killed.err_so_far();
 }
 
 }  // namespace
