@@ -33,7 +33,16 @@ std::uint64_t live_bytes(const std::vector<mm::rmap_object_count>& objs) {
   return n;
 }
 
-design_run run_design(const sc::program& prog, const std::string& design) {
+/// run_options::before_statement of compare()'s run @run (the warm-up is run 0).
+std::function<void(std::size_t)> progress_of(const sc::program& prog, const compare_options& opts,
+                                             std::size_t designs, std::size_t run) {
+  if (!opts.on_progress) return {};
+  const std::size_t total = prog.ops.size() * (1 + designs * std::max(opts.repeat, 1U));
+  return [&prog, &opts, run, total](std::size_t i) { opts.on_progress(run * prog.ops.size() + i, total); };
+}
+
+design_run run_design(const sc::program& prog, const std::string& design,
+                      std::function<void(std::size_t)> progress = {}) {
   design_run r;
   r.design = design;
   mm::machine m(design);
@@ -43,6 +52,7 @@ design_run run_design(const sc::program& prog, const std::string& design) {
   model::run_options opts;
   opts.check_invariants = false;
   opts.design = design;
+  opts.before_statement = std::move(progress);
   opts.on_statement = [&](const sc::op& o, ns t) {
     auto objs = rmap.objects();
     const auto fp = m.anon_footprint();
@@ -121,10 +131,11 @@ bool same_counts(const design_run& a, const design_run& b) {
 
 /// @repeat runs of @design folded into one: the first run's counts, the median times, every
 /// run's total. Nothing when two runs counted differently (a bug of the model).
-std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design, unsigned repeat) {
+std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design,
+                                       const compare_options& opts, std::size_t designs, std::size_t first_run) {
   std::vector<design_run> runs;
-  for (unsigned i = 0; i < std::max(repeat, 1U); ++i) {
-    runs.push_back(run_design(prog, design));
+  for (unsigned i = 0; i < std::max(opts.repeat, 1U); ++i) {
+    runs.push_back(run_design(prog, design, progress_of(prog, opts, designs, first_run + i)));
     if (runs.back().exit_code != 0) return std::move(runs.back());  // failed: no more runs
     if (!same_counts(runs.front(), runs.back())) return std::nullopt;
   }
@@ -141,13 +152,14 @@ std::optional<design_run> run_repeated(const sc::program& prog, const std::strin
 
 /// Runs every design in turn; false (with the result's errors set) at the first that
 /// fails or prints another report than the first.
-bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, unsigned repeat,
+bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, const compare_options& opts,
                  compare_result& res) {
   // A first, unmeasured run warms the caches and the allocator, so that the first
   // design's times are not those of a cold process.
-  (void)run_design(prog, designs.front());
-  for (const auto& d : designs) {
-    auto run = run_repeated(prog, d, repeat);
+  (void)run_design(prog, designs.front(), progress_of(prog, opts, designs.size(), 0));
+  for (std::size_t n = 0; n < designs.size(); ++n) {
+    const auto& d = designs[n];
+    auto run = run_repeated(prog, d, opts, designs.size(), 1 + n * std::max(opts.repeat, 1U));
     if (!run) {
       res.exit_code = model::EXIT_MODEL_BUG;
       res.errors = fmt::format("{}: design {} counted differently in two runs of the same scenario: a bug of the model\n",
@@ -240,7 +252,7 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
   if (designs.empty())
     for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
   compare_result res;
-  if (!run_designs(prog, designs, opts.repeat, res)) return res;
+  if (!run_designs(prog, designs, opts, res)) return res;
   res.designs_agree = true;
   if (opts.vs_kernel) {
     if (auto why = kcheck::missing_privileges()) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "progress.h"
 #include "rmapkit/lab/json.h"
 
 namespace rmapkit::tool {
@@ -105,7 +107,12 @@ void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>
 
 int cmd_compare(const sc::program& prog, const lab::compare_options& opts, bool json, std::ostream& out,
                 std::ostream& err) {
-  const auto res = lab::compare(prog, opts);
+  const auto res = [&] {
+    progress_bar bar("compare", 0, std::cerr, is_terminal_stderr());
+    auto o = opts;
+    o.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+    return lab::compare(prog, o);
+  }();
   // The model's linux-6 design must allocate what the kernel allocates.
   const auto agrees = res.kernel_agrees();
   const int status = res.exit_code != 0 ? res.exit_code : (agrees && !*agrees ? 1 : 0);

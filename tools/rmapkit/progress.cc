@@ -35,7 +35,7 @@ std::string short_time(double seconds) {
 }  // namespace
 
 progress_bar::progress_bar(std::string what, std::size_t total, std::ostream& tty, bool enabled)
-    : _what(std::move(what)), _total(total), _tty(tty), _enabled(enabled && total > 0) {}
+    : _what(std::move(what)), _total(total), _tty(tty), _enabled(enabled) {}
 
 progress_bar::~progress_bar() { clear(); }
 
@@ -51,7 +51,7 @@ std::string progress_bar::line(const std::string& what, std::size_t done, std::s
 }
 
 void progress_bar::update(std::size_t done) {
-  if (!_enabled) return;
+  if (!_enabled || _total == 0) return;
   const auto now = clock::now();
   if (!_started) {  // timed from the first statement, not from construction
     _started = true;

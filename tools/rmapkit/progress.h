@@ -22,6 +22,11 @@ class progress_bar {
 
   /// Statement @done (0-based) is about to run: redraws at most ten times a second.
   void update(std::size_t done);
+  /// The same, for a command whose total is known only as it runs.
+  void update(std::size_t done, std::size_t total) {
+    _total = total;
+    update(done);
+  }
   /// Erases the bar, so that text written next starts on a clean line.
   void clear();
 
