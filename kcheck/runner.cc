@@ -153,9 +153,9 @@ class controller {
     // before it starts, under the lock, so as not to race a run that holds it.
     if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
       _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
-                      if (_opts.on_lock_wait) _opts.on_lock_wait(what);
-                      else _err << "rmapkit kernel: " << what << '\n' << std::flush;
-                    }});
+                                                 if (_opts.on_lock_wait) _opts.on_lock_wait(what);
+                                                 else _err << "rmapkit kernel: " << what << '\n' << std::flush;
+                                               }});
       remove_stale_leftovers(opts.swap_dir);
     }
     if (prog.needs_machine_lock) _ksm.emplace();
