@@ -17,8 +17,11 @@
 #include <optional>
 #include <ostream>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -184,6 +187,13 @@ class controller {
     reap_all();
     if (!_kmem) return;
     auto counts = _kmem->read();
+    for (const auto& [name, pid] : _followed)
+      if (!_kmem->freed_any(pid))
+        throw std::runtime_error(fmt::format(
+            "kmem counts: process {} (pid {}) freed nothing as it exited: another process held its address "
+            "space then (a reader of /proc/{}, such as ps or top) and tore it down later, untraced; the counts "
+            "would be wrong: run again",
+            name, pid, pid));
     if (_opts.on_kmem_counts) _opts.on_kmem_counts(counts);
     else _err << sc::format(counts) << std::flush;
   }
@@ -268,6 +278,7 @@ class controller {
     if (pid && pid != a.pid) throw std::logic_error("agent pid mismatch");
     a.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, a.pid, 0)));
     if (!a.pidfd) throw sys_error(fmt::format("pidfd_open of process {}", a.name));
+    if (_kmem) _followed.emplace_back(a.name, a.pid);  // spawned ones are followed, forked ones follow their parent
     _agents[id] = std::move(a);
   }
 
@@ -483,6 +494,7 @@ class controller {
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
+  std::vector<std::pair<std::string, pid_t>> _followed;  // every process the kmem tracer followed
   std::optional<ksm_guard> _ksm;
   std::optional<damon_guard> _damon;
   std::optional<swap_guard> _swap;
