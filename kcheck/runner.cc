@@ -17,8 +17,11 @@
 #include <optional>
 #include <ostream>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -152,7 +155,10 @@ class controller {
     // A run killed before it could clean up left the machine tuned: any run puts it back
     // before it starts, under the lock, so as not to race a run that holds it.
     if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
-      _lock.emplace(check_interrupt);
+      _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
+                                                 if (_opts.on_lock_wait) _opts.on_lock_wait(what);
+                                                 else _err << "rmapkit kernel: " << what << '\n' << std::flush;
+                                               }});
       remove_stale_leftovers(opts.swap_dir);
     }
     if (prog.needs_machine_lock) _ksm.emplace();
@@ -181,6 +187,13 @@ class controller {
     reap_all();
     if (!_kmem) return;
     auto counts = _kmem->read();
+    for (const auto& [name, pid] : _followed)
+      if (!_kmem->freed_any(pid))
+        throw std::runtime_error(fmt::format(
+            "kmem counts: process {} (pid {}) freed nothing as it exited: another process held its address "
+            "space then (a reader of /proc/{}, such as ps or top) and tore it down later, untraced; the counts "
+            "would be wrong: run again",
+            name, pid, pid));
     if (_opts.on_kmem_counts) _opts.on_kmem_counts(counts);
     else _err << sc::format(counts) << std::flush;
   }
@@ -191,6 +204,7 @@ class controller {
   /// Runs every op; @line follows the op being run, for the caller's error message.
   void execute(int& line) {
     for (const auto& o : _prog.ops) {
+      if (_opts.before_statement) _opts.before_statement(static_cast<std::size_t>(&o - _prog.ops.data()));
       line = o.line;
       _line_of_current = o.line;
       check_interrupt();
@@ -264,6 +278,7 @@ class controller {
     if (pid && pid != a.pid) throw std::logic_error("agent pid mismatch");
     a.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, a.pid, 0)));
     if (!a.pidfd) throw sys_error(fmt::format("pidfd_open of process {}", a.name));
+    if (_kmem) _followed.emplace_back(a.name, a.pid);  // spawned ones are followed, forked ones follow their parent
     _agents[id] = std::move(a);
   }
 
@@ -479,6 +494,7 @@ class controller {
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
+  std::vector<std::pair<std::string, pid_t>> _followed;  // every process the kmem tracer followed
   std::optional<ksm_guard> _ksm;
   std::optional<damon_guard> _damon;
   std::optional<swap_guard> _swap;
@@ -650,8 +666,13 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
     check_interrupt();  // a signal during the last statement (SIGPIPE from printing it)
   } catch (const statement_error& e) {
     return fail(e.what());
+  } catch (const lock_busy& e) {
+    err << "rmapkit kernel: " << e.what() << '\n';
+    return {EXIT_MACHINE_BUSY, 0};
   } catch (const interrupted& i) {
     out << std::flush;
+    // A closed output pipe (`| head`) is an ordinary end for a filter: clean up quietly.
+    if (i.signo == SIGPIPE) return {128 + i.signo, i.signo};
     err << fmt::format("rmapkit kernel: interrupted by {}; everything the run changed was restored\n",
                        ::sigabbrev_np(i.signo) ? ::sigabbrev_np(i.signo) : "a signal");
     return {128 + i.signo, i.signo};
