@@ -1,7 +1,9 @@
 // Resolves a parsed scenario: a shadow of the scenario-level state (names, regions,
 // holes, protections, mlock and fork advice per page) decides every rule of the format
 // that does not need the memory manager itself, before anything runs.
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -38,12 +40,26 @@ struct region_state {
   std::uint64_t offset = 0;
   std::uint64_t slot = 0;
   std::vector<page_state> pages;
+
+  /// Does a VMA start at page @i: mapped, and the first page or unlike the page before?
+  [[nodiscard]] bool vma_starts(std::uint64_t i) const {
+    return pages[i].mapped && (i == 0 || !pages[i - 1].mapped || !pages[i].same_vma_flags(pages[i - 1]));
+  }
+  /// VMAs starting in pages [from, to).
+  [[nodiscard]] std::uint64_t vma_starts(std::uint64_t from, std::uint64_t to) const {
+    std::uint64_t n = 0;
+    for (auto i = from; i < to && i < pages.size(); ++i)
+      if (vma_starts(i)) ++n;
+    return n;
+  }
 };
 
 struct process_state {
   proc_id id = 0;
   bool alive = true;
   std::map<std::string, region_state> regions;  // never shrinks: region names are not reused
+  std::uint64_t pages = 0;                      // in all its regions, holes included
+  std::uint64_t vmas = 0;                       // as the scenario's history shows them: the kernel may keep more apart
 };
 
 std::string range_text(const range_ref& r) {
@@ -108,7 +124,8 @@ class resolver {
     auto& reg = region_of(p, proc, r.region);
     std::uint64_t size = reg.pages.size();
     std::uint64_t first = r.first.value_or(0);
-    std::uint64_t last = r.first ? r.last.value_or(first + 1) : size;
+    // first >= size first: R[18446744073709551615] must not wrap round to an empty range.
+    std::uint64_t last = r.first ? (first >= size ? size + 1 : r.last.value_or(first + 1)) : size;
     if (last > size) {
       throw rule_error{fmt::format("{}: {} {} outside region {} ({} pages)", verb, r.last ? "range" : "page",
                                    range_text(r), r.region, size)};
@@ -131,18 +148,55 @@ class resolver {
                                    pages, MAX_REGION_PAGES)};
   }
 
+  // ---- counts the kernel bounds ----------------------------------------------------
+
+  /// After @name joined _alive.
+  void process_born(std::string_view verb, const std::string& name) {
+    const std::uint64_t live = _alive.size();
+    if (live > MAX_LIVE_PROCESSES)
+      throw rule_error{
+          fmt::format("{}: {} would be process {} alive at once (at most {}): fork fails with EAGAIN "
+                      "beyond the kernel's pid_max",
+                      verb, name, live, MAX_LIVE_PROCESSES)};
+    _prog.live_process_peak = std::max(_prog.live_process_peak, live);
+  }
+
+  void mapped_change(std::uint64_t added, std::uint64_t removed) {
+    _mapped = _mapped + added - removed;
+    _prog.mapped_peak = std::max(_prog.mapped_peak, _mapped);
+  }
+
+  /// VMAs starting where a change of pages [first, last) can start or end one: the range
+  /// and the page after it.
+  static std::uint64_t vmas_around(const resolved_range& rr) { return rr.region->vma_starts(rr.first, rr.last + 1); }
+
+  void add_vmas(process_state& p, const std::string& proc, std::uint64_t after, std::uint64_t before) {
+    p.vmas = p.vmas + after - before;
+    if (p.vmas > MAX_PROCESS_VMAS)
+      throw rule_error{
+          fmt::format("process {} would have {} VMAs (at most {}): the kernel refuses more than "
+                      "vm.max_map_count (ENOMEM)",
+                      proc, p.vmas, MAX_PROCESS_VMAS)};
+  }
+
   // ---- statements -------------------------------------------------------------------
 
   op_body step(const st_spawn& s) {
     claim_global_name(s.proc);
     auto id = static_cast<proc_id>(_prog.process_names.size());
     _prog.process_names.push_back(s.proc);
-    _procs.emplace(s.proc, process_state{id, true, {}});
+    _alive.insert(&*_procs.emplace(s.proc, process_state{id, true, {}}).first);
+    process_born("spawn", s.proc);
     return op_spawn{id};
   }
 
   op_body step(const st_file& s) {
     claim_global_name(s.file);
+    if (s.file.size() > MAX_FILE_NAME_BYTES)
+      throw rule_error{
+          fmt::format("file: a name of {} bytes is too long (at most {}): the kernel refuses a memfd name "
+                      "over 249 bytes (EINVAL), and the kernel runner adds 6",
+                      s.file.size(), MAX_FILE_NAME_BYTES)};
     if (s.pages == 0) throw rule_error{fmt::format("file: {} needs at least one page", s.file)};
     if (s.pages > MAX_FILE_PAGES)
       throw rule_error{fmt::format("file: {} of {} pages is too large (at most {})", s.file, s.pages, MAX_FILE_PAGES)};
@@ -151,6 +205,7 @@ class resolver {
     _file_pages.push_back(s.pages);
     _files.emplace(s.file, id);
     _prog.page_bound += s.pages;
+    mapped_change(s.pages, 0);
     return op_file{id, s.pages};
   }
 
@@ -165,6 +220,13 @@ class resolver {
       if (it == _files.end()) throw rule_error{fmt::format("mmap: unknown file {}", s.file)};
       fid = it->second;
       auto fpages = _file_pages[*fid];
+      // The kernel maps a file up to the largest file offset, 2^63 - 1 bytes, and refuses a
+      // mapping that ends beyond it (or whose end wraps round) with EOVERFLOW.
+      if (s.offset >= MAX_FILE_OFFSET_PAGES || s.pages >= MAX_FILE_OFFSET_PAGES - s.offset)
+        throw rule_error{
+            fmt::format("mmap: offset={} pages={} ends beyond the largest file offset ({} pages): the "
+                        "kernel refuses it (EOVERFLOW)",
+                        s.offset, s.pages, MAX_FILE_OFFSET_PAGES - 1)};
       if (s.offset + s.pages > fpages)
         throw rule_error{fmt::format("mmap: offset={} pages={} reaches beyond file {} ({} pages)", s.offset, s.pages,
                                      s.file, fpages)};
@@ -177,6 +239,9 @@ class resolver {
     reg.pages.assign(s.pages, page_state{true, s.prot, false, false, false});
     auto base = slot_start(reg.slot);
     p.regions.emplace(s.region, std::move(reg));
+    p.pages += s.pages;
+    mapped_change(s.pages, 0);
+    add_vmas(p, s.proc, 1, 0);
     return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
   }
 
@@ -207,35 +272,44 @@ class resolver {
     claim_global_name(s.child);
     auto id = static_cast<proc_id>(_prog.process_names.size());
     _prog.process_names.push_back(s.child);
-    process_state child{id, true, parent.regions};
+    process_state child{id, true, parent.regions, parent.pages, 0};
     for (auto& [name, reg] : child.regions) {
       for (auto& pg : reg.pages) {
         if (pg.dontfork) pg.mapped = false;  // dup_mmap skips VM_DONTCOPY VMAs
         pg.locked = false;                   // VM_LOCKED is not inherited
       }
+      child.vmas += reg.vma_starts(0, reg.pages.size());
     }
     auto parent_id = parent.id;  // emplace below may not invalidate, but keep it simple
-    _procs.emplace(s.child, std::move(child));
+    mapped_change(child.pages, 0);
+    _alive.insert(&*_procs.emplace(s.child, std::move(child)).first);
+    process_born("fork", s.child);
     return op_fork{parent_id, id};
   }
 
   op_body step(const st_exit& s) {
     auto& p = live_process(s.proc);
     p.alive = false;
+    _alive.erase(&*_procs.find(s.proc));
+    mapped_change(0, p.pages);
     return op_exit{p.id};
   }
 
   op_body step(const st_munmap& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, true, "munmap");
+    auto before = vmas_around(rr);
     for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i] = page_state{false, prot::none, false, false, false};
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munmap{p.id, span_of(rr)};
   }
 
   op_body step(const st_mprotect& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "mprotect");
+    auto before = vmas_around(rr);
     for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].prot = s.prot;
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_mprotect{p.id, span_of(rr), s.prot};
   }
 
@@ -262,6 +336,8 @@ class resolver {
       _prog.page_bound += s.pages - old_pages;  // an mlocked VMA is populated as it grows
     }
     reg.pages.resize(s.pages, first);
+    p.pages = p.pages - old_pages + s.pages;
+    mapped_change(s.pages, old_pages);  // one VMA before and after: the VMA count stays
     return op_mremap_resize{p.id, slot_start(reg.slot), old_pages, s.pages};
   }
 
@@ -297,12 +373,14 @@ class resolver {
         break;
       default: break;
     }
+    auto before = vmas_around(rr);
     for (auto i = rr.first; i < rr.last; ++i) {
       if (s.advice == advice::dontfork) pages[i].dontfork = true;
       if (s.advice == advice::dofork) pages[i].dontfork = false;
       if (s.advice == advice::wipeonfork) pages[i].wipeonfork = true;
       if (s.advice == advice::keeponfork) pages[i].wipeonfork = false;
     }
+    add_vmas(p, s.proc, vmas_around(rr), before);
     if (s.advice == advice::mergeable || s.advice == advice::pageout) _prog.needs_machine_lock = true;
     if (s.advice == advice::pageout) _prog.needs_swap = true;
     return op_madvise{p.id, span_of(rr), s.advice};
@@ -315,7 +393,9 @@ class resolver {
       if (rr.region->pages[i].prot == prot::none)
         throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
                                      s.range.region, i)};
+    auto before = vmas_around(rr);
     for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = true;
+    add_vmas(p, s.proc, vmas_around(rr), before);
     _prog.page_bound += rr.last - rr.first;  // mlock populates
     return op_mlock{p.id, span_of(rr)};
   }
@@ -323,7 +403,9 @@ class resolver {
   op_body step(const st_munlock& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "munlock");
+    auto before = vmas_around(rr);
     for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = false;
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munlock{p.id, span_of(rr)};
   }
 
@@ -342,8 +424,8 @@ class resolver {
 
   op_body step(const st_check& s) {
     op_check c{s.label, {}};
-    for (const auto& [name, p] : _procs) {  // std::map: byte order of names
-      if (!p.alive) continue;
+    for (const auto* entry : _alive) {  // byte order of names
+      const auto& [name, p] = *entry;
       check_process cp{name, p.id, {}};
       for (const auto& [rname, reg] : p.regions) cp.regions.push_back(check_region{rname, slot_start(reg.slot)});
       c.processes.push_back(std::move(cp));
@@ -352,10 +434,16 @@ class resolver {
   }
 
   program _prog;
-  std::map<std::string, process_state> _procs;
+  using proc_entry = std::map<std::string, process_state>::value_type;
+  struct by_name {
+    bool operator()(const proc_entry* a, const proc_entry* b) const { return a->first < b->first; }
+  };
+  std::map<std::string, process_state> _procs;  // every process ever: names are not reused
+  std::set<const proc_entry*, by_name> _alive;  // the living, so that a check does not visit the dead
   std::map<std::string, file_id> _files;
   std::vector<std::uint64_t> _file_pages;
   std::uint64_t _slots = 0;
+  std::uint64_t _mapped = 0;  // pages mapped (process_state::pages of the living) and file pages
 };
 
 }  // namespace
