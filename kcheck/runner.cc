@@ -162,9 +162,9 @@ class controller {
       // Before the swap file exists: DAMON's schemes would swap out the scenario's
       // unmapped memfd pages (damon.h).
       _damon.emplace();
-      // Much larger than anything the scenario can allocate: a swap device more than half
-      // full frees swap cache early and changes `swapcache` flags.
-      auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.page_bound * PAGE_SIZE + (32ULL << 20));
+      // Twice what the scenario can hold at once: a swap device more than half full frees
+      // swap cache early and changes `swapcache` flags.
+      auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.frame_bound() * PAGE_SIZE + (32ULL << 20));
       _swap.emplace(opts.swap_dir, bytes);
     }
     // Joined before any file is filled or agent spawned: pages are charged at allocation.
@@ -241,7 +241,7 @@ class controller {
   }
 
   void refused(const char* what, int err) {
-    if (err) throw statement_error(fmt::format("{}: kernel refused: {}", what, std::strerror(err)));
+    if (err) throw statement_error(fmt::format("{}: refused: {}", what, std::strerror(err)));
   }
 
   agent_request span_request(agent_op op, const sc::page_span& s) {
@@ -631,7 +631,25 @@ std::optional<std::string> missing_privileges() {
   return std::nullopt;
 }
 
+std::optional<std::string> resource_cap_exceeded(const sc::program& prog) {
+  if (prog.frame_bound() > MAX_RUN_PAGES)
+    return fmt::format(
+        "the scenario can hold {} pages ({} MiB) at once, more than the kernel back end allows ({} "
+        "pages, {} MiB); --allow-large runs it all the same",
+        prog.frame_bound(), prog.frame_bound() * PAGE_SIZE >> 20, MAX_RUN_PAGES, MAX_RUN_PAGES * PAGE_SIZE >> 20);
+  if (prog.live_process_peak > MAX_RUN_PROCESSES)
+    return fmt::format(
+        "the scenario has {} processes alive at once, more than the kernel back end allows ({}); "
+        "--allow-large runs it all the same",
+        prog.live_process_peak, MAX_RUN_PROCESSES);
+  return std::nullopt;
+}
+
 run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
+  if (auto why = opts.allow_large ? std::nullopt : resource_cap_exceeded(prog)) {
+    err << sc::diag{prog.file, 0, *why}.str() << '\n';
+    return {sc::EXIT_SCENARIO_ERROR, 0};
+  }
   if (auto why = missing_privileges()) {
     err << "rmapkit kernel: " << *why << '\n';
     return {sc::EXIT_SCENARIO_ERROR, 0};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <optional>
@@ -44,7 +45,18 @@ struct run_options {
   /// When set (with ksm_counters), receives the counters after each `ksm`, with its line,
   /// instead of the error stream.
   std::function<void(int, const scenario::ksm_counters&)> on_ksm_counters;
+  /// Run a scenario beyond the resource caps (resource_cap_exceeded()) all the same.
+  bool allow_large = false;
 };
+
+/// The kernel back end's resource caps (docs/scenario-format.md, "Kernel back end"): what
+/// a scenario may hold at once before the run refuses it unless run_options::allow_large.
+inline constexpr std::uint64_t MAX_RUN_PAGES = 262144;    // 1 GiB: frames or swap slots
+inline constexpr std::uint64_t MAX_RUN_PROCESSES = 1024;  // processes alive at once
+
+/// Why @prog is too large to run on this machine without run_options::allow_large (its
+/// memory or its processes); nothing when it is within the caps.
+[[nodiscard]] std::optional<std::string> resource_cap_exceeded(const scenario::program& prog);
 
 /// Exit status of a run that a signal interrupted: 128 + the signal, as a shell reports it.
 struct run_result {
