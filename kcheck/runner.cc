@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -631,6 +632,30 @@ std::optional<std::string> missing_privileges() {
   return std::nullopt;
 }
 
+namespace {
+
+/// Raises the open-file limit to its hard limit: the runner holds every file's memfd and a
+/// channel and a pidfd for each live process, more than the usual soft limit of 1024 allows.
+/// Why the scenario would still run out of descriptors, or nothing.
+std::optional<std::string> open_files_short(const sc::program& prog) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return std::nullopt;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+    (void)::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const std::uint64_t need = prog.file_names.size() + 2 * prog.live_process_peak + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+    return fmt::format(
+        "the scenario needs about {} open files (one a file, two a live process), more than "
+        "RLIMIT_NOFILE allows ({})",
+        need, rl.rlim_cur);
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> resource_cap_exceeded(const sc::program& prog) {
   if (prog.frame_bound() > MAX_RUN_PAGES)
     return fmt::format(
@@ -647,6 +672,10 @@ std::optional<std::string> resource_cap_exceeded(const sc::program& prog) {
 
 run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
   if (auto why = opts.allow_large ? std::nullopt : resource_cap_exceeded(prog)) {
+    err << sc::diag{prog.file, 0, *why}.str() << '\n';
+    return {sc::EXIT_SCENARIO_ERROR, 0};
+  }
+  if (auto why = open_files_short(prog)) {
     err << sc::diag{prog.file, 0, *why}.str() << '\n';
     return {sc::EXIT_SCENARIO_ERROR, 0};
   }

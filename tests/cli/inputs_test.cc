@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include <sys/resource.h>
+
 #include <gtest/gtest.h>
 
 #include "support/subprocess.h"
@@ -72,6 +74,21 @@ TEST(Inputs, KernelRefusesTooManyProcessesAtOnce) {
   EXPECT_EQ(o.err, path +
                        ": the scenario has 1025 processes alive at once, more than the kernel back end allows (1024); "
                        "--allow-large runs it all the same\n");
+}
+
+TEST(Inputs, KernelSaysWhenItWouldRunOutOfOpenFiles) {
+  // Each live process costs the runner two descriptors: 60 processes do not fit in 100.
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "spawn P" + std::to_string(i) + '\n';
+  auto path = temp_file("fds.rmap", text);
+  auto o = run({rmapkit_bin(), "kernel", path}, [] {
+    rlimit rl{100, 100};
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  });
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, path +
+                       ": the scenario needs about 184 open files (one a file, two a live process), more than "
+                       "RLIMIT_NOFILE allows (100)\n");
 }
 
 TEST(Inputs, AMillionSpawnsAndExitsRunInSeconds) {
