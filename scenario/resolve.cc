@@ -29,9 +29,80 @@ struct page_state {
   bool dontfork = false;    // VM_DONTCOPY
   bool wipeonfork = false;  // VM_WIPEONFORK
 
-  bool same_vma_flags(const page_state& o) const {
-    return prot == o.prot && locked == o.locked && dontfork == o.dontfork && wipeonfork == o.wipeonfork;
+  bool operator==(const page_state&) const = default;
+};
+
+/// A hole: every hole is this state, so that neighbouring holes are one run.
+constexpr page_state HOLE{false, prot::none, false, false, false};
+
+/// The pages of a region as runs of equal state, neighbouring runs unequal: a region of
+/// 262,143 pages that no statement splits is one entry, not 262,143. So each mapped run is
+/// one VMA as the scenario's history shows it.
+class page_runs {
+ public:
+  page_runs(std::uint64_t size, const page_state& s) : _size(size) { _runs.emplace(0, s); }
+
+  [[nodiscard]] std::uint64_t size() const { return _size; }
+  [[nodiscard]] const page_state& at(std::uint64_t i) const { return std::prev(_runs.upper_bound(i))->second; }
+  [[nodiscard]] bool one_run() const { return _runs.size() == 1; }
+
+  /// The first page of [first, last) whose state fails @ok, or nothing.
+  template <typename Ok>
+  [[nodiscard]] std::optional<std::uint64_t> find_bad(std::uint64_t first, std::uint64_t last, Ok ok) const {
+    if (first >= last) return std::nullopt;
+    for (auto it = std::prev(_runs.upper_bound(first)); it != _runs.end() && it->first < last; ++it)
+      if (!ok(it->second)) return std::max(it->first, first);
+    return std::nullopt;
   }
+
+  /// Applies @f to the state of every page of [first, last).
+  template <typename F>
+  void update(std::uint64_t first, std::uint64_t last, F f) {
+    if (first >= last) return;
+    split(first);
+    split(last);
+    for (auto it = _runs.find(first); it != _runs.end() && it->first < last; ++it) f(it->second);
+    merge(first, last);
+  }
+
+  /// Shrinks, or grows with pages of state @fill.
+  void resize(std::uint64_t size, const page_state& fill) {
+    if (size < _size) _runs.erase(_runs.lower_bound(size), _runs.end());
+    if (size > _size) _runs.emplace(_size, fill);
+    const auto old = _size;
+    _size = size;
+    if (size > old) merge(old, old);
+  }
+
+  /// Mapped runs (VMAs) that a change of pages [first, last) can split, join or remove:
+  /// those overlapping the range and the page on each side of it.
+  [[nodiscard]] std::uint64_t vmas_near(std::uint64_t first, std::uint64_t last) const {
+    const std::uint64_t lo = first > 0 ? first - 1 : 0, hi = std::min(last + 1, _size);
+    std::uint64_t n = 0;
+    for (auto it = std::prev(_runs.upper_bound(lo)); it != _runs.end() && it->first < hi; ++it)
+      if (it->second.mapped) ++n;
+    return n;
+  }
+
+ private:
+  /// A run starts at @pos (unless @pos is the end).
+  void split(std::uint64_t pos) {
+    if (pos >= _size) return;
+    auto it = std::prev(_runs.upper_bound(pos));
+    if (it->first != pos) _runs.emplace_hint(std::next(it), pos, it->second);
+  }
+
+  /// Joins equal neighbours among the runs from the one before @first to the one at @last.
+  void merge(std::uint64_t first, std::uint64_t last) {
+    auto it = std::prev(_runs.upper_bound(first > 0 ? first - 1 : 0));
+    for (auto next = std::next(it); next != _runs.end() && next->first <= last; next = std::next(it)) {
+      if (next->second == it->second) _runs.erase(next);
+      else it = next;
+    }
+  }
+
+  std::map<std::uint64_t, page_state> _runs;  // first page of a run -> its state; a run ends where the next starts
+  std::uint64_t _size;
 };
 
 struct region_state {
@@ -39,19 +110,7 @@ struct region_state {
   std::optional<file_id> file;
   std::uint64_t offset = 0;
   std::uint64_t slot = 0;
-  std::vector<page_state> pages;
-
-  /// Does a VMA start at page @i: mapped, and the first page or unlike the page before?
-  [[nodiscard]] bool vma_starts(std::uint64_t i) const {
-    return pages[i].mapped && (i == 0 || !pages[i - 1].mapped || !pages[i].same_vma_flags(pages[i - 1]));
-  }
-  /// VMAs starting in pages [from, to).
-  [[nodiscard]] std::uint64_t vma_starts(std::uint64_t from, std::uint64_t to) const {
-    std::uint64_t n = 0;
-    for (auto i = from; i < to && i < pages.size(); ++i)
-      if (vma_starts(i)) ++n;
-    return n;
-  }
+  page_runs pages{1, HOLE};
 };
 
 struct process_state {
@@ -67,6 +126,8 @@ std::string range_text(const range_ref& r) {
   if (!r.last) return fmt::format("{}[{}]", r.region, *r.first);
   return fmt::format("{}[{}:{}]", r.region, *r.first, *r.last);
 }
+
+bool readable(const page_state& pg) { return pg.prot != prot::none; }
 
 bool is_file(map_kind k) { return k == map_kind::file_private || k == map_kind::file_shared; }
 
@@ -131,8 +192,8 @@ class resolver {
                                    range_text(r), r.region, size)};
     }
     if (!holes_ok) {
-      for (auto i = first; i < last; ++i)
-        if (!reg.pages[i].mapped) throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, i)};
+      if (auto i = reg.pages.find_bad(first, last, [](const page_state& s) { return s.mapped; }))
+        throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, *i)};
     }
     return {&reg, first, last};
   }
@@ -166,9 +227,8 @@ class resolver {
     _prog.mapped_peak = std::max(_prog.mapped_peak, _mapped);
   }
 
-  /// VMAs starting where a change of pages [first, last) can start or end one: the range
-  /// and the page after it.
-  static std::uint64_t vmas_around(const resolved_range& rr) { return rr.region->vma_starts(rr.first, rr.last + 1); }
+  /// VMAs that a change of the pages of @rr can split, join or remove.
+  static std::uint64_t vmas_around(const resolved_range& rr) { return rr.region->pages.vmas_near(rr.first, rr.last); }
 
   void add_vmas(process_state& p, const std::string& proc, std::uint64_t after, std::uint64_t before) {
     p.vmas = p.vmas + after - before;
@@ -236,7 +296,7 @@ class resolver {
     reg.file = fid;
     reg.offset = s.offset;
     reg.slot = next_slot();
-    reg.pages.assign(s.pages, page_state{true, s.prot, false, false, false});
+    reg.pages = page_runs(s.pages, page_state{true, s.prot, false, false, false});
     auto base = slot_start(reg.slot);
     p.regions.emplace(s.region, std::move(reg));
     p.pages += s.pages;
@@ -248,10 +308,9 @@ class resolver {
   op_body step(const st_read& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "read");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot == prot::none)
-        throw rule_error{
-            fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, i)};
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, readable))
+      throw rule_error{
+          fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, *i)};
     _prog.page_bound += rr.last - rr.first;
     return op_read{p.id, span_of(rr)};
   }
@@ -259,10 +318,9 @@ class resolver {
   op_body step(const st_write& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "write");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot != prot::rw)
-        throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
-                                     s.range.region, i, to_string(rr.region->pages[i].prot))};
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return pg.prot == prot::rw; }))
+      throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
+                                   s.range.region, *i, to_string(rr.region->pages.at(*i).prot))};
     _prog.page_bound += rr.last - rr.first;
     return op_write{p.id, span_of(rr), s.value};
   }
@@ -274,11 +332,11 @@ class resolver {
     _prog.process_names.push_back(s.child);
     process_state child{id, true, parent.regions, parent.pages, 0};
     for (auto& [name, reg] : child.regions) {
-      for (auto& pg : reg.pages) {
-        if (pg.dontfork) pg.mapped = false;  // dup_mmap skips VM_DONTCOPY VMAs
-        pg.locked = false;                   // VM_LOCKED is not inherited
-      }
-      child.vmas += reg.vma_starts(0, reg.pages.size());
+      reg.pages.update(0, reg.pages.size(), [](page_state& pg) {
+        if (pg.dontfork) pg = HOLE;  // dup_mmap skips VM_DONTCOPY VMAs
+        pg.locked = false;           // VM_LOCKED is not inherited
+      });
+      child.vmas += reg.pages.vmas_near(0, reg.pages.size());
     }
     auto parent_id = parent.id;  // emplace below may not invalidate, but keep it simple
     mapped_change(child.pages, 0);
@@ -292,6 +350,7 @@ class resolver {
     p.alive = false;
     _alive.erase(&*_procs.find(s.proc));
     mapped_change(0, p.pages);
+    p.regions.clear();  // no statement can name them again
     return op_exit{p.id};
   }
 
@@ -299,7 +358,7 @@ class resolver {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, true, "munmap");
     auto before = vmas_around(rr);
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i] = page_state{false, prot::none, false, false, false};
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg = HOLE; });
     add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munmap{p.id, span_of(rr)};
   }
@@ -308,7 +367,7 @@ class resolver {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "mprotect");
     auto before = vmas_around(rr);
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].prot = s.prot;
+    rr.region->pages.update(rr.first, rr.last, [&](page_state& pg) { pg.prot = s.prot; });
     add_vmas(p, s.proc, vmas_around(rr), before);
     return op_mprotect{p.id, span_of(rr), s.prot};
   }
@@ -322,12 +381,10 @@ class resolver {
                       "regions can be resized",
                       s.region)};
     check_region_size(s.pages, "mremap", s.region);
-    const auto& first = reg.pages.front();
-    for (std::size_t i = 0; i < reg.pages.size(); ++i) {
-      if (!reg.pages[i].mapped || !reg.pages[i].same_vma_flags(first))
-        throw rule_error{
-            fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
-    }
+    const auto first = reg.pages.at(0);
+    if (!reg.pages.one_run() || !first.mapped)
+      throw rule_error{
+          fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
     if (reg.file && reg.offset + s.pages > _file_pages[*reg.file])
       throw rule_error{fmt::format("mremap: region {} would reach beyond file {} ({} pages)", s.region,
                                    _prog.file_names[*reg.file], _file_pages[*reg.file])};
@@ -344,8 +401,7 @@ class resolver {
   op_body step(const st_mremap_move& s) {
     auto& p = live_process(s.proc);
     auto& reg = region_of(p, s.proc, s.region);
-    bool any = false;
-    for (const auto& pg : reg.pages) any = any || pg.mapped;
+    bool any = reg.pages.find_bad(0, reg.pages.size(), [](const page_state& pg) { return !pg.mapped; }).has_value();
     if (!any) throw rule_error{fmt::format("mremap: region {} has no VMA left to move", s.region)};
     auto old_base = slot_start(reg.slot);
     reg.slot = next_slot();
@@ -359,10 +415,9 @@ class resolver {
     switch (s.advice) {
       case advice::dontneed:
       case advice::pageout:
-        for (auto i = rr.first; i < rr.last; ++i)
-          if (pages[i].locked)
-            throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
-                                         to_string(s.advice), s.range.region, i)};
+        if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.locked; }))
+          throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
+                                       to_string(s.advice), s.range.region, *i)};
         break;
       case advice::wipeonfork:
         if (rr.region->kind != map_kind::anon_private)
@@ -374,12 +429,12 @@ class resolver {
       default: break;
     }
     auto before = vmas_around(rr);
-    for (auto i = rr.first; i < rr.last; ++i) {
-      if (s.advice == advice::dontfork) pages[i].dontfork = true;
-      if (s.advice == advice::dofork) pages[i].dontfork = false;
-      if (s.advice == advice::wipeonfork) pages[i].wipeonfork = true;
-      if (s.advice == advice::keeponfork) pages[i].wipeonfork = false;
-    }
+    pages.update(rr.first, rr.last, [&](page_state& pg) {
+      if (s.advice == advice::dontfork) pg.dontfork = true;
+      if (s.advice == advice::dofork) pg.dontfork = false;
+      if (s.advice == advice::wipeonfork) pg.wipeonfork = true;
+      if (s.advice == advice::keeponfork) pg.wipeonfork = false;
+    });
     add_vmas(p, s.proc, vmas_around(rr), before);
     if (s.advice == advice::mergeable || s.advice == advice::pageout) _prog.needs_machine_lock = true;
     if (s.advice == advice::pageout) _prog.needs_swap = true;
@@ -389,12 +444,11 @@ class resolver {
   op_body step(const st_mlock& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "mlock");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot == prot::none)
-        throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
-                                     s.range.region, i)};
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, readable))
+      throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
+                                   s.range.region, *i)};
     auto before = vmas_around(rr);
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = true;
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg.locked = true; });
     add_vmas(p, s.proc, vmas_around(rr), before);
     _prog.page_bound += rr.last - rr.first;  // mlock populates
     return op_mlock{p.id, span_of(rr)};
@@ -404,7 +458,7 @@ class resolver {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "munlock");
     auto before = vmas_around(rr);
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = false;
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg.locked = false; });
     add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munlock{p.id, span_of(rr)};
   }

@@ -101,6 +101,24 @@ TEST(Limits, VmasOfOneProcessAreBounded) {
   EXPECT_EQ(error_of(undo), "");
 }
 
+TEST(Limits, SlotsEndBelowTheAgentsExecutable) {
+  // The kernel loads a PIE agent at 0x555555554000 and up: a slot there fails with EEXIST.
+  EXPECT_EQ(MAX_SLOTS, 70997U);
+  EXPECT_LE(slot_start(MAX_SLOTS).value, 0x555555554000U);
+  std::string text = "spawn P\nP: mmap A anon private pages=1\n";
+  for (std::uint64_t i = 1; i < MAX_SLOTS; ++i) text += "P: mremap A move\n";
+  EXPECT_EQ(error_of(text), "");
+  EXPECT_EQ(error_of(text + "P: mremap A move\n"), "t.rmap:70999: too many regions (at most 70997 slots)");
+}
+
+TEST(Limits, HugeUntouchedRegionsCostTheResolverLittle) {
+  // 60,000 regions of 262,143 pages: 15.7 billion pages, each page's state once kept apart.
+  std::string text = "spawn P\n";
+  for (int i = 0; i < 60000; ++i) text += "P: mmap R" + std::to_string(i) + " anon private pages=262143\n";
+  text += "P: mprotect R0[5:7] r\nP: fork C\nP: munmap R1[3]\n";
+  EXPECT_EQ(error_of(text), "");
+}
+
 TEST(Limits, FrameBoundCountsPagesHeldAtOnce) {
   // A 256 MiB region written 20 times holds 256 MiB, not 5 GiB: the swap file and the
   // kernel back end's memory cap go by it.

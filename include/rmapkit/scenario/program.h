@@ -42,8 +42,11 @@ inline constexpr std::uint64_t MAX_LIVE_PROCESSES = 16384;
 /// munmap fail with ENOMEM beyond it), and the kernel runner's own process uses some.
 inline constexpr std::uint64_t MAX_PROCESS_VMAS = 65000;
 
-/// Slots stay below 96 TiB, clear of where mmap places libraries and stacks (near 128 TiB).
-inline constexpr std::uint64_t MAX_SLOTS = (0x600000000000ULL - SLOT_BASE) / SLOT_SIZE;
+/// Slots end below 0x555555554000 (85.3 TiB), where x86-64 loads a position-independent
+/// executable such as the kernel runner's agent (two thirds of the 128 TiB user address
+/// space, randomised up to 1 TiB higher; a slot there fails with EEXIST), and so clear of
+/// the libraries and the stack near 128 TiB too.
+inline constexpr std::uint64_t MAX_SLOTS = (0x555555554000ULL - SLOT_BASE) / SLOT_SIZE;
 
 constexpr vaddr_t slot_start(std::uint64_t slot) { return vaddr_t{SLOT_BASE + slot * SLOT_SIZE}; }
 
