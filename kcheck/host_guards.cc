@@ -17,12 +17,15 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -57,19 +60,81 @@ std::string own_memcg_dir() {
 }
 
 constexpr const char* SWAP_PREFIX = "rmapkit-swap-";
+/// A run records where its swap file is (KSM_RECORD_DIR/SWAP_RECORD_PREFIX<pid>) before
+/// creating it, so that the next run finds it in whatever --swap-dir it was made.
+constexpr const char* SWAP_RECORD_PREFIX = "rmapkit-swapfile-";
+
+std::string swap_record() { return fmt::format("{}/{}{}", KSM_RECORD_DIR, SWAP_RECORD_PREFIX, ::getpid()); }
+
+/// Turns off and removes the swap file @path, when its name is that of a run's swap file.
+void remove_swap_file(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (pid_suffix(slash == std::string::npos ? path : path.substr(slash + 1), SWAP_PREFIX) <= 0) return;
+  ::swapoff(path.c_str());
+  ::unlink(path.c_str());
+}
+
+/// The swap records of runs that are gone: (record, swap file) pairs.
+std::vector<std::pair<std::string, std::string>> stale_swap_records() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& name : list_dir(KSM_RECORD_DIR)) {
+    const pid_t pid = pid_suffix(name, SWAP_RECORD_PREFIX);
+    const std::string record = fmt::format("{}/{}", KSM_RECORD_DIR, name);
+    if (pid <= 0 || pid_alive(pid) || !own_regular_file(record)) continue;
+    std::ifstream in(record);
+    std::string path;
+    std::getline(in, path);
+    out.emplace_back(record, path);
+  }
+  return out;
+}
 constexpr const char* MEMCG_PREFIX = "rmapkit_";
 
 }  // namespace
 
 // ---- machine_lock ------------------------------------------------------------------
 
-machine_lock::machine_lock(const interrupt_check& check_interrupt)
-    : _fd(::open(MACHINE_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
-  if (!_fd) throw sys_error(fmt::format("cannot open the lock file {}", MACHINE_LOCK_PATH));
-  while (::flock(_fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) throw sys_error(fmt::format("cannot lock {}", MACHINE_LOCK_PATH));
-    check_interrupt();
+machine_lock::machine_lock(const interrupt_check& check_interrupt, const lock_wait& how, const std::string& path)
+    : _path(path), _fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
+  if (!_fd) throw sys_error(fmt::format("cannot open the lock file {}", _path));
+  if (::flock(_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) throw sys_error(fmt::format("cannot lock {}", _path));
+    if (!how.wait)
+      throw lock_busy(fmt::format("the machine lock {} is held by {}, and --no-wait was given: try again when it is free",
+                                  _path, holder()));
+    if (how.notice)
+      how.notice(fmt::format("waiting for the machine lock {}, held by {} (--no-wait fails instead)", _path, holder()));
+    while (::flock(_fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw sys_error(fmt::format("cannot lock {}", _path));
+      check_interrupt();
+    }
   }
+  record_holder();
+}
+
+machine_lock::~machine_lock() {
+  // Still holding it: nobody can read a half-cleared record.
+  if (_fd) (void)::ftruncate(_fd.get(), 0);
+}
+
+std::string machine_lock::holder() const {
+  std::string text(512, '\0');
+  const auto n = ::pread(_fd.get(), text.data(), text.size(), 0);
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  return text.empty() ? "another process (it has not said who yet)" : text;
+}
+
+void machine_lock::record_holder() const {
+  std::ifstream in("/proc/self/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  while (!cmdline.empty() && cmdline.back() == ' ') cmdline.pop_back();
+  if (cmdline.size() > 200) cmdline = cmdline.substr(0, 200) + "...";
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  const auto text = fmt::format("pid {} ({}) since {:%Y-%m-%d %H:%M:%S}\n", ::getpid(), cmdline, fmt::localtime(now));
+  // The record is a courtesy to waiting runs: failing to write it must not fail the run.
+  if (::ftruncate(_fd.get(), 0) == 0) (void)::pwrite(_fd.get(), text.data(), text.size(), 0);
 }
 
 // ---- ksm_guard ---------------------------------------------------------------------
@@ -231,8 +296,13 @@ void write_swap_header(int fd, std::uint64_t pages) {
 swap_guard::swap_guard(const std::string& dir, std::uint64_t bytes)
     : _path(fmt::format("{}/{}{}", dir, SWAP_PREFIX, ::getpid())) {
   bytes = (bytes + (1 << 20) - 1) & ~((std::uint64_t{1} << 20) - 1);
+  write_record_file(swap_record(), _path + "\n");
   unique_fd fd(::open(_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd) throw sys_error(fmt::format("cannot create the swap file {}", _path));
+  if (!fd) {
+    const int e = errno;
+    ::unlink(swap_record().c_str());
+    throw sys_error(fmt::format("cannot create the swap file {}", _path), e);
+  }
   try {
     if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes)) != 0)
       throw sys_error(fmt::format("cannot allocate {} bytes for the swap file {}", bytes, _path));
@@ -246,6 +316,7 @@ swap_guard::swap_guard(const std::string& dir, std::uint64_t bytes)
     _active = true;
   } catch (...) {
     ::unlink(_path.c_str());
+    ::unlink(swap_record().c_str());
     throw;
   }
 }
@@ -257,6 +328,7 @@ swap_guard::~swap_guard() {
     return;
   }
   ::unlink(_path.c_str());
+  ::unlink(swap_record().c_str());
 }
 
 // ---- memcg_guard -------------------------------------------------------------------
@@ -298,17 +370,19 @@ bool stale_leftovers_exist(const std::string& swap_dir) {
   };
   const auto memcg = own_memcg_dir();
   return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
-         any_dead(swap_dir, SWAP_PREFIX) || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
+         any_dead(swap_dir, SWAP_PREFIX) || !stale_swap_records().empty() || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
          stale_trace_instances_exist();
 }
 
 void remove_stale_leftovers(const std::string& swap_dir) {
+  for (const auto& [record, path] : stale_swap_records()) {
+    remove_swap_file(path);
+    ::unlink(record.c_str());
+  }
+  // Swap files of runs older than the records.
   for (const auto& name : list_dir(swap_dir)) {
     pid_t pid = pid_suffix(name, SWAP_PREFIX);
-    if (pid <= 0 || pid_alive(pid)) continue;
-    auto path = swap_dir + "/" + name;
-    ::swapoff(path.c_str());
-    ::unlink(path.c_str());
+    if (pid > 0 && !pid_alive(pid)) remove_swap_file(swap_dir + "/" + name);
   }
   remove_stale_trace_instances();
   restore_stale_damon();

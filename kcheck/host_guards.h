@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,12 +30,38 @@ inline constexpr const char* KSM_DIR = "/sys/kernel/mm/ksm";
 /// Called while the runner waits, so that a signal can end the wait (it throws).
 using interrupt_check = std::function<void()>;
 
-/// An exclusive flock on MACHINE_LOCK_PATH.
+/// How a run takes the machine lock when another run holds it.
+struct lock_wait {
+  /// False (`--no-wait`): fail at once with lock_busy instead of waiting.
+  bool wait = true;
+  /// Told once, before waiting, who holds the lock: a wait can last minutes, and a silent
+  /// one looks like a hang.
+  std::function<void(const std::string&)> notice;
+};
+
+/// The machine lock is held by another run, and the caller asked not to wait.
+class lock_busy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An exclusive flock on @path (MACHINE_LOCK_PATH). The holder writes who it is (pid,
+/// command line, since when) into the file, so that a run that must wait can say for whom;
+/// flock itself records no owner.
 class machine_lock {
  public:
-  explicit machine_lock(const interrupt_check& check_interrupt);
+  explicit machine_lock(const interrupt_check& check_interrupt, const lock_wait& how = {},
+                        const std::string& path = MACHINE_LOCK_PATH);
+  ~machine_lock();
+  machine_lock(const machine_lock&) = delete;
+  machine_lock& operator=(const machine_lock&) = delete;
 
  private:
+  /// Who holds the lock, as its holder wrote it; read while the lock is busy.
+  [[nodiscard]] std::string holder() const;
+  void record_holder() const;
+
+  std::string _path;
   unique_fd _fd;
 };
 

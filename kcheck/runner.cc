@@ -153,7 +153,10 @@ class controller {
     // A run killed before it could clean up left the machine tuned: any run puts it back
     // before it starts, under the lock, so as not to race a run that holds it.
     if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
-      _lock.emplace(check_interrupt);
+      _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
+                      if (_opts.on_lock_wait) _opts.on_lock_wait(what);
+                      else _err << "rmapkit kernel: " << what << '\n' << std::flush;
+                    }});
       remove_stale_leftovers(opts.swap_dir);
     }
     if (prog.needs_machine_lock) _ksm.emplace();
@@ -192,6 +195,7 @@ class controller {
   /// Runs every op; @line follows the op being run, for the caller's error message.
   void execute(int& line) {
     for (const auto& o : _prog.ops) {
+      if (_opts.before_statement) _opts.before_statement(static_cast<std::size_t>(&o - _prog.ops.data()));
       line = o.line;
       _line_of_current = o.line;
       check_interrupt();
@@ -697,8 +701,13 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
     check_interrupt();  // a signal during the last statement (SIGPIPE from printing it)
   } catch (const statement_error& e) {
     return fail(e.what());
+  } catch (const lock_busy& e) {
+    err << "rmapkit kernel: " << e.what() << '\n';
+    return {EXIT_MACHINE_BUSY, 0};
   } catch (const interrupted& i) {
     out << std::flush;
+    // A closed output pipe (`| head`) is an ordinary end for a filter: clean up quietly.
+    if (i.signo == SIGPIPE) return {128 + i.signo, i.signo};
     err << fmt::format("rmapkit kernel: interrupted by {}; everything the run changed was restored\n",
                        ::sigabbrev_np(i.signo) ? ::sigabbrev_np(i.signo) : "a signal");
     return {128 + i.signo, i.signo};

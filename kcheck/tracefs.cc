@@ -10,6 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -34,9 +35,28 @@ std::string_view field(std::string_view line, std::string_view key) {
 
 bool tracefs_mounted() { return exists(std::string(TRACEFS) + "/instances"); }
 
+/// A run that mounts tracefs says so in a record (RECORD_DIR/MOUNT_RECORD_PREFIX<pid>)
+/// first, so that the next run unmounts it when this one is killed before it could.
+constexpr const char* RECORD_DIR = "/tmp";
+constexpr const char* MOUNT_RECORD_PREFIX = "rmapkit-tracefs-";
+
+std::string mount_record() { return fmt::format("{}/{}{}", RECORD_DIR, MOUNT_RECORD_PREFIX, ::getpid()); }
+
+/// The mount records of runs that are gone.
+std::vector<std::string> stale_mount_records() {
+  std::vector<std::string> out;
+  for (const auto& name : list_dir(RECORD_DIR)) {
+    const pid_t pid = pid_suffix(name, MOUNT_RECORD_PREFIX);
+    const std::string path = fmt::format("{}/{}", RECORD_DIR, name);
+    if (pid > 0 && !pid_alive(pid) && own_regular_file(path)) out.push_back(path);
+  }
+  return out;
+}
+
 }  // namespace
 
 bool stale_trace_instances_exist() {
+  if (!stale_mount_records().empty()) return true;
   if (!tracefs_mounted()) return false;
   for (const auto& name : list_dir(std::string(TRACEFS) + "/instances"))
     if (pid_t pid = pid_suffix(name, INSTANCE_PREFIX); pid > 0 && !pid_alive(pid)) return true;
@@ -44,18 +64,28 @@ bool stale_trace_instances_exist() {
 }
 
 void remove_stale_trace_instances() {
-  if (!tracefs_mounted()) return;
-  const std::string dir = std::string(TRACEFS) + "/instances";
-  for (const auto& name : list_dir(dir)) {
-    const pid_t pid = pid_suffix(name, INSTANCE_PREFIX);
-    if (pid > 0 && !pid_alive(pid)) ::rmdir((dir + "/" + name).c_str());
+  if (tracefs_mounted()) {
+    const std::string dir = std::string(TRACEFS) + "/instances";
+    for (const auto& name : list_dir(dir)) {
+      const pid_t pid = pid_suffix(name, INSTANCE_PREFIX);
+      if (pid > 0 && !pid_alive(pid)) ::rmdir((dir + "/" + name).c_str());
+    }
+  }
+  // A killed run mounted tracefs: unmount it, unless someone has started using it since
+  // (then umount fails with EBUSY and it stays, as theirs).
+  for (const auto& record : stale_mount_records()) {
+    if (tracefs_mounted()) (void)::umount(TRACEFS);
+    ::unlink(record.c_str());
   }
 }
 
 kmem_tracer::kmem_tracer() {
   if (!tracefs_mounted()) {
-    if (::mount("nodev", TRACEFS, "tracefs", 0, nullptr) != 0)
+    write_record_file(mount_record(), std::string(TRACEFS) + "\n");
+    if (::mount("nodev", TRACEFS, "tracefs", 0, nullptr) != 0) {
+      ::unlink(mount_record().c_str());
       throw std::runtime_error(fmt::format("cannot mount tracefs on {}", TRACEFS));
+    }
     _mounted = true;
   }
   try {
@@ -126,6 +156,7 @@ void kmem_tracer::remove() {
   }
   if (_mounted) {
     ::umount(TRACEFS);
+    ::unlink(mount_record().c_str());
     _mounted = false;
   }
 }

@@ -38,9 +38,10 @@ class kmem_tracer {
   bool _mounted = false, _created = false;
 };
 
-/// Removes the instances of runs that were killed before they could (their pid is gone).
+/// Removes the instances of runs that were killed before they could (their pid is gone),
+/// and unmounts tracefs when such a run had mounted it.
 void remove_stale_trace_instances();
-/// Whether a dead run left a trace instance.
+/// Whether a dead run left a trace instance or a tracefs mount.
 [[nodiscard]] bool stale_trace_instances_exist();
 
 }  // namespace rmapkit::kcheck

@@ -42,6 +42,17 @@ std::vector<std::string> kinds_in_order(const sc::program& prog) {
 }
 
 /// The model's runs; false (with the result's exit status and errors) on the first error.
+/// Statements @opts makes bench() run in all: each run of each back end.
+std::size_t statements_in_all(const sc::program& prog, const bench_options& opts) {
+  return prog.ops.size() * opts.repeat * (opts.vs_kernel ? 2 : 1);
+}
+
+/// run_options::before_statement for run @run (counted over both back ends).
+std::function<void(std::size_t)> progress_of(const sc::program& prog, const bench_options& opts, std::size_t run) {
+  if (!opts.on_progress) return {};
+  return [&prog, &opts, run](std::size_t i) { opts.on_progress(run * prog.ops.size() + i, statements_in_all(prog, opts)); };
+}
+
 bool bench_model(const sc::program& prog, const bench_options& opts, bench_result& res) {
   std::ostream null(nullptr);  // the reports are not what is measured here
   std::ostringstream err;
@@ -50,6 +61,7 @@ bool bench_model(const sc::program& prog, const bench_options& opts, bench_resul
   mopts.design = opts.design;
   for (unsigned r = 0; r < opts.repeat; ++r) {
     begin_run(res.model);
+    mopts.before_statement = progress_of(prog, opts, r);
     mopts.on_statement = [&](const sc::op& o, ns t) { add(res.model, o, t, r == 0); };
     res.exit_code = model::run(prog, null, err, mopts);
     res.errors += err.str();
@@ -65,8 +77,10 @@ bool bench_kernel(const sc::program& prog, const bench_options& opts, bench_resu
   std::ostringstream err;
   auto& samples = res.kernel.emplace();
   kcheck::run_options kopts;
+  kopts.on_lock_wait = opts.on_lock_wait;
   for (unsigned r = 0; r < opts.repeat; ++r) {
     begin_run(samples);
+    kopts.before_statement = progress_of(prog, opts, opts.repeat + r);
     kopts.on_statement = [&](const sc::op& o, const kcheck::statement_timing& t) {
       add(samples, o, t.agent.value_or(t.wall), r == 0);
     };

@@ -6,6 +6,7 @@
 #include "rmapkit/lab/compare.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -32,7 +33,16 @@ std::uint64_t live_bytes(const std::vector<mm::rmap_object_count>& objs) {
   return n;
 }
 
-design_run run_design(const sc::program& prog, const std::string& design) {
+/// run_options::before_statement of compare()'s run @run (the warm-up is run 0).
+std::function<void(std::size_t)> progress_of(const sc::program& prog, const compare_options& opts,
+                                             std::size_t designs, std::size_t run) {
+  if (!opts.on_progress) return {};
+  const std::size_t total = prog.ops.size() * (1 + designs * std::max(opts.repeat, 1U));
+  return [&prog, &opts, run, total](std::size_t i) { opts.on_progress(run * prog.ops.size() + i, total); };
+}
+
+design_run run_design(const sc::program& prog, const std::string& design,
+                      std::function<void(std::size_t)> progress = {}) {
   design_run r;
   r.design = design;
   mm::machine m(design);
@@ -42,6 +52,7 @@ design_run run_design(const sc::program& prog, const std::string& design) {
   model::run_options opts;
   opts.check_invariants = false;
   opts.design = design;
+  opts.before_statement = std::move(progress);
   opts.on_statement = [&](const sc::op& o, ns t) {
     auto objs = rmap.objects();
     const auto fp = m.anon_footprint();
@@ -73,9 +84,11 @@ design_run run_design(const sc::program& prog, const std::string& design) {
 }
 
 /// The kmem counts of @p on the kernel, or nothing (why is in @err).
-std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, std::ostream& err) {
+std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, const compare_options& opts,
+                                                 std::ostream& err) {
   std::optional<sc::kmem_counts> got;
   kcheck::run_options k;
+  k.on_lock_wait = opts.on_lock_wait;
   k.kmem_counts = true;
   k.on_kmem_counts = [&](const sc::kmem_counts& c) { got = c; };
   std::ostringstream out;
@@ -92,30 +105,68 @@ std::string one_line(const sc::kmem_counts& k) {
 }
 
 /// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
-std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, std::ostream& err) {
-  auto full = kernel_run_counts(prog, err);
+std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, const compare_options& opts,
+                                             std::ostream& err) {
+  auto full = kernel_run_counts(prog, opts, err);
   if (!full) return std::nullopt;
-  auto base = kernel_run_counts(skeleton(prog), err);
-  if (!base) return std::nullopt;
-  if (full->anon_vma_alloc < base->anon_vma_alloc || full->anon_vma_free < base->anon_vma_free ||
-      full->avc_alloc < base->avc_alloc || full->avc_free < base->avc_free) {
-    err << fmt::format(
-        "{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
-        "runner's own allocations did not cancel out\n",
-        prog.file, one_line(*base), one_line(*full));
-    return std::nullopt;
+  return kernel_scenario_share(*full, prog, opts, err);
+}
+
+ns median(std::vector<ns> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+/// Everything a run counts, without its times: equal in every run of one design.
+bool same_counts(const design_run& a, const design_run& b) {
+  auto counts = [](const design_run& r) {
+    std::vector<std::uint64_t> v{r.peak_bytes, r.peak_frames, r.peak_mappings, r.walks.walks, r.walks.entries,
+                                 r.walks.vmas_visited, r.walks.ptes_examined, r.walks.misses, r.walks.upkeep};
+    for (const auto& o : r.objects) v.insert(v.end(), {o.allocated, o.freed, o.peak});
+    for (const auto& [k, c] : r.kinds) v.insert(v.end(), {c.count, c.allocated, c.entries, c.upkeep});
+    return v;
+  };
+  return a.exit_code == b.exit_code && a.report == b.report && counts(a) == counts(b);
+}
+
+/// @repeat runs of @design folded into one: the first run's counts, the median times, every
+/// run's total. Nothing when two runs counted differently (a bug of the model).
+std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design,
+                                       const compare_options& opts, std::size_t designs, std::size_t first_run) {
+  std::vector<design_run> runs;
+  for (unsigned i = 0; i < std::max(opts.repeat, 1U); ++i) {
+    runs.push_back(run_design(prog, design, progress_of(prog, opts, designs, first_run + i)));
+    if (runs.back().exit_code != 0) return std::move(runs.back());  // failed: no more runs
+    if (!same_counts(runs.front(), runs.back())) return std::nullopt;
   }
-  return *full - *base;
+  design_run r = runs.front();
+  for (const auto& run : runs) r.totals.push_back(run.total);
+  r.total = median(r.totals);
+  for (auto& [kind, cost] : r.kinds) {
+    std::vector<ns> times;
+    for (const auto& run : runs) times.push_back(run.kinds.at(kind).time);
+    cost.time = median(times);
+  }
+  return r;
 }
 
 /// Runs every design in turn; false (with the result's errors set) at the first that
 /// fails or prints another report than the first.
-bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, compare_result& res) {
+bool run_designs(const sc::program& prog, const std::vector<std::string>& designs, const compare_options& opts,
+                 compare_result& res) {
   // A first, unmeasured run warms the caches and the allocator, so that the first
   // design's times are not those of a cold process.
-  (void)run_design(prog, designs.front());
-  for (const auto& d : designs) {
-    res.designs.push_back(run_design(prog, d));
+  (void)run_design(prog, designs.front(), progress_of(prog, opts, designs.size(), 0));
+  for (std::size_t n = 0; n < designs.size(); ++n) {
+    const auto& d = designs[n];
+    auto run = run_repeated(prog, d, opts, designs.size(), 1 + n * std::max(opts.repeat, 1U));
+    if (!run) {
+      res.exit_code = model::EXIT_MODEL_BUG;
+      res.errors = fmt::format("{}: design {} counted differently in two runs of the same scenario: a bug of the model\n",
+                               prog.file, d);
+      return false;
+    }
+    res.designs.push_back(std::move(*run));
     const auto& r = res.designs.back();
     if (r.exit_code != 0) {
       res.exit_code = r.exit_code;
@@ -181,12 +232,27 @@ sc::program skeleton(const sc::program& prog) {
   return s;
 }
 
+std::optional<sc::kmem_counts> kernel_scenario_share(const sc::kmem_counts& run, const sc::program& prog,
+                                                     const compare_options& opts, std::ostream& err) {
+  auto base = kernel_run_counts(skeleton(prog), opts, err);
+  if (!base) return std::nullopt;
+  if (run.anon_vma_alloc < base->anon_vma_alloc || run.anon_vma_free < base->anon_vma_free ||
+      run.avc_alloc < base->avc_alloc || run.avc_free < base->avc_free) {
+    err << fmt::format(
+        "{}: the kernel counted more for the skeleton than for the scenario ({} against {}): the "
+        "runner's own allocations did not cancel out\n",
+        prog.file, one_line(*base), one_line(run));
+    return std::nullopt;
+  }
+  return run - *base;
+}
+
 compare_result compare(const sc::program& prog, const compare_options& opts) {
   std::vector<std::string> designs = opts.designs;
   if (designs.empty())
     for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
   compare_result res;
-  if (!run_designs(prog, designs, res)) return res;
+  if (!run_designs(prog, designs, opts, res)) return res;
   res.designs_agree = true;
   if (opts.vs_kernel) {
     if (auto why = kcheck::missing_privileges()) {
@@ -195,7 +261,7 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
       return res;
     }
     std::ostringstream err;
-    res.kernel = kernel_counts(prog, err);
+    res.kernel = kernel_counts(prog, opts, err);
     res.errors = err.str();
     if (!res.kernel) res.exit_code = sc::EXIT_SCENARIO_ERROR;
   }

@@ -34,6 +34,8 @@ nlohmann::json design_json(const design_run& r) {
                           {"entries", c.entries},
                           {"upkeep", c.upkeep}};
   d["total_ns"] = r.total.count();
+  d["total_ns_runs"] = nlohmann::json::array();
+  for (auto t : r.totals) d["total_ns_runs"].push_back(t.count());
   return d;
 }
 

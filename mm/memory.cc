@@ -163,6 +163,10 @@ int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
   if (old) {
     folio_remove_rmap_pte(*old);
     munlock_vma_folio(*old, vma);
+    // free_swap_cache(): the copy was the old folio's last mapping and no swap entry needs
+    // it, so its swap cache goes now, not at the next reclaim. Only a KSM folio can get here
+    // that way (any other would have been reused), and its stable node then goes stale.
+    if (!old->mapped()) folio_free_swap(*old);
     folio_put(*old);
   }
   return 0;

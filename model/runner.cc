@@ -263,6 +263,7 @@ const std::map<std::string, vaddr_t>& session::regions_of(sc::proc_id p) const {
 
 int session::step(std::ostream& out, std::ostream& err) {
   if (done()) return 0;
+  if (_opts.before_statement) _opts.before_statement(_next);
   const sc::op& o = _prog.ops[_next++];
   try {
     if (_opts.on_statement) {
@@ -302,12 +303,15 @@ int session::run_to(std::size_t count, std::ostream& out, std::ostream& err) {
 
 namespace {
 
+/// Two sections of `NAME VALUE` lines, each headed by the kernel file whose names it uses, so
+/// that every counter line reads the same way.
 void print_stats(const mm::machine& m, std::ostream& err) {
+  err << "# /proc/vmstat\n";
   for (const auto& [name, n] : m.vmstat()) err << name << ' ' << n << '\n';
-  auto k = m.ksm_counters();
+  const auto k = m.ksm_counters();
   err << fmt::format(
-      "ksm pages_shared {} pages_sharing {} pages_unshared {} pages_volatile {} stable_node_chains {} "
-      "stable_node_dups {} full_scans {}\n",
+      "# /sys/kernel/mm/ksm\npages_shared {}\npages_sharing {}\npages_unshared {}\npages_volatile {}\n"
+      "stable_node_chains {}\nstable_node_dups {}\nfull_scans {}\n",
       k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile, k.stable_node_chains, k.stable_node_dups,
       k.full_scans);
 }

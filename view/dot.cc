@@ -360,7 +360,7 @@ class painter {
                    "color=\"#888888\"; labelloc=t;\n",
                    esc(fmt::format("{}", fmt::join(_st.ksm.mm_slots, " "))));
     for (const auto& n : _st.ksm.stable) {
-      std::vector<row> rows{{fmt::format("kpfn = frame {}", n.frame), {}, {}}};
+      std::vector<row> rows{{n.frame ? fmt::format("kpfn = frame {}", n.frame) : "kpfn stale: page freed", {}, {}}};
       if (n.chain) rows.push_back({fmt::format("dup in chain {}", n.chain), {}, {}});
       rows.push_back({fmt::format("hlist: {} rmap_items", n.hlist.size()), {}, {}});
       node(stable_node_id(n.id), box(fmt::format("stable_node s{}", n.id), rows), fill_ksm, "    ");

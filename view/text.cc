@@ -72,7 +72,10 @@ void ksm(out_t& out, const state& st) {
   auto it = std::back_inserter(out);
   fmt::format_to(it, "ksm mm_slots: {}\n", fmt::join(st.ksm.mm_slots, " "));
   for (const auto& n : st.ksm.stable) {
-    fmt::format_to(it, "  stable_node s{} kpfn=frame {}", n.id, n.frame);
+    // Frame 0: the KSM page is gone (a COW copied its last mapping); ksmd drops such a
+    // stale node when its scan next visits it.
+    if (n.frame) fmt::format_to(it, "  stable_node s{} kpfn=frame {}", n.id, n.frame);
+    else fmt::format_to(it, "  stable_node s{} kpfn=stale (its KSM page was freed)", n.id);
     if (n.chain) fmt::format_to(it, " (dup in chain {})", n.chain);
     fmt::format_to(it, "\n");
     for (const auto& [proc, addr] : n.hlist) fmt::format_to(it, "    hlist: rmap_item {} {:#x}\n", proc, addr.value);

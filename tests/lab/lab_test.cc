@@ -1,5 +1,6 @@
 // The design lab as an embedder calls it: compare() and bench() return data, checked
 // here without the CLI and without the kernel (diff() needs the kernel: kcheck/diff_test.cc).
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -128,6 +129,29 @@ TEST(LabCompare, CountsDoNotVaryBetweenRuns) {
     for (const auto& [kind, cost] : a.designs[i].kinds)
       EXPECT_EQ(cost.allocated, b.designs[i].kinds.at(kind).allocated) << kind;
   }
+}
+
+TEST(LabCompare, TimesAreTheMedianOfTheRepeatedRunsWithEveryRunsTotalKept) {
+  compare_options opts;
+  opts.designs = {"linux-6", "pte-chain"};
+  opts.repeat = 3;
+  const auto res = compare(load(fanout), opts);
+  ASSERT_EQ(res.exit_code, 0) << res.errors;
+  for (const auto& r : res.designs) {
+    ASSERT_EQ(r.totals.size(), 3U) << r.design;
+    auto sorted = r.totals;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(r.total, sorted[1]) << r.design << ": the total is the median run's";
+    for (const auto& [kind, cost] : r.kinds) {
+      EXPECT_GE(cost.time.count(), 0) << kind;
+      EXPECT_LE(cost.time, sorted[2]) << kind << ": a kind's median cannot exceed the slowest total";
+    }
+  }
+  opts.repeat = 1;
+  const auto once = compare(load(fanout), opts);
+  ASSERT_EQ(once.exit_code, 0) << once.errors;
+  EXPECT_EQ(once.designs.front().totals.size(), 1U);
+  EXPECT_EQ(once.designs.front().total, once.designs.front().totals.front());
 }
 
 TEST(LabCompare, NoDesignsMeansEveryDesignInTheRegistrysOrder) {

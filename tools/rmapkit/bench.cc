@@ -5,12 +5,14 @@
 #include "bench.h"
 
 #include <chrono>
+#include <iostream>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "progress.h"
 #include "rmapkit/lab/json.h"
 
 namespace rmapkit::tool {
@@ -61,7 +63,12 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
 
 int cmd_bench(const sc::program& prog, const lab::bench_options& opts, bool json, std::ostream& out,
               std::ostream& err) {
-  const auto res = lab::bench(prog, opts);
+  const auto res = [&] {
+    progress_bar bar("bench", 0, std::cerr, is_terminal_stderr());
+    auto o = opts;
+    o.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+    return lab::bench(prog, o);
+  }();
   if (json) {
     out << sc::dump(lab::bench_document(prog, opts, res));
     return res.exit_code;

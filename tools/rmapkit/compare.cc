@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "progress.h"
 #include "rmapkit/lab/json.h"
 
 namespace rmapkit::tool {
@@ -66,7 +68,7 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
     auto e = r.entries_per_walk();
     return e ? fmt::format("{:.2f}", *e) : std::string("-");
   });
-  out << "per statement kind: time (us) / objects allocated / walk entries / map-unmap entries\n";
+  out << "per statement kind: time (us, median) / objects allocated / walk entries / map-unmap entries\n";
   std::set<std::string> kinds;
   for (const auto& r : runs)
     for (const auto& [k, c] : r.kinds) kinds.insert(k);
@@ -79,9 +81,13 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
                          it->second.allocated, it->second.entries, it->second.upkeep);
     });
   }
-  row("  total time (us)", [](const design_run& r) {
-    return fmt::format("{:.0f}", std::chrono::duration<double, std::micro>(r.total).count());
-  });
+  const auto us = [](std::chrono::nanoseconds t) {
+    return fmt::format("{:.0f}", std::chrono::duration<double, std::micro>(t).count());
+  };
+  row(fmt::format("  total time (us), median of {}", runs.front().totals.size()),
+      [&](const design_run& r) { return us(r.total); });
+  row("    fastest run", [&](const design_run& r) { return us(*std::ranges::min_element(r.totals)); });
+  row("    slowest run", [&](const design_run& r) { return us(*std::ranges::max_element(r.totals)); });
 }
 
 void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>& model, std::ostream& out) {
@@ -101,7 +107,12 @@ void print_kernel(const sc::kmem_counts& k, const std::optional<sc::kmem_counts>
 
 int cmd_compare(const sc::program& prog, const lab::compare_options& opts, bool json, std::ostream& out,
                 std::ostream& err) {
-  const auto res = lab::compare(prog, opts);
+  const auto res = [&] {
+    progress_bar bar("compare", 0, std::cerr, is_terminal_stderr());
+    auto o = opts;
+    o.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+    return lab::compare(prog, o);
+  }();
   // The model's linux-6 design must allocate what the kernel allocates.
   const auto agrees = res.kernel_agrees();
   const int status = res.exit_code != 0 ? res.exit_code : (agrees && !*agrees ? 1 : 0);

@@ -17,6 +17,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,9 +26,11 @@
 
 #include "bench.h"
 #include "compare.h"
+#include "progress.h"
 #include "html.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
+#include "rmapkit/lab/compare.h"
 #include "rmapkit/lab/diff.h"
 #include "rmapkit/lab/json.h"
 #include "rmapkit/model/json.h"
@@ -94,10 +98,47 @@ void add_file(CLI::App& sub, std::string& file, const char* what = "scenario fil
   sub.add_option("FILE", file, what)->required();
 }
 
+/// Where a run that waits for the machine lock says so: standard error, also with --json
+/// (the notice is not one of the scenario's errors).
+void tell_lock_wait(const std::string& what) { std::cerr << "rmapkit: " << what << '\n' << std::flush; }
+
+/// --no-wait, and the notice of a wait.
+void add_lock_options(CLI::App& sub, rmapkit::kcheck::run_options& opts) {
+  sub.add_flag("!--no-wait", opts.wait_for_lock,
+               "when another run holds the machine lock, exit at once with status 75 instead of waiting");
+  opts.on_lock_wait = tell_lock_wait;
+}
+
+/// --kmem-counts: the scenario's own share of @run's counts (lab::kernel_scenario_share()),
+/// not the runner's agents' allocations; nothing, with the reason on @err, when it cannot
+/// be had.
+std::optional<sc::kmem_counts> kmem_share(const sc::program& prog, const sc::kmem_counts& run,
+                                          const rmapkit::kcheck::run_options& kopts, std::ostream& err) {
+  rmapkit::lab::compare_options opts;
+  opts.on_lock_wait = kopts.on_lock_wait;
+  return rmapkit::lab::kernel_scenario_share(run, prog, opts, err);
+}
+
+sc::kmem_counts kmem_of(const nlohmann::json& j) {
+  return {j["anon_vma"]["allocated"].get<std::uint64_t>(), j["anon_vma"]["freed"].get<std::uint64_t>(),
+          j["anon_vma_chain"]["allocated"].get<std::uint64_t>(), j["anon_vma_chain"]["freed"].get<std::uint64_t>()};
+}
+
 int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
   auto prog = load_json("kernel", file);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
   auto res = rmapkit::kcheck::run_json(*prog, opts);
+  if (res.exit_code == 0 && res.document.contains("kmem")) {
+    std::ostringstream why;
+    auto share = kmem_share(*prog, kmem_of(res.document["kmem"]), opts, why);
+    if (share) {
+      res.document["kmem"] = sc::to_json(*share);
+    } else {
+      res.document.erase("kmem");
+      for (const auto& d : sc::parse_diags(why.str(), prog->file)) res.document["errors"].push_back(sc::to_json(d));
+      res.exit_code = sc::EXIT_SCENARIO_ERROR;
+    }
+  }
   std::cout << sc::dump(res.document) << std::flush;
   if (res.signal) die_of(res.signal);
   return res.exit_code;
@@ -114,12 +155,15 @@ command add_kernel(CLI::App& app) {
   add_file(*sub, a->file);
   auto* trace = sub->add_flag("--trace", a->opts.trace, "print each statement to standard error before it runs");
   sub->add_flag("--kmem-counts", a->opts.kmem_counts,
-                "at the end, print the anon_vma and anon_vma_chain objects allocated and freed (kmem tracepoints)");
+                "at the end, print the anon_vma and anon_vma_chain objects the scenario allocated and freed "
+                "(kmem tracepoints; a second run of its spawns, forks and exits alone gives the runner's own, "
+                "which are subtracted)");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
   sub->add_option("--swap-dir", a->opts.swap_dir,
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
+  add_lock_options(*sub, a->opts);
   sub->add_flag("--allow-large", a->opts.allow_large,
                 "run a scenario beyond the resource caps (1 GiB of memory, 1024 processes alive at once)");
   add_json_flag(*sub, a->json);
@@ -128,9 +172,18 @@ command add_kernel(CLI::App& app) {
             if (a->json) return kernel_json(a->file, a->opts);
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
-            auto res = rmapkit::kcheck::run(*prog, std::cout, std::cerr, a->opts);
+            rmapkit::tool::progress_scope progress("kernel", prog->ops.size());
+            auto opts = a->opts;
+            opts.before_statement = progress.before_statement();
+            std::optional<sc::kmem_counts> kmem;
+            opts.on_kmem_counts = [&](const sc::kmem_counts& k) { kmem = k; };
+            auto res = rmapkit::kcheck::run(*prog, progress.out(), progress.err(), opts);
             if (res.signal) die_of(res.signal);
-            return res.exit_code;
+            if (res.exit_code != 0 || !kmem) return res.exit_code;
+            const auto share = kmem_share(*prog, *kmem, opts, std::cerr);
+            if (!share) return sc::EXIT_SCENARIO_ERROR;
+            std::cerr << sc::format(*share);
+            return 0;
           }};
 }
 
@@ -164,12 +217,40 @@ command add_run(CLI::App& app) {
             }
             auto prog = load(a->file);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
-            return rmapkit::model::run(*prog, std::cout, std::cerr, a->opts);
+            rmapkit::tool::progress_scope progress("model", prog->ops.size());
+            auto opts = a->opts;
+            opts.before_statement = progress.before_statement();
+            return rmapkit::model::run(*prog, progress.out(), progress.err(), opts);
           }};
 }
 
-int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts, bool json) {
-  const auto res = rmapkit::lab::diff(prog, mopts, {});
+/// lab::diff() with a bar for each back end while it runs (standard error, a terminal).
+rmapkit::lab::diff_result diff_with_progress(const sc::program& prog, rmapkit::model::run_options mopts,
+                                             rmapkit::kcheck::run_options kopts) {
+  const bool tty = rmapkit::tool::is_terminal_stderr();
+  rmapkit::tool::progress_bar model("model", prog.ops.size(), std::cerr, tty);
+  rmapkit::tool::progress_bar kernel("kernel", prog.ops.size(), std::cerr, tty);
+  mopts.before_statement = [&](std::size_t done) { model.update(done); };
+  kopts.before_statement = [&](std::size_t done) {
+    model.clear();
+    kernel.update(done);
+  };
+  auto res = rmapkit::lab::diff(prog, mopts, kopts);
+  model.clear();
+  kernel.clear();
+  return res;
+}
+
+int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts,
+               const rmapkit::kcheck::run_options& kopts, bool json) {
+  // Without the kernel side there is nothing to compare: its failure is not a report.
+  if (auto why = rmapkit::kcheck::missing_privileges()) {
+    const sc::diag d{prog.file, 0, "the kernel side cannot run, so there is nothing to compare: " + *why};
+    if (json) std::cout << sc::dump(sc::error_document("diff", prog.file, std::span(&d, 1)));
+    else std::cerr << "rmapkit diff: " << d.message << '\n';
+    return sc::EXIT_SCENARIO_ERROR;
+  }
+  const auto res = diff_with_progress(prog, mopts, kopts);
   if (json) {
     std::cout << sc::dump(rmapkit::lab::diff_document(prog, res)) << std::flush;
     if (res.signal) die_of(res.signal);
@@ -194,6 +275,7 @@ command add_diff(CLI::App& app) {
   struct args {
     std::string file;
     rmapkit::model::run_options opts;
+    rmapkit::kcheck::run_options kopts;
     bool json = false;
   };
   auto a = std::make_shared<args>();
@@ -203,10 +285,14 @@ command add_diff(CLI::App& app) {
   add_file(*sub, a->file, "scenario file (.rmap)");
   sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
                 "check the model's invariants after every statement");
+  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
+      ->check(CLI::IsMember(design_names()))
+      ->capture_default_str();
+  add_lock_options(*sub, a->kopts);
   add_json_flag(*sub, a->json);
   return {sub, [a] {
             auto prog = a->json ? load_json("diff", a->file) : load(a->file);
-            return prog ? print_diff(*prog, a->opts, a->json) : sc::EXIT_SCENARIO_ERROR;
+            return prog ? print_diff(*prog, a->opts, a->kopts, a->json) : sc::EXIT_SCENARIO_ERROR;
           }};
 }
 
@@ -310,6 +396,10 @@ command add_compare(CLI::App& app) {
   add_json_flag(*sub, a->json);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel,
                 "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
+  sub->add_option("--repeat", a->opts.repeat, "timed runs of each design: times are their median, with the spread")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 1000U));
+  a->opts.on_lock_wait = tell_lock_wait;
   return {sub, [a] {
             auto prog = a->json ? load_json("compare", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
@@ -329,6 +419,7 @@ command add_bench(CLI::App& app) {
                                  "median and spread over several runs");
   add_file(*sub, a->file);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
+  a->opts.on_lock_wait = tell_lock_wait;
   sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1000U));

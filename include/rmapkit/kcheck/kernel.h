@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -45,6 +46,14 @@ struct run_options {
   /// When set (with ksm_counters), receives the counters after each `ksm`, with its line,
   /// instead of the error stream.
   std::function<void(int, const scenario::ksm_counters&)> on_ksm_counters;
+  /// When set, called before each statement with its index in the program's ops (a
+  /// progress bar).
+  std::function<void(std::size_t)> before_statement;
+  /// When another run holds the machine lock: wait for it (saying so once, through
+  /// on_lock_wait or else to the error stream), or, when false (`--no-wait`), fail at once
+  /// with EXIT_MACHINE_BUSY.
+  bool wait_for_lock = true;
+  std::function<void(const std::string&)> on_lock_wait;
   /// Run a scenario beyond the resource caps (resource_cap_exceeded()) all the same.
   bool allow_large = false;
 };
@@ -57,6 +66,10 @@ inline constexpr std::uint64_t MAX_RUN_PROCESSES = 1024;  // processes alive at 
 /// Why @prog is too large to run on this machine without run_options::allow_large (its
 /// memory or its processes); nothing when it is within the caps.
 [[nodiscard]] std::optional<std::string> resource_cap_exceeded(const scenario::program& prog);
+
+/// Exit status of a run that did not start because another run held the machine lock and
+/// run_options::wait_for_lock was false: sysexits.h's EX_TEMPFAIL, "try again later".
+inline constexpr int EXIT_MACHINE_BUSY = 75;
 
 /// Exit status of a run that a signal interrupted: 128 + the signal, as a shell reports it.
 struct run_result {

@@ -26,6 +26,12 @@ struct bench_options {
   unsigned repeat = 5;             ///< runs on each back end; at least 1
   bool vs_kernel = false;          ///< also on the kernel (root)
   std::string design = "linux-6";  ///< the model's anonymous rmap design
+  /// Told, when a kernel run must wait for another run's machine lock, who holds it
+  /// (kcheck::run_options::on_lock_wait); unset: the notice is one of the errors.
+  std::function<void(const std::string&)> on_lock_wait{};
+  /// When set, called before each statement of each run with the statements run so far
+  /// and the total the whole command will run (a progress bar).
+  std::function<void(std::size_t, std::size_t)> on_progress{};
 };
 
 /// The statements of one kind, on one back end.

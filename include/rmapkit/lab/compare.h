@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,7 +37,7 @@ namespace rmapkit::lab {
 /// What the statements of one kind cost a design over the whole run.
 struct kind_cost {
   std::uint64_t count = 0;           ///< statements of this kind
-  std::chrono::nanoseconds time{0};  ///< their summed wall time
+  std::chrono::nanoseconds time{0};  ///< their summed wall time (compare(): the median of its runs)
   std::uint64_t allocated = 0;       ///< design objects allocated during them
   std::uint64_t entries = 0;         ///< rmap entries examined by walks during them
   std::uint64_t upkeep = 0;          ///< entries read to add or remove mappings during them
@@ -62,8 +63,11 @@ struct design_run {
   std::uint64_t peak_bytes = 0, peak_frames = 0, peak_mappings = 0;
   /// Per statement kind (scenario::statement_kind()).
   std::map<std::string, kind_cost, std::less<>> kinds;
-  /// Wall time of all statements.
+  /// Wall time of all statements: the median of the timed runs (compare_options::repeat).
   std::chrono::nanoseconds total{0};
+  /// Wall time of all statements in each timed run, in run order: their spread shows how far
+  /// one run's times can be trusted. Per kind, kind_cost::time is the median of the runs.
+  std::vector<std::chrono::nanoseconds> totals;
 
   /// peak_bytes / peak_mappings; nothing when no anonymous page was ever mapped.
   [[nodiscard]] std::optional<double> bytes_per_mapping() const;
@@ -79,6 +83,15 @@ struct compare_options {
   /// Also count the kernel's anon_vma and anon_vma_chain allocations for the scenario
   /// (kmem tracepoints, root), minus those of its skeleton (the runner's own).
   bool vs_kernel = false;
+  /// Timed runs of each design (after one unmeasured warm-up run). Counts are the same in
+  /// every run (a run whose counts differ is a bug of the model); times are the median.
+  unsigned repeat = 5;
+  /// Told, when a kernel run must wait for another run's machine lock, who holds it
+  /// (kcheck::run_options::on_lock_wait); unset: the notice is one of the errors.
+  std::function<void(const std::string&)> on_lock_wait{};
+  /// When set, called before each statement of each run with the statements run so far
+  /// and the total the whole command will run (a progress bar).
+  std::function<void(std::size_t, std::size_t)> on_progress{};
 };
 
 struct compare_result {
@@ -122,5 +135,13 @@ struct compare_result {
 /// The same processes doing nothing: only the spawns, forks and exits of @prog, and none
 /// of its machine-wide needs. Its kernel run allocates what the runner itself does.
 [[nodiscard]] scenario::program skeleton(const scenario::program& prog);
+
+/// The scenario's own share of @run, the kmem counts of a kernel run of @prog: @run minus
+/// the counts of a kernel run of its skeleton, which are the runner's agents' own (exec,
+/// their stacks and libraries). Nothing, with the reason in @err, when the skeleton's run
+/// fails or counts more than @run did.
+[[nodiscard]] std::optional<scenario::kmem_counts> kernel_scenario_share(const scenario::kmem_counts& run,
+                                                                         const scenario::program& prog,
+                                                                         const compare_options& opts, std::ostream& err);
 
 }  // namespace rmapkit::lab

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <iosfwd>
 #include <optional>
@@ -39,6 +40,9 @@ struct run_options {
   std::function<void(const scenario::op&, std::chrono::nanoseconds)> on_statement;
   /// When set, receives each `check`'s report instead of the output stream (`--json`).
   std::function<void(const scenario::report_block&)> on_check;
+  /// When set, called before each statement with its index in the program's ops (a
+  /// progress bar).
+  std::function<void(std::size_t)> before_statement;
 };
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.

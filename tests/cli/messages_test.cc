@@ -1,0 +1,97 @@
+// What the tool says besides reports: `diff` without root says that the kernel side cannot
+// run instead of presenting the failure as the kernel's report; `--stats` is one
+// `NAME VALUE` line per counter under a heading per kernel file; a long run shows a
+// progress bar on a terminal and nothing when standard error is not one.
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "support/subprocess.h"
+
+namespace rmapkit::testing {
+namespace {
+
+void drop_root() {
+  if (::geteuid() == 0) {
+    (void)::setgid(65534);
+    (void)::setuid(65534);
+  }
+}
+
+TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
+  auto path = temp_file("nonroot-diff.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");
+  auto o = run({rmapkit_bin(), "diff", path}, drop_root);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "") << "no diff may be printed: the kernel printed no report";
+  EXPECT_EQ(o.err.rfind("rmapkit diff: the kernel side cannot run, so there is nothing to compare: not root", 0), 0U)
+      << o.err;
+
+  auto j = run({rmapkit_bin(), "diff", "--json", path}, drop_root);
+  EXPECT_EQ(j.exit_code, 2);
+  EXPECT_NE(j.out.find("\"kind\": \"error\""), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
+}
+
+TEST(CliMessages, DiffTakesADesign) {
+  auto path = temp_file("design-diff.rmap", "spawn P\ncheck\n");
+  auto o = run({rmapkit_bin(), "diff", "--design", "no-such-design", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("--design"), std::string::npos) << o.err;
+}
+
+TEST(CliMessages, StatsAreNameValueLinesUnderAHeadingPerKernelFile) {
+  auto path = temp_file("stats.rmap",
+                        "spawn P\nP: mmap A anon private pages=2\nP: madvise A mergeable\nP: write A value=1\n"
+                        "ksm\ncheck\n");
+  auto o = run({rmapkit_bin(), "run", "--stats", path});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  ASSERT_EQ(o.err.rfind("# /proc/vmstat\n", 0), 0U) << o.err;
+  const auto ksm = o.err.find("# /sys/kernel/mm/ksm\n");
+  ASSERT_NE(ksm, std::string::npos) << o.err;
+  // Read at the end of the run, when every process has exited and no KSM page is left.
+  EXPECT_NE(o.err.find("\npages_shared 0\npages_sharing 0\n", ksm), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("\nfull_scans ", ksm), std::string::npos) << o.err;
+  // Every other line is one name and one number.
+  std::size_t lines = 0;
+  for (std::size_t at = 0; at < o.err.size();) {
+    const auto end = o.err.find('\n', at);
+    const auto line = o.err.substr(at, end - at);
+    at = end + 1;
+    if (line.starts_with("# ")) continue;
+    ++lines;
+    const auto space = line.find(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    EXPECT_EQ(line.find(' ', space + 1), std::string::npos) << line;
+    EXPECT_EQ(line.find_first_not_of("0123456789", space + 1), std::string::npos) << line;
+  }
+  EXPECT_GT(lines, 7U);
+}
+
+/// A scenario that takes the model more than the bar's first second with invariants on.
+std::string long_scenario() {
+  std::string text = "spawn P\nP: mmap A anon private pages=64\n";
+  for (int i = 0; i < 40000; ++i) text += "P: write A[" + std::to_string(i % 64) + "]\n";
+  return text + "check\n";
+}
+
+TEST(CliMessages, ALongRunShowsAProgressBarOnATerminalOnly) {
+  auto path = temp_file("long.rmap", long_scenario());
+  // Not a terminal: nothing but the report.
+  auto plain = run({rmapkit_bin(), "run", "--check-invariants", path});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.err, "");
+  // A terminal (script(1) gives the run a pseudo-terminal): the bar, then the report on a
+  // line the bar was erased from.
+  auto tty = run({"/usr/bin/script", "-qefc", rmapkit_bin() + " run --check-invariants " + path, "/dev/null"},
+                 [] { ::setenv("TERM", "xterm", 1); });
+  ASSERT_EQ(tty.exit_code, 0) << tty.err;
+  EXPECT_NE(tty.out.find("model: ["), std::string::npos) << tty.out.substr(0, 400);
+  EXPECT_NE(tty.out.find("/40003 statements ("), std::string::npos) << tty.out.substr(0, 400);
+  EXPECT_NE(tty.out.find("\r\x1b[Kcheck\r\n"), std::string::npos) << "the report must start on a cleared line";
+  EXPECT_NE(tty.out.find("end\r\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rmapkit::testing
