@@ -26,8 +26,8 @@
 
 #include "bench.h"
 #include "compare.h"
-#include "progress.h"
 #include "html.h"
+#include "progress.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/compare.h"
