@@ -13,9 +13,25 @@
 #include <cstring>
 #include <ctime>
 
+#ifdef RMAPKIT_COVERAGE
+// libgcov's: writes the counts gathered so far (tools/rmapkit-agent/CMakeLists.txt defines
+// RMAPKIT_COVERAGE in a build with --coverage).
+extern "C" void __gcov_dump();  // NOLINT(bugprone-reserved-identifier)
+#endif
+
 namespace rmapkit::kcheck {
 
 namespace {
+
+/// The agent's end: _exit(), so that no exit handler runs in a scenario process (a forked
+/// agent would run its parent's). A coverage build writes its counts first, which the
+/// skipped exit handler would have done.
+[[noreturn]] void agent_exit() {
+#ifdef RMAPKIT_COVERAGE
+  __gcov_dump();
+#endif
+  ::_exit(0);
+}
 
 sigjmp_buf g_fault_jmp;
 volatile sig_atomic_t g_fault_armed = 0;
@@ -137,7 +153,7 @@ void agent_main() {
   for (;;) {
     agent_request req;
     int fd = -1;
-    if (!recv_request(ch, req, fd)) ::_exit(0);
+    if (!recv_request(ch, req, fd)) agent_exit();
     int err = 0;
     auto* addr = reinterpret_cast<void*>(req.addr);
     const std::uint64_t t0 = now_ns();
@@ -160,7 +176,7 @@ void agent_main() {
         err = r;
         break;
       }
-      case agent_op::exit: ::_exit(0);
+      case agent_op::exit: agent_exit();
       case agent_op::munmap: err = sys_result(::munmap(addr, req.len)); break;
       case agent_op::mprotect: err = sys_result(::mprotect(addr, req.len, req.prot)); break;
       case agent_op::mremap: {

@@ -100,8 +100,8 @@ machine_lock::machine_lock(const interrupt_check& check_interrupt, const lock_wa
   if (::flock(_fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) throw sys_error(fmt::format("cannot lock {}", _path));
     if (!how.wait)
-      throw lock_busy(fmt::format("the machine lock {} is held by {}, and --no-wait was given: try again when it is free",
-                                  _path, holder()));
+      throw lock_busy(fmt::format(
+          "the machine lock {} is held by {}, and --no-wait was given: try again when it is free", _path, holder()));
     if (how.notice)
       how.notice(fmt::format("waiting for the machine lock {}, held by {} (--no-wait fails instead)", _path, holder()));
     while (::flock(_fd.get(), LOCK_EX) != 0) {
@@ -370,8 +370,8 @@ bool stale_leftovers_exist(const std::string& swap_dir) {
   };
   const auto memcg = own_memcg_dir();
   return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
-         any_dead(swap_dir, SWAP_PREFIX) || !stale_swap_records().empty() || (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) ||
-         stale_trace_instances_exist();
+         any_dead(swap_dir, SWAP_PREFIX) || !stale_swap_records().empty() ||
+         (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) || stale_trace_instances_exist();
 }
 
 void remove_stale_leftovers(const std::string& swap_dir) {

@@ -18,8 +18,11 @@
 #include <optional>
 #include <ostream>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -154,9 +157,9 @@ class controller {
     // before it starts, under the lock, so as not to race a run that holds it.
     if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
       _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
-                      if (_opts.on_lock_wait) _opts.on_lock_wait(what);
-                      else _err << "rmapkit kernel: " << what << '\n' << std::flush;
-                    }});
+                                                 if (_opts.on_lock_wait) _opts.on_lock_wait(what);
+                                                 else _err << "rmapkit kernel: " << what << '\n' << std::flush;
+                                               }});
       remove_stale_leftovers(opts.swap_dir);
     }
     if (prog.needs_machine_lock) _ksm.emplace();
@@ -185,6 +188,13 @@ class controller {
     reap_all();
     if (!_kmem) return;
     auto counts = _kmem->read();
+    for (const auto& [name, pid] : _followed)
+      if (!_kmem->freed_any(pid))
+        throw std::runtime_error(fmt::format(
+            "kmem counts: process {} (pid {}) freed nothing as it exited: another process held its address "
+            "space then (a reader of /proc/{}, such as ps or top) and tore it down later, untraced; the counts "
+            "would be wrong: run again",
+            name, pid, pid));
     if (_opts.on_kmem_counts) _opts.on_kmem_counts(counts);
     else _err << sc::format(counts) << std::flush;
   }
@@ -269,6 +279,7 @@ class controller {
     if (pid && pid != a.pid) throw std::logic_error("agent pid mismatch");
     a.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, a.pid, 0)));
     if (!a.pidfd) throw sys_error(fmt::format("pidfd_open of process {}", a.name));
+    if (_kmem) _followed.emplace_back(a.name, a.pid);  // spawned ones are followed, forked ones follow their parent
     _agents[id] = std::move(a);
   }
 
@@ -484,6 +495,7 @@ class controller {
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
+  std::vector<std::pair<std::string, pid_t>> _followed;  // every process the kmem tracer followed
   std::optional<ksm_guard> _ksm;
   std::optional<damon_guard> _damon;
   std::optional<swap_guard> _swap;

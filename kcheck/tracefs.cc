@@ -35,6 +35,17 @@ std::string_view field(std::string_view line, std::string_view key) {
 
 bool tracefs_mounted() { return exists(std::string(TRACEFS) + "/instances"); }
 
+/// The pid of a trace line's task ("  comm-PID  [CPU] ..."), or 0.
+int task_pid(std::string_view line) {
+  auto task = line.substr(0, line.find(" ["));
+  auto dash = task.rfind('-');
+  if (dash == std::string_view::npos) return 0;
+  int pid = 0;
+  for (char c : task.substr(dash + 1))
+    if (c >= '0' && c <= '9') pid = pid * 10 + (c - '0');
+  return pid;
+}
+
 /// A run that mounts tracefs says so in a record (RECORD_DIR/MOUNT_RECORD_PREFIX<pid>)
 /// first, so that the next run unmounts it when this one is killed before it could.
 constexpr const char* RECORD_DIR = "/tmp";
@@ -142,6 +153,7 @@ scenario::kmem_counts kmem_tracer::read() {
     const bool av = name == "anon_vma";
     if (alloc) (av ? k.anon_vma_alloc : k.avc_alloc)++;
     else (av ? k.anon_vma_free : k.avc_free)++;
+    if (free) _freers.insert(task_pid(line));
   }
   return k;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "rmapkit/scenario/report.h"
@@ -30,12 +31,18 @@ class kmem_tracer {
   void follow(int pid);
   /// Stops tracing and counts what was recorded; throws when events were lost.
   [[nodiscard]] scenario::kmem_counts read();
+  /// After read(): whether process @pid freed anything. A process frees its anon_vma
+  /// chains as it exits, unless another process held its address space at that moment (a
+  /// reader of /proc/PID such as ps): then that one tears it down later, untraced, and the
+  /// counts miss those frees (and the next fork may not reuse what it would have).
+  [[nodiscard]] bool freed_any(int pid) const { return _freers.count(pid) != 0; }
 
  private:
   void set(const std::string& file, const std::string& value);
   void remove();
   std::string _dir;
   bool _mounted = false, _created = false;
+  std::set<int> _freers;  // the pids of read()'s free events
 };
 
 /// Removes the instances of runs that were killed before they could (their pid is gone),

@@ -50,7 +50,9 @@ std::size_t statements_in_all(const sc::program& prog, const bench_options& opts
 /// run_options::before_statement for run @run (counted over both back ends).
 std::function<void(std::size_t)> progress_of(const sc::program& prog, const bench_options& opts, std::size_t run) {
   if (!opts.on_progress) return {};
-  return [&prog, &opts, run](std::size_t i) { opts.on_progress(run * prog.ops.size() + i, statements_in_all(prog, opts)); };
+  return [&prog, &opts, run](std::size_t i) {
+    opts.on_progress(run * prog.ops.size() + i, statements_in_all(prog, opts));
+  };
 }
 
 bool bench_model(const sc::program& prog, const bench_options& opts, bench_result& res) {

@@ -34,8 +34,8 @@ std::uint64_t live_bytes(const std::vector<mm::rmap_object_count>& objs) {
 }
 
 /// run_options::before_statement of compare()'s run @run (the warm-up is run 0).
-std::function<void(std::size_t)> progress_of(const sc::program& prog, const compare_options& opts,
-                                             std::size_t designs, std::size_t run) {
+std::function<void(std::size_t)> progress_of(const sc::program& prog, const compare_options& opts, std::size_t designs,
+                                             std::size_t run) {
   if (!opts.on_progress) return {};
   const std::size_t total = prog.ops.size() * (1 + designs * std::max(opts.repeat, 1U));
   return [&prog, &opts, run, total](std::size_t i) { opts.on_progress(run * prog.ops.size() + i, total); };
@@ -84,8 +84,7 @@ design_run run_design(const sc::program& prog, const std::string& design,
 }
 
 /// The kmem counts of @p on the kernel, or nothing (why is in @err).
-std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, const compare_options& opts,
-                                                 std::ostream& err) {
+std::optional<sc::kmem_counts> kernel_run_counts(const sc::program& p, const compare_options& opts, std::ostream& err) {
   std::optional<sc::kmem_counts> got;
   kcheck::run_options k;
   k.on_lock_wait = opts.on_lock_wait;
@@ -105,8 +104,7 @@ std::string one_line(const sc::kmem_counts& k) {
 }
 
 /// The scenario's own anon_vma/AVC allocations on the kernel: its run minus its skeleton's.
-std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, const compare_options& opts,
-                                             std::ostream& err) {
+std::optional<sc::kmem_counts> kernel_counts(const sc::program& prog, const compare_options& opts, std::ostream& err) {
   auto full = kernel_run_counts(prog, opts, err);
   if (!full) return std::nullopt;
   return kernel_scenario_share(*full, prog, opts, err);
@@ -120,8 +118,9 @@ ns median(std::vector<ns> v) {
 /// Everything a run counts, without its times: equal in every run of one design.
 bool same_counts(const design_run& a, const design_run& b) {
   auto counts = [](const design_run& r) {
-    std::vector<std::uint64_t> v{r.peak_bytes, r.peak_frames, r.peak_mappings, r.walks.walks, r.walks.entries,
-                                 r.walks.vmas_visited, r.walks.ptes_examined, r.walks.misses, r.walks.upkeep};
+    std::vector<std::uint64_t> v{r.peak_bytes,          r.peak_frames,   r.peak_mappings,
+                                 r.walks.walks,         r.walks.entries, r.walks.vmas_visited,
+                                 r.walks.ptes_examined, r.walks.misses,  r.walks.upkeep};
     for (const auto& o : r.objects) v.insert(v.end(), {o.allocated, o.freed, o.peak});
     for (const auto& [k, c] : r.kinds) v.insert(v.end(), {c.count, c.allocated, c.entries, c.upkeep});
     return v;
@@ -131,8 +130,8 @@ bool same_counts(const design_run& a, const design_run& b) {
 
 /// @repeat runs of @design folded into one: the first run's counts, the median times, every
 /// run's total. Nothing when two runs counted differently (a bug of the model).
-std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design,
-                                       const compare_options& opts, std::size_t designs, std::size_t first_run) {
+std::optional<design_run> run_repeated(const sc::program& prog, const std::string& design, const compare_options& opts,
+                                       std::size_t designs, std::size_t first_run) {
   std::vector<design_run> runs;
   for (unsigned i = 0; i < std::max(opts.repeat, 1U); ++i) {
     runs.push_back(run_design(prog, design, progress_of(prog, opts, designs, first_run + i)));
@@ -162,8 +161,8 @@ bool run_designs(const sc::program& prog, const std::vector<std::string>& design
     auto run = run_repeated(prog, d, opts, designs.size(), 1 + n * std::max(opts.repeat, 1U));
     if (!run) {
       res.exit_code = model::EXIT_MODEL_BUG;
-      res.errors = fmt::format("{}: design {} counted differently in two runs of the same scenario: a bug of the model\n",
-                               prog.file, d);
+      res.errors = fmt::format(
+          "{}: design {} counted differently in two runs of the same scenario: a bug of the model\n", prog.file, d);
       return false;
     }
     res.designs.push_back(std::move(*run));

@@ -151,8 +151,14 @@ std::string machine::check_anon_vmas(const std::vector<const vm_area_struct*>& v
 /// Every PTE of every VMA, counted in @census; present PTEs are checked by check_pte().
 std::string machine::check_ptes(const std::vector<const vm_area_struct*>& vmas, pte_census& census) const {
   std::string bad;
+  // Anon pages seen in the current mm: @vmas come mm by mm.
+  std::set<std::uint64_t> seen_in_mm;
+  const mm_struct* mm = nullptr;
   for (const auto* v : vmas) {
-    std::set<std::uint64_t> seen_in_mm;
+    if (v->vm_mm != mm) {
+      seen_in_mm.clear();
+      mm = v->vm_mm;
+    }
     v->vm_mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, pte_t pte) {
       if (!bad.empty()) return;
       if (pte.is_swap()) {

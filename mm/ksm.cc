@@ -206,9 +206,12 @@ bool machine::ksm_scan_once() {
   auto before = ksm_counters();
   for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
     std::set<std::uint64_t> seen;
+    bool any_mergeable = false;
     for (auto& entry : mm->mm_mt) {
       vm_area_struct* vma = entry.second;  // a plain variable: clang 14 (clang-tidy) cannot capture a binding
-      if (!vma->vm_flags.has(vm_flag::mergeable) || !vma->anon_vma) continue;
+      if (!vma->vm_flags.has(vm_flag::mergeable)) continue;
+      any_mergeable = true;
+      if (!vma->anon_vma) continue;
       mm->pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
         if (!pte.present() || pte.pfn() == _zero_pfn) return;
         if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
@@ -228,6 +231,10 @@ bool machine::ksm_scan_once() {
       remove_rmap_item_from_tree(it->second);
       it = _ksm->items.erase(it);
     }
+    // A whole pass over the mm found no VM_MERGEABLE VMA: ksmd forgets the mm (as at exit,
+    // MMF_VM_MERGEABLE cleared), and a later MADV_MERGEABLE registers it again, at the end
+    // of the scan order.
+    if (!any_mergeable) ksm_exit(*mm);
   }
   // The unstable tree is rebuilt from scratch by every full scan. Its items still count
   // as pages_unshared until the next scan visits them (they carry the scan's seqnr).

@@ -101,14 +101,24 @@ TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
   expect_restored();
 }
 
+/// Waits (up to 2 s) until a run has tuned ksmd for its scan: its `ksm` has begun.
+void wait_for_ksm_tuned() {
+  for (int i = 0; i < 2000 && read_machine_state().ksm_knobs.at("sleep_millisecs") != "0"; ++i)
+    std::this_thread::sleep_for(1ms);
+}
+
 TEST_F(KernelRun, SigintDuringKsmRestoresKnobs) {
   auto path = temp_file("ksm.rmap", big_ksm);
   child run({rmapkit_bin(), "kernel", "--trace", path});
   ASSERT_TRUE(run.wait_for_err(":7: ksm", 60s)) << run.err_so_far();
+  wait_for_ksm_tuned();
+  ASSERT_NE(read_machine_state().ksm_knobs, _before.ksm_knobs) << "the run had not tuned ksmd yet";
   std::this_thread::sleep_for(5ms);
   ::kill(run.pid(), SIGINT);
   auto o = run.wait();
   EXPECT_EQ(o.signal, SIGINT) << o.err;
+  EXPECT_NE(o.err.find("interrupted by INT"), std::string::npos) << o.err;
+  EXPECT_EQ(o.out.find("after_ksm"), std::string::npos) << "ksm finished before the signal: make it bigger";
   expect_restored();
 }
 
@@ -122,8 +132,7 @@ TEST_F(KernelRun, SigkillDuringKsmIsUndoneByTheNextRunOfAnyKind) {
     child killed({rmapkit_bin(), "kernel", "--trace", path});
     ASSERT_TRUE(killed.wait_for_err(":7: ksm", 60s)) << killed.err_so_far();
     // Until the run has tuned ksmd for speed, then a moment more into the scan.
-    for (int i = 0; i < 2000 && read_machine_state().ksm_knobs.at("sleep_millisecs") != "0"; ++i)
-      std::this_thread::sleep_for(1ms);
+    wait_for_ksm_tuned();
     std::this_thread::sleep_for(delay);
     ::kill(killed.pid(), SIGKILL);
     EXPECT_EQ(killed.wait().signal, SIGKILL);

@@ -60,14 +60,13 @@ TEST_F(MachineLock, AWaitingRunSaysForWhomOnceAndGetsTheLockWhenItIsFree) {
   std::string notice;
   std::atomic<bool> got = false;
   std::thread waiter([&] {
-    const machine_lock second(
-        [] {},
-        lock_wait{true,
-                  [&](const std::string& what) {
-                    notice = what;
-                    ++notices;
-                  }},
-        _path);
+    const machine_lock second([] {},
+                              lock_wait{true,
+                                        [&](const std::string& what) {
+                                          notice = what;
+                                          ++notices;
+                                        }},
+                              _path);
     got = true;
   });
   while (notices == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));

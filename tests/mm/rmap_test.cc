@@ -1,6 +1,8 @@
 // The reverse map's entry points on hand-built states: rmap_walk, folio_referenced,
 // try_to_unmap and folio_mkclean, plus the anon_vma bookkeeping of fork and its reuse.
 #include <set>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -76,6 +78,66 @@ TEST_F(Rmap, ForkReusesAnAncestorsIdleAnonVmaInsteadOfGrowingTheChain) {
   auto* h = m.dup_mm(*g, "H");
   EXPECT_EQ(machine::find_vma(*h, A)->anon_vma, c_av) << "H should reuse C's idle anon_vma";
   EXPECT_EQ(machine::find_vma(*h, A)->anon_vma_chain.size(), 3U);  // P's, C's, G's
+}
+
+// The reuse rule's other half: an idle anon_vma with two children is not reused, or a
+// walk from it would visit both children's families as one (num_children < 2).
+TEST_F(Rmap, ForkDoesNotReuseAnIdleAnonVmaWithTwoChildren) {
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.access(*p, A, true, 1), 0);
+  auto* c = m.dup_mm(*p, "C");
+  auto* c_av = machine::find_vma(*c, A)->anon_vma;
+  auto* g1 = m.dup_mm(*c, "G1");
+  m.dup_mm(*c, "G2");
+  m.exit_mm(c);  // C's anon_vma now has no VMA and two children (G1's and G2's)
+  ASSERT_EQ(c_av->num_active_vmas, 0U);
+  ASSERT_EQ(c_av->num_children, 2U);
+  auto* g1_av = machine::find_vma(*g1, A)->anon_vma;
+  auto* h = m.dup_mm(*g1, "H");
+  auto* h_av = machine::find_vma(*h, A)->anon_vma;
+  EXPECT_NE(h_av, c_av) << "C's anon_vma has two children: H must not reuse it";
+  EXPECT_EQ(h_av->parent, g1_av) << "H gets a new anon_vma, a child of G1's";
+  EXPECT_EQ(machine::find_vma(*h, A)->anon_vma_chain.size(), 4U);  // P's, C's, G1's, H's
+  EXPECT_EQ(c_av->num_children, 2U);
+}
+
+// vma_address() at both ends of a VMA: its first and last page are inside, the pages just
+// outside are not (an off-by-one at vm_end would hand a walk the next VMA's first page).
+TEST_F(Rmap, VmaAddressAtTheEdgesOfAVma) {
+  auto* f0 = m.memfd_create("F", 16, 1);
+  files.push_back(f0);
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, 4, PROT_READ_, true, f0, pgoff_t{8}), 0);
+  const auto& v = *machine::find_vma(*p, A);
+  ASSERT_EQ(v.vm_pgoff.value, 8U);
+  EXPECT_EQ(machine::vma_address(v, pgoff_t{7}), std::nullopt);
+  EXPECT_EQ(machine::vma_address(v, pgoff_t{8}), A);
+  EXPECT_EQ(machine::vma_address(v, pgoff_t{11}), page_addr(A, 3));
+  EXPECT_EQ(machine::vma_address(v, pgoff_t{12}), std::nullopt) << "the page at vm_end is not in the VMA";
+}
+
+// The same edge in a walk: under linux-2.6.34 (AVCs on a list, no interval tree) a walk
+// offers every VMA of the anon_vma to vma_address(), which alone skips the lower half of
+// a split region for a page of the upper half.
+TEST(RmapWalk, VmaAddressSkipsTheVmaThatEndsJustBeforeThePage) {
+  machine lists("linux-2.6.34");
+  auto* p = lists.mm_alloc("P");
+  ASSERT_EQ(lists.do_mmap(*p, A, 2, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(lists.access(*p, page_addr(A, 1), true, 1), 0);
+  ASSERT_EQ(lists.do_mprotect(*p, page_addr(A, 1), 1, PROT_READ_), 0);  // [A, A+1) and [A+1, A+2)
+  const auto* upper = machine::find_vma(*p, page_addr(A, 1));
+  std::vector<std::pair<const vm_area_struct*, std::uint64_t>> offered;
+  rmap_walk_control rwc;
+  rwc.rmap_one = [&](folio&, vm_area_struct& vma, vaddr_t addr) {
+    offered.emplace_back(&vma, addr.value);
+    return true;
+  };
+  lists.rmap_walk(lists.folio_of(p->pgd.get(page_addr(A, 1)).pfn()), rwc);
+  EXPECT_EQ(offered, (std::vector<std::pair<const vm_area_struct*, std::uint64_t>>{{upper, page_addr(A, 1).value}}));
+  EXPECT_EQ(lists.check_invariants(), "");
+  lists.exit_mm(p);
+  EXPECT_EQ(lists.live().total(), 0U);
 }
 
 TEST_F(Rmap, FolioReferencedCountsVmasClearsYoungAndStopsAtMlock) {

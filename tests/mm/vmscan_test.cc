@@ -114,11 +114,23 @@ TEST_F(Vmscan, FaultsInALockedVmaGoStraightToTheUnevictableList) {
   ASSERT_EQ(m.do_mlock(*p, A, 2, true), 0);
   EXPECT_EQ(m.lru_size(lru_list::unevictable), 2U);
   EXPECT_EQ(m.lru_size(lru_list::inactive_anon), 0U);
-  // A COW copy in a locked VMA is locked too, and the old page is let go.
+  // A COW copy in a locked VMA is locked too, and the old page is let go: the child
+  // (fork does not inherit VM_LOCKED) keeps it, evictable.
   auto* c = m.dup_mm(*p, "C");
-  EXPECT_EQ(c->pgd.get(A).pfn(), p->pgd.get(A).pfn());
-  m.exit_mm(c);
+  const pfn_t old = pfn_at(*p, A);
+  EXPECT_EQ(pfn_at(*c, A), old);
+  ASSERT_EQ(m.access(*p, A, true, 9), 0);
+  const pfn_t copy = pfn_at(*p, A);
+  ASSERT_NE(copy, old) << "the write must copy the page C shares";
+  EXPECT_TRUE(on(lru_list::unevictable, copy));
+  EXPECT_TRUE(m.folio_of(copy).test(folio_flag::mlocked));
+  EXPECT_TRUE(on(lru_list::inactive_anon, old)) << "only C maps the old page now";
+  EXPECT_FALSE(m.folio_of(old).test(folio_flag::mlocked));
   EXPECT_EQ(m.lru_size(lru_list::unevictable), 2U);
+  m.exit_mm(c);
+  EXPECT_FALSE(m.folio_of(old).in_use());
+  EXPECT_EQ(m.lru_size(lru_list::unevictable), 2U);
+  EXPECT_EQ(m.lru_size(lru_list::inactive_anon), 0U);
 }
 
 TEST_F(Vmscan, PageoutOfAKsmPageMappedOnceKeepsItInTheSwapCache) {

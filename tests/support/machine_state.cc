@@ -65,6 +65,18 @@ std::map<std::string, std::string> read_damon() {
   return out;
 }
 
+/// The mount points of tracefs, from /proc/mounts, in its order.
+std::vector<std::string> tracefs_mounts() {
+  std::vector<std::string> out;
+  std::istringstream in(slurp("/proc/mounts"));
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string device, mount_point, type;
+    if (fields >> device >> mount_point >> type && type == "tracefs") out.push_back(mount_point);
+  }
+  return out;
+}
+
 }  // namespace
 
 machine_state read_machine_state() {
@@ -78,14 +90,21 @@ machine_state read_machine_state() {
   while (std::getline(swaps, line)) s.swap_devices.push_back(line.substr(0, line.find_first_of(" \t")));
   s.swap_files = entries("/var/tmp", "rmapkit-swap-");
   if (auto cg = own_memcg(); !cg.empty()) s.memcgs = entries(cg, "rmapkit_");
-  const std::string tr = "/sys/kernel/tracing/";
-  const bool mounted = slurp("/proc/mounts").find(" /sys/kernel/tracing tracefs ") != std::string::npos;
-  s.tracing["mounted"] = mounted ? "yes" : "no";
-  if (mounted)
+  // Wherever tracefs is mounted (/sys/kernel/tracing, /sys/kernel/debug/tracing, both or
+  // neither): the mounts themselves, the kmem settings and the rmapkit-PID instances.
+  const auto mounts = tracefs_mounts();
+  std::string all;
+  for (const auto& mp : mounts) all += (all.empty() ? "" : " ") + mp;
+  s.tracing["mounts"] = all;
+  for (const auto& mp : mounts) {
     for (const char* f : {"tracing_on", "buffer_size_kb", "options/event-fork", "set_event_pid",
                           "events/kmem/kmem_cache_alloc/enable", "events/kmem/kmem_cache_alloc/filter",
                           "events/kmem/kmem_cache_free/enable", "events/kmem/kmem_cache_free/filter"})
-      s.tracing[f] = trim(slurp(tr + f));
+      s.tracing[mp + "/" + f] = trim(slurp(mp + "/" + f));
+    std::string instances;
+    for (const auto& i : entries(mp + "/instances", "rmapkit-")) instances += " " + i;
+    s.tracing[mp + "/instances"] = instances;
+  }
   for (const auto& pid : entries("/proc", "")) {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     if (trim(slurp("/proc/" + pid + "/comm")) == "rmapkit-agent") s.agents.push_back(pid);

@@ -16,7 +16,8 @@ struct machine_state {
   std::vector<std::string> swap_files;    ///< /var/tmp/rmapkit-swap-*
   std::vector<std::string> memcgs;        ///< rmapkit_* memory cgroups beside ours
   std::vector<std::string> agents;        ///< live rmapkit-agent processes
-  /// tracefs: whether mounted and, when it is, the kmem settings a kmem count touches.
+  /// tracefs: where it is mounted (/proc/mounts) and, through each mount, the kmem settings
+  /// a kmem count touches and the rmapkit-PID instances.
   std::map<std::string, std::string> tracing;
   /// DAMON's kdamonds (state, pid: a restart would change it) and their schemes' actions,
   /// by path under /sys/kernel/mm/damon/admin.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
@@ -26,7 +27,7 @@ std::string short_count(double n) {
 
 /// "1:02:03", "2:03" or "3 s".
 std::string short_time(double seconds) {
-  const auto s = static_cast<long long>(seconds + 0.5);
+  const auto s = std::lround(seconds);
   if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
   if (s >= 60) return fmt::format("{}:{:02}", s / 60, s % 60);
   return fmt::format("{} s", s);
@@ -44,8 +45,8 @@ std::string progress_bar::line(const std::string& what, std::size_t done, std::s
   const double fraction = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
   const auto filled = std::min(BAR_WIDTH, static_cast<std::size_t>(fraction * BAR_WIDTH));
   const double rate = elapsed.count() > 0 ? static_cast<double>(done) / elapsed.count() : 0.0;
-  const std::string left =
-      rate > 0 ? short_time(static_cast<double>(total - std::min(done, total)) / rate) + " left" : "";
+  const std::string left = rate > 0 ? short_time(static_cast<double>(total - std::min(done, total)) / rate) + " left"
+                                    : "";
   return fmt::format("{}: [{}{}] {}/{} statements ({:.0f}%), {}/s, {}", what, std::string(filled, '#'),
                      std::string(BAR_WIDTH - filled, '.'), done, total, 100 * fraction, short_count(rate), left);
 }

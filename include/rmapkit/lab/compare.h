@@ -142,6 +142,7 @@ struct compare_result {
 /// fails or counts more than @run did.
 [[nodiscard]] std::optional<scenario::kmem_counts> kernel_scenario_share(const scenario::kmem_counts& run,
                                                                          const scenario::program& prog,
-                                                                         const compare_options& opts, std::ostream& err);
+                                                                         const compare_options& opts,
+                                                                         std::ostream& err);
 
 }  // namespace rmapkit::lab

@@ -1,0 +1,83 @@
+// KSM in the kernel's order (Linux 6.18):
+// - a write fault that copies a KSM page read back from swap: when the copy took the old
+//   folio's last mapping and no swap entry refers to it any more, the kernel drops it from
+//   the swap cache at once (wp_page_copy()'s free_swap_cache(): the old frame is freed and
+//   its stable node goes stale); the model used to keep it cached;
+// - ksmd forgets an mm in which a whole pass found no VM_MERGEABLE VMA, so a later
+//   MADV_MERGEABLE registers it again at the end of the scan order.
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "rmapkit/mm/machine.h"
+
+namespace rmapkit::mm {
+namespace {
+
+constexpr vaddr_t A{0x100000000000ULL};
+constexpr vaddr_t B{0x100040000000ULL};
+
+TEST(KsmCow, CopyingTheLastMappingOfASwappedInKsmPageFreesItsSwapCache) {
+  machine m;
+  auto* p = m.mm_alloc("P");
+  auto* q = m.mm_alloc("Q");
+  ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_mmap(*q, B, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
+  ASSERT_EQ(m.do_madvise(*q, B, 1, madv::mergeable), 0);
+  ASSERT_EQ(m.access(*p, A, true, 5), 0);
+  ASSERT_EQ(m.access(*q, B, true, 5), 0);
+  m.ksm_run_to_fixpoint();
+  ASSERT_EQ(m.ksm_counters().pages_shared, 1U);
+  ASSERT_EQ(m.access(*q, B, true, 6), 0);  // Q copies: the KSM page is P's alone
+  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::pageout), 0);
+  ASSERT_TRUE(p->pgd.get(A).is_swap()) << "a KSM page mapped once is paged out";
+  ASSERT_EQ(m.access(*p, A, false), 0);  // read back: mapped again, still in the swap cache
+  const pfn_t kpfn = p->pgd.get(A).pfn();
+  ASSERT_TRUE(m.folio_of(kpfn).is_ksm());
+  ASSERT_TRUE(m.folio_of(kpfn).test(folio_flag::swapcache));
+  const auto folios_before = m.live().folios;
+
+  ASSERT_EQ(m.access(*p, A, true, 7), 0);  // a KSM page is always copied on write
+  EXPECT_NE(p->pgd.get(A).pfn(), kpfn);
+  EXPECT_FALSE(m.folio_of(kpfn).in_use()) << "the old KSM folio must leave the swap cache and be freed";
+  EXPECT_EQ(m.live().folios, folios_before) << "one folio allocated for the copy, the old one freed";
+  EXPECT_EQ(m.check_invariants(), "");
+  // The stable node is stale now, and the next scan drops it.
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(m.ksm_counters().pages_shared, 0U);
+}
+
+std::vector<const mm_struct*> scan_order(const machine& m) { return m.ksm_snapshot().mm_slots; }
+
+TEST(KsmScan, AnMmWithNoMergeableVmaLeftIsForgottenAndRegistersAgainAtTheEnd) {
+  machine m;
+  auto* p = m.mm_alloc("P");
+  auto* q = m.mm_alloc("Q");
+  ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_mmap(*q, B, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
+  ASSERT_EQ(m.do_madvise(*q, B, 1, madv::mergeable), 0);
+  ASSERT_EQ(m.access(*p, A, true, 5), 0);
+  ASSERT_EQ(m.access(*q, B, true, 9), 0);
+  EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{p, q}));
+
+  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::unmergeable), 0);
+  EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{p, q})) << "nothing changes until ksmd looks";
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{q})) << "a pass found no mergeable VMA in P";
+  EXPECT_FALSE(p->ksm_registered);
+
+  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
+  EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{q, p})) << "registered again, at the end";
+  // A mergeable VMA with no anon_vma yet (nothing faulted) still keeps its mm registered.
+  auto* r = m.mm_alloc("R");
+  ASSERT_EQ(m.do_mmap(*r, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*r, A, 1, madv::mergeable), 0);
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{q, p, r}));
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+}  // namespace
+}  // namespace rmapkit::mm
