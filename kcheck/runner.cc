@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -168,9 +169,9 @@ class controller {
       // Before the swap file exists: DAMON's schemes would swap out the scenario's
       // unmapped memfd pages (damon.h).
       _damon.emplace();
-      // Much larger than anything the scenario can allocate: a swap device more than half
-      // full frees swap cache early and changes `swapcache` flags.
-      auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.page_bound * PAGE_SIZE + (32ULL << 20));
+      // Twice what the scenario can hold at once: a swap device more than half full frees
+      // swap cache early and changes `swapcache` flags.
+      auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.frame_bound() * PAGE_SIZE + (32ULL << 20));
       _swap.emplace(opts.swap_dir, bytes);
     }
     // Joined before any file is filled or agent spawned: pages are charged at allocation.
@@ -255,7 +256,7 @@ class controller {
   }
 
   void refused(const char* what, int err) {
-    if (err) throw statement_error(fmt::format("{}: kernel refused: {}", what, std::strerror(err)));
+    if (err) throw statement_error(fmt::format("{}: refused: {}", what, std::strerror(err)));
   }
 
   agent_request span_request(agent_op op, const sc::page_span& s) {
@@ -647,7 +648,53 @@ std::optional<std::string> missing_privileges() {
   return std::nullopt;
 }
 
+namespace {
+
+/// Raises the open-file limit to its hard limit: the runner holds every file's memfd and a
+/// channel and a pidfd for each live process, more than the usual soft limit of 1024 allows.
+/// Why the scenario would still run out of descriptors, or nothing.
+std::optional<std::string> open_files_short(const sc::program& prog) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return std::nullopt;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+    (void)::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const std::uint64_t need = prog.file_names.size() + 2 * prog.live_process_peak + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+    return fmt::format(
+        "the scenario needs about {} open files (one a file, two a live process), more than "
+        "RLIMIT_NOFILE allows ({})",
+        need, rl.rlim_cur);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> resource_cap_exceeded(const sc::program& prog) {
+  if (prog.frame_bound() > MAX_RUN_PAGES)
+    return fmt::format(
+        "the scenario can hold {} pages ({} MiB) at once, more than the kernel back end allows ({} "
+        "pages, {} MiB); --allow-large runs it all the same",
+        prog.frame_bound(), prog.frame_bound() * PAGE_SIZE >> 20, MAX_RUN_PAGES, MAX_RUN_PAGES * PAGE_SIZE >> 20);
+  if (prog.live_process_peak > MAX_RUN_PROCESSES)
+    return fmt::format(
+        "the scenario has {} processes alive at once, more than the kernel back end allows ({}); "
+        "--allow-large runs it all the same",
+        prog.live_process_peak, MAX_RUN_PROCESSES);
+  return std::nullopt;
+}
+
 run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {
+  if (auto why = opts.allow_large ? std::nullopt : resource_cap_exceeded(prog)) {
+    err << sc::diag{prog.file, 0, *why}.str() << '\n';
+    return {sc::EXIT_SCENARIO_ERROR, 0};
+  }
+  if (auto why = open_files_short(prog)) {
+    err << sc::diag{prog.file, 0, *why}.str() << '\n';
+    return {sc::EXIT_SCENARIO_ERROR, 0};
+  }
   if (auto why = missing_privileges()) {
     err << "rmapkit kernel: " << *why << '\n';
     return {sc::EXIT_SCENARIO_ERROR, 0};

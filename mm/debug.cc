@@ -78,7 +78,7 @@ std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct
 }  // namespace
 
 std::string machine::check_invariants() const {
-  const auto vmas = all_vmas(_mms);
+  const auto vmas = all_vmas(mms());
   if (auto e = check_vmas(vmas); !e.empty()) return e;
   if (auto e = check_anon_vmas(vmas); !e.empty()) return e;
   pte_census census;
@@ -93,7 +93,7 @@ std::string machine::check_invariants() const {
 /// Each mm's VMA cache, and each VMA: its range, its anon_vma and chain (one chain per
 /// anon_vma: CVE-2022-42703 was two), its place in i_mmap.
 std::string machine::check_vmas(const std::vector<const vm_area_struct*>& vmas) const {
-  for (const auto* mm : _mms) {
+  for (const auto* mm : mms()) {
     bool cache_found = mm->mmap_cache == nullptr;
     for (const auto& [start, v] : mm->mm_mt) cache_found = cache_found || v == mm->mmap_cache;
     if (!cache_found) return fmt::format("mm {}: mmap_cache points at a VMA it does not have", mm->name);

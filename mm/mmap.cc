@@ -74,7 +74,8 @@ void machine::exit_mm(mm_struct* mm) {
   for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
   for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
   for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
-  std::erase(_mms, mm);
+  _mms[mm->mms_index] = nullptr;
+  if (2 * ++_mms_exited > _mms.size()) compact_mms();
   _mm_slab.free(mm);
 }
 

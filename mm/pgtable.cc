@@ -6,7 +6,8 @@ namespace rmapkit::mm {
 page_table::pte_table* page_table::lookup(vaddr_t addr) const {
   const std::uint64_t key = addr.value >> PMD_SHIFT;
   if (key == _cached_pmd) return _cached;
-  const auto* pud = _pgd.e[index(addr, 39)].get();
+  if (!_pgd) return nullptr;
+  const auto* pud = _pgd->e[index(addr, 39)].get();
   if (!pud) return nullptr;
   const auto* pmd = pud->e[index(addr, 30)].get();
   if (!pmd) return nullptr;
@@ -36,7 +37,8 @@ void page_table::set_slow(vaddr_t addr, pte_t val) {
       }
       return *slot;
     };
-    auto& pud = child(_pgd, index(addr, 39));
+    if (!_pgd) _pgd = std::make_unique<pgd_table>();
+    auto& pud = child(*_pgd, index(addr, 39));
     auto& pmd = child(pud, index(addr, 30));
     table = &child(pmd, index(addr, 21));
     _cached_pmd = addr.value >> PMD_SHIFT;
@@ -48,9 +50,10 @@ void page_table::set_slow(vaddr_t addr, pte_t val) {
 void page_table::free_empty(vaddr_t start, vaddr_t end) {
   _cached_pmd = ~std::uint64_t{0};
   _cached = nullptr;
+  if (!_pgd) return;
   std::uint64_t a = start.value & ~(PMD_SIZE - 1);
   for (; a < end.value; a += PMD_SIZE) {
-    auto* pud = _pgd.e[index(vaddr_t{a}, 39)].get();
+    auto* pud = _pgd->e[index(vaddr_t{a}, 39)].get();
     if (!pud) continue;
     auto& pmd_slot = pud->e[index(vaddr_t{a}, 30)];
     if (!pmd_slot) continue;
@@ -65,10 +68,10 @@ void page_table::free_empty(vaddr_t start, vaddr_t end) {
       --pud->used;
       --_tables;
     }
-    auto& pud_slot = _pgd.e[index(vaddr_t{a}, 39)];
+    auto& pud_slot = _pgd->e[index(vaddr_t{a}, 39)];
     if (pud_slot->used == 0) {
       pud_slot.reset();
-      --_pgd.used;
+      --_pgd->used;
       --_tables;
     }
   }

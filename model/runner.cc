@@ -90,8 +90,10 @@ class statement_runner {
  private:
   mm::mm_struct& mm_of(sc::proc_id p) { return *_mms.at(p); }
 
+  // The model's own refusal, worded as the kernel runner words the kernel's, so that `diff`
+  // compares them; it never claims to be the kernel.
   static void refused(const char* what, int r) {
-    if (r < 0) throw statement_error(fmt::format("{}: kernel refused: {}", what, std::strerror(-r)));
+    if (r < 0) throw statement_error(fmt::format("{}: refused: {}", what, std::strerror(-r)));
   }
 
   void each_page(sc::proc_id p, const sc::page_span& s, bool write, const std::optional<std::uint8_t>& value) {

@@ -1,15 +1,16 @@
 // Kernel counterpart: none; this is the scenario language of docs/scenario-format.md.
 #include "rmapkit/scenario/parser.h"
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,16 @@ struct syntax_error {
   std::string message;
 };
 
+/// @tok as an error message quotes it: whole if short, else its first bytes and its size,
+/// so that a huge token does not flood the terminal.
+std::string echo(std::string_view tok) {
+  constexpr std::size_t shown = 40;
+  if (tok.size() <= shown) return std::string(tok);
+  std::size_t n = shown;
+  while (n > 0 && (static_cast<unsigned char>(tok[n]) & 0xC0U) == 0x80U) --n;  // not inside a UTF-8 character
+  return fmt::format("{}…({} bytes)", tok.substr(0, n), tok.size());
+}
+
 bool is_name(std::string_view s) {
   if (s.empty()) return false;
   auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
@@ -64,7 +75,7 @@ bool is_name(std::string_view s) {
 }
 
 std::string_view expect_name(std::string_view tok, std::string_view what) {
-  if (!is_name(tok)) throw syntax_error{fmt::format("bad {} name '{}'", what, tok)};
+  if (!is_name(tok)) throw syntax_error{fmt::format("bad {} name '{}'", what, echo(tok))};
   return tok;
 }
 
@@ -78,9 +89,9 @@ std::uint64_t parse_number(std::string_view s, std::string_view what) {
   std::uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
   if (digits.empty() || ec == std::errc::result_out_of_range)
-    throw syntax_error{fmt::format("bad number '{}' for {}", s, what)};
+    throw syntax_error{fmt::format("bad number '{}' for {}", echo(s), what)};
   if (ec != std::errc{} || ptr != digits.data() + digits.size())
-    throw syntax_error{fmt::format("bad number '{}' for {}", s, what)};
+    throw syntax_error{fmt::format("bad number '{}' for {}", echo(s), what)};
   return v;
 }
 
@@ -105,10 +116,10 @@ class options {
     for (std::size_t i = from; i < toks.size(); ++i) {
       auto eq = toks[i].find('=');
       if (eq == std::string_view::npos || eq == 0 || eq + 1 == toks[i].size())
-        throw syntax_error{fmt::format("{}: expected key=value, got '{}'", stmt, toks[i])};
+        throw syntax_error{fmt::format("{}: expected key=value, got '{}'", stmt, echo(toks[i]))};
       auto key = toks[i].substr(0, eq);
       if (!_opts.emplace(key, toks[i].substr(eq + 1)).second)
-        throw syntax_error{fmt::format("{}: option '{}' given twice", stmt, key)};
+        throw syntax_error{fmt::format("{}: option '{}' given twice", stmt, echo(key))};
     }
   }
 
@@ -128,7 +139,7 @@ class options {
 
   /// Every option must have been taken: anything left is unknown to this statement.
   void finish() const {
-    if (!_opts.empty()) throw syntax_error{fmt::format("{}: unknown option '{}'", _stmt, _opts.begin()->first)};
+    if (!_opts.empty()) throw syntax_error{fmt::format("{}: unknown option '{}'", _stmt, echo(_opts.begin()->first))};
   }
 
  private:
@@ -140,7 +151,7 @@ prot parse_prot(std::string_view s) {
   if (s == "rw") return prot::rw;
   if (s == "r") return prot::r;
   if (s == "none") return prot::none;
-  throw syntax_error{fmt::format("bad protection '{}' (rw, r or none)", s)};
+  throw syntax_error{fmt::format("bad protection '{}' (rw, r or none)", echo(s))};
 }
 
 advice parse_advice(std::string_view s) {
@@ -148,7 +159,7 @@ advice parse_advice(std::string_view s) {
                                    advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork};
   for (advice a : all)
     if (s == to_string(a)) return a;
-  throw syntax_error{fmt::format("unknown advice '{}'", s)};
+  throw syntax_error{fmt::format("unknown advice '{}'", echo(s))};
 }
 
 range_ref parse_range(std::string_view s) {
@@ -158,7 +169,7 @@ range_ref parse_range(std::string_view s) {
     r.region = std::string(expect_name(s, "region"));
     return r;
   }
-  if (s.back() != ']') throw syntax_error{fmt::format("bad range '{}'", s)};
+  if (s.back() != ']') throw syntax_error{fmt::format("bad range '{}'", echo(s))};
   r.region = std::string(expect_name(s.substr(0, open), "region"));
   auto inner = s.substr(open + 1, s.size() - open - 2);
   auto colon = inner.find(':');
@@ -168,13 +179,13 @@ range_ref parse_range(std::string_view s) {
   }
   r.first = parse_number(inner.substr(0, colon), "page index");
   r.last = parse_number(inner.substr(colon + 1), "page index");
-  if (*r.last <= *r.first) throw syntax_error{fmt::format("empty range '{}'", s)};
+  if (*r.last <= *r.first) throw syntax_error{fmt::format("empty range '{}'", echo(s))};
   return r;
 }
 
 void want_args(std::string_view stmt, const std::vector<std::string_view>& toks, std::size_t from, std::size_t n) {
   if (toks.size() - from < n) throw syntax_error{fmt::format("{}: missing argument", stmt)};
-  if (toks.size() - from > n) throw syntax_error{fmt::format("{}: unexpected '{}'", stmt, toks[from + n])};
+  if (toks.size() - from > n) throw syntax_error{fmt::format("{}: unexpected '{}'", stmt, echo(toks[from + n]))};
 }
 
 statement_body parse_mmap(std::string proc, const std::vector<std::string_view>& t, std::size_t i) {
@@ -193,12 +204,12 @@ statement_body parse_mmap(std::string proc, const std::vector<std::string_view>&
     file = true;
     next = i + 3;
   } else {
-    throw syntax_error{fmt::format("mmap: expected 'anon' or 'file', got '{}'", t[i + 1])};
+    throw syntax_error{fmt::format("mmap: expected 'anon' or 'file', got '{}'", echo(t[i + 1]))};
   }
   bool shared;
   if (t[next] == "private") shared = false;
   else if (t[next] == "shared") shared = true;
-  else throw syntax_error{fmt::format("mmap: expected 'private' or 'shared', got '{}'", t[next])};
+  else throw syntax_error{fmt::format("mmap: expected 'private' or 'shared', got '{}'", echo(t[next]))};
   m.kind = file ? (shared ? map_kind::file_shared : map_kind::file_private)
                 : (shared ? map_kind::anon_shared : map_kind::anon_private);
   options o("mmap", t, next + 1);
@@ -212,7 +223,7 @@ statement_body parse_mmap(std::string proc, const std::vector<std::string_view>&
 }
 
 statement_body parse_process_statement(std::string proc, const std::vector<std::string_view>& t, std::size_t i) {
-  if (i >= t.size()) throw syntax_error{fmt::format("missing statement after '{}:'", proc)};
+  if (i >= t.size()) throw syntax_error{fmt::format("missing statement after '{}:'", echo(proc))};
   auto verb = t[i++];
   auto range_then = [&](std::size_t extra) {
     want_args(verb, t, i, 1 + extra);
@@ -263,7 +274,7 @@ statement_body parse_process_statement(std::string proc, const std::vector<std::
   }
   if (verb == "mlock") return st_mlock{std::move(proc), range_then(0)};
   if (verb == "munlock") return st_munlock{std::move(proc), range_then(0)};
-  throw syntax_error{fmt::format("unknown statement '{}'", verb)};
+  throw syntax_error{fmt::format("unknown statement '{}'", echo(verb))};
 }
 
 statement_body parse_statement(const std::vector<std::string_view>& t) {
@@ -295,10 +306,14 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
     return st_reclaim{};
   }
   if (head == "check") {
-    if (t.size() > 2) throw syntax_error{fmt::format("check: the label is one name, got '{}' after it", t[2])};
+    if (t.size() > 2) throw syntax_error{fmt::format("check: the label is one name, got '{}' after it", echo(t[2]))};
     return st_check{t.size() == 2 ? std::string(expect_name(t[1], "label")) : std::string()};
   }
-  throw syntax_error{fmt::format("unknown statement '{}'", head)};
+  throw syntax_error{fmt::format("unknown statement '{}'", echo(head))};
+}
+
+std::string too_large() {
+  return fmt::format("larger than a scenario may be ({} MiB at most)", MAX_SCENARIO_BYTES >> 20);
 }
 
 }  // namespace
@@ -306,12 +321,17 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
 tl::expected<scenario, diag> parse(std::string_view text, std::string file_name) {
   scenario sc;
   sc.file = std::move(file_name);
+  if (text.size() > MAX_SCENARIO_BYTES) return tl::make_unexpected(diag{sc.file, 0, too_large()});
   int line_no = 0;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     auto nl = text.find('\n', pos);
     auto line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     ++line_no;
+    if (line.size() > MAX_LINE_BYTES)
+      return tl::make_unexpected(diag{
+          sc.file, line_no,
+          fmt::format("line of {} bytes is too long (a line may be at most {} bytes)", line.size(), MAX_LINE_BYTES)});
     auto toks = tokenize(line);
     if (!toks.empty()) {
       try {
@@ -329,18 +349,36 @@ tl::expected<scenario, diag> parse(std::string_view text, std::string file_name)
 }
 
 tl::expected<scenario, diag> parse_file(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return tl::make_unexpected(diag{path, 0, fmt::format("cannot open: {}", std::strerror(errno))});
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+  auto text = read_scenario_text(path);
+  if (!text) return tl::make_unexpected(std::move(text).error());
+  return parse(*text, path);
+}
+
+tl::expected<std::string, diag> read_scenario_text(const std::string& path) {
+  auto fail = [&](std::string why) { return tl::make_unexpected(diag{path, 0, std::move(why)}); };
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    // A directory opens, reads as nothing and would pass as an empty scenario.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return fail("is a directory, not a scenario");
+    file.open(path, std::ios::binary);
+    if (!file) return fail(fmt::format("cannot open: {}", std::strerror(errno)));
+    in = &file;
   }
-  if (text.find('\0') != std::string::npos) return tl::make_unexpected(diag{path, 0, "not a text file (NUL byte)"});
-  return parse(text, path);
+  // Read at most one byte more than the cap: /dev/zero or a runaway pipe stops there.
+  std::string text;
+  std::array<char, 65536> buf{};
+  while (text.size() <= MAX_SCENARIO_BYTES) {
+    in->read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    auto got = static_cast<std::size_t>(in->gcount());
+    if (got == 0) break;
+    text.append(buf.data(), std::min(got, MAX_SCENARIO_BYTES + 1 - text.size()));
+  }
+  if (in->bad()) return fail(fmt::format("cannot read: {}", std::strerror(errno)));
+  if (text.size() > MAX_SCENARIO_BYTES) return fail(too_large());
+  if (text.find('\0') != std::string::npos) return fail("not a text file (NUL byte)");
+  return text;
 }
 
 }  // namespace rmapkit::scenario

@@ -1,8 +1,10 @@
 // Resolves a parsed scenario: a shadow of the scenario-level state (names, regions,
 // holes, protections, mlock and fork advice per page) decides every rule of the format
 // that does not need the memory manager itself, before anything runs.
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -28,9 +30,80 @@ struct page_state {
   bool dontfork = false;    // VM_DONTCOPY
   bool wipeonfork = false;  // VM_WIPEONFORK
 
-  bool same_vma_flags(const page_state& o) const {
-    return prot == o.prot && locked == o.locked && dontfork == o.dontfork && wipeonfork == o.wipeonfork;
+  bool operator==(const page_state&) const = default;
+};
+
+/// A hole: every hole is this state, so that neighbouring holes are one run.
+constexpr page_state HOLE{false, prot::none, false, false, false};
+
+/// The pages of a region as runs of equal state, neighbouring runs unequal: a region of
+/// 262,143 pages that no statement splits is one entry, not 262,143. So each mapped run is
+/// one VMA as the scenario's history shows it.
+class page_runs {
+ public:
+  page_runs(std::uint64_t size, const page_state& s) : _size(size) { _runs.emplace(0, s); }
+
+  [[nodiscard]] std::uint64_t size() const { return _size; }
+  [[nodiscard]] const page_state& at(std::uint64_t i) const { return std::prev(_runs.upper_bound(i))->second; }
+  [[nodiscard]] bool one_run() const { return _runs.size() == 1; }
+
+  /// The first page of [first, last) whose state fails @ok, or nothing.
+  template <typename Ok>
+  [[nodiscard]] std::optional<std::uint64_t> find_bad(std::uint64_t first, std::uint64_t last, Ok ok) const {
+    if (first >= last) return std::nullopt;
+    for (auto it = std::prev(_runs.upper_bound(first)); it != _runs.end() && it->first < last; ++it)
+      if (!ok(it->second)) return std::max(it->first, first);
+    return std::nullopt;
   }
+
+  /// Applies @f to the state of every page of [first, last).
+  template <typename F>
+  void update(std::uint64_t first, std::uint64_t last, F f) {
+    if (first >= last) return;
+    split(first);
+    split(last);
+    for (auto it = _runs.find(first); it != _runs.end() && it->first < last; ++it) f(it->second);
+    merge(first, last);
+  }
+
+  /// Shrinks, or grows with pages of state @fill.
+  void resize(std::uint64_t size, const page_state& fill) {
+    if (size < _size) _runs.erase(_runs.lower_bound(size), _runs.end());
+    if (size > _size) _runs.emplace(_size, fill);
+    const auto old = _size;
+    _size = size;
+    if (size > old) merge(old, old);
+  }
+
+  /// Mapped runs (VMAs) that a change of pages [first, last) can split, join or remove:
+  /// those overlapping the range and the page on each side of it.
+  [[nodiscard]] std::uint64_t vmas_near(std::uint64_t first, std::uint64_t last) const {
+    const std::uint64_t lo = first > 0 ? first - 1 : 0, hi = std::min(last + 1, _size);
+    std::uint64_t n = 0;
+    for (auto it = std::prev(_runs.upper_bound(lo)); it != _runs.end() && it->first < hi; ++it)
+      if (it->second.mapped) ++n;
+    return n;
+  }
+
+ private:
+  /// A run starts at @pos (unless @pos is the end).
+  void split(std::uint64_t pos) {
+    if (pos >= _size) return;
+    auto it = std::prev(_runs.upper_bound(pos));
+    if (it->first != pos) _runs.emplace_hint(std::next(it), pos, it->second);
+  }
+
+  /// Joins equal neighbours among the runs from the one before @first to the one at @last.
+  void merge(std::uint64_t first, std::uint64_t last) {
+    auto it = std::prev(_runs.upper_bound(first > 0 ? first - 1 : 0));
+    for (auto next = std::next(it); next != _runs.end() && next->first <= last; next = std::next(it)) {
+      if (next->second == it->second) _runs.erase(next);
+      else it = next;
+    }
+  }
+
+  std::map<std::uint64_t, page_state> _runs;  // first page of a run -> its state; a run ends where the next starts
+  std::uint64_t _size;
 };
 
 struct region_state {
@@ -38,13 +111,15 @@ struct region_state {
   std::optional<file_id> file;
   std::uint64_t offset = 0;
   std::uint64_t slot = 0;
-  std::vector<page_state> pages;
+  page_runs pages{1, HOLE};
 };
 
 struct process_state {
   proc_id id = 0;
   bool alive = true;
   std::map<std::string, region_state> regions;  // never shrinks: region names are not reused
+  std::uint64_t pages = 0;                      // in all its regions, holes included
+  std::uint64_t vmas = 0;                       // as the scenario's history shows them: the kernel may keep more apart
 };
 
 std::string range_text(const range_ref& r) {
@@ -52,6 +127,8 @@ std::string range_text(const range_ref& r) {
   if (!r.last) return fmt::format("{}[{}]", r.region, *r.first);
   return fmt::format("{}[{}:{}]", r.region, *r.first, *r.last);
 }
+
+bool readable(const page_state& pg) { return pg.prot != prot::none; }
 
 bool is_file(map_kind k) { return k == map_kind::file_private || k == map_kind::file_shared; }
 
@@ -114,14 +191,15 @@ class resolver {
     auto& reg = region_of(p, proc, r.region);
     std::uint64_t size = reg.pages.size();
     std::uint64_t first = r.first.value_or(0);
-    std::uint64_t last = r.first ? r.last.value_or(first + 1) : size;
+    // first >= size first: R[18446744073709551615] must not wrap round to an empty range.
+    std::uint64_t last = r.first ? (first >= size ? size + 1 : r.last.value_or(first + 1)) : size;
     if (last > size) {
       throw rule_error{fmt::format("{}: {} {} outside region {} ({} pages)", verb, r.last ? "range" : "page",
                                    range_text(r), r.region, size)};
     }
     if (!holes_ok) {
-      for (auto i = first; i < last; ++i)
-        if (!reg.pages[i].mapped) throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, i)};
+      if (auto i = reg.pages.find_bad(first, last, [](const page_state& s) { return s.mapped; }))
+        throw rule_error{fmt::format("{}: {}[{}] is a hole (not mapped)", verb, r.region, *i)};
     }
     return {&reg, first, last};
   }
@@ -137,18 +215,54 @@ class resolver {
                                    pages, MAX_REGION_PAGES)};
   }
 
+  // ---- counts the kernel bounds ----------------------------------------------------
+
+  /// After @name joined _alive.
+  void process_born(std::string_view verb, const std::string& name) {
+    const std::uint64_t live = _alive.size();
+    if (live > MAX_LIVE_PROCESSES)
+      throw rule_error{
+          fmt::format("{}: {} would be process {} alive at once (at most {}): fork fails with EAGAIN "
+                      "beyond the kernel's pid_max",
+                      verb, name, live, MAX_LIVE_PROCESSES)};
+    _prog.live_process_peak = std::max(_prog.live_process_peak, live);
+  }
+
+  void mapped_change(std::uint64_t added, std::uint64_t removed) {
+    _mapped = _mapped + added - removed;
+    _prog.mapped_peak = std::max(_prog.mapped_peak, _mapped);
+  }
+
+  /// VMAs that a change of the pages of @rr can split, join or remove.
+  static std::uint64_t vmas_around(const resolved_range& rr) { return rr.region->pages.vmas_near(rr.first, rr.last); }
+
+  void add_vmas(process_state& p, const std::string& proc, std::uint64_t after, std::uint64_t before) {
+    p.vmas = p.vmas + after - before;
+    if (p.vmas > MAX_PROCESS_VMAS)
+      throw rule_error{
+          fmt::format("process {} would have {} VMAs (at most {}): the kernel refuses more than "
+                      "vm.max_map_count (ENOMEM)",
+                      proc, p.vmas, MAX_PROCESS_VMAS)};
+  }
+
   // ---- statements -------------------------------------------------------------------
 
   op_body step(const st_spawn& s) {
     claim_global_name(s.proc);
     auto id = static_cast<proc_id>(_prog.process_names.size());
     _prog.process_names.push_back(s.proc);
-    _procs.emplace(s.proc, process_state{id, true, {}});
+    _alive.insert(&*_procs.emplace(s.proc, process_state{id, true, {}}).first);
+    process_born("spawn", s.proc);
     return op_spawn{id};
   }
 
   op_body step(const st_file& s) {
     claim_global_name(s.file);
+    if (s.file.size() > MAX_FILE_NAME_BYTES)
+      throw rule_error{
+          fmt::format("file: a name of {} bytes is too long (at most {}): the kernel refuses a memfd name "
+                      "over 249 bytes (EINVAL), and the kernel runner adds 6",
+                      s.file.size(), MAX_FILE_NAME_BYTES)};
     if (s.pages == 0) throw rule_error{fmt::format("file: {} needs at least one page", s.file)};
     if (s.pages > MAX_FILE_PAGES)
       throw rule_error{fmt::format("file: {} of {} pages is too large (at most {})", s.file, s.pages, MAX_FILE_PAGES)};
@@ -157,6 +271,7 @@ class resolver {
     _file_pages.push_back(s.pages);
     _files.emplace(s.file, id);
     _prog.page_bound += s.pages;
+    mapped_change(s.pages, 0);
     return op_file{id, s.pages};
   }
 
@@ -171,6 +286,13 @@ class resolver {
       if (it == _files.end()) throw rule_error{fmt::format("mmap: unknown file {}", s.file)};
       fid = it->second;
       auto fpages = _file_pages[*fid];
+      // The kernel maps a file up to the largest file offset, 2^63 - 1 bytes, and refuses a
+      // mapping that ends beyond it (or whose end wraps round) with EOVERFLOW.
+      if (s.offset >= MAX_FILE_OFFSET_PAGES || s.pages >= MAX_FILE_OFFSET_PAGES - s.offset)
+        throw rule_error{
+            fmt::format("mmap: offset={} pages={} ends beyond the largest file offset ({} pages): the "
+                        "kernel refuses it (EOVERFLOW)",
+                        s.offset, s.pages, MAX_FILE_OFFSET_PAGES - 1)};
       if (s.offset + s.pages > fpages)
         throw rule_error{fmt::format("mmap: offset={} pages={} reaches beyond file {} ({} pages)", s.offset, s.pages,
                                      s.file, fpages)};
@@ -180,19 +302,21 @@ class resolver {
     reg.file = fid;
     reg.offset = s.offset;
     reg.slot = next_slot();
-    reg.pages.assign(s.pages, page_state{true, s.prot, false, false, false});
+    reg.pages = page_runs(s.pages, page_state{true, s.prot, false, false, false});
     auto base = slot_start(reg.slot);
     p.regions.emplace(s.region, std::move(reg));
+    p.pages += s.pages;
+    mapped_change(s.pages, 0);
+    add_vmas(p, s.proc, 1, 0);
     return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
   }
 
   op_body step(const st_read& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "read");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot == prot::none)
-        throw rule_error{
-            fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, i)};
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, readable))
+      throw rule_error{
+          fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, *i)};
     _prog.page_bound += rr.last - rr.first;
     return op_read{p.id, span_of(rr)};
   }
@@ -200,10 +324,9 @@ class resolver {
   op_body step(const st_write& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "write");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot != prot::rw)
-        throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
-                                     s.range.region, i, to_string(rr.region->pages[i].prot))};
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return pg.prot == prot::rw; }))
+      throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
+                                   s.range.region, *i, to_string(rr.region->pages.at(*i).prot))};
     _prog.page_bound += rr.last - rr.first;
     return op_write{p.id, span_of(rr), s.value};
   }
@@ -213,35 +336,45 @@ class resolver {
     claim_global_name(s.child);
     auto id = static_cast<proc_id>(_prog.process_names.size());
     _prog.process_names.push_back(s.child);
-    process_state child{id, true, parent.regions};
+    process_state child{id, true, parent.regions, parent.pages, 0};
     for (auto& [name, reg] : child.regions) {
-      for (auto& pg : reg.pages) {
-        if (pg.dontfork) pg.mapped = false;  // dup_mmap skips VM_DONTCOPY VMAs
-        pg.locked = false;                   // VM_LOCKED is not inherited
-      }
+      reg.pages.update(0, reg.pages.size(), [](page_state& pg) {
+        if (pg.dontfork) pg = HOLE;  // dup_mmap skips VM_DONTCOPY VMAs
+        pg.locked = false;           // VM_LOCKED is not inherited
+      });
+      child.vmas += reg.pages.vmas_near(0, reg.pages.size());
     }
     auto parent_id = parent.id;  // emplace below may not invalidate, but keep it simple
-    _procs.emplace(s.child, std::move(child));
+    mapped_change(child.pages, 0);
+    _alive.insert(&*_procs.emplace(s.child, std::move(child)).first);
+    process_born("fork", s.child);
     return op_fork{parent_id, id};
   }
 
   op_body step(const st_exit& s) {
     auto& p = live_process(s.proc);
     p.alive = false;
+    _alive.erase(&*_procs.find(s.proc));
+    mapped_change(0, p.pages);
+    p.regions.clear();  // no statement can name them again
     return op_exit{p.id};
   }
 
   op_body step(const st_munmap& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, true, "munmap");
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i] = page_state{false, prot::none, false, false, false};
+    auto before = vmas_around(rr);
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg = HOLE; });
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munmap{p.id, span_of(rr)};
   }
 
   op_body step(const st_mprotect& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "mprotect");
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].prot = s.prot;
+    auto before = vmas_around(rr);
+    rr.region->pages.update(rr.first, rr.last, [&](page_state& pg) { pg.prot = s.prot; });
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_mprotect{p.id, span_of(rr), s.prot};
   }
 
@@ -254,12 +387,10 @@ class resolver {
                       "regions can be resized",
                       s.region)};
     check_region_size(s.pages, "mremap", s.region);
-    const auto& first = reg.pages.front();
-    for (std::size_t i = 0; i < reg.pages.size(); ++i) {
-      if (!reg.pages[i].mapped || !reg.pages[i].same_vma_flags(first))
-        throw rule_error{
-            fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
-    }
+    const auto first = reg.pages.at(0);
+    if (!reg.pages.one_run() || !first.mapped)
+      throw rule_error{
+          fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
     if (reg.file && reg.offset + s.pages > _file_pages[*reg.file])
       throw rule_error{fmt::format("mremap: region {} would reach beyond file {} ({} pages)", s.region,
                                    _prog.file_names[*reg.file], _file_pages[*reg.file])};
@@ -268,14 +399,15 @@ class resolver {
       _prog.page_bound += s.pages - old_pages;  // an mlocked VMA is populated as it grows
     }
     reg.pages.resize(s.pages, first);
+    p.pages = p.pages - old_pages + s.pages;
+    mapped_change(s.pages, old_pages);  // one VMA before and after: the VMA count stays
     return op_mremap_resize{p.id, slot_start(reg.slot), old_pages, s.pages};
   }
 
   op_body step(const st_mremap_move& s) {
     auto& p = live_process(s.proc);
     auto& reg = region_of(p, s.proc, s.region);
-    bool any = false;
-    for (const auto& pg : reg.pages) any = any || pg.mapped;
+    bool any = reg.pages.find_bad(0, reg.pages.size(), [](const page_state& pg) { return !pg.mapped; }).has_value();
     if (!any) throw rule_error{fmt::format("mremap: region {} has no VMA left to move", s.region)};
     auto old_base = slot_start(reg.slot);
     reg.slot = next_slot();
@@ -289,10 +421,9 @@ class resolver {
     switch (s.advice) {
       case advice::dontneed:
       case advice::pageout:
-        for (auto i = rr.first; i < rr.last; ++i)
-          if (pages[i].locked)
-            throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
-                                         to_string(s.advice), s.range.region, i)};
+        if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.locked; }))
+          throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
+                                       to_string(s.advice), s.range.region, *i)};
         break;
       case advice::wipeonfork:
         if (rr.region->kind != map_kind::anon_private)
@@ -303,12 +434,14 @@ class resolver {
         break;
       default: break;
     }
-    for (auto i = rr.first; i < rr.last; ++i) {
-      if (s.advice == advice::dontfork) pages[i].dontfork = true;
-      if (s.advice == advice::dofork) pages[i].dontfork = false;
-      if (s.advice == advice::wipeonfork) pages[i].wipeonfork = true;
-      if (s.advice == advice::keeponfork) pages[i].wipeonfork = false;
-    }
+    auto before = vmas_around(rr);
+    pages.update(rr.first, rr.last, [&](page_state& pg) {
+      if (s.advice == advice::dontfork) pg.dontfork = true;
+      if (s.advice == advice::dofork) pg.dontfork = false;
+      if (s.advice == advice::wipeonfork) pg.wipeonfork = true;
+      if (s.advice == advice::keeponfork) pg.wipeonfork = false;
+    });
+    add_vmas(p, s.proc, vmas_around(rr), before);
     if (s.advice == advice::mergeable || s.advice == advice::pageout) _prog.needs_machine_lock = true;
     if (s.advice == advice::pageout) _prog.needs_swap = true;
     return op_madvise{p.id, span_of(rr), s.advice};
@@ -317,11 +450,12 @@ class resolver {
   op_body step(const st_mlock& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "mlock");
-    for (auto i = rr.first; i < rr.last; ++i)
-      if (rr.region->pages[i].prot == prot::none)
-        throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
-                                     s.range.region, i)};
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = true;
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, readable))
+      throw rule_error{fmt::format("mlock: {}[{}] is prot=none: the kernel fails such an mlock halfway (ENOMEM)",
+                                   s.range.region, *i)};
+    auto before = vmas_around(rr);
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg.locked = true; });
+    add_vmas(p, s.proc, vmas_around(rr), before);
     _prog.page_bound += rr.last - rr.first;  // mlock populates
     return op_mlock{p.id, span_of(rr)};
   }
@@ -329,7 +463,9 @@ class resolver {
   op_body step(const st_munlock& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "munlock");
-    for (auto i = rr.first; i < rr.last; ++i) rr.region->pages[i].locked = false;
+    auto before = vmas_around(rr);
+    rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg.locked = false; });
+    add_vmas(p, s.proc, vmas_around(rr), before);
     return op_munlock{p.id, span_of(rr)};
   }
 
@@ -348,8 +484,8 @@ class resolver {
 
   op_body step(const st_check& s) {
     op_check c{s.label, {}};
-    for (const auto& [name, p] : _procs) {  // std::map: byte order of names
-      if (!p.alive) continue;
+    for (const auto* entry : _alive) {  // byte order of names
+      const auto& [name, p] = *entry;
       check_process cp{name, p.id, {}};
       for (const auto& [rname, reg] : p.regions) cp.regions.push_back(check_region{rname, slot_start(reg.slot)});
       c.processes.push_back(std::move(cp));
@@ -358,10 +494,16 @@ class resolver {
   }
 
   program _prog;
-  std::map<std::string, process_state> _procs;
+  using proc_entry = std::map<std::string, process_state>::value_type;
+  struct by_name {
+    bool operator()(const proc_entry* a, const proc_entry* b) const { return a->first < b->first; }
+  };
+  std::map<std::string, process_state> _procs;  // every process ever: names are not reused
+  std::set<const proc_entry*, by_name> _alive;  // the living, so that a check does not visit the dead
   std::map<std::string, file_id> _files;
   std::vector<std::uint64_t> _file_pages;
   std::uint64_t _slots = 0;
+  std::uint64_t _mapped = 0;  // pages mapped (process_state::pages of the living) and file pages
 };
 
 }  // namespace

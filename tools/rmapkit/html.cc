@@ -4,8 +4,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -19,22 +19,15 @@ namespace sc = rmapkit::scenario;
 
 namespace {
 
-/// The scenario's text: the page shows it, comments and all.
+/// The scenario's text: the page shows it, comments and all. Read as every command reads
+/// a scenario (size cap, no directory, no NUL byte).
 bool read_source(const std::string& path, std::string& text, std::ostream& err) {
-  if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), {});
-    return true;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    err << path << ": cannot open: " << std::strerror(errno) << '\n';
+  auto read = sc::read_scenario_text(path);
+  if (!read) {
+    err << read.error().str() << '\n';
     return false;
   }
-  text.assign(std::istreambuf_iterator<char>(in), {});
-  if (text.find('\0') != std::string::npos) {
-    err << path << ": not a text file (NUL byte)\n";
-    return false;
-  }
+  text = std::move(*read);
   return true;
 }
 

@@ -164,6 +164,8 @@ command add_kernel(CLI::App& app) {
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
   add_lock_options(*sub, a->opts);
+  sub->add_flag("--allow-large", a->opts.allow_large,
+                "run a scenario beyond the resource caps (1 GiB of memory, 1024 processes alive at once)");
   add_json_flag(*sub, a->json);
   sub->get_option("--json")->excludes(trace);
   return {sub, [a] {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <optional>
@@ -53,7 +54,18 @@ struct run_options {
   /// with EXIT_MACHINE_BUSY.
   bool wait_for_lock = true;
   std::function<void(const std::string&)> on_lock_wait;
+  /// Run a scenario beyond the resource caps (resource_cap_exceeded()) all the same.
+  bool allow_large = false;
 };
+
+/// The kernel back end's resource caps (docs/scenario-format.md, "Kernel back end"): what
+/// a scenario may hold at once before the run refuses it unless run_options::allow_large.
+inline constexpr std::uint64_t MAX_RUN_PAGES = 262144;    // 1 GiB: frames or swap slots
+inline constexpr std::uint64_t MAX_RUN_PROCESSES = 1024;  // processes alive at once
+
+/// Why @prog is too large to run on this machine without run_options::allow_large (its
+/// memory or its processes); nothing when it is within the caps.
+[[nodiscard]] std::optional<std::string> resource_cap_exceeded(const scenario::program& prog);
 
 /// Exit status of a run that did not start because another run held the machine lock and
 /// run_options::wait_for_lock was false: sysexits.h's EX_TEMPFAIL, "try again later".

@@ -236,7 +236,11 @@ class machine final : private pte_observer {
   walk_stats& stats() { return _walk; }
   /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
   [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
-  const std::vector<mm_struct*>& mms() const { return _mms; }
+  /// The live mms in creation order.
+  const std::vector<mm_struct*>& mms() const {
+    compact_mms();
+    return _mms;
+  }
 
   // ---- introspection: read-only views for `rmapkit show` and embedders ---------------------
   /// Frames the machine has (pfns 1 .. nr_frames() - 1; pfn 0 is never used).
@@ -424,7 +428,11 @@ class machine final : private pte_observer {
   slab_cache<anon_vma_chain> _avcs;
   slab_cache<address_space> _files;
   slab_cache<mm_struct> _mm_slab;
-  std::vector<mm_struct*> _mms;
+  // exit_mm() leaves a null behind and compact_mms() closes the gaps once half are gone: a
+  // million processes that exit in creation order must not shift the list a million times.
+  mutable std::vector<mm_struct*> _mms;
+  mutable std::size_t _mms_exited = 0;  // nulls in _mms
+  void compact_mms() const;
   std::unique_ptr<swap_info_struct> _swap;            // the one swap device and its swap cache
   std::array<std::uint64_t, NR_VM_EVENTS> _events{};  // by vm_event: an index, not a name lookup, per event
   std::unique_ptr<lruvec> _lruvec;                    // the one lruvec: one node, no memcg hierarchy

@@ -315,6 +315,7 @@ struct mm_struct {
   std::uint64_t id = 0;
   std::string name;
   bool ksm_registered = false;  ///< has an mm_slot in KSM (MADV_MERGEABLE was used)
+  std::size_t mms_index = 0;    ///< where machine::mms() holds it: exit finds it without a search
   /// The last VMA find_vma() returned (2.6's mm->mmap_cache): walks that go from PTE to
   /// PTE in one mm (PTE chains) mostly find the same VMA again. Dropped when it is freed;
   /// a VMA whose range changes is still checked against its current range.

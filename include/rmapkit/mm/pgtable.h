@@ -133,7 +133,9 @@ class page_table {
     if (_observer) _observer->pte_set(*_owner, addr, old, val);
   }
 
-  pgd_table _pgd;
+  // Allocated by the first set(): a process that never maps a page costs no 4 KiB table
+  // (a million spawned processes). Counted in _tables from the start, as the kernel's pgd is.
+  std::unique_ptr<pgd_table> _pgd;
   std::uint64_t _tables = 1;
   pte_observer* _observer = nullptr;
   mm_struct* _owner = nullptr;
@@ -157,9 +159,10 @@ inline void page_table::set(vaddr_t addr, pte_t val) {
 
 template <typename F>
 void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
+  if (!_pgd) return;
   std::uint64_t a = start.value;
   while (a < end.value) {
-    const auto* pud = _pgd.e[index(vaddr_t{a}, 39)].get();
+    const auto* pud = _pgd->e[index(vaddr_t{a}, 39)].get();
     if (!pud) {
       a = ((a >> 39) + 1) << 39;
       continue;

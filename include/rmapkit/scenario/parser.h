@@ -2,6 +2,7 @@
 // "Statements"). Parsing checks form only; names and rules are checked by resolve().
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -12,10 +13,20 @@
 
 namespace rmapkit::scenario {
 
+/// The largest scenario read (docs/scenario-format.md, "Lexical rules"): a bound on what
+/// `lint /dev/zero` or a runaway generator can make rmapkit hold in memory.
+inline constexpr std::size_t MAX_SCENARIO_BYTES = std::size_t{64} << 20;
+/// The longest line (comment included); the longest statement is under 200 bytes.
+inline constexpr std::size_t MAX_LINE_BYTES = 4096;
+
 /// Parses @text; errors are located in @file_name. Stops at the first malformed line.
 [[nodiscard]] tl::expected<scenario, diag> parse(std::string_view text, std::string file_name);
 
 /// Reads and parses a file; `-` reads standard input.
 [[nodiscard]] tl::expected<scenario, diag> parse_file(const std::string& path);
+
+/// The text of a scenario file (`-`: standard input), refused when it is a directory, is
+/// larger than MAX_SCENARIO_BYTES or holds a NUL byte; the diag names @path at line 0.
+[[nodiscard]] tl::expected<std::string, diag> read_scenario_text(const std::string& path);
 
 }  // namespace rmapkit::scenario

@@ -29,8 +29,25 @@ inline constexpr std::uint64_t MAX_REGION_PAGES = SLOT_SIZE / PAGE_SIZE - 1;
 /// Bound on a file's size, so a typo cannot ask for terabytes of page cache.
 inline constexpr std::uint64_t MAX_FILE_PAGES = std::uint64_t{1} << 22;
 
-/// Slots stay below 96 TiB, clear of where mmap places libraries and stacks (near 128 TiB).
-inline constexpr std::uint64_t MAX_SLOTS = (0x600000000000ULL - SLOT_BASE) / SLOT_SIZE;
+/// mmap's end, offset + pages, must stay below this: the kernel's largest file offset is
+/// 2^63 - 1 bytes (MAX_LFS_FILESIZE on 64-bit), and it refuses a mapping beyond it (EOVERFLOW).
+inline constexpr std::uint64_t MAX_FILE_OFFSET_PAGES = (std::uint64_t{1} << 63) / PAGE_SIZE;
+
+/// memfd_create() refuses a name longer than 249 bytes (EINVAL); the kernel runner names a
+/// file's memfd "rmapf_" and the file's name.
+inline constexpr std::uint64_t MAX_FILE_NAME_BYTES = 249 - 6;
+/// Processes alive at once: the kernel's default pid_max is 32,768 on a small machine, shared
+/// with every other process, and fork fails with EAGAIN beyond it.
+inline constexpr std::uint64_t MAX_LIVE_PROCESSES = 16384;
+/// VMAs in one process: the kernel's default vm.max_map_count is 65,530 (mmap, mprotect and
+/// munmap fail with ENOMEM beyond it), and the kernel runner's own process uses some.
+inline constexpr std::uint64_t MAX_PROCESS_VMAS = 65000;
+
+/// Slots end below 0x555555554000 (85.3 TiB), where x86-64 loads a position-independent
+/// executable such as the kernel runner's agent (two thirds of the 128 TiB user address
+/// space, randomised up to 1 TiB higher; a slot there fails with EEXIST), and so clear of
+/// the libraries and the stack near 128 TiB too.
+inline constexpr std::uint64_t MAX_SLOTS = (0x555555554000ULL - SLOT_BASE) / SLOT_SIZE;
 
 constexpr vaddr_t slot_start(std::uint64_t slot) { return vaddr_t{SLOT_BASE + slot * SLOT_SIZE}; }
 
@@ -117,9 +134,17 @@ struct program {
   bool needs_ksm = false;
   /// Slots used: the slot area is [slot_start(0), slot_start(slot_count)).
   std::uint64_t slot_count = 0;
-  /// An upper bound on the frames the scenario can allocate (pages touched, file pages):
-  /// what a swap device must comfortably hold.
+  /// An upper bound on the frames the scenario can allocate (pages touched, file pages).
   std::uint64_t page_bound = 0;
+  /// The most pages mapped at once: every live process's regions (holes included) and
+  /// every file's pages.
+  std::uint64_t mapped_peak = 0;
+  /// The most processes alive at once.
+  std::uint64_t live_process_peak = 0;
+
+  /// An upper bound on the frames (and swap slots) the scenario holds at once: what a swap
+  /// device must comfortably hold, and what the kernel back end's memory cap counts.
+  [[nodiscard]] std::uint64_t frame_bound() const { return page_bound < mapped_peak ? page_bound : mapped_peak; }
 };
 
 /// Checks every rule the scenario's own history decides and resolves names.
