@@ -5,6 +5,7 @@
 //   its stable node goes stale); the model used to keep it cached;
 // - ksmd forgets an mm in which a whole pass found no VM_MERGEABLE VMA, so a later
 //   MADV_MERGEABLE registers it again at the end of the scan order.
+#include <cstdint>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -17,16 +18,29 @@ namespace {
 constexpr vaddr_t A{0x100000000000ULL};
 constexpr vaddr_t B{0x100040000000ULL};
 
-TEST(KsmCow, CopyingTheLastMappingOfASwappedInKsmPageFreesItsSwapCache) {
+/// P maps A and Q maps B, one page each, both registered with KSM (P first); write()
+/// puts a value in each page.
+class TwoMergeable : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_mmap(*q, B, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
+    ASSERT_EQ(m.do_madvise(*q, B, 1, madv::mergeable), 0);
+  }
+  void write(std::uint64_t p_value, std::uint64_t q_value) {
+    ASSERT_EQ(m.access(*p, A, true, p_value), 0);
+    ASSERT_EQ(m.access(*q, B, true, q_value), 0);
+  }
   machine m;
-  auto* p = m.mm_alloc("P");
-  auto* q = m.mm_alloc("Q");
-  ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
-  ASSERT_EQ(m.do_mmap(*q, B, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
-  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
-  ASSERT_EQ(m.do_madvise(*q, B, 1, madv::mergeable), 0);
-  ASSERT_EQ(m.access(*p, A, true, 5), 0);
-  ASSERT_EQ(m.access(*q, B, true, 5), 0);
+  mm_struct* p = m.mm_alloc("P");
+  mm_struct* q = m.mm_alloc("Q");
+};
+
+using KsmCow = TwoMergeable;
+
+TEST_F(KsmCow, CopyingTheLastMappingOfASwappedInKsmPageFreesItsSwapCache) {
+  write(5, 5);
   m.ksm_run_to_fixpoint();
   ASSERT_EQ(m.ksm_counters().pages_shared, 1U);
   ASSERT_EQ(m.access(*q, B, true, 6), 0);  // Q copies: the KSM page is P's alone
@@ -50,16 +64,10 @@ TEST(KsmCow, CopyingTheLastMappingOfASwappedInKsmPageFreesItsSwapCache) {
 
 std::vector<const mm_struct*> scan_order(const machine& m) { return m.ksm_snapshot().mm_slots; }
 
-TEST(KsmScan, AnMmWithNoMergeableVmaLeftIsForgottenAndRegistersAgainAtTheEnd) {
-  machine m;
-  auto* p = m.mm_alloc("P");
-  auto* q = m.mm_alloc("Q");
-  ASSERT_EQ(m.do_mmap(*p, A, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
-  ASSERT_EQ(m.do_mmap(*q, B, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
-  ASSERT_EQ(m.do_madvise(*p, A, 1, madv::mergeable), 0);
-  ASSERT_EQ(m.do_madvise(*q, B, 1, madv::mergeable), 0);
-  ASSERT_EQ(m.access(*p, A, true, 5), 0);
-  ASSERT_EQ(m.access(*q, B, true, 9), 0);
+using KsmScan = TwoMergeable;
+
+TEST_F(KsmScan, AnMmWithNoMergeableVmaLeftIsForgottenAndRegistersAgainAtTheEnd) {
+  write(5, 9);
   EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{p, q}));
 
   ASSERT_EQ(m.do_madvise(*p, A, 1, madv::unmergeable), 0);
