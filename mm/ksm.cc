@@ -1,7 +1,7 @@
 // Kernel: mm/ksm.c (v6.18), the parts that decide which pages merge: mm_slots scanned in
 // order, an rmap_item per (mm, address), the stable tree of KSM pages keyed by content
 // with chains of dups under max_page_sharing, the unstable tree rebuilt every full scan,
-// checksums that must be stable for a scan before a page enters the unstable tree, and
+// checksums that must hold for a scan before a page is compared with either tree, and
 // rmap_walk_ksm() with its second pass for forked children. Content is compared by the
 // folio's fingerprint, not by 4 KiB of bytes.
 #include <algorithm>
@@ -166,17 +166,18 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
     return;
   }
   remove_rmap_item_from_tree(item);
+  // The checksum comes first (as in 6.18): a page new to ksmd, or changed since its last
+  // visit, merges with nothing in this pass, not even with a stable page of equal content.
+  if (!item.checksum_valid || item.oldchecksum != page.content) {
+    item.oldchecksum = page.content;
+    item.checksum_valid = true;
+    return;
+  }
   // The page's PTE is write-protected for the merge: no longer exclusive.
   if (ksm_stable_node* node = stable_tree_search(page.content)) {
     folio* kpage = ksm_get_folio(node);
     replace_page(vma, addr, *kpage);
     stable_tree_append(item, node, vma);
-    return;
-  }
-  // A page enters the unstable tree only once its checksum held over a full scan.
-  if (!item.checksum_valid || item.oldchecksum != page.content) {
-    item.oldchecksum = page.content;
-    item.checksum_valid = true;
     return;
   }
   auto it = _ksm->unstable.find(page.content);

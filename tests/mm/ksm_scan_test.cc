@@ -3,6 +3,7 @@
 //   folio's last mapping and no swap entry refers to it any more, the kernel drops it from
 //   the swap cache at once (wp_page_copy()'s free_swap_cache(): the old frame is freed and
 //   its stable node goes stale); the model used to keep it cached;
+// - the checksum test comes before the stable tree search;
 // - ksmd forgets an mm in which a whole pass found no VM_MERGEABLE VMA, so a later
 //   MADV_MERGEABLE registers it again at the end of the scan order.
 #include <cstdint>
@@ -60,6 +61,29 @@ TEST_F(KsmCow, CopyingTheLastMappingOfASwappedInKsmPageFreesItsSwapCache) {
   // The stable node is stale now, and the next scan drops it.
   m.ksm_run_to_fixpoint();
   EXPECT_EQ(m.ksm_counters().pages_shared, 0U);
+}
+
+using KsmChecksum = TwoMergeable;
+
+// In 6.18, cmp_and_merge_page() tests a page's checksum before it searches the stable
+// tree: a page new to ksmd (or changed since its last visit) merges with nothing in that
+// pass, not even with an existing KSM page of equal content.
+TEST_F(KsmChecksum, APageNewToKsmdWaitsAPassEvenForAnEqualStablePage) {
+  write(5, 5);
+  m.ksm_run_to_fixpoint();
+  ASSERT_EQ(m.ksm_counters().pages_sharing, 1U);
+  const pfn_t kpfn = p->pgd.get(A).pfn();
+  constexpr vaddr_t A1{0x100000001000ULL};
+  ASSERT_EQ(m.do_mmap(*p, A1, 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*p, A1, 1, madv::mergeable), 0);
+  ASSERT_EQ(m.access(*p, A1, true, 5), 0);  // equal to the KSM page
+  (void)m.ksm_scan_once();
+  EXPECT_NE(p->pgd.get(A1).pfn(), kpfn) << "merged in the pass that first saw the page";
+  EXPECT_EQ(m.ksm_counters().pages_sharing, 1U);
+  (void)m.ksm_scan_once();
+  EXPECT_EQ(p->pgd.get(A1).pfn(), kpfn) << "the second pass merges it into the stable page";
+  EXPECT_EQ(m.ksm_counters().pages_sharing, 2U);
+  EXPECT_EQ(m.check_invariants(), "");
 }
 
 std::vector<const mm_struct*> scan_order(const machine& m) { return m.ksm_snapshot().mm_slots; }

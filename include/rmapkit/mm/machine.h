@@ -178,6 +178,9 @@ class machine final : private pte_observer {
   bool shrink_lruvec();
   /// The scenario's `ksm`: KSM scans until nothing changes for three full scans.
   void ksm_run_to_fixpoint();
+  /// One full scan by ksmd: every registered mm in scan order, then the unstable tree
+  /// rebuilt and stale stable nodes dropped. Whether any KSM counter changed.
+  bool ksm_scan_once();
   /// /sys/kernel/mm/ksm counters.
   struct ksm_stats {
     std::uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0, pages_volatile = 0, stable_node_chains = 0,
@@ -405,7 +408,6 @@ class machine final : private pte_observer {
   void write_protect_page(vm_area_struct& vma, vaddr_t addr);
   void replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
   void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
-  bool ksm_scan_once();
   void rmap_walk_ksm(folio& f, const rmap_walk_control& rwc);
   // invariant checks (debug.cc), in the order check_invariants() runs them
   struct pte_census;  // what the page tables refer to, counted on the way
