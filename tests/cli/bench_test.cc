@@ -1,7 +1,6 @@
 // rmapkit bench as a user meets it: a table with one row per statement kind (in the order
 // the scenario first uses it) and the number of such statements, then a total; bad input
 // and refusals as everywhere else. Times are not asserted: they are the output.
-#include <unistd.h>
 
 #include <map>
 #include <sstream>
@@ -98,12 +97,7 @@ TEST(CliBench, RepeatMustBePositive) {
 
 TEST(CliBench, VsKernelRefusesWithoutRootBeforeRunningAnything) {
   auto path = temp_file("root-bench.rmap", "spawn P\ncheck\n");
-  auto o = run({rmapkit_bin(), "bench", "--vs-kernel", path}, [] {
-    if (::geteuid() == 0) {
-      (void)::setgid(65534);
-      (void)::setuid(65534);
-    }
-  });
+  auto o = run({rmapkit_bin(), "bench", "--vs-kernel", path}, drop_root);
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.err.rfind("rmapkit bench: --vs-kernel runs the scenario on the live kernel: not root; run it as root", 0),
             0U)

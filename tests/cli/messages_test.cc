@@ -2,7 +2,7 @@
 // run instead of presenting the failure as the kernel's report; `--stats` is one
 // `NAME VALUE` line per counter under a heading per kernel file; a long run shows a
 // progress bar on a terminal and nothing when standard error is not one.
-#include <unistd.h>
+#include <cstdlib>
 
 #include <string>
 
@@ -12,13 +12,6 @@
 
 namespace rmapkit::testing {
 namespace {
-
-void drop_root() {
-  if (::geteuid() == 0) {
-    (void)::setgid(65534);
-    (void)::setuid(65534);
-  }
-}
 
 TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   auto path = temp_file("nonroot-diff.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n");

@@ -213,10 +213,7 @@ reclaim
 
 TEST_F(KernelRun, RefusesToRunWithoutRoot) {
   auto path = temp_file("plain.rmap", "spawn P\ncheck\n");
-  auto o = run({rmapkit_bin(), "kernel", path}, [] {
-    (void)::setgid(65534);
-    (void)::setuid(65534);
-  });
+  auto o = run({rmapkit_bin(), "kernel", path}, drop_root);
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.err.rfind("rmapkit kernel: not root; run it as root", 0), 0U) << o.err;
   EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << "not one line: " << o.err;

@@ -108,6 +108,13 @@ outcome run(const std::vector<std::string>& argv, const std::function<void()>& b
   return c.wait();
 }
 
+void drop_root() {
+  if (::geteuid() == 0) {
+    (void)::setgid(65534);
+    (void)::setuid(65534);
+  }
+}
+
 std::string rmapkit_bin() { return RMAPKIT_BIN; }
 
 std::string temp_file(const std::string& name, const std::string& text) {

@@ -42,6 +42,10 @@ class child {
 /// Runs @argv to completion.
 outcome run(const std::vector<std::string>& argv, const std::function<void()>& before_exec = {});
 
+/// For run()'s before_exec: when root, become nobody (uid and gid 65534), so that the child
+/// meets what a user without privileges meets.
+void drop_root();
+
 /// The rmapkit executable under test.
 std::string rmapkit_bin();
 
