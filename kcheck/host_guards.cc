@@ -145,7 +145,13 @@ std::string ksm_path(const std::string& knob) { return fmt::format("{}/{}", KSM_
 
 /// The knobs a run may change, restored in this order: run last, so that ksmd never
 /// restarts with a run's settings.
-constexpr std::array<const char*, 4> KSM_KNOBS = {"sleep_millisecs", "pages_to_scan", "smart_scan", "run"};
+constexpr std::array<const char*, 5> KSM_KNOBS = {"stable_node_chains_prune_millisecs", "sleep_millisecs",
+                                                  "pages_to_scan", "smart_scan", "run"};
+
+/// stable_node_chains_prune_millisecs for a `ksm` without prune passes: a day, longer
+/// than any run, so a chain's prune interval never elapses (the default, 2 s, elapses or
+/// not depending on how long the scenario's statements took).
+constexpr const char* KSM_PRUNE_NEVER_MS = "86400000";
 
 bool known_knob(const std::string& k) { return std::find(KSM_KNOBS.begin(), KSM_KNOBS.end(), k) != KSM_KNOBS.end(); }
 
@@ -231,8 +237,9 @@ void restore_stale_ksm(const std::string& ksm_dir, const std::string& record_dir
   }
 }
 
-void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, int timeout_s) {
+void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, bool prune, int timeout_s) {
   using clock = std::chrono::steady_clock;
+  set("stable_node_chains_prune_millisecs", prune ? "0" : KSM_PRUNE_NEVER_MS);
   set("sleep_millisecs", "0");
   set("pages_to_scan", "4000");
   struct stat st {};

@@ -83,7 +83,11 @@ class ksm_guard {
 
   /// Runs ksmd until its counters stay unchanged for three full scans, then stops it.
   /// Throws statement_error when it does not settle within @timeout_s.
-  void run_to_fixpoint(const interrupt_check& check_interrupt, int timeout_s = 120);
+  /// With @prune every stable tree search is a prune pass over the chains it meets
+  /// (stable_node_chains_prune_millisecs=0); without, none is (the interval is set to a
+  /// day, so it never elapses within a run). Either way the result does not depend on
+  /// how long the statements took.
+  void run_to_fixpoint(const interrupt_check& check_interrupt, bool prune = false, int timeout_s = 120);
   /// The counters of /sys/kernel/mm/ksm (machine-wide).
   [[nodiscard]] static scenario::ksm_counters counters();
 

@@ -445,7 +445,7 @@ class controller {
   void exec(const sc::op_mlock& o) { refused("mlock", request(o.proc, span_request(agent_op::mlock, o.span))); }
   void exec(const sc::op_munlock& o) { refused("munlock", request(o.proc, span_request(agent_op::munlock, o.span))); }
 
-  void exec(const sc::op_ksm&) {
+  void exec(const sc::op_ksm& o) {
     // ksmd sleeps while no mm is registered with KSM, and then full_scans never moves;
     // with no mergeable VMA in the scenario nothing of ours can merge anyway.
     bool any = false;
@@ -454,7 +454,7 @@ class controller {
       for (const auto& v : read_vmas(a->pid, sc::slot_start(0), sc::slot_start(_prog.slot_count), true))
         any = any || v.mergeable;
     }
-    if (any) _ksm->run_to_fixpoint(check_interrupt);
+    if (any) _ksm->run_to_fixpoint(check_interrupt, o.prune);
     if (!_opts.ksm_counters) return;
     if (_opts.on_ksm_counters) _opts.on_ksm_counters(_line_of_current, ksm_guard::counters());
     else _err << sc::format(_line_of_current, ksm_guard::counters()) << std::flush;

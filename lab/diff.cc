@@ -6,6 +6,8 @@
 
 #include <dtl/dtl.hpp>
 
+#include "rmapkit/scenario/report.h"
+
 namespace rmapkit::lab {
 
 namespace {
@@ -29,8 +31,11 @@ std::string unified_hunks(const std::string& from, const std::string& to) {
   return out.str();
 }
 
-back_end_outcome run_model(const scenario::program& prog, const model::run_options& opts) {
+/// With ksm_counters set, each back end writes its counters into its report where the
+/// `ksm` ran, so that they are compared too.
+back_end_outcome run_model(const scenario::program& prog, model::run_options opts) {
   std::ostringstream out, err;
+  if (opts.ksm_counters) opts.on_ksm_counters = [&out](int line, const auto& k) { out << scenario::format(line, k); };
   back_end_outcome o;
   o.exit_code = model::run(prog, out, err, opts);
   o.report = out.str();
@@ -49,9 +54,15 @@ int diff_result::exit_code() const {
 
 diff_result diff(const scenario::program& prog, const model::run_options& mopts, const kcheck::run_options& kopts) {
   diff_result res;
-  res.model = run_model(prog, mopts);
+  const bool counters = mopts.ksm_counters || kopts.ksm_counters;
+  model::run_options m = mopts;
+  m.ksm_counters = counters;
+  res.model = run_model(prog, m);
   std::ostringstream kout, kerr;
-  auto k = kcheck::run(prog, kout, kerr, kopts);
+  kcheck::run_options k_opts = kopts;
+  k_opts.ksm_counters = counters;
+  if (counters) k_opts.on_ksm_counters = [&kout](int line, const auto& c) { kout << scenario::format(line, c); };
+  auto k = kcheck::run(prog, kout, kerr, k_opts);
   res.kernel = {k.exit_code, kout.str(), kerr.str()};
   res.signal = k.signal;
   if (res.signal) return res;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <iterator>
+#include <list>
 #include <map>
 #include <memory>
 #include <utility>
@@ -44,11 +45,25 @@ struct lruvec {
 
 // ---- KSM (owned by ksm.cc) -------------------------------------------------------------
 
+/// One node of the stable tree, which the kernel keys by page content: a lone stable node,
+/// or (since 4.13) a chain of dups of one content, each dup holding at most
+/// max_page_sharing mappings. A chain is a chain until a search collapses it: it is
+/// counted in stable_node_chains even with one dup or none left.
+struct ksm_tree_entry {
+  bool chain = false;
+  /// A lone node: exactly one. A chain: its dups in list order, head first, the order
+  /// in which stable_node_dup() looks at them.
+  std::list<std::unique_ptr<ksm_stable_node>> dups;
+};
+
 /// ksmd's state (the file-static variables of mm/ksm.c).
 struct ksm_state {
   std::vector<mm_struct*> mm_list;  ///< mm_slots in scan order
   std::map<std::pair<mm_struct*, std::uint64_t>, ksm_rmap_item> items;
-  std::multimap<std::uint64_t, std::unique_ptr<ksm_stable_node>> stable;  ///< content -> dups
+  std::map<std::uint64_t, ksm_tree_entry> stable;  ///< content -> its node or chain
+  /// Every stable tree search of this `ksm` is a prune pass over the chains it meets
+  /// (`ksm prune`: stable_node_chains_prune_millisecs=0); otherwise none is.
+  bool prune = false;
   std::map<std::uint64_t, ksm_rmap_item*> unstable;
   std::uint64_t full_scans = 0;
 };

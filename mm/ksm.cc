@@ -56,6 +56,9 @@ folio* machine::ksm_get_folio(ksm_stable_node* node) {
   return &f;
 }
 
+/// Takes a stale or unmapped node out of the stable tree, with its rmap_items. A lone
+/// node leaves the tree; a dup leaves its chain, and the chain stays, even empty, until
+/// a search meets it (only stable_node_dup() and stable_node_dup_any() free a chain).
 void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
   for (auto* item : node->hlist) {
     item->head = nullptr;
@@ -64,17 +67,18 @@ void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
     item->anon_vma = nullptr;
   }
   node->hlist.clear();
-  auto range = _ksm->stable.equal_range(node->content);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second.get() == node) {
-      _ksm->stable.erase(it);
-      break;
-    }
-  }
+  auto it = _ksm->stable.find(node->content);
+  auto& dups = it->second.dups;
+  dups.remove_if([node](const auto& d) { return d.get() == node; });
+  if (!it->second.chain) _ksm->stable.erase(it);
 }
 
 void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
-  if (item.head) {
+  if (item.head && !ksm_get_folio(item.head)) {
+    // The KSM page is gone: the whole node goes, this item with it (ksm_get_folio()
+    // finding it stale).
+    remove_node_from_stable_tree(item.head);
+  } else if (item.head) {
     auto& h = item.head->hlist;
     h.erase(std::find(h.begin(), h.end(), &item));
     item.anon_vma->ksm_refs--;
@@ -85,24 +89,75 @@ void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
   item.unstable = false;
 }
 
-/// A stable node with this content and room for one more mapping (a dup of the chain
-/// with fewer than max_page_sharing items), dropping stale nodes on the way.
+namespace {
+
+/// Whether @node can take @more mappings under max_page_sharing.
+bool sharing_candidate(const ksm_stable_node& node, std::size_t more = 0) {
+  return node.hlist.size() + more < KSM_MAX_PAGE_SHARING;
+}
+
+}  // namespace
+
+/// stable_node_dup(): the dup of @chain that takes a new mapping. Dups are looked at in
+/// list order; a stale one met on the way leaves the chain. Outside a prune pass the
+/// first with room wins; a prune pass looks at them all and takes the fullest with room
+/// (the first of equals). The winner goes to the head if it has room for one more after
+/// this one, and a chain left with the winner alone collapses into a lone node.
+ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
+  ksm_stable_node* found = nullptr;
+  for (auto it = chain.dups.begin(); it != chain.dups.end();) {
+    ksm_stable_node* dup = (it++)->get();  // the node may leave the list below
+    if (!ksm_get_folio(dup)) {
+      remove_node_from_stable_tree(dup);
+      continue;
+    }
+    if (!sharing_candidate(*dup) || (found && dup->hlist.size() <= found->hlist.size())) continue;
+    found = dup;
+    if (!prune) break;
+  }
+  if (!found) return nullptr;
+  if (chain.dups.size() == 1) {
+    chain.chain = false;
+  } else if (chain.dups.front().get() != found && sharing_candidate(*found, 1)) {
+    auto at = std::find_if(chain.dups.begin(), chain.dups.end(), [found](const auto& d) { return d.get() == found; });
+    chain.dups.splice(chain.dups.begin(), chain.dups, at);
+  }
+  return found;
+}
+
+/// stable_tree_search() for @content: the stable node that takes a page of that content,
+/// or null when there is none or every dup is full (the page then goes to the unstable
+/// tree, and a merge there adds a dup). Stale nodes met on the way leave the tree.
 ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
   for (;;) {
-    auto range = _ksm->stable.equal_range(content);
-    ksm_stable_node* stale = nullptr;
-    ksm_stable_node* found = nullptr;
-    for (auto it = range.first; it != range.second; ++it) {
-      ksm_stable_node* node = it->second.get();
+    auto it = _ksm->stable.find(content);
+    if (it == _ksm->stable.end()) return nullptr;
+    ksm_tree_entry& e = it->second;
+    if (!e.chain) {
+      ksm_stable_node* node = e.dups.front().get();
       if (!ksm_get_folio(node)) {
-        stale = node;
-        break;
+        remove_node_from_stable_tree(node);  // stale: look again
+        continue;
       }
-      if (!found && node->hlist.size() < KSM_MAX_PAGE_SHARING) found = node;
+      return sharing_candidate(*node) ? node : nullptr;
     }
-    if (!stale) return found;
-    remove_node_from_stable_tree(stale);
+    if (ksm_stable_node* dup = stable_node_dup(e, _ksm->prune)) return dup;
+    if (stable_node_dup_any(it)) return nullptr;  // every dup is full
   }
+}
+
+/// stable_node_dup_any(): the head dup of a chain, which the tree walk compares with; an
+/// empty chain is freed instead (false), and a stale head leaves it (false: look again).
+bool machine::stable_node_dup_any(std::map<std::uint64_t, ksm_tree_entry>::iterator it) {
+  auto& dups = it->second.dups;
+  if (dups.empty()) {
+    _ksm->stable.erase(it);
+    return false;
+  }
+  ksm_stable_node* head = dups.front().get();
+  if (ksm_get_folio(head)) return true;
+  remove_node_from_stable_tree(head);
+  return false;
 }
 
 void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma) {
@@ -114,13 +169,33 @@ void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_
   node->hlist.push_back(&item);
 }
 
-/// Turns @f into the KSM page of a new stable node (its PTE is write_protect_page()d by the caller).
+/// stable_tree_insert(): turns @f into the KSM page of a new stable node (its PTE is
+/// write_protect_page()d by the caller). Where a node of equal content is in the tree,
+/// the new node is a dup at the head of its chain, the lone node becoming a chain first.
 ksm_stable_node* machine::stable_tree_insert(folio& f) {
   auto node = std::make_unique<ksm_stable_node>();
   node->kpfn = f.pfn;
   node->content = f.content;
   ksm_stable_node* raw = node.get();
-  _ksm->stable.emplace(f.content, std::move(node));
+  for (;;) {
+    auto it = _ksm->stable.find(f.content);
+    if (it == _ksm->stable.end()) {
+      _ksm->stable[f.content].dups.push_front(std::move(node));
+      break;
+    }
+    // The walk compares with a live page of the node first, as the search does (chain(),
+    // never a prune pass), and starts again when it meets a stale one.
+    ksm_tree_entry& e = it->second;
+    if (e.chain) {
+      if (!stable_node_dup(e, false) && !stable_node_dup_any(it)) continue;
+    } else if (!ksm_get_folio(e.dups.front().get())) {
+      remove_node_from_stable_tree(e.dups.front().get());
+      continue;
+    }
+    e.chain = true;
+    e.dups.push_front(std::move(node));
+    break;
+  }
   f.mapping = raw;
   f.clear(folio_flag::anon_exclusive);
   return raw;
@@ -203,48 +278,55 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   stable_tree_append(item, node, vma);
 }
 
+/// One mm's turn in a full scan: its mergeable anonymous pages in address order, each
+/// through cmp_and_merge_page(). As in get_next_rmap_item(), an rmap_item whose address
+/// the scan passes without a page there is removed on the way, before the pages after
+/// it are compared (its removal may make room in a dup), and the rest at the end
+/// (remove_trailing_rmap_items()). Returns whether the mm has a VM_MERGEABLE VMA.
+bool machine::ksm_scan_mm(mm_struct& mm) {
+  auto& items = _ksm->items;
+  auto cursor = items.lower_bound({&mm, 0});
+  auto drop_below = [&](std::uint64_t address) {
+    while (cursor != items.end() && cursor->first.first == &mm && cursor->first.second < address) {
+      remove_rmap_item_from_tree(cursor->second);
+      cursor = items.erase(cursor);
+    }
+  };
+  bool any_mergeable = false;
+  for (auto& entry : mm.mm_mt) {
+    vm_area_struct* vma = entry.second;  // a plain variable: clang 14 (clang-tidy) cannot capture a binding
+    if (!vma->vm_flags.has(vm_flag::mergeable)) continue;
+    any_mergeable = true;
+    if (!vma->anon_vma) continue;
+    mm.pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
+      if (!pte.present() || pte.pfn() == _zero_pfn) return;
+      if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
+      drop_below(a.value);
+      if (cursor == items.end() || cursor->first != std::pair{&mm, a.value})
+        cursor = items.emplace_hint(cursor, std::pair{&mm, a.value}, ksm_rmap_item{});
+      auto& item = cursor->second;
+      ++cursor;
+      item.mm = &mm;
+      item.address = a;
+      cmp_and_merge_page(*vma, a, item);
+    });
+  }
+  drop_below(~0ULL);
+  return any_mergeable;
+}
+
 bool machine::ksm_scan_once() {
   auto before = ksm_counters();
   for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
-    std::set<std::uint64_t> seen;
-    bool any_mergeable = false;
-    for (auto& entry : mm->mm_mt) {
-      vm_area_struct* vma = entry.second;  // a plain variable: clang 14 (clang-tidy) cannot capture a binding
-      if (!vma->vm_flags.has(vm_flag::mergeable)) continue;
-      any_mergeable = true;
-      if (!vma->anon_vma) continue;
-      mm->pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
-        if (!pte.present() || pte.pfn() == _zero_pfn) return;
-        if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
-        auto& item = _ksm->items[{mm, a.value}];
-        item.mm = mm;
-        item.address = a;
-        seen.insert(a.value);
-        cmp_and_merge_page(*vma, a, item);
-      });
-    }
-    // rmap_items whose address no longer has a mergeable page go (remove_trailing_rmap_items()).
-    for (auto it = _ksm->items.lower_bound({mm, 0}); it != _ksm->items.end() && it->first.first == mm;) {
-      if (seen.count(it->first.second)) {
-        ++it;
-        continue;
-      }
-      remove_rmap_item_from_tree(it->second);
-      it = _ksm->items.erase(it);
-    }
     // A whole pass over the mm found no VM_MERGEABLE VMA: ksmd forgets the mm (as at exit,
     // MMF_VM_MERGEABLE cleared), and a later MADV_MERGEABLE registers it again, at the end
     // of the scan order.
-    if (!any_mergeable) ksm_exit(*mm);
+    if (!ksm_scan_mm(*mm)) ksm_exit(*mm);
   }
   // The unstable tree is rebuilt from scratch by every full scan. Its items still count
   // as pages_unshared until the next scan visits them (they carry the scan's seqnr).
+  // Stale stable nodes stay until something looks at them, as in the kernel: no sweep.
   _ksm->unstable.clear();
-  // Stable nodes whose KSM page is gone leave the tree (ksmd finds them stale).
-  std::vector<ksm_stable_node*> stale;
-  for (auto& [content, node] : _ksm->stable)
-    if (!ksm_get_folio(node.get())) stale.push_back(node.get());
-  for (auto* node : stale) remove_node_from_stable_tree(node);
   auto after = ksm_counters();
   _ksm->full_scans++;
   return after != before;
@@ -252,17 +334,15 @@ bool machine::ksm_scan_once() {
 
 machine::ksm_stats machine::ksm_counters() const {
   ksm_stats s;
-  std::map<std::uint64_t, unsigned> dups;
-  for (const auto& [content, node] : _ksm->stable) {
-    if (node->hlist.empty()) continue;
-    s.pages_shared++;
-    s.pages_sharing += node->hlist.size() - 1;
-    dups[content]++;
-  }
-  for (const auto& [content, n] : dups) {
-    if (n < 2) continue;
+  for (const auto& [content, e] : _ksm->stable) {
+    for (const auto& node : e.dups) {
+      if (node->hlist.empty()) continue;
+      s.pages_shared++;
+      s.pages_sharing += node->hlist.size() - 1;
+    }
+    if (!e.chain) continue;
     s.stable_node_chains++;
-    s.stable_node_dups += n;
+    s.stable_node_dups += e.dups.size();
   }
   // pages_unshared: in the unstable tree; pages_volatile: every other rmap_item (its
   // checksum changed, or it met its own page through fork).
@@ -274,7 +354,14 @@ machine::ksm_stats machine::ksm_counters() const {
 
 machine::ksm_view machine::ksm_snapshot() const {
   ksm_view v;
-  for (const auto& [content, node] : _ksm->stable) v.stable.push_back(node.get());
+  std::uint64_t chains = 0;
+  for (const auto& [content, e] : _ksm->stable) {
+    chains += e.chain ? 1 : 0;
+    for (const auto& node : e.dups) {
+      v.stable.push_back(node.get());
+      v.stable_chain.push_back(e.chain ? chains : 0);
+    }
+  }
   for (const auto& [key, item] : _ksm->items) v.rmap_items.push_back(&item);
   // Keyed by mm address in the tree; listed by mm serial, so that a dump is reproducible.
   std::stable_sort(v.rmap_items.begin(), v.rmap_items.end(), [](const ksm_rmap_item* a, const ksm_rmap_item* b) {
@@ -287,10 +374,14 @@ machine::ksm_view machine::ksm_snapshot() const {
 }
 
 // The `ksm` statement: scan until nothing changes for three full scans, as the kernel
-// runner waits for ksmd's counters to settle.
-void machine::ksm_run_to_fixpoint() {
+// runner waits for ksmd's counters to settle. With @prune every search is a prune pass
+// (the runner sets stable_node_chains_prune_millisecs to 0); without, none is (it sets a
+// day: the interval never elapses within a run).
+void machine::ksm_run_to_fixpoint(bool prune) {
+  _ksm->prune = prune;
   int stable = 0;
   while (stable < 3) stable = ksm_scan_once() ? 0 : stable + 1;
+  _ksm->prune = false;
 }
 
 // Kernel: rmap_walk_ksm(). Pass 0 visits the mappings each rmap_item recorded; pass 1

@@ -69,10 +69,12 @@ int machine::do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages) {
 
 // Kernel: exit_mmap(): at exit the page tables are zapped, then every VMA is freed.
 void machine::exit_mm(mm_struct* mm) {
-  ksm_exit(*mm);
   std::vector<vm_area_struct*> vmas;
   for (auto& [start, vma] : mm->mm_mt) vmas.push_back(vma);
   for (auto* vma : vmas) zap_pte_range(*vma, vma->vm_start, vma->vm_end);  // unmap_vmas()
+  // ksmd drops the mm's rmap_items after its pages are gone (its next visit of the
+  // mm_slot): a KSM page that this mm alone mapped is then found stale.
+  ksm_exit(*mm);
   for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
   _mms[mm->mms_index] = nullptr;
   if (2 * ++_mms_exited > _mms.size()) compact_mms();

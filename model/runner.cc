@@ -153,12 +153,14 @@ class statement_runner {
   void step(const sc::op_munlock& o) {
     refused("munlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, false));
   }
-  void step(const sc::op_ksm&) {
-    _m.ksm_run_to_fixpoint();
+  void step(const sc::op_ksm& o) {
+    _m.ksm_run_to_fixpoint(o.prune);
     if (!_opts.ksm_counters) return;
     auto k = _m.ksm_counters();
-    *_err << sc::format(_line, sc::ksm_counters{k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_volatile,
-                                                k.stable_node_chains, k.stable_node_dups});
+    const sc::ksm_counters c{k.pages_shared,   k.pages_sharing,      k.pages_unshared,
+                             k.pages_volatile, k.stable_node_chains, k.stable_node_dups};
+    if (_opts.on_ksm_counters) _opts.on_ksm_counters(_line, c);
+    else *_err << sc::format(_line, c);
   }
   void step(const sc::op_reclaim&) {
     // Refused while a KSM page exists: the kernel gives no stable result for it. The

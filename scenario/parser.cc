@@ -298,7 +298,8 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
     return f;
   }
   if (head == "ksm") {
-    want_args(head, t, 1, 0);
+    if (t.size() == 2 && t[1] == "prune") return st_ksm{true};
+    if (t.size() > 1) throw syntax_error{fmt::format("ksm: unexpected '{}' (only 'prune' may follow)", echo(t[1]))};
     return st_ksm{};
   }
   if (head == "reclaim") {

@@ -469,10 +469,10 @@ class resolver {
     return op_munlock{p.id, span_of(rr)};
   }
 
-  op_body step(const st_ksm&) {
+  op_body step(const st_ksm& s) {
     _prog.needs_machine_lock = true;
     _prog.needs_ksm = true;
-    return op_ksm{};
+    return op_ksm{s.prune};
   }
 
   op_body step(const st_reclaim&) {

@@ -336,15 +336,10 @@ class builder {
     const auto& kv = _names->ksm();
     for (const auto* mm : kv.mm_slots)
       if (focus::keeps(_focus.procs, mm->name)) k.mm_slots.push_back(mm->name);
-    std::uint64_t chain = 0;
     for (std::size_t i = 0; i < kv.stable.size(); ++i) {
       const auto* n = kv.stable[i];
       if (!focus::keeps(_focus.frames, n->kpfn.value)) continue;
-      const bool dup_before = i > 0 && kv.stable[i - 1]->content == n->content;
-      const bool dup_after = i + 1 < kv.stable.size() && kv.stable[i + 1]->content == n->content;
-      if ((dup_before || dup_after) && !dup_before) ++chain;
-      stable_node_view s{
-          _names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0), dup_before || dup_after ? chain : 0, {}};
+      stable_node_view s{_names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0), kv.stable_chain[i], {}};
       for (const auto* item : n->hlist) s.hlist.emplace_back(item->mm->name, item->address);
       k.stable.push_back(std::move(s));
     }

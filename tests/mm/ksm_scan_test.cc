@@ -5,7 +5,9 @@
 //   its stable node goes stale); the model used to keep it cached;
 // - the checksum test comes before the stable tree search;
 // - ksmd forgets an mm in which a whole pass found no VM_MERGEABLE VMA, so a later
-//   MADV_MERGEABLE registers it again at the end of the scan order.
+//   MADV_MERGEABLE registers it again at the end of the scan order;
+// - which dup of a stable-node chain takes a page (the head's first with room, or in a
+//   prune pass the fullest), and a chain that lives on with one dup until a search.
 #include <cstdint>
 #include <vector>
 
@@ -108,6 +110,66 @@ TEST_F(KsmScan, AnMmWithNoMergeableVmaLeftIsForgottenAndRegistersAgainAtTheEnd) 
   ASSERT_EQ(m.do_madvise(*r, A, 1, madv::mergeable), 0);
   m.ksm_run_to_fixpoint();
   EXPECT_EQ(scan_order(m), (std::vector<const mm_struct*>{q, p, r}));
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+/// 300 equal pages in one region: two KSM pages of one content, X with 256 mappings
+/// (pages 0-255) and Y with 44 (pages 256-299), dups of one chain, Y at its head.
+class Chain : public ::testing::Test {
+ protected:
+  static constexpr std::uint64_t N = 300;
+  void SetUp() override {
+    ASSERT_EQ(m.do_mmap(*p, A, N, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_madvise(*p, A, N, madv::mergeable), 0);
+    write(0, N);
+    m.ksm_run_to_fixpoint();
+    ASSERT_EQ(counters(), (std::vector<std::uint64_t>{2, 298, 1, 2}));
+    x = frame(0);
+    y = frame(N - 1);
+    ASSERT_NE(x, y);
+  }
+  void write(std::uint64_t first, std::uint64_t last) {
+    for (auto i = first; i < last; ++i) ASSERT_EQ(m.access(*p, page(i), true, 1), 0);
+  }
+  static vaddr_t page(std::uint64_t i) { return vaddr_t{A.value + i * PAGE_SIZE}; }
+  pfn_t frame(std::uint64_t i) const { return p->pgd.get(page(i)).pfn(); }
+  int mapcount(pfn_t f) { return m.folio_of(f).mapcount; }
+  /// pages_shared, pages_sharing, stable_node_chains, stable_node_dups.
+  std::vector<std::uint64_t> counters() const {
+    auto k = m.ksm_counters();
+    return {k.pages_shared, k.pages_sharing, k.stable_node_chains, k.stable_node_dups};
+  }
+  machine m;
+  mm_struct* p = m.mm_alloc("P");
+  pfn_t x, y;
+};
+
+TEST_F(Chain, OutsideAPrunePassTheFirstDupWithRoomInListOrderTakesThePage) {
+  write(0, 100);  // X keeps 156 mappings
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(frame(0), y) << "Y is at the head of the chain and has room";
+  EXPECT_EQ(mapcount(y), 144);
+  EXPECT_EQ(mapcount(x), 156);
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(Chain, APrunePassTakesTheFullestDupWithRoom) {
+  write(0, 100);
+  m.ksm_run_to_fixpoint(true);
+  EXPECT_EQ(frame(0), x) << "X (156) is fuller than Y (44)";
+  EXPECT_EQ(mapcount(x), 256);
+  EXPECT_EQ(mapcount(y), 44);
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(Chain, AChainOutlivesItsDupsUntilASearchCollapsesIt) {
+  ASSERT_EQ(m.do_munmap(*p, page(256), 44), 0);  // Y's KSM page is gone
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(counters(), (std::vector<std::uint64_t>{1, 255, 1, 1})) << "Y left the chain; the chain stays";
+  write(0, 1);
+  m.ksm_run_to_fixpoint();
+  EXPECT_EQ(frame(0), x);
+  EXPECT_EQ(counters(), (std::vector<std::uint64_t>{1, 255, 0, 0})) << "the search collapsed the chain into X";
   EXPECT_EQ(m.check_invariants(), "");
 }
 

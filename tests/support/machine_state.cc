@@ -82,7 +82,7 @@ std::vector<std::string> tracefs_mounts() {
 machine_state read_machine_state() {
   machine_state s;
   for (const char* knob : {"run", "sleep_millisecs", "pages_to_scan", "smart_scan", "max_page_sharing",
-                           "use_zero_pages", "merge_across_nodes"})
+                           "use_zero_pages", "merge_across_nodes", "stable_node_chains_prune_millisecs"})
     s.ksm_knobs[knob] = trim(slurp(std::string("/sys/kernel/mm/ksm/") + knob));
   std::istringstream swaps(slurp("/proc/swaps"));
   std::string line;

@@ -288,6 +288,8 @@ command add_diff(CLI::App& app) {
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
+  sub->add_flag("--ksm-counters", a->opts.ksm_counters,
+                "compare the KSM counters too: after each ksm, both sides print them into the report");
   add_lock_options(*sub, a->kopts);
   add_json_flag(*sub, a->json);
   return {sub, [a] {

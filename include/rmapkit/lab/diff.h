@@ -4,7 +4,9 @@
 //
 // What is compared is each back end's outcome text: its report, followed, when it failed,
 // by "error: " and its errors, so that a statement refused on one side only shows in the
-// diff too, and two back ends that refuse a scenario the same way agree.
+// diff too, and two back ends that refuse a scenario the same way agree. With ksm_counters
+// set in either's options, both print the KSM counters into the report after each `ksm`
+// (`ksm line N: ...`), and those are compared too.
 #pragma once
 
 #include <string>

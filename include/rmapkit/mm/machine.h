@@ -111,6 +111,7 @@ inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
 struct swap_info_struct;
 struct lruvec;
 struct ksm_state;
+struct ksm_tree_entry;
 
 class machine final : private pte_observer {
  public:
@@ -177,7 +178,7 @@ class machine final : private pte_observer {
   /// shrink_folio_list(). Returns whether anything changed.
   bool shrink_lruvec();
   /// The scenario's `ksm`: KSM scans until nothing changes for three full scans.
-  void ksm_run_to_fixpoint();
+  void ksm_run_to_fixpoint(bool prune = false);
   /// One full scan by ksmd: every registered mm in scan order, then the unstable tree
   /// rebuilt and stale stable nodes dropped. Whether any KSM counter changed.
   bool ksm_scan_once();
@@ -261,7 +262,8 @@ class machine final : private pte_observer {
   /// content are the dups of one chain), every rmap_item by (mm, address), and the
   /// unstable tree's items by content.
   struct ksm_view {
-    std::vector<const ksm_stable_node*> stable;
+    std::vector<const ksm_stable_node*> stable;  ///< by content, a chain's dups in list order
+    std::vector<std::uint64_t> stable_chain;      ///< of each node: its chain (1, 2, ...), or 0 when lone
     std::vector<const ksm_rmap_item*> rmap_items;
     std::vector<const ksm_rmap_item*> unstable;
     std::vector<const mm_struct*> mm_slots;  ///< in scan order
@@ -403,6 +405,9 @@ class machine final : private pte_observer {
   void remove_node_from_stable_tree(ksm_stable_node* node);
   void remove_rmap_item_from_tree(ksm_rmap_item& item);
   ksm_stable_node* stable_tree_search(std::uint64_t content);
+  ksm_stable_node* stable_node_dup(ksm_tree_entry& chain, bool prune);
+  bool ksm_scan_mm(mm_struct& mm);
+  bool stable_node_dup_any(std::map<std::uint64_t, ksm_tree_entry>::iterator it);
   void stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma);
   ksm_stable_node* stable_tree_insert(folio& f);
   void write_protect_page(vm_area_struct& vma, vaddr_t addr);

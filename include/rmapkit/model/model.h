@@ -33,6 +33,9 @@ struct run_options {
   /// After every `ksm`, print the KSM counters (scenario::format(line, ksm_counters)) to
   /// the error stream.
   bool ksm_counters = false;
+  /// When set (with ksm_counters), receives the counters after each `ksm`, with its line,
+  /// instead of the error stream (`rmapkit diff --ksm-counters` compares them).
+  std::function<void(int, const scenario::ksm_counters&)> on_ksm_counters;
   /// The anonymous reverse-map design (mm::anon_rmap_designs()); results never depend on it.
   std::string design = "linux-6";
   /// When set, called after each statement that ran without error, with its wall time

@@ -47,7 +47,9 @@ struct st_mremap_move { std::string proc, region; };
 struct st_madvise { std::string proc; range_ref range; enum advice advice = advice::dontneed; };
 struct st_mlock { std::string proc; range_ref range; };
 struct st_munlock { std::string proc; range_ref range; };
-struct st_ksm {};
+struct st_ksm {
+  bool prune = false;  ///< `ksm prune`: every stable tree search is a prune pass
+};
 struct st_reclaim {};
 struct st_check { std::string label; };
 // clang-format on

@@ -87,7 +87,9 @@ struct op_mremap_move { proc_id proc; vaddr_t old_base; vaddr_t new_base; std::u
 struct op_madvise { proc_id proc; page_span span; enum advice advice; };
 struct op_mlock { proc_id proc; page_span span; };
 struct op_munlock { proc_id proc; page_span span; };
-struct op_ksm {};
+struct op_ksm {
+  bool prune = false;  ///< every stable tree search is a prune pass (stable_node_chains_prune_millisecs=0)
+};
 struct op_reclaim {};
 // clang-format on
 
