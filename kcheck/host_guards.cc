@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
@@ -198,6 +199,43 @@ ksm_guard::ksm_guard(std::string ksm_dir, std::string record_dir)
     throw std::runtime_error(fmt::format("KSM use_zero_pages is {}; scenarios assume the default 0", v));
   // ksmd must not merge behind the scenario's back: stopped except during `ksm`.
   set("run", "0");
+  // A chain left by a run killed before it could free it would be freed, or not, by a
+  // search of ours passing it in the tree, which --ksm-counters would show.
+  if (read_number(path("stable_node_chains")) != 0) free_empty_chains();
+}
+
+/// Runs ksmd, as fast as it goes, for @scans full scans (at most 5 s), then stops it.
+void ksm_guard::run_scans(int scans) {
+  using clock = std::chrono::steady_clock;
+  set("stable_node_chains_prune_millisecs", KSM_PRUNE_NEVER_MS);
+  set("sleep_millisecs", "0");
+  set("pages_to_scan", "4000");
+  struct stat st {};
+  if (::stat(path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
+  const auto target = read_number(path("full_scans")) + static_cast<std::uint64_t>(scans);
+  set("run", "1");
+  const auto deadline = clock::now() + std::chrono::seconds(5);
+  while (read_number(path("full_scans")) < target && clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  (void)write_value(path("run"), "0");
+}
+
+// A stable-node chain is freed only when a search for its content meets it with no dup
+// left: one whose KSM pages are all gone stays in the tree, and in stable_node_chains,
+// after the run that made it. The scenario language makes equal pages only with
+// `write value=V` (every byte V): one mergeable page of each of the 256 such contents,
+// scanned twice (checksum, then search), meets every chain a scenario can have made.
+// Nothing merges (the pages differ from each other), and the pages go before ksmd stops.
+void ksm_guard::free_empty_chains() {
+  constexpr std::size_t pages = 256;
+  void* p = ::mmap(nullptr, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw sys_error("cannot map the pages that free KSM's empty chains");
+  auto* bytes = static_cast<unsigned char*>(p);
+  if (::madvise(p, pages * PAGE_SIZE, MADV_MERGEABLE) == 0) {
+    for (std::size_t v = 0; v < pages; ++v) std::memset(bytes + v * PAGE_SIZE, static_cast<int>(v), PAGE_SIZE);
+    run_scans(3);
+  }
+  ::munmap(p, pages * PAGE_SIZE);
 }
 
 // The value before the run is on disk before the knob changes: a SIGKILL at any point
@@ -215,7 +253,39 @@ void ksm_guard::set(const std::string& knob, const std::string& value) {
     throw sys_error(fmt::format("cannot write {} to {}", value, path(knob)), e);
 }
 
+// The scenario's processes have exited, but ksmd drops an exited mm's rmap_items (and so
+// their share of pages_shared, pages_sharing, ...) only on its next visit, and it stays
+// stopped after the run: the next run would read our leftovers in the machine-wide
+// counters. Let it visit them: until the counters are back to zero, or two full scans
+// when something else on the machine uses KSM too.
+void ksm_guard::forget_exited_mms() noexcept {
+  using clock = std::chrono::steady_clock;
+  try {
+    auto leftover = [this] {
+      std::uint64_t n = 0;
+      for (const char* c : {"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile"})
+        n += read_number(path(c));
+      return n;
+    };
+    if (leftover() == 0) return;
+    const auto scans = read_number(path("full_scans"));
+    if (write_value(path("run"), "1") != 0) return;
+    const auto deadline = clock::now() + std::chrono::seconds(5);
+    while (leftover() != 0 && read_number(path("full_scans")) < scans + 2 && clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)write_value(path("run"), "0");
+  } catch (...) {  // a destructor's helper: restoring the knobs matters more
+  }
+}
+
 ksm_guard::~ksm_guard() {
+  if (_ran) {
+    try {
+      if (read_number(path("stable_node_chains")) != 0) free_empty_chains();
+    } catch (...) {  // restoring the knobs matters more
+    }
+    forget_exited_mms();
+  }
   const auto failed = write_back(_dir, _saved);
   for (const auto& f : failed) std::fprintf(stderr, "rmapkit: cannot restore KSM's %s\n", f.c_str());
   // A knob that could not be restored keeps its record, for the next run to try again.
@@ -245,6 +315,7 @@ void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, bool pru
   struct stat st {};
   if (::stat(path("smart_scan").c_str(), &st) == 0) set("smart_scan", "0");
   set("run", "1");
+  _ran = true;
   auto stop = [this] { (void)write_value(path("run"), "0"); };
   try {
     auto deadline = clock::now() + std::chrono::seconds(timeout_s);

@@ -93,7 +93,11 @@ class ksm_guard {
 
  private:
   void set(const std::string& knob, const std::string& value);
+  void forget_exited_mms() noexcept;
+  void free_empty_chains();
+  void run_scans(int scans);
   [[nodiscard]] std::string path(const std::string& knob) const { return _dir + "/" + knob; }
+  bool _ran = false;  // ksmd ran for the scenario: its mms are registered until ksmd drops them
   std::string _dir;
   std::string _record;
   std::map<std::string, std::string> _saved;  // knob -> value before the run

@@ -60,6 +60,10 @@ struct ksm_tree_entry {
 struct ksm_state {
   std::vector<mm_struct*> mm_list;  ///< mm_slots in scan order
   std::map<std::pair<mm_struct*, std::uint64_t>, ksm_rmap_item> items;
+  /// The rmap_items of mms that exited since the last scan, still on their stable nodes
+  /// and counted: ksmd drops them at the start of its next scan (the exiting mm_slot is
+  /// moved to just after its cursor). Node handles: the items do not move.
+  std::vector<decltype(items)::node_type> exited;
   std::map<std::uint64_t, ksm_tree_entry> stable;  ///< content -> its node or chain
   /// Every stable tree search of this `ksm` is a prune pass over the chains it meets
   /// (`ksm prune`: stable_node_chains_prune_millisecs=0); otherwise none is.

@@ -20,15 +20,32 @@ void machine::ksm_enter(mm_struct& mm) {
   _ksm->mm_list.push_back(&mm);
 }
 
+/// ksmd forgets @mm at once: its rmap_items leave the trees (a scan found no mergeable VMA).
+void machine::ksm_forget(mm_struct& mm) {
+  if (!mm.ksm_registered) return;
+  for (auto it = _ksm->items.lower_bound({&mm, 0}); it != _ksm->items.end() && it->first.first == &mm;) {
+    remove_rmap_item_from_tree(it->second);
+    it = _ksm->items.erase(it);
+  }
+  std::erase(_ksm->mm_list, &mm);
+  mm.ksm_registered = false;
+}
+
+/// __ksm_exit(): @mm exits. Its rmap_items stay where they are, and in the counters,
+/// until ksmd's next scan drops them; they leave the unstable tree now, where ksmd would
+/// find the mm exiting and drop them on the way.
 void machine::ksm_exit(mm_struct& mm) {
   if (!mm.ksm_registered) return;
-  for (auto it = _ksm->items.begin(); it != _ksm->items.end();) {
-    if (it->first.first == &mm) {
-      remove_rmap_item_from_tree(it->second);
-      it = _ksm->items.erase(it);
-    } else {
-      ++it;
+  for (auto it = _ksm->items.lower_bound({&mm, 0}); it != _ksm->items.end() && it->first.first == &mm;) {
+    ksm_rmap_item& item = it->second;
+    if (item.unstable) {
+      auto u = _ksm->unstable.find(item.oldchecksum);  // its content when it went in
+      if (u != _ksm->unstable.end() && u->second == &item) _ksm->unstable.erase(u);
     }
+    item.mm = nullptr;  // the mm_struct goes now; nothing looks at it again
+    auto next = std::next(it);
+    _ksm->exited.push_back(_ksm->items.extract(it));
+    it = next;
   }
   std::erase(_ksm->mm_list, &mm);
   mm.ksm_registered = false;
@@ -315,13 +332,19 @@ bool machine::ksm_scan_mm(mm_struct& mm) {
   return any_mergeable;
 }
 
+void machine::ksm_drop_exited() {
+  for (auto& exited : _ksm->exited) remove_rmap_item_from_tree(exited.mapped());
+  _ksm->exited.clear();
+}
+
 bool machine::ksm_scan_once() {
   auto before = ksm_counters();
+  ksm_drop_exited();
   for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
     // A whole pass over the mm found no VM_MERGEABLE VMA: ksmd forgets the mm (as at exit,
     // MMF_VM_MERGEABLE cleared), and a later MADV_MERGEABLE registers it again, at the end
     // of the scan order.
-    if (!ksm_scan_mm(*mm)) ksm_exit(*mm);
+    if (!ksm_scan_mm(*mm)) ksm_forget(*mm);
   }
   // The unstable tree is rebuilt from scratch by every full scan. Its items still count
   // as pages_unshared until the next scan visits them (they carry the scan's seqnr).
@@ -347,7 +370,9 @@ machine::ksm_stats machine::ksm_counters() const {
   // pages_unshared: in the unstable tree; pages_volatile: every other rmap_item (its
   // checksum changed, or it met its own page through fork).
   for (const auto& [key, item] : _ksm->items) s.pages_unshared += item.unstable ? 1 : 0;
-  s.pages_volatile = _ksm->items.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
+  for (const auto& exited : _ksm->exited) s.pages_unshared += exited.mapped().unstable ? 1U : 0U;
+  s.pages_volatile =
+      _ksm->items.size() + _ksm->exited.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
   s.full_scans = _ksm->full_scans;
   return s;
 }
@@ -374,10 +399,17 @@ machine::ksm_view machine::ksm_snapshot() const {
 }
 
 // The `ksm` statement: scan until nothing changes for three full scans, as the kernel
-// runner waits for ksmd's counters to settle. With @prune every search is a prune pass
+// runner waits for ksmd's counters to settle; nothing when no VMA is mergeable. With @prune every search is a prune pass
 // (the runner sets stable_node_chains_prune_millisecs to 0); without, none is (it sets a
 // day: the interval never elapses within a run).
 void machine::ksm_run_to_fixpoint(bool prune) {
+  // No mergeable VMA anywhere: the kernel runner does not start ksmd (its full_scans would
+  // never move), and exited mms' rmap_items stay counted.
+  const bool any = std::any_of(_ksm->mm_list.begin(), _ksm->mm_list.end(), [](const mm_struct* mm) {
+    return std::any_of(mm->mm_mt.begin(), mm->mm_mt.end(),
+                       [](const auto& e) { return e.second->vm_flags.has(vm_flag::mergeable); });
+  });
+  if (!any) return;
   _ksm->prune = prune;
   int stable = 0;
   while (stable < 3) stable = ksm_scan_once() ? 0 : stable + 1;

@@ -71,6 +71,8 @@ class statement_runner {
       if (mm) _m.exit_mm(mm);
     for (auto* f : _files)
       if (f) _m.file_put(f);
+    // After the run ksmd drops the exited mms' rmap_items, as the kernel runner lets it.
+    _m.ksm_drop_exited();
   }
 
   statement_runner(const statement_runner&) = delete;

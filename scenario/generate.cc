@@ -9,6 +9,7 @@
 
 #include <map>
 #include <random>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -42,12 +43,15 @@ constexpr std::size_t MAX_PROCESS_REGIONS = 64;
 
 class generator {
  public:
-  explicit generator(const random_options& o) : _o(o), _rng(o.seed), _checker("gen") {}
+  explicit generator(const random_options& o) : _o(o), _rng(o.seed), _checker("gen") {
+    if (_o.ksm_heavy) _o.ksm = true;
+  }
 
   std::string run() {
     _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
                         _o.seed, _o.statements, _o.max_processes, _o.max_region_pages,
-                        _o.pageout ? "" : " --no-pageout", _o.ksm ? " --ksm" : "", _o.reclaim ? " --reclaim" : "");
+                        _o.pageout ? "" : " --no-pageout",
+                        _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "");
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
       auto name = fmt::format("F{}", f);
@@ -107,11 +111,18 @@ class generator {
       unsigned weight;
       void (generator::*fn)(const std::string&);
     };
-    static const kind kinds[] = {
+    static const kind usual[] = {
         {24, &generator::touch}, {8, &generator::mmap},     {8, &generator::fork},   {3, &generator::exit},
         {5, &generator::munmap}, {6, &generator::mprotect}, {5, &generator::mremap}, {9, &generator::madvise},
         {4, &generator::mlock},  {5, &generator::check},    {2, &generator::spawn},  {3, &generator::machine_wide},
     };
+    // KSM-heavy: more scans between the changes, fewer VMA reshapes that only break merges.
+    static const kind ksm_heavy[] = {
+        {24, &generator::touch}, {6, &generator::mmap},     {6, &generator::fork},   {3, &generator::exit},
+        {4, &generator::munmap}, {2, &generator::mprotect}, {2, &generator::mremap}, {12, &generator::madvise},
+        {2, &generator::mlock},  {4, &generator::check},    {1, &generator::spawn},  {12, &generator::machine_wide},
+    };
+    const std::span<const kind> kinds = _o.ksm_heavy ? std::span<const kind>(ksm_heavy) : std::span<const kind>(usual);
     unsigned total = 0;
     for (const auto& k : kinds) total += k.weight;
     auto r = pick(0, total - 1);
@@ -133,6 +144,13 @@ class generator {
     const auto& rname = any_key(_procs[p]);
     auto pages = _procs[p][rname].pages;
     auto rg = range(rname, pages).text;
+    if (_o.ksm_heavy) {
+      // A few values, so that many pages have equal contents; reads swap KSM pages back in.
+      if (chance(25)) accept(fmt::format("{}: read {}", p, rg), [] {});
+      else if (chance(85)) accept(fmt::format("{}: write {} value={}", p, rg, pick(0, 2)), [] {});
+      else accept(fmt::format("{}: write {}", p, rg), [] {});
+      return;
+    }
     if (chance(40)) {
       accept(fmt::format("{}: read {}", p, rg), [] {});
     } else if (chance(50)) {
@@ -146,6 +164,9 @@ class generator {
     if (_procs[p].size() >= MAX_PROCESS_REGIONS || _slots >= MAX_SLOTS) return;
     auto name = fmt::format("R{}", _regions++);
     auto pages = pick(1, _o.max_region_pages);
+    // Hundreds of pages: with a fork or two, more sharers of one content than
+    // max_page_sharing (256), so that stable-node chains form.
+    if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
     auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
     auto k = pick(0, 9);
     if (k < 5) {
@@ -247,7 +268,9 @@ class generator {
 
   void machine_wide(const std::string&) {
     // After a ksm, KSM pages may exist, and the back ends refuse reclaim then.
-    if (_o.ksm && chance(50)) accept("ksm", [&] { _ksm_ran = true; });
+    if (_o.ksm && chance(_o.ksm_heavy ? 85 : 50)) {
+      accept(_o.ksm_heavy && chance(30) ? "ksm prune" : "ksm", [&] { _ksm_ran = true; });
+    }
     else if (_o.reclaim && !_ksm_ran) accept("reclaim", [] {});
   }
 

@@ -340,7 +340,8 @@ class builder {
       const auto* n = kv.stable[i];
       if (!focus::keeps(_focus.frames, n->kpfn.value)) continue;
       stable_node_view s{_names->stable_node_id(n), _names->frame_id(n->kpfn).value_or(0), kv.stable_chain[i], {}};
-      for (const auto* item : n->hlist) s.hlist.emplace_back(item->mm->name, item->address);
+      // An exited mm's rmap_items stay on the node until ksmd's next scan.
+      for (const auto* item : n->hlist) s.hlist.emplace_back(item->mm ? item->mm->name : "(exited)", item->address);
       k.stable.push_back(std::move(s));
     }
     for (const auto* item : kv.rmap_items) {

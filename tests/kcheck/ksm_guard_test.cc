@@ -36,7 +36,8 @@ class KsmGuard : public ::testing::Test {
                                {"pages_to_scan", "100"},
                                {"smart_scan", "1"},
                                {"max_page_sharing", "256"},
-                               {"use_zero_pages", "0"}})
+                               {"use_zero_pages", "0"},
+                               {"stable_node_chains", "0"}})
       std::ofstream(_ksm / knob) << value << "\n";
   }
   void TearDown() override { fs::remove_all(_root); }

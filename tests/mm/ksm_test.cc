@@ -36,6 +36,8 @@ TEST_P(KsmSharing, IdenticalPagesFillStableNodeDupsOfMaxPageSharing) {
   EXPECT_NE(p->pgd.get(A).pfn(), kpfn);
   EXPECT_TRUE(m.folio_of(p->pgd.get(A).pfn()).test(folio_flag::anon_exclusive));
   m.exit_mm(p);
+  EXPECT_GT(m.live().anon_vmas, 0U) << "the exited mm's rmap_items pin its anon_vma until ksmd's next scan";
+  m.ksm_drop_exited();
   auto live = m.live();
   EXPECT_EQ(live.anon_vmas + live.avcs + live.folios, 0U) << "leak";
 }
@@ -65,6 +67,7 @@ TEST(KsmMerge, WriteProtectMovesAPtesDirtyBitToTheFolio) {
   for (std::uint64_t i = 0; i < 2; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 2), 0);  // COW both
   EXPECT_EQ(m.check_invariants(), "");
   m.exit_mm(p);
+  m.ksm_drop_exited();
   m.drop_swap_cache();
   auto live = m.live();
   EXPECT_EQ(live.anon_vmas + live.avcs + live.folios, 0U) << "leak";

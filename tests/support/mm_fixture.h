@@ -18,6 +18,7 @@ class machine_test : public ::testing::Test {
   void TearDown() override {
     EXPECT_EQ(m.check_invariants(), "");
     for (auto* mm : std::vector<mm_struct*>(m.mms())) m.exit_mm(mm);
+    m.ksm_drop_exited();  // exited mms' rmap_items wait for ksmd's next scan
     for (auto* f : files) m.file_put(f);
     auto live = m.live();
     EXPECT_EQ(live.total(), 0U) << "leak";

@@ -322,6 +322,9 @@ command add_gen_random(CLI::App& gen) {
       ->check(CLI::Range(1U, 4096U));
   sub->add_flag("!--no-pageout", o->pageout, "leave out madvise pageout");
   sub->add_flag("--ksm", o->ksm, "include mergeable, unmergeable and ksm");
+  sub->add_flag("--ksm-heavy", o->ksm_heavy,
+                "aim at where KSM is hard (implies --ksm): half the regions of 100-320 pages written with a "
+                "few values, so chains of dups form and refill; ksm and ksm prune often");
   sub->add_flag("--reclaim", o->reclaim, "include reclaim");
   return gen_command(sub, o, sc::generate_random);
 }

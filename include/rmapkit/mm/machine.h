@@ -165,6 +165,9 @@ class machine final : private pte_observer {
   /// reclaim or swapoff does to them eventually; a COW break of a swap-cache page leaves
   /// one behind, as in the kernel).
   void drop_swap_cache();
+  /// What ksmd's next scan does first: drops the rmap_items of the mms that exited since
+  /// (at teardown, what ksmd would do eventually).
+  void ksm_drop_exited();
   void restore_migration_ptes(folio& src, folio& dst);
   /// Migrates every mapped frame (as offlining all memory would).
   void migrate_all();
@@ -400,6 +403,7 @@ class machine final : private pte_observer {
   // ksm.c
   void ksm_enter(mm_struct& mm);
   void ksm_exit(mm_struct& mm);
+  void ksm_forget(mm_struct& mm);
   void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   folio* ksm_get_folio(ksm_stable_node* node);
   void remove_node_from_stable_tree(ksm_stable_node* node);

@@ -14,6 +14,11 @@ struct random_options {
   unsigned max_region_pages = 24;  ///< largest region created by mmap
   bool pageout = true;             ///< madvise pageout (needs swap on the kernel)
   bool ksm = false;                ///< mergeable + ksm statements
+  /// Aims at where KSM is hard (implies ksm): regions of hundreds of pages written with a
+  /// few values, so that contents have more sharers than max_page_sharing and chains
+  /// form, shrink, refill and collapse; `ksm prune`; forks, COW, pageout and swap-in,
+  /// unmerging and exits between scans.
+  bool ksm_heavy = false;
   bool reclaim = false;            ///< reclaim statements
 };
 
