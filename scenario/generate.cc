@@ -168,12 +168,19 @@ class generator {
     // max_page_sharing (256), so that stable-node chains form.
     if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
     auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
-    auto k = pick(0, 9);
+    // KSM-heavy: mostly private anonymous memory, the only kind KSM merges.
+    auto k = _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
     if (k < 5) {
-      accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
+      bool made = accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
         _procs[p][name] = {pages, true, false};
         ++_slots;
       });
+      // Made mergeable and filled with one value at once, most of the time: a content
+      // with hundreds of sharers as soon as ksm runs.
+      if (made && _o.ksm_heavy && chance(70)) {
+        accept(fmt::format("{}: madvise {} mergeable", p, name), [] {});
+        if (chance(70)) accept(fmt::format("{}: write {} value={}", p, name, pick(0, 1)), [] {});
+      }
     } else if (k < 7) {
       accept(fmt::format("{}: mmap {} anon shared pages={}{}", p, name, pages, prot), [&] {
         _procs[p][name] = {pages, false, true};

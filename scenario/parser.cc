@@ -298,9 +298,11 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
     return f;
   }
   if (head == "ksm") {
-    if (t.size() == 2 && t[1] == "prune") return st_ksm{true};
-    if (t.size() > 1) throw syntax_error{fmt::format("ksm: unexpected '{}' (only 'prune' may follow)", echo(t[1]))};
-    return st_ksm{};
+    const bool prune = t.size() > 1 && t[1] == "prune";
+    const std::size_t words = prune ? 2 : 1;
+    if (t.size() > words)
+      throw syntax_error{fmt::format("ksm: unexpected '{}' (only 'prune' may follow)", echo(t[words]))};
+    return st_ksm{prune};
   }
   if (head == "reclaim") {
     want_args(head, t, 1, 0);

@@ -14,6 +14,11 @@ out=${4:-ksm-campaign}
 bin=build/ci/tools/rmapkit/rmapkit
 [ -x "$bin" ] || bin=build/release/tools/rmapkit/rmapkit
 [ -x "$bin" ] || { echo "ksm-campaign: build rmapkit first (cmake --workflow --preset ci)" >&2; exit 2; }
+# A copy, so that a rebuild during a long campaign does not pull the binary away.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$bin" "$(dirname "$bin")/rmapkit-agent" "$tmp/"
+bin=$tmp/rmapkit
 mkdir -p "$out"
 agree=0 differ=0 failed=0
 start=$(date +%s)

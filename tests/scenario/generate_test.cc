@@ -54,6 +54,32 @@ TEST(GenRandom, EveryScenarioPassesLintAndRunsOnTheModel) {
   }
 }
 
+// --ksm-heavy aims at KSM's hard places: most of its scenarios share pages, and a good
+// share of them have more sharers of one content than max_page_sharing, so that a
+// stable-node chain forms; all are valid and run with every invariant checked.
+TEST(GenRandom, KsmHeavyScenariosShareAndFormStableNodeChains) {
+  int sharing = 0, chains = 0;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    const auto text = generate_random({.seed = seed, .ksm_heavy = true});
+    ASSERT_EQ(lint_and_run(text, "seed.rmap"), "") << first_line(text);
+    auto prog = resolve(*parse(text, "seed.rmap"));
+    ASSERT_TRUE(prog);
+    std::ostringstream out, err;
+    model::run_options opts;
+    opts.ksm_counters = true;
+    bool shared = false, chained = false;
+    opts.on_ksm_counters = [&](int, const ksm_counters& k) {
+      shared = shared || k.pages_sharing > 0;
+      chained = chained || k.stable_node_chains > 0;
+    };
+    ASSERT_EQ(model::run(*prog, out, err, opts), 0) << err.str();
+    sharing += shared ? 1 : 0;
+    chains += chained ? 1 : 0;
+  }
+  EXPECT_GE(sharing, 30) << "of 40 --ksm-heavy scenarios";
+  EXPECT_GE(chains, 8) << "of 40 --ksm-heavy scenarios";
+}
+
 // Seeds 11 and 96 once resized a region that fork had left as several VMAs; with KSM and
 // reclaim, some seeds reclaimed while KSM pages existed.
 TEST(GenRandom, SeedsThatOnceWroteInvalidScenariosNowDoNot) {

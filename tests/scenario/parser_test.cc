@@ -35,13 +35,16 @@ P: madvise B[0] mergeable
 P: mlock B
 P: munlock B
 ksm
+ksm prune
 reclaim
 check
 check LABEL_1
 )";
   auto prog = load(text);
   ASSERT_TRUE(prog) << prog.error().str();
-  EXPECT_EQ(prog->ops.size(), 22U);
+  EXPECT_EQ(prog->ops.size(), 23U);
+  EXPECT_FALSE(std::get<op_ksm>(prog->ops[18].body).prune);
+  EXPECT_TRUE(std::get<op_ksm>(prog->ops[19].body).prune);
   EXPECT_TRUE(prog->needs_machine_lock);
   EXPECT_TRUE(prog->needs_swap);
   EXPECT_TRUE(prog->needs_ksm);
@@ -100,6 +103,8 @@ TEST_P(BadInput, IsRejectedWithItsLineAndReason) {
 // refusals the scenario's own history decides.
 const bad_case bad_cases[] = {
     {"unknown_statement", "spawn P\nfrobnicate\n", "t.rmap:2: unknown statement 'frobnicate'"},
+    {"ksm_bad_word", "ksm now\n", "t.rmap:1: ksm: unexpected 'now' (only 'prune' may follow)"},
+    {"ksm_prune_and_more", "ksm prune now\n", "t.rmap:1: ksm: unexpected 'now' (only 'prune' may follow)"},
     {"unknown_process_verb", "spawn P\nP: jump A\n", "t.rmap:2: unknown statement 'jump'"},
     {"bad_option", "spawn P\nP: mmap A anon private pages=4 colour=red\n", "t.rmap:2: mmap: unknown option 'colour'"},
     {"option_twice", "spawn P\nP: mmap A anon private pages=4 pages=5\n", "t.rmap:2: mmap: option 'pages' given twice"},
