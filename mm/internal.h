@@ -50,10 +50,23 @@ struct lruvec {
 /// max_page_sharing mappings. A chain is a chain until a search collapses it: it is
 /// counted in stable_node_chains even with one dup or none left.
 struct ksm_tree_entry {
+  std::uint64_t content = 0;
   bool chain = false;
   /// A lone node: exactly one. A chain: its dups in list order, head first, the order
   /// in which stable_node_dup() looks at them.
   std::list<std::unique_ptr<ksm_stable_node>> dups;
+  interval_tree_node rb;  ///< in ksm_state::tree
+};
+
+/// The stable tree's order: the kernel compares pages byte by byte. Only pages filled with
+/// one byte V (`write value=V`) can be equal to another page, so only they become KSM
+/// pages; they order by V. Every other page (a unique write, a file page) starts with the
+/// bytes "!tkpamr" (kcheck/agent.h), so its first byte, 0x21, places it after V <= 0x21
+/// and before V > 0x21.
+struct ksm_tree_order {
+  static std::uint64_t key(std::uint64_t content) { return content <= 0xff ? 2 * content : 2 * 0x21 + 1; }
+  static std::uint64_t start(const ksm_tree_entry& e) { return key(e.content); }
+  static std::uint64_t last(const ksm_tree_entry& e) { return key(e.content); }
 };
 
 /// ksmd's state (the file-static variables of mm/ksm.c).
@@ -64,7 +77,10 @@ struct ksm_state {
   /// and counted: ksmd drops them at the start of its next scan (the exiting mm_slot is
   /// moved to just after its cursor). Node handles: the items do not move.
   std::vector<decltype(items)::node_type> exited;
-  std::map<std::uint64_t, ksm_tree_entry> stable;  ///< content -> its node or chain
+  std::map<std::uint64_t, std::unique_ptr<ksm_tree_entry>> stable;  ///< content -> its node or chain
+  /// The same entries in the shape of the kernel's rbtree: a search passes, and prunes, the
+  /// nodes on its way down.
+  interval_tree<ksm_tree_entry, &ksm_tree_entry::rb, ksm_tree_order> tree;
   /// Every stable tree search of this `ksm` is a prune pass over the chains it meets
   /// (`ksm prune`: stable_node_chains_prune_millisecs=0); otherwise none is.
   bool prune = false;

@@ -73,9 +73,16 @@ folio* machine::ksm_get_folio(ksm_stable_node* node) {
   return &f;
 }
 
+/// Takes @e out of the stable tree and frees it (rb_erase(), then free_stable_node() or
+/// free_stable_node_chain()).
+void machine::erase_stable_entry(ksm_tree_entry& e) {
+  _ksm->tree.remove(e);
+  _ksm->stable.erase(e.content);
+}
+
 /// Takes a stale or unmapped node out of the stable tree, with its rmap_items. A lone
 /// node leaves the tree; a dup leaves its chain, and the chain stays, even empty, until
-/// a search meets it (only stable_node_dup() and stable_node_dup_any() free a chain).
+/// a walk meets it (only stable_node_dup() and stable_node_dup_any() free a chain).
 void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
   for (auto* item : node->hlist) {
     item->head = nullptr;
@@ -84,10 +91,9 @@ void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
     item->anon_vma = nullptr;
   }
   node->hlist.clear();
-  auto it = _ksm->stable.find(node->content);
-  auto& dups = it->second.dups;
-  dups.remove_if([node](const auto& d) { return d.get() == node; });
-  if (!it->second.chain) _ksm->stable.erase(it);
+  ksm_tree_entry& e = *_ksm->stable.at(node->content);
+  e.dups.remove_if([node](const auto& d) { return d.get() == node; });
+  if (!e.chain) erase_stable_entry(e);
 }
 
 void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
@@ -142,39 +148,84 @@ ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
   return found;
 }
 
-/// stable_tree_search() for @content: the stable node that takes a page of that content,
-/// or null when there is none or every dup is full (the page then goes to the unstable
-/// tree, and a merge there adds a dup). Stale nodes met on the way leave the tree.
-ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
-  for (;;) {
-    auto it = _ksm->stable.find(content);
-    if (it == _ksm->stable.end()) return nullptr;
-    ksm_tree_entry& e = it->second;
-    if (!e.chain) {
-      ksm_stable_node* node = e.dups.front().get();
-      if (!ksm_get_folio(node)) {
-        remove_node_from_stable_tree(node);  // stale: look again
-        continue;
-      }
-      return sharing_candidate(*node) ? node : nullptr;
-    }
-    if (ksm_stable_node* dup = stable_node_dup(e, _ksm->prune)) return dup;
-    if (stable_node_dup_any(it)) return nullptr;  // every dup is full
+/// What a walk of the stable tree does at each node it passes, whatever content it looks
+/// for (chain_prune() or chain(), then stable_node_dup_any()): a chain's dups are pruned
+/// and chosen from, and the walk needs a live KSM page of the node to compare with. A
+/// stale node met, or an empty chain, is taken out of the tree, and the walk starts again
+/// from the root (`restart`). Otherwise `dup` is the node that would take a page of this
+/// node's content, or null when every one is full.
+machine::ksm_visit machine::visit_stable_entry(ksm_tree_entry& e, bool prune) {
+  const bool was_chain = e.chain;
+  ksm_stable_node* dup = nullptr;
+  if (was_chain) dup = stable_node_dup(e, prune);  // alive when found
+  else if (sharing_candidate(*e.dups.front())) dup = e.dups.front().get();
+  if (dup && (was_chain || ksm_get_folio(dup))) return {false, dup};
+  if (dup) {  // a lone candidate, stale
+    remove_node_from_stable_tree(dup);
+    return {true, nullptr};
   }
+  if (e.dups.empty()) {  // a chain with no dup left
+    erase_stable_entry(e);
+    return {true, nullptr};
+  }
+  ksm_stable_node* any = e.dups.front().get();
+  if (ksm_get_folio(any)) return {false, nullptr};
+  remove_node_from_stable_tree(any);
+  return {true, nullptr};
 }
 
-/// stable_node_dup_any(): the head dup of a chain, which the tree walk compares with; an
-/// empty chain is freed instead (false), and a stale head leaves it (false: look again).
-bool machine::stable_node_dup_any(std::map<std::uint64_t, ksm_tree_entry>::iterator it) {
-  auto& dups = it->second.dups;
-  if (dups.empty()) {
-    _ksm->stable.erase(it);
-    return false;
+/// stable_tree_search() for @content: the stable node that takes a page of that content,
+/// or null when there is none or every dup is full (the page then goes to the unstable
+/// tree, and a merge there adds a dup). The walk down the tree visits every node on its
+/// way (visit_stable_entry()): in a `ksm prune` every one of them is a prune pass.
+ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
+  const auto key = ksm_tree_order::key(content);
+  ksm_tree_entry* e = _ksm->tree.root_item();
+  while (e) {
+    const auto v = visit_stable_entry(*e, _ksm->prune);
+    if (v.restart) {
+      e = _ksm->tree.root_item();
+      continue;
+    }
+    if (e->content == content) return v.dup;
+    e = _ksm->tree.child_of(*e, key >= ksm_tree_order::key(e->content));
   }
-  ksm_stable_node* head = dups.front().get();
-  if (ksm_get_folio(head)) return true;
-  remove_node_from_stable_tree(head);
-  return false;
+  return nullptr;
+}
+
+/// stable_tree_insert(): turns @f into the KSM page of a new stable node (its PTE is
+/// write_protect_page()d by the caller). The walk down visits the nodes on its way as
+/// the search does (never as a prune pass). Where a node of equal content is in the
+/// tree, the new node is a dup at the head of its chain, a lone node becoming a chain
+/// first; otherwise it is a new lone node where the walk ended.
+ksm_stable_node* machine::stable_tree_insert(folio& f) {
+  auto node = std::make_unique<ksm_stable_node>();
+  node->kpfn = f.pfn;
+  node->content = f.content;
+  ksm_stable_node* raw = node.get();
+  const auto key = ksm_tree_order::key(f.content);
+  ksm_tree_entry* e = _ksm->tree.root_item();
+  while (e) {
+    if (visit_stable_entry(*e, false).restart) {
+      e = _ksm->tree.root_item();
+      continue;
+    }
+    if (e->content == f.content) break;
+    e = _ksm->tree.child_of(*e, key >= ksm_tree_order::key(e->content));
+  }
+  if (e) {
+    e->chain = true;
+    e->dups.push_front(std::move(node));
+  } else {
+    auto entry = std::make_unique<ksm_tree_entry>();
+    entry->content = f.content;
+    entry->dups.push_front(std::move(node));
+    _ksm->tree.insert(*entry);
+    _ksm->stable.emplace(f.content, std::move(entry));
+  }
+  f.mapping = raw;
+  f.clear(folio_flag::anon_exclusive);
+  return raw;
 }
 
 void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma) {
@@ -184,38 +235,6 @@ void machine::stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_
   item.anon_vma->refcount++;  // an rmap_item pins its anon_vma (KSM walks it later)
   item.anon_vma->ksm_refs++;
   node->hlist.push_back(&item);
-}
-
-/// stable_tree_insert(): turns @f into the KSM page of a new stable node (its PTE is
-/// write_protect_page()d by the caller). Where a node of equal content is in the tree,
-/// the new node is a dup at the head of its chain, the lone node becoming a chain first.
-ksm_stable_node* machine::stable_tree_insert(folio& f) {
-  auto node = std::make_unique<ksm_stable_node>();
-  node->kpfn = f.pfn;
-  node->content = f.content;
-  ksm_stable_node* raw = node.get();
-  for (;;) {
-    auto it = _ksm->stable.find(f.content);
-    if (it == _ksm->stable.end()) {
-      _ksm->stable[f.content].dups.push_front(std::move(node));
-      break;
-    }
-    // The walk compares with a live page of the node first, as the search does (chain(),
-    // never a prune pass), and starts again when it meets a stale one.
-    ksm_tree_entry& e = it->second;
-    if (e.chain) {
-      if (!stable_node_dup(e, false) && !stable_node_dup_any(it)) continue;
-    } else if (!ksm_get_folio(e.dups.front().get())) {
-      remove_node_from_stable_tree(e.dups.front().get());
-      continue;
-    }
-    e.chain = true;
-    e.dups.push_front(std::move(node));
-    break;
-  }
-  f.mapping = raw;
-  f.clear(folio_flag::anon_exclusive);
-  return raw;
 }
 
 /// write_protect_page(): the PTE at @addr becomes read-only and clean before a merge,
@@ -358,14 +377,14 @@ bool machine::ksm_scan_once() {
 machine::ksm_stats machine::ksm_counters() const {
   ksm_stats s;
   for (const auto& [content, e] : _ksm->stable) {
-    for (const auto& node : e.dups) {
+    for (const auto& node : e->dups) {
       if (node->hlist.empty()) continue;
       s.pages_shared++;
       s.pages_sharing += node->hlist.size() - 1;
     }
-    if (!e.chain) continue;
+    if (!e->chain) continue;
     s.stable_node_chains++;
-    s.stable_node_dups += e.dups.size();
+    s.stable_node_dups += e->dups.size();
   }
   // pages_unshared: in the unstable tree; pages_volatile: every other rmap_item (its
   // checksum changed, or it met its own page through fork).
@@ -381,10 +400,10 @@ machine::ksm_view machine::ksm_snapshot() const {
   ksm_view v;
   std::uint64_t chains = 0;
   for (const auto& [content, e] : _ksm->stable) {
-    chains += e.chain ? 1 : 0;
-    for (const auto& node : e.dups) {
+    chains += e->chain ? 1U : 0U;
+    for (const auto& node : e->dups) {
       v.stable.push_back(node.get());
-      v.stable_chain.push_back(e.chain ? chains : 0);
+      v.stable_chain.push_back(e->chain ? chains : 0);
     }
   }
   for (const auto& [key, item] : _ksm->items) v.rmap_items.push_back(&item);

@@ -289,6 +289,14 @@ class interval_tree {
   [[nodiscard]] bool empty() const noexcept { return root_ == nullptr; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
+  /// The item at the root, and an item's left or right child (null when there is none):
+  /// for a walk that descends as one of the kernel's own searches does, visiting each node
+  /// it passes (KSM's stable tree search prunes what it meets on the way).
+  [[nodiscard]] T* root_item() const noexcept { return owner_of(root_); }
+  [[nodiscard]] static T* child_of(T& item, bool right) noexcept {
+    return owner_of(right ? hook(item)->right : hook(item)->left);
+  }
+
   /// Debug check of every invariant: BST order by start (ties' insertion order is not recorded,
   /// so only non-decreasing start can be checked), start <= last, red-black properties (root
   /// black, no red-red, equal black height, height within 2*log2(n+1)), parent pointers, hook

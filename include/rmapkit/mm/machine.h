@@ -411,7 +411,12 @@ class machine final : private pte_observer {
   ksm_stable_node* stable_tree_search(std::uint64_t content);
   ksm_stable_node* stable_node_dup(ksm_tree_entry& chain, bool prune);
   bool ksm_scan_mm(mm_struct& mm);
-  bool stable_node_dup_any(std::map<std::uint64_t, ksm_tree_entry>::iterator it);
+  struct ksm_visit {
+    bool restart;
+    ksm_stable_node* dup;
+  };
+  ksm_visit visit_stable_entry(ksm_tree_entry& e, bool prune);
+  void erase_stable_entry(ksm_tree_entry& e);
   void stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma);
   ksm_stable_node* stable_tree_insert(folio& f);
   void write_protect_page(vm_area_struct& vma, vaddr_t addr);
