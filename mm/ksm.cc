@@ -114,9 +114,10 @@ void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
 
 namespace {
 
-/// Whether @node can take @more mappings under max_page_sharing.
+/// Whether @node can take @more mappings under max_page_sharing. A node with no
+/// rmap_item left takes none (its KSM page may live on in forked children, unrecorded).
 bool sharing_candidate(const ksm_stable_node& node, std::size_t more = 0) {
-  return node.hlist.size() + more < KSM_MAX_PAGE_SHARING;
+  return !node.hlist.empty() && node.hlist.size() + more < KSM_MAX_PAGE_SHARING;
 }
 
 }  // namespace
