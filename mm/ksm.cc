@@ -122,11 +122,13 @@ bool sharing_candidate(const ksm_stable_node& node, std::size_t more = 0) {
 
 }  // namespace
 
-/// stable_node_dup(): the dup of @chain that takes a new mapping. Dups are looked at in
-/// list order; a stale one met on the way leaves the chain. Outside a prune pass the
-/// first with room wins; a prune pass looks at them all and takes the fullest with room
-/// (the first of equals). The winner goes to the head if it has room for one more after
-/// this one, and a chain left with the winner alone collapses into a lone node.
+/// stable_node_dup(): the dup of @chain a walk goes on with, and that takes a new
+/// mapping if it has room. Dups are looked at in list order; a stale one met on the way
+/// leaves the chain. The first live dup is taken, then replaced by a dup with room, and
+/// in a prune pass by a fuller dup with room; outside a prune pass the walk stops at the
+/// first dup with room. With no candidate the whole list is walked. The dup taken moves
+/// to the head if it has room for one more after this one, and a chain left with it
+/// alone collapses into a lone node, full or not. Null: no live dup is left.
 ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
   ksm_stable_node* found = nullptr;
   for (auto it = chain.dups.begin(); it != chain.dups.end();) {
@@ -135,9 +137,11 @@ ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
       remove_node_from_stable_tree(dup);
       continue;
     }
-    if (!sharing_candidate(*dup) || (found && dup->hlist.size() <= found->hlist.size())) continue;
+    const bool better = !found || (sharing_candidate(*dup) && (!sharing_candidate(*found) ||
+                                                               dup->hlist.size() > found->hlist.size()));
+    if (!better) continue;
     found = dup;
-    if (!prune) break;
+    if (!prune && sharing_candidate(*found)) break;
   }
   if (!found) return nullptr;
   if (chain.dups.size() == 1) {
@@ -150,28 +154,20 @@ ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
 }
 
 /// What a walk of the stable tree does at each node it passes, whatever content it looks
-/// for (chain_prune() or chain(), then stable_node_dup_any()): a chain's dups are pruned
-/// and chosen from, and the walk needs a live KSM page of the node to compare with. A
-/// stale node met, or an empty chain, is taken out of the tree, and the walk starts again
-/// from the root (`restart`). Otherwise `dup` is the node that would take a page of this
-/// node's content, or null when every one is full.
+/// for (chain_prune() in a search, chain() in an insert): it needs a live KSM page of the
+/// node to compare with, and a chain's dups are pruned and chosen from on the way. A
+/// stale lone node, or a chain with no live dup, leaves the tree, and the walk starts
+/// again from the root (`restart`). Otherwise `dup` is the lone node or the dup taken,
+/// which takes a page of this content only if sharing_candidate().
 machine::ksm_visit machine::visit_stable_entry(ksm_tree_entry& e, bool prune) {
-  const bool was_chain = e.chain;
-  ksm_stable_node* dup = nullptr;
-  if (was_chain) dup = stable_node_dup(e, prune);  // alive when found
-  else if (sharing_candidate(*e.dups.front())) dup = e.dups.front().get();
-  if (dup && (was_chain || ksm_get_folio(dup))) return {false, dup};
-  if (dup) {  // a lone candidate, stale
-    remove_node_from_stable_tree(dup);
+  if (!e.chain) {
+    ksm_stable_node* lone = e.dups.front().get();
+    if (ksm_get_folio(lone)) return {false, lone};
+    remove_node_from_stable_tree(lone);
     return {true, nullptr};
   }
-  if (e.dups.empty()) {  // a chain with no dup left
-    erase_stable_entry(e);
-    return {true, nullptr};
-  }
-  ksm_stable_node* any = e.dups.front().get();
-  if (ksm_get_folio(any)) return {false, nullptr};
-  remove_node_from_stable_tree(any);
+  if (ksm_stable_node* dup = stable_node_dup(e, prune)) return {false, dup};
+  erase_stable_entry(e);  // free_stable_node_chain()
   return {true, nullptr};
 }
 
@@ -188,7 +184,9 @@ ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
       e = _ksm->tree.root_item();
       continue;
     }
-    if (e->content == content) return v.dup;
+    // Equal content: every dup full means the page waits for a partner in the
+    // unstable tree, and a merge there adds a dup.
+    if (e->content == content) return sharing_candidate(*v.dup) ? v.dup : nullptr;
     e = _ksm->tree.child_of(*e, key >= ksm_tree_order::key(e->content));
   }
   return nullptr;
