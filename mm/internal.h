@@ -84,6 +84,8 @@ struct ksm_state {
   /// Every stable tree search of this `ksm` is a prune pass over the chains it meets
   /// (`ksm prune`: stable_node_chains_prune_millisecs=0); otherwise none is.
   bool prune = false;
+  /// The folios in ksmd's CPU's mlock batch, each holding a reference (ksm_mlock_batch_add()).
+  std::vector<std::uint64_t> mlock_batch;
   std::map<std::uint64_t, ksm_rmap_item*> unstable;
   std::uint64_t full_scans = 0;
 };

@@ -246,19 +246,44 @@ void machine::write_protect_page(vm_area_struct& vma, vaddr_t addr) {
   vma.vm_mm->pgd.set(addr, pte.wrprotect().mkclean());
 }
 
+/// ksmd's CPU's mlock folio batch (mm/mlock.c): KSM's munlock of a replaced page, and its
+/// mlock of a KSM page not yet mlocked, in a VM_LOCKED VMA go through it. Each folio in
+/// it holds a reference until the batch fills (FOLIO_BATCH_SIZE, 31) and is processed, or
+/// until the lru_add_drain_all() at the start of every full scan; meanwhile its extra
+/// reference makes write_protect_page() refuse it. So a page that a forked sharer still
+/// maps, freshly munlocked by a merge, is not merged through that sharer until the next
+/// full scan: whether it is depends on its place in the batch, which the kernel shows.
+void machine::ksm_mlock_batch_add(const folio& f) {
+  constexpr std::size_t FOLIO_BATCH_SIZE = 31;
+  _ksm->mlock_batch.push_back(f.pfn.value);
+  if (_ksm->mlock_batch.size() == FOLIO_BATCH_SIZE) _ksm->mlock_batch.clear();
+}
+
+bool machine::ksm_mlock_batch_holds(const folio& f) const {
+  return std::find(_ksm->mlock_batch.begin(), _ksm->mlock_batch.end(), f.pfn.value) != _ksm->mlock_batch.end();
+}
+
 /// replace_page(): the PTE at @addr maps @kpage, read-only, instead of its old page.
-void machine::replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage) {
-  write_protect_page(vma, addr);
+/// False when the old page cannot be write-protected (a reference in the mlock batch).
+bool machine::replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage) {
   pte_t old = vma.vm_mm->pgd.get(addr);
   folio& page = folio_of(old.pfn());
+  if (ksm_mlock_batch_holds(page)) return false;
+  write_protect_page(vma, addr);
   folio_get(kpage);
   kpage.mapcount++;
   vma.vm_mm->pgd.set(addr, pte_t::mk_present(kpage.pfn, false).mkyoung());
+  const bool kpage_mlocked = kpage.test(folio_flag::mlocked);
   mlock_vma_folio(kpage, vma);
   folio_remove_rmap_pte(page);
   munlock_vma_folio(page, vma);
+  if (vma.vm_flags.has(vm_flag::locked)) {
+    ksm_mlock_batch_add(page);
+    if (!kpage_mlocked) ksm_mlock_batch_add(kpage);
+  }
   if (!page.mapped()) folio_free_swap(page);
   folio_put(page);
+  return true;
 }
 
 // ---- the scan -------------------------------------------------------------------------------
@@ -286,8 +311,7 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   // The page's PTE is write-protected for the merge: no longer exclusive.
   if (ksm_stable_node* node = stable_tree_search(page.content)) {
     folio* kpage = ksm_get_folio(node);
-    replace_page(vma, addr, *kpage);
-    stable_tree_append(item, node, vma);
+    if (replace_page(vma, addr, *kpage)) stable_tree_append(item, node, vma);
     return;
   }
   auto it = _ksm->unstable.find(page.content);
@@ -304,10 +328,17 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   pte_t tree_pte = tree_item.mm->pgd.get(tree_item.address);
   if (!tree_vma || !tree_pte.present()) return;
   if (tree_pte.pfn() == page.pfn) return;
+  if (ksm_mlock_batch_holds(page)) return;  // write_protect_page() refuses it
+  write_protect_page(vma, addr);
+  if (ksm_mlock_batch_holds(folio_of(tree_pte.pfn()))) {
+    // The tree page cannot be merged: this page, already a KSM page with this one PTE,
+    // is copied back by break_cow().
+    (void)wp_page_copy(vma, addr, &page);
+    return;
+  }
   _ksm->unstable.erase(it);
   tree_item.unstable = false;
   ksm_stable_node* node = stable_tree_insert(page);
-  write_protect_page(vma, addr);
   replace_page(*tree_vma, tree_item.address, page);
   stable_tree_append(tree_item, node, *tree_vma);
   stable_tree_append(item, node, vma);
@@ -357,6 +388,7 @@ void machine::ksm_drop_exited() {
 
 bool machine::ksm_scan_once() {
   auto before = ksm_counters();
+  _ksm->mlock_batch.clear();  // lru_add_drain_all(): every CPU's batches are drained
   ksm_drop_exited();
   for (auto* mm : std::vector<mm_struct*>(_ksm->mm_list)) {
     // A whole pass over the mm found no VM_MERGEABLE VMA: ksmd forgets the mm (as at exit,

@@ -404,6 +404,8 @@ class machine final : private pte_observer {
   void ksm_enter(mm_struct& mm);
   void ksm_exit(mm_struct& mm);
   void ksm_forget(mm_struct& mm);
+  void ksm_mlock_batch_add(const folio& f);
+  [[nodiscard]] bool ksm_mlock_batch_holds(const folio& f) const;
   void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   folio* ksm_get_folio(ksm_stable_node* node);
   void remove_node_from_stable_tree(ksm_stable_node* node);
@@ -420,7 +422,7 @@ class machine final : private pte_observer {
   void stable_tree_append(ksm_rmap_item& item, ksm_stable_node* node, vm_area_struct& vma);
   ksm_stable_node* stable_tree_insert(folio& f);
   void write_protect_page(vm_area_struct& vma, vaddr_t addr);
-  void replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
+  bool replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
   void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
   void rmap_walk_ksm(folio& f, const rmap_walk_control& rwc);
   // invariant checks (debug.cc), in the order check_invariants() runs them
