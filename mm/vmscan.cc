@@ -69,7 +69,11 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
   // shmem pages have no backing file to be clean against: they are always written.
   if (f.test(folio_flag::dirty) || f.file()) {
     pageout(f);
-    return reclaim_outcome::written;  // under writeback: freed by a later pass
+    // A page of zeroes is not written: swap_writepage() marks the slot in the swap
+    // device's zeromap, and with no writeback to wait for, this pass frees the folio
+    // (a swapped-out KSM page of zeroes leaves the swap cache, and its stable node goes
+    // stale). Any other page is under writeback: freed by a later pass.
+    if (f.content != 0) return reclaim_outcome::written;
   }
   // __remove_mapping(): clean, unmapped, and held only by the swap cache (and isolation).
   if (f.test(folio_flag::swapcache) && f.refcount == 2 && !f.mapped()) {
