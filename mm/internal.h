@@ -58,16 +58,24 @@ struct ksm_tree_entry {
   interval_tree_node rb;  ///< in ksm_state::tree
 };
 
-/// The stable tree's order: the kernel compares pages byte by byte. Only pages filled with
-/// one byte V (`write value=V`) can be equal to another page, so only they become KSM
-/// pages; they order by V. Every other page (a unique write, a file page) starts with the
-/// bytes "!tkpamr" (kcheck/agent.h), so its first byte, 0x21, places it after V <= 0x21
-/// and before V > 0x21.
+/// The stable tree's order: the kernel compares pages byte by byte (memcmp_pages()).
+/// ksm_content_cmp() compares the pages two contents stand for in that order; the key
+/// below is its first byte, which orders the tree coarsely: a page filled with byte V
+/// (`write value=V`) by V, every other page (a unique write, a file page: kcheck/agent.h's
+/// unique_page() starts them with the bytes "!tkpamr") after V <= 0x21, before V > 0x21.
 struct ksm_tree_order {
   static std::uint64_t key(std::uint64_t content) { return content <= 0xff ? 2 * content : 2 * 0x21 + 1; }
   static std::uint64_t start(const ksm_tree_entry& e) { return key(e.content); }
   static std::uint64_t last(const ksm_tree_entry& e) { return key(e.content); }
 };
+
+/// memcmp() of the pages @a and @b stand for: <0, 0 or >0. A unique page is the header,
+/// the run's salt, then its two keys (statement line and page index) as little-endian
+/// words, so after the header it orders by the keys' bytes, least significant first.
+/// A file page's content does not carry its keys: those order among themselves by
+/// content, after the unique pages (an approximation: two such KSM pages need two
+/// processes' private COW copies of one file page, without a write).
+int ksm_content_cmp(std::uint64_t a, std::uint64_t b);
 
 /// ksmd's state (the file-static variables of mm/ksm.c).
 struct ksm_state {

@@ -14,6 +14,34 @@
 
 namespace rmapkit::mm {
 
+namespace {
+
+enum class page_kind { value, unique, other };
+
+page_kind kind_of(std::uint64_t content) {
+  if (content <= 0xff) return page_kind::value;
+  return (content >> 63) != 0 ? page_kind::unique : page_kind::other;
+}
+
+int three_way(std::uint64_t a, std::uint64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+}  // namespace
+
+int ksm_content_cmp(std::uint64_t a, std::uint64_t b) {
+  const page_kind ka = kind_of(a), kb = kind_of(b);
+  if (ka == page_kind::value && kb == page_kind::value) return three_way(a, b);
+  // A page of byte V against the header's first byte, 0x21 (then 0x74, above 0x21).
+  if (ka == page_kind::value) return a <= 0x21 ? -1 : 1;
+  if (kb == page_kind::value) return b <= 0x21 ? 1 : -1;
+  if (ka != kb) return ka == page_kind::unique ? -1 : 1;
+  if (ka == page_kind::other) return three_way(a, b);
+  // Unique pages: the line, then the page index, each compared as little-endian bytes.
+  auto line = [](std::uint64_t c) { return __builtin_bswap64((c >> 32) & 0x7fffffffU); };
+  auto index = [](std::uint64_t c) { return __builtin_bswap64(c & 0xffffffffU); };
+  if (int r = three_way(line(a), line(b))) return r;
+  return three_way(index(a), index(b));
+}
+
 void machine::ksm_enter(mm_struct& mm) {
   if (mm.ksm_registered) return;
   mm.ksm_registered = true;
@@ -176,7 +204,6 @@ machine::ksm_visit machine::visit_stable_entry(ksm_tree_entry& e, bool prune) {
 /// tree, and a merge there adds a dup). The walk down the tree visits every node on its
 /// way (visit_stable_entry()): in a `ksm prune` every one of them is a prune pass.
 ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
-  const auto key = ksm_tree_order::key(content);
   ksm_tree_entry* e = _ksm->tree.root_item();
   while (e) {
     const auto v = visit_stable_entry(*e, _ksm->prune);
@@ -186,8 +213,9 @@ ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
     }
     // Equal content: every dup full means the page waits for a partner in the
     // unstable tree, and a merge there adds a dup.
-    if (e->content == content) return sharing_candidate(*v.dup) ? v.dup : nullptr;
-    e = _ksm->tree.child_of(*e, key >= ksm_tree_order::key(e->content));
+    const int cmp = ksm_content_cmp(content, e->content);
+    if (cmp == 0) return sharing_candidate(*v.dup) ? v.dup : nullptr;
+    e = _ksm->tree.child_of(*e, cmp > 0);
   }
   return nullptr;
 }
@@ -202,15 +230,20 @@ ksm_stable_node* machine::stable_tree_insert(folio& f) {
   node->kpfn = f.pfn;
   node->content = f.content;
   ksm_stable_node* raw = node.get();
-  const auto key = ksm_tree_order::key(f.content);
   ksm_tree_entry* e = _ksm->tree.root_item();
+  ksm_tree_entry* parent = nullptr;
+  bool right = false;
   while (e) {
     if (visit_stable_entry(*e, false).restart) {
       e = _ksm->tree.root_item();
+      parent = nullptr;
       continue;
     }
-    if (e->content == f.content) break;
-    e = _ksm->tree.child_of(*e, key >= ksm_tree_order::key(e->content));
+    const int cmp = ksm_content_cmp(f.content, e->content);
+    if (cmp == 0) break;
+    parent = e;
+    right = cmp > 0;
+    e = _ksm->tree.child_of(*e, right);
   }
   if (e) {
     e->chain = true;
@@ -219,7 +252,7 @@ ksm_stable_node* machine::stable_tree_insert(folio& f) {
     auto entry = std::make_unique<ksm_tree_entry>();
     entry->content = f.content;
     entry->dups.push_front(std::move(node));
-    _ksm->tree.insert(*entry);
+    _ksm->tree.insert_at(*entry, parent, right);  // where the walk ended
     _ksm->stable.emplace(f.content, std::move(entry));
   }
   f.mapping = raw;
@@ -403,6 +436,23 @@ bool machine::ksm_scan_once() {
   auto after = ksm_counters();
   _ksm->full_scans++;
   return after != before;
+}
+
+/// The stable tree: a valid red-black tree holding every entry, in memcmp order of the
+/// pages, with one node per lone entry and a dup list per chain (the kernel's
+/// VM_BUG_ON()s on stable_node chains).
+std::string machine::check_ksm_tree() const {
+  if (auto e = _ksm->tree.verify(); !e.empty()) return "KSM stable tree: " + e;
+  if (_ksm->tree.size() != _ksm->stable.size()) return "KSM stable tree: an entry is not linked in the tree";
+  const ksm_tree_entry* prev = nullptr;
+  std::string bad;
+  _ksm->tree.for_each([&](const ksm_tree_entry& e) {
+    if (bad.empty() && prev && ksm_content_cmp(prev->content, e.content) >= 0)
+      bad = "KSM stable tree: entries out of memcmp order";
+    if (bad.empty() && !e.chain && e.dups.size() != 1) bad = "KSM stable tree: a lone node without exactly one page";
+    prev = &e;
+  });
+  return bad;
 }
 
 machine::ksm_stats machine::ksm_counters() const {

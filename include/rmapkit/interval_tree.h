@@ -167,6 +167,24 @@ class interval_tree {
     ++size_;
   }
 
+  /// Links `item` as the left or right child of `parent` (the root when `parent` is null),
+  /// then rebalances: the kernel's rb_link_node() and rb_insert_color(), for a caller that
+  /// found the place by its own, finer comparison (KSM compares page contents). The place
+  /// must be empty and keep the in-order starts non-decreasing; otherwise, or when `item`
+  /// is linked, nothing happens.
+  void insert_at(T& item, T* parent, bool right) {
+    node* const z = hook(item);
+    if (z->linked() || (parent != nullptr && !contains(*parent))) return;
+    node* const p = parent != nullptr ? hook(*parent) : nullptr;
+    node** const link = p == nullptr ? &root_ : (right ? &p->right : &p->left);
+    if (*link != nullptr) return;
+    const std::uint64_t l = last_of(item);
+    attach(z, item, p, link, l);
+    for (node* a = p; a != nullptr && a->subtree_last < l; a = a->parent) a->subtree_last = l;
+    insert_fixup(z);
+    ++size_;
+  }
+
   /// Unlinks `item` and resets its hook. No effect if `item` is not in this tree.
   void remove(T& item) {
     if (!contains(item)) return;

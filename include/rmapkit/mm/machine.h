@@ -404,6 +404,7 @@ class machine final : private pte_observer {
   void ksm_enter(mm_struct& mm);
   void ksm_exit(mm_struct& mm);
   void ksm_forget(mm_struct& mm);
+  [[nodiscard]] std::string check_ksm_tree() const;
   void ksm_mlock_batch_add(const folio& f);
   [[nodiscard]] bool ksm_mlock_batch_holds(const folio& f) const;
   void unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end);
