@@ -165,8 +165,8 @@ ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
       remove_node_from_stable_tree(dup);
       continue;
     }
-    const bool better = !found || (sharing_candidate(*dup) && (!sharing_candidate(*found) ||
-                                                               dup->hlist.size() > found->hlist.size()));
+    const bool better = !found || (sharing_candidate(*dup) &&
+                                   (!sharing_candidate(*found) || dup->hlist.size() > found->hlist.size()));
     if (!better) continue;
     found = dup;
     if (!prune && sharing_candidate(*found)) break;
@@ -477,8 +477,7 @@ machine::ksm_stats machine::ksm_counters() const {
   // checksum changed, or it met its own page through fork).
   for (const auto& [key, item] : _ksm->items) s.pages_unshared += item.unstable ? 1 : 0;
   for (const auto& exited : _ksm->exited) s.pages_unshared += exited.mapped().unstable ? 1U : 0U;
-  s.pages_volatile =
-      _ksm->items.size() + _ksm->exited.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
+  s.pages_volatile = _ksm->items.size() + _ksm->exited.size() - s.pages_shared - s.pages_sharing - s.pages_unshared;
   s.full_scans = _ksm->full_scans;
   return s;
 }
@@ -505,9 +504,9 @@ machine::ksm_view machine::ksm_snapshot() const {
 }
 
 // The `ksm` statement: scan until nothing changes for three full scans, as the kernel
-// runner waits for ksmd's counters to settle; nothing when no VMA is mergeable. With @prune every search is a prune pass
-// (the runner sets stable_node_chains_prune_millisecs to 0); without, none is (it sets a
-// day: the interval never elapses within a run).
+// runner waits for ksmd's counters to settle; nothing when no VMA is mergeable. With @prune every search is a prune
+// pass (the runner sets stable_node_chains_prune_millisecs to 0); without, none is (it sets a day: the interval never
+// elapses within a run).
 void machine::ksm_run_to_fixpoint(bool prune) {
   // No mergeable VMA anywhere: the kernel runner does not start ksmd (its full_scans would
   // never move), and exited mms' rmap_items stay counted.

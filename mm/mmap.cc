@@ -75,7 +75,7 @@ void machine::exit_mm(mm_struct* mm) {
   // ksmd drops the mm's rmap_items after its pages are gone (its next visit of the
   // mm_slot): a KSM page that this mm alone mapped is then found stale.
   ksm_exit(*mm);
-  for (auto* vma : vmas) remove_vma(vma);                                  // free_pgtables()
+  for (auto* vma : vmas) remove_vma(vma);  // free_pgtables()
   _mms[mm->mms_index] = nullptr;
   if (2 * ++_mms_exited > _mms.size()) compact_mms();
   _mm_slab.free(mm);

@@ -50,8 +50,8 @@ class generator {
   std::string run() {
     _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
                         _o.seed, _o.statements, _o.max_processes, _o.max_region_pages,
-                        _o.pageout ? "" : " --no-pageout",
-                        _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "");
+                        _o.pageout ? "" : " --no-pageout", _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""),
+                        _o.reclaim ? " --reclaim" : "");
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
       auto name = fmt::format("F{}", f);
@@ -277,8 +277,7 @@ class generator {
     // After a ksm, KSM pages may exist, and the back ends refuse reclaim then.
     if (_o.ksm && chance(_o.ksm_heavy ? 85 : 50)) {
       accept(_o.ksm_heavy && chance(30) ? "ksm prune" : "ksm", [&] { _ksm_ran = true; });
-    }
-    else if (_o.reclaim && !_ksm_ran) accept("reclaim", [] {});
+    } else if (_o.reclaim && !_ksm_ran) accept("reclaim", [] {});
   }
 
   unsigned live() const { return static_cast<unsigned>(_procs.size()); }

@@ -266,7 +266,7 @@ class machine final : private pte_observer {
   /// unstable tree's items by content.
   struct ksm_view {
     std::vector<const ksm_stable_node*> stable;  ///< by content, a chain's dups in list order
-    std::vector<std::uint64_t> stable_chain;      ///< of each node: its chain (1, 2, ...), or 0 when lone
+    std::vector<std::uint64_t> stable_chain;     ///< of each node: its chain (1, 2, ...), or 0 when lone
     std::vector<const ksm_rmap_item*> rmap_items;
     std::vector<const ksm_rmap_item*> unstable;
     std::vector<const mm_struct*> mm_slots;  ///< in scan order

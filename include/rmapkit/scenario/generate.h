@@ -19,7 +19,7 @@ struct random_options {
   /// form, shrink, refill and collapse; `ksm prune`; forks, COW, pageout and swap-in,
   /// unmerging and exits between scans.
   bool ksm_heavy = false;
-  bool reclaim = false;            ///< reclaim statements
+  bool reclaim = false;  ///< reclaim statements
 };
 
 /// A valid scenario as text, ending with a `check`; the same options give the same text.
