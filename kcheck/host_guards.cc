@@ -236,6 +236,7 @@ void ksm_guard::free_empty_chains() {
     run_scans(3);
   }
   ::munmap(p, pages * PAGE_SIZE);
+  forget_exited_mms();  // and their rmap_items, which would count as pages_unshared
 }
 
 // The value before the run is on disk before the knob changes: a SIGKILL at any point
