@@ -1,12 +1,11 @@
 // Kernel: mm/ksm.c (v6.18), the parts that decide which pages merge: mm_slots scanned in
-// order, an rmap_item per (mm, address), the stable tree of KSM pages keyed by content
-// with chains of dups under max_page_sharing, the unstable tree rebuilt every full scan,
-// checksums that must hold for a scan before a page is compared with either tree, and
-// rmap_walk_ksm() with its second pass for forked children. Content is compared by the
-// folio's fingerprint, not by 4 KiB of bytes.
+// order, an rmap_item per (mm, address), the stable tree of KSM pages (a red-black tree in
+// the kernel's shape, whose searches prune what they pass) with chains of dups under
+// max_page_sharing, the unstable tree rebuilt every full scan, checksums that must hold
+// for a scan before a page is compared with either tree, ksmd's mlock batch, and
+// rmap_walk_ksm() with its second pass for forked children. Content is the folio's
+// fingerprint, ordered as memcmp() orders the pages it stands for (ksm_content_cmp()).
 #include <algorithm>
-#include <set>
-#include <stdexcept>
 #include <vector>
 
 #include "internal.h"
@@ -110,7 +109,7 @@ void machine::erase_stable_entry(ksm_tree_entry& e) {
 
 /// Takes a stale or unmapped node out of the stable tree, with its rmap_items. A lone
 /// node leaves the tree; a dup leaves its chain, and the chain stays, even empty, until
-/// a walk meets it (only stable_node_dup() and stable_node_dup_any() free a chain).
+/// a walk meets it and finds no live dup (visit_stable_entry() frees it then).
 void machine::remove_node_from_stable_tree(ksm_stable_node* node) {
   for (auto* item : node->hlist) {
     item->head = nullptr;
