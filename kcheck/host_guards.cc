@@ -220,11 +220,13 @@ void ksm_guard::run_scans(int scans) {
   (void)write_value(path("run"), "0");
 }
 
-// A stable-node chain is freed only when a search for its content meets it with no dup
-// left: one whose KSM pages are all gone stays in the tree, and in stable_node_chains,
-// after the run that made it. The scenario language makes equal pages only with
-// `write value=V` (every byte V): one mergeable page of each of the 256 such contents,
-// scanned twice (checksum, then search), meets every chain a scenario can have made.
+// A stable-node chain is freed only when a walk of the tree meets it with no dup left:
+// one whose KSM pages are all gone stays in the tree, and in stable_node_chains, after
+// the run that made it. A chain needs more than max_page_sharing sharers of one content
+// on two KSM pages, which scenarios reach with `write value=V` (every byte V). (Unique
+// contents become KSM pages only through copies made without a write, one per process,
+// so a chain of one would take hundreds of processes.) One mergeable page of each of the
+// 256 byte values, scanned twice (checksum, then search), meets every such chain.
 // Nothing merges (the pages differ from each other), and the pages go before ksmd stops.
 void ksm_guard::free_empty_chains() {
   constexpr std::size_t pages = 256;
