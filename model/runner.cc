@@ -115,7 +115,9 @@ class statement_runner {
     mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
     refused("mmap", _m.do_mmap(mm_of(o.proc), o.base, o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}));
   }
-  void step(const sc::op_read& o) { each_page(o.proc, o.span, false, std::nullopt); }
+  void step(const sc::op_read& o) {
+    each_page(o.proc, o.span, _opts.plant == planted_fault::read_as_write, std::nullopt);
+  }
   void step(const sc::op_write& o) { each_page(o.proc, o.span, true, o.value); }
   void step(const sc::op_fork& o) {
     _mms[o.child] = _m.dup_mm(mm_of(o.parent), _prog.process_names[o.child]);

@@ -42,16 +42,30 @@ struct range_text {
 constexpr std::size_t MAX_PROCESS_REGIONS = 64;
 
 class generator {
+  struct kind {
+    unsigned weight;
+    void (generator::*fn)(const std::string&);
+  };
+
  public:
   explicit generator(const random_options& o) : _o(o), _rng(o.seed), _checker("gen") {
     if (_o.ksm_heavy) _o.ksm = true;
+    if (const auto& w = _o.weights) {
+      // In the order of the built-in tables, so that equal weights make equal scenarios.
+      _profile_kinds = {{w->touch, &generator::touch},   {w->mmap, &generator::mmap},
+                        {w->fork, &generator::fork},     {w->exit, &generator::exit},
+                        {w->munmap, &generator::munmap}, {w->mprotect, &generator::mprotect},
+                        {w->mremap, &generator::mremap}, {w->madvise, &generator::madvise},
+                        {w->mlock, &generator::mlock},   {w->check, &generator::check},
+                        {w->spawn, &generator::spawn},   {w->machine_wide, &generator::machine_wide}};
+    }
   }
 
   std::string run() {
-    _text = fmt::format("# generated: rmapkit gen random --seed {} --statements {} --processes {} --pages {}{}{}{}\n",
-                        _o.seed, _o.statements, _o.max_processes, _o.max_region_pages,
-                        _o.pageout ? "" : " --no-pageout", _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""),
-                        _o.reclaim ? " --reclaim" : "");
+    _text = fmt::format("# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}\n",
+                        _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements,
+                        _o.max_processes, _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
+                        _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "");
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
       auto name = fmt::format("F{}", f);
@@ -107,10 +121,6 @@ class generator {
     const auto& proc = any_key(_procs);
     auto& regions = _procs[proc];
     auto p = proc;  // proposals below may add processes, which moves nothing in a std::map
-    struct kind {
-      unsigned weight;
-      void (generator::*fn)(const std::string&);
-    };
     static const kind usual[] = {
         {24, &generator::touch}, {8, &generator::mmap},     {8, &generator::fork},   {3, &generator::exit},
         {5, &generator::munmap}, {6, &generator::mprotect}, {5, &generator::mremap}, {9, &generator::madvise},
@@ -122,9 +132,11 @@ class generator {
         {4, &generator::munmap}, {2, &generator::mprotect}, {2, &generator::mremap}, {12, &generator::madvise},
         {2, &generator::mlock},  {4, &generator::check},    {1, &generator::spawn},  {12, &generator::machine_wide},
     };
-    const std::span<const kind> kinds = _o.ksm_heavy ? std::span<const kind>(ksm_heavy) : std::span<const kind>(usual);
+    std::span<const kind> kinds = _o.ksm_heavy ? std::span<const kind>(ksm_heavy) : std::span<const kind>(usual);
+    if (_o.weights) kinds = _profile_kinds;
     unsigned total = 0;
     for (const auto& k : kinds) total += k.weight;
+    if (total == 0) return;
     auto r = pick(0, total - 1);
     for (const auto& k : kinds) {
       if (r < k.weight) {
@@ -169,7 +181,7 @@ class generator {
     if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
     auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
     // KSM-heavy: mostly private anonymous memory, the only kind KSM merges.
-    auto k = _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
+    auto k = _o.mmap_kinds ? mmap_kind(*_o.mmap_kinds) : _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
     if (k < 5) {
       bool made = accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
         _procs[p][name] = {pages, true, false};
@@ -198,6 +210,14 @@ class generator {
                ++_slots;
              });
     }
+  }
+
+  /// A draw from @w, on the scale of pick(0, 9) below: 0 anon private, 5 anon shared, 7 file.
+  std::uint64_t mmap_kind(const mmap_weights& w) {
+    auto total = w.anon_private + w.anon_shared + w.file;
+    if (total == 0) return 0;
+    auto r = pick(0, total - 1);
+    return r < w.anon_private ? 0 : r < w.anon_private + w.anon_shared ? 5 : 7;
   }
 
   void fork(const std::string& p) {
@@ -283,6 +303,7 @@ class generator {
   unsigned live() const { return static_cast<unsigned>(_procs.size()); }
 
   random_options _o;
+  std::vector<kind> _profile_kinds;  // the statement mix of _o.weights
   std::mt19937_64 _rng;
   statement_checker _checker;
   bool _ksm_ran = false;

@@ -13,6 +13,7 @@ packages=(
   pkgconf clang-format clang-tidy  # scripts/test-install.sh, scripts/check-style.sh
   zlib1g-dev chromium  # rmapkit html gzips its page's data; the page's test loads it headless
   clang libclang-rt-14-dev  # the fuzz preset: clang with libFuzzer (-fsanitize=fuzzer) and its sanitizers
+  parallel slurm-wlm munge  # rmapkit fuzz on many machines: scripts/fuzz-parallel.sh, fuzz-slurm.sh and their tests
 )
 
 missing=()

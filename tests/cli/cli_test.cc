@@ -38,16 +38,16 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   EXPECT_EQ(u.exit_code, 2);
   EXPECT_EQ(u.err,
             "rmapkit: unknown command 'frobnicate' (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, "
-            "html)\n");
+            "html, fuzz)\n");
   auto g = run({rmapkit_bin(), "gen", "fanut"});
   EXPECT_EQ(g.exit_code, 2);
   EXPECT_EQ(g.err,
             "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, ksm, buildstorm)\n");
   auto none = run({rmapkit_bin()});
   EXPECT_EQ(none.exit_code, 2);
-  EXPECT_EQ(
-      none.err,
-      "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, html)\n");
+  EXPECT_EQ(none.err,
+            "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, html, "
+            "fuzz)\n");
   auto o = run({rmapkit_bin(), "kernel"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("FILE is required"), std::string::npos) << o.err;

@@ -85,8 +85,8 @@ TEST(Differential, TwoHundredRandomScenariosGiveIdenticalReports) {
   EXPECT_EQ(read_machine_state(), before);
 }
 
-// The CI slice of the KSM-heavy campaign (scripts/ksm-campaign.sh runs a thousand or
-// more): scenarios whose contents have hundreds of sharers, so that stable-node chains
+// The CI slice of the KSM-heavy campaign (`rmapkit fuzz --profile ksm-sharers` runs
+// thousands): scenarios whose contents have hundreds of sharers, so that stable-node chains
 // form, refill (with and without prune passes), lose their dups and collapse; reports
 // and the KSM counters after every `ksm` must agree.
 TEST(Differential, FortyKsmHeavyScenariosGiveIdenticalReportsAndKsmCounters) {

@@ -10,6 +10,7 @@
 //   rmapkit show FILE     the model's reverse map after a statement (show.cc)
 //   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
 //   rmapkit html FILE     a page that steps through the scenario in a browser (html.cc)
+//   rmapkit fuzz          a differential campaign, failures minimised (fuzz.cc)
 // With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
 // (docs/json.md), built by the libraries' json.h.
 #include <csignal>
@@ -26,6 +27,7 @@
 
 #include "bench.h"
 #include "compare.h"
+#include "fuzz.h"
 #include "html.h"
 #include "progress.h"
 #include "rmapkit/kcheck/json.h"
@@ -38,6 +40,7 @@
 #include "rmapkit/scenario/generate.h"
 #include "rmapkit/scenario/json.h"
 #include "rmapkit/scenario/parser.h"
+#include "rmapkit/scenario/profile.h"
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/workloads.h"
 #include "rmapkit/version.h"
@@ -307,6 +310,20 @@ command gen_command(CLI::App* sub, std::shared_ptr<Options> opts, Generate gener
           }};
 }
 
+/// @base (a profile's options) with those of @given that were written on @sub's command
+/// line.
+sc::random_options with_options_given(sc::random_options base, const sc::random_options& given, const CLI::App& sub) {
+  base.seed = given.seed;
+  if (sub.count("--statements")) base.statements = given.statements;
+  if (sub.count("--processes")) base.max_processes = given.max_processes;
+  if (sub.count("--pages")) base.max_region_pages = given.max_region_pages;
+  if (sub.count("--no-pageout")) base.pageout = false;
+  if (sub.count("--ksm")) base.ksm = true;
+  if (sub.count("--ksm-heavy")) base.ksm_heavy = true;
+  if (sub.count("--reclaim")) base.reclaim = true;
+  return base;
+}
+
 command add_gen_random(CLI::App& gen) {
   auto o = std::make_shared<sc::random_options>();
   auto* sub = gen.add_subcommand("random", "A random valid scenario, reproducible from its seed");
@@ -326,7 +343,74 @@ command add_gen_random(CLI::App& gen) {
                 "aim at where KSM is hard (implies --ksm): half the regions of 100-320 pages written with a "
                 "few values, so chains of dups form and refill; ksm and ksm prune often");
   sub->add_flag("--reclaim", o->reclaim, "include reclaim");
-  return gen_command(sub, o, sc::generate_random);
+  auto profile = std::make_shared<std::string>();
+  sub->add_option("--profile", *profile,
+                  "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "
+                  "(docs/fuzzing.md); the options given beside it override it");
+  return {sub, [o, profile, sub] {
+            auto opts = *o;
+            if (!profile->empty()) {
+              auto p = sc::find_profile(*profile);
+              if (!p) {
+                std::cerr << "rmapkit gen random: --profile: " << p.error() << '\n';
+                return sc::EXIT_SCENARIO_ERROR;
+              }
+              opts = with_options_given(p->options, *o, *sub);
+            }
+            std::cout << sc::generate_random(opts);
+            return 0;
+          }};
+}
+
+void add_fuzz(CLI::App& app, std::vector<command>& commands) {
+  auto a = std::make_shared<rmapkit::tool::fuzz_args>();
+  auto* fuzz = app.add_subcommand(
+      "fuzz",
+      "Differential campaign: random scenarios on the model and on the kernel (or model-only, the designs "
+      "against each other), every disagreement minimised to a short case (docs/fuzzing.md)");
+  fuzz->require_subcommand(0, 1);
+  auto* seeds = fuzz->add_option("--seeds", a->seeds, "the campaign's seeds, A..B (both included)");
+  fuzz->add_option("--count", a->count, "the campaign's seeds are 0..N-1 (default: 100)")->excludes(seeds);
+  fuzz->add_option("--profile", a->profiles,
+                   "generator profiles, comma-separated: built-in names (rmapkit fuzz profiles) or files; each "
+                   "seed runs under each")
+      ->delimiter(',')
+      ->capture_default_str();
+  fuzz->add_option("--shard", a->shard, "run shard I of N: seeds first+I, first+I+N, ...")->capture_default_str();
+  fuzz->add_option("--out", a->opts.out_dir, "folder of the records (JSON Lines) and the cases")->capture_default_str();
+  fuzz->add_option("--time-limit", a->time_limit,
+                   "start no scenario after S seconds; a rerun into the same folder does the rest");
+  auto* kernel = fuzz->add_flag("--kernel", a->kernel, "the model against the live kernel (the default; root)");
+  fuzz->add_flag("--model-only", a->model_only,
+                 "no kernel: the model under every design (or --design), invariants checked, designs compared")
+      ->excludes(kernel);
+  fuzz->add_option("--design", a->design, "the model's design (default: linux-6; model-only: every design)");
+  fuzz->add_flag("!--no-minimize", a->opts.minimize, "save failing scenarios whole, without minimising them");
+  fuzz->add_flag("--quiet", a->quiet, "no progress lines, only failures and the summary");
+  fuzz->add_option("--plant-fault", a->plant, "test only: run a model with a planted fault")->group("");
+  add_lock_options(*fuzz, a->opts.kernel);
+
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto json = std::make_shared<bool>(false);
+  auto* report = fuzz->add_subcommand("report",
+                                      "Merge the records of campaigns and shards: counts per kernel "
+                                      "release, profile and outcome, and the cases");
+  report->add_option("DIR", *dirs, "folders of fuzz records (--out of each shard)")->required();
+  report->add_flag("--json", *json, "print the report as one JSON document");
+  commands.push_back(
+      {report, [dirs, json] { return rmapkit::tool::cmd_fuzz_report(*dirs, *json, std::cout, std::cerr); }});
+
+  auto name = std::make_shared<std::optional<std::string>>();
+  auto* profiles = fuzz->add_subcommand("profiles", "List the built-in generator profiles, or print one to copy");
+  profiles->add_option("NAME", *name, "the profile to print");
+  commands.push_back({profiles, [name] { return rmapkit::tool::cmd_fuzz_profiles(*name, std::cout, std::cerr); }});
+
+  commands.push_back({fuzz, [a] {
+                        int sig = 0;
+                        int rc = rmapkit::tool::cmd_fuzz(*a, std::cout, std::cerr, sig);
+                        if (sig) die_of(sig);
+                        return rc;
+                      }});
 }
 
 // The workloads that made rmap history (docs/designs.md).
@@ -578,6 +662,7 @@ int main(int argc, char** argv) {
   std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
   add_gen(app, commands);
   for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html}) commands.push_back(add(app));
+  add_fuzz(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

@@ -9,6 +9,7 @@
 // (`ksm line N: ...`), and those are compared too.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "rmapkit/kcheck/kernel.h"
@@ -19,9 +20,10 @@ namespace rmapkit::lab {
 
 /// What one back end did.
 struct back_end_outcome {
-  int exit_code = 0;   ///< model::run's or kcheck::run's exit status
-  std::string report;  ///< what it printed: the reports of the `check`s that ran
-  std::string errors;  ///< its errors (`FILE:LINE: reason` lines)
+  int exit_code = 0;                 ///< model::run's or kcheck::run's exit status
+  std::string report;                ///< what it printed: the reports of the `check`s that ran
+  std::string errors;                ///< its errors (`FILE:LINE: reason` lines)
+  std::chrono::nanoseconds time{0};  ///< the run's wall time
 
   /// The text compared: the report, and when the run failed, "error: " and the errors.
   [[nodiscard]] std::string text() const;
@@ -43,6 +45,15 @@ struct diff_result {
   /// failed the same way or a signal interrupted the kernel run, 1 when they differ.
   [[nodiscard]] int exit_code() const;
 };
+
+/// A unified diff from @from_text to @to_text, headed "--- FROM_NAME" and "+++ TO_NAME";
+/// empty when they are equal.
+[[nodiscard]] std::string unified_diff(const std::string& from_name, const std::string& from_text,
+                                       const std::string& to_name, const std::string& to_text);
+
+/// @prog's run on the model with @opts; with opts.ksm_counters, the counters are written
+/// into the report where each `ksm` ran, as diff() compares them.
+[[nodiscard]] back_end_outcome run_model(const scenario::program& prog, model::run_options opts);
 
 /// Runs @prog on the model with @mopts, then on the kernel with @kopts, and compares.
 /// The kernel back end needs root (kcheck::missing_privileges()); without it, its run

@@ -21,6 +21,13 @@ namespace rmapkit::model {
 /// included.
 [[nodiscard]] bool check_invariants_by_default() noexcept;
 
+/// A fault planted in the model on purpose, to test the tools that hunt the model's faults
+/// (`rmapkit fuzz` must find it and minimise it): never set but by tests.
+enum class planted_fault {
+  none,
+  read_as_write,  ///< `read` writes: an anonymous read fault allocates instead of mapping the zero page
+};
+
 struct run_options {
   /// Check every invariant after every statement (the model's VM_BUG_ON). On by default
   /// in builds with assertions (check_invariants_by_default()).
@@ -46,6 +53,8 @@ struct run_options {
   /// When set, called before each statement with its index in the program's ops (a
   /// progress bar).
   std::function<void(std::size_t)> before_statement;
+  /// Test only: the model runs with this fault (planted_fault).
+  planted_fault plant = planted_fault::none;
 };
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.

@@ -3,9 +3,23 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace rmapkit::scenario {
+
+/// How often the generator proposes each kind of statement, as relative weights (a
+/// profile's "weights", docs/fuzzing.md). machine_wide is `ksm` (with ksm) or `reclaim`
+/// (with reclaim); touch is read or write.
+struct statement_weights {
+  unsigned touch = 0, mmap = 0, fork = 0, exit = 0, munmap = 0, mprotect = 0, mremap = 0, madvise = 0, mlock = 0,
+           check = 0, spawn = 0, machine_wide = 0;
+};
+
+/// What kind of region an mmap makes, as relative weights (a profile's "mmap").
+struct mmap_weights {
+  unsigned anon_private = 0, anon_shared = 0, file = 0;
+};
 
 struct random_options {
   std::uint64_t seed = 1;
@@ -20,6 +34,13 @@ struct random_options {
   /// unmerging and exits between scans.
   bool ksm_heavy = false;
   bool reclaim = false;  ///< reclaim statements
+  /// The profile these options came from, named in the scenario's first line; empty for
+  /// none (the line then names gen random's options alone).
+  std::string profile{};
+  /// The statement mix; without it, gen random's own (one for ksm_heavy, one otherwise).
+  std::optional<statement_weights> weights{};
+  /// The region mix of mmap; without it, gen random's own.
+  std::optional<mmap_weights> mmap_kinds{};
 };
 
 /// A valid scenario as text, ending with a `check`; the same options give the same text.
