@@ -61,7 +61,10 @@ struct evaluation {
   std::vector<std::pair<std::string, std::string>> texts;  ///< (side, its text): case files
   std::string unified;
   int signal = 0;
+  bool busy = false;  ///< --no-wait, and another run held the machine lock: nothing compared
 
+  /// The campaign must stop here: a signal, or a machine it may not wait for.
+  bool stops() const { return signal || busy; }
   bool same_failure(const evaluation& o) const { return outcome == o.outcome && signature == o.signature; }
 };
 
@@ -108,13 +111,14 @@ class evaluator {
     evaluation e;
     auto d = diff(prog, model_options(_o.design), _o.kernel);
     e.signal = d.signal;
+    e.busy = d.kernel.exit_code == kcheck::EXIT_MACHINE_BUSY;
     e.model_time = d.model.time;
     e.kernel_time = d.kernel.time;
     e.texts = {{"kernel", d.kernel.text()}, {"model", d.model.text()}};
     e.unified = d.unified;
     if (d.model.exit_code == model::EXIT_MODEL_BUG) {
       model_bug(e, d.model.errors);
-    } else if (!d.agree && !d.signal) {
+    } else if (!d.agree && !e.stops()) {
       e.outcome = fuzz_outcome::differ;
       e.signature = diff_signature(d.unified);
       e.detail = e.signature;
@@ -182,15 +186,17 @@ void write_file(const fs::path& path, const std::string& text) {
   if (!out.flush()) throw std::runtime_error(fmt::format("{}: cannot write", path.string()));
 }
 
-/// A signal interrupted a kernel run while a case was minimised: the campaign stops.
+/// A signal interrupted a kernel run while a case was minimised, or the machine lock was
+/// busy: the campaign stops.
 struct interrupted {
   int signal;
+  bool busy;
 };
 
-/// Runs @text, throwing interrupted when a signal stopped its kernel run.
+/// Runs @text, throwing interrupted when its kernel run could not go on.
 evaluation run_or_stop(const evaluator& run, const std::string& text, const std::string& name) {
   auto e = run(text, name);
-  if (e.signal) throw interrupted{e.signal};
+  if (e.stops()) throw interrupted{e.signal, e.busy};
   return e;
 }
 
@@ -253,7 +259,7 @@ std::vector<std::uint64_t> seeds_of(const fuzz_seeds& s) {
 bool fuzz_summary::clean() const {
   for (const auto& [o, n] : outcomes)
     if (o != fuzz_outcome::agree && n) return false;
-  return signal == 0;
+  return signal == 0 && !busy;
 }
 
 std::string diff_signature(const std::string& unified) {
@@ -372,8 +378,9 @@ fuzz_summary fuzz(const fuzz_options& o) {
         ++s.resumed;
         continue;
       }
-      if (s.signal || (o.time_limit && std::chrono::steady_clock::now() - start > *o.time_limit)) {
-        s.out_of_time = !s.signal;
+      const bool stopped = s.signal || s.busy;
+      if (stopped || (o.time_limit && std::chrono::steady_clock::now() - start > *o.time_limit)) {
+        s.out_of_time = !stopped;
         continue;  // counted in planned: what a rerun would do
       }
       auto opts = profile.options;
@@ -383,8 +390,9 @@ fuzz_summary fuzz(const fuzz_options& o) {
       r.generate_ms = ms(std::chrono::steady_clock::now() - t0);
       const auto name = fmt::format("{}-{}.rmap", profile.name, seed);
       auto e = run(text, name);
-      if (e.signal) {
-        s.signal = e.signal;  // not recorded: the rerun runs it
+      if (e.stops()) {  // not recorded: the rerun runs it
+        s.signal = e.signal;
+        s.busy = e.busy;
         continue;
       }
       r.outcome = e.outcome;
@@ -398,8 +406,9 @@ fuzz_summary fuzz(const fuzz_options& o) {
         if (o.on_minimizing) o.on_minimizing(r);
         try {
           minimize_case(o, profile, run, text, e, r);
-        } catch (const interrupted& i) {
-          s.signal = i.signal;  // not recorded: the rerun runs it
+        } catch (const interrupted& i) {  // not recorded: the rerun runs it
+          s.signal = i.signal;
+          s.busy = i.busy;
           continue;
         }
       }

@@ -1,7 +1,8 @@
 // rmapkit fuzz on the live kernel: a model with a planted fault is caught on every seed and
 // each disagreement is minimised to a case of a few statements that still shows it (and
 // that the model without the fault gets right); and a bounded slice of a real campaign, of
-// every profile that needs no machine lock and one seed of each that does, runs clean.
+// every profile that needs no machine lock and one seed of each that does, runs clean. A
+// campaign that may not wait for a busy machine lock stops, recording nothing it did not run.
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kcheck/host_guards.h"
 #include "rmapkit/lab/diff.h"
 #include "rmapkit/lab/fuzz.h"
 #include "rmapkit/scenario/parser.h"
@@ -105,6 +107,23 @@ TEST_F(FuzzKernel, ABoundedSliceOfACampaignRunsClean) {
   EXPECT_TRUE(errors.empty());
   EXPECT_EQ(report["records"], 23);
   EXPECT_EQ(report["releases"][0]["outcomes"]["agree"], 23);
+}
+
+TEST_F(FuzzKernel, ABusyMachineLockWithNoWaitStopsTheCampaignAndARerunGoesOn) {
+  auto o = options({"ksm-sharers"}, 0, 1);
+  o.kernel.wait_for_lock = false;
+  {
+    kcheck::machine_lock held([] {});
+    auto s = lab::fuzz(o);
+    EXPECT_TRUE(s.busy);
+    EXPECT_FALSE(s.clean());
+    EXPECT_EQ(s.run, 0U) << "a scenario the kernel did not run was recorded";
+    EXPECT_EQ(read_text(s.results_file), "");
+  }
+  auto s = lab::fuzz(o);
+  EXPECT_FALSE(s.busy);
+  EXPECT_EQ(s.run, 2U);
+  EXPECT_TRUE(s.clean()) << read_text(s.results_file);
 }
 
 }  // namespace

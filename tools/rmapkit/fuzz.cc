@@ -125,7 +125,9 @@ int cmd_fuzz(fuzz_args& a, std::ostream& out, std::ostream& err, int& signal) {
   if (s.resumed) out << fmt::format(", {} done by an earlier run", s.resumed);
   if (s.out_of_time) out << fmt::format(", {} left when the time limit was reached", s.planned - s.run - s.resumed);
   if (s.signal) out << ", interrupted";
+  if (s.busy) out << ", stopped: another run holds the machine lock (--no-wait); run again to go on";
   out << "; records in " << s.results_file << '\n';
+  if (s.busy) return kcheck::EXIT_MACHINE_BUSY;
   return s.clean() ? 0 : 1;
 }
 

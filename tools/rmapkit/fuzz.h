@@ -28,8 +28,9 @@ struct fuzz_args {
 
 /// Runs the campaign; progress and failures on @err, the summary on @out. Exit status 0
 /// when every scenario agreed, 1 when any did not, 2 for bad arguments, a kernel back end
-/// that cannot run here or an output folder that cannot be written; when a signal
-/// interrupted it, @signal is set (the caller dies of it).
+/// that cannot run here or an output folder that cannot be written, 75 (kcheck::
+/// EXIT_MACHINE_BUSY) when --no-wait met a busy machine lock; when a signal interrupted
+/// it, @signal is set (the caller dies of it).
 int cmd_fuzz(fuzz_args& a, std::ostream& out, std::ostream& err, int& signal);
 
 /// `rmapkit fuzz report DIR...`: exit 0 when every scenario on record agreed, 1 when one

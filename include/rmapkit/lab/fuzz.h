@@ -105,9 +105,12 @@ struct fuzz_summary {
   std::map<fuzz_outcome, std::size_t> outcomes;
   bool out_of_time = false;  ///< time_limit stopped it before the end
   int signal = 0;            ///< a signal interrupted a kernel run: the campaign stopped there
+  /// The machine lock was busy and kernel.wait_for_lock false (--no-wait): the campaign
+  /// stopped there.
+  bool busy = false;
   std::chrono::milliseconds wall{0};
 
-  /// Whether every scenario run agreed.
+  /// Whether every scenario run agreed, and nothing stopped the campaign.
   [[nodiscard]] bool clean() const;
 };
 
