@@ -222,13 +222,15 @@ void minimize_case(const fuzz_options& o, const sc::generator_profile& profile, 
   r.minimize_ms = ms(std::chrono::steady_clock::now() - t0);
   r.case_reproduced = again.same_failure(failed);
   if (!o.minimize) r.case_statements = r.statements;
+  const auto size = o.minimize ? fmt::format("minimised from {} statements to {}{}", r.statements, r.case_statements,
+                                             r.case_exhausted ? " (stopped at its budget)" : "")
+                               : std::string("not minimised (--no-minimize)");
   auto header = fmt::format(
       "# rmapkit fuzz case: profile {}, seed {}: {} ({})\n"
-      "# minimised from {} statements to {}{}; found on Linux {} by rmapkit {}, {} mode, design {}\n"
+      "# {}; found on Linux {} by rmapkit {}, {} mode, design {}\n"
       "# the original: rmapkit gen random --profile {} --seed {} (also in {}.orig.rmap)\n",
-      r.profile, r.seed, to_string(failed.outcome), failed.signature, r.statements, r.case_statements,
-      r.case_exhausted ? " (stopped at its budget)" : "", r.kernel_release, r.version, r.mode, r.design,
-      profile.options.profile, r.seed, r.case_name);
+      r.profile, r.seed, to_string(failed.outcome), failed.signature, size, r.kernel_release, r.version, r.mode,
+      r.design, profile.options.profile, r.seed, r.case_name);
   write_file(dir / file, header + small);
   write_file(dir / (r.case_name + ".diff"), again.unified);
   for (const auto& [side, side_text] : again.texts) write_file(dir / (r.case_name + '.' + side), side_text);

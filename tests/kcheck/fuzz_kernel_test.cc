@@ -92,6 +92,18 @@ TEST_F(FuzzKernel, APlantedFaultIsFoundOnEverySeedAndMinimisedToAFewStatements) 
   EXPECT_LE(smallest->case_statements, 4U);
 }
 
+TEST_F(FuzzKernel, WithoutMinimisingTheCaseIsTheWholeScenario) {
+  auto o = options({"plain"}, 7, 7);
+  o.plant = model::planted_fault::read_as_write;
+  o.minimize = false;
+  auto s = lab::fuzz(o);
+  ASSERT_EQ(s.outcomes[lab::fuzz_outcome::differ], 1U);
+  const auto text = read_text(_dir / "plain-7.rmap");
+  EXPECT_NE(text.find("\n# not minimised (--no-minimize); found on Linux "), std::string::npos) << text;
+  EXPECT_NE(text.find(read_text(_dir / "plain-7.orig.rmap")), std::string::npos)
+      << "the case is not the whole scenario";
+}
+
 TEST_F(FuzzKernel, ABoundedSliceOfACampaignRunsClean) {
   // The profiles without a machine lock, a few seeds each; and one seed of each that holds it.
   auto o = options({"plain", "fork-trees", "mremap-storms", "files"}, 1000, 1004);
