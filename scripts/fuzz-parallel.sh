@@ -15,6 +15,7 @@
 #   --out      where the shards' folders go (default: fuzz-campaign); a rerun into the same
 #              folder resumes every shard where it stopped.
 #   --rmapkit  the rmapkit to run on the hosts (default: rmapkit, from their PATH).
+#   --ssh      the ssh command GNU parallel logs in with (default: ssh), e.g. 'ssh -p 2222 -i KEY'.
 #   --sweep    a design-lab sweep instead of a campaign: each shard runs its points of
 #              `scripts/lab_sweep.py run` (the same script path on every host), and the end
 #              prints `lab_sweep.py merge` of them (kept in OUT/sweep.md, plots in OUT/plots)
@@ -30,8 +31,10 @@ shards=""
 out="fuzz-campaign"
 rmapkit="rmapkit"
 sweep=0
+ssh_cmd=()
 while [ $# -gt 0 ]; do
   case $1 in
+    --ssh) ssh_cmd=(--ssh "$2"); shift 2 ;;
     --sweep) sweep=1; shift ;;
     --hosts) hosts=$2; shift 2 ;;
     --shards) shards=$2; shift 2 ;;
@@ -52,15 +55,18 @@ done
 # A relative path to an rmapkit here is made absolute: the jobs run in OUT.
 [[ $rmapkit == */* && -x $rmapkit ]] && rmapkit=$(realpath "$rmapkit")
 mkdir -p "$out" && cd "$out" || exit 2
+for ((i = 0; i < shards; i++)); do mkdir -p "shard-$i"; done
 logins=()
 transfer=()
 for h in "${host_list[@]}"; do
   logins+=(--sshlogin "1/$h")  # 1/: one job at a time per host
-  [ "$h" = ":" ] || transfer=(--return 'shard-{}' --cleanup)
+  # A remote job runs in a fresh folder of its own (--workdir ...), removed afterwards; the
+  # shard's folder goes there first, so that the shard resumes from its records.
+  [ "$h" = ":" ] || transfer=(--workdir ... --transferfile 'shard-{}' --return 'shard-{}' --cleanup)
 done
 
-# Each job runs one shard into shard-I (on a remote host, in its home folder), and --return
-# brings that folder back here; --cleanup removes it from the remote host afterwards. On
+# Each job runs one shard into shard-I (on a remote host, in a folder of its own), and
+# --return brings that folder back here; --cleanup removes it from the remote host. On
 # this machine (:) the job runs here and nothing is copied. The exit status of rmapkit fuzz
 # (1 when a scenario did not agree) is what --joblog records; the report below tells more.
 job_args=$(printf ' %q' "$@")
@@ -70,12 +76,12 @@ if [ "$sweep" -eq 1 ]; then
 else
   job="$(printf '%q' "$rmapkit") fuzz --quiet --shard {}/$shards --out shard-{}$job_args"
 fi
-parallel --no-notice "${logins[@]}" --joblog joblog.txt --tagstring 'shard {}' "${transfer[@]}" "$job" \
+parallel --no-notice "${ssh_cmd[@]}" "${logins[@]}" --joblog joblog.txt --tagstring 'shard {}' "${transfer[@]}" "$job" \
   ::: $(seq 0 $((shards - 1)))
 status=$?
 
 dirs=()
-for ((i = 0; i < shards; i++)); do [ -d "shard-$i" ] && dirs+=("shard-$i"); done
+for ((i = 0; i < shards; i++)); do [ -n "$(ls -A "shard-$i" 2> /dev/null)" ] && dirs+=("shard-$i"); done
 if [ ${#dirs[@]} -eq 0 ]; then
   echo "fuzz-parallel: no shard brought results back (see $out/joblog.txt)" >&2
   exit 1

@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev chromium  # rmapkit html gzips its page's data; the page's test loads it headless
   clang libclang-rt-14-dev  # the fuzz preset: clang with libFuzzer (-fsanitize=fuzzer) and its sanitizers
   parallel slurm-wlm munge  # rmapkit fuzz on many machines: scripts/fuzz-parallel.sh, fuzz-slurm.sh and their tests
+  rsync  # GNU parallel sends and brings back a remote shard's folder with it
 )
 
 missing=()
