@@ -212,7 +212,7 @@ class generator {
     }
   }
 
-  /// A draw from @w, on the scale of pick(0, 9) below: 0 anon private, 5 anon shared, 7 file.
+  /// A draw from @w on the scale of mmap()'s own pick(0, 9): 0 anon private, 5 anon shared, 7 file.
   std::uint64_t mmap_kind(const mmap_weights& w) {
     auto total = w.anon_private + w.anon_shared + w.file;
     if (total == 0) return 0;
