@@ -44,12 +44,17 @@ double ms(std::chrono::nanoseconds d) { return std::chrono::duration<double, std
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-/// @s with its `FILE:LINE: ` prefix gone and every number as N: the same failure on another
-/// line, page or frame of a smaller scenario has the same words.
+/// @s with every number as N: the same failure on another line, page or frame of a smaller
+/// scenario has the same words.
+std::string numbers_as_n(const std::string& s) {
+  static const std::regex digits(R"(\d+)");
+  return std::regex_replace(s, digits, "N");
+}
+
+/// @s with its `FILE:LINE: ` prefix gone and every number as N.
 std::string normalized(const std::string& s) {
   static const std::regex where(R"(^(error: )?[^: ]*:\d+: )");
-  static const std::regex digits(R"(\d+)");
-  return std::regex_replace(std::regex_replace(s, where, "$1"), digits, "N");
+  return numbers_as_n(std::regex_replace(s, where, "$1"));
 }
 
 /// Everything that decides whether a failure is the same one, and the texts that show it.
@@ -57,6 +62,7 @@ struct evaluation {
   fuzz_outcome outcome = fuzz_outcome::agree;
   std::string signature, detail;
   bool machine_wide = false;
+  unsigned statements = 0;  ///< of the scenario, when it parses
   std::chrono::nanoseconds model_time{0}, kernel_time{0};
   std::vector<std::pair<std::string, std::string>> texts;  ///< (side, its text): case files
   std::string unified;
@@ -76,15 +82,16 @@ class evaluator {
   evaluation operator()(const std::string& text, const std::string& name) const {
     auto parsed = sc::parse(text, name);
     auto prog = parsed ? sc::resolve(*parsed) : tl::make_unexpected(parsed.error());
+    evaluation e;
     if (!prog) {
-      evaluation e;
       e.outcome = fuzz_outcome::invalid;
       e.detail = prog.error().str();
       e.signature = "invalid: " + normalized(e.detail);
-      return e;
+    } else {
+      e = _o.mode == fuzz_mode::kernel ? on_kernel(*prog) : on_designs(*prog);
+      e.machine_wide = prog->needs_machine_lock;
     }
-    auto e = _o.mode == fuzz_mode::kernel ? on_kernel(*prog) : on_designs(*prog);
-    e.machine_wide = prog->needs_machine_lock;
+    if (parsed) e.statements = static_cast<unsigned>(parsed->statements.size());
     return e;
   }
 
@@ -287,8 +294,7 @@ std::string diff_signature(const std::string& unified) {
   // The field: a key=value's key, a flag's name; numbers are not part of it.
   auto field = [](const std::vector<std::string>& w, std::size_t i) {
     if (i >= w.size()) return std::string("-");
-    auto t = w[i].substr(0, w[i].find('='));
-    return std::regex_replace(t, std::regex(R"(\d+)"), "N");
+    return numbers_as_n(w[i].substr(0, w[i].find('=')));
   };
   std::size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
@@ -403,7 +409,7 @@ fuzz_summary fuzz(const fuzz_options& o) {
       r.machine_wide = e.machine_wide;
       r.model_ms = ms(e.model_time);
       r.kernel_ms = ms(e.kernel_time);
-      if (auto p = sc::parse(text, name); p) r.statements = static_cast<unsigned>(p->statements.size());
+      r.statements = e.statements;
       if (e.outcome != fuzz_outcome::agree) {
         if (o.on_minimizing) o.on_minimizing(r);
         try {

@@ -56,9 +56,7 @@ void read_dir(const std::string& dir, std::map<scenario_key, found>& into, std::
 
 nlohmann::json zero_outcomes() {
   nlohmann::json j = nlohmann::json::object();
-  for (auto o : {fuzz_outcome::agree, fuzz_outcome::differ, fuzz_outcome::designs_differ, fuzz_outcome::model_bug,
-                 fuzz_outcome::invalid})
-    j[std::string(to_string(o))] = 0;
+  for (auto o : FUZZ_OUTCOMES) j[std::string(to_string(o))] = 0;
   return j;
 }
 
@@ -126,19 +124,19 @@ nlohmann::json fuzz_report(const std::vector<std::string>& dirs, std::vector<std
 }
 
 std::string format_fuzz_report(const nlohmann::json& doc) {
-  constexpr const char* COLUMNS[] = {"agree", "differ", "designs-differ", "model-bug", "invalid"};
   std::string out = fmt::format("fuzz report: {} scenarios from {} files\n", doc["records"].get<std::size_t>(),
                                 doc["files"].get<std::size_t>());
   for (const auto& rel : doc["releases"]) {
     out += fmt::format("\nLinux {}: {} scenarios\n", rel["kernel_release"].get<std::string>(),
                        rel["scenarios"].get<std::size_t>());
     out += fmt::format("  {:<16} {:<10} {:<12} {:>9}", "profile", "mode", "design", "scenarios");
-    for (const auto* c : COLUMNS) out += fmt::format(" {:>14}", c);
+    for (auto o : FUZZ_OUTCOMES) out += fmt::format(" {:>14}", to_string(o));
     out += fmt::format(" {:>10}\n", "wall s");
     auto row = [&](const nlohmann::json& p, const std::string& profile, const std::string& mode,
                    const std::string& design) {
       out += fmt::format("  {:<16} {:<10} {:<12} {:>9}", profile, mode, design, p["scenarios"].get<std::size_t>());
-      for (const auto* c : COLUMNS) out += fmt::format(" {:>14}", p["outcomes"][c].get<std::size_t>());
+      for (auto o : FUZZ_OUTCOMES)
+        out += fmt::format(" {:>14}", p["outcomes"][std::string(to_string(o))].get<std::size_t>());
       out += p.contains("wall_ms") ? fmt::format(" {:>10.1f}\n", p["wall_ms"].get<double>() / 1000) : "\n";
     };
     for (const auto& p : rel["profiles"])

@@ -37,6 +37,11 @@ enum class fuzz_outcome {
   invalid,         ///< the generator wrote a scenario that does not resolve
 };
 
+/// Every outcome, in the order records, reports and tables list them.
+inline constexpr fuzz_outcome FUZZ_OUTCOMES[] = {fuzz_outcome::agree, fuzz_outcome::differ,
+                                                 fuzz_outcome::designs_differ, fuzz_outcome::model_bug,
+                                                 fuzz_outcome::invalid};
+
 [[nodiscard]] std::string_view to_string(fuzz_outcome o);
 [[nodiscard]] std::optional<fuzz_outcome> fuzz_outcome_of(std::string_view name);
 
