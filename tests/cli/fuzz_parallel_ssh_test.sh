@@ -37,7 +37,11 @@ shift  # the host
 [ "${1:-}" = -- ] && shift
 echo "$*" >> "$FAKE_SSH_LOG"
 cd "$FAKE_SSH_HOME" || exit 255
-HOME=$FAKE_SSH_HOME exec bash -c "$*"
+# A login's environment, as sshd makes it: GNU parallel's remote worker runs the job with
+# $SHELL, which a CI runner (or env -i) may not have set here.
+user=$(id -un)
+exec env -i PATH="$PATH" HOME="$FAKE_SSH_HOME" USER="$user" LOGNAME="$user" \
+  SHELL="$(getent passwd "$user" | cut -d: -f7)" bash -c "$*"
 SSH
 chmod +x "$t/ssh"
 export FAKE_SSH_HOME=$t/remote-home FAKE_SSH_LOG=$t/ssh.log
