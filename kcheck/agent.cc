@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <csetjmp>
 #include <csignal>
@@ -126,6 +127,32 @@ int do_fork(int channel, int new_channel) {
 
 int sys_result(long r) { return r < 0 ? errno : 0; }
 
+// x86 clears an accessed bit without flushing the TLB (ptep_clear_flush_young() is lazy
+// there), and an access that hits a cached translation does not set the bit again. So
+// after clear_refs the agent's next touches would be counted or not by chance. Zapping
+// more PTEs than the kernel flushes one by one (tlb_single_page_flush_ceiling, 33 by
+// default) flushes the whole mm's TLB. The area is a memfd of the agent's own, mapped
+// shared: no anon_vma (kmem counts are untouched), outside the slots, repopulated from the
+// page cache each time (after fork or reclaim it may have no PTEs).
+constexpr std::size_t TLB_FLUSH_PAGES = 48;
+
+int flush_tlb() {
+  static void* area = nullptr;
+  const std::size_t len = TLB_FLUSH_PAGES * AGENT_PAGE_SIZE;
+  if (!area) {
+    int fd = ::memfd_create("rmapkit_tlb_flush", MFD_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = ::ftruncate(fd, static_cast<off_t>(len)) == 0 ? 0 : errno;
+    void* p = err ? MAP_FAILED : ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (!err && p == MAP_FAILED) err = errno;
+    ::close(fd);
+    if (err) return err;
+    area = p;
+  }
+  if (::madvise(area, len, MADV_POPULATE_READ) != 0) return errno;
+  return sys_result(::madvise(area, len, MADV_DONTNEED));
+}
+
 }  // namespace
 
 void agent_main() {
@@ -187,6 +214,7 @@ void agent_main() {
       case agent_op::madvise: err = sys_result(::madvise(addr, req.len, req.flags)); break;
       case agent_op::mlock: err = sys_result(::mlock(addr, req.len)); break;
       case agent_op::munlock: err = sys_result(::munlock(addr, req.len)); break;
+      case agent_op::flush_tlb: err = flush_tlb(); break;
     }
     if (t1 == 0) t1 = now_ns();
     if (fd >= 0) ::close(fd);

@@ -33,6 +33,7 @@ enum class agent_op : std::uint32_t {
   madvise,
   mlock,
   munlock,
+  flush_tlb,  ///< flush the agent's TLB entries (after its accessed bits were cleared)
 };
 
 struct agent_request {

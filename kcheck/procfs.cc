@@ -69,7 +69,12 @@ std::vector<maps_entry> read_vmas(pid_t pid, vaddr_t from, vaddr_t to, bool with
       if (in_range) out.push_back(std::move(e));
       continue;
     }
-    if (in_range && with_flags && line.rfind("VmFlags:", 0) == 0) {
+    if (!in_range || !with_flags) continue;
+    if (auto colon = line.find(':'); colon != std::string::npos && line.ends_with(" kB")) {
+      out.back().smaps_kb[line.substr(0, colon)] = std::stoull(line.substr(colon + 1));
+      continue;
+    }
+    if (line.rfind("VmFlags:", 0) == 0) {
       std::istringstream fl(line.substr(8));
       std::string f;
       while (fl >> f) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,10 +22,12 @@ struct maps_entry {
   std::string path;
   bool locked = false;     // VmFlags "lo", with_flags only
   bool mergeable = false;  // VmFlags "mg", with_flags only
+  /// Every "Name:  N kB" line of smaps (Rss, Pss, ...), with_flags only.
+  std::map<std::string, std::uint64_t, std::less<>> smaps_kb;
 };
 
 /// VMAs of @pid that intersect [from, to). With @with_flags, from smaps (slower) so that
-/// VM_LOCKED is known.
+/// VM_LOCKED and the smaps figures are known.
 std::vector<maps_entry> read_vmas(pid_t pid, vaddr_t from, vaddr_t to, bool with_flags = false);
 
 // pagemap entry bits

@@ -105,6 +105,18 @@ int madvise_bits(sc::advice a) {
   return -1;
 }
 
+/// The report's smaps figures of a VMA read from /proc/PID/smaps.
+sc::smaps_values smaps_of(const maps_entry& e) {
+  sc::smaps_values out{};
+  for (std::size_t i = 0; i < sc::SMAPS_FIELDS.size(); ++i) {
+    auto it = e.smaps_kb.find(sc::SMAPS_FIELDS[i]);
+    if (it == e.smaps_kb.end())
+      throw statement_error(fmt::format("check: this kernel's smaps has no '{}' line", sc::SMAPS_FIELDS[i]));
+    out[i] = it->second;
+  }
+  return out;
+}
+
 /// The report's KIND of a VMA, from its /proc/PID/maps path and offset.
 std::string vma_kind(const maps_entry& e) {
   if (e.path.empty()) return "anon";
@@ -461,6 +473,22 @@ class controller {
   }
 
   void exec(const sc::op_reclaim&);
+  void exec(const sc::op_clear_refs& o) {
+    const auto path = fmt::format("/proc/{}/clear_refs", live(o.proc).pid);
+    if (int e = write_text(path, std::to_string(static_cast<int>(o.type))); e != 0)
+      throw statement_error(fmt::format("clear_refs: cannot write {}: {}", path, std::strerror(e)));
+    flush_tlb(o.proc);
+  }
+  /// After accessed bits were cleared: the process's next touches must set them again,
+  /// which a cached translation would not (see the agent's flush_tlb()).
+  void flush_tlb(sc::proc_id p) {
+    agent_request r;
+    r.op = agent_op::flush_tlb;
+    if (int err = request(p, r))
+      throw statement_error(
+          fmt::format("cannot flush the TLB of process {}: {}", _prog.process_names[p], std::strerror(err)));
+  }
+  void exec(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps
   void exec(const sc::op_check& o);
 
   /// A present page of the scenario, as the snapshot found it.
@@ -556,6 +584,9 @@ void controller::exec(const sc::op_reclaim&) {
         _memcg->reclaim_pass();
       }
       wait_for_writeback();
+      // The pages reclaim keeps had their accessed bits cleared.
+      for (std::size_t id = 0; id < _agents.size(); ++id)
+        if (_agents[id]) flush_tlb(static_cast<sc::proc_id>(id));
       return;
     }
     stuck = left < last ? 0 : stuck + 1;
@@ -574,9 +605,12 @@ std::optional<sc::report_block> controller::snapshot(const sc::op_check& c) {
     const auto& a = live(p.proc);
     for (const auto& r : p.regions) {
       sc::report_region rr{p.name, r.name, {}, {}};
-      auto vmas = read_vmas(a.pid, r.base, vaddr_t{r.base.value + sc::SLOT_SIZE});
-      for (const auto& v : vmas)
-        rr.vmas.push_back({pages_between(r.base, v.start), pages_between(r.base, v.end), v.perms, vma_kind(v)});
+      auto vmas = read_vmas(a.pid, r.base, vaddr_t{r.base.value + sc::SLOT_SIZE}, c.smaps);
+      for (const auto& v : vmas) {
+        rr.vmas.push_back(
+            {pages_between(r.base, v.start), pages_between(r.base, v.end), v.perms, vma_kind(v), std::nullopt});
+        if (c.smaps) rr.vmas.back().smaps = smaps_of(v);
+      }
       for (const auto& v : vmas) {
         auto n = pages_between(v.start, v.end);
         auto pm = read_pagemap(a.pid, v.start, n);

@@ -85,7 +85,7 @@ void machine::unmerge_ksm_pages(vm_area_struct& vma, vaddr_t start, vaddr_t end)
     if (pte.present() && pte.pfn() != _zero_pfn && folio_of(pte.pfn()).is_ksm()) ksm_ptes.push_back(a);
   });
   for (vaddr_t a : ksm_ptes) {
-    wp_page_copy(vma, a, &folio_of(vma.vm_mm->pgd.get(a).pfn()));
+    wp_page_copy(vma, a, &folio_of(vma.vm_mm->pgd.get(a).pfn()), true);  // break_ksm(): an unshare fault
   }
 }
 
@@ -371,11 +371,15 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   if (ksm_mlock_batch_holds(folio_of(tree_pte.pfn()))) {
     // The tree page cannot be merged: this page, already a KSM page with this one PTE,
     // is copied back by break_cow().
-    (void)wp_page_copy(vma, addr, &page);
+    (void)wp_page_copy(vma, addr, &page, true);
     return;
   }
   _ksm->unstable.erase(it);
   tree_item.unstable = false;
+  // A page that becomes a KSM page is marked accessed (seen on Linux 6.18: a fork's old
+  // PTE to it counts in smaps' Referenced where one to the page before did not, and one
+  // to a page that was referenced already does not: that second access activated it).
+  folio_mark_accessed(page);
   ksm_stable_node* node = stable_tree_insert(page);
   replace_page(*tree_vma, tree_item.address, page);
   stable_tree_append(tree_item, node, *tree_vma);

@@ -62,21 +62,27 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
 // The tail of every fault that installs a new anonymous page (the kernel's
 // folio_add_new_anon_rmap(), folio_add_lru_vma() and set_pte_at()): an exclusive page with
 // @content, mapped writable, dirty and young. Its reference is the mapping's. The caller
-// may have prepared the anon_vma already (do_cow_fault(), before it reads the file).
-void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content) {
+// may have prepared the anon_vma already (do_cow_fault(), before it reads the file). An
+// @unshare copy (FAULT_FLAG_UNSHARE: KSM breaking a merged page) is made for no write: it
+// is mapped read-only and clean, and a later write reuses it, being exclusive.
+void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare) {
   anon_vma_prepare(vma);
   folio& f = alloc_folio();
   f.content = content;
   folio_add_new_anon_rmap(f, vma, addr, true);
   folio_add_lru(f, &vma);
-  vma.vm_mm->pgd.set(addr, pte_t::mk_present(f.pfn, true).mkdirty().mkyoung());
+  const pte_t pte = pte_t::mk_present(f.pfn, !unshare).mkyoung();
+  vma.vm_mm->pgd.set(addr, unshare ? pte : pte.mkdirty());
 }
 
-void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write) {
+// set_pte_range(): only a write fault maps the page dirty. A read fault in a shared
+// writable mapping maps it writable but clean (shmem needs no write notification); the
+// first write through it sets the dirty bit, as the MMU does.
+void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty) {
   folio_get(f);
   folio_add_file_rmap_pte(f);
-  auto pte = pte_t::mk_present(f.pfn, write).mkyoung();
-  vma.vm_mm->pgd.set(addr, write ? pte.mkdirty() : pte);
+  auto pte = pte_t::mk_present(f.pfn, writable).mkyoung();
+  vma.vm_mm->pgd.set(addr, dirty ? pte.mkdirty() : pte);
   mlock_vma_folio(f, vma);
 }
 
@@ -100,7 +106,7 @@ void machine::do_fault_around(vm_area_struct& vma, vaddr_t addr) {
     if (!vma.vm_mm->pgd.get(a).none()) continue;
     folio* f = filemap_get_folio(*vma.vm_file, linear_page_index(vma, a), false);
     if (!f) continue;
-    map_file_pte(vma, a, *f, maps_writable(vma));
+    map_file_pte(vma, a, *f, maps_writable(vma), false);
   }
 }
 
@@ -109,7 +115,7 @@ int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
   if (!vma.vm_mm->pgd.get(addr).none()) return 0;
   // Not in the page cache: a shmem hole gets a new page; a swapped shmem page comes back.
   folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
-  map_file_pte(vma, addr, *f, maps_writable(vma));
+  map_file_pte(vma, addr, *f, maps_writable(vma), false);
   return 0;
 }
 
@@ -124,7 +130,7 @@ int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
 int machine::do_shared_fault(vm_area_struct& vma, vaddr_t addr) {
   folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
   f->set(folio_flag::dirty);
-  map_file_pte(vma, addr, *f, true);
+  map_file_pte(vma, addr, *f, true, true);
   return 0;
 }
 
@@ -157,9 +163,9 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
 }
 
 // The faulting process gets its own copy; the old page loses this mapping.
-int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old) {
+int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool unshare) {
   if (old && old->is_ksm()) count(vm_event::cow_ksm);
-  map_new_anon_folio(vma, addr, old ? old->content : 0);
+  map_new_anon_folio(vma, addr, old ? old->content : 0, unshare);
   if (old) {
     folio_remove_rmap_pte(*old);
     munlock_vma_folio(*old, vma);
@@ -183,6 +189,9 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     if (pte.pfn() == _zero_pfn) return;
     folio& f = folio_of(pte.pfn());
     if (pte.dirty()) f.set(folio_flag::dirty);
+    // A page-cache page keeps the use its mapping made of it: a young PTE going away
+    // counts as an access (zap_present_folio_ptes()), which activates a referenced page.
+    if (!f.is_anon() && pte.young()) folio_mark_accessed(f);
     folio_remove_rmap_pte(f);
     munlock_vma_folio(f, vma);
     // free_swap_cache(): an unmapped folio nobody else's swap entry needs leaves the cache.

@@ -14,11 +14,13 @@ address_space* machine::memfd_create(std::string name, std::uint64_t pages, std:
   as->shmem = true;
   as->size_pages = pages;
   as->users = 1;
-  // The scenario fills every page with a write(): all of them sit in the page cache.
+  // The scenario fills every page with a write(): all of them sit in the page cache, dirty
+  // and referenced (shmem_write_begin() marks each page accessed once).
   for (std::uint64_t i = 0; i < pages; ++i) {
     folio* f = filemap_get_folio(*as, pgoff_t{i}, true);
     f->content = key * 0x100000001b3ULL + i + 1;
     f->set(folio_flag::dirty);
+    f->set(folio_flag::referenced);
   }
   return as;
 }

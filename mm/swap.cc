@@ -63,6 +63,17 @@ void machine::folio_add_lru(folio& f, const vm_area_struct* vma) {
   if (vma) mlock_vma_folio(f, *vma);
 }
 
+// folio_mark_accessed(): a first access marks the folio referenced; a second activates an
+// evictable one (and forgets the first); an unevictable one stays where it is.
+void machine::folio_mark_accessed(folio& f) {
+  if (!f.test(folio_flag::referenced)) {
+    f.set(folio_flag::referenced);
+  } else if (!f.test(folio_flag::unevictable) && !f.test(folio_flag::active)) {
+    folio_set_lru_flag(f, folio_flag::active, true);
+    f.clear(folio_flag::referenced);
+  }
+}
+
 std::vector<pfn_t> machine::lru_folios(lru_list l) const {
   std::vector<pfn_t> out;
   for (std::uint32_t p = _lruvec->lists[static_cast<std::size_t>(l)].first; p; p = _frames[p].lru_next)

@@ -45,6 +45,25 @@ mm::madv to_madv(sc::advice a) {
   return mm::madv::dontneed;
 }
 
+mm::clear_refs_type clear_refs_of(sc::clear_refs_type t) {
+  switch (t) {
+    case sc::clear_refs_type::all: return mm::clear_refs_type::all;
+    case sc::clear_refs_type::anon: return mm::clear_refs_type::anon;
+    case sc::clear_refs_type::file: return mm::clear_refs_type::mapped;
+  }
+  return mm::clear_refs_type::all;
+}
+
+/// The figures as smaps prints them (__show_smap()): bytes to kB, and the fixed-point
+/// proportional sums shifted down first, each rounded down on its own.
+sc::smaps_values smaps_kb(const mm::mem_size_stats& m) {
+  auto kb = [](std::uint64_t bytes) { return bytes >> 10; };
+  auto pss_kb = [&](std::uint64_t fixed) { return kb(fixed >> mm::mem_size_stats::PSS_SHIFT); };
+  return {kb(m.resident),      pss_kb(m.pss),      pss_kb(m.pss_dirty),   kb(m.shared_clean), kb(m.shared_dirty),
+          kb(m.private_clean), kb(m.private_dirty), kb(m.referenced),     kb(m.anonymous),    kb(m.ksm),
+          kb(m.lazyfree),      kb(m.anonymous_thp), kb(m.swap),           pss_kb(m.swap_pss), pss_kb(m.pss_locked)};
+}
+
 /// Page contents as fingerprints: a page filled with byte V is V (so value=0 equals a
 /// zeroed page, as it does for KSM); unique writes and file pages never collide.
 std::uint64_t value_content(std::uint8_t v) { return v; }
@@ -180,8 +199,15 @@ class statement_runner {
         throw statement_error(
             fmt::format("reclaim: refused while KSM pages exist ({} at {})", _prog.process_names[id], *ksm_at));
     }
+    // The kernel runner clears every process's accessed bits before each reclaim pass
+    // (/proc/PID/clear_refs), so that pages of several sharers do not stay active; the
+    // pages reclaim keeps (mlocked ones) are left old and unreferenced by it.
+    for (auto* mm : _mms)
+      if (mm) _m.clear_refs(*mm, mm::clear_refs_type::all);
     _m.shrink_all();
   }
+  void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
+  void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps
   void step(const sc::op_check& c) {
     if (_opts.on_check) _opts.on_check(report(c));
     else *_out << sc::format(report(c)) << std::flush;
@@ -208,9 +234,11 @@ class statement_runner {
       for (const auto& r : p.regions) {
         sc::report_region rr{p.name, r.name, {}, {}};
         auto vmas = slot_vmas(mm, r.base);
-        for (auto* v : vmas)
+        for (auto* v : vmas) {
           rr.vmas.push_back(
-              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v), kind(*v)});
+              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v), kind(*v), std::nullopt});
+          if (c.smaps) rr.vmas.back().smaps = smaps_kb(_m.smap_gather_stats(*v));
+        }
         for (auto* v : vmas) {
           mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
             sc::report_page pg;

@@ -77,8 +77,14 @@ nlohmann::json to_json(const report_block& block) {
   auto regions = nlohmann::json::array();
   for (const auto& reg : block.regions) {
     auto vmas = nlohmann::json::array();
-    for (const auto& v : reg.vmas)
-      vmas.push_back({{"start", v.start}, {"end", v.end}, {"perms", v.perms}, {"kind", v.kind}});
+    for (const auto& v : reg.vmas) {
+      nlohmann::json j{{"start", v.start}, {"end", v.end}, {"perms", v.perms}, {"kind", v.kind}};
+      if (v.smaps) {
+        auto& sm = j["smaps_kb"] = nlohmann::json::object();
+        for (std::size_t i = 0; i < SMAPS_FIELDS.size(); ++i) sm[std::string(SMAPS_FIELDS[i])] = (*v.smaps)[i];
+      }
+      vmas.push_back(std::move(j));
+    }
     auto pages = nlohmann::json::array();
     for (const auto& pg : reg.pages) pages.push_back(page_json(pg, frames, swaps));
     regions.push_back({{"process", reg.process}, {"region", reg.region}, {"vmas", vmas}, {"pages", pages}});

@@ -47,6 +47,15 @@ const char* to_string(advice a) {
   return "?";
 }
 
+const char* to_string(clear_refs_type t) {
+  switch (t) {
+    case clear_refs_type::all: return "all";
+    case clear_refs_type::anon: return "anon";
+    case clear_refs_type::file: return "file";
+  }
+  return "?";
+}
+
 namespace {
 
 /// A malformed line: the message becomes the diag of that line.
@@ -274,6 +283,17 @@ statement_body parse_process_statement(std::string proc, const std::vector<std::
   }
   if (verb == "mlock") return st_mlock{std::move(proc), range_then(0)};
   if (verb == "munlock") return st_munlock{std::move(proc), range_then(0)};
+  if (verb == "clear_refs") {
+    if (i + 1 < t.size()) throw syntax_error{fmt::format("clear_refs: unexpected '{}' after the type", echo(t[i + 1]))};
+    st_clear_refs c{std::move(proc), clear_refs_type::all};
+    if (i < t.size()) {
+      if (t[i] == "anon") c.type = clear_refs_type::anon;
+      else if (t[i] == "file") c.type = clear_refs_type::file;
+      else if (t[i] != "all")
+        throw syntax_error{fmt::format("clear_refs: expected 'all', 'anon' or 'file', got '{}'", echo(t[i]))};
+    }
+    return c;
+  }
   throw syntax_error{fmt::format("unknown statement '{}'", echo(verb))};
 }
 
@@ -307,6 +327,12 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
   if (head == "reclaim") {
     want_args(head, t, 1, 0);
     return st_reclaim{};
+  }
+  if (head == "report") {
+    if (t.size() < 2) throw syntax_error{"report: missing argument (what to report: 'smaps')"};
+    if (t[1] != "smaps") throw syntax_error{fmt::format("report: expected 'smaps', got '{}'", echo(t[1]))};
+    if (t.size() > 2) throw syntax_error{fmt::format("report: unexpected '{}' after 'smaps'", echo(t[2]))};
+    return st_report{true};
   }
   if (head == "check") {
     if (t.size() > 2) throw syntax_error{fmt::format("check: the label is one name, got '{}' after it", echo(t[2]))};

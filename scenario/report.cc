@@ -32,9 +32,19 @@ std::string format(const report_block& block) {
       }
       fmt::format_to(it, "\n");
     }
+    for (const auto& v : reg.vmas) {
+      if (!v.smaps) continue;
+      fmt::format_to(it, "smaps {} {} {} {}\n", reg.process, reg.region, v.start, v.end);
+      for (std::size_t i = 0; i < SMAPS_FIELDS.size(); ++i) out.append(format_smaps_field(SMAPS_FIELDS[i], (*v.smaps)[i]));
+    }
   }
   fmt::format_to(it, "end\n");
   return fmt::to_string(out);
+}
+
+std::string format_smaps_field(std::string_view name, std::uint64_t kb) {
+  // seq_put_decimal_ull_width(): the name and its colon in 16 columns, the number in 8.
+  return fmt::format("{:<16}{:>8} kB\n", fmt::format("{}:", name), kb);
 }
 
 std::string format(int line, const ksm_counters& k) {

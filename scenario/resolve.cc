@@ -482,8 +482,18 @@ class resolver {
     return op_reclaim{};
   }
 
+  op_body step(const st_clear_refs& s) {
+    auto& p = live_process(s.proc);
+    return op_clear_refs{p.id, s.type};
+  }
+
+  op_body step(const st_report& s) {
+    _smaps = _smaps || s.smaps;
+    return op_report{s.smaps};
+  }
+
   op_body step(const st_check& s) {
-    op_check c{s.label, {}};
+    op_check c{s.label, {}, _smaps};
     for (const auto* entry : _alive) {  // byte order of names
       const auto& [name, p] = *entry;
       check_process cp{name, p.id, {}};
@@ -504,11 +514,17 @@ class resolver {
   std::vector<std::uint64_t> _file_pages;
   std::uint64_t _slots = 0;
   std::uint64_t _mapped = 0;  // pages mapped (process_state::pages of the living) and file pages
+  bool _smaps = false;        // a `report smaps` came: every later check prints smaps
 };
 
 }  // namespace
 
 tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).run(sc); }
+
+void report_smaps_everywhere(program& prog) {
+  for (auto& o : prog.ops)
+    if (auto* c = std::get_if<op_check>(&o.body)) c->smaps = true;
+}
 
 // statement_checker: a resolver whose ops are dropped; a step checks everything before it
 // changes anything, so a refused statement leaves the state as it was.
@@ -550,6 +566,8 @@ std::string_view statement_kind(const op& o) {
         else if constexpr (std::is_same_v<T, op_munlock>) return "munlock";
         else if constexpr (std::is_same_v<T, op_ksm>) return "ksm";
         else if constexpr (std::is_same_v<T, op_reclaim>) return "reclaim";
+        else if constexpr (std::is_same_v<T, op_clear_refs>) return "clear_refs";
+        else if constexpr (std::is_same_v<T, op_report>) return "report";
         else return "check";
       },
       o.body);

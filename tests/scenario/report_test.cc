@@ -8,12 +8,12 @@ namespace {
 
 TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
   report_block b{"after", {}};
-  report_region p{"P", "A", {{0, 4, "rw-p", "anon"}}, {}};
+  report_region p{"P", "A", {{0, 4, "rw-p", "anon", std::nullopt}}, {}};
   p.pages.push_back({0, report_page::state::frame, 0x5000, 2, page_flag::anon | page_flag::excl});
   p.pages.push_back({1, report_page::state::swap, 0x77, 0, 0});
   p.pages.push_back({2, report_page::state::zero, 0, 0, 0});
   p.pages.push_back({3, report_page::state::frame, 0x1000, 1, page_flag::anon | page_flag::ksm | page_flag::swapcache});
-  report_region q{"Q", "A", {{0, 1, "r--s", "file:F@3"}}, {}};
+  report_region q{"Q", "A", {{0, 1, "r--s", "file:F@3", std::nullopt}}, {}};
   q.pages.push_back({0, report_page::state::frame, 0x1000, 1, 0});
   q.pages.push_back({1, report_page::state::swap, 0x78, 0, 0});
   b.regions = {p, q};
@@ -33,6 +33,25 @@ TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
 TEST(Report, UnlabelledCheckAndRegionWithoutVma) {
   report_block b{"", {report_region{"P", "A", {}, {}}}};
   EXPECT_EQ(format(b), "check\nend\n");
+}
+
+TEST(Report, SmapsFollowTheRegionsPagesInTheKernelsFormat) {
+  smaps_values v{};
+  v[0] = 16;          // Rss
+  v[1] = 5;           // Pss
+  v[7] = 123456789;   // Referenced: wider than its 8 columns, as the kernel prints it
+  report_block b{"", {report_region{"P", "A", {{0, 4, "rw-p", "anon", v}, {4, 6, "r--p", "anon", std::nullopt}}, {}}}};
+  auto text = format(b);
+  EXPECT_EQ(text.substr(0, text.find("Pss_Dirty")),
+            "check\n"
+            "vma P A 0 4 rw-p anon\n"
+            "vma P A 4 6 r--p anon\n"
+            "smaps P A 0 4\n"
+            "Rss:                  16 kB\n"
+            "Pss:                   5 kB\n");
+  EXPECT_NE(text.find("\nReferenced:     123456789 kB\nAnonymous:             0 kB\n"), std::string::npos) << text;
+  EXPECT_TRUE(text.ends_with("SwapPss:               0 kB\nLocked:                0 kB\nend\n")) << text;
+  EXPECT_EQ(text.find("smaps P A 4 6"), std::string::npos) << "a VMA without figures prints none";
 }
 
 }  // namespace

@@ -80,6 +80,18 @@ std::optional<sc::program> load_json(std::string_view command, const std::string
   return prog;
 }
 
+/// --smaps: every `check` also prints each VMA's smaps figures (as `report smaps` does).
+void add_smaps_flag(CLI::App& sub, bool& smaps) {
+  sub.add_flag("--smaps", smaps,
+               "every check also prints each VMA's /proc/PID/smaps figures (as 'report smaps' in the scenario does)");
+}
+
+/// @prog with --smaps applied when @smaps.
+std::optional<sc::program> with_smaps(std::optional<sc::program> prog, bool smaps) {
+  if (prog && smaps) sc::report_smaps_everywhere(*prog);
+  return prog;
+}
+
 /// Dies of @sig, as an interrupted program should, once everything is restored.
 void die_of(int sig) {
   std::signal(sig, SIG_DFL);
@@ -127,8 +139,8 @@ sc::kmem_counts kmem_of(const nlohmann::json& j) {
           j["anon_vma_chain"]["allocated"].get<std::uint64_t>(), j["anon_vma_chain"]["freed"].get<std::uint64_t>()};
 }
 
-int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts) {
-  auto prog = load_json("kernel", file);
+int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts, bool smaps) {
+  auto prog = with_smaps(load_json("kernel", file), smaps);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
   auto res = rmapkit::kcheck::run_json(*prog, opts);
   if (res.exit_code == 0 && res.document.contains("kmem")) {
@@ -152,6 +164,7 @@ command add_kernel(CLI::App& app) {
     std::string file;
     rmapkit::kcheck::run_options opts;
     bool json = false;
+    bool smaps = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
@@ -163,6 +176,7 @@ command add_kernel(CLI::App& app) {
                 "which are subtracted)");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
+  add_smaps_flag(*sub, a->smaps);
   sub->add_option("--swap-dir", a->opts.swap_dir,
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
@@ -172,8 +186,8 @@ command add_kernel(CLI::App& app) {
   add_json_flag(*sub, a->json);
   sub->get_option("--json")->excludes(trace);
   return {sub, [a] {
-            if (a->json) return kernel_json(a->file, a->opts);
-            auto prog = load(a->file);
+            if (a->json) return kernel_json(a->file, a->opts, a->smaps);
+            auto prog = with_smaps(load(a->file), a->smaps);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             rmapkit::tool::progress_scope progress("kernel", prog->ops.size());
             auto opts = a->opts;
@@ -195,6 +209,7 @@ command add_run(CLI::App& app) {
     std::string file;
     rmapkit::model::run_options opts;
     bool json = false;
+    bool smaps = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("run", "Run a scenario on the model and print its report");
@@ -206,19 +221,20 @@ command add_run(CLI::App& app) {
   sub->add_flag("--stats", a->opts.stats, "print the model's event counters (vmstat names) to standard error");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print the model's KSM counters to standard error");
+  add_smaps_flag(*sub, a->smaps);
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
   add_json_flag(*sub, a->json);
   return {sub, [a] {
             if (a->json) {
-              auto prog = load_json("run", a->file);
+              auto prog = with_smaps(load_json("run", a->file), a->smaps);
               if (!prog) return sc::EXIT_SCENARIO_ERROR;
               auto res = rmapkit::model::run_json(*prog, a->opts);
               std::cout << sc::dump(res.document);
               return res.exit_code;
             }
-            auto prog = load(a->file);
+            auto prog = with_smaps(load(a->file), a->smaps);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             rmapkit::tool::progress_scope progress("model", prog->ops.size());
             auto opts = a->opts;
@@ -280,6 +296,7 @@ command add_diff(CLI::App& app) {
     rmapkit::model::run_options opts;
     rmapkit::kcheck::run_options kopts;
     bool json = false;
+    bool smaps = false;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("diff",
@@ -293,10 +310,11 @@ command add_diff(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "compare the KSM counters too: after each ksm, both sides print them into the report");
+  add_smaps_flag(*sub, a->smaps);
   add_lock_options(*sub, a->kopts);
   add_json_flag(*sub, a->json);
   return {sub, [a] {
-            auto prog = a->json ? load_json("diff", a->file) : load(a->file);
+            auto prog = with_smaps(a->json ? load_json("diff", a->file) : load(a->file), a->smaps);
             return prog ? print_diff(*prog, a->opts, a->kopts, a->json) : sc::EXIT_SCENARIO_ERROR;
           }};
 }

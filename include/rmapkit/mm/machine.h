@@ -25,6 +25,20 @@ inline constexpr int PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2;
 
 enum class madv { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
 
+/// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
+/// CLEAR_REFS_ANON = 2, CLEAR_REFS_MAPPED = 3).
+enum class clear_refs_type : std::uint8_t { all = 1, anon = 2, mapped = 3 };
+
+/// struct mem_size_stats (fs/proc/task_mmu.c): what /proc/PID/smaps sums over one VMA. Sizes
+/// are bytes; the pss fields are bytes << PSS_SHIFT, so that a page shared by three keeps
+/// its fraction until the sum is printed.
+struct mem_size_stats {
+  static constexpr unsigned PSS_SHIFT = 12;
+  std::uint64_t resident = 0, shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0,
+                referenced = 0, anonymous = 0, lazyfree = 0, anonymous_thp = 0, swap = 0, ksm = 0;
+  std::uint64_t pss = 0, pss_anon = 0, pss_file = 0, pss_shmem = 0, pss_dirty = 0, pss_locked = 0, swap_pss = 0;
+};
+
 /// struct rmap_walk_control (include/linux/rmap.h).
 struct rmap_walk_control {
   /// Called for each VMA that may map the folio, at vma_address(); false stops the walk.
@@ -144,6 +158,13 @@ class machine final : private pte_observer {
   /// A user access to one byte of the page at @addr: faults as needed. A write replaces
   /// the page's content with @content. -EFAULT when the access faults.
   int access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t content = 0);
+
+  // ---- /proc/PID (task_mmu.cc) -------------------------------------------------------------
+  /// What /proc/PID/smaps sums for @vma (smap_gather_stats()).
+  [[nodiscard]] mem_size_stats smap_gather_stats(const vm_area_struct& vma) const;
+  /// A write of @type to /proc/PID/clear_refs: the accessed bits of the mm's present PTEs and
+  /// the referenced (and idle-young) state of their folios are cleared.
+  void clear_refs(mm_struct& mm, clear_refs_type type);
 
   // ---- faults (memory.c) ----------------------------------------------------------------
   int handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write);
@@ -324,14 +345,14 @@ class machine final : private pte_observer {
   void rmap_walk_file(folio& f, const rmap_walk_control& rwc);
   // memory.c
   int do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
-  void map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content);
+  void map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare = false);
   int do_read_fault(vm_area_struct& vma, vaddr_t addr);
   int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
   int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
   int do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte);
-  int wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old);
+  int wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool unshare = false);
   void do_fault_around(vm_area_struct& vma, vaddr_t addr);
-  void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool write);
+  void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty);
   void zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void copy_page_range(vm_area_struct& dst, vm_area_struct& src);
   void populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
@@ -363,12 +384,18 @@ class machine final : private pte_observer {
   /// Migration: @e's slot in the swap cache names @now instead (__swap_cache_replace_folio()).
   void swap_cache_replace_folio(swp_entry_t e, folio& now);
   void count(vm_event e, std::uint64_t n = 1) { _events[static_cast<std::size_t>(e)] += n; }
+  // task_mmu.cc
+  void smaps_account(mem_size_stats& mss, const folio& f, bool young, bool dirty, bool locked) const;
+  [[nodiscard]] std::uint64_t shmem_partial_swap_usage(const address_space& as, std::uint64_t first,
+                                                       std::uint64_t end) const;
   // PTE writes, for designs that track PTEs
   void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
   // LRU lists (swap.c, vmscan.c)
   static lru_list folio_lru_list(const folio& f);
   void lruvec_add_folio(folio& f, bool tail = false);
   void lruvec_del_folio(folio& f);
+  /// folio_mark_accessed(): referenced on a first access, active on a second.
+  void folio_mark_accessed(folio& f);
   /// A new folio joins the LRU (folio_add_lru_vma()): mlocked at once in a VM_LOCKED VMA.
   void folio_add_lru(folio& f, const vm_area_struct* vma);
   /// Sets or clears a flag that decides the folio's list (active, unevictable), moving it

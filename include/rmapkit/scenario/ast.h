@@ -17,6 +17,11 @@ enum class advice { dontneed, mergeable, unmergeable, pageout, dontfork, dofork,
 
 enum class map_kind { anon_private, anon_shared, file_private, file_shared };
 
+/// What `clear_refs` clears: the values /proc/PID/clear_refs takes (fs/proc/task_mmu.c's
+/// CLEAR_REFS_ALL, CLEAR_REFS_ANON, CLEAR_REFS_MAPPED). A VMA with a file behind it, shmem
+/// included, is `file`; private anonymous memory is `anon`.
+enum class clear_refs_type : std::uint8_t { all = 1, anon = 2, file = 3 };
+
 /// `R`, `R[i]` or `R[i:j]`; pages [first, last) once resolved against the region size.
 struct range_ref {
   std::string region;
@@ -51,12 +56,16 @@ struct st_ksm {
   bool prune = false;  ///< `ksm prune`: every stable tree search is a prune pass
 };
 struct st_reclaim {};
+struct st_clear_refs { std::string proc; clear_refs_type type = clear_refs_type::all; };
+/// `report smaps`: every later `check` also prints each VMA's smaps figures.
+struct st_report { bool smaps = false; };
 struct st_check { std::string label; };
 // clang-format on
 
 using statement_body =
     std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap, st_mprotect,
-                 st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock, st_ksm, st_reclaim, st_check>;
+                 st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock, st_ksm, st_reclaim,
+                 st_clear_refs, st_report, st_check>;
 
 struct statement {
   int line = 0;
@@ -72,5 +81,6 @@ struct scenario {
 
 [[nodiscard]] const char* to_string(prot p);
 [[nodiscard]] const char* to_string(advice a);
+[[nodiscard]] const char* to_string(clear_refs_type t);
 
 }  // namespace rmapkit::scenario

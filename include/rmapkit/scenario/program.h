@@ -91,6 +91,8 @@ struct op_ksm {
   bool prune = false;  ///< every stable tree search is a prune pass (stable_node_chains_prune_millisecs=0)
 };
 struct op_reclaim {};
+struct op_clear_refs { proc_id proc; clear_refs_type type; };
+struct op_report { bool smaps; };
 // clang-format on
 
 /// What a `check` reports: the live processes by name (byte order), each with its
@@ -107,11 +109,13 @@ struct check_process {
 struct op_check {
   std::string label;
   std::vector<check_process> processes;
+  bool smaps = false;  ///< also each VMA's smaps figures (`report smaps` before it, or --smaps)
 };
 
 using op_body =
     std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
-                 op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim, op_check>;
+                 op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
+                 op_clear_refs, op_report, op_check>;
 
 struct op {
   int line = 0;
@@ -151,6 +155,10 @@ struct program {
 
 /// Checks every rule the scenario's own history decides and resolves names.
 [[nodiscard]] tl::expected<program, diag> resolve(const scenario& sc);
+
+/// Makes every `check` of @prog print smaps figures too, as `report smaps` on the first
+/// line would (the command line's --smaps).
+void report_smaps_everywhere(program& prog);
 
 /// resolve() one statement at a time, for a scenario that grows (`gen random` keeps a
 /// proposed statement only when it resolves after the ones kept before it): the same

@@ -3,8 +3,11 @@
 // appearance, so reports from the model and from the kernel can be compared as text.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rmapkit::scenario {
@@ -25,10 +28,20 @@ constexpr std::uint8_t operator|(std::uint8_t a, page_flag b) {
 }
 constexpr bool has(std::uint8_t set, page_flag f) { return (set & static_cast<std::uint8_t>(f)) != 0; }
 
+/// The per-VMA fields of /proc/PID/smaps that the reverse map decides, in the kernel's
+/// order (fs/proc/task_mmu.c, __show_smap()). Size, the page sizes, THPeligible and VmFlags
+/// are left out: the `vma` line says them already, or they are not rmap's.
+inline constexpr std::array<std::string_view, 15> SMAPS_FIELDS = {
+    "Rss",        "Pss",       "Pss_Dirty", "Shared_Clean",  "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
+    "Anonymous", "KSM",       "LazyFree",  "AnonHugePages", "Swap",         "SwapPss",       "Locked"};
+/// One VMA's smaps figures in kB, indexed as SMAPS_FIELDS.
+using smaps_values = std::array<std::uint64_t, SMAPS_FIELDS.size()>;
+
 struct report_vma {
-  std::uint64_t start = 0, end = 0;  ///< page indexes relative to the region base, end exclusive
-  std::string perms;                 ///< as /proc/PID/maps prints them: "rw-p"
-  std::string kind;                  ///< "anon", "shmem" or "file:F@K"
+  std::uint64_t start = 0, end = 0;   ///< page indexes relative to the region base, end exclusive
+  std::string perms;                  ///< as /proc/PID/maps prints them: "rw-p"
+  std::string kind;                   ///< "anon", "shmem" or "file:F@K"
+  std::optional<smaps_values> smaps;  ///< when the check asks for them
 };
 
 struct report_page {
@@ -51,6 +64,9 @@ struct report_block {
   std::string label;
   std::vector<report_region> regions;  ///< processes by name, then regions by name
 };
+
+/// A smaps field line as the kernel prints it: "Rss:                  32 kB".
+[[nodiscard]] std::string format_smaps_field(std::string_view name, std::uint64_t kb);
 
 /// The text of one block, `check LABEL` through `end`, each line ending in '\n'.
 [[nodiscard]] std::string format(const report_block& block);
