@@ -235,9 +235,9 @@ void minimize_case(const fuzz_options& o, const sc::generator_profile& profile, 
   auto header = fmt::format(
       "# rmapkit fuzz case: profile {}, seed {}: {} ({})\n"
       "# {}; found on Linux {} by rmapkit {}, {} mode, design {}\n"
-      "# the original: rmapkit gen random --profile {} --seed {} (also in {}.orig.rmap)\n",
+      "# the original: rmapkit gen random --profile {} --seed {}{} (also in {}.orig.rmap)\n",
       r.profile, r.seed, to_string(failed.outcome), failed.signature, size, r.kernel_release, r.version, r.mode,
-      r.design, profile.options.profile, r.seed, r.case_name);
+      r.design, profile.options.profile, r.seed, profile.options.smaps ? " --smaps" : "", r.case_name);
   write_file(dir / file, header + small);
   write_file(dir / (r.case_name + ".diff"), again.unified);
   for (const auto& [side, side_text] : again.texts) write_file(dir / (r.case_name + '.' + side), side_text);
@@ -289,6 +289,11 @@ std::string diff_signature(const std::string& unified) {
     return w;
   };
   auto a = words(removed), b = words(added);
+  // A smaps figure ("Referenced:  4 kB"): the field's name is all there is to say.
+  auto smaps_field = [](const std::vector<std::string>& w) {
+    return w.size() == 3 && w[0].ends_with(':') && w[2] == "kB" ? w[0].substr(0, w[0].size() - 1) : std::string();
+  };
+  if (auto f = smaps_field(a); !f.empty() && f == smaps_field(b)) return "smaps: " + f;
   if (!have_removed) return fmt::format("{}: extra in the model", b.empty() ? "?" : b[0]);
   if (!have_added) return fmt::format("{}: missing in the model", a.empty() ? "?" : a[0]);
   // The field: a key=value's key, a flag's name; numbers are not part of it.

@@ -286,7 +286,6 @@ void machine::write_protect_page(vm_area_struct& vma, vaddr_t addr) {
 /// maps, freshly munlocked by a merge, is not merged through that sharer until the next
 /// full scan: whether it is depends on its place in the batch, which the kernel shows.
 void machine::ksm_mlock_batch_add(const folio& f) {
-  constexpr std::size_t FOLIO_BATCH_SIZE = 31;
   _ksm->mlock_batch.push_back(f.pfn.value);
   if (_ksm->mlock_batch.size() == FOLIO_BATCH_SIZE) _ksm->mlock_batch.clear();
 }

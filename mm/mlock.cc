@@ -4,6 +4,7 @@
 // folio->mlock_count and lets reclaim correct it; the model counts exactly, because it
 // sees every map and unmap in a locked VMA, so PG_mlocked holds exactly when some
 // VM_LOCKED VMA maps the folio (the invariant checker verifies it from the page tables).
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <vector>
@@ -12,10 +13,34 @@
 
 namespace rmapkit::mm {
 
+// The CPU's mlock folio batch (mlock_fbatch): mlock_folio() and munlock_folio() queue
+// the folio there, and the folio's LRU state follows only when the batch drains, when it
+// fills or at lru_add_drain() (the kernel runner drains before every statement). The model
+// moves the folio at once; the batch only says which folios the kernel has not moved yet,
+// which decides what an access in the same system call does (folio_mark_accessed()).
+void machine::mlock_batch_add(const folio& f, bool newly_mlocked) {
+  ++_mlock_batch_size;
+  if (newly_mlocked) _mlock_batch_new.push_back({f.pfn, f.test(folio_flag::active)});
+  if (_mlock_batch_size >= FOLIO_BATCH_SIZE) lru_add_drain();
+}
+
+std::optional<bool> machine::mlock_pending(const folio& f) const {
+  auto it = std::find_if(_mlock_batch_new.begin(), _mlock_batch_new.end(),
+                         [&](const pending_mlock& p) { return p.pfn == f.pfn; });
+  if (it == _mlock_batch_new.end()) return std::nullopt;
+  return it->was_active;
+}
+
+void machine::lru_add_drain() {
+  _mlock_batch_size = 0;
+  _mlock_batch_new.clear();
+}
+
 // One more locked mapping: the first makes the folio unevictable.
 void machine::mlock_folio(folio& f) {
   if (f.pfn == _zero_pfn) return;
   if (f.mlock_count == UINT16_MAX) throw std::logic_error("mlock_folio: mlock_count overflow");
+  mlock_batch_add(f, f.mlock_count == 0);
   if (f.mlock_count++ > 0) return;
   f.set(folio_flag::mlocked);
   count(vm_event::unevictable_pgs_mlocked);
@@ -26,6 +51,7 @@ void machine::mlock_folio(folio& f) {
 // One locked mapping fewer: the last one sends the folio back to the evictable lists.
 void machine::munlock_folio(folio& f) {
   if (f.pfn == _zero_pfn) return;
+  mlock_batch_add(f, false);
   if (f.mlock_count == 0) throw std::logic_error("munlock_folio: mlock_count underflow");
   if (--f.mlock_count > 0) return;
   f.clear(folio_flag::mlocked);
@@ -42,6 +68,9 @@ void machine::mlock_vma_pages_range(vm_area_struct& vma, vaddr_t start, vaddr_t 
   });
   const bool lock = vma.vm_flags.has(vm_flag::locked);
   for (pfn_t pfn : present) lock ? mlock_folio(folio_of(pfn)) : munlock_folio(folio_of(pfn));
+  // The kernel drains the batches after the walk: these folios are unevictable (or not)
+  // before mlock's population touches them.
+  lru_add_drain();
 }
 
 int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock) {

@@ -30,6 +30,13 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
       mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
         if (pte.present() && pte.write()) mm.pgd.set(a, pte.wrprotect());
       });
+    } else if (f.has(vm_flag::shared)) {
+      // A shared mapping that needs no write notification (shmem) has a writable page
+      // protection, so its PTEs become writable at once, clean ones too: a later write
+      // dirties the PTE without a fault and leaves the folio's dirty flag alone.
+      mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
+        if (pte.present() && !pte.write()) mm.pgd.set(a, pte.mkwrite());
+      });
     }
     const std::uint64_t wsl = (vm_flags_t{vm_flag::write} | vm_flag::shared | vm_flag::locked).value();
     const bool populate = (vma->vm_flags.value() & wsl) == static_cast<std::uint64_t>(vm_flag::locked) &&

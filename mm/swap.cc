@@ -64,11 +64,16 @@ void machine::folio_add_lru(folio& f, const vm_area_struct* vma) {
 }
 
 // folio_mark_accessed(): a first access marks the folio referenced; a second activates an
-// evictable one (and forgets the first); an unevictable one stays where it is.
+// evictable one (and forgets the first); an unevictable one stays where it is. A folio
+// first mlocked since the mlock batch last drained is still on its old list for the kernel,
+// active or not: a second access activates it, forgetting its referenced flag, as if it
+// were not mlocked.
 void machine::folio_mark_accessed(folio& f) {
   if (!f.test(folio_flag::referenced)) {
     f.set(folio_flag::referenced);
-  } else if (!f.test(folio_flag::unevictable) && !f.test(folio_flag::active)) {
+  } else if (f.test(folio_flag::unevictable)) {
+    if (auto was_active = mlock_pending(f); was_active && !*was_active) f.clear(folio_flag::referenced);
+  } else if (!f.test(folio_flag::active)) {
     folio_set_lru_flag(f, folio_flag::active, true);
     f.clear(folio_flag::referenced);
   }

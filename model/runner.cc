@@ -101,6 +101,7 @@ class statement_runner {
     _line = o.line;
     _out = &out;
     _err = &err;
+    _m.lru_add_drain();  // as the kernel runner does before every statement
     std::visit([&](const auto& body) { step(body); }, o.body);
   }
 

@@ -57,15 +57,18 @@ class generator {
                         {w->munmap, &generator::munmap}, {w->mprotect, &generator::mprotect},
                         {w->mremap, &generator::mremap}, {w->madvise, &generator::madvise},
                         {w->mlock, &generator::mlock},   {w->check, &generator::check},
-                        {w->spawn, &generator::spawn},   {w->machine_wide, &generator::machine_wide}};
+                        {w->spawn, &generator::spawn},   {w->machine_wide, &generator::machine_wide},
+                        {w->clear_refs, &generator::clear_refs}};
     }
   }
 
   std::string run() {
-    _text = fmt::format("# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}\n",
-                        _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements,
-                        _o.max_processes, _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
-                        _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "");
+    _text = fmt::format(
+        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}\n",
+        _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements, _o.max_processes,
+        _o.max_region_pages, _o.pageout ? "" : " --no-pageout", _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""),
+        _o.reclaim ? " --reclaim" : "", _o.smaps ? " --smaps" : "");
+    if (_o.smaps) accept("report smaps", [] {});
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
       auto name = fmt::format("F{}", f);
@@ -133,6 +136,13 @@ class generator {
         {2, &generator::mlock},  {4, &generator::check},    {1, &generator::spawn},  {12, &generator::machine_wide},
     };
     std::span<const kind> kinds = _o.ksm_heavy ? std::span<const kind>(ksm_heavy) : std::span<const kind>(usual);
+    // With smaps, the same mix and clear_refs after it: every other kind keeps its share.
+    std::vector<kind> with_clear_refs;
+    if (_o.smaps && !_o.weights) {
+      with_clear_refs.assign(kinds.begin(), kinds.end());
+      with_clear_refs.push_back({3, &generator::clear_refs});
+      kinds = with_clear_refs;
+    }
     if (_o.weights) kinds = _profile_kinds;
     unsigned total = 0;
     for (const auto& k : kinds) total += k.weight;
@@ -141,7 +151,7 @@ class generator {
     for (const auto& k : kinds) {
       if (r < k.weight) {
         if (regions.empty() && k.fn != &generator::fork && k.fn != &generator::spawn && k.fn != &generator::check &&
-            k.fn != &generator::exit && k.fn != &generator::machine_wide) {
+            k.fn != &generator::exit && k.fn != &generator::machine_wide && k.fn != &generator::clear_refs) {
           mmap(p);
           return;
         }
@@ -291,6 +301,11 @@ class generator {
   void check(const std::string&) {
     _text += fmt::format("check c{}\n", _checks++);
     ++_count;
+  }
+
+  void clear_refs(const std::string& p) {
+    static constexpr const char* types[] = {"", " all", " anon", " file"};
+    accept(fmt::format("{}: clear_refs{}", p, types[pick(0, 3)]), [] {});
   }
 
   void machine_wide(const std::string&) {

@@ -77,6 +77,7 @@ const std::map<std::string, unsigned statement_weights::*, std::less<>> STATEMEN
     {"mremap", &statement_weights::mremap}, {"madvise", &statement_weights::madvise},
     {"mlock", &statement_weights::mlock},   {"check", &statement_weights::check},
     {"spawn", &statement_weights::spawn},   {"machine_wide", &statement_weights::machine_wide},
+    {"clear_refs", &statement_weights::clear_refs},
 };
 
 const std::map<std::string, unsigned mmap_weights::*, std::less<>> MMAP_FIELDS = {
@@ -108,6 +109,8 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
     read_bool(value, key, o.ksm_heavy);
   } else if (key == "reclaim") {
     read_bool(value, key, o.reclaim);
+  } else if (key == "smaps") {
+    read_bool(value, key, o.smaps);
   } else if (key == "weights") {
     o.weights = read_weights<statement_weights>(value, key, STATEMENT_FIELDS);
   } else if (key == "mmap") {
@@ -115,7 +118,7 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
   } else {
     fail(key,
          "not a profile key (they are: name, description, statements, processes, pages, pageout, ksm, "
-         "ksm_heavy, reclaim, weights, mmap)");
+         "ksm_heavy, reclaim, smaps, weights, mmap)");
   }
 }
 

@@ -88,8 +88,17 @@ def render_report(r):
             else:
                 line += f"frame={pg['frame']} count={pg['mapcount']}" + "".join(" " + f for f in pg["flags"])
             lines.append(line)
+        for v in reg["vmas"]:
+            if "smaps_kb" in v:
+                lines.append(f"smaps {who} {v['start']} {v['end']}")
+                lines += [f"{name + ':':<16}{v['smaps_kb'][name]:>8} kB" for name in SMAPS]
     lines.append("end")
     return "".join(l + "\n" for l in lines)
+
+
+# The smaps fields a report prints, in the kernel's order (JSON objects have none).
+SMAPS = ["Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
+         "Anonymous", "KSM", "LazyFree", "AnonHugePages", "Swap", "SwapPss", "Locked"]
 
 
 def render_errors(errors):

@@ -156,6 +156,11 @@ TEST(DiffSignature, NamesTheLineKindAndTheFieldThatDiffers) {
             "page: count/count");
   EXPECT_EQ(diff_signature("@@\n vma P R 0 1 rw-p anon\n+page P R 0 zero\n"), "page: extra in the model");
   EXPECT_EQ(diff_signature("@@\n-vma P R 0 1 rw-p anon\n"), "vma: missing in the model");
+  EXPECT_EQ(diff_signature("@@\n smaps P R 0 2\n-Referenced:            4 kB\n+Referenced:            0 kB\n"),
+            "smaps: Referenced");
+  EXPECT_EQ(diff_signature("@@\n-Pss_Dirty:             4 kB\n-Shared_Dirty:          4 kB\n"
+                           "+Pss_Dirty:             2 kB\n+Shared_Dirty:          8 kB\n"),
+            "smaps: Pss_Dirty");
   EXPECT_EQ(diff_signature("@@\n+error: s.rmap:12: mremap: refused: Cannot allocate memory\n"),
             "error: mremap: refused: Cannot allocate memory");
 }

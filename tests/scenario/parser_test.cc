@@ -62,6 +62,29 @@ check LABEL_1
   EXPECT_EQ(move.new_base, slot_start(4));  // the next unused slot
   EXPECT_EQ(std::get<op_check>(prog->ops.back().body).label, "LABEL_1");
   EXPECT_EQ(prog->ops[6].text, "P : read A[1]");
+  for (const auto& o : prog->ops)
+    if (const auto* c = std::get_if<op_check>(&o.body)) {
+      EXPECT_FALSE(c->smaps) << "no report smaps: no smaps";
+    }
+}
+
+TEST(Parser, ClearRefsTakesTheKernelsTypesAndReportSmapsTurnsOnLaterChecks) {
+  auto prog = load("spawn P\ncheck before\nP: clear_refs\nP: clear_refs all\nP: clear_refs anon\n"
+                   "P: clear_refs file\nreport smaps\ncheck after\n");
+  ASSERT_TRUE(prog) << prog.error().str();
+  ASSERT_EQ(prog->ops.size(), 8U);
+  // The values /proc/PID/clear_refs takes: 1 all, 2 anonymous, 3 file-backed.
+  const clear_refs_type want[] = {clear_refs_type::all, clear_refs_type::all, clear_refs_type::anon,
+                                  clear_refs_type::file};
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(std::get<op_clear_refs>(prog->ops[2 + i].body).type, want[i]);
+  EXPECT_EQ(static_cast<int>(clear_refs_type::anon), 2);
+  EXPECT_FALSE(std::get<op_check>(prog->ops[1].body).smaps);
+  EXPECT_TRUE(std::get<op_check>(prog->ops[7].body).smaps);
+  EXPECT_FALSE(prog->needs_machine_lock) << "clear_refs touches one process only";
+  EXPECT_EQ(statement_kind(prog->ops[2]), "clear_refs");
+  EXPECT_EQ(statement_kind(prog->ops[6]), "report");
+  report_smaps_everywhere(*prog);
+  EXPECT_TRUE(std::get<op_check>(prog->ops[1].body).smaps);
 }
 
 TEST(Parser, CheckListsLiveProcessesAndRegionsInByteOrder) {
@@ -104,6 +127,15 @@ TEST_P(BadInput, IsRejectedWithItsLineAndReason) {
 const bad_case bad_cases[] = {
     {"unknown_statement", "spawn P\nfrobnicate\n", "t.rmap:2: unknown statement 'frobnicate'"},
     {"ksm_bad_word", "ksm now\n", "t.rmap:1: ksm: unexpected 'now' (only 'prune' may follow)"},
+    {"clear_refs_bad_type", "spawn P\nP: clear_refs soft\n",
+     "t.rmap:2: clear_refs: expected 'all', 'anon' or 'file', got 'soft'"},
+    {"clear_refs_two_types", "spawn P\nP: clear_refs anon file\n",
+     "t.rmap:2: clear_refs: unexpected 'file' after the type"},
+    {"clear_refs_unknown_process", "clear_refs\n", "t.rmap:1: unknown statement 'clear_refs'"},
+    {"clear_refs_exited", "spawn P\nP: exit\nP: clear_refs\n", "t.rmap:3: process P has exited"},
+    {"report_nothing", "report\n", "t.rmap:1: report: missing argument (what to report: 'smaps')"},
+    {"report_unknown", "report pagemap\n", "t.rmap:1: report: expected 'smaps', got 'pagemap'"},
+    {"report_extra", "report smaps now\n", "t.rmap:1: report: unexpected 'now' after 'smaps'"},
     {"ksm_prune_and_more", "ksm prune now\n", "t.rmap:1: ksm: unexpected 'now' (only 'prune' may follow)"},
     {"unknown_process_verb", "spawn P\nP: jump A\n", "t.rmap:2: unknown statement 'jump'"},
     {"bad_option", "spawn P\nP: mmap A anon private pages=4 colour=red\n", "t.rmap:2: mmap: unknown option 'colour'"},

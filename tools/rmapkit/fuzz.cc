@@ -59,6 +59,11 @@ std::optional<std::string> read_campaign(fuzz_args& a) {
   for (const auto& name : a.profiles) {
     auto p = scenario::find_profile(name);
     if (!p) return "--profile: " + p.error();
+    if (a.smaps && !p->options.smaps) {
+      // Its own name: a folder's records of NAME and of NAME+smaps are different scenarios.
+      p->options.smaps = true;
+      p->name += "+smaps";
+    }
     a.opts.profiles.push_back(std::move(*p));
   }
   if (a.time_limit) a.opts.time_limit = std::chrono::seconds(*a.time_limit);

@@ -339,6 +339,7 @@ sc::random_options with_options_given(sc::random_options base, const sc::random_
   if (sub.count("--ksm")) base.ksm = true;
   if (sub.count("--ksm-heavy")) base.ksm_heavy = true;
   if (sub.count("--reclaim")) base.reclaim = true;
+  if (sub.count("--smaps")) base.smaps = true;
   return base;
 }
 
@@ -361,6 +362,8 @@ command add_gen_random(CLI::App& gen) {
                 "aim at where KSM is hard (implies --ksm): half the regions of 100-320 pages written with a "
                 "few values, so chains of dups form and refill; ksm and ksm prune often");
   sub->add_flag("--reclaim", o->reclaim, "include reclaim");
+  sub->add_flag("--smaps", o->smaps,
+                "start with 'report smaps' (every check prints smaps figures) and include clear_refs");
   auto profile = std::make_shared<std::string>();
   sub->add_option("--profile", *profile,
                   "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "
@@ -405,6 +408,9 @@ void add_fuzz(CLI::App& app, std::vector<command>& commands) {
   fuzz->add_option("--design", a->design, "the model's design (default: linux-6; model-only: every design)");
   fuzz->add_flag("!--no-minimize", a->opts.minimize, "save failing scenarios whole, without minimising them");
   fuzz->add_flag("--quiet", a->quiet, "no progress lines, only failures and the summary");
+  fuzz->add_flag("--smaps", a->smaps,
+                 "every profile with smaps on (gen random --smaps): its scenarios print and compare smaps figures "
+                 "and clear accessed bits; profile NAME becomes NAME+smaps");
   fuzz->add_option("--plant-fault", a->plant, "test only: run a model with a planted fault")->group("");
   add_lock_options(*fuzz, a->opts.kernel);
 

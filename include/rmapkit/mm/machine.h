@@ -201,6 +201,9 @@ class machine final : private pte_observer {
   /// active list is aged onto its inactive list, every inactive folio goes through
   /// shrink_folio_list(). Returns whether anything changed.
   bool shrink_lruvec();
+  /// lru_add_drain(): the CPU's folio batches are drained (the kernel runner does it before
+  /// every statement; the model runner too).
+  void lru_add_drain();
   /// The scenario's `ksm`: KSM scans until nothing changes for three full scans.
   void ksm_run_to_fixpoint(bool prune = false);
   /// One full scan by ksmd: every registered mm in scan order, then the unstable tree
@@ -416,6 +419,17 @@ class machine final : private pte_observer {
   /// reclaim_pages(): shrink_folio_list() over folios MADV_PAGEOUT isolated, references ignored.
   void reclaim_pages(const std::vector<pfn_t>& isolated);
   // mlock (mlock.c): PG_mlocked follows "some VM_LOCKED VMA maps the folio" exactly
+  static constexpr std::size_t FOLIO_BATCH_SIZE = 31;  // PAGEVEC_SIZE: a per-CPU batch drains when full
+  void mlock_batch_add(const folio& f, bool newly_mlocked);
+  /// When @f was first mlocked since the mlock batch last drained (the kernel has not made
+  /// it unevictable yet), whether it was active then; nothing otherwise.
+  [[nodiscard]] std::optional<bool> mlock_pending(const folio& f) const;
+  struct pending_mlock {
+    pfn_t pfn;
+    bool was_active;
+  };
+  std::size_t _mlock_batch_size = 0;              // folios in the scenario CPU's mlock batch
+  std::vector<pending_mlock> _mlock_batch_new;  // of them, those first mlocked there
   void mlock_folio(folio& f);
   /// A VM_LOCKED mapping of @f went away: back to the evictable lists if it was the last.
   void munlock_folio(folio& f);

@@ -13,7 +13,7 @@ namespace rmapkit::scenario {
 /// (with reclaim); touch is read or write.
 struct statement_weights {
   unsigned touch = 0, mmap = 0, fork = 0, exit = 0, munmap = 0, mprotect = 0, mremap = 0, madvise = 0, mlock = 0,
-           check = 0, spawn = 0, machine_wide = 0;
+           check = 0, spawn = 0, machine_wide = 0, clear_refs = 0;
 };
 
 /// What kind of region an mmap makes, as relative weights (a profile's "mmap").
@@ -34,6 +34,9 @@ struct random_options {
   /// unmerging and exits between scans.
   bool ksm_heavy = false;
   bool reclaim = false;  ///< reclaim statements
+  /// `report smaps` first, so that every check prints smaps figures, and `clear_refs`
+  /// among the statements (weight 3 in gen random's own mix; a profile's "clear_refs").
+  bool smaps = false;
   /// The profile these options came from, named in the scenario's first line; empty for
   /// none (the line then names gen random's options alone).
   std::string profile{};
