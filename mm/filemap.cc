@@ -1,4 +1,5 @@
-// Kernel: mm/filemap.c: the page cache of a file (filemap_get_folio() with FGP_CREAT).
+// Kernel: mm/filemap.c: the page cache of a file (filemap_get_folio() with FGP_CREAT, and
+// filemap_remove_folio()).
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
@@ -14,6 +15,13 @@ folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create)
   as.i_pages.emplace(index.value, f.pfn);
   folio_add_lru(f, nullptr);
   return &f;
+}
+
+void machine::filemap_remove_folio(folio& f) {
+  address_space* as = f.file();
+  as->i_pages.erase(f.index.value);
+  f.mapping = nullptr;
+  folio_put(f);  // the page cache's reference
 }
 
 }  // namespace rmapkit::mm

@@ -66,8 +66,14 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     f.set(folio_flag::dirty);  // nothing on the slot yet
   }
   if (f.mapped() && !try_to_unmap(f)) return reclaim_outcome::activated;
-  // shmem pages have no backing file to be clean against: they are always written.
-  if (f.test(folio_flag::dirty) || f.file()) {
+  // A clean shmem page was never written to (a read fault's zeroes; pages filled by write()
+  // and pages back from swap are dirty): reclaim drops it, and its file keeps a hole, not a swap
+  // entry, as smaps' Swap shows. A dirty one is written to swap.
+  if (!f.test(folio_flag::dirty) && f.file()) {
+    filemap_remove_folio(f);
+    return reclaim_outcome::freed;
+  }
+  if (f.test(folio_flag::dirty)) {
     pageout(f);
     // A page of zeroes is not written: swap_writepage() marks the slot in the swap
     // device's zeromap, and with no writeback to wait for, this pass frees the folio

@@ -306,6 +306,8 @@ class machine final : private pte_observer {
   void folio_put(folio& f);
   // page cache (filemap)
   folio* filemap_get_folio(address_space& as, pgoff_t index, bool create);
+  /// Takes an unmapped folio out of its file's page cache (__remove_mapping()).
+  void filemap_remove_folio(folio& f);
   // VMAs (vma.c, mmap.c)
   vm_area_struct* vm_area_alloc(mm_struct& mm);
   vm_area_struct* vm_area_dup(const vm_area_struct& src);
