@@ -37,6 +37,12 @@ inline constexpr std::uint64_t PM_PRESENT = std::uint64_t{1} << 63;
 inline constexpr unsigned PM_SWAP_TYPE_BITS = 5;
 
 // kpageflags bits
+inline constexpr unsigned KPF_REFERENCED = 2;
+inline constexpr unsigned KPF_DIRTY = 4;
+inline constexpr unsigned KPF_LRU = 5;
+inline constexpr unsigned KPF_ACTIVE = 6;
+inline constexpr unsigned KPF_UNEVICTABLE = 18;
+inline constexpr unsigned KPF_MLOCKED = 33;
 inline constexpr unsigned KPF_ANON = 12;
 inline constexpr unsigned KPF_SWAPCACHE = 13;
 inline constexpr unsigned KPF_KSM = 21;

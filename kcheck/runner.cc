@@ -105,6 +105,20 @@ int madvise_bits(sc::advice a) {
   return -1;
 }
 
+/// The `report flags` bits of a frame from its /proc/kpageflags word.
+std::uint8_t page_life(std::uint64_t kpageflags) {
+  static constexpr std::pair<unsigned, sc::page_life> bits[] = {{KPF_REFERENCED, sc::page_life::referenced},
+                                                                {KPF_DIRTY, sc::page_life::dirty},
+                                                                {KPF_LRU, sc::page_life::lru},
+                                                                {KPF_ACTIVE, sc::page_life::active},
+                                                                {KPF_UNEVICTABLE, sc::page_life::unevictable},
+                                                                {KPF_MLOCKED, sc::page_life::mlocked}};
+  std::uint8_t out = 0;
+  for (const auto& [kpf, to] : bits)
+    if ((kpageflags >> kpf) & 1U) out = static_cast<std::uint8_t>(out | sc::bit(to));
+  return out;
+}
+
 /// The report's smaps figures of a VMA read from /proc/PID/smaps.
 sc::smaps_values smaps_of(const maps_entry& e) {
   sc::smaps_values out{};
@@ -488,7 +502,7 @@ class controller {
       throw statement_error(
           fmt::format("cannot flush the TLB of process {}: {}", _prog.process_names[p], std::strerror(err)));
   }
-  void exec(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps
+  void exec(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
   void exec(const sc::op_check& o);
 
   /// A present page of the scenario, as the snapshot found it.
@@ -635,6 +649,7 @@ std::optional<sc::report_block> controller::snapshot(const sc::op_check& c) {
               if (bit(KPF_ANON) && bit(KPF_ANON_EXCLUSIVE)) f = f | sc::page_flag::excl;
               if (bit(KPF_SWAPCACHE)) f = f | sc::page_flag::swapcache;
               pg.flags = f;
+              if (c.flags) pg.life = page_life(fl);
             }
           } else if (e & PM_SWAP) {
             if ((e & ((1U << PM_SWAP_TYPE_BITS) - 1)) >= FIRST_SPECIAL_SWAP_TYPE) transient = true;

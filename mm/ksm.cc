@@ -379,6 +379,9 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   // PTE to it counts in smaps' Referenced where one to the page before did not, and one
   // to a page that was referenced already does not: that second access activated it).
   folio_mark_accessed(page);
+  // And dirty, so that reclaim writes it out rather than dropping it as a clean page
+  // (an unmerge's copies are clean: seen as smaps' Shared_Dirty of a KSM page made of them).
+  page.set(folio_flag::dirty);
   ksm_stable_node* node = stable_tree_insert(page);
   replace_page(*tree_vma, tree_item.address, page);
   stable_tree_append(tree_item, node, *tree_vma);

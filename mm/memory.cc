@@ -188,7 +188,9 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     }
     if (pte.pfn() == _zero_pfn) return;
     folio& f = folio_of(pte.pfn());
-    if (pte.dirty()) f.set(folio_flag::dirty);
+    // Only a page-cache page takes the dirty bit along (zap_present_folio_ptes()): an
+    // anonymous page is dirtied when it gets a swap slot.
+    if (!f.is_anon() && pte.dirty()) f.set(folio_flag::dirty);
     // A page-cache page keeps the use its mapping made of it: a young PTE going away
     // counts as an access (zap_present_folio_ptes()), which activates a referenced page.
     if (!f.is_anon() && pte.young()) folio_mark_accessed(f);

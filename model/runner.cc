@@ -59,9 +59,24 @@ mm::clear_refs_type clear_refs_of(sc::clear_refs_type t) {
 sc::smaps_values smaps_kb(const mm::mem_size_stats& m) {
   auto kb = [](std::uint64_t bytes) { return bytes >> 10; };
   auto pss_kb = [&](std::uint64_t fixed) { return kb(fixed >> mm::mem_size_stats::PSS_SHIFT); };
-  return {kb(m.resident),      pss_kb(m.pss),      pss_kb(m.pss_dirty),   kb(m.shared_clean), kb(m.shared_dirty),
-          kb(m.private_clean), kb(m.private_dirty), kb(m.referenced),     kb(m.anonymous),    kb(m.ksm),
-          kb(m.lazyfree),      kb(m.anonymous_thp), kb(m.swap),           pss_kb(m.swap_pss), pss_kb(m.pss_locked)};
+  return {kb(m.resident),      pss_kb(m.pss),       pss_kb(m.pss_dirty), kb(m.shared_clean), kb(m.shared_dirty),
+          kb(m.private_clean), kb(m.private_dirty), kb(m.referenced),    kb(m.anonymous),    kb(m.ksm),
+          kb(m.lazyfree),      kb(m.anonymous_thp), kb(m.swap),          pss_kb(m.swap_pss), pss_kb(m.pss_locked)};
+}
+
+/// The `report flags` bits of a folio: its own flags, as /proc/kpageflags shows them.
+std::uint8_t page_life(const mm::folio& f) {
+  static constexpr std::pair<mm::folio_flag, sc::page_life> bits[] = {
+      {mm::folio_flag::referenced, sc::page_life::referenced},
+      {mm::folio_flag::dirty, sc::page_life::dirty},
+      {mm::folio_flag::lru, sc::page_life::lru},
+      {mm::folio_flag::active, sc::page_life::active},
+      {mm::folio_flag::unevictable, sc::page_life::unevictable},
+      {mm::folio_flag::mlocked, sc::page_life::mlocked}};
+  std::uint8_t out = 0;
+  for (const auto& [from, to] : bits)
+    if (f.test(from)) out = static_cast<std::uint8_t>(out | sc::bit(to));
+  return out;
 }
 
 /// Page contents as fingerprints: a page filled with byte V is V (so value=0 equals a
@@ -208,7 +223,7 @@ class statement_runner {
     _m.shrink_all();
   }
   void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
-  void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps
+  void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
   void step(const sc::op_check& c) {
     if (_opts.on_check) _opts.on_check(report(c));
     else *_out << sc::format(report(c)) << std::flush;
@@ -236,8 +251,8 @@ class statement_runner {
         sc::report_region rr{p.name, r.name, {}, {}};
         auto vmas = slot_vmas(mm, r.base);
         for (auto* v : vmas) {
-          rr.vmas.push_back(
-              {pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v), kind(*v), std::nullopt});
+          rr.vmas.push_back({pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v),
+                             kind(*v), std::nullopt});
           if (c.smaps) rr.vmas.back().smaps = smaps_kb(_m.smap_gather_stats(*v));
         }
         for (auto* v : vmas) {
@@ -259,6 +274,7 @@ class statement_runner {
               if (f.is_anon() && f.test(mm::folio_flag::anon_exclusive)) fl = fl | sc::page_flag::excl;
               if (f.test(mm::folio_flag::swapcache)) fl = fl | sc::page_flag::swapcache;
               pg.flags = fl;
+              if (c.flags) pg.life = page_life(f);
             }
             rr.pages.push_back(pg);
           });

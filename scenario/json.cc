@@ -37,6 +37,11 @@ nlohmann::json page_json(const report_page& pg, first_seen& frames, first_seen& 
       j["frame"] = frames(pg.id);
       j["mapcount"] = pg.count;
       j["flags"] = flags_json(pg.flags);
+      if (pg.life) {
+        auto& life = j["page_flags"] = nlohmann::json::array();
+        for (const auto& [f, name] : PAGE_LIFE_NAMES)
+          if (*pg.life & bit(f)) life.push_back(name);
+      }
       break;
   }
   return j;

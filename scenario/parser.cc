@@ -329,10 +329,16 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
     return st_reclaim{};
   }
   if (head == "report") {
-    if (t.size() < 2) throw syntax_error{"report: missing argument (what to report: 'smaps')"};
-    if (t[1] != "smaps") throw syntax_error{fmt::format("report: expected 'smaps', got '{}'", echo(t[1]))};
-    if (t.size() > 2) throw syntax_error{fmt::format("report: unexpected '{}' after 'smaps'", echo(t[2]))};
-    return st_report{true};
+    if (t.size() < 2) throw syntax_error{"report: missing argument (what to report: 'smaps', 'flags')"};
+    st_report r;
+    for (std::size_t i = 1; i < t.size(); ++i) {
+      bool& on = t[i] == "smaps" ? r.smaps : t[i] == "flags" ? r.flags : r.smaps;
+      if (t[i] != "smaps" && t[i] != "flags")
+        throw syntax_error{fmt::format("report: expected 'smaps' or 'flags', got '{}'", echo(t[i]))};
+      if (on) throw syntax_error{fmt::format("report: '{}' given twice", echo(t[i]))};
+      on = true;
+    }
+    return r;
   }
   if (head == "check") {
     if (t.size() > 2) throw syntax_error{fmt::format("check: the label is one name, got '{}' after it", echo(t[2]))};

@@ -28,6 +28,9 @@ std::string format(const report_block& block) {
           if (has(pg.flags, page_flag::ksm)) fmt::format_to(it, " ksm");
           if (has(pg.flags, page_flag::excl)) fmt::format_to(it, " excl");
           if (has(pg.flags, page_flag::swapcache)) fmt::format_to(it, " swapcache");
+          if (pg.life)
+            for (const auto& [f, name] : PAGE_LIFE_NAMES)
+              if (*pg.life & bit(f)) fmt::format_to(it, " {}", name);
           break;
       }
       fmt::format_to(it, "\n");
@@ -35,7 +38,8 @@ std::string format(const report_block& block) {
     for (const auto& v : reg.vmas) {
       if (!v.smaps) continue;
       fmt::format_to(it, "smaps {} {} {} {}\n", reg.process, reg.region, v.start, v.end);
-      for (std::size_t i = 0; i < SMAPS_FIELDS.size(); ++i) out.append(format_smaps_field(SMAPS_FIELDS[i], (*v.smaps)[i]));
+      for (std::size_t i = 0; i < SMAPS_FIELDS.size(); ++i)
+        out.append(format_smaps_field(SMAPS_FIELDS[i], (*v.smaps)[i]));
     }
   }
   fmt::format_to(it, "end\n");

@@ -489,11 +489,12 @@ class resolver {
 
   op_body step(const st_report& s) {
     _smaps = _smaps || s.smaps;
-    return op_report{s.smaps};
+    _flags = _flags || s.flags;
+    return op_report{s.smaps, s.flags};
   }
 
   op_body step(const st_check& s) {
-    op_check c{s.label, {}, _smaps};
+    op_check c{s.label, {}, _smaps, _flags};
     for (const auto* entry : _alive) {  // byte order of names
       const auto& [name, p] = *entry;
       check_process cp{name, p.id, {}};
@@ -515,6 +516,7 @@ class resolver {
   std::uint64_t _slots = 0;
   std::uint64_t _mapped = 0;  // pages mapped (process_state::pages of the living) and file pages
   bool _smaps = false;        // a `report smaps` came: every later check prints smaps
+  bool _flags = false;        // a `report flags` came: every later check prints page flags
 };
 
 }  // namespace
@@ -524,6 +526,11 @@ tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).ru
 void report_smaps_everywhere(program& prog) {
   for (auto& o : prog.ops)
     if (auto* c = std::get_if<op_check>(&o.body)) c->smaps = true;
+}
+
+void report_flags_everywhere(program& prog) {
+  for (auto& o : prog.ops)
+    if (auto* c = std::get_if<op_check>(&o.body)) c->flags = true;
 }
 
 // statement_checker: a resolver whose ops are dropped; a step checks everything before it

@@ -87,6 +87,7 @@ def render_report(r):
                 line += f"swap={pg['swap']}"
             else:
                 line += f"frame={pg['frame']} count={pg['mapcount']}" + "".join(" " + f for f in pg["flags"])
+                line += "".join(" " + f for f in pg.get("page_flags", []))
             lines.append(line)
         for v in reg["vmas"]:
             if "smaps_kb" in v:

@@ -65,7 +65,10 @@ std::set<std::string> features_of_corpus() {
                      [&](const st_ksm& s) { seen.insert(s.prune ? "ksm prune" : "ksm"); },
                      [&](const st_reclaim&) { seen.insert("reclaim"); },
                      [&](const st_clear_refs& c) { seen.insert(std::string("clear_refs ") + to_string(c.type)); },
-                     [&](const st_report&) { seen.insert("report smaps"); },
+                     [&](const st_report& r) {
+                       if (r.smaps) seen.insert("report smaps");
+                       if (r.flags) seen.insert("report flags");
+                     },
                      [&](const st_check& c) { seen.insert(c.label.empty() ? "check" : "check LABEL"); },
                  },
                  st.body);
@@ -115,6 +118,7 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "clear_refs anon",
                         "clear_refs file",
                         "report smaps",
+                        "report flags",
                         "check",
                         "check LABEL",
                         "range:R",

@@ -69,8 +69,9 @@ check LABEL_1
 }
 
 TEST(Parser, ClearRefsTakesTheKernelsTypesAndReportSmapsTurnsOnLaterChecks) {
-  auto prog = load("spawn P\ncheck before\nP: clear_refs\nP: clear_refs all\nP: clear_refs anon\n"
-                   "P: clear_refs file\nreport smaps\ncheck after\n");
+  auto prog = load(
+      "spawn P\ncheck before\nP: clear_refs\nP: clear_refs all\nP: clear_refs anon\n"
+      "P: clear_refs file\nreport smaps\ncheck after\n");
   ASSERT_TRUE(prog) << prog.error().str();
   ASSERT_EQ(prog->ops.size(), 8U);
   // The values /proc/PID/clear_refs takes: 1 all, 2 anonymous, 3 file-backed.
@@ -83,8 +84,14 @@ TEST(Parser, ClearRefsTakesTheKernelsTypesAndReportSmapsTurnsOnLaterChecks) {
   EXPECT_FALSE(prog->needs_machine_lock) << "clear_refs touches one process only";
   EXPECT_EQ(statement_kind(prog->ops[2]), "clear_refs");
   EXPECT_EQ(statement_kind(prog->ops[6]), "report");
+  EXPECT_FALSE(std::get<op_check>(prog->ops[7].body).flags);
   report_smaps_everywhere(*prog);
   EXPECT_TRUE(std::get<op_check>(prog->ops[1].body).smaps);
+  report_flags_everywhere(*prog);
+  EXPECT_TRUE(std::get<op_check>(prog->ops[1].body).flags);
+  auto both = load("report smaps flags\ncheck\n");
+  ASSERT_TRUE(both) << both.error().str();
+  EXPECT_TRUE(std::get<op_check>(both->ops[1].body).smaps && std::get<op_check>(both->ops[1].body).flags);
 }
 
 TEST(Parser, CheckListsLiveProcessesAndRegionsInByteOrder) {
@@ -133,9 +140,10 @@ const bad_case bad_cases[] = {
      "t.rmap:2: clear_refs: unexpected 'file' after the type"},
     {"clear_refs_unknown_process", "clear_refs\n", "t.rmap:1: unknown statement 'clear_refs'"},
     {"clear_refs_exited", "spawn P\nP: exit\nP: clear_refs\n", "t.rmap:3: process P has exited"},
-    {"report_nothing", "report\n", "t.rmap:1: report: missing argument (what to report: 'smaps')"},
-    {"report_unknown", "report pagemap\n", "t.rmap:1: report: expected 'smaps', got 'pagemap'"},
-    {"report_extra", "report smaps now\n", "t.rmap:1: report: unexpected 'now' after 'smaps'"},
+    {"report_nothing", "report\n", "t.rmap:1: report: missing argument (what to report: 'smaps', 'flags')"},
+    {"report_unknown", "report pagemap\n", "t.rmap:1: report: expected 'smaps' or 'flags', got 'pagemap'"},
+    {"report_extra", "report smaps now\n", "t.rmap:1: report: expected 'smaps' or 'flags', got 'now'"},
+    {"report_twice", "report flags smaps flags\n", "t.rmap:1: report: 'flags' given twice"},
     {"ksm_prune_and_more", "ksm prune now\n", "t.rmap:1: ksm: unexpected 'now' (only 'prune' may follow)"},
     {"unknown_process_verb", "spawn P\nP: jump A\n", "t.rmap:2: unknown statement 'jump'"},
     {"bad_option", "spawn P\nP: mmap A anon private pages=4 colour=red\n", "t.rmap:2: mmap: unknown option 'colour'"},

@@ -9,13 +9,15 @@ namespace {
 TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
   report_block b{"after", {}};
   report_region p{"P", "A", {{0, 4, "rw-p", "anon", std::nullopt}}, {}};
-  p.pages.push_back({0, report_page::state::frame, 0x5000, 2, page_flag::anon | page_flag::excl});
-  p.pages.push_back({1, report_page::state::swap, 0x77, 0, 0});
-  p.pages.push_back({2, report_page::state::zero, 0, 0, 0});
-  p.pages.push_back({3, report_page::state::frame, 0x1000, 1, page_flag::anon | page_flag::ksm | page_flag::swapcache});
+  p.pages.push_back({0, report_page::state::frame, 0x5000, 2, page_flag::anon | page_flag::excl, std::nullopt});
+  p.pages.push_back({1, report_page::state::swap, 0x77, 0, 0, std::nullopt});
+  p.pages.push_back({2, report_page::state::zero, 0, 0, 0, std::nullopt});
+  p.pages.push_back(
+      {3, report_page::state::frame, 0x1000, 1, page_flag::anon | page_flag::ksm | page_flag::swapcache, std::nullopt});
   report_region q{"Q", "A", {{0, 1, "r--s", "file:F@3", std::nullopt}}, {}};
-  q.pages.push_back({0, report_page::state::frame, 0x1000, 1, 0});
-  q.pages.push_back({1, report_page::state::swap, 0x78, 0, 0});
+  q.pages.push_back({0, report_page::state::frame, 0x1000, 1, 0,
+                     static_cast<std::uint8_t>(bit(page_life::dirty) | bit(page_life::lru))});
+  q.pages.push_back({1, report_page::state::swap, 0x78, 0, 0, std::nullopt});
   b.regions = {p, q};
   EXPECT_EQ(format(b),
             "check after\n"
@@ -25,7 +27,7 @@ TEST(Report, NumbersFramesAndSwapSlotsByFirstAppearancePerBlock) {
             "page P A 2 zero\n"
             "page P A 3 frame=2 count=1 anon ksm swapcache\n"
             "vma Q A 0 1 r--s file:F@3\n"
-            "page Q A 0 frame=2 count=1\n"
+            "page Q A 0 frame=2 count=1 dirty lru\n"
             "page Q A 1 swap=2\n"
             "end\n");
 }
@@ -37,9 +39,9 @@ TEST(Report, UnlabelledCheckAndRegionWithoutVma) {
 
 TEST(Report, SmapsFollowTheRegionsPagesInTheKernelsFormat) {
   smaps_values v{};
-  v[0] = 16;          // Rss
-  v[1] = 5;           // Pss
-  v[7] = 123456789;   // Referenced: wider than its 8 columns, as the kernel prints it
+  v[0] = 16;         // Rss
+  v[1] = 5;          // Pss
+  v[7] = 123456789;  // Referenced: wider than its 8 columns, as the kernel prints it
   report_block b{"", {report_region{"P", "A", {{0, 4, "rw-p", "anon", v}, {4, 6, "r--p", "anon", std::nullopt}}, {}}}};
   auto text = format(b);
   EXPECT_EQ(text.substr(0, text.find("Pss_Dirty")),

@@ -86,9 +86,22 @@ void add_smaps_flag(CLI::App& sub, bool& smaps) {
                "every check also prints each VMA's /proc/PID/smaps figures (as 'report smaps' in the scenario does)");
 }
 
-/// @prog with --smaps applied when @smaps.
-std::optional<sc::program> with_smaps(std::optional<sc::program> prog, bool smaps) {
-  if (prog && smaps) sc::report_smaps_everywhere(*prog);
+/// --smaps and --page-flags: what every `check` adds (as `report smaps flags` does).
+struct report_extras {
+  bool smaps = false, flags = false;
+};
+
+void add_report_flags(CLI::App& sub, report_extras& x) {
+  add_smaps_flag(sub, x.smaps);
+  sub.add_flag("--page-flags", x.flags,
+               "every check also prints each frame's referenced, dirty, lru, active, unevictable and mlocked flags "
+               "(as 'report flags' in the scenario does)");
+}
+
+/// @prog with --smaps and --page-flags applied.
+std::optional<sc::program> with_extras(std::optional<sc::program> prog, const report_extras& x) {
+  if (prog && x.smaps) sc::report_smaps_everywhere(*prog);
+  if (prog && x.flags) sc::report_flags_everywhere(*prog);
   return prog;
 }
 
@@ -139,8 +152,8 @@ sc::kmem_counts kmem_of(const nlohmann::json& j) {
           j["anon_vma_chain"]["allocated"].get<std::uint64_t>(), j["anon_vma_chain"]["freed"].get<std::uint64_t>()};
 }
 
-int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts, bool smaps) {
-  auto prog = with_smaps(load_json("kernel", file), smaps);
+int kernel_json(const std::string& file, const rmapkit::kcheck::run_options& opts, const report_extras& extras) {
+  auto prog = with_extras(load_json("kernel", file), extras);
   if (!prog) return sc::EXIT_SCENARIO_ERROR;
   auto res = rmapkit::kcheck::run_json(*prog, opts);
   if (res.exit_code == 0 && res.document.contains("kmem")) {
@@ -164,7 +177,7 @@ command add_kernel(CLI::App& app) {
     std::string file;
     rmapkit::kcheck::run_options opts;
     bool json = false;
-    bool smaps = false;
+    report_extras extras;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("kernel", "Run a scenario on the live kernel (as root) and print its report");
@@ -176,7 +189,7 @@ command add_kernel(CLI::App& app) {
                 "which are subtracted)");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print /sys/kernel/mm/ksm's counters to standard error");
-  add_smaps_flag(*sub, a->smaps);
+  add_report_flags(*sub, a->extras);
   sub->add_option("--swap-dir", a->opts.swap_dir,
                   "directory for the temporary swap file (a file system that supports swap files)")
       ->capture_default_str();
@@ -186,8 +199,8 @@ command add_kernel(CLI::App& app) {
   add_json_flag(*sub, a->json);
   sub->get_option("--json")->excludes(trace);
   return {sub, [a] {
-            if (a->json) return kernel_json(a->file, a->opts, a->smaps);
-            auto prog = with_smaps(load(a->file), a->smaps);
+            if (a->json) return kernel_json(a->file, a->opts, a->extras);
+            auto prog = with_extras(load(a->file), a->extras);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             rmapkit::tool::progress_scope progress("kernel", prog->ops.size());
             auto opts = a->opts;
@@ -209,7 +222,7 @@ command add_run(CLI::App& app) {
     std::string file;
     rmapkit::model::run_options opts;
     bool json = false;
-    bool smaps = false;
+    report_extras extras;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("run", "Run a scenario on the model and print its report");
@@ -221,20 +234,20 @@ command add_run(CLI::App& app) {
   sub->add_flag("--stats", a->opts.stats, "print the model's event counters (vmstat names) to standard error");
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print the model's KSM counters to standard error");
-  add_smaps_flag(*sub, a->smaps);
+  add_report_flags(*sub, a->extras);
   sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
       ->check(CLI::IsMember(design_names()))
       ->capture_default_str();
   add_json_flag(*sub, a->json);
   return {sub, [a] {
             if (a->json) {
-              auto prog = with_smaps(load_json("run", a->file), a->smaps);
+              auto prog = with_extras(load_json("run", a->file), a->extras);
               if (!prog) return sc::EXIT_SCENARIO_ERROR;
               auto res = rmapkit::model::run_json(*prog, a->opts);
               std::cout << sc::dump(res.document);
               return res.exit_code;
             }
-            auto prog = with_smaps(load(a->file), a->smaps);
+            auto prog = with_extras(load(a->file), a->extras);
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             rmapkit::tool::progress_scope progress("model", prog->ops.size());
             auto opts = a->opts;
@@ -296,7 +309,7 @@ command add_diff(CLI::App& app) {
     rmapkit::model::run_options opts;
     rmapkit::kcheck::run_options kopts;
     bool json = false;
-    bool smaps = false;
+    report_extras extras;
   };
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("diff",
@@ -310,11 +323,11 @@ command add_diff(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "compare the KSM counters too: after each ksm, both sides print them into the report");
-  add_smaps_flag(*sub, a->smaps);
+  add_report_flags(*sub, a->extras);
   add_lock_options(*sub, a->kopts);
   add_json_flag(*sub, a->json);
   return {sub, [a] {
-            auto prog = with_smaps(a->json ? load_json("diff", a->file) : load(a->file), a->smaps);
+            auto prog = with_extras(a->json ? load_json("diff", a->file) : load(a->file), a->extras);
             return prog ? print_diff(*prog, a->opts, a->kopts, a->json) : sc::EXIT_SCENARIO_ERROR;
           }};
 }

@@ -57,15 +57,15 @@ struct st_ksm {
 };
 struct st_reclaim {};
 struct st_clear_refs { std::string proc; clear_refs_type type = clear_refs_type::all; };
-/// `report smaps`: every later `check` also prints each VMA's smaps figures.
-struct st_report { bool smaps = false; };
+/// `report smaps|flags ...`: every later `check` also prints each VMA's smaps figures
+/// (smaps), each frame's LRU and dirty state (flags).
+struct st_report { bool smaps = false; bool flags = false; };
 struct st_check { std::string label; };
 // clang-format on
 
-using statement_body =
-    std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap, st_mprotect,
-                 st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock, st_ksm, st_reclaim,
-                 st_clear_refs, st_report, st_check>;
+using statement_body = std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap,
+                                    st_mprotect, st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock,
+                                    st_ksm, st_reclaim, st_clear_refs, st_report, st_check>;
 
 struct statement {
   int line = 0;

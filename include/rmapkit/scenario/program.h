@@ -92,7 +92,7 @@ struct op_ksm {
 };
 struct op_reclaim {};
 struct op_clear_refs { proc_id proc; clear_refs_type type; };
-struct op_report { bool smaps; };
+struct op_report { bool smaps; bool flags; };
 // clang-format on
 
 /// What a `check` reports: the live processes by name (byte order), each with its
@@ -110,12 +110,12 @@ struct op_check {
   std::string label;
   std::vector<check_process> processes;
   bool smaps = false;  ///< also each VMA's smaps figures (`report smaps` before it, or --smaps)
+  bool flags = false;  ///< also each frame's LRU and dirty flags (`report flags`, or --page-flags)
 };
 
-using op_body =
-    std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
-                 op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
-                 op_clear_refs, op_report, op_check>;
+using op_body = std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
+                             op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
+                             op_clear_refs, op_report, op_check>;
 
 struct op {
   int line = 0;
@@ -159,6 +159,9 @@ struct program {
 /// Makes every `check` of @prog print smaps figures too, as `report smaps` on the first
 /// line would (the command line's --smaps).
 void report_smaps_everywhere(program& prog);
+/// Makes every `check` of @prog print the page flags too, as `report flags` on the first
+/// line would (the command line's --page-flags).
+void report_flags_everywhere(program& prog);
 
 /// resolve() one statement at a time, for a scenario that grows (`gen random` keeps a
 /// proposed statement only when it resolves after the ones kept before it): the same

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rmapkit::scenario {
@@ -28,12 +29,32 @@ constexpr std::uint8_t operator|(std::uint8_t a, page_flag b) {
 }
 constexpr bool has(std::uint8_t set, page_flag f) { return (set & static_cast<std::uint8_t>(f)) != 0; }
 
+/// The page's LRU and dirty state from /proc/kpageflags (`report flags`), in the order the
+/// report prints them: the order of their KPF_ bits.
+enum class page_life : std::uint8_t {
+  referenced = 1U << 0,   ///< KPF_REFERENCED (PG_referenced)
+  dirty = 1U << 1,        ///< KPF_DIRTY (PG_dirty: the page's, not its PTEs')
+  lru = 1U << 2,          ///< KPF_LRU: on an LRU list
+  active = 1U << 3,       ///< KPF_ACTIVE
+  unevictable = 1U << 4,  ///< KPF_UNEVICTABLE
+  mlocked = 1U << 5,      ///< KPF_MLOCKED
+};
+inline constexpr std::array<std::pair<page_life, std::string_view>, 6> PAGE_LIFE_NAMES = {{
+    {page_life::referenced, "referenced"},
+    {page_life::dirty, "dirty"},
+    {page_life::lru, "lru"},
+    {page_life::active, "active"},
+    {page_life::unevictable, "unevictable"},
+    {page_life::mlocked, "mlocked"},
+}};
+constexpr std::uint8_t bit(page_life f) { return static_cast<std::uint8_t>(f); }
+
 /// The per-VMA fields of /proc/PID/smaps that the reverse map decides, in the kernel's
 /// order (fs/proc/task_mmu.c, __show_smap()). Size, the page sizes, THPeligible and VmFlags
 /// are left out: the `vma` line says them already, or they are not rmap's.
 inline constexpr std::array<std::string_view, 15> SMAPS_FIELDS = {
-    "Rss",        "Pss",       "Pss_Dirty", "Shared_Clean",  "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
-    "Anonymous", "KSM",       "LazyFree",  "AnonHugePages", "Swap",         "SwapPss",       "Locked"};
+    "Rss",       "Pss", "Pss_Dirty", "Shared_Clean",  "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced",
+    "Anonymous", "KSM", "LazyFree",  "AnonHugePages", "Swap",         "SwapPss",       "Locked"};
 /// One VMA's smaps figures in kB, indexed as SMAPS_FIELDS.
 using smaps_values = std::array<std::uint64_t, SMAPS_FIELDS.size()>;
 
@@ -48,9 +69,10 @@ struct report_page {
   enum class state : std::uint8_t { frame, zero, swap };
   std::uint64_t index = 0;  ///< page index in the region
   enum state state = state::frame;
-  std::uint64_t id = 0;     ///< raw frame (pfn) or swap entry identity; renumbered when printed
-  std::uint64_t count = 0;  ///< map count, frames only
-  std::uint8_t flags = 0;   ///< page_flag set, frames only
+  std::uint64_t id = 0;              ///< raw frame (pfn) or swap entry identity; renumbered when printed
+  std::uint64_t count = 0;           ///< map count, frames only
+  std::uint8_t flags = 0;            ///< page_flag set, frames only
+  std::optional<std::uint8_t> life;  ///< page_life set, frames only, when the check asks for it
 };
 
 struct report_region {
