@@ -41,8 +41,7 @@ void machine::smaps_account(mem_size_stats& mss, const folio& f, bool young, boo
   }
 }
 
-std::uint64_t machine::shmem_partial_swap_usage(const address_space& as, std::uint64_t first,
-                                                std::uint64_t end) const {
+std::uint64_t machine::shmem_partial_swap_usage(const address_space& as, std::uint64_t first, std::uint64_t end) const {
   std::uint64_t pages = 0;
   for (auto it = as.swapped.lower_bound(first); it != as.swapped.end() && it->first < end; ++it) ++pages;
   return pages * PAGE_SIZE;

@@ -52,12 +52,18 @@ class generator {
     if (_o.ksm_heavy) _o.ksm = true;
     if (const auto& w = _o.weights) {
       // In the order of the built-in tables, so that equal weights make equal scenarios.
-      _profile_kinds = {{w->touch, &generator::touch},   {w->mmap, &generator::mmap},
-                        {w->fork, &generator::fork},     {w->exit, &generator::exit},
-                        {w->munmap, &generator::munmap}, {w->mprotect, &generator::mprotect},
-                        {w->mremap, &generator::mremap}, {w->madvise, &generator::madvise},
-                        {w->mlock, &generator::mlock},   {w->check, &generator::check},
-                        {w->spawn, &generator::spawn},   {w->machine_wide, &generator::machine_wide},
+      _profile_kinds = {{w->touch, &generator::touch},
+                        {w->mmap, &generator::mmap},
+                        {w->fork, &generator::fork},
+                        {w->exit, &generator::exit},
+                        {w->munmap, &generator::munmap},
+                        {w->mprotect, &generator::mprotect},
+                        {w->mremap, &generator::mremap},
+                        {w->madvise, &generator::madvise},
+                        {w->mlock, &generator::mlock},
+                        {w->check, &generator::check},
+                        {w->spawn, &generator::spawn},
+                        {w->machine_wide, &generator::machine_wide},
                         {w->clear_refs, &generator::clear_refs}};
     }
   }
@@ -66,8 +72,9 @@ class generator {
     _text = fmt::format(
         "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}\n",
         _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements, _o.max_processes,
-        _o.max_region_pages, _o.pageout ? "" : " --no-pageout", _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""),
-        _o.reclaim ? " --reclaim" : "", _o.smaps ? " --smaps" : "");
+        _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
+        _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "",
+        _o.smaps ? " --smaps" : "");
     if (_o.smaps) accept("report smaps", [] {});
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {

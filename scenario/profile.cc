@@ -71,12 +71,18 @@ Weights read_weights(const nlohmann::json& j, std::string_view key,
 }
 
 const std::map<std::string, unsigned statement_weights::*, std::less<>> STATEMENT_FIELDS = {
-    {"touch", &statement_weights::touch},   {"mmap", &statement_weights::mmap},
-    {"fork", &statement_weights::fork},     {"exit", &statement_weights::exit},
-    {"munmap", &statement_weights::munmap}, {"mprotect", &statement_weights::mprotect},
-    {"mremap", &statement_weights::mremap}, {"madvise", &statement_weights::madvise},
-    {"mlock", &statement_weights::mlock},   {"check", &statement_weights::check},
-    {"spawn", &statement_weights::spawn},   {"machine_wide", &statement_weights::machine_wide},
+    {"touch", &statement_weights::touch},
+    {"mmap", &statement_weights::mmap},
+    {"fork", &statement_weights::fork},
+    {"exit", &statement_weights::exit},
+    {"munmap", &statement_weights::munmap},
+    {"mprotect", &statement_weights::mprotect},
+    {"mremap", &statement_weights::mremap},
+    {"madvise", &statement_weights::madvise},
+    {"mlock", &statement_weights::mlock},
+    {"check", &statement_weights::check},
+    {"spawn", &statement_weights::spawn},
+    {"machine_wide", &statement_weights::machine_wide},
     {"clear_refs", &statement_weights::clear_refs},
 };
 

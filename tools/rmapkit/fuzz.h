@@ -23,7 +23,7 @@ struct fuzz_args {
   std::string plant;                        ///< test only: a model::planted_fault by name
   std::optional<std::uint64_t> time_limit;  ///< seconds
   bool quiet = false;
-  bool smaps = false;  ///< every profile with smaps on, named NAME+smaps
+  bool smaps = false;      ///< every profile with smaps on, named NAME+smaps
   lab::fuzz_options opts;  ///< out_dir, time_limit, minimize, kernel: set by the CLI
 };
 

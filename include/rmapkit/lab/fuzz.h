@@ -125,7 +125,8 @@ struct fuzz_summary {
 
 /// The signature of a unified diff (lab::diff()'s): the kind of the first differing line
 /// and the field in which it first differs, e.g. "page: excl/-" or "vma: missing in the
-/// model"; for a smaps figure, its name ("smaps: Referenced"). Minimising keeps it, so that the case found fails the way the original did.
+/// model"; for a smaps figure, its name ("smaps: Referenced"). Minimising keeps it, so that the case found fails the
+/// way the original did.
 [[nodiscard]] std::string diff_signature(const std::string& unified);
 
 /// `rmapkit fuzz report`: the records of every *.jsonl file of @dirs (the last record of a

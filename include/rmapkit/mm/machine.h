@@ -34,8 +34,8 @@ enum class clear_refs_type : std::uint8_t { all = 1, anon = 2, mapped = 3 };
 /// its fraction until the sum is printed.
 struct mem_size_stats {
   static constexpr unsigned PSS_SHIFT = 12;
-  std::uint64_t resident = 0, shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0,
-                referenced = 0, anonymous = 0, lazyfree = 0, anonymous_thp = 0, swap = 0, ksm = 0;
+  std::uint64_t resident = 0, shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0, referenced = 0,
+                anonymous = 0, lazyfree = 0, anonymous_thp = 0, swap = 0, ksm = 0;
   std::uint64_t pss = 0, pss_anon = 0, pss_file = 0, pss_shmem = 0, pss_dirty = 0, pss_locked = 0, swap_pss = 0;
 };
 
@@ -430,7 +430,7 @@ class machine final : private pte_observer {
     pfn_t pfn;
     bool was_active;
   };
-  std::size_t _mlock_batch_size = 0;              // folios in the scenario CPU's mlock batch
+  std::size_t _mlock_batch_size = 0;            // folios in the scenario CPU's mlock batch
   std::vector<pending_mlock> _mlock_batch_new;  // of them, those first mlocked there
   void mlock_folio(folio& f);
   /// A VM_LOCKED mapping of @f went away: back to the evictable lists if it was the last.
