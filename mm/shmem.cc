@@ -64,9 +64,7 @@ void machine::shmem_writeout(address_space& as, folio& f) {
   add_to_swap(f);
   swap_duplicate(f.swap);  // the file's reference
   as.swapped.emplace(f.index.value, f.swap);
-  as.i_pages.erase(f.index.value);
-  f.mapping = nullptr;
-  folio_put(f);  // the page cache's reference: the swap cache holds it now
+  filemap_remove_folio(f);  // the swap cache holds the folio now
 }
 
 }  // namespace rmapkit::mm

@@ -332,9 +332,9 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
     if (t.size() < 2) throw syntax_error{"report: missing argument (what to report: 'smaps', 'flags')"};
     st_report r;
     for (std::size_t i = 1; i < t.size(); ++i) {
-      bool& on = t[i] == "smaps" ? r.smaps : t[i] == "flags" ? r.flags : r.smaps;
       if (t[i] != "smaps" && t[i] != "flags")
         throw syntax_error{fmt::format("report: expected 'smaps' or 'flags', got '{}'", echo(t[i]))};
+      bool& on = t[i] == "smaps" ? r.smaps : r.flags;
       if (on) throw syntax_error{fmt::format("report: '{}' given twice", echo(t[i]))};
       on = true;
     }

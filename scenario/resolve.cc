@@ -523,15 +523,18 @@ class resolver {
 
 tl::expected<program, diag> resolve(const scenario& sc) { return resolver(sc).run(sc); }
 
-void report_smaps_everywhere(program& prog) {
+namespace {
+
+/// Turns on what @what says in every check of @prog.
+void report_everywhere(program& prog, bool op_check::*what) {
   for (auto& o : prog.ops)
-    if (auto* c = std::get_if<op_check>(&o.body)) c->smaps = true;
+    if (auto* c = std::get_if<op_check>(&o.body)) c->*what = true;
 }
 
-void report_flags_everywhere(program& prog) {
-  for (auto& o : prog.ops)
-    if (auto* c = std::get_if<op_check>(&o.body)) c->flags = true;
-}
+}  // namespace
+
+void report_smaps_everywhere(program& prog) { report_everywhere(prog, &op_check::smaps); }
+void report_flags_everywhere(program& prog) { report_everywhere(prog, &op_check::flags); }
 
 // statement_checker: a resolver whose ops are dropped; a step checks everything before it
 // changes anything, so a refused statement leaves the state as it was.
