@@ -1,6 +1,7 @@
 // Per-operation costs of the model, through the library API (rmapkit::mm::machine), for
-// every anonymous reverse-map design that mm::anon_rmap_designs() lists: a design
-// registered there shows up here with no change to this file.
+// every anonymous reverse-map design that mm::anon_rmap_designs() lists and, for file
+// walks, every file design of mm::file_rmap_designs(): a design registered there shows up
+// here with no change to this file.
 //
 // Every benchmark times only the operation it is named after (manual time, steady_clock
 // around the call); building the world before it and tearing it down after are not
@@ -30,6 +31,7 @@
 #include "bench_main.h"
 #include "rmapkit/interval_tree.h"
 #include "rmapkit/mm/machine.h"
+#include "rmapkit/prio_tree.h"
 
 namespace {
 
@@ -327,6 +329,43 @@ void rmap_walk(benchmark::State& st, std::string design, shared_page::kind k) {
   sw.per(st, "ns/vma", static_cast<double>(visited));
 }
 
+/// The prio tree's case: one process maps N windows of 4 pages of a big file at scattered
+/// offsets; a walk of a page that one window holds. The lists read all N windows; a tree
+/// reads its path and the hit (entries/walk is the design's own count).
+void rmap_walk_file_windows(benchmark::State& st, std::string design) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  mm::machine m(design);
+  auto* f = m.memfd_create("F", 16 * n + 8, 1);
+  auto* p = m.mm_alloc("P");
+  // The page's window sits mid-file; the others are scattered around it, none over it.
+  const std::uint64_t mid = 8 * n;
+  std::mt19937_64 rng(5);
+  for (std::uint64_t w = 0; w < n; ++w) {
+    std::uint64_t off = rng() % (16 * n);
+    if (off + 4 > mid && off < mid + 4) off = (off + 8) % (16 * n);
+    must(m.do_mmap(*p, slot(w), 4, RW, true, f, pgoff_t{off}), "mmap");
+  }
+  must(m.do_mmap(*p, slot(n), 4, RW, true, f, pgoff_t{mid}), "mmap");
+  must(m.access(*p, slot(n), false), "read");
+  auto& page = folio_at(m, *p, slot(n));
+  mm::rmap_walk_control rwc;
+  rwc.rmap_one = [](mm::folio&, mm::vm_area_struct&, vaddr_t) { return true; };
+  const auto before = m.stats();
+  const auto reps = batch(n);
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (std::uint64_t i = 0; i < reps; ++i) m.rmap_walk(page, rwc);
+    sw.stop(st);
+  }
+  const auto walks = static_cast<double>(m.stats().walks - before.walks);
+  must(m.stats().vmas_visited - before.vmas_visited == m.stats().walks - before.walks, "one VMA per walk");
+  st.counters["entries/walk"] = static_cast<double>(m.stats().entries - before.entries) / walks;
+  sw.per(st, "ns/walk", walks);
+  m.exit_mm(p);
+  m.file_put(f);
+}
+
 /// folio_referenced(): the walk plus page_vma_mapped and the young-bit test per VMA.
 void folio_referenced(benchmark::State& st, std::string design) {
   const auto sharers = static_cast<std::uint64_t>(st.range(0));
@@ -420,22 +459,35 @@ void itree_insert(benchmark::State& st) {
   sw.per(st, "ns/node", static_cast<double>(n) * iters(st));
 }
 
-void itree_erase(benchmark::State& st) {
-  const auto n = static_cast<std::uint64_t>(st.range(0));
-  auto nodes = intervals(n);
-  std::vector<itnode*> order;
+/// Removing every node of a tree that holds them all, in a shuffled order.
+template <typename Tree, typename Node>
+void erase_all(benchmark::State& st, std::vector<Node>& nodes) {
+  std::vector<Node*> order;
   for (auto& x : nodes) order.push_back(&x);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
   stopwatch sw;
   for (auto _ : st) {
-    itree t;
+    Tree t;
     for (auto& x : nodes) t.insert(x);
     sw.start();
     for (auto* x : order) t.remove(*x);
     sw.stop(st);
     must(t.empty(), "an empty tree");
   }
-  sw.per(st, "ns/node", static_cast<double>(n) * iters(st));
+  sw.per(st, "ns/node", static_cast<double>(nodes.size()) * iters(st));
+}
+
+void itree_erase(benchmark::State& st) {
+  auto nodes = intervals(static_cast<std::uint64_t>(st.range(0)));
+  erase_all<itree>(st, nodes);
+}
+
+/// 1,000 random page offsets over the intervals' range.
+std::vector<std::uint64_t> query_points(std::uint64_t n) {
+  std::vector<std::uint64_t> points(1000);
+  std::mt19937_64 rng(9);
+  for (auto& p : points) p = rng() % (16 * n);
+  return points;
 }
 
 /// Point queries (what an rmap walk asks): every overlapping node of 1,000 random offsets.
@@ -444,9 +496,7 @@ void itree_query(benchmark::State& st) {
   auto nodes = intervals(n);
   itree t;
   for (auto& x : nodes) t.insert(x);
-  std::vector<std::uint64_t> points(1000);
-  std::mt19937_64 rng(9);
-  for (auto& p : points) p = rng() % (16 * n);
+  const auto points = query_points(n);
   std::uint64_t hits = 0;
   stopwatch sw;
   for (auto _ : st) {
@@ -460,6 +510,62 @@ void itree_query(benchmark::State& st) {
   const auto queries = static_cast<double>(points.size()) * static_cast<double>(st.iterations());
   st.counters["hits/query"] = static_cast<double>(hits) / queries;
   sw.per(st, "ns/query", queries);
+}
+
+// ---- the prio tree (2.6.7's i_mmap), on the same intervals --------------------------------
+
+using ptree = rmapkit::prio_tree<itnode>;
+using ptnode = rmapkit::prio_tree_node<itnode>;
+
+std::vector<ptnode> prio_nodes(std::vector<itnode>& items) {
+  std::vector<ptnode> v(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i)
+    v[i] = {.item = &items[i], .start = items[i].start, .last = items[i].last};
+  return v;
+}
+
+void ptree_insert(benchmark::State& st) {
+  auto items = intervals(static_cast<std::uint64_t>(st.range(0)));
+  auto nodes = prio_nodes(items);
+  stopwatch sw;
+  for (auto _ : st) {
+    ptree t;
+    sw.start();
+    for (auto& x : nodes) t.insert(x);
+    sw.stop(st);
+    for (auto& x : nodes) t.remove(x);
+  }
+  sw.per(st, "ns/node", static_cast<double>(nodes.size()) * iters(st));
+}
+
+void ptree_erase(benchmark::State& st) {
+  auto items = intervals(static_cast<std::uint64_t>(st.range(0)));
+  auto nodes = prio_nodes(items);
+  erase_all<ptree>(st, nodes);
+}
+
+/// The same 1,000 point queries as itree_query.
+void ptree_query(benchmark::State& st) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  auto items = intervals(n);
+  auto nodes = prio_nodes(items);
+  ptree t;
+  for (auto& x : nodes) t.insert(x);
+  const auto points = query_points(n);
+  std::uint64_t hits = 0;
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (auto q : points)
+      t.for_each_overlap(q, q, [&hits](itnode&) {
+        ++hits;
+        return true;
+      });
+    sw.stop(st);
+  }
+  benchmark::DoNotOptimize(hits);
+  for (auto& x : nodes) t.remove(x);
+  sw.per(st, "ns/query", static_cast<double>(points.size()) * iters(st));
 }
 
 // ---- registration -------------------------------------------------------------------------
@@ -507,18 +613,24 @@ void register_all() {
     add(
         "migrate_folio/" + d, [d](benchmark::State& st) { migrate(st, d); }, {{1}, {16}, {256}}, tiny_sharers);
   }
-  // File pages do not depend on the anonymous rmap design.
+  // File pages do not depend on the anonymous rmap design: on the file design alone.
   add("file_fault", [](benchmark::State& st) { file_fault(st); }, {{4096}}, {{40}});
-  add(
-      "rmap_walk_file",
-      [](benchmark::State& st) {
-        rmap_walk(st, std::string(mm::anon_rmap_designs().front()), shared_page::kind::file);
-      },
-      sharers, tiny_sharers);
+  for (std::string_view fv : mm::file_rmap_designs()) {
+    const std::string d = mm::rmap_design_name{std::string(mm::anon_rmap_designs().front()), std::string(fv)}.full();
+    const std::string suffix = fv == mm::file_rmap_designs().front() ? "" : "/" + std::string(fv);
+    add(
+        "rmap_walk_file" + suffix, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::file); }, sharers,
+        tiny_sharers);
+    add("rmap_walk_file_windows/" + std::string(fv), [d](benchmark::State& st) { rmap_walk_file_windows(st, d); },
+        {{16}, {256}, {4096}}, {{4}});
+  }
   const std::vector<args> sizes = {{1000}, {10000}, {100000}, {1000000}};
   add("itree_insert", itree_insert, sizes, {{100}});
   add("itree_erase", itree_erase, sizes, {{100}});
   add("itree_query", itree_query, sizes, {{100}});
+  add("ptree_insert", ptree_insert, sizes, {{100}});
+  add("ptree_erase", ptree_erase, sizes, {{100}});
+  add("ptree_query", ptree_query, sizes, {{100}});
 }
 
 }  // namespace

@@ -135,8 +135,8 @@ outcome run(const sc::program& prog, std::string_view design) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider fdp(data, size);
-  const auto designs = rmapkit::mm::anon_rmap_designs();
-  const auto other = designs[fdp.ConsumeIntegralInRange<std::size_t>(0, designs.size() - 1)];
+  static const auto designs = rmapkit::mm::rmap_design_combinations();  // anonymous and file designs
+  const auto& other = designs[fdp.ConsumeIntegralInRange<std::size_t>(0, designs.size() - 1)];
   const auto text = scenario_builder(fdp).build();
   auto parsed = sc::parse(text, "fuzz.rmap");
   if (!parsed) fail(text, "does not parse: " + parsed.error().str());

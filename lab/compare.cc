@@ -78,7 +78,9 @@ design_run run_design(const sc::program& prog, const std::string& design,
   r.exit_code = model::run_on(m, prog, out, err, opts);
   r.report = out.str();
   r.errors = err.str();
-  r.objects = rmap.objects();  // after teardown: allocated, freed and peak are final
+  r.objects = rmap.objects();                     // after teardown: allocated, freed and peak are final
+  for (auto& o : m.file_rmap_design().objects())  // files, when the scenario mapped any
+    if (o.allocated > 0) r.objects.push_back(std::move(o));
   r.walks = m.stats();
   return r;
 }
@@ -250,6 +252,14 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
   std::vector<std::string> designs = opts.designs;
   if (designs.empty())
     for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
+  if (!opts.file_designs.empty()) {  // each design once under each file design
+    std::vector<std::string> crossed;
+    for (const auto& d : designs)
+      for (const auto& f : opts.file_designs)
+        crossed.push_back(mm::rmap_design_name{mm::parse_design(d).anon, f}.full());
+    designs = std::move(crossed);
+  }
+  for (const auto& d : designs) (void)mm::parse_design(d);  // unknown names: std::invalid_argument
   compare_result res;
   if (!run_designs(prog, designs, opts, res)) return res;
   res.designs_agree = true;

@@ -136,8 +136,7 @@ class evaluator {
   evaluation on_designs(const sc::program& prog) const {
     evaluation e;
     std::vector<std::string> designs;
-    if (_o.design.empty())
-      for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
+    if (_o.design.empty()) designs = mm::rmap_design_combinations();
     else designs.push_back(_o.design);
     for (const auto& design : designs) {
       auto out = run_model(prog, model_options(design));

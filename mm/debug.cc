@@ -86,6 +86,7 @@ std::string machine::check_invariants() const {
   if (auto e = check_folios(census); !e.empty()) return e;
   if (auto e = check_lru_lists(); !e.empty()) return e;
   if (auto e = _anon->check(); !e.empty()) return e;
+  if (auto e = _file->check(); !e.empty()) return e;
   if (auto e = check_files(); !e.empty()) return e;
   if (auto e = check_ksm_tree(); !e.empty()) return e;
   return check_swap(census);

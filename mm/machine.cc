@@ -8,11 +8,14 @@
 
 namespace rmapkit::mm {
 
-machine::machine(std::string_view design)
+machine::machine(std::string_view design) : machine(parse_design(design)) {}
+
+machine::machine(const rmap_design_name& design)
     : _ksm(std::make_unique<ksm_state>()),
       _swap(std::make_unique<swap_info_struct>()),
       _lruvec(std::make_unique<lruvec>()),
-      _anon(make_anon_rmap(design, *this)) {
+      _anon(make_anon_rmap(design.anon, *this)),
+      _file(make_file_rmap(design.file, *this)) {
   _frames.grow();  // pfn 0 is never a frame
   _frames.grow();
   _zero_pfn = pfn_t{1};
@@ -24,5 +27,7 @@ machine::machine(std::string_view design)
 }
 
 machine::~machine() = default;
+
+std::string machine::design_name() const { return rmap_design_name{_anon->name(), _file->name()}.full(); }
 
 }  // namespace rmapkit::mm

@@ -94,7 +94,10 @@ void machine::dup_mmap(mm_struct& mm, mm_struct& oldmm) {
     if (tmp->vm_flags.has(vm_flag::wipeonfork)) tmp->anon_vma = nullptr;  // the child sees fresh memory
     else anon_vma_fork(*tmp, *mpnt);
     // The child goes right after its parent in i_mmap, so a walk sees the parent first.
-    if (tmp->vm_file) tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
+    if (tmp->vm_file) {
+      tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
+      _file->link_after(*tmp, *mpnt);
+    }
     mm.mm_mt.emplace(tmp->vm_start.value, tmp);
     // vma_needs_copy(): only VMAs with an anon_vma have PTEs worth copying; the rest
     // refault from the page cache.

@@ -220,6 +220,7 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   }
 }
 
+// The interval-tree design's walk (3.7 on): each node the query compares is an entry.
 void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   address_space* as = f.file();
   if (!as) return;
@@ -227,7 +228,8 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "address_space", .object = as});
   rmap_trace(*this, {.what = walk_step::kind::lock, .name = "i_mmap_lock_read", .object = as});
   rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = pgoff});
-  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff))
+  auto seen = [this](const vm_area_struct& v) { rmap_entry(*this, "vm_area_struct->shared.rb", &v, &v); };
+  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff, seen); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff, seen))
     if (!rmap_visit(*this, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
 }
 
@@ -235,7 +237,7 @@ void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
   _walk.walks++;
   if (f.is_ksm()) rmap_walk_ksm(f, rwc);
   else if (f.is_anon()) _anon->walk(f, rwc);
-  else rmap_walk_file(f, rwc);
+  else _file->walk(f, rwc);
 }
 
 // Kernel: folio_referenced() + folio_referenced_one(). Counts referencing VMAs, not PTEs,

@@ -34,11 +34,15 @@ void machine::vm_area_free(vm_area_struct* vma) {
 }
 
 void machine::vma_link_file(vm_area_struct& vma) {
-  if (vma.vm_file) vma.vm_file->i_mmap.insert(vma);
+  if (!vma.vm_file) return;
+  vma.vm_file->i_mmap.insert(vma);
+  _file->link(vma);
 }
 
 void machine::vma_unlink_file(vm_area_struct& vma) {
-  if (vma.vm_file) vma.vm_file->i_mmap.remove(vma);
+  if (!vma.vm_file) return;
+  _file->unlink(vma);
+  vma.vm_file->i_mmap.remove(vma);
 }
 
 void machine::vma_link(vm_area_struct* vma) {
@@ -63,13 +67,19 @@ vm_area_struct* machine::vma_next(const mm_struct& mm, const vm_area_struct& vma
 void machine::vma_set_range(vm_area_struct& vma, vaddr_t start, vaddr_t end, pgoff_t pgoff) {
   auto& mt = vma.vm_mm->mm_mt;
   anon_vma_interval_tree_update(vma, true);
-  vma_unlink_file(vma);
+  if (vma.vm_file) {
+    _file->range_changed(vma, true);
+    vma.vm_file->i_mmap.remove(vma);
+  }
   mt.erase(vma.vm_start.value);
   vma.vm_start = start;
   vma.vm_end = end;
   vma.vm_pgoff = pgoff;
   mt.emplace(start.value, &vma);
-  vma_link_file(vma);
+  if (vma.vm_file) {
+    vma.vm_file->i_mmap.insert(vma);
+    _file->range_changed(vma, false);
+  }
   anon_vma_interval_tree_update(vma, false);
 }
 

@@ -40,6 +40,7 @@ machine::live_objects machine::live() const {
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) folios += _frames[pfn].in_use() ? 1U : 0U;
   std::size_t design = 0;
   for (const auto& o : _anon->objects()) design += o.live();
+  for (const auto& o : _file->objects()) design += o.live();
   return {_mm_slab.live(), _vmas.live(), _anon_vmas.live(), _avcs.live(), _files.live(), folios, design};
 }
 

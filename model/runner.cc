@@ -392,7 +392,7 @@ std::optional<std::string> teardown_leak(mm::machine& m) {
   if (l.total() == 0) return std::nullopt;
   return fmt::format(
       "model leak after teardown: {} mms, {} vmas, {} anon_vmas, {} avcs, {} files, {} folios, {} {} objects", l.mms,
-      l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.anon_rmap_design().name());
+      l.vmas, l.anon_vmas, l.avcs, l.files, l.folios, l.design, m.design_name());
 }
 
 int run(const sc::program& prog, std::ostream& out, std::ostream& err, const run_options& opts) {

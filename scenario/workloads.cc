@@ -3,6 +3,7 @@
 // `check`, so that running one reports the state it leads to.
 #include "rmapkit/scenario/workloads.h"
 
+#include <random>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -61,6 +62,27 @@ std::string generate_fileshare(const fileshare_options& o) {
   s += fmt::format("file F pages={}\n", o.pages);
   for (unsigned p = 1; p <= o.processes; ++p)
     s += fmt::format("spawn P{0}\nP{0}: mmap M{0} file F shared pages={1}\nP{0}: read M{0}\n", p, o.pages);
+  s += "reclaim\n";
+  return s + FINAL_CHECK;
+}
+
+std::string generate_filewindows(const filewindows_options& o) {
+  need(o.processes >= 1 && o.processes <= MAX_LIVE_PROCESSES, "processes must be between 1 and the live limit");
+  need(o.windows >= 1 && o.windows < MAX_SLOTS, "windows must be at least 1");
+  check_pages(o.window_pages);
+  need(o.pages >= o.window_pages && o.pages <= MAX_FILE_PAGES, "the file must hold a window and fit the limit");
+  std::string s = fmt::format(
+      "# generated: rmapkit gen filewindows --processes {} --windows {} --window-pages {} --pages {} --seed {}\n",
+      o.processes, o.windows, o.window_pages, o.pages, o.seed);
+  s += fmt::format("file F pages={}\n", o.pages);
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<unsigned> offset(0, o.pages - o.window_pages);
+  for (unsigned p = 1; p <= o.processes; ++p) {
+    s += fmt::format("spawn P{}\n", p);
+    for (unsigned w = 0; w < o.windows; ++w)
+      s += fmt::format("P{0}: mmap W{1} file F shared pages={2} offset={3}\nP{0}: read W{1}\n", p, w, o.window_pages,
+                       offset(rng));
+  }
   s += "reclaim\n";
   return s + FINAL_CHECK;
 }

@@ -19,8 +19,10 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESIGNS = ["linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"]
+FILE_DESIGNS = ["interval-tree", "prio-tree", "list"]
 COLORS = {"linux-6": "#1f77b4", "linux-3.19": "#ff7f0e", "linux-2.6.34": "#2ca02c",
-          "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b"}
+          "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b",
+          "interval-tree": "#1f77b4", "prio-tree": "#d62728", "list": "#7f7f7f"}
 
 
 def rmapkit(args, tool):
@@ -30,7 +32,7 @@ def rmapkit(args, tool):
     return r.stdout
 
 
-def compare(gen_args, tool, vs_kernel=False, designs=None):
+def compare(gen_args, tool, vs_kernel=False, designs=None, file_designs=None):
     """Generates a scenario and returns (command line, parsed compare JSON)."""
     text = rmapkit(["gen"] + gen_args, tool)
     with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
@@ -40,12 +42,19 @@ def compare(gen_args, tool, vs_kernel=False, designs=None):
         args = ["compare", "--json"]
         if designs:
             args += ["--designs", ",".join(designs)]
+        if file_designs:
+            args += ["--file-designs", ",".join(file_designs)]
         if vs_kernel:
             args.append("--vs-kernel")
         out = json.loads(rmapkit(args + [path], tool))
     finally:
         os.unlink(path)
-    return "rmapkit gen " + " ".join(gen_args) + " > w.rmap && rmapkit compare w.rmap", out
+    extra = ""
+    if designs:
+        extra += " --designs " + ",".join(designs)
+    if file_designs:
+        extra += " --file-designs " + ",".join(file_designs)
+    return "rmapkit gen " + " ".join(gen_args) + " > w.rmap && rmapkit compare w.rmap" + extra, out
 
 
 def by_design(out):
@@ -210,6 +219,31 @@ def main():
     svg_plot(os.path.join(figdir, "fork-allocations.svg"), "rmap objects allocated per fork",
              "pages mapped by the forking process", "objects allocated per fork", fork_alloc)
     sections["fork"] = (cmd, table(["pages"] + [f"{d}" for d in DESIGNS], rows))
+
+    # 6. File rmap: the 2.6.6 lists against the 2.6.7 prio tree and today's interval tree, as
+    #    the VMAs of one file grow (scattered windows: the objrmap complexity of 2004).
+    rows = []
+    entries = {f: [] for f in FILE_DESIGNS}
+    for procs in [1, 4, 16, 64, 256]:
+        w = ["filewindows", "--processes", str(procs), "--windows", "16", "--window-pages", "4", "--pages", "65536"]
+        cmd, out = compare(w, tool, designs=["linux-6"], file_designs=FILE_DESIGNS)
+        runs = {f: out["designs"][i] for i, f in enumerate(FILE_DESIGNS)}
+        row = [procs * 16]
+        for f in FILE_DESIGNS:
+            d = runs[f]
+            entries[f].append((procs * 16, per_walk(d)))
+            mm = d["statements"]["mmap"]
+            rc = d["statements"]["reclaim"]
+            row.append(f"{per_walk(d):.1f} / {mm['upkeep'] / mm['count']:.1f} / {rc['ns'] / 1000:.0f} µs")
+        bytes_each = {f: obj(runs[f], [o["type"] for o in runs[f]["objects"]
+                                       if o["type"].startswith("vm_area_struct.shared")][0], "bytes")
+                      for f in FILE_DESIGNS}
+        rows.append(row)
+    svg_plot(os.path.join(figdir, "filewindows-walk.svg"), "file rmap walk cost, scattered windows of one file",
+             "VMAs mapping the file", "entries examined per walk", entries)
+    sections["filewindows"] = (cmd, table(["VMAs of the file"] + FILE_DESIGNS, rows))
+    sections["filebytes"] = (None, table(["file design", "bytes per VMA (inside vm_area_struct)"],
+                                         [[f, bytes_each[f]] for f in FILE_DESIGNS]))
 
     # 5. The linux-6 design against the kernel (kmem tracepoints).
     if a.vs_kernel:

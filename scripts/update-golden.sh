@@ -6,7 +6,8 @@
 #   scripts/update-golden.sh --check [RMAPKIT]  compare instead; exit 1 on any difference
 #
 # RMAPKIT defaults to build/ci/tools/rmapkit/rmapkit. For each scenario below and each
-# design, after every `check` statement: `show`, and a `walk --op referenced` of the first
+# design (the anonymous ones, and linux-6 under each older file design), after every
+# `check` statement: `show`, and a `walk --op referenced` of the first
 # frame of each kind of mapping there (anon, ksm, file), so that the anon_vma, KSM and
 # i_mmap walks are all drawn.
 set -euo pipefail
@@ -23,7 +24,7 @@ cd "$root"
 
 # The examples, and two corpus scenarios that bring KSM and file/shmem pages.
 sources=(examples/*.rmap tests/scenarios/38_ksm_across_fork.rmap tests/scenarios/55_mixed_file_shmem_anon_chain.rmap)
-designs=(linux-6 linux-3.19 linux-2.6.34 linux-2.6.7 pte-chain legoos)
+designs=(linux-6 linux-3.19 linux-2.6.34 linux-2.6.7 pte-chain legoos linux-6+prio-tree linux-6+list)
 
 out=$(mktemp -d)
 errors=$(mktemp)

@@ -268,9 +268,11 @@ std::string page(const std::string& title, const std::string& data_element) {
 }  // namespace
 
 std::string render_html(const scenario::program& prog, const html_options& opts, html_summary* summary) {
-  const auto designs = mm::anon_rmap_designs();
-  if (std::find(designs.begin(), designs.end(), opts.design) == designs.end())
-    throw view_error(fmt::format("unknown design {}", opts.design));
+  try {
+    (void)mm::parse_design(opts.design);
+  } catch (const std::invalid_argument& e) {
+    throw view_error(e.what());
+  }
   model::run_options ro;
   ro.design = opts.design;
   ro.check_invariants = opts.check_invariants;

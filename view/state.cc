@@ -162,7 +162,7 @@ class builder {
       st.line = o.line;
       st.statement = o.text;
     }
-    st.design = _m.anon_rmap_design().name();
+    st.design = _m.design_name();
     st.filter = _f;
     return st;
   }
@@ -388,17 +388,19 @@ class builder {
     return fv;
   }
 
+  // The designs' own objects: the anonymous design's unless it is linux-6, then the file
+  // design's unless it is the interval tree (those two are the machine's own, drawn above).
   std::vector<design_object_view> design_objects() const {
-    if (is_linux6()) return {};
     std::vector<mm::rmap_object_dump> dumps;
-    if (!_focus.frames) {
-      dumps = _m.anon_rmap_design().dump(nullptr);
-    } else {
-      for (std::uint64_t pfn : *_focus.frames) {
-        auto d = _m.anon_rmap_design().dump(&_m.folio_of(pfn_t{pfn}));
-        dumps.insert(dumps.end(), std::make_move_iterator(d.begin()), std::make_move_iterator(d.end()));
-      }
-    }
+    auto add = [&](std::vector<mm::rmap_object_dump> d) {
+      dumps.insert(dumps.end(), std::make_move_iterator(d.begin()), std::make_move_iterator(d.end()));
+    };
+    auto from = [&](const auto& design) {
+      if (!_focus.frames) return add(design.dump(nullptr));
+      for (std::uint64_t pfn : *_focus.frames) add(design.dump(&_m.folio_of(pfn_t{pfn})));
+    };
+    if (!is_linux6()) from(_m.anon_rmap_design());
+    if (std::string_view(_m.file_rmap_design().name()) != mm::file_rmap_designs().front()) from(_m.file_rmap_design());
     return detail::name_design_objects(dumps, *_names);
   }
 

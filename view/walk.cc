@@ -301,7 +301,7 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
     w.line = s.program().ops[w.position - 1].line;
     w.statement = s.program().ops[w.position - 1].text;
   }
-  w.design = m.anon_rmap_design().name();
+  w.design = m.design_name();
   w.op = op;
   w.frame = *n.frame_id(pfn);
   filter only;
@@ -311,7 +311,9 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   // The design's objects serving this frame get the ids `show --frame` gives them; the
   // steps name them by those ids (the objects themselves are in w.before).
   std::unordered_map<const void*, std::string> design_ids;
-  (void)detail::name_design_objects(m.anon_rmap_design().dump(&f), n, &design_ids);
+  auto dumps = m.anon_rmap_design().dump(&f);
+  for (auto& d : m.file_rmap_design().dump(&f)) dumps.push_back(std::move(d));
+  (void)detail::name_design_objects(dumps, n, &design_ids);
   step_printer print(m, n, f, std::move(design_ids));
 
   if (op == walk_op::unmap && f.is_anon() && !f.test(mm::folio_flag::swapcache)) {

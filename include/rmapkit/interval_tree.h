@@ -100,6 +100,12 @@ concept interval_tree_traits = requires(const T& item) {
   { Traits::last(item) } -> std::convertible_to<std::uint64_t>;
 };
 
+/// The default of a query's `seen` callback: the nodes a search looks at go uncounted.
+struct ignore_nodes {
+  template <typename T>
+  void operator()(const T&) const noexcept {}
+};
+
 /// An intrusive augmented red-black interval tree of T, linked through the hook `T::*Hook`.
 template <typename T, interval_tree_node T::*Hook, typename Traits>
 class interval_tree {
@@ -254,20 +260,23 @@ class interval_tree {
     return n == root_;
   }
 
-  /// The first node, in in-order, overlapping [start, last]; null if none.
-  [[nodiscard]] T* iter_first(std::uint64_t start, std::uint64_t last) const {
+  /// The first node, in in-order, overlapping [start, last]; null if none. `seen`, if
+  /// given, is called with each node whose key the search compares (its work).
+  template <typename Seen = ignore_nodes>
+  [[nodiscard]] T* iter_first(std::uint64_t start, std::uint64_t last, Seen&& seen = {}) const {
     if (root_ == nullptr || root_->subtree_last < start) return nullptr;
-    return owner_of(leftmost_overlap(root_, start, last));
+    return owner_of(leftmost_overlap(root_, start, last, seen));
   }
 
   /// The next node after `item`, in in-order, overlapping [start, last]; null if none.
-  /// `item` must be in this tree (null if it is not linked at all).
-  [[nodiscard]] T* iter_next(const T& item, std::uint64_t start, std::uint64_t last) const {
+  /// `item` must be in this tree (null if it is not linked at all). `seen` as iter_first.
+  template <typename Seen = ignore_nodes>
+  [[nodiscard]] T* iter_next(const T& item, std::uint64_t start, std::uint64_t last, Seen&& seen = {}) const {
     const node* n = hook(item);
     if (!n->linked()) return nullptr;
     for (;;) {
       if (n->right != nullptr && n->right->subtree_last >= start)
-        return owner_of(leftmost_overlap(n->right, start, last));
+        return owner_of(leftmost_overlap(n->right, start, last, seen));
       // No overlap to the right below n: climb to the first ancestor reached from its left.
       const node* from = nullptr;
       do {
@@ -275,6 +284,7 @@ class interval_tree {
         n = n->parent;
         if (n == nullptr) return nullptr;
       } while (from == n->right);
+      seen(*static_cast<const T*>(owner_of(n)));
       if (start_of(n) > last) return nullptr;  // n and everything after it start too late
       if (last_of(n) >= start) return owner_of(n);
     }
@@ -394,12 +404,14 @@ class interval_tree {
   /// The leftmost node overlapping [qs, ql] in the subtree of n, given n->subtree_last >= qs.
   /// Descending left whenever the left subtree reaches qs is safe: if that subtree holds no
   /// overlap, its node reaching qs starts after ql, and so does everything after it.
-  static const node* leftmost_overlap(const node* n, std::uint64_t qs, std::uint64_t ql) {
+  template <typename Seen>
+  static const node* leftmost_overlap(const node* n, std::uint64_t qs, std::uint64_t ql, Seen& seen) {
     for (;;) {
       if (n->left != nullptr && n->left->subtree_last >= qs) {
         n = n->left;
         continue;
       }
+      seen(*static_cast<const T*>(owner_of(n)));
       if (start_of(n) > ql) return nullptr;
       if (last_of(n) >= qs) return n;
       if (n->right == nullptr || n->right->subtree_last < qs) return nullptr;  // unreachable in a valid tree

@@ -1,6 +1,7 @@
 // The design lab's one list of designs: `--design NAME`, `rmapkit compare` and the tests
 // find every design here. Adding a design is a new file in this directory (its anon_rmap
-// and factory, declared in support.h) and one row below.
+// or file_rmap and factory, declared in support.h) and one row below.
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <string>
@@ -30,22 +31,73 @@ constexpr std::array registry{
 };
 // clang-format on
 
-constexpr auto design_names = [] {
-  std::array<std::string_view, registry.size()> names;
-  for (std::size_t i = 0; i < registry.size(); ++i) names[i] = registry[i].name;
+struct file_design {
+  std::string_view name;
+  std::unique_ptr<file_rmap> (*make)(machine& m);
+};
+
+// The default first, then the older ones, newest first.
+// clang-format off
+constexpr std::array file_registry{
+    file_design{"interval-tree", make_interval_tree_file_rmap},
+    file_design{"prio-tree",     make_prio_tree_file_rmap},
+    file_design{"list",          make_list_file_rmap},
+};
+// clang-format on
+
+template <typename Rows>
+constexpr auto names_of(const Rows& rows) {
+  std::array<std::string_view, std::tuple_size_v<Rows>> names;
+  for (std::size_t i = 0; i < rows.size(); ++i) names[i] = rows[i].name;
   return names;
-}();
+}
+
+constexpr auto design_names = names_of(registry);
+constexpr auto file_design_names = names_of(file_registry);
+
+std::string known(std::span<const std::string_view> names) {
+  std::string s;
+  for (auto d : names) s += fmt::format("{}{}", s.empty() ? "" : ", ", d);
+  return s;
+}
 
 }  // namespace
 
 std::span<const std::string_view> anon_rmap_designs() { return design_names; }
+std::span<const std::string_view> file_rmap_designs() { return file_design_names; }
 
 std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m) {
   for (const auto& d : registry)
     if (d.name == name) return d.make(m);
-  std::string known;
-  for (auto d : design_names) known += fmt::format("{}{}", known.empty() ? "" : ", ", d);
-  throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {})", name, known));
+  throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {})", name, known(design_names)));
+}
+
+std::unique_ptr<file_rmap> make_file_rmap(std::string_view name, machine& m) {
+  for (const auto& d : file_registry)
+    if (d.name == name) return d.make(m);
+  throw std::invalid_argument(fmt::format("unknown file rmap design '{}' (known: {})", name, known(file_design_names)));
+}
+
+std::string rmap_design_name::full() const { return file == file_design_names[0] ? anon : anon + "+" + file; }
+
+rmap_design_name parse_design(std::string_view name) {
+  const auto plus = name.find('+');
+  rmap_design_name d{std::string(name.substr(0, plus)),
+                     std::string(plus == std::string_view::npos ? file_design_names[0] : name.substr(plus + 1))};
+  if (std::find(design_names.begin(), design_names.end(), d.anon) == design_names.end())
+    throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {}; add +FILE for a file design: {})",
+                                            name, known(design_names), known(file_design_names)));
+  if (std::find(file_design_names.begin(), file_design_names.end(), d.file) == file_design_names.end())
+    throw std::invalid_argument(
+        fmt::format("unknown file rmap design '{}' in '{}' (known: {})", d.file, name, known(file_design_names)));
+  return d;
+}
+
+std::vector<std::string> rmap_design_combinations() {
+  std::vector<std::string> all;
+  for (auto f : file_design_names)
+    for (auto a : design_names) all.push_back(rmap_design_name{std::string(a), std::string(f)}.full());
+  return all;
 }
 
 }  // namespace rmapkit::mm

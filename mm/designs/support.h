@@ -36,6 +36,7 @@
 
 #include "../rmap_walk.h"
 #include "rmapkit/mm/anon_rmap.h"
+#include "rmapkit/mm/file_rmap.h"
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
@@ -48,6 +49,10 @@ std::unique_ptr<anon_rmap> make_linux_2_6_34_anon_rmap(machine& m);  // linux_2_
 std::unique_ptr<anon_rmap> make_linux_2_6_7_anon_rmap(machine& m);   // linux_2_6_7.cc
 std::unique_ptr<anon_rmap> make_pte_chain_anon_rmap(machine& m);     // pte_chain.cc
 std::unique_ptr<anon_rmap> make_legoos_anon_rmap(machine& m);        // legoos.cc
+
+std::unique_ptr<file_rmap> make_interval_tree_file_rmap(machine& m);  // i_mmap_interval_tree.cc
+std::unique_ptr<file_rmap> make_prio_tree_file_rmap(machine& m);      // i_mmap_prio_tree.cc
+std::unique_ptr<file_rmap> make_list_file_rmap(machine& m);           // i_mmap_list.cc
 
 namespace designs {
 

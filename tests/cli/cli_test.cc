@@ -42,7 +42,8 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   auto g = run({rmapkit_bin(), "gen", "fanut"});
   EXPECT_EQ(g.exit_code, 2);
   EXPECT_EQ(g.err,
-            "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, ksm, buildstorm)\n");
+            "rmapkit gen: unknown command 'fanut' (one of: random, fanout, forkchain, fileshare, filewindows, ksm, "
+            "buildstorm)\n");
   auto none = run({rmapkit_bin()});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_EQ(none.err,

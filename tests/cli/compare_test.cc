@@ -23,6 +23,7 @@ TEST(Gen, EveryWorkloadResolves) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"fanout", "--children", "3"},
                                                                 {"forkchain", "--generations", "5"},
                                                                 {"fileshare", "--processes", "3", "--pages", "4"},
+                                                                {"filewindows", "--processes", "3", "--windows", "5"},
                                                                 {"ksm", "--pages", "300", "--children", "2"},
                                                                 {"buildstorm", "--jobs", "5", "--parallel", "2"}}) {
     auto path = temp_file("w.rmap", generated(args));
@@ -35,6 +36,37 @@ TEST(Gen, BadSizesAreRefused) {
   auto o = run({rmapkit_bin(), "gen", "fanout", "--children", "0"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("--children"), std::string::npos) << o.err;
+}
+
+TEST(Gen, FileWindowsAreTheSameForOneSeedAndOthersForAnother) {
+  const std::vector<std::string> a{"filewindows", "--processes", "2", "--windows", "3", "--pages", "100"};
+  auto b = a;
+  b.insert(b.end(), {"--seed", "2"});
+  EXPECT_EQ(generated(a), generated(a));
+  EXPECT_NE(generated(a), generated(b));
+  auto o = run({rmapkit_bin(), "gen", "filewindows", "--window-pages", "8", "--pages", "4"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, "rmapkit gen filewindows: the file must hold a window and fit the limit\n");
+}
+
+TEST(Compare, FileDesignsRunEachDesignUnderEachAndTheListsReadEveryWindow) {
+  auto path = temp_file("fw.rmap", generated({"filewindows", "--processes", "8", "--windows", "8"}));
+  auto o = run({rmapkit_bin(), "compare", "--json", "--repeat", "1", "--designs", "linux-6", "--file-designs",
+                "interval-tree,prio-tree,list", path});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j["designs"].size(), 3U);
+  std::map<std::string, double> per_walk;
+  for (const auto& d : j["designs"]) {
+    double walks = d["walks"]["walks"], entries = d["walks"]["entries"];
+    per_walk[d["design"]] = entries / walks;
+  }
+  EXPECT_GT(per_walk.at("linux-6+list"), 20.0) << "64 windows, read until every mapping was seen";
+  EXPECT_LT(per_walk.at("linux-6"), 10.0);
+  EXPECT_LT(per_walk.at("linux-6+prio-tree"), 15.0);
+  auto bad = run({rmapkit_bin(), "compare", "--file-designs", "btree", path});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("btree"), std::string::npos) << bad.err;
 }
 
 TEST(Compare, FanoutWalksVisitTheWholeFamilyOnlyUnderTheOneAnonVmaDesign) {

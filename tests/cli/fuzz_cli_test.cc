@@ -34,7 +34,10 @@ TEST(FuzzCli, BadArgumentsNameTheArgumentAndTheReason) {
            {{"--shard", "1"}, "rmapkit fuzz: --shard 1: not I/N with 0 <= I < N (shard I of N)\n"},
            {{"--profile", "plain,nope"}, "rmapkit fuzz: --profile: no profile named nope (built in: files, "},
            {{"--profile", "/no/such.json"}, "rmapkit fuzz: --profile: /no/such.json: cannot read the profile file\n"},
-           {{"--design", "linux-1"}, "rmapkit fuzz: --design linux-1: no such design\n"},
+           {{"--design", "linux-1"}, "rmapkit fuzz: --design linux-1: unknown rmap design 'linux-1' (known: linux-6, "},
+           {{"--design", "linux-6+btree"},
+            "rmapkit fuzz: --design linux-6+btree: unknown file rmap design 'btree' in 'linux-6+btree' (known: "
+            "interval-tree, prio-tree, list)\n"},
            {{"--plant-fault", "gremlin"}, "rmapkit fuzz: --plant-fault gremlin: no such fault (read-as-write)\n"},
        }) {
     std::vector<std::string> argv{rmapkit_bin(), "fuzz", "--model-only", "--out", out};

@@ -48,7 +48,13 @@ TEST(ViewCli, BadInputIsOneClearLineAndExit2) {
   }
   const auto design = run({rmapkit_bin(), "show", path, "--design", "linux-2.4"});
   EXPECT_EQ(design.exit_code, 2);
-  EXPECT_NE(design.err.find("linux-2.4 not in {linux-6,"), std::string::npos) << design.err;
+  EXPECT_NE(design.err.find("--design: unknown rmap design 'linux-2.4' (known: linux-6,"), std::string::npos)
+      << design.err;
+  const auto file_design = run({rmapkit_bin(), "show", path, "--design", "linux-6+btree"});
+  EXPECT_EQ(file_design.exit_code, 2);
+  EXPECT_NE(file_design.err.find("unknown file rmap design 'btree' in 'linux-6+btree' (known: interval-tree, "),
+            std::string::npos)
+      << file_design.err;
 }
 
 TEST(ViewCli, AScenarioErrorOnTheWayIsTheScenariosError) {

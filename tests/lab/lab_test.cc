@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "rmapkit/lab/bench.h"
@@ -180,6 +181,40 @@ TEST(LabCompare, ARefusedStatementStopsAtTheFirstDesignWithFileLineReason) {
 
 TEST(LabCompare, AnUnknownDesignThrows) {
   EXPECT_THROW((void)compare(load(fanout), {.designs = {"linux-9"}}), std::invalid_argument);
+  EXPECT_THROW((void)compare(load(fanout), {.designs = {"linux-6+btree"}}), std::invalid_argument);
+  EXPECT_THROW((void)compare(load(fanout), {.designs = {}, .file_designs = {"btree"}}), std::invalid_argument);
+}
+
+// Eight processes map windows of one file; one page is in two of them. The file designs
+// print the same report and find the same VMAs; the lists read all of them per walk.
+TEST(LabCompare, FileDesignsCrossEachDesignAndDifferInTheEntriesTheirWalksRead) {
+  std::string text = "file F pages=256\n";
+  for (int p = 0; p < 8; ++p)
+    for (int w = 0; w < 4; ++w)
+      text += fmt::format("spawn P{0}{1}\nP{0}{1}: mmap W file F shared pages=4 offset={2}\nP{0}{1}: read W\n", p, w,
+                          (p * 4 + w) * 7);
+  text += "reclaim\ncheck\n";
+  const auto res = compare(
+      load(text),
+      {.designs = {"linux-6", "linux-2.6.7"}, .file_designs = {"interval-tree", "prio-tree", "list"}, .repeat = 1});
+  ASSERT_EQ(res.exit_code, 0) << res.errors;
+  EXPECT_TRUE(res.designs_agree);
+  std::vector<std::string> names;
+  for (const auto& r : res.designs) names.push_back(r.design);
+  EXPECT_EQ(names, (std::vector<std::string>{"linux-6", "linux-6+prio-tree", "linux-6+list", "linux-2.6.7",
+                                             "linux-2.6.7+prio-tree", "linux-2.6.7+list"}));
+  const auto* tree = res.find("linux-6");
+  const auto* prio = res.find("linux-6+prio-tree");
+  const auto* list = res.find("linux-6+list");
+  EXPECT_EQ(tree->walks.vmas_visited, list->walks.vmas_visited);
+  EXPECT_EQ(prio->walks.vmas_visited, list->walks.vmas_visited);
+  EXPECT_GT(list->walks.entries, 4 * tree->walks.entries) << "the lists read every one of the 32 windows";
+  EXPECT_GT(list->walks.entries, 2 * prio->walks.entries);
+  const auto* lists = list->object("vm_area_struct.shared (list_head)");
+  ASSERT_TRUE(lists);
+  EXPECT_EQ(lists->peak, 32U);
+  EXPECT_EQ(lists->bytes, 16U);
+  EXPECT_EQ(prio->object("vm_area_struct.shared (prio_tree_node)")->bytes, 32U);
 }
 
 TEST(LabCompare, TheSkeletonKeepsOnlySpawnsForksAndExits) {

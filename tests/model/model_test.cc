@@ -63,7 +63,8 @@ std::vector<std::string> designs() {
   return {d.begin(), d.end()};
 }
 
-/// Every design on every corpus scenario: designs change costs, never results.
+/// Every combination of an anonymous and a file design on every corpus scenario: designs
+/// change costs, never results.
 class ModelCorpus : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
@@ -80,7 +81,8 @@ TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus,
-                         ::testing::Combine(::testing::ValuesIn(corpus()), ::testing::ValuesIn(designs())),
+                         ::testing::Combine(::testing::ValuesIn(corpus()),
+                                            ::testing::ValuesIn(mm::rmap_design_combinations())),
                          [](const auto& tp) {
                            std::string design = std::get<1>(tp.param);
                            std::replace_if(
@@ -91,6 +93,20 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus,
 TEST(ModelDesigns, AllSixHistoricalDesignsAreRegistered) {
   EXPECT_EQ(designs(),
             (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
+}
+
+TEST(ModelDesigns, ThreeFileDesignsCombineWithEveryAnonymousOne) {
+  auto f = mm::file_rmap_designs();
+  EXPECT_EQ(std::vector<std::string>(f.begin(), f.end()),
+            (std::vector<std::string>{"interval-tree", "prio-tree", "list"}));
+  const auto all = mm::rmap_design_combinations();
+  EXPECT_EQ(all.size(), 18U);
+  EXPECT_EQ(all.front(), "linux-6");
+  EXPECT_EQ(all.back(), "legoos+list");
+  EXPECT_EQ(mm::machine("linux-2.6.7+prio-tree").design_name(), "linux-2.6.7+prio-tree");
+  EXPECT_EQ(mm::machine("linux-6+interval-tree").design_name(), "linux-6");
+  EXPECT_THROW(mm::machine("linux-6+btree"), std::invalid_argument);
+  EXPECT_THROW(mm::machine("linux-7"), std::invalid_argument);
 }
 
 /// RapidCheck's seed for the property: fixed, so that every run (CI's, a user's ctest)
@@ -147,7 +163,7 @@ TEST(ModelProperty, InvariantsHoldAfterEveryStatementOfRandomScenarios) {
       // Migration of every frame after every statement changes no report and breaks no
       // invariant (checked on a share of the cases: it is the most expensive part).
       // Every other design gives the same reports and keeps its own invariants.
-      const auto names = designs();
+      const auto names = mm::rmap_design_combinations();
       const auto& design = names[1 + o.seed % (names.size() - 1)];
       std::string dout, derr;
       int dcode = run_checked(*prog, dout, derr, false, design);

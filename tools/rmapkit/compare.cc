@@ -28,10 +28,12 @@ std::string per_mapping(const design_run& r) {
 }
 
 void print_text(const sc::program& prog, const std::vector<design_run>& runs, std::ostream& out) {
-  constexpr int label = 40, col = 13;
+  constexpr int label = 40;
+  std::size_t col = 13;  // wide enough for every design's name and a gap
+  for (const auto& r : runs) col = std::max(col, r.design.size() + 2);
   auto row = [&](const std::string& name, auto&& cell) {
     std::string line = fmt::format("{:<{}}", name, label);
-    for (const auto& r : runs) line += fmt::format("{:>{}}", cell(r), col);
+    for (const auto& r : runs) line += fmt::format("{:>{}}", " " + std::string(cell(r)), col);  // a gap, always
     out << line << '\n';
   };
   out << fmt::format("rmapkit compare {}: {} statements, the same reports under {} designs\n\n", prog.file,

@@ -70,9 +70,11 @@ std::optional<std::string> read_campaign(fuzz_args& a) {
   a.opts.mode = a.model_only ? lab::fuzz_mode::model_only : lab::fuzz_mode::kernel;
   a.opts.design = a.design.value_or(a.model_only ? "" : "linux-6");
   if (a.design) {
-    auto names = mm::anon_rmap_designs();
-    if (std::find(names.begin(), names.end(), *a.design) == names.end())
-      return fmt::format("--design {}: no such design", *a.design);
+    try {
+      (void)mm::parse_design(*a.design);
+    } catch (const std::invalid_argument& e) {
+      return fmt::format("--design {}: {}", *a.design, e.what());
+    }
   }
   if (a.plant.empty()) a.opts.plant = model::planted_fault::none;
   else if (a.plant == "read-as-write") a.opts.plant = model::planted_fault::read_as_write;

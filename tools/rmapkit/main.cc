@@ -111,9 +111,18 @@ void die_of(int sig) {
   std::raise(sig);
 }
 
-std::vector<std::string> design_names() {
-  auto names = rmapkit::mm::anon_rmap_designs();
-  return {names.begin(), names.end()};
+/// --design's check: an anonymous design, optionally +FILE (mm::parse_design()).
+CLI::Validator design_names() {
+  return CLI::Validator(
+      [](std::string& name) -> std::string {
+        try {
+          (void)rmapkit::mm::parse_design(name);
+          return {};
+        } catch (const std::invalid_argument& e) {
+          return e.what();
+        }
+      },
+      "ANON[+FILE]");
 }
 
 /// A subcommand: what it does once its arguments are parsed.
@@ -235,8 +244,9 @@ command add_run(CLI::App& app) {
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "after each ksm, print the model's KSM counters to standard error");
   add_report_flags(*sub, a->extras);
-  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
+  sub->add_option("--design", a->opts.design,
+                  "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
       ->capture_default_str();
   add_json_flag(*sub, a->json);
   return {sub, [a] {
@@ -318,8 +328,9 @@ command add_diff(CLI::App& app) {
   add_file(*sub, a->file, "scenario file (.rmap)");
   sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.check_invariants,
                 "check the model's invariants after every statement");
-  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
+  sub->add_option("--design", a->opts.design,
+                  "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
       ->capture_default_str();
   sub->add_flag("--ksm-counters", a->opts.ksm_counters,
                 "compare the KSM counters too: after each ksm, both sides print them into the report");
@@ -335,8 +346,13 @@ command add_diff(CLI::App& app) {
 /// A `gen` subcommand that writes @generate(@opts).
 template <typename Options, typename Generate>
 command gen_command(CLI::App* sub, std::shared_ptr<Options> opts, Generate generate) {
-  return {sub, [opts, generate] {
-            std::cout << generate(*opts);
+  return {sub, [sub, opts, generate] {
+            try {
+              std::cout << generate(*opts);
+            } catch (const std::invalid_argument& e) {  // sizes that do not fit together
+              std::cerr << fmt::format("rmapkit gen {}: {}\n", sub->get_name(), e.what());
+              return sc::EXIT_SCENARIO_ERROR;
+            }
             return 0;
           }};
 }
@@ -480,6 +496,19 @@ command add_gen_fileshare(CLI::App& gen) {
   return gen_command(sub, o, sc::generate_fileshare);
 }
 
+command add_gen_filewindows(CLI::App& gen) {
+  auto o = std::make_shared<sc::filewindows_options>();
+  auto* sub = gen.add_subcommand("filewindows", "Many processes mapping scattered windows of one big file (2004)");
+  sub->add_option("--processes", o->processes, "processes")->capture_default_str()->check(count_range);
+  sub->add_option("--windows", o->windows, "windows each process maps")->capture_default_str()->check(count_range);
+  sub->add_option("--window-pages", o->window_pages, "pages of each window")->capture_default_str()->check(pages_range);
+  sub->add_option("--pages", o->pages, "pages of the file")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, static_cast<unsigned>(sc::MAX_FILE_PAGES)));
+  sub->add_option("--seed", o->seed, "seed of the windows' offsets")->capture_default_str();
+  return gen_command(sub, o, sc::generate_filewindows);
+}
+
 command add_gen_ksm(CLI::App& gen) {
   auto o = std::make_shared<sc::ksm_options>();
   auto* sub = gen.add_subcommand("ksm", "Equal pages in a process and its children, merged by ksm");
@@ -502,8 +531,8 @@ command add_gen_buildstorm(CLI::App& gen) {
 void add_gen(CLI::App& app, std::vector<command>& commands) {
   auto* gen = app.add_subcommand("gen", "Write a scenario to standard output");
   gen->require_subcommand(1);
-  for (auto add :
-       {add_gen_random, add_gen_fanout, add_gen_forkchain, add_gen_fileshare, add_gen_ksm, add_gen_buildstorm})
+  for (auto add : {add_gen_random, add_gen_fanout, add_gen_forkchain, add_gen_fileshare, add_gen_filewindows,
+                   add_gen_ksm, add_gen_buildstorm})
     commands.push_back(add(*gen));
 }
 
@@ -516,9 +545,14 @@ command add_compare(CLI::App& app) {
   auto a = std::make_shared<args>();
   auto* sub = app.add_subcommand("compare", "Run a scenario under every rmap design; print their costs side by side");
   add_file(*sub, a->file);
-  sub->add_option("--designs", a->opts.designs, "designs to compare (default: all)")
+  sub->add_option("--designs", a->opts.designs, "designs to compare, ANON[+FILE] (default: every anonymous design)")
       ->delimiter(',')
-      ->check(CLI::IsMember(design_names()));
+      ->check(design_names());
+  sub->add_option("--file-designs", a->opts.file_designs,
+                  "run each design under each of these file designs (interval-tree, prio-tree, list)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(
+          std::vector<std::string>(rmapkit::mm::file_rmap_designs().begin(), rmapkit::mm::file_rmap_designs().end())));
   add_json_flag(*sub, a->json);
   sub->add_flag("--vs-kernel", a->opts.vs_kernel,
                 "also count the kernel's anon_vma/AVC allocations (root; exit 1 if linux-6's differ)");
@@ -549,8 +583,9 @@ command add_bench(CLI::App& app) {
   sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1000U));
-  sub->add_option("--design", a->opts.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
+  sub->add_option("--design", a->opts.design,
+                  "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
       ->capture_default_str();
   add_json_flag(*sub, a->json);
   return {sub, [a] {
@@ -584,8 +619,9 @@ command add_lint(CLI::App& app) {
 
 void add_view_options(CLI::App& sub, rmapkit::tool::view_options& o) {
   sub.add_option("--at", o.at, "after which statement: N (1 = the first), line:L, or end")->capture_default_str();
-  sub.add_option("--design", o.design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
+  sub.add_option("--design", o.design,
+                 "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
       ->capture_default_str();
   sub.add_flag("--check-invariants", o.check_invariants,
                "check the model's invariants after every statement on the way");
@@ -652,8 +688,9 @@ command add_html(CLI::App& app) {
                                  "the reverse map after each statement, the reports, each frame's rmap walk");
   add_file(*sub, a->file);
   sub->add_option("-o,--output", a->output, "the page to write, or - for standard output")->required();
-  sub->add_option("--design", a->design, "anonymous rmap design of the model")
-      ->check(CLI::IsMember(design_names()))
+  sub->add_option("--design", a->design,
+                  "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
       ->capture_default_str();
   sub->add_flag("--check-invariants", a->check_invariants, "check every invariant after every statement");
   sub->add_flag("--no-pictures", a->no_pictures, "the state in words alone, without Graphviz's pictures");

@@ -1,5 +1,6 @@
 #include "show.h"
 
+#include <algorithm>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -44,22 +45,41 @@ std::string render(const View& v, const std::string& format) {
   return view::format_text(v);
 }
 
-/// The walk under every design: each one's steps, then the counts in a table.
+/// Whether @w walked a page-cache frame (its rmap is the file's, not an anon_vma's).
+bool walks_a_file(const view::walk_view& w) {
+  for (const auto& f : w.before.folios)
+    if (f.id == w.frame) return f.mapping == "file";
+  return false;
+}
+
+/// The walk under every design that can change it: each one's steps, then the counts in
+/// a table.
 int walk_all_designs(const sc::program& prog, const view_options& opts, const view::walk_target& target,
                      view::walk_op op, std::ostream& out, std::ostream& err) {
   std::vector<std::pair<std::string, view::walk_counts>> rows;
-  for (std::string_view d : mm::anon_rmap_designs()) {
+  // A page-cache frame is walked through its file: then the file designs are the ones
+  // that differ (under linux-6); any other frame, under each anonymous design.
+  std::vector<std::string> designs(mm::anon_rmap_designs().begin(), mm::anon_rmap_designs().end());
+  for (std::size_t i = 0; i < designs.size(); ++i) {
     view_options one = opts;
-    one.design = std::string(d);
+    one.design = designs[i];
     model::session s(prog, session_options(one));
     if (int code = run_to_at(s, one, err); code != 0) return code;
     const auto w = view::trace_walk(s, target, op);
+    if (i == 0 && walks_a_file(w)) {
+      designs.clear();
+      for (auto f : mm::file_rmap_designs()) designs.push_back(mm::rmap_design_name{"linux-6", std::string(f)}.full());
+    }
     out << view::format_text(w, false) << '\n';
     rows.emplace_back(one.design, w.counts);
   }
-  out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", "design", "entries", "vmas_visited", "ptes_examined", "misses");
+  std::size_t width = 14;
+  for (const auto& [d, c] : rows) width = std::max(width, d.size() + 2);
+  out << fmt::format("{:<{}}{:>9}{:>14}{:>15}{:>8}\n", "design", width, "entries", "vmas_visited", "ptes_examined",
+                     "misses");
   for (const auto& [d, c] : rows)
-    out << fmt::format("{:<14}{:>9}{:>14}{:>15}{:>8}\n", d, c.entries, c.vmas_visited, c.ptes_examined, c.misses);
+    out << fmt::format("{:<{}}{:>9}{:>14}{:>15}{:>8}\n", d, width, c.entries, c.vmas_visited, c.ptes_examined,
+                       c.misses);
   return 0;
 }
 

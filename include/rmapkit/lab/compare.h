@@ -50,8 +50,9 @@ struct design_run {
   /// (an invariant broke); its report and its errors (`FILE:LINE: reason` lines).
   int exit_code = 0;
   std::string report, errors;
-  /// The design's objects after the scenario's teardown: allocated, freed and peak are
-  /// final; `bytes` is one object's size in the kernel of the design's era.
+  /// The design's objects after the scenario's teardown, the anonymous design's then the
+  /// file design's: allocated, freed and peak are final; `bytes` is one object's size in
+  /// the kernel of the design's era. The peak below counts the anonymous ones only.
   std::vector<mm::rmap_object_count> objects;
   /// Work of the rmap walks over the whole run.
   mm::walk_stats walks;
@@ -78,8 +79,12 @@ struct design_run {
 };
 
 struct compare_options {
-  /// Names from mm::anon_rmap_designs(), in the order to report them; empty: every design.
+  /// Design names (mm::parse_design(): ANON or ANON+FILE), in the order to report them;
+  /// empty: every anonymous design with the default file design.
   std::vector<std::string> designs;
+  /// When not empty, each design runs once under each of these file designs
+  /// (mm::file_rmap_designs()), in this order: the file part of its name is replaced.
+  std::vector<std::string> file_designs{};
   /// Also count the kernel's anon_vma and anon_vma_chain allocations for the scenario
   /// (kmem tracepoints, root), minus those of its skeleton (the runner's own).
   bool vs_kernel = false;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "rmapkit/mm/anon_rmap.h"
+#include "rmapkit/mm/file_rmap.h"
 #include "rmapkit/mm/mm_types.h"
 #include "rmapkit/mm/slab.h"
 
@@ -129,7 +130,8 @@ struct ksm_tree_entry;
 
 class machine final : private pte_observer {
  public:
-  /// A machine whose anonymous reverse map is the design called @design (anon_rmap.h).
+  /// A machine whose reverse map is the design called @design: an anonymous design
+  /// (anon_rmap.h), optionally +FILE for a file design (file_rmap.h): "linux-2.6.7+prio-tree".
   explicit machine(std::string_view design = "linux-6");
   ~machine();
   machine(const machine&) = delete;
@@ -253,7 +255,8 @@ class machine final : private pte_observer {
   /// Objects still allocated: after every mm exited and every file was put, all zero.
   struct live_objects {
     std::size_t mms, vmas, anon_vmas, avcs, files, folios;
-    std::size_t design;  ///< objects of the rmap design (for linux-6: its anon_vmas and AVCs again)
+    std::size_t design;  ///< objects of the rmap designs (for linux-6: its anon_vmas and AVCs again; a
+                         ///< file design's index entries)
     [[nodiscard]] std::size_t total() const { return mms + vmas + anon_vmas + avcs + files + folios + design; }
   };
   [[nodiscard]] live_objects live() const;
@@ -267,6 +270,10 @@ class machine final : private pte_observer {
   walk_stats& stats() { return _walk; }
   /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
   [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
+  /// The file reverse-map design in use (interval-tree: the machine's own i_mmap).
+  [[nodiscard]] const file_rmap& file_rmap_design() const { return *_file; }
+  /// The design's canonical name: ANON, or ANON+FILE when the file design is not the default.
+  [[nodiscard]] std::string design_name() const;
   /// The live mms in creation order.
   const std::vector<mm_struct*>& mms() const {
     compact_mms();
@@ -299,7 +306,9 @@ class machine final : private pte_observer {
   [[nodiscard]] ksm_view ksm_snapshot() const;
 
  private:
+  explicit machine(const rmap_design_name& design);
   friend class linux6_anon_rmap;
+  friend class interval_tree_file_rmap;
   // frames (page_alloc)
   folio& alloc_folio();
   void folio_get(folio& f) { ++f.refcount; }
@@ -505,6 +514,7 @@ class machine final : private pte_observer {
   object_counter _anon_vma_count{"anon_vma", 104};
   object_counter _avc_count{"anon_vma_chain", 64};
   std::unique_ptr<anon_rmap> _anon;
+  std::unique_ptr<file_rmap> _file;
 };
 
 /// linear_page_index(): the object page offset of @addr in @vma.

@@ -35,6 +35,19 @@ struct fileshare_options {
 };
 [[nodiscard]] std::string generate_fileshare(const fileshare_options& o);
 
+/// The prio tree's case (2004): @processes processes each map @windows windows of
+/// @window_pages pages of one file of @pages pages, at offsets scattered by @seed, read
+/// them, and `reclaim` walks every page. A walk of the 2.6.6 lists reads every window of
+/// the file; a tree reads the few that hold the page, and its path.
+struct filewindows_options {
+  unsigned processes = 16;
+  unsigned windows = 16;
+  unsigned window_pages = 4;
+  unsigned pages = 4096;
+  unsigned seed = 1;
+};
+[[nodiscard]] std::string generate_filewindows(const filewindows_options& o);
+
 /// KSM pages with many sharers: @pages equal pages in P, shared with @children forked
 /// children, merged by `ksm` (max_page_sharing = 256 splits them into chains of dups).
 struct ksm_options {
