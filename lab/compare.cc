@@ -46,6 +46,7 @@ design_run run_design(const sc::program& prog, const std::string& design,
   design_run r;
   r.design = design;
   mm::machine m(design);
+  m.set_lock_accounting(true);
   const auto& rmap = m.anon_rmap_design();
   r.per_frame_bytes = rmap.per_frame_bytes();
   std::uint64_t last_alloc = 0, last_entries = 0, last_upkeep = 0;
@@ -82,6 +83,7 @@ design_run run_design(const sc::program& prog, const std::string& design,
   for (auto& o : m.file_rmap_design().objects())  // files, when the scenario mapped any
     if (o.allocated > 0) r.objects.push_back(std::move(o));
   r.walks = m.stats();
+  r.locks = m.lock_stats();
   return r;
 }
 
@@ -125,6 +127,8 @@ bool same_counts(const design_run& a, const design_run& b) {
                                  r.walks.ptes_examined, r.walks.misses,  r.walks.upkeep};
     for (const auto& o : r.objects) v.insert(v.end(), {o.allocated, o.freed, o.peak});
     for (const auto& [k, c] : r.kinds) v.insert(v.end(), {c.count, c.allocated, c.entries, c.upkeep});
+    for (const auto& l : r.locks)
+      v.insert(v.end(), {l.acquisitions, l.work, l.longest, l.hottest_work, l.hottest_acquisitions});
     return v;
   };
   return a.exit_code == b.exit_code && a.report == b.report && counts(a) == counts(b);

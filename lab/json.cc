@@ -26,6 +26,16 @@ nlohmann::json design_json(const design_run& r) {
                 {"ptes_examined", r.walks.ptes_examined},
                 {"misses", r.walks.misses},
                 {"upkeep", r.walks.upkeep}};
+  d["locks"] = nlohmann::json::object();
+  for (std::size_t c = 0; c < r.locks.size(); ++c) {
+    const auto& l = r.locks[c];
+    if (l.acquisitions == 0) continue;
+    d["locks"][mm::to_string(static_cast<mm::rmap_lock_class>(c))] = {{"acquisitions", l.acquisitions},
+                                                                      {"work", l.work},
+                                                                      {"longest", l.longest},
+                                                                      {"hottest_work", l.hottest_work},
+                                                                      {"hottest_acquisitions", l.hottest_acquisitions}};
+  }
   d["statements"] = nlohmann::json::object();
   for (const auto& [k, c] : r.kinds)
     d["statements"][k] = {{"count", c.count},

@@ -539,7 +539,7 @@ void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
                          .object = item,
                          .mm = item->mm,
                          .addr = item->address});
-      rmap_trace(*this, {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+      const rmap_lock lock(*this, rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
       rmap_trace(*this, {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .last = ~0ULL});
       for (auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL)) {
         vm_area_struct& vma = *avc->vma;

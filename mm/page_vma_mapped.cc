@@ -4,11 +4,16 @@
 // this is where the page table says whether it does. The model's folios are order-0,
 // so the walk is one PTE lookup. Its counters are what `rmapkit compare` reports as
 // PTEs examined and misses: the cost of candidates that do not map the page.
+#include <cstdint>
+
+#include "rmap_walk.h"
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
 bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr) {
+  // The lock of the PTE page that holds @addr: one per mm and 2 MiB of address space.
+  const rmap_lock ptl(*this, rmap_lock_class::ptl, reinterpret_cast<std::uintptr_t>(vma.vm_mm) + (addr.value >> 21));
   _walk.ptes_examined++;
   pte_t pte = vma.vm_mm->pgd.get(addr);
   bool hit = pte.present() && pte.pfn() == f.pfn;

@@ -210,7 +210,7 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   if (!av) return;
   const auto pgoff = f.index.value;
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
-  rmap_trace(*this, {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+  const rmap_lock lock(*this, rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
   rmap_trace(
       *this,
       {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});
@@ -226,7 +226,7 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   if (!as) return;
   const auto pgoff = f.index.value;
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "address_space", .object = as});
-  rmap_trace(*this, {.what = walk_step::kind::lock, .name = "i_mmap_lock_read", .object = as});
+  const rmap_lock lock(*this, rmap_lock_class::i_mmap_rwsem, as, "i_mmap_lock_read");
   rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = pgoff});
   auto seen = [this](const vm_area_struct& v) { rmap_entry(*this, "vm_area_struct->shared.rb", &v, &v); };
   for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff, seen); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff, seen))

@@ -6,6 +6,7 @@
 // then handled identically, so the design lab compares candidate sets, never protocols.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 
@@ -23,6 +24,31 @@ inline void rmap_entry(machine& m, const char* name, const void* entry, const vm
 inline void rmap_trace(const machine& m, walk_step s) {
   if (m.tracing()) m.trace(s);
 }
+
+/// A kernel lock held from here to the end of the scope: traced as the step the walk
+/// shows (when @function names the kernel function that takes it) and, while the machine
+/// counts locks, charged with the work done under it (machine::lock_released()).
+class rmap_lock {
+ public:
+  rmap_lock(machine& m, rmap_lock_class c, const void* instance, const char* function = nullptr)
+      : rmap_lock(m, c, reinterpret_cast<std::uintptr_t>(instance), function, instance) {}
+  rmap_lock(machine& m, rmap_lock_class c, std::uintptr_t instance, const char* function = nullptr,
+            const void* shown = nullptr)
+      : _m(m), _c(c), _instance(instance), _start(m.lock_accounting() ? m.lock_work() : 0) {
+    if (function) rmap_trace(m, {.what = walk_step::kind::lock, .name = function, .object = shown});
+  }
+  ~rmap_lock() {
+    if (_m.lock_accounting()) _m.lock_released(_c, _instance, _m.lock_work() - _start);
+  }
+  rmap_lock(const rmap_lock&) = delete;
+  rmap_lock& operator=(const rmap_lock&) = delete;
+
+ private:
+  machine& _m;
+  rmap_lock_class _c;
+  std::uintptr_t _instance;
+  std::uint64_t _start;
+};
 
 namespace detail {
 

@@ -1,6 +1,7 @@
 // Kernel: mm/vmstat.c: the event counters as /proc/vmstat names them, and the model's
 // own accounting of live objects and anonymous memory (what /proc/slabinfo and
 // /proc/meminfo would say).
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -33,6 +34,33 @@ machine::anon_footprint_t machine::anon_footprint() const {
     a.mappings += static_cast<std::uint64_t>(f.mapcount);
   }
   return a;
+}
+
+const char* to_string(rmap_lock_class c) {
+  switch (c) {
+    case rmap_lock_class::anon_vma_root_rwsem: return "anon_vma->root->rwsem";
+    case rmap_lock_class::anon_vma_lock: return "anon_vma->lock";
+    case rmap_lock_class::i_mmap_rwsem: return "mapping->i_mmap_rwsem";
+    case rmap_lock_class::i_mmap_lock: return "mapping->i_mmap_lock";
+    case rmap_lock_class::pte_chain_lock: return "pte_chain_lock(page)";
+    case rmap_lock_class::pcache_lock: return "pcache lock (LegoOS)";
+    case rmap_lock_class::ptl: return "page table lock (PTL)";
+  }
+  return "?";
+}
+
+void machine::lock_released(rmap_lock_class c, std::uintptr_t instance, std::uint64_t work) {
+  auto& k = _locks[static_cast<std::size_t>(c)];
+  k.acquisitions++;
+  k.work += work;
+  k.longest = std::max(k.longest, work);
+  auto& in = _lock_instances[static_cast<std::size_t>(c)][instance];
+  in.acquisitions++;
+  in.work += work;
+  if (in.work > k.hottest_work || (in.work == k.hottest_work && in.acquisitions > k.hottest_acquisitions)) {
+    k.hottest_work = in.work;
+    k.hottest_acquisitions = in.acquisitions;
+  }
 }
 
 machine::live_objects machine::live() const {

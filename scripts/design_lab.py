@@ -245,6 +245,24 @@ def main():
     sections["filebytes"] = (None, table(["file design", "bytes per VMA (inside vm_area_struct)"],
                                          [[f, bytes_each[f]] for f in FILE_DESIGNS]))
 
+    # 7. Locks: the work done under the busiest anon_vma lock as the fan-out grows (AIM7, 2010).
+    lock_designs = ["linux-6", "linux-2.6.34", "linux-2.6.7"]
+    lock_of = {"linux-6": "anon_vma->root->rwsem", "linux-2.6.34": "anon_vma->lock", "linux-2.6.7": "anon_vma->lock"}
+    rows = []
+    longest = {d: [] for d in lock_designs}
+    for n in [1, 4, 16, 64, 256, 1024]:
+        cmd, out = compare(["fanout", "--children", str(n), "--pages", "4"], tool, designs=lock_designs)
+        bd = by_design(out)
+        row = [n]
+        for d in lock_designs:
+            lk = bd[d]["locks"][lock_of[d]]
+            longest[d].append((n, lk["longest"]))
+            row.append(f"{lk['longest']} / {lk['hottest_work']} ({lk['hottest_acquisitions']}) / {lk['work']}")
+        rows.append(row)
+    svg_plot(os.path.join(figdir, "fanout-lock-hold.svg"), "the longest hold of an anon_vma lock, N-way fan-out",
+             "children N", "rmap work under one hold", longest)
+    sections["locks"] = (cmd, table(["N"] + [f"{d} (`{lock_of[d]}`)" for d in lock_designs], rows))
+
     # 5. The linux-6 design against the kernel (kmem tracepoints).
     if a.vs_kernel:
         rows = []

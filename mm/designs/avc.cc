@@ -28,6 +28,7 @@ void avc_anon_rmap::prepare(vm_area_struct& vma) {
   if (auto* n = anon_vma_neighbour(vma); n && _vma_state.count(n)) av = _vma_state[n].anon_vma;
   if (!av) av = alloc_anon_vma();  // degree 1: its first VMA
   st.anon_vma = av;
+  const auto lock = root_lock(av);
   link(vma, st, av);
   av->degree++;  // a new root's self-parent reference (a root is never reused), or the VMA's
 }
@@ -54,6 +55,7 @@ void avc_anon_rmap::fork(vm_area_struct& child, vm_area_struct& parent) {
   av->parent = p.anon_vma;
   av->root->refcount++;
   c.anon_vma = av;
+  const auto lock = root_lock(av);
   link(child, c, av);
   av->parent->degree++;
 }
@@ -88,6 +90,16 @@ std::string avc_anon_rmap::check() const {
   if (linked != _avc_objects.count().live())
     return fmt::format("{}: {} AVCs live but {} on VMA chains", name(), _avc_objects.count().live(), linked);
   return {};
+}
+
+std::optional<rmap_lock> avc_anon_rmap::root_lock(const avc_era_anon_vma* av) {
+  if (_reuse != fork_reuse::idle_ancestor || !av) return std::nullopt;
+  return std::optional<rmap_lock>{std::in_place, _m, rmap_lock_class::anon_vma_root_rwsem, av->root};
+}
+
+std::optional<rmap_lock> avc_anon_rmap::own_lock(const avc_era_anon_vma* av) {
+  if (_reuse == fork_reuse::idle_ancestor || !av) return std::nullopt;
+  return std::optional<rmap_lock>{std::in_place, _m, rmap_lock_class::anon_vma_lock, av};
 }
 
 avc_era_anon_vma* avc_anon_rmap::alloc_anon_vma() {
@@ -167,6 +179,7 @@ void avc_anon_rmap::free_anon_vma(avc_era_anon_vma* av) {
 
 // anon_vma_chain_link()
 void avc_anon_rmap::link(vm_area_struct& vma, avc_era_vma& st, avc_era_anon_vma* av) {
+  const auto lock = own_lock(av);
   auto* avc = _chain_slab.alloc();
   _avc_objects.alloc();
   avc->vma = &vma;
@@ -181,6 +194,7 @@ void avc_anon_rmap::link(vm_area_struct& vma, avc_era_vma& st, avc_era_anon_vma*
 /// anon_vma_clone(): @dst gets an AVC for every anon_vma on @src's chain, oldest first;
 /// at fork under the degree rule it may adopt one of them.
 void avc_anon_rmap::copy_chain(vm_area_struct& dst, avc_era_vma& d, avc_era_vma& s, bool reuse) {
+  const auto lock = root_lock(s.chain.empty() ? nullptr : s.chain.first()->anon_vma);
   s.chain.for_each_reverse([&](avc_era_chain& pavc) {
     link(dst, d, pavc.anon_vma);
     if (reuse && !d.anon_vma && pavc.anon_vma != s.anon_vma && pavc.anon_vma->degree < 2) d.anon_vma = pavc.anon_vma;
@@ -192,8 +206,10 @@ void avc_anon_rmap::copy_chain(vm_area_struct& dst, avc_era_vma& d, avc_era_vma&
 /// others, the root last.
 void avc_anon_rmap::drop_chain(avc_era_vma& st) {
   std::vector<avc_era_anon_vma*> emptied;
+  const auto lock = root_lock(st.chain.empty() ? nullptr : st.chain.first()->anon_vma);
   st.chain.for_each([&](avc_era_chain& avc) {
     avc_era_anon_vma* av = avc.anon_vma;
+    const auto own = own_lock(av);
     index_remove(avc);
     avc.same_vma.del();
     _chain_slab.free(&avc);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -102,6 +103,10 @@ class avc_anon_rmap : public anon_rmap {
   void link(vm_area_struct& vma, avc_era_vma& st, avc_era_anon_vma* av);
   void copy_chain(vm_area_struct& dst, avc_era_vma& d, avc_era_vma& s, bool reuse);
   void drop_chain(avc_era_vma& st);
+  /// The locks an era takes to change chains: 3.19 (like 6.x) the root's rwsem, once for a
+  /// batch (lock_anon_vma_root()); 2.6.34 each anon_vma's own spinlock, for each AVC.
+  [[nodiscard]] std::optional<rmap_lock> root_lock(const avc_era_anon_vma* av);
+  [[nodiscard]] std::optional<rmap_lock> own_lock(const avc_era_anon_vma* av);
 
   machine& _m;
   fork_reuse _reuse;

@@ -28,6 +28,7 @@ class interval_tree_file_rmap final : public file_rmap {
   /// Upkeep: an insertion or removal compares keys along the VMA's path from the root (the
   /// rebalancing after it is not counted). Called while the VMA is in i_mmap.
   void descent(const vm_area_struct& vma) {
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_rwsem, vma.vm_file);  // i_mmap_lock_write()
     for (const interval_tree_node* n = &vma.shared_rb; n; n = n->parent) _m.stats().upkeep++;
   }
 

@@ -56,6 +56,7 @@ class list_file_rmap final : public file_rmap {
   void unlink(vm_area_struct& vma) override {
     auto it = _members.find(&vma);
     if (it == _members.end()) return;
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     it->second.shared.del();
     _members.erase(it);
     _nodes.free();
@@ -73,7 +74,7 @@ class list_file_rmap final : public file_rmap {
     auto it = _lists.find(as);
     if (it == _lists.end()) return;
     rmap_trace(_m, {.what = walk_step::kind::start, .name = "address_space", .object = as});
-    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "i_mmap_lock", .object = as});
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, as, "i_mmap_lock");
     for (auto* list : {&it->second.i_mmap, &it->second.i_mmap_shared}) {
       const char* name = list == &it->second.i_mmap ? "i_mmap (every private VMA of the file)"
                                                     : "i_mmap_shared (every shared VMA of the file)";
@@ -143,6 +144,7 @@ class list_file_rmap final : public file_rmap {
   }
 
   file_member& join(vm_area_struct& vma) {
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     auto& member = _members[&vma];
     member.vma = &vma;
     _nodes.alloc();

@@ -36,6 +36,7 @@ class prio_tree_file_rmap final : public file_rmap {
 
   // vma_prio_tree_insert()
   void link(vm_area_struct& vma) override {
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     auto& n = node_of(vma);
     _tree[vma.vm_file].insert(n, upkeep());
   }
@@ -43,6 +44,7 @@ class prio_tree_file_rmap final : public file_rmap {
   void link_after(vm_area_struct& vma, vm_area_struct& parent) override {
     auto it = _nodes.find(&parent);
     if (it == _nodes.end() || !it->second.linked) return link(vma);
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     auto& n = node_of(vma);
     _tree[vma.vm_file].insert_after(n, it->second, upkeep());
   }
@@ -50,6 +52,7 @@ class prio_tree_file_rmap final : public file_rmap {
   void unlink(vm_area_struct& vma) override {
     auto it = _nodes.find(&vma);
     if (it == _nodes.end()) return;
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     auto t = _tree.find(vma.vm_file);
     t->second.remove(it->second, upkeep());
     _nodes.erase(it);
@@ -60,6 +63,7 @@ class prio_tree_file_rmap final : public file_rmap {
   void range_changed(vm_area_struct& vma, bool before) override {
     auto it = _nodes.find(&vma);
     if (it == _nodes.end()) return;
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, vma.vm_file);
     auto& t = _tree[vma.vm_file];
     if (before) {
       t.remove(it->second, upkeep());
@@ -78,7 +82,7 @@ class prio_tree_file_rmap final : public file_rmap {
     if (t == _tree.end()) return;
     const auto pgoff = f.index.value;
     rmap_trace(_m, {.what = walk_step::kind::start, .name = "address_space", .object = as});
-    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "i_mmap_lock", .object = as});
+    const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, as, "i_mmap_lock");
     rmap_trace(
         _m,
         {.what = walk_step::kind::query, .name = "i_mmap (prio tree)", .object = as, .first = pgoff, .last = pgoff});

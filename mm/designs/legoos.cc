@@ -43,8 +43,14 @@ class legoos_anon_rmap final : public anon_rmap {
   void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
     _mm_by_id.note(mm);
     const pte_handle h(mm, addr);
-    if (old.value) remove(_first[old], h);
-    if (now.value) add(_first[now], h);
+    if (old.value) {
+      const auto lock = frame_lock(_m, rmap_lock_class::pcache_lock, old, _walking);
+      remove(_first[old], h);
+    }
+    if (now.value) {
+      const auto lock = frame_lock(_m, rmap_lock_class::pcache_lock, now, _walking);
+      add(_first[now], h);
+    }
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
@@ -53,7 +59,8 @@ class legoos_anon_rmap final : public anon_rmap {
     // folio with no mappings yet: then every entry is wanted.)
     const std::size_t want = f.mapcount > 0 ? static_cast<std::size_t>(f.mapcount) : SIZE_MAX;
     rmap_trace(_m, {.what = walk_step::kind::start, .name = "pcache rmap list", .object = &_first[f.pfn]});
-    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "pcache_lock", .object = &_first[f.pfn]});
+    const rmap_lock lock(_m, rmap_lock_class::pcache_lock, std::uintptr_t{f.pfn.value}, "pcache_lock", &_first[f.pfn]);
+    const walking_frame walking(_walking, f.pfn);
     walk_buffer::lease buf(_buf);
     auto& ptes = buf.v();
     for (const lego_rmap* e = &_first[f.pfn]; e && ptes.size() < want; e = e->next)
@@ -149,6 +156,7 @@ class legoos_anon_rmap final : public anon_rmap {
   }
 
   machine& _m;
+  pfn_t _walking{};  // the frame a walk in progress holds the lock of
   slab_cache<lego_rmap> _entries;
   walk_buffer _buf;
   pfn_table<lego_rmap> _first;  // the entry preallocated in every frame

@@ -64,6 +64,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     auto it = _members.find(&vma);
     if (it == _members.end()) return;
     family_anon_vma* av = it->second.anon_vma;
+    const rmap_lock lock(_m, rmap_lock_class::anon_vma_lock, av);
     it->second.anon_vma_node.del();
     _members.erase(it);
     if (--av->vmas == 0) {
@@ -83,7 +84,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     family_anon_vma* av = _mapping[f.pfn];
     if (!av) return;
     rmap_trace(_m, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
-    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "page_lock_anon_vma", .object = av});
+    const rmap_lock lock(_m, rmap_lock_class::anon_vma_lock, av, "page_lock_anon_vma");
     rmap_trace(_m, {.what = walk_step::kind::query, .name = "anon_vma->head (every VMA of the family)", .object = av});
     bool go = true;
     av->head.for_each([&](family_vma& member) {
@@ -130,6 +131,7 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   void join(vm_area_struct& vma, family_anon_vma* av) {
     auto& member = _members[&vma];
     if (member.anon_vma) return;
+    const rmap_lock lock(_m, rmap_lock_class::anon_vma_lock, av);  // anon_vma_link()
     member.vma = &vma;
     member.anon_vma = av;
     av->head.add(member.anon_vma_node);

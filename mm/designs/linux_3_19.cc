@@ -42,7 +42,7 @@ class linux_3_19_anon_rmap final : public avc_anon_rmap {
     if (!av) return;
     const auto pgoff = f.index.value;
     rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
-    rmap_trace(m(), {.what = walk_step::kind::lock, .name = "anon_vma_lock_read", .object = av->root});
+    const rmap_lock lock(m(), rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
     rmap_trace(
         m(),
         {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});

@@ -51,8 +51,14 @@ class pte_chain_anon_rmap final : public anon_rmap {
   void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
     _mm_by_id.note(mm);
     const pte_handle h(mm, addr);
-    if (old.value) remove(_rmap[old], h);
-    if (now.value) add(_rmap[now], h);
+    if (old.value) {
+      const auto lock = frame_lock(_m, rmap_lock_class::pte_chain_lock, old, _walking);
+      remove(_rmap[old], h);
+    }
+    if (now.value) {
+      const auto lock = frame_lock(_m, rmap_lock_class::pte_chain_lock, now, _walking);
+      add(_rmap[now], h);
+    }
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
@@ -60,7 +66,8 @@ class pte_chain_anon_rmap final : public anon_rmap {
     rmap_trace(_m, {.what = walk_step::kind::start,
                     .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
                     .object = &r});
-    rmap_trace(_m, {.what = walk_step::kind::lock, .name = "pte_chain_lock", .object = &r});
+    const rmap_lock lock(_m, rmap_lock_class::pte_chain_lock, std::uintptr_t{f.pfn.value}, "pte_chain_lock", &r);
+    const walking_frame walking(_walking, f.pfn);
     if (!r.direct.empty()) {
       const pte_handle h = r.direct;  // a copy: rmap_one may unmap it
       visit_pte(_m, f, _mm_by_id, h, rwc);
@@ -179,6 +186,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   machine& _m;
+  pfn_t _walking{};  // the frame a walk in progress holds the lock of
   slab_cache<pte_chain> _chains;
   walk_buffer _buf;
   pfn_table<pte_rmap> _rmap;

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -162,6 +163,28 @@ class walk_buffer {
   std::vector<pte_handle> _v;
   bool _busy = false;
 };
+
+/// The frame whose rmap lock a walk holds while it walks (set for the walk's scope): a PTE
+/// change of that frame inside the walk (try_to_unmap's) is made under the lock already
+/// held, so it takes no lock of its own.
+class walking_frame {
+ public:
+  walking_frame(pfn_t& slot, pfn_t now) : _slot(slot), _prev(std::exchange(slot, now)) {}
+  ~walking_frame() { _slot = _prev; }
+  walking_frame(const walking_frame&) = delete;
+  walking_frame& operator=(const walking_frame&) = delete;
+
+ private:
+  pfn_t& _slot;
+  pfn_t _prev;
+};
+
+/// The per-frame rmap lock of a PTE design (2.5's pte_chain_lock, LegoOS's), taken to change
+/// @pfn's entries unless the walk in progress holds it already.
+inline std::optional<rmap_lock> frame_lock(machine& m, rmap_lock_class c, pfn_t pfn, pfn_t walking) {
+  if (pfn.value == walking.value) return std::nullopt;
+  return std::optional<rmap_lock>{std::in_place, m, c, std::uintptr_t{pfn.value}};
+}
 
 /// Visits the mapping a chain entry names: its VMA is found from the address (a PTE
 /// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.

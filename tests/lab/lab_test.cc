@@ -217,6 +217,38 @@ TEST(LabCompare, FileDesignsCrossEachDesignAndDifferInTheEntriesTheirWalksRead) 
   EXPECT_EQ(prio->object("vm_area_struct.shared (prio_tree_node)")->bytes, 32U);
 }
 
+/// The lock counts of @r for @c.
+const mm::lock_count& lock(const design_run& r, mm::rmap_lock_class c) { return r.locks[static_cast<std::size_t>(c)]; }
+
+// AIM7's collapse, as counts: N children COW the parent's pages, then reclaim walks every
+// page. 2.6.7 does every walk under the family's one anon_vma->lock, each walk reading the
+// whole family; 2.6.34 spreads the walks over each child's own anon_vma; linux-6 takes the
+// family's root lock again, but for walks of one or two entries.
+TEST(LabCompare, LocksShowAim7TheFamilyLockHeldForWholeFamilyWalksOnlyIn267) {
+  std::string text = "spawn P\nP: mmap A anon private pages=4\nP: write A\n";
+  for (int c = 1; c <= 32; ++c) text += fmt::format("P: fork C{0}\nC{0}: write A\n", c);
+  text += "reclaim\ncheck\n";
+  const auto res = compare(load(text),
+                           {.designs = {"linux-6", "linux-2.6.34", "linux-2.6.7", "pte-chain"}, .repeat = 1});
+  ASSERT_EQ(res.exit_code, 0) << res.errors;
+  using lc = mm::rmap_lock_class;
+  const auto& l6 = lock(*res.find("linux-6"), lc::anon_vma_root_rwsem);
+  const auto& l2634 = lock(*res.find("linux-2.6.34"), lc::anon_vma_lock);
+  const auto& l267 = lock(*res.find("linux-2.6.7"), lc::anon_vma_lock);
+  EXPECT_LE(l6.longest, 3U) << "a walk reads the child's own AVC: entry, VMA, PTE";
+  EXPECT_GT(l267.longest, 32U) << "a walk of a child's page reads the family's 33 VMAs";
+  EXPECT_EQ(l267.hottest_work, l267.work) << "one lock for the whole family";
+  EXPECT_EQ(l6.hottest_work, l6.work) << "one root for the whole family";
+  EXPECT_GT(l267.work, 10 * l6.work);
+  EXPECT_LT(l2634.hottest_work, l2634.work / 10) << "2.6.34 locks each child's own anon_vma";
+  EXPECT_EQ(lock(*res.find("linux-6"), lc::anon_vma_lock).acquisitions, 0U);
+  EXPECT_EQ(lock(*res.find("linux-2.6.7"), lc::anon_vma_root_rwsem).acquisitions, 0U);
+  // Every design takes the page-table lock once per PTE its walks examine.
+  for (const auto& r : res.designs) EXPECT_EQ(lock(r, lc::ptl).acquisitions, r.walks.ptes_examined) << r.design;
+  // 2.5 takes each page's chain lock on every map and unmap: 4 pages, 33 mappings each.
+  EXPECT_GT(lock(*res.find("pte-chain"), lc::pte_chain_lock).acquisitions, 4U * 33);
+}
+
 TEST(LabCompare, TheSkeletonKeepsOnlySpawnsForksAndExits) {
   const auto prog = load(fanout + std::string("C3: exit\n"));
   const auto s = skeleton(prog);

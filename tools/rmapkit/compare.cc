@@ -27,6 +27,24 @@ std::string per_mapping(const design_run& r) {
   return b ? fmt::format("{:.1f}", *b) : std::string("-");
 }
 
+/// Each lock class some design took: acquisitions / work under them / the longest hold /
+/// the hottest lock's work (its acquisitions).
+template <typename Row>
+void print_locks(const std::vector<design_run>& runs, Row& row, std::ostream& out) {
+  out << "locks: acquisitions / work under them / longest hold / the busiest lock's work (its acquisitions)\n";
+  for (std::size_t c = 0; c < mm::RMAP_LOCK_CLASSES; ++c) {
+    if (std::none_of(runs.begin(), runs.end(), [&](const design_run& r) { return r.locks[c].acquisitions > 0; }))
+      continue;
+    row(fmt::format("  {}", mm::to_string(static_cast<mm::rmap_lock_class>(c))),
+        [&](const design_run& r) -> std::string {
+          const auto& l = r.locks[c];
+          if (l.acquisitions == 0) return "-";
+          return fmt::format("{}/{}/{}/{}({})", l.acquisitions, l.work, l.longest, l.hottest_work,
+                             l.hottest_acquisitions);
+        });
+  }
+}
+
 void print_text(const sc::program& prog, const std::vector<design_run>& runs, std::ostream& out) {
   constexpr int label = 40;
   std::size_t col = 13;  // wide enough for every design's name and a gap
@@ -70,6 +88,7 @@ void print_text(const sc::program& prog, const std::vector<design_run>& runs, st
     auto e = r.entries_per_walk();
     return e ? fmt::format("{:.2f}", *e) : std::string("-");
   });
+  print_locks(runs, row, out);
   out << "per statement kind: time (us, median) / objects allocated / walk entries / map-unmap entries\n";
   std::set<std::string> kinds;
   for (const auto& r : runs)

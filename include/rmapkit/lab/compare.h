@@ -17,6 +17,7 @@
 //    leaves the machine as it found it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,9 @@ struct design_run {
   std::vector<mm::rmap_object_count> objects;
   /// Work of the rmap walks over the whole run.
   mm::walk_stats walks;
+  /// The kernel locks the design's rmap work took, indexed by mm::rmap_lock_class: how
+  /// often, and how much of that work was done under them (mm::lock_count).
+  std::array<mm::lock_count, mm::RMAP_LOCK_CLASSES> locks{};
   /// Bytes the design adds to each anonymous frame's struct page.
   std::size_t per_frame_bytes = 0;
   /// The design's rmap metadata at its peak (live objects' bytes plus per-frame bytes of

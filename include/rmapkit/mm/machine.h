@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "rmapkit/mm/anon_rmap.h"
@@ -58,6 +59,32 @@ struct walk_stats {
   std::uint64_t misses = 0;         ///< visited VMAs that did not map the folio
   std::uint64_t entries = 0;        ///< rmap entries examined: AVCs, list nodes, chain entries
   std::uint64_t upkeep = 0;         ///< entries read to add or remove a mapping (chain searches, duplicate checks)
+};
+
+/// The kernel locks that rmap work takes, by era, as the design lab counts them
+/// (machine::lock_stats()): which lock each design's walks, faults, forks and exits take.
+enum class rmap_lock_class : std::uint8_t {
+  anon_vma_root_rwsem,  ///< anon_vma->root->rwsem: one lock per fork family (2.6.35 on; a mutex until 3.8)
+  anon_vma_lock,        ///< anon_vma->lock: each anon_vma's own spinlock (2.6.7 to 2.6.34)
+  i_mmap_rwsem,         ///< mapping->i_mmap_rwsem (3.16 on; i_mmap_mutex from 3.0)
+  i_mmap_lock,          ///< mapping->i_mmap_lock, a spinlock (2.6.x)
+  pte_chain_lock,       ///< 2.5's per-page bit spinlock over page->pte
+  pcache_lock,          ///< LegoOS's per-frame rmap lock
+  ptl,                  ///< the page-table lock of the PTE page a walk looks into
+};
+inline constexpr std::size_t RMAP_LOCK_CLASSES = 7;
+/// The lock's kernel name ("anon_vma->root->rwsem", ...).
+[[nodiscard]] const char* to_string(rmap_lock_class c);
+
+/// One lock class over a run. Work is rmap work done while a lock of the class was held:
+/// entries read, VMAs visited, PTEs examined and entries read to add or remove a mapping
+/// (walk_stats); a hold that only links an object counts an acquisition and no work.
+struct lock_count {
+  std::uint64_t acquisitions = 0;
+  std::uint64_t work = 0;
+  std::uint64_t longest = 0;               ///< the most work under one hold
+  std::uint64_t hottest_work = 0;          ///< the most work under one lock of the class (one instance)
+  std::uint64_t hottest_acquisitions = 0;  ///< how often that lock was taken: its holders queue on it
 };
 
 /// One step of an rmap walk, as `rmapkit walk` shows it. Walks report their steps where
@@ -268,6 +295,17 @@ class machine final : private pte_observer {
   };
   [[nodiscard]] anon_footprint_t anon_footprint() const;
   walk_stats& stats() { return _walk; }
+  /// Lock counting (off by default: it costs a hash lookup per hold). `rmapkit compare`
+  /// turns it on; lock_stats() is indexed by rmap_lock_class.
+  void set_lock_accounting(bool on) { _lock_accounting = on; }
+  [[nodiscard]] bool lock_accounting() const { return _lock_accounting; }
+  [[nodiscard]] const std::array<lock_count, RMAP_LOCK_CLASSES>& lock_stats() const { return _locks; }
+  /// The work counter a lock hold charges (walk_stats, summed).
+  [[nodiscard]] std::uint64_t lock_work() const {
+    return _walk.entries + _walk.vmas_visited + _walk.ptes_examined + _walk.upkeep;
+  }
+  /// A hold of the lock @instance of class @c ended, with @work done under it.
+  void lock_released(rmap_lock_class c, std::uintptr_t instance, std::uint64_t work);
   /// The anonymous reverse-map design in use (linux-6: anon_vma, AVCs, interval trees).
   [[nodiscard]] const anon_rmap& anon_rmap_design() const { return *_anon; }
   /// The file reverse-map design in use (interval-tree: the machine's own i_mmap).
@@ -510,6 +548,12 @@ class machine final : private pte_observer {
   std::uint64_t _anon_vma_serial = 0, _mm_serial = 0;
   walk_stats _walk;
   walk_tracer _tracer;
+  bool _lock_accounting = false;
+  std::array<lock_count, RMAP_LOCK_CLASSES> _locks{};
+  struct lock_instance {
+    std::uint64_t acquisitions = 0, work = 0;
+  };
+  std::array<std::unordered_map<std::uintptr_t, lock_instance>, RMAP_LOCK_CLASSES> _lock_instances;
   // Sizes: the objsize column of /proc/slabinfo for these caches on Linux 6.18.
   object_counter _anon_vma_count{"anon_vma", 104};
   object_counter _avc_count{"anon_vma_chain", 64};
