@@ -366,6 +366,40 @@ void rmap_walk_file_windows(benchmark::State& st, std::string design) {
   m.file_put(f);
 }
 
+/// The KSM headline of 4.13 (Andrea Arcangeli, 2016: migrating one KSM page shared a
+/// million times took over a minute): N equal pages of one process, merged by ksmd, then
+/// one KSM page migrated, again and again. Under ksm-chains it has at most 256 mappings;
+/// under ksm-flat all N. Counters: the page's mappings and the PTEs each migration moved.
+void ksm_migrate(benchmark::State& st, std::string design) {
+  const auto n = static_cast<std::uint64_t>(st.range(0));
+  mm::machine m(design);
+  auto* p = m.mm_alloc("P");
+  const std::uint64_t per_vma = std::min<std::uint64_t>(n, 65536);
+  for (std::uint64_t v = 0; v * per_vma < n; ++v) {
+    const std::uint64_t pages = std::min(per_vma, n - v * per_vma);
+    must(m.do_mmap(*p, slot(v), pages, RW, false, nullptr, pgoff_t{0}), "mmap");
+    for (std::uint64_t i = 0; i < pages; ++i) must(m.access(*p, page_addr(slot(v), i), true, 0x42), "write");
+    must(m.do_madvise(*p, slot(v), pages, mm::madv::mergeable), "madvise");
+  }
+  m.ksm_run_to_fixpoint();
+  pfn_t page = folio_at(m, *p, slot(0)).pfn;
+  must(m.folio_of(page).is_ksm(), "a KSM page");
+  const auto mappings = m.folio_of(page).mapcount;
+  const auto before = m.stats();
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    auto moved = m.migrate_folio(page);
+    sw.stop(st);
+    must(moved.has_value(), "migrated");
+    page = *moved;
+  }
+  st.counters["mappings"] = static_cast<double>(mappings);
+  st.counters["ptes/migration"] = static_cast<double>(m.stats().ptes_examined - before.ptes_examined) / iters(st);
+  sw.per(st, "us/migration", iters(st) * 1000);
+  m.exit_mm(p);
+}
+
 /// folio_referenced(): the walk plus page_vma_mapped and the young-bit test per VMA.
 void folio_referenced(benchmark::State& st, std::string design) {
   const auto sharers = static_cast<std::uint64_t>(st.range(0));
@@ -623,6 +657,11 @@ void register_all() {
         tiny_sharers);
     add("rmap_walk_file_windows/" + std::string(fv), [d](benchmark::State& st) { rmap_walk_file_windows(st, d); },
         {{16}, {256}, {4096}}, {{4}});
+  }
+  for (std::string_view k : mm::ksm_rmap_designs()) {
+    const std::string d = mm::rmap_design_name{"linux-6", "interval-tree", std::string(k)}.full();
+    add("ksm_migrate/" + std::string(k), [d](benchmark::State& st) { ksm_migrate(st, d); },
+        {{256}, {4096}, {65536}, {1048576}}, {{300}});
   }
   const std::vector<args> sizes = {{1000}, {10000}, {100000}, {1000000}};
   add("itree_insert", itree_insert, sizes, {{100}});

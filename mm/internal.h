@@ -96,6 +96,9 @@ struct ksm_state {
   std::vector<std::uint64_t> mlock_batch;
   std::map<std::uint64_t, ksm_rmap_item*> unstable;
   std::uint64_t full_scans = 0;
+  /// Mappings one KSM page takes before a dup starts: 256 since 4.13 (`ksm-chains`); no
+  /// limit before (`ksm-flat`, the design: one stable node and page per content).
+  std::size_t max_page_sharing = KSM_MAX_PAGE_SHARING;
 };
 
 // ---- walking the VMAs of a range (mmap.cc, mprotect.cc, madvise.cc, mlock.cc) --------------

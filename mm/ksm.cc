@@ -141,10 +141,10 @@ void machine::remove_rmap_item_from_tree(ksm_rmap_item& item) {
 
 namespace {
 
-/// Whether @node can take @more mappings under max_page_sharing. A node with no
+/// Whether @node can take @more mappings under @max_page_sharing. A node with no
 /// rmap_item left takes none (its KSM page may live on in forked children, unrecorded).
-bool sharing_candidate(const ksm_stable_node& node, std::size_t more = 0) {
-  return !node.hlist.empty() && node.hlist.size() + more < KSM_MAX_PAGE_SHARING;
+bool sharing_candidate(const ksm_stable_node& node, std::size_t max_page_sharing, std::size_t more = 0) {
+  return !node.hlist.empty() && node.hlist.size() + more < max_page_sharing;
 }
 
 }  // namespace
@@ -164,16 +164,17 @@ ksm_stable_node* machine::stable_node_dup(ksm_tree_entry& chain, bool prune) {
       remove_node_from_stable_tree(dup);
       continue;
     }
-    const bool better = !found || (sharing_candidate(*dup) &&
-                                   (!sharing_candidate(*found) || dup->hlist.size() > found->hlist.size()));
+    const auto limit = _ksm->max_page_sharing;
+    const bool better = !found || (sharing_candidate(*dup, limit) &&
+                                   (!sharing_candidate(*found, limit) || dup->hlist.size() > found->hlist.size()));
     if (!better) continue;
     found = dup;
-    if (!prune && sharing_candidate(*found)) break;
+    if (!prune && sharing_candidate(*found, _ksm->max_page_sharing)) break;
   }
   if (!found) return nullptr;
   if (chain.dups.size() == 1) {
     chain.chain = false;
-  } else if (chain.dups.front().get() != found && sharing_candidate(*found, 1)) {
+  } else if (chain.dups.front().get() != found && sharing_candidate(*found, _ksm->max_page_sharing, 1)) {
     auto at = std::find_if(chain.dups.begin(), chain.dups.end(), [found](const auto& d) { return d.get() == found; });
     chain.dups.splice(chain.dups.begin(), chain.dups, at);
   }
@@ -213,7 +214,7 @@ ksm_stable_node* machine::stable_tree_search(std::uint64_t content) {
     // Equal content: every dup full means the page waits for a partner in the
     // unstable tree, and a merge there adds a dup.
     const int cmp = ksm_content_cmp(content, e->content);
-    if (cmp == 0) return sharing_candidate(*v.dup) ? v.dup : nullptr;
+    if (cmp == 0) return sharing_candidate(*v.dup, _ksm->max_page_sharing) ? v.dup : nullptr;
     e = _ksm->tree.child_of(*e, cmp > 0);
   }
   return nullptr;

@@ -263,6 +263,38 @@ def main():
              "children N", "rmap work under one hold", longest)
     sections["locks"] = (cmd, table(["N"] + [f"{d} (`{lock_of[d]}`)" for d in lock_designs], rows))
 
+    # 8. KSM: migrating one KSM page as its sharers grow, flat stable tree against chains (4.13).
+    bench = os.path.normpath(os.path.join(os.path.dirname(tool), "..", "..", "bench", "rmapkit_bench"))
+    if not os.access(bench, os.X_OK):
+        sys.exit(f"{bench}: not built (the benchmarks build beside the tool)")
+    r = subprocess.run([bench, "--benchmark_filter=ksm_migrate", "--benchmark_format=json"], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        sys.exit(f"{bench} --benchmark_filter=ksm_migrate failed ({r.returncode}):\n{r.stderr}")
+    cells = {}
+    for b in json.loads(r.stdout)["benchmarks"]:
+        _, design, n = b["run_name"].split("/")[:3]
+        cells[(int(n), design)] = f"{int(b['mappings'])} / {b['us/migration']:.1f} µs"
+    ns_ksm = sorted({n for n, _ in cells})
+    rows = [[f"{n:,}"] + [cells[(n, d)] for d in ("ksm-chains", "ksm-flat")] for n in ns_ksm]
+    sections["ksm"] = ("rmapkit_bench --benchmark_filter=ksm_migrate", table(["equal pages N", "ksm-chains", "ksm-flat"],
+                                                                           rows))
+    counters = []
+    text = rmapkit(["gen", "ksm", "--pages", "250000", "--children", "3"], tool)
+    with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
+        f.write(text)
+        path = f.name
+    try:
+        for d in ("linux-6", "linux-6+ksm-flat"):
+            out = subprocess.run([tool, "run", path, "--design", d, "--ksm-counters"], capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"rmapkit run --design {d} failed ({out.returncode}):\n{out.stderr}")
+            line = [l for l in out.stderr.splitlines() if l.startswith("ksm line")][-1]
+            counters.append([d, "`" + line.split(": ", 1)[1] + "`"])
+    finally:
+        os.unlink(path)
+    sections["ksmcounters"] = (None, table(["design", "KSM counters after the merge"], counters))
+
     # 5. The linux-6 design against the kernel (kmem tracepoints).
     if a.vs_kernel:
         rows = []

@@ -54,6 +54,8 @@ constexpr auto names_of(const Rows& rows) {
 
 constexpr auto design_names = names_of(registry);
 constexpr auto file_design_names = names_of(file_registry);
+// KSM's are not objects of their own: the stable tree takes a limit (ksm.cc).
+constexpr std::array<std::string_view, 2> ksm_design_names{"ksm-chains", "ksm-flat"};
 
 std::string known(std::span<const std::string_view> names) {
   std::string s;
@@ -78,18 +80,44 @@ std::unique_ptr<file_rmap> make_file_rmap(std::string_view name, machine& m) {
   throw std::invalid_argument(fmt::format("unknown file rmap design '{}' (known: {})", name, known(file_design_names)));
 }
 
-std::string rmap_design_name::full() const { return file == file_design_names[0] ? anon : anon + "+" + file; }
+std::span<const std::string_view> ksm_rmap_designs() { return ksm_design_names; }
+
+std::string rmap_design_name::full() const {
+  std::string s = anon;
+  if (file != file_design_names[0]) s += "+" + file;
+  if (ksm != ksm_design_names[0]) s += "+" + ksm;
+  return s;
+}
 
 rmap_design_name parse_design(std::string_view name) {
+  auto is_one_of = [](const auto& names, std::string_view n) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
   const auto plus = name.find('+');
-  rmap_design_name d{std::string(name.substr(0, plus)),
-                     std::string(plus == std::string_view::npos ? file_design_names[0] : name.substr(plus + 1))};
-  if (std::find(design_names.begin(), design_names.end(), d.anon) == design_names.end())
-    throw std::invalid_argument(fmt::format("unknown rmap design '{}' (known: {}; add +FILE for a file design: {})",
-                                            name, known(design_names), known(file_design_names)));
-  if (std::find(file_design_names.begin(), file_design_names.end(), d.file) == file_design_names.end())
+  rmap_design_name d{std::string(name.substr(0, plus)), std::string(file_design_names[0]),
+                     std::string(ksm_design_names[0])};
+  if (!is_one_of(design_names, d.anon))
     throw std::invalid_argument(
-        fmt::format("unknown file rmap design '{}' in '{}' (known: {})", d.file, name, known(file_design_names)));
+        fmt::format("unknown rmap design '{}' (known: {}; add +FILE for a file design: {}; +KSM for a KSM design: {})",
+                    name, known(design_names), known(file_design_names), known(ksm_design_names)));
+  bool file = false, ksm = false;
+  for (auto rest = plus == std::string_view::npos ? std::string_view{} : name.substr(plus + 1); !rest.empty();) {
+    const auto next = rest.find('+');
+    const auto part = rest.substr(0, next);
+    rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+    if (is_one_of(file_design_names, part) && !file) {
+      d.file = std::string(part);
+      file = true;
+    } else if (is_one_of(ksm_design_names, part) && !ksm) {
+      d.ksm = std::string(part);
+      ksm = true;
+    } else {
+      throw std::invalid_argument(
+          fmt::format("unknown or repeated design part '{}' in '{}' (file designs: {}; KSM "
+                      "designs: {})",
+                      part, name, known(file_design_names), known(ksm_design_names)));
+    }
+  }
   return d;
 }
 

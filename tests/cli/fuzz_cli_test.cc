@@ -36,8 +36,8 @@ TEST(FuzzCli, BadArgumentsNameTheArgumentAndTheReason) {
            {{"--profile", "/no/such.json"}, "rmapkit fuzz: --profile: /no/such.json: cannot read the profile file\n"},
            {{"--design", "linux-1"}, "rmapkit fuzz: --design linux-1: unknown rmap design 'linux-1' (known: linux-6, "},
            {{"--design", "linux-6+btree"},
-            "rmapkit fuzz: --design linux-6+btree: unknown file rmap design 'btree' in 'linux-6+btree' (known: "
-            "interval-tree, prio-tree, list)\n"},
+            "rmapkit fuzz: --design linux-6+btree: unknown or repeated design part 'btree' in 'linux-6+btree' (file "
+            "designs: interval-tree, prio-tree, list; KSM designs: ksm-chains, ksm-flat)\n"},
            {{"--plant-fault", "gremlin"}, "rmapkit fuzz: --plant-fault gremlin: no such fault (read-as-write)\n"},
        }) {
     std::vector<std::string> argv{rmapkit_bin(), "fuzz", "--model-only", "--out", out};

@@ -52,7 +52,7 @@ TEST(ViewCli, BadInputIsOneClearLineAndExit2) {
       << design.err;
   const auto file_design = run({rmapkit_bin(), "show", path, "--design", "linux-6+btree"});
   EXPECT_EQ(file_design.exit_code, 2);
-  EXPECT_NE(file_design.err.find("unknown file rmap design 'btree' in 'linux-6+btree' (known: interval-tree, "),
+  EXPECT_NE(file_design.err.find("unknown or repeated design part 'btree' in 'linux-6+btree' (file designs: "),
             std::string::npos)
       << file_design.err;
 }

@@ -1,6 +1,8 @@
 // KSM in the model: the sysfs counters for N identical pages under max_page_sharing,
 // the formula the kernel's ksm selftests rely on (checked on the kernel: 257 pages leave
 // one page unshared, 600 give 256+256+88, 1000 give 3x256+232).
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include "rmapkit/mm/machine.h"
@@ -48,6 +50,33 @@ INSTANTIATE_TEST_SUITE_P(N, KsmSharing, ::testing::Values(2, 3, 100, 255, 256, 2
 // the swap cache. Merging write-protects the PTE and cleans it, so the dirt must move to
 // the folio: otherwise, once every sharer has copied the KSM page away, a clean swap-cache
 // folio would differ from its slot and reclaim could drop the only copy of the data.
+// ksm-flat (before 4.13): one stable node takes every mapping of its content, and a walk
+// of its page (migration, here) reads every one of them; ksm-chains caps a page at 256.
+TEST(KsmDesigns, TheFlatTreeKeepsOnePageForEveryMappingAndMigrationWalksThemAll) {
+  for (const char* design : {"linux-6", "linux-6+ksm-flat"}) {
+    machine m(design);
+    auto* p = m.mm_alloc("P");
+    const std::uint64_t n = 600;
+    ASSERT_EQ(m.do_mmap(*p, A, n, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_madvise(*p, A, n, madv::mergeable), 0);
+    for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 1), 0);
+    m.ksm_run_to_fixpoint();
+    const bool flat = std::string_view(design) == "linux-6+ksm-flat";
+    const auto k = m.ksm_counters();
+    EXPECT_EQ(k.pages_shared, flat ? 1U : 3U) << design;
+    EXPECT_EQ(k.stable_node_chains, flat ? 0U : 1U) << design;
+    const pfn_t page = p->pgd.get(A).pfn();
+    EXPECT_EQ(m.folio_of(page).mapcount, flat ? 600 : 256) << design;
+    m.stats() = {};
+    ASSERT_TRUE(m.migrate_folio(page));
+    EXPECT_EQ(m.stats().ptes_examined, flat ? 600U : 256U) << design;
+    EXPECT_EQ(m.check_invariants(), "");
+    m.exit_mm(p);
+    m.ksm_drop_exited();
+    EXPECT_EQ(m.live().total(), 0U) << design;
+  }
+}
+
 TEST(KsmMerge, WriteProtectMovesAPtesDirtyBitToTheFolio) {
   machine m;
   auto* p = m.mm_alloc("P");

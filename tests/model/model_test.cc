@@ -1,6 +1,7 @@
 // The model against the kernel's golden reports, and the model's invariants through
 // random scenarios (a RapidCheck property over `rmapkit gen random`).
 #include <dirent.h>
+#include <chrono>
 
 #include <algorithm>
 #include <cstdlib>
@@ -90,6 +91,55 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpus,
                            return std::get<0>(tp.param) + "_" + design;
                          });
 
+/// Whether a run of @prog under linux-6 (ksm-chains) ever had max_page_sharing (256)
+/// mappings of KSM pages: only then can a content have filled a KSM page, where ksm-flat
+/// would have given it more.
+bool ksm_mappings_reached_the_limit(const scenario::program& prog) {
+  mm::machine m("linux-6");
+  bool reached = false;
+  run_options opts;
+  opts.on_statement = [&](const scenario::op&, std::chrono::nanoseconds) {
+    const auto k = m.ksm_counters();
+    reached = reached || k.pages_shared + k.pages_sharing >= mm::KSM_MAX_PAGE_SHARING;
+  };
+  std::ostringstream o, e;
+  (void)run_on(m, prog, o, e, opts);
+  return reached;
+}
+
+/// The pre-4.13 flat stable tree on every corpus scenario: the kernel's report, except
+/// where KSM merged max_page_sharing (256) mappings or more; there ksm-flat may put more
+/// mappings on one page than the kernel does: a design that changes results, not only
+/// costs. At least one corpus scenario shows it.
+class ModelCorpusKsmFlat : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelCorpusKsmFlat, SameReportUnlessAContentOutgrewMaxPageSharing) {
+  std::string base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+  auto sc = scenario::parse_file(base + ".rmap");
+  ASSERT_TRUE(sc) << sc.error().str();
+  auto prog = scenario::resolve(*sc);
+  ASSERT_TRUE(prog) << prog.error().str();
+  std::string out, err;
+  ASSERT_EQ(run_checked(*prog, out, err, false, "linux-6+ksm-flat"), 0) << err;
+  if (out != testing::slurp(base + ".expected")) {
+    EXPECT_TRUE(ksm_mappings_reached_the_limit(*prog)) << "ksm-flat differs from the kernel below 256 KSM mappings";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ModelCorpusKsmFlat, ::testing::ValuesIn(corpus()));
+
+TEST(ModelDesigns, KsmFlatDiffersFromTheKernelWhereAPageFilled) {
+  auto sc = scenario::parse_file(std::string(RMAPKIT_SCENARIO_DIR) + "/68_ksm_checksum_before_the_stable_tree.rmap");
+  ASSERT_TRUE(sc);
+  auto prog = scenario::resolve(*sc);
+  ASSERT_TRUE(prog);
+  std::string flat, chains, err;
+  ASSERT_EQ(run_checked(*prog, flat, err, false, "linux-6+ksm-flat"), 0) << err;
+  ASSERT_EQ(run_checked(*prog, chains, err, false, "linux-6"), 0) << err;
+  EXPECT_NE(flat.find("page P A 1 frame=1 count=257 anon ksm"), std::string::npos) << "257 on one page";
+  EXPECT_EQ(chains.find("count=257"), std::string::npos);
+}
+
 TEST(ModelDesigns, AllSixHistoricalDesignsAreRegistered) {
   EXPECT_EQ(designs(),
             (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
@@ -106,6 +156,11 @@ TEST(ModelDesigns, ThreeFileDesignsCombineWithEveryAnonymousOne) {
   EXPECT_EQ(mm::machine("linux-2.6.7+prio-tree").design_name(), "linux-2.6.7+prio-tree");
   EXPECT_EQ(mm::machine("linux-6+interval-tree").design_name(), "linux-6");
   EXPECT_THROW(mm::machine("linux-6+btree"), std::invalid_argument);
+  EXPECT_THROW(mm::machine("linux-6+list+prio-tree"), std::invalid_argument);
+  EXPECT_EQ(mm::machine("linux-6+ksm-flat+list").design_name(), "linux-6+list+ksm-flat");
+  auto k = mm::ksm_rmap_designs();
+  EXPECT_EQ(std::vector<std::string>(k.begin(), k.end()), (std::vector<std::string>{"ksm-chains", "ksm-flat"}));
+  EXPECT_EQ(mm::machine("linux-6+ksm-chains").design_name(), "linux-6");
   EXPECT_THROW(mm::machine("linux-7"), std::invalid_argument);
 }
 

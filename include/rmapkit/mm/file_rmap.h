@@ -60,12 +60,20 @@ class file_rmap {
 /// The file design called @name for machine @m; std::invalid_argument names the known ones.
 [[nodiscard]] std::unique_ptr<file_rmap> make_file_rmap(std::string_view name, machine& m);
 
-/// A machine's design name split into its anonymous and file parts: "linux-6" is
-/// {"linux-6", "interval-tree"}; "linux-2.6.7+prio-tree" is {"linux-2.6.7", "prio-tree"}.
-/// std::invalid_argument (naming the known designs) when either part is unknown.
+/// KSM's stable tree designs: `ksm-chains` (4.13 on, the default: a KSM page takes at most
+/// max_page_sharing = 256 mappings, then a dup starts a chain) and `ksm-flat` (before: one
+/// stable node and one KSM page per content, whatever its sharers). Unlike the anonymous
+/// and file designs, this one changes results: past 256 sharers of one content, ksm-flat
+/// maps them all to one page where the kernel (and ksm-chains) makes more.
+[[nodiscard]] std::span<const std::string_view> ksm_rmap_designs();
+
+/// A machine's design name split into its parts: "linux-6" is {"linux-6", "interval-tree",
+/// "ksm-chains"}; "linux-2.6.7+prio-tree+ksm-flat" is {"linux-2.6.7", "prio-tree",
+/// "ksm-flat"}. The parts after ANON may come in either order. std::invalid_argument
+/// (naming the known designs) when a part is unknown or given twice.
 struct rmap_design_name {
-  std::string anon, file;
-  /// The canonical name: ANON alone when FILE is the default, else ANON+FILE.
+  std::string anon, file, ksm = "ksm-chains";
+  /// The canonical name: ANON, then +FILE and +KSM where they are not the defaults.
   [[nodiscard]] std::string full() const;
 };
 [[nodiscard]] rmap_design_name parse_design(std::string_view name);
