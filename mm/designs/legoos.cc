@@ -43,14 +43,9 @@ class legoos_anon_rmap final : public anon_rmap {
   void pte_changed(mm_struct& mm, vaddr_t addr, pfn_t old, pfn_t now) override {
     _mm_by_id.note(mm);
     const pte_handle h(mm, addr);
-    if (old.value) {
-      const auto lock = frame_lock(_m, rmap_lock_class::pcache_lock, old, _walking);
-      remove(_first[old], h);
-    }
-    if (now.value) {
-      const auto lock = frame_lock(_m, rmap_lock_class::pcache_lock, now, _walking);
-      add(_first[now], h);
-    }
+    change_pte_entries(
+        _m, rmap_lock_class::pcache_lock, _walking, old, now, [&](pfn_t pfn) { remove(_first[pfn], h); },
+        [&](pfn_t pfn) { add(_first[pfn], h); });
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {

@@ -186,6 +186,21 @@ inline std::optional<rmap_lock> frame_lock(machine& m, rmap_lock_class c, pfn_t 
   return std::optional<rmap_lock>{std::in_place, m, c, std::uintptr_t{pfn.value}};
 }
 
+/// A PTE design's pte_changed(): @old's entries lose the mapping (@remove) and @now's gain
+/// it (@add), each under its frame's lock (frame_lock()).
+template <typename Remove, typename Add>
+void change_pte_entries(machine& m, rmap_lock_class c, pfn_t walking, pfn_t old, pfn_t now, Remove&& remove,
+                        Add&& add) {
+  if (old.value) {
+    const auto lock = frame_lock(m, c, old, walking);
+    remove(old);
+  }
+  if (now.value) {
+    const auto lock = frame_lock(m, c, now, walking);
+    add(now);
+  }
+}
+
 /// Visits the mapping a chain entry names: its VMA is found from the address (a PTE
 /// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.
 inline bool visit_pte(machine& m, folio& f, const mm_registry& mms, pte_handle h, const rmap_walk_control& rwc) {
