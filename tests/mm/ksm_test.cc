@@ -51,8 +51,8 @@ INSTANTIATE_TEST_SUITE_P(N, KsmSharing, ::testing::Values(2, 3, 100, 255, 256, 2
 // the folio: otherwise, once every sharer has copied the KSM page away, a clean swap-cache
 // folio would differ from its slot and reclaim could drop the only copy of the data.
 // ksm-flat (before 4.13): one stable node takes every mapping of its content, and a walk
-// of its page (migration, here) reads every one of them; ksm-chains caps a page at 256.
-TEST(KsmDesigns, TheFlatTreeKeepsOnePageForEveryMappingAndMigrationWalksThemAll) {
+// of its page (migration, unmapping) reads every one of them; ksm-chains caps a page at 256.
+TEST(KsmDesigns, TheFlatTreeKeepsOnePageForEveryMappingAndMigrationAndUnmapWalkThemAll) {
   for (const char* design : {"linux-6", "linux-6+ksm-flat"}) {
     machine m(design);
     auto* p = m.mm_alloc("P");
@@ -68,7 +68,14 @@ TEST(KsmDesigns, TheFlatTreeKeepsOnePageForEveryMappingAndMigrationWalksThemAll)
     const pfn_t page = p->pgd.get(A).pfn();
     EXPECT_EQ(m.folio_of(page).mapcount, flat ? 600 : 256) << design;
     m.stats() = {};
-    ASSERT_TRUE(m.migrate_folio(page));
+    const auto moved = m.migrate_folio(page);
+    ASSERT_TRUE(moved);
+    EXPECT_EQ(m.stats().ptes_examined, flat ? 600U : 256U) << design;
+    // Unmapping it (reclaim's try_to_unmap, after add_to_swap) walks the same rmap_items.
+    folio& f = m.folio_of(*moved);
+    ASSERT_TRUE(m.add_to_swap(f));
+    m.stats() = {};
+    EXPECT_TRUE(m.try_to_unmap(f)) << design;
     EXPECT_EQ(m.stats().ptes_examined, flat ? 600U : 256U) << design;
     EXPECT_EQ(m.check_invariants(), "");
     m.exit_mm(p);
