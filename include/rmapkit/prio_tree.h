@@ -115,7 +115,7 @@ class prio_tree {
     if (_root == nullptr) _bits = 1;
   }
 
-  /// Calls f(T&) on every interval containing [qs, ql]'s overlap, depth first, each list
+  /// Calls f(T&) on every interval that overlaps [qs, ql], depth first, each list
   /// after its tree node; f returns false to stop. False when f stopped the query.
   template <typename F, typename Seen = prio_tree_unseen>
   bool for_each_overlap(std::uint64_t qs, std::uint64_t ql, F&& f, Seen&& seen = {}) const {
