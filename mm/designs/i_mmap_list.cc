@@ -62,7 +62,9 @@ class list_file_rmap final : public file_rmap {
     _nodes.free();
     _m.stats().upkeep++;  // one list_head unlinked
     // The file may go with its last VMA: its lists must not outlive it.
-    if (auto l = _lists.find(vma.vm_file); l->second.i_mmap.empty() && l->second.i_mmap_shared.empty()) _lists.erase(l);
+    if (auto l = _lists.find(vma.vm_file);
+        l != _lists.end() && l->second.i_mmap.empty() && l->second.i_mmap_shared.empty())
+      _lists.erase(l);
   }
   // The lists are not ordered by offset: a VMA whose range changes stays where it is.
   void range_changed(vm_area_struct& /*vma*/, bool /*before*/) override {}
