@@ -112,7 +112,9 @@ class list_file_rmap final : public file_rmap {
   // Every member on its file's list of the right kind, and every list entry a member.
   [[nodiscard]] std::string check() const override {
     std::size_t on_lists = 0;
-    for (const auto& [as, lists] : _lists) {
+    for (const auto& entry : _lists) {
+      const address_space* as = entry.first;  // not a structured binding: the lambda below reads it
+      const file_lists& lists = entry.second;
       std::string bad;
       auto count = [&](const list_head<file_member>& l, bool shared) {
         l.for_each([&](const file_member& m) {
