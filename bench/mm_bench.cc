@@ -329,6 +329,46 @@ void rmap_walk(benchmark::State& st, std::string design, shared_page::kind k) {
   sw.per(st, "ns/vma", static_cast<double>(visited));
 }
 
+/// The physical limit of a walk: a walk of the shared page whose rmap_one reads the PTE
+/// (what every real rmap_one does first) against a loop that only reads the same PTEs from
+/// a list of (mm, address) made in advance — the one unavoidable load per mapping, from
+/// the same page tables. Both are timed in turns in one run, so "x baseline" is a ratio
+/// that carries from host to host where nanoseconds do not.
+void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kind k) {
+  const auto sharers = static_cast<std::uint64_t>(st.range(0));
+  shared_page w(design, k, sharers);
+  auto& f = w.folio();
+  std::uint64_t found = 0;
+  mm::rmap_walk_control rwc;
+  rwc.rmap_one = [&found, &f](mm::folio&, mm::vm_area_struct& vma, vaddr_t addr) {
+    found += vma.vm_mm->pgd.get(addr).pfn() == f.pfn ? 1U : 0U;
+    return true;
+  };
+  std::vector<std::pair<const mm::page_table*, vaddr_t>> ptes;
+  for (auto* q : w.procs) ptes.emplace_back(&q->pgd, slot(0));
+  const auto reps = batch(sharers);
+  std::uint64_t read = 0;
+  double walk_s = 0, base_s = 0;
+  for (auto _ : st) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < reps; ++i) w.m.rmap_walk(f, rwc);
+    auto t1 = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < reps; ++i)
+      for (auto [pt, a] : ptes) read += pt->get(a).pfn() == f.pfn ? 1U : 0U;
+    auto t2 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(read);
+    const double ws = std::chrono::duration<double>(t1 - t0).count();
+    walk_s += ws;
+    base_s += std::chrono::duration<double>(t2 - t1).count();
+    st.SetIterationTime(ws);
+  }
+  const double mappings = static_cast<double>(sharers * reps) * iters(st);
+  must(static_cast<double>(found) == mappings && static_cast<double>(read) == mappings, "every PTE read, once");
+  st.counters["ns/mapping"] = walk_s * 1e9 / mappings;
+  st.counters["baseline ns/mapping"] = base_s * 1e9 / mappings;
+  st.counters["x baseline"] = base_s > 0 ? walk_s / base_s : 0.0;
+}
+
 /// The prio tree's case: one process maps N windows of 4 pages of a big file at scattered
 /// offsets; a walk of a page that one window holds. The lists read all N windows; a tree
 /// reads its path and the hit (entries/walk is the design's own count).
@@ -637,6 +677,9 @@ void register_all() {
     add(
         "rmap_walk_anon/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::anon); }, sharers,
         tiny_sharers);
+    add(
+        "walk_vs_baseline/anon/" + d, [d](benchmark::State& st) { walk_vs_baseline(st, d, shared_page::kind::anon); },
+        sharers, tiny_sharers);
     // KSM: up to max_page_sharing (256) mappings per KSM page.
     add("rmap_walk_ksm/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::ksm); },
         {{2}, {16}, {64}, {256}}, {{2}});
@@ -655,6 +698,9 @@ void register_all() {
     add(
         "rmap_walk_file" + suffix, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::file); }, sharers,
         tiny_sharers);
+    add(
+        "walk_vs_baseline/file/" + std::string(fv),
+        [d](benchmark::State& st) { walk_vs_baseline(st, d, shared_page::kind::file); }, sharers, tiny_sharers);
     add("rmap_walk_file_windows/" + std::string(fv), [d](benchmark::State& st) { rmap_walk_file_windows(st, d); },
         {{16}, {256}, {4096}}, {{4}});
   }

@@ -43,11 +43,9 @@ int machine::do_mremap_move(mm_struct& mm, vaddr_t addr, std::uint64_t pages, va
   n->vm_pgoff = pgoff;
   anon_vma_clone(*n, *vma);
   vma_link(n);
-  // move_page_tables(): the same entries at the new address; folios are untouched.
-  mm.pgd.for_each(addr, end, [&](vaddr_t a, pte_t pte) {
-    mm.pgd.set(a, pte_t{});
-    mm.pgd.set(vaddr_t{new_addr.value + (a.value - addr.value)}, pte);
-  });
+  // move_page_tables(): the same entries at the new address, whole tables where they can
+  // go whole; folios are untouched.
+  mm.pgd.move_range(addr, end, new_addr);
   remove_vma(vma);
   mm.pgd.free_empty(addr, end);
   vma_merge_existing(n);

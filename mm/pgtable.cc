@@ -1,6 +1,8 @@
 // Kernel: mm/memory.c (__pte_alloc and friends), mm/pgtable-generic.c, free_pgtables().
 #include "rmapkit/mm/pgtable.h"
 
+#include <algorithm>
+
 namespace rmapkit::mm {
 
 page_table::pte_table* page_table::lookup(vaddr_t addr) const {
@@ -24,32 +26,94 @@ pte_t page_table::get_slow(vaddr_t addr) const {
   return pte ? pte->e[index(addr, 12)] : pte_t{};
 }
 
+page_table::pmd_table* page_table::find_pmd_dir(vaddr_t addr) const {
+  if (!_pgd) return nullptr;
+  auto* pud = _pgd->e[index(addr, 39)].get();
+  return pud ? pud->e[index(addr, 30)].get() : nullptr;
+}
+
+page_table::pmd_table& page_table::pmd_dir(vaddr_t addr) {
+  auto child = [this](auto& dir, unsigned i) -> auto& {
+    auto& slot = dir.e[i];
+    if (!slot) {
+      slot = std::make_unique<typename std::remove_reference_t<decltype(slot)>::element_type>();
+      ++dir.used;
+      ++_tables;
+    }
+    return *slot;
+  };
+  if (!_pgd) _pgd = std::make_unique<pgd_table>();
+  return child(child(*_pgd, index(addr, 39)), index(addr, 30));
+}
+
+page_table::pte_table& page_table::pte_table_at(vaddr_t addr) {
+  auto& dir = pmd_dir(addr);
+  auto& slot = dir.e[index(addr, 21)];
+  if (!slot) {
+    slot = std::make_unique<pte_table>();
+    ++dir.used;
+    ++_tables;
+  }
+  return *slot;
+}
+
 void page_table::set_slow(vaddr_t addr, pte_t val) {
   pte_table* table = lookup(addr);
   if (!table) {
     if (val.none()) return;  // nothing to clear where no table is
-    auto child = [this](auto& dir, unsigned i) -> auto& {
-      auto& slot = dir.e[i];
-      if (!slot) {
-        slot = std::make_unique<typename std::remove_reference_t<decltype(slot)>::element_type>();
-        ++dir.used;
-        ++_tables;
-      }
-      return *slot;
-    };
-    if (!_pgd) _pgd = std::make_unique<pgd_table>();
-    auto& pud = child(*_pgd, index(addr, 39));
-    auto& pmd = child(pud, index(addr, 30));
-    table = &child(pmd, index(addr, 21));
+    table = &pte_table_at(addr);
     _cached_pmd = addr.value >> PMD_SHIFT;
     _cached = table;
   }
   store(*table, addr, val);
 }
 
+std::uint64_t page_table::move_range(vaddr_t start, vaddr_t end, vaddr_t to) {
+  forget_cached();  // tables change hands below; the cache must not outlive them
+  std::uint64_t whole = 0;
+  for (std::uint64_t a = start.value; a < end.value;) {
+    const std::uint64_t next = std::min(((a >> PMD_SHIFT) + 1) << PMD_SHIFT, end.value);
+    const vaddr_t dst{to.value + (a - start.value)};
+    pmd_table* dir = find_pmd_dir(vaddr_t{a});
+    pte_table* src = dir ? dir->e[index(vaddr_t{a}, 21)].get() : nullptr;
+    if (src && src->used > 0) {
+      if (next - a == PMD_SIZE && move_table(vaddr_t{a}, dst)) ++whole;
+      else move_entries(*src, vaddr_t{a}, vaddr_t{next}, dst);
+    }
+    a = next;
+  }
+  forget_cached();
+  return whole;
+}
+
+// move_normal_pmd(): a whole table to a 2 MiB-aligned destination with no table of its own
+// in use. Not under an observer: a PTE-chain design follows every entry to its new address,
+// as Linux 2.5's move_one_page() did.
+bool page_table::move_table(vaddr_t from, vaddr_t to) {
+  if (_observer || (to.value & (PMD_SIZE - 1)) != 0) return false;
+  if (pmd_table* d = find_pmd_dir(to); d && d->e[index(to, 21)] && d->e[index(to, 21)]->used > 0) return false;
+  auto& dst_dir = pmd_dir(to);  // may allocate; the source directory below is looked up after
+  auto& dst = dst_dir.e[index(to, 21)];
+  if (dst) --_tables;  // an empty table at the destination gives way
+  else ++dst_dir.used;
+  pmd_table& src_dir = *find_pmd_dir(from);
+  dst = std::move(src_dir.e[index(from, 21)]);
+  --src_dir.used;
+  return true;
+}
+
+void page_table::move_entries(pte_table& src, vaddr_t from, vaddr_t from_end, vaddr_t to) {
+  for (std::uint64_t a = from.value; a < from_end.value && src.used > 0; a += PAGE_SIZE) {
+    const pte_t e = src.e[index(vaddr_t{a}, 12)];
+    if (e.none()) continue;
+    const vaddr_t d{to.value + (a - from.value)};
+    store(src, vaddr_t{a}, pte_t{});
+    store(pte_table_at(d), d, e);
+  }
+}
+
 void page_table::free_empty(vaddr_t start, vaddr_t end) {
-  _cached_pmd = ~std::uint64_t{0};
-  _cached = nullptr;
+  forget_cached();
   if (!_pgd) return;
   std::uint64_t a = start.value & ~(PMD_SIZE - 1);
   for (; a < end.value; a += PMD_SIZE) {

@@ -7,11 +7,10 @@ Every number in the document comes from the runs this script makes: the workload
 generators (`rmapkit gen ...`) write the scenarios, `rmapkit compare` runs each under every
 rmap design. With --vs-kernel (root) the linux-6 design's anon_vma/AVC counts are also
 checked against the live kernel's kmem tracepoints (`rmapkit compare --vs-kernel`).
-Standard library only.
+Standard library only; the plots are drawn by gnuplot (Debian's gnuplot-nox).
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -73,57 +72,49 @@ def per_walk(d):
     return w["entries"] / w["walks"] if w["walks"] else 0.0
 
 
-def svg_plot(path, title, xlabel, ylabel, series, logx=True, logy=True):
-    """A line plot: series = {name: [(x, y), ...]}."""
-    W, H, L, R, T, B = 640, 400, 70, 150, 40, 50
-    xs = [x for pts in series.values() for x, _ in pts]
-    ys = [y for pts in series.values() for _, y in pts if y > 0]
-    fx = (lambda v: math.log10(v)) if logx else (lambda v: v)
-    fy = (lambda v: math.log10(max(v, 1e-9))) if logy else (lambda v: v)
-    x0, x1 = fx(min(xs)), fx(max(xs))
-    y0, y1 = (fy(min(ys)), fy(max(ys))) if logy else (0, max(ys))
-    if y1 == y0:
-        y1 = y0 + 1
-    if x1 == x0:
-        x1 = x0 + 1
+def gnuplot_quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    def px(v):
-        return L + (fx(v) - x0) / (x1 - x0) * (W - L - R)
 
-    def py(v):
-        return H - B - (fy(v) - y0) / (y1 - y0) * (H - T - B)
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
-           f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
-           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
-           f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">{xlabel}</text>',
-           f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">{ylabel}</text>']
-    for v in sorted(set(xs)):
-        out.append(f'<text x="{px(v):.1f}" y="{H - B + 16}" text-anchor="middle">{v}</text>')
-    ticks = sorted(set(ys)) if len(set(ys)) <= 8 else [min(ys), max(ys)]
+def plot(path, title, xlabel, ylabel, series, logx=True, logy=True):
+    """An SVG line plot drawn by gnuplot. series = {name: [(x, y) or (x, y, low, high)]}: a
+    point with low and high gets an error bar (the spread of repeated runs)."""
+    lines = ["set terminal svg size 680,420 dynamic font 'sans,11' background '#ffffff'",
+             f"set output {gnuplot_quote(path)}",
+             f"set title {gnuplot_quote(title)}",
+             f"set xlabel {gnuplot_quote(xlabel)}",
+             f"set ylabel {gnuplot_quote(ylabel)}",
+             "set key outside right top",
+             "set grid ytics lc rgb '#dddddd'",
+             "set format y '%g'", "set format x '%g'"]
+    if logx:
+        lines.append("set logscale x")
     if logy:
-        ticks = [10 ** k for k in range(int(math.floor(y0)), int(math.ceil(y1)) + 1)]
-    for v in ticks:
-        if (logy and v <= 0) or py(v) < T - 1 or py(v) > H - B + 1:
-            continue
-        out.append(f'<line x1="{L - 4}" y1="{py(v):.1f}" x2="{W - R}" y2="{py(v):.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{L - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+        lines.append("set logscale y")
+    else:
+        lines.append("set yrange [0:*]")
+    data, plots = [], []
     for i, (name, pts) in enumerate(series.items()):
-        pts = [(x, y) for x, y in pts if y > 0 or not logy]
-        color = COLORS.get(name, "black")
-        dash = ' stroke-dasharray="6 3"' if i % 2 else ""
-        poly = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        out.append(f'<polyline points="{poly}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        for x, y in pts:
-            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
-        out.append(f'<line x1="{W - R + 10}" y1="{T + 10 + 18 * i}" x2="{W - R + 30}" y2="{T + 10 + 18 * i}" '
-                   f'stroke="{color}" stroke-width="2"{dash}/>')
-        out.append(f'<text x="{W - R + 36}" y="{T + 14 + 18 * i}">{name}</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+        pts = [p for p in pts if not logy or p[1] > 0]
+        if not pts:
+            continue
+        block = f"$d{i}"
+        data.append(f"{block} << EOD")
+        data += [" ".join(f"{v:.6g}" for v in p) for p in pts]
+        data.append("EOD")
+        color = COLORS.get(name)
+        style = f"lc rgb '{color}' " if color else ""
+        dash = "dt 2 " if i % 2 else ""
+        if len(pts[0]) == 4:
+            plots.append(f"{block} using 1:2:3:4 with yerrorlines {style}{dash}lw 2 pt 7 ps 0.5 "
+                         f"title {gnuplot_quote(name)}")
+        else:
+            plots.append(f"{block} using 1:2 with linespoints {style}{dash}lw 2 pt 7 ps 0.5 "
+                         f"title {gnuplot_quote(name)}")
+    script = "\n".join(data + lines + ["plot " + ", \\\n     ".join(plots)]) + "\n"
+    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"gnuplot failed on {path} ({r.returncode}):\n{r.stderr}")
 
 
 def table(header, rows):
@@ -166,7 +157,7 @@ def main():
         rows.append([n] + [fmt(per_walk(bd[d])) for d in DESIGNS])
         for d in DESIGNS:
             walk[d].append((n, per_walk(bd[d])))
-    svg_plot(os.path.join(figdir, "fanout-walk.svg"), "rmap walk cost, N-way fork fan-out with COW",
+    plot(os.path.join(figdir, "fanout-walk.svg"), "rmap walk cost, N-way fork fan-out with COW",
              "children N", "entries examined per walk", walk)
     sections["fanout"] = (cmd, table(["N"] + DESIGNS, rows))
 
@@ -184,7 +175,7 @@ def main():
             avc = obj(bd[d], "anon_vma_chain", "peak")
             row.append(f"{peak} / {fmt(avc)}")
         rows.append(row)
-    svg_plot(os.path.join(figdir, "forkchain-anon_vma.svg"), "anon_vmas alive at the peak, serial fork chain",
+    plot(os.path.join(figdir, "forkchain-anon_vma.svg"), "anon_vmas alive at the peak, serial fork chain",
              "generations", "anon_vma objects alive (peak)", growth)
     sections["forkchain"] = (cmd, table(["generations"] + [f"{d}: anon_vma / AVC" for d in DESIGNS[:4]], rows))
 
@@ -216,7 +207,7 @@ def main():
             row.append(f"{per_fork:.1f} / {f['upkeep'] / f['count']:.0f} / {f['ns'] / f['count'] / 1000:.0f} µs"
                        f" / {w['ns'] / (w['count'] * pages):.0f} ns")
         rows.append(row)
-    svg_plot(os.path.join(figdir, "fork-allocations.svg"), "rmap objects allocated per fork",
+    plot(os.path.join(figdir, "fork-allocations.svg"), "rmap objects allocated per fork",
              "pages mapped by the forking process", "objects allocated per fork", fork_alloc)
     sections["fork"] = (cmd, table(["pages"] + [f"{d}" for d in DESIGNS], rows))
 
@@ -239,7 +230,7 @@ def main():
                                        if o["type"].startswith("vm_area_struct.shared")][0], "bytes")
                       for f in FILE_DESIGNS}
         rows.append(row)
-    svg_plot(os.path.join(figdir, "filewindows-walk.svg"), "file rmap walk cost, scattered windows of one file",
+    plot(os.path.join(figdir, "filewindows-walk.svg"), "file rmap walk cost, scattered windows of one file",
              "VMAs mapping the file", "entries examined per walk", entries)
     sections["filewindows"] = (cmd, table(["VMAs of the file"] + FILE_DESIGNS, rows))
     sections["filebytes"] = (None, table(["file design", "bytes per VMA (inside vm_area_struct)"],
@@ -259,7 +250,7 @@ def main():
             longest[d].append((n, lk["longest"]))
             row.append(f"{lk['longest']} / {lk['hottest_work']} ({lk['hottest_acquisitions']}) / {lk['work']}")
         rows.append(row)
-    svg_plot(os.path.join(figdir, "fanout-lock-hold.svg"), "the longest hold of an anon_vma lock, N-way fan-out",
+    plot(os.path.join(figdir, "fanout-lock-hold.svg"), "the longest hold of an anon_vma lock, N-way fan-out",
              "children N", "rmap work under one hold", longest)
     sections["locks"] = (cmd, table(["N"] + [f"{d} (`{lock_of[d]}`)" for d in lock_designs], rows))
 

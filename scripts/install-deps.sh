@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libdtl-dev
   graphviz  # rmapkit show|walk --format svg runs its dot program
   python3  # scripts/design_lab.py (docs/designs.md)
+  gnuplot-nox  # its plots (docs/designs/*.svg) and lab_sweep.py's
   python3-jsonschema  # its jsonschema validator checks --json output (tests/json/json_test.py)
   pkgconf clang-format clang-tidy  # scripts/test-install.sh, scripts/check-style.sh
   zlib1g-dev chromium  # rmapkit html gzips its page's data; the page's test loads it headless

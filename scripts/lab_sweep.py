@@ -24,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import design_lab  # noqa: E402  (compare(), svg_plot(), table(), the designs' colours)
+import design_lab  # noqa: E402  (compare(), plot(), table(), the designs' colours)
 
 
 def parse_shard(text):
@@ -139,7 +139,7 @@ def merge(a):
             continue
         slug = measure.replace("/", "-per-").replace(" ", "-")
         path = os.path.join(a.plots, f"{records[0]['workload']}-{slug}.svg")
-        design_lab.svg_plot(path, f"{measure}, rmapkit gen {records[0]['workload']}", x, measure,
+        design_lab.plot(path, f"{measure}, rmapkit gen {records[0]['workload']}", x, measure,
                             {k: sorted(v) for k, v in series.items()})
         print(f"\n![{measure}]({path})")
 

@@ -102,6 +102,11 @@ class page_table {
   void for_each(vaddr_t start, vaddr_t end, F&& f) const;
   /// Frees tables left with no entry in [start, end) (the kernel's free_pgtables()).
   void free_empty(vaddr_t start, vaddr_t end);
+  /// Moves every entry of [start, end) to the same offset from @to, none left behind (the
+  /// kernel's move_page_tables()). Where a whole PTE table moves to an empty 2 MiB slot and
+  /// no observer wants each entry, the table itself changes hands (move_normal_pmd()).
+  /// Returns how many tables moved whole.
+  std::uint64_t move_range(vaddr_t start, vaddr_t end, vaddr_t to);
   /// Page-table pages allocated (for metadata accounting).
   [[nodiscard]] std::uint64_t table_pages() const { return _tables; }
 
@@ -125,6 +130,18 @@ class page_table {
   pte_table* lookup(vaddr_t addr) const;
   pte_t get_slow(vaddr_t addr) const;
   void set_slow(vaddr_t addr, pte_t pte);
+  /// The PMD directory over @addr, allocating it and the PUD above on the way.
+  pmd_table& pmd_dir(vaddr_t addr);
+  /// The PMD directory over @addr, or null.
+  pmd_table* find_pmd_dir(vaddr_t addr) const;
+  /// The PTE table for @addr, allocated when absent.
+  pte_table& pte_table_at(vaddr_t addr);
+  bool move_table(vaddr_t from, vaddr_t to);
+  void move_entries(pte_table& src, vaddr_t from, vaddr_t from_end, vaddr_t to);
+  void forget_cached() const {
+    _cached_pmd = ~std::uint64_t{0};
+    _cached = nullptr;
+  }
   void store(pte_table& t, vaddr_t addr, pte_t val) {
     auto& e = t.e[index(addr, 12)];
     t.used = t.used - (e.none() ? 0U : 1U) + (val.none() ? 0U : 1U);
