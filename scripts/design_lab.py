@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates docs/designs.md and its plots from `rmapkit compare --json` runs.
 
-    python3 scripts/design_lab.py [--rmapkit PATH] [--vs-kernel]
+    python3 scripts/design_lab.py [--rmapkit PATH] [--vs-kernel] [--check]
 
 Every number in the document comes from the runs this script makes: the workload
 generators (`rmapkit gen ...`) write the scenarios, `rmapkit compare` runs each under every
@@ -21,7 +21,8 @@ DESIGNS = ["linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", 
 FILE_DESIGNS = ["interval-tree", "prio-tree", "list"]
 COLORS = {"linux-6": "#1f77b4", "linux-3.19": "#ff7f0e", "linux-2.6.34": "#2ca02c",
           "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b",
-          "interval-tree": "#1f77b4", "prio-tree": "#d62728", "list": "#7f7f7f"}
+          "interval-tree": "#1f77b4", "prio-tree": "#d62728", "list": "#7f7f7f",
+          "baseline: read the PTEs": "#000000", "kernel (fork(2) in the agent)": "#000000"}
 
 
 def rmapkit(args, tool):
@@ -76,10 +77,33 @@ def gnuplot_quote(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def plot(path, title, xlabel, ylabel, series, logx=True, logy=True):
+def plot(path, title, xlabel, ylabel, series, logx=True, logy=True, xtics=None):
     """An SVG line plot drawn by gnuplot. series = {name: [(x, y) or (x, y, low, high)]}: a
-    point with low and high gets an error bar (the spread of repeated runs)."""
-    lines = ["set terminal svg size 680,420 dynamic font 'sans,11' background '#ffffff'",
+    point with low and high gets an error bar (the spread of repeated runs). The plot's data
+    is written beside it (NAME.json), so --check can redraw it and compare."""
+    spec = {"title": title, "xlabel": xlabel, "ylabel": ylabel, "logx": logx, "logy": logy,
+            "series": {k: [list(p) for p in v] for k, v in series.items()}}
+    if xtics:
+        spec["xtics"] = xtics  # names for x = 1, 2, ... (categories, not numbers)
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        f.write(dump_spec(spec))
+    render(path, spec)
+
+
+def dump_spec(spec):
+    """A plot's data as JSON, one series per line; series keep their order (it sets the
+    colours, the dashes and the key)."""
+    head = {k: v for k, v in spec.items() if k != "series"}
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    series = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in spec["series"].items()]
+    return "{\n" + "\n".join(lines) + '\n "series": {\n' + ",\n".join(series) + "\n }\n}\n"
+
+
+def render(path, spec):
+    """Draws the plot of @spec (what plot() records) into @path with gnuplot."""
+    title, xlabel, ylabel = spec["title"], spec["xlabel"], spec["ylabel"]
+    logx, logy, series = spec["logx"], spec["logy"], spec["series"]
+    lines = ["set terminal svg size 680,420 dynamic noenhanced font 'sans,11' background '#ffffff'",
              f"set output {gnuplot_quote(path)}",
              f"set title {gnuplot_quote(title)}",
              f"set xlabel {gnuplot_quote(xlabel)}",
@@ -89,6 +113,10 @@ def plot(path, title, xlabel, ylabel, series, logx=True, logy=True):
              "set format y '%g'", "set format x '%g'"]
     if logx:
         lines.append("set logscale x")
+    if spec.get("xtics"):
+        names = spec["xtics"]
+        lines.append("set xtics (" + ", ".join(f"{gnuplot_quote(n)} {i + 1}" for i, n in enumerate(names)) + ")")
+        lines.append(f"set xrange [0.5:{len(names) + 0.5}]")
     if logy:
         lines.append("set logscale y")
     else:
@@ -131,41 +159,28 @@ def fmt(v, digits=2):
     return str(v)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = os.path.join(ROOT, "build/release/tools/rmapkit/rmapkit")
-    if not os.access(default, os.X_OK):
-        default = os.path.join(ROOT, "build/ci/tools/rmapkit/rmapkit")
-    ap.add_argument("--rmapkit", default=default)
-    ap.add_argument("--vs-kernel", action="store_true", help="also check linux-6 against the kernel (root)")
-    a = ap.parse_args()
-    tool = a.rmapkit
-    if not os.access(tool, os.X_OK):
-        sys.exit(f"{tool}: not built (cmake --workflow --preset release)")
-    figdir = os.path.join(ROOT, "docs", "designs")
-    os.makedirs(figdir, exist_ok=True)
-    sections = {}
-
-    # 1. Walk cost vs N for fan-out (Rik van Riel 2010: O(N) with one anon_vma, ~1-2 with chains).
-    ns = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+def lab_fanout(tool, figdir):
+    """1. Walk cost vs N for fan-out (Rik van Riel 2010: O(N) with one anon_vma, ~1-2 with chains)."""
     walk = {d: [] for d in DESIGNS}
     rows = []
     cmd = None
-    for n in ns:
+    for n in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]:
         cmd, out = compare(["fanout", "--children", str(n), "--pages", "4"], tool)
         bd = by_design(out)
         rows.append([n] + [fmt(per_walk(bd[d])) for d in DESIGNS])
         for d in DESIGNS:
             walk[d].append((n, per_walk(bd[d])))
     plot(os.path.join(figdir, "fanout-walk.svg"), "rmap walk cost, N-way fork fan-out with COW",
-             "children N", "entries examined per walk", walk)
-    sections["fanout"] = (cmd, table(["N"] + DESIGNS, rows))
+         "children N", "entries examined per walk", walk)
+    return {"fanout": (cmd, table(["N"] + DESIGNS, rows))}
 
-    # 2. anon_vma growth vs generations for the serial fork chain (Forrest 2012).
-    gens = [10, 50, 100, 200, 500, 1000]
+
+def lab_forkchain(tool, figdir):
+    """2. anon_vma growth vs generations for the serial fork chain (Forrest 2012)."""
     growth = {d: [] for d in DESIGNS[:4]}
     rows = []
-    for g in gens:
+    cmd = None
+    for g in [10, 50, 100, 200, 500, 1000]:
         cmd, out = compare(["forkchain", "--generations", str(g), "--pages", "16"], tool, designs=DESIGNS[:4])
         bd = by_design(out)
         row = [g]
@@ -176,25 +191,41 @@ def main():
             row.append(f"{peak} / {fmt(avc)}")
         rows.append(row)
     plot(os.path.join(figdir, "forkchain-anon_vma.svg"), "anon_vmas alive at the peak, serial fork chain",
-             "generations", "anon_vma objects alive (peak)", growth)
-    sections["forkchain"] = (cmd, table(["generations"] + [f"{d}: anon_vma / AVC" for d in DESIGNS[:4]], rows))
+         "generations", "anon_vma objects alive (peak)", growth)
+    return {"forkchain": (cmd, table(["generations"] + [f"{d}: anon_vma / AVC" for d in DESIGNS[:4]], rows))}
 
-    # 3. Bytes of rmap metadata per mapping, at each design's peak.
+
+def lab_bytes(tool, figdir):
+    """3. Bytes of rmap metadata per mapping at each design's peak, and against processes."""
     rows = []
     workloads = [["fanout", "--children", "64", "--pages", "16"], ["forkchain", "--generations", "200", "--pages", "16"],
                  ["buildstorm", "--jobs", "64", "--parallel", "4", "--pages", "16"],
                  ["fanout", "--children", "8", "--vmas", "32", "--pages", "1"]]
     for w in workloads:
-        cmd, out = compare(w, tool)
+        _, out = compare(w, tool)
         bd = by_design(out)
         rows.append(["`gen " + " ".join(w) + "`"] +
                     [f"{bd[d]['peak']['bytes'] / max(bd[d]['peak']['anon_mappings'], 1):.1f}" for d in DESIGNS])
-    sections["bytes"] = (None, table(["workload"] + DESIGNS, rows))
+    total = {d: [] for d in DESIGNS}
+    procs_rows = []
+    cmd = None
+    for n in [1, 4, 16, 64, 256, 1024]:
+        cmd, out = compare(["fanout", "--children", str(n), "--pages", "16", "--no-reclaim"], tool)
+        bd = by_design(out)
+        procs_rows.append([n + 1] + [f"{bd[d]['peak']['bytes']:,}" for d in DESIGNS])
+        for d in DESIGNS:
+            total[d].append((n + 1, bd[d]["peak"]["bytes"]))
+    plot(os.path.join(figdir, "bytes-processes.svg"), "rmap metadata at the peak, fan-out of 16 written pages",
+         "processes", "bytes of rmap metadata", total)
+    return {"bytes": (None, table(["workload"] + DESIGNS, rows)),
+            "bytesprocs": (cmd, table(["processes"] + DESIGNS, procs_rows))}
 
-    # 4. Fault and fork cost of chains vs objects: objects allocated and entries read per fork,
-    #    and per write statement, as the region grows.
+
+def lab_fork(tool, figdir):
+    """4. Objects allocated and entries read per fork, and time per page written, as the region grows."""
     rows = []
     fork_alloc = {d: [] for d in DESIGNS}
+    cmd = None
     for pages in [1, 16, 256, 4096]:
         cmd, out = compare(["fanout", "--children", "16", "--pages", str(pages), "--no-reclaim"], tool)
         bd = by_design(out)
@@ -208,13 +239,16 @@ def main():
                        f" / {w['ns'] / (w['count'] * pages):.0f} ns")
         rows.append(row)
     plot(os.path.join(figdir, "fork-allocations.svg"), "rmap objects allocated per fork",
-             "pages mapped by the forking process", "objects allocated per fork", fork_alloc)
-    sections["fork"] = (cmd, table(["pages"] + [f"{d}" for d in DESIGNS], rows))
+         "pages mapped by the forking process", "objects allocated per fork", fork_alloc)
+    return {"fork": (cmd, table(["pages"] + [f"{d}" for d in DESIGNS], rows))}
 
-    # 6. File rmap: the 2.6.6 lists against the 2.6.7 prio tree and today's interval tree, as
-    #    the VMAs of one file grow (scattered windows: the objrmap complexity of 2004).
+
+def lab_filewindows(tool, figdir):
+    """6. File rmap: lists against the prio tree and the interval tree as a file's VMAs grow."""
     rows = []
     entries = {f: [] for f in FILE_DESIGNS}
+    cmd = None
+    bytes_each = {}
     for procs in [1, 4, 16, 64, 256]:
         w = ["filewindows", "--processes", str(procs), "--windows", "16", "--window-pages", "4", "--pages", "65536"]
         cmd, out = compare(w, tool, designs=["linux-6"], file_designs=FILE_DESIGNS)
@@ -231,16 +265,19 @@ def main():
                       for f in FILE_DESIGNS}
         rows.append(row)
     plot(os.path.join(figdir, "filewindows-walk.svg"), "file rmap walk cost, scattered windows of one file",
-             "VMAs mapping the file", "entries examined per walk", entries)
-    sections["filewindows"] = (cmd, table(["VMAs of the file"] + FILE_DESIGNS, rows))
-    sections["filebytes"] = (None, table(["file design", "bytes per VMA (inside vm_area_struct)"],
-                                         [[f, bytes_each[f]] for f in FILE_DESIGNS]))
+         "VMAs mapping the file", "entries examined per walk", entries)
+    return {"filewindows": (cmd, table(["VMAs of the file"] + FILE_DESIGNS, rows)),
+            "filebytes": (None, table(["file design", "bytes per VMA (inside vm_area_struct)"],
+                                      [[f, bytes_each[f]] for f in FILE_DESIGNS]))}
 
-    # 7. Locks: the work done under the busiest anon_vma lock as the fan-out grows (AIM7, 2010).
+
+def lab_locks(tool, figdir):
+    """7. Locks: the work done under the busiest anon_vma lock as the fan-out grows (AIM7, 2010)."""
     lock_designs = ["linux-6", "linux-2.6.34", "linux-2.6.7"]
     lock_of = {"linux-6": "anon_vma->root->rwsem", "linux-2.6.34": "anon_vma->lock", "linux-2.6.7": "anon_vma->lock"}
     rows = []
     longest = {d: [] for d in lock_designs}
+    cmd = None
     for n in [1, 4, 16, 64, 256, 1024]:
         cmd, out = compare(["fanout", "--children", str(n), "--pages", "4"], tool, designs=lock_designs)
         bd = by_design(out)
@@ -251,25 +288,48 @@ def main():
             row.append(f"{lk['longest']} / {lk['hottest_work']} ({lk['hottest_acquisitions']}) / {lk['work']}")
         rows.append(row)
     plot(os.path.join(figdir, "fanout-lock-hold.svg"), "the longest hold of an anon_vma lock, N-way fan-out",
-             "children N", "rmap work under one hold", longest)
-    sections["locks"] = (cmd, table(["N"] + [f"{d} (`{lock_of[d]}`)" for d in lock_designs], rows))
+         "children N", "rmap work under one hold", longest)
+    return {"locks": (cmd, table(["N"] + [f"{d} (`{lock_of[d]}`)" for d in lock_designs], rows))}
 
-    # 8. KSM: migrating one KSM page as its sharers grow, flat stable tree against chains (4.13).
+
+# The labs whose plots count objects and entries (no clock): --check recomputes them.
+COUNTED = [lab_fanout, lab_forkchain, lab_bytes, lab_fork, lab_filewindows, lab_locks]
+
+
+def bench_tool(tool):
     bench = os.path.normpath(os.path.join(os.path.dirname(tool), "..", "..", "bench", "rmapkit_bench"))
     if not os.access(bench, os.X_OK):
         sys.exit(f"{bench}: not built (the benchmarks build beside the tool)")
-    r = subprocess.run([bench, "--benchmark_filter=ksm_migrate", "--benchmark_format=json"], capture_output=True,
-                       text=True)
+    return bench
+
+
+def google_bench(tool, pattern, repetitions=1):
+    """rmapkit_bench's runs of the benchmarks matching @pattern: [(name parts, run record)]."""
+    args = [bench_tool(tool), f"--benchmark_filter={pattern}", "--benchmark_format=json"]
+    if repetitions > 1:
+        args += [f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=false"]
+    r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"{bench} --benchmark_filter=ksm_migrate failed ({r.returncode}):\n{r.stderr}")
+        sys.exit(f"rmapkit_bench --benchmark_filter={pattern} failed ({r.returncode}):\n{r.stderr}")
+    return [(b["run_name"].split("/"), b) for b in json.loads(r.stdout)["benchmarks"] if b.get("run_type") != "aggregate"]
+
+
+def spread(values):
+    """(median, min, max) of repeated measurements."""
+    v = sorted(values)
+    return v[len(v) // 2], v[0], v[-1]
+
+
+def lab_ksm(tool, figdir):
+    """8. KSM: migrating one KSM page as its sharers grow, flat stable tree against chains (4.13)."""
     cells = {}
-    for b in json.loads(r.stdout)["benchmarks"]:
-        _, design, n = b["run_name"].split("/")[:3]
+    for name, b in google_bench(tool, "ksm_migrate"):
+        _, design, n = name[:3]
         cells[(int(n), design)] = f"{int(b['mappings'])} / {b['us/migration']:.1f} µs"
     ns_ksm = sorted({n for n, _ in cells})
     rows = [[f"{n:,}"] + [cells[(n, d)] for d in ("ksm-chains", "ksm-flat")] for n in ns_ksm]
-    sections["ksm"] = ("rmapkit_bench --benchmark_filter=ksm_migrate", table(["equal pages N", "ksm-chains", "ksm-flat"],
-                                                                           rows))
+    out = {"ksm": ("rmapkit_bench --benchmark_filter=ksm_migrate",
+                   table(["equal pages N", "ksm-chains", "ksm-flat"], rows))}
     counters = []
     text = rmapkit(["gen", "ksm", "--pages", "250000", "--children", "3"], tool)
     with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
@@ -277,33 +337,170 @@ def main():
         path = f.name
     try:
         for d in ("linux-6", "linux-6+ksm-flat"):
-            out = subprocess.run([tool, "run", path, "--design", d, "--ksm-counters"], capture_output=True, text=True)
-            if out.returncode != 0:
-                sys.exit(f"rmapkit run --design {d} failed ({out.returncode}):\n{out.stderr}")
-            line = [l for l in out.stderr.splitlines() if l.startswith("ksm line")][-1]
+            run = subprocess.run([tool, "run", path, "--design", d, "--ksm-counters"], capture_output=True, text=True)
+            if run.returncode != 0:
+                sys.exit(f"rmapkit run --design {d} failed ({run.returncode}):\n{run.stderr}")
+            line = [ln for ln in run.stderr.splitlines() if ln.startswith("ksm line")][-1]
             counters.append([d, "`" + line.split(": ", 1)[1] + "`"])
     finally:
         os.unlink(path)
-    sections["ksmcounters"] = (None, table(["design", "KSM counters after the merge"], counters))
+    out["ksmcounters"] = (None, table(["design", "KSM counters after the merge"], counters))
+    return out
 
-    # 5. The linux-6 design against the kernel (kmem tracepoints).
+
+def lab_walktime(tool, figdir):
+    """9a. Walk time per mapping against sharers, every anonymous design, against the baseline
+    of reading the same PTEs from a list; three repetitions of each benchmark."""
+    runs, base = {}, {}
+    for name, b in google_bench(tool, "walk_vs_baseline/anon/", repetitions=3):
+        _, _, design, k = name[:4]
+        runs.setdefault((design, int(k)), []).append(b["ns/mapping"])
+        base.setdefault(int(k), []).append(b["baseline ns/mapping"])
+    ks = sorted(base)
+    series = {d: [(k,) + spread(runs[(d, k)]) for k in ks] for d in DESIGNS}
+    series["baseline: read the PTEs"] = [(k,) + spread(base[k]) for k in ks]
+    plot(os.path.join(figdir, "walk-time.svg"), "rmap walk time per mapping (median, min..max of 3)",
+         "mappings of the page (sharers)", "ns per mapping", series)
+    rows = [[k] + [f"{spread(runs[(d, k)])[0]:.1f} ({spread(runs[(d, k)])[0] / spread(base[k])[0]:.1f}×)"
+                   for d in DESIGNS] + [f"{spread(base[k])[0]:.1f}"] for k in ks]
+    return {"walktime": ("rmapkit_bench --benchmark_filter=walk_vs_baseline/anon/ --benchmark_repetitions=3",
+                         table(["sharers"] + DESIGNS + ["baseline"], rows))}
+
+
+def bench_json(tool, path, design, repeat, vs_kernel=False):
+    args = ["bench", "--json", "--repeat", str(repeat), "--design", design] + (["--vs-kernel"] if vs_kernel else [])
+    out = json.loads(rmapkit(args + [path], tool))
+    return {k["kind"]: k for k in out["kinds"]}
+
+
+def lab_forkdepth(tool, figdir, vs_kernel):
+    """9b. Fork cost against fork-chain depth, every design, five runs each (and the kernel's)."""
+    series = {d: [] for d in DESIGNS}
+    kernel = []
+    rows = []
+    cmd = None
+    for g in [10, 50, 100, 200, 500]:
+        gen = ["forkchain", "--generations", str(g), "--pages", "16"]
+        cmd = "rmapkit gen " + " ".join(gen) + " > w.rmap && rmapkit bench --repeat 5 --design D w.rmap"
+        with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
+            f.write(rmapkit(["gen"] + gen, tool))
+            path = f.name
+        try:
+            row = [g]
+            for d in DESIGNS:
+                fork = bench_json(tool, path, d, 5, vs_kernel and d == "linux-6")["fork"]
+                per = [ns / fork["count"] / 1000 for ns in fork["model"]["runs_ns"]]
+                series[d].append((g,) + spread(per))
+                row.append(f"{spread(per)[0]:.1f}")
+                if "kernel" in fork:
+                    kper = [ns / fork["count"] / 1000 for ns in fork["kernel"]["runs_ns"]]
+                    kernel.append((g,) + spread(kper))
+            if kernel and kernel[-1][0] == g:
+                row.append(f"{kernel[-1][1]:.1f}")
+            rows.append(row)
+        finally:
+            os.unlink(path)
+    if kernel:
+        series["kernel (fork(2) in the agent)"] = kernel
+    plot(os.path.join(figdir, "fork-depth.svg"), "fork cost along a serial fork chain (median, min..max of 5)",
+         "generations", "µs per fork", series)
+    header = ["generations"] + [f"{d} µs/fork" for d in DESIGNS] + (["kernel µs/fork"] if kernel else [])
+    return {"forkdepth": (cmd, table(header, rows))}
+
+
+def lab_faultcost(tool, figdir):
+    """9c. Fault cost per design: first write, COW copy and COW reuse of 4,096 pages, three
+    repetitions of each benchmark."""
+    runs = {}
+    for name, b in google_bench(tool, "^(anon_fault|cow_copy|cow_reuse)/", repetitions=3):
+        kind, design = name[:2]
+        runs.setdefault((kind, design), []).append(b["ns/page"])
+    kinds = ["anon_fault", "cow_copy", "cow_reuse"]
+    series = {}
+    for i, k in enumerate(kinds):
+        series[k] = [(j + 1,) + spread(runs[(k, d)]) for j, d in enumerate(DESIGNS)]
+    plot(os.path.join(figdir, "fault-cost.svg"), "fault cost per design (median, min..max of 3)", "design",
+         "ns per page", series, logx=False, logy=False, xtics=DESIGNS)
+    rows = [[d] + [f"{spread(runs[(k, d)])[0]:.1f} ({spread(runs[(k, d)])[1]:.1f}..{spread(runs[(k, d)])[2]:.1f})"
+                   for k in kinds] for d in DESIGNS]
+    return {"faultcost": ("rmapkit_bench --benchmark_filter='^(anon_fault|cow_copy|cow_reuse)/' "
+                          "--benchmark_repetitions=3", table(["design"] + [f"{k} ns/page" for k in kinds], rows))}
+
+
+def lab_kernel(tool):
+    """5. The linux-6 design against the kernel (kmem tracepoints)."""
+    rows = []
+    for w in [["fanout", "--children", str(n), "--vmas", str(v), "--pages", "2", "--no-reclaim"]
+              for n in (1, 8, 32, 128) for v in (1, 3)] + \
+             [["forkchain", "--generations", str(g), "--pages", "16"] for g in (10, 100, 1000)] + \
+             [["buildstorm", "--jobs", "64", "--parallel", "4", "--pages", "8"]]:
+        _, out = compare(w, tool, vs_kernel=True, designs=["linux-6"])
+        k = out["kernel"]
+        m = out["designs"][0]
+        rows.append(["`gen " + " ".join(w) + "`",
+                     f"{k['anon_vma']['allocated']} / {k['anon_vma_chain']['allocated']}",
+                     f"{obj(m, 'anon_vma', 'allocated')} / {obj(m, 'anon_vma_chain', 'allocated')}"])
+    return {"kernel": (None, table(["workload", "kernel: anon_vma / AVC allocated",
+                                    "linux-6 model: anon_vma / AVC allocated"], rows))}
+
+
+def check(tool, figdir):
+    """Every committed plot is what gnuplot draws from its committed data, and the counted
+    plots' data is what this build's rmapkit measures. Returns the differences."""
+    bad = []
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = sorted(f for f in os.listdir(figdir) if f.endswith(".json"))
+        svgs = sorted(f for f in os.listdir(figdir) if f.endswith(".svg"))
+        if [os.path.splitext(f)[0] for f in specs] != [os.path.splitext(f)[0] for f in svgs]:
+            bad.append(f"docs/designs: plots {svgs} and their data {specs} do not pair up")
+        for spec in specs:
+            svg = os.path.splitext(spec)[0] + ".svg"
+            render(os.path.join(tmp, svg), json.load(open(os.path.join(figdir, spec))))
+            if not os.path.exists(os.path.join(figdir, svg)) or \
+                    open(os.path.join(tmp, svg), "rb").read() != open(os.path.join(figdir, svg), "rb").read():
+                bad.append(f"docs/designs/{svg}: not what gnuplot draws from {spec}")
+        fresh = os.path.join(tmp, "fresh")
+        os.makedirs(fresh)
+        for lab in COUNTED:
+            lab(tool, fresh)
+        for spec in sorted(os.listdir(fresh)):
+            if not spec.endswith(".json"):
+                continue
+            now = json.load(open(os.path.join(fresh, spec)))
+            committed = os.path.join(figdir, spec)
+            if not os.path.exists(committed) or json.load(open(committed)) != now:
+                bad.append(f"docs/designs/{spec}: this build measures other figures (python3 scripts/design_lab.py)")
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = os.path.join(ROOT, "build/release/tools/rmapkit/rmapkit")
+    if not os.access(default, os.X_OK):
+        default = os.path.join(ROOT, "build/ci/tools/rmapkit/rmapkit")
+    ap.add_argument("--rmapkit", default=default)
+    ap.add_argument("--vs-kernel", action="store_true", help="also check linux-6 against the kernel (root)")
+    ap.add_argument("--check", action="store_true",
+                    help="change nothing: fail if a plot is stale (redrawn from its data, counted data remeasured)")
+    a = ap.parse_args()
+    tool = a.rmapkit
+    if not os.access(tool, os.X_OK):
+        sys.exit(f"{tool}: not built (cmake --workflow --preset release)")
+    figdir = os.path.join(ROOT, "docs", "designs")
+    if a.check:
+        bad = check(tool, figdir)
+        for b in bad:
+            print(b, file=sys.stderr)
+        sys.exit(1 if bad else 0)
+    os.makedirs(figdir, exist_ok=True)
+    sections = {}
+    for lab in COUNTED + [lab_ksm, lab_walktime, lab_faultcost]:
+        sections.update(lab(tool, figdir))
+    sections.update(lab_forkdepth(tool, figdir, a.vs_kernel))
     if a.vs_kernel:
-        rows = []
-        for w in [["fanout", "--children", str(n), "--vmas", str(v), "--pages", "2", "--no-reclaim"]
-                  for n in (1, 8, 32, 128) for v in (1, 3)] + \
-                 [["forkchain", "--generations", str(g), "--pages", "16"] for g in (10, 100, 1000)] + \
-                 [["buildstorm", "--jobs", "64", "--parallel", "4", "--pages", "8"]]:
-            cmd, out = compare(w, tool, vs_kernel=True, designs=["linux-6"])
-            k = out["kernel"]
-            m = out["designs"][0]
-            rows.append(["`gen " + " ".join(w) + "`",
-                         f"{k['anon_vma']['allocated']} / {k['anon_vma_chain']['allocated']}",
-                         f"{obj(m, 'anon_vma', 'allocated')} / {obj(m, 'anon_vma_chain', 'allocated')}"])
-        sections["kernel"] = (None, table(["workload", "kernel: anon_vma / AVC allocated",
-                                           "linux-6 model: anon_vma / AVC allocated"], rows))
+        sections.update(lab_kernel(tool))
 
-    template = open(os.path.join(ROOT, "docs", "designs.md.in")).read()
-    doc = template
+    doc = open(os.path.join(ROOT, "docs", "designs.md.in")).read()
     for key, (cmd, tab) in sections.items():
         doc = doc.replace("{{" + key + "}}", tab)
     if "kernel" not in sections:

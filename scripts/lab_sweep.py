@@ -15,7 +15,7 @@ bytes per mapping at the peak, entries examined per walk, anon_vmas and AVCs at 
 the model's time. With --plots, it also draws one SVG plot per measure against parameter --x
 (default: the first that varies), one line per design and value of the other parameters.
 scripts/fuzz-parallel.sh and scripts/fuzz-slurm.sh run sweeps with --sweep (docs/fuzzing.md).
-Standard library only.
+Standard library only; its --plots are drawn by gnuplot (design_lab.plot()).
 """
 import argparse
 import itertools
