@@ -9,11 +9,11 @@ page_table::pte_table* page_table::lookup(vaddr_t addr) const {
   const std::uint64_t key = addr.value >> PMD_SHIFT;
   if (key == _cached_pmd) return _cached;
   if (!_pgd) return nullptr;
-  const auto* pud = _pgd->e[index(addr, 39)].get();
+  const auto* pud = _pgd->e[index(addr, 39)];
   if (!pud) return nullptr;
-  const auto* pmd = pud->e[index(addr, 30)].get();
+  const auto* pmd = pud->e[index(addr, 30)];
   if (!pmd) return nullptr;
-  pte_table* pte = pmd->e[index(addr, 21)].get();
+  pte_table* pte = pmd->e[index(addr, 21)];
   if (pte) {
     _cached_pmd = key;
     _cached = pte;
@@ -28,33 +28,17 @@ pte_t page_table::get_slow(vaddr_t addr) const {
 
 page_table::pmd_table* page_table::find_pmd_dir(vaddr_t addr) const {
   if (!_pgd) return nullptr;
-  auto* pud = _pgd->e[index(addr, 39)].get();
-  return pud ? pud->e[index(addr, 30)].get() : nullptr;
+  auto* pud = _pgd->e[index(addr, 39)];
+  return pud ? pud->e[index(addr, 30)] : nullptr;
 }
 
 page_table::pmd_table& page_table::pmd_dir(vaddr_t addr) {
-  auto child = [this](auto& dir, unsigned i) -> auto& {
-    auto& slot = dir.e[i];
-    if (!slot) {
-      slot = std::make_unique<typename std::remove_reference_t<decltype(slot)>::element_type>();
-      ++dir.used;
-      ++_tables;
-    }
-    return *slot;
-  };
   if (!_pgd) _pgd = std::make_unique<pgd_table>();
-  return child(child(*_pgd, index(addr, 39)), index(addr, 30));
+  return _pgd->ensure(index(addr, 39), _tables).ensure(index(addr, 30), _tables);
 }
 
 page_table::pte_table& page_table::pte_table_at(vaddr_t addr) {
-  auto& dir = pmd_dir(addr);
-  auto& slot = dir.e[index(addr, 21)];
-  if (!slot) {
-    slot = std::make_unique<pte_table>();
-    ++dir.used;
-    ++_tables;
-  }
-  return *slot;
+  return pmd_dir(addr).ensure(index(addr, 21), _tables);
 }
 
 void page_table::set_slow(vaddr_t addr, pte_t val) {
@@ -75,7 +59,7 @@ std::uint64_t page_table::move_range(vaddr_t start, vaddr_t end, vaddr_t to) {
     const std::uint64_t next = std::min(((a >> PMD_SHIFT) + 1) << PMD_SHIFT, end.value);
     const vaddr_t dst{to.value + (a - start.value)};
     pmd_table* dir = find_pmd_dir(vaddr_t{a});
-    pte_table* src = dir ? dir->e[index(vaddr_t{a}, 21)].get() : nullptr;
+    pte_table* src = dir ? dir->e[index(vaddr_t{a}, 21)] : nullptr;
     if (src && src->used > 0) {
       if (next - a == PMD_SIZE && move_table(vaddr_t{a}, dst)) ++whole;
       else move_entries(*src, vaddr_t{a}, vaddr_t{next}, dst);
@@ -92,23 +76,30 @@ std::uint64_t page_table::move_range(vaddr_t start, vaddr_t end, vaddr_t to) {
 bool page_table::move_table(vaddr_t from, vaddr_t to) {
   if (_observer || (to.value & (PMD_SIZE - 1)) != 0) return false;
   if (pmd_table* d = find_pmd_dir(to); d && d->e[index(to, 21)] && d->e[index(to, 21)]->used > 0) return false;
-  auto& dst_dir = pmd_dir(to);  // may allocate; the source directory below is looked up after
-  auto& dst = dst_dir.e[index(to, 21)];
-  if (dst) --_tables;  // an empty table at the destination gives way
-  else ++dst_dir.used;
-  pmd_table& src_dir = *find_pmd_dir(from);
-  dst = std::move(src_dir.e[index(from, 21)]);
-  --src_dir.used;
+  pmd_table& dst_dir = pmd_dir(to);  // may allocate; the source directory below is looked up after
+  const unsigned di = index(to, 21);
+  if (dst_dir.e[di]) {
+    dst_dir.drop(di);  // an empty table at the destination gives way
+    --_tables;
+  }
+  dst_dir.adopt(di, find_pmd_dir(from)->take(index(from, 21)));
   return true;
 }
 
 void page_table::move_entries(pte_table& src, vaddr_t from, vaddr_t from_end, vaddr_t to) {
+  // The destination may straddle two tables: look each up once, not once per entry.
+  std::uint64_t dst_pmd = ~std::uint64_t{0};
+  pte_table* dst = nullptr;
   for (std::uint64_t a = from.value; a < from_end.value && src.used > 0; a += PAGE_SIZE) {
     const pte_t e = src.e[index(vaddr_t{a}, 12)];
     if (e.none()) continue;
     const vaddr_t d{to.value + (a - from.value)};
+    if ((d.value >> PMD_SHIFT) != dst_pmd) {
+      dst = &pte_table_at(d);
+      dst_pmd = d.value >> PMD_SHIFT;
+    }
     store(src, vaddr_t{a}, pte_t{});
-    store(pte_table_at(d), d, e);
+    store(*dst, d, e);
   }
 }
 
@@ -117,25 +108,21 @@ void page_table::free_empty(vaddr_t start, vaddr_t end) {
   if (!_pgd) return;
   std::uint64_t a = start.value & ~(PMD_SIZE - 1);
   for (; a < end.value; a += PMD_SIZE) {
-    auto* pud = _pgd->e[index(vaddr_t{a}, 39)].get();
+    const vaddr_t at{a};
+    auto* pud = _pgd->e[index(at, 39)];
     if (!pud) continue;
-    auto& pmd_slot = pud->e[index(vaddr_t{a}, 30)];
-    if (!pmd_slot) continue;
-    auto& pte_slot = pmd_slot->e[index(vaddr_t{a}, 21)];
-    if (pte_slot && pte_slot->used == 0) {
-      pte_slot.reset();
-      --pmd_slot->used;
+    auto* pmd = pud->e[index(at, 30)];
+    if (!pmd) continue;
+    if (const auto* pte = pmd->e[index(at, 21)]; pte && pte->used == 0) {
+      pmd->drop(index(at, 21));
       --_tables;
     }
-    if (pmd_slot->used == 0) {
-      pmd_slot.reset();
-      --pud->used;
+    if (pmd->used == 0) {
+      pud->drop(index(at, 30));
       --_tables;
     }
-    auto& pud_slot = _pgd->e[index(vaddr_t{a}, 39)];
-    if (pud_slot->used == 0) {
-      pud_slot.reset();
-      --_pgd->used;
+    if (pud->used == 0) {
+      _pgd->drop(index(at, 39));
       --_tables;
     }
   }

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "rmapkit/types.h"
 
@@ -84,6 +87,34 @@ class pte_observer {
   ~pte_observer() = default;
 };
 
+/// Freed page-table pages kept for the next allocation, per thread (the quicklists of
+/// 2.6-era kernels): a table is freed only once empty, so it is still all zeroes and is
+/// handed out again without the 4 KiB clear a fresh one needs. Fork of a process with
+/// hundreds of VMAs allocates two tables per VMA; the clear was most of its cost.
+template <typename T>
+class table_quicklist {
+ public:
+  static std::unique_ptr<T> get() {
+    auto& q = list();
+    if (q.empty()) return std::make_unique<T>();
+    auto t = std::move(q.back());
+    q.pop_back();
+    return t;
+  }
+  /// Keeps @t, which must be empty (all zeroes), or frees it when the list is full.
+  static void put(std::unique_ptr<T> t) {
+    auto& q = list();
+    if (q.size() < LIMIT) q.push_back(std::move(t));
+  }
+
+ private:
+  static constexpr std::size_t LIMIT = 1024;  // 4 MiB per table type and thread
+  static std::vector<std::unique_ptr<T>>& list() {
+    thread_local std::vector<std::unique_ptr<T>> q;
+    return q;
+  }
+};
+
 /// The four levels. Tables are allocated on first use and freed by free_pgtables().
 class page_table {
  public:
@@ -115,10 +146,47 @@ class page_table {
     std::array<pte_t, PTRS_PER_TABLE> e{};
     unsigned used = 0;
   };
+  /// A directory owns its children. Its destructor frees the live ones and stops at the
+  /// last (used counts them), so a directory emptied range by range, as free_empty() does
+  /// at exit, costs nothing to destroy; an array of unique_ptrs would scan all 512 slots
+  /// (4 KiB) of every directory, which dominated exit of processes with many VMAs.
   template <typename Child>
   struct dir_table {
-    std::array<std::unique_ptr<Child>, PTRS_PER_TABLE> e{};
+    std::array<Child*, PTRS_PER_TABLE> e{};
     unsigned used = 0;
+
+    dir_table() = default;
+    dir_table(const dir_table&) = delete;
+    dir_table& operator=(const dir_table&) = delete;
+    ~dir_table() {
+      for (unsigned i = 0; used > 0 && i < PTRS_PER_TABLE; ++i)
+        if (e[i]) drop(i);
+    }
+    /// Child @i, allocated (zeroed, as __GFP_ZERO) when absent; @tables counts allocations.
+    Child& ensure(unsigned i, std::uint64_t& tables) {
+      if (!e[i]) {
+        e[i] = table_quicklist<Child>::get().release();  // owned by this directory until drop()
+        ++used;
+        ++tables;
+      }
+      return *e[i];
+    }
+    /// Frees child @i.
+    void drop(unsigned i) {
+      std::unique_ptr<Child> gone(std::exchange(e[i], nullptr));
+      --used;
+      if (gone->used == 0) table_quicklist<Child>::put(std::move(gone));  // empty: all zeroes
+    }
+    /// Child @i handed over to the caller, its slot left empty.
+    std::unique_ptr<Child> take(unsigned i) {
+      --used;
+      return std::unique_ptr<Child>(std::exchange(e[i], nullptr));
+    }
+    /// Adopts @c as child @i, an empty slot.
+    void adopt(unsigned i, std::unique_ptr<Child> c) {
+      e[i] = c.release();
+      ++used;
+    }
   };
   using pmd_table = dir_table<pte_table>;
   using pud_table = dir_table<pmd_table>;
@@ -179,17 +247,17 @@ void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
   if (!_pgd) return;
   std::uint64_t a = start.value;
   while (a < end.value) {
-    const auto* pud = _pgd->e[index(vaddr_t{a}, 39)].get();
+    const auto* pud = _pgd->e[index(vaddr_t{a}, 39)];
     if (!pud) {
       a = ((a >> 39) + 1) << 39;
       continue;
     }
-    const auto* pmd = pud->e[index(vaddr_t{a}, 30)].get();
+    const auto* pmd = pud->e[index(vaddr_t{a}, 30)];
     if (!pmd) {
       a = ((a >> 30) + 1) << 30;
       continue;
     }
-    const auto* pte = pmd->e[index(vaddr_t{a}, 21)].get();
+    const auto* pte = pmd->e[index(vaddr_t{a}, 21)];
     if (!pte || pte->used == 0) {
       a = ((a >> 21) + 1) << 21;
       continue;
