@@ -37,9 +37,7 @@ page_table::pmd_table& page_table::pmd_dir(vaddr_t addr) {
   return _pgd->ensure(index(addr, 39), _tables).ensure(index(addr, 30), _tables);
 }
 
-page_table::pte_table& page_table::pte_table_at(vaddr_t addr) {
-  return pmd_dir(addr).ensure(index(addr, 21), _tables);
-}
+page_table::pte_table& page_table::pte_table_at(vaddr_t addr) { return pmd_dir(addr).ensure(index(addr, 21), _tables); }
 
 void page_table::set_slow(vaddr_t addr, pte_t val) {
   pte_table* table = lookup(addr);

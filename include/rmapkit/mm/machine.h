@@ -529,8 +529,10 @@ class machine final : private pte_observer {
 
   std::unique_ptr<ksm_state> _ksm;
 
-  frame_table _frames;               // by pfn; pfn 0 is never used
-  std::vector<std::uint64_t> _free;  // free pfns, reused LIFO like the buddy allocator's hot pages
+  frame_table _frames;  // by pfn; pfn 0 is never used
+  /// Free frames, reused LIFO like the buddy allocator's hot pages, linked through their
+  /// folio::lru_next (0 ends the list: pfn 0 is never a frame).
+  std::uint32_t _free_head = 0;
   pfn_t _zero_pfn;
   slab_cache<vm_area_struct> _vmas;
   slab_cache<anon_vma> _anon_vmas;
