@@ -333,7 +333,8 @@ void rmap_walk(benchmark::State& st, std::string design, shared_page::kind k) {
 /// (what every real rmap_one does first) against a loop that only reads the same PTEs from
 /// a list of (mm, address) made in advance — the one unavoidable load per mapping, from
 /// the same page tables. Both are timed in turns in one run, so "x baseline" is a ratio
-/// that carries from host to host where nanoseconds do not.
+/// that carries from host to host where nanoseconds do not. A second baseline starts from
+/// each mapping's VMA instead ("x vma baseline").
 void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kind k) {
   const auto sharers = static_cast<std::uint64_t>(st.range(0));
   shared_page w(design, k, sharers);
@@ -346,9 +347,13 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
   };
   std::vector<std::pair<const mm::page_table*, vaddr_t>> ptes;
   for (auto* q : w.procs) ptes.emplace_back(&q->pgd, slot(0));
+  // The floor of a design that finds VMAs: from each mapping's VMA, vma_address() and the
+  // PTE through vma->vm_mm (the dependent loads every object-based walk makes).
+  std::vector<mm::vm_area_struct*> vmas;
+  for (auto* q : w.procs) vmas.push_back(mm::machine::find_vma(*q, slot(0)));
   const auto reps = batch(sharers);
-  std::uint64_t read = 0;
-  double walk_s = 0, base_s = 0;
+  std::uint64_t read = 0, via_vma = 0;
+  double walk_s = 0, base_s = 0, vma_s = 0;
   for (auto _ : st) {
     auto t0 = std::chrono::steady_clock::now();
     for (std::uint64_t i = 0; i < reps; ++i) w.m.rmap_walk(f, rwc);
@@ -356,17 +361,29 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
     for (std::uint64_t i = 0; i < reps; ++i)
       for (auto [pt, a] : ptes) read += pt->get(a).pfn() == f.pfn ? 1U : 0U;
     auto t2 = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < reps; ++i)
+      for (auto* v : vmas) {
+        const auto a = mm::machine::vma_address(*v, f.index);
+        via_vma += a && v->vm_mm->pgd.get(*a).pfn() == f.pfn ? 1U : 0U;
+      }
+    auto t3 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(read);
+    benchmark::DoNotOptimize(via_vma);
     const double ws = std::chrono::duration<double>(t1 - t0).count();
     walk_s += ws;
     base_s += std::chrono::duration<double>(t2 - t1).count();
+    vma_s += std::chrono::duration<double>(t3 - t2).count();
     st.SetIterationTime(ws);
   }
   const double mappings = static_cast<double>(sharers * reps) * iters(st);
-  must(static_cast<double>(found) == mappings && static_cast<double>(read) == mappings, "every PTE read, once");
+  must(static_cast<double>(found) == mappings && static_cast<double>(read) == mappings &&
+           static_cast<double>(via_vma) == mappings,
+       "every PTE read, once");
   st.counters["ns/mapping"] = walk_s * 1e9 / mappings;
   st.counters["baseline ns/mapping"] = base_s * 1e9 / mappings;
   st.counters["x baseline"] = base_s > 0 ? walk_s / base_s : 0.0;
+  st.counters["vma baseline ns/mapping"] = vma_s * 1e9 / mappings;
+  st.counters["x vma baseline"] = vma_s > 0 ? walk_s / vma_s : 0.0;
 }
 
 /// The prio tree's case: one process maps N windows of 4 pages of a big file at scattered
