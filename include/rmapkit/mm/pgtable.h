@@ -95,23 +95,37 @@ template <typename T>
 class table_quicklist {
  public:
   static std::unique_ptr<T> get() {
+    if (gone()) return std::make_unique<T>();
     auto& q = list();
     if (q.empty()) return std::make_unique<T>();
     auto t = std::move(q.back());
     q.pop_back();
     return t;
   }
-  /// Keeps @t, which must be empty (all zeroes), or frees it when the list is full.
+  /// Keeps @t, which must be empty (all zeroes), or frees it when the list is full or
+  /// already gone (a table freed while its thread's statics are destroyed).
   static void put(std::unique_ptr<T> t) {
+    if (gone()) return;
     auto& q = list();
     if (q.size() < LIMIT) q.push_back(std::move(t));
   }
 
  private:
   static constexpr std::size_t LIMIT = 1024;  // 4 MiB per table type and thread
+  struct holder {
+    std::vector<std::unique_ptr<T>> q;
+    holder() = default;
+    holder(const holder&) = delete;
+    holder& operator=(const holder&) = delete;
+    ~holder() { gone() = true; }
+  };
   static std::vector<std::unique_ptr<T>>& list() {
-    thread_local std::vector<std::unique_ptr<T>> q;
-    return q;
+    thread_local holder h;
+    return h.q;
+  }
+  static bool& gone() {
+    thread_local bool g = false;  // trivially destructible: readable to the thread's end
+    return g;
   }
 };
 
