@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
   unsigned children = 10000, vmas = 100;
   std::string emit, design(mm::anon_rmap_designs().front());
   bool direct = false;
-  app.add_option("--children", children, "processes forked from P (at most 16,383 through a scenario)")
+  app.add_option("--children", children, "processes forked from P (at most 16,383 without --direct)")
       ->capture_default_str()
       ->check(CLI::Range(1U, 200000U));
   app.add_option("--vmas", vmas, "VMAs (and resident pages) per process; even")
@@ -200,6 +200,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (vmas % 2) {
     std::cerr << "rmapkit_scale: --vmas must be even\n";
+    return 2;
+  }
+  if (!direct && children + 1U > sc::MAX_LIVE_PROCESSES) {
+    std::cerr << fmt::format(
+        "rmapkit_scale: --children {}: a scenario holds at most {} live processes (the kernel's pid_max); "
+        "--direct runs the workload past it\n",
+        children, sc::MAX_LIVE_PROCESSES);
     return 2;
   }
 
@@ -256,8 +263,13 @@ int main(int argc, char** argv) {
     if (&o == &prog->ops.back()) take_last();
   };
   std::ostream null(nullptr);
-  int code = direct ? run_direct(*m, children, vmas, per_kind, take_last)
-                    : rmapkit::model::run_on(*m, *prog, null, std::cerr, opts);
+  int code = 1;
+  try {
+    code = direct ? run_direct(*m, children, vmas, per_kind, take_last)
+                  : rmapkit::model::run_on(*m, *prog, null, std::cerr, opts);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << '\n';
+  }
   const double t_total = seconds_since(t_run);
   m.reset();
   if (code != 0) return code;
