@@ -85,19 +85,25 @@ TEST(PageTable, MoveNeverOverwritesADestinationTableInUse) {
 
 struct recorder final : pte_observer {
   std::vector<std::pair<std::uint64_t, bool>> writes;  ///< (address, set or cleared)
-  void pte_set(mm_struct&, vaddr_t addr, pte_t, pte_t now) override { writes.emplace_back(addr.value, !now.none()); }
+  const mm_struct* mm = nullptr;                       ///< the mm every write was reported for
+  void pte_set(mm_struct& of, vaddr_t addr, pte_t, pte_t now) override {
+    if (mm && mm != &of) ADD_FAILURE() << "a write reported for another mm";
+    mm = &of;
+    writes.emplace_back(addr.value, !now.none());
+  }
 };
 
 TEST(PageTable, AnObservedTableMovesEntryByEntryAndReportsEach) {
   page_table pt = populated();
   recorder r;
-  mm_struct* owner = nullptr;
-  pt.observe(&r, owner);
+  mm_struct owner;
+  pt.observe(&r, &owner);
   EXPECT_EQ(pt.move_range(A, page_addr(A, PAGES_PER_TABLE), B), 0U);
   ASSERT_EQ(r.writes.size(), 6U);  // three entries: each cleared, then set
   EXPECT_EQ(r.writes[0], std::make_pair(A.value, false));
   EXPECT_EQ(r.writes[1], std::make_pair(B.value, true));
   EXPECT_EQ(r.writes[5], std::make_pair(page_addr(B, 511).value, true));
+  EXPECT_EQ(r.mm, &owner);
 }
 
 class Mremap : public testing::machine_test {};
