@@ -140,7 +140,7 @@ def merge(a):
         slug = measure.replace("/", "-per-").replace(" ", "-")
         path = os.path.join(a.plots, f"{records[0]['workload']}-{slug}.svg")
         design_lab.plot(path, f"{measure}, rmapkit gen {records[0]['workload']}", x, measure,
-                            {k: sorted(v) for k, v in series.items()})
+                        {k: sorted(v) for k, v in series.items()})
         print(f"\n![{measure}]({path})")
 
 
