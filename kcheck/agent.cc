@@ -187,7 +187,10 @@ void agent_main() {
     std::uint64_t t1 = 0;  // set where the timed part ends early (mmap: before its madvise)
     switch (req.op) {
       case agent_op::mmap: {
-        void* p = ::mmap(addr, req.len, req.prot, req.flags | MAP_FIXED_NOREPLACE, fd, static_cast<off_t>(req.offset));
+        // MAP_FIXED when asked (a mapping into a region replaces what is there), else a
+        // fresh slot that must be empty.
+        const int fixed = (req.flags & MAP_FIXED) ? 0 : MAP_FIXED_NOREPLACE;
+        void* p = ::mmap(addr, req.len, req.prot, req.flags | fixed, fd, static_cast<off_t>(req.offset));
         t1 = now_ns();
         if (p == MAP_FAILED) err = errno;
         else if (p != addr) err = EEXIST;

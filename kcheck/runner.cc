@@ -87,6 +87,8 @@ int prot_bits(sc::prot p) {
     case sc::prot::rw: return PROT_READ | PROT_WRITE;
     case sc::prot::r: return PROT_READ;
     case sc::prot::none: return PROT_NONE;
+    case sc::prot::rx: return PROT_READ | PROT_EXEC;
+    case sc::prot::rwx: return PROT_READ | PROT_WRITE | PROT_EXEC;
   }
   return PROT_NONE;
 }
@@ -360,11 +362,12 @@ class controller {
   void exec(const sc::op_mmap& o) {
     agent_request r;
     r.op = agent_op::mmap;
-    r.addr = o.base.value;
+    r.addr = o.start().value;
     r.len = o.pages * PAGE_SIZE;
     r.prot = prot_bits(o.prot);
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     r.flags = shared ? MAP_SHARED : MAP_PRIVATE;
+    if (o.fixed) r.flags |= MAP_FIXED;  // the agent maps MAP_FIXED_NOREPLACE otherwise
     int fd = -1;
     if (o.file) {
       fd = _files.at(*o.file).get();

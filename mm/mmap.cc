@@ -19,18 +19,25 @@ vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
 }
 
 int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
-                     pgoff_t pgoff) {
+                     pgoff_t pgoff, map_fixed how) {
   const vaddr_t end = page_addr(addr, pages);
   if (pages == 0) return -EINVAL;
-  if (find_vma(mm, addr)) return -EEXIST;  // MAP_FIXED_NOREPLACE
-  auto it = mm.mm_mt.lower_bound(addr.value);
-  if (it != mm.mm_mt.end() && it->second->vm_start < end) return -EEXIST;
+  if (how == map_fixed::replace) {
+    // MAP_FIXED: what was mapped in the range goes first, its pages and page tables with it
+    // (__mmap_region() gathers and unmaps the old VMAs before it links the new one).
+    munmap_range(mm, addr, end);
+  } else {
+    if (find_vma(mm, addr)) return -EEXIST;  // MAP_FIXED_NOREPLACE
+    auto it = mm.mm_mt.lower_bound(addr.value);
+    if (it != mm.mm_mt.end() && it->second->vm_start < end) return -EEXIST;
+  }
   auto* vma = vm_area_alloc(mm);
   vma->vm_start = addr;
   vma->vm_end = end;
   vm_flags_t f = vm_flag::mayread | vm_flag::maywrite;
   f.set(vm_flag::mayexec).set(vm_flag::nohugepage);  // the kernel runner madvises NOHUGEPAGE
   f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
+  f.assign(vm_flag::exec, prot & PROT_EXEC_);
   if (shared) f.set(vm_flag::shared).set(vm_flag::mayshare);
   else if (prot & PROT_WRITE_) f.set(vm_flag::account);  // accountable_mapping()
   vma->vm_flags = f;
@@ -48,6 +55,11 @@ int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot,
   // A private anonymous VMA's pgoff is its address in pages (do_mmap()).
   vma->vm_pgoff = file ? pgoff : pgoff_t{addr.value >> PAGE_SHIFT};
   vma_link(vma);
+  // vma_merge_new_range(): the new VMA has no anon_vma yet, so it joins a neighbour under the
+  // rules an existing VMA without one meets (equal flags and file, linear pgoff, a neighbour
+  // whose anon_vma is not inherited through fork). A new shared anonymous mapping is a file
+  // of its own and never joins anything.
+  vma_merge_existing(vma);
   return 0;
 }
 

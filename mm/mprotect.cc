@@ -12,6 +12,7 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
+    f.assign(vm_flag::exec, prot & PROT_EXEC_);
     // mprotect_fixup() leaves a VMA whose flags do not change alone: no accounting change,
     // no split, no merge attempt. An unfaulted VMA mprotected to the protection it has keeps
     // VM_ACCOUNT, and so does not merge with a neighbour that lost it (scenario 59).

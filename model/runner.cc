@@ -27,6 +27,8 @@ int prot_bits(sc::prot p) {
     case sc::prot::rw: return mm::PROT_READ_ | mm::PROT_WRITE_;
     case sc::prot::r: return mm::PROT_READ_;
     case sc::prot::none: return mm::PROT_NONE_;
+    case sc::prot::rx: return mm::PROT_READ_ | mm::PROT_EXEC_;
+    case sc::prot::rwx: return mm::PROT_READ_ | mm::PROT_WRITE_ | mm::PROT_EXEC_;
   }
   return mm::PROT_NONE_;
 }
@@ -148,7 +150,9 @@ class statement_runner {
     _regions[o.proc][o.region] = o.base;
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
-    refused("mmap", _m.do_mmap(mm_of(o.proc), o.base, o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}));
+    const auto how = o.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace;
+    refused("mmap",
+            _m.do_mmap(mm_of(o.proc), o.start(), o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}, how));
   }
   void step(const sc::op_read& o) {
     each_page(o.proc, o.span, _opts.plant == planted_fault::read_as_write, std::nullopt);

@@ -70,11 +70,11 @@ class generator {
 
   std::string run() {
     _text = fmt::format(
-        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}\n",
+        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}{}\n",
         _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements, _o.max_processes,
         _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
         _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "",
-        _o.smaps ? " --smaps" : "");
+        _o.smaps ? " --smaps" : "", _o.neighbours ? " --neighbours" : "");
     if (_o.smaps) accept("report smaps", [] {});
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
@@ -189,14 +189,27 @@ class generator {
     }
   }
 
+  /// ` prot=...` for an mmap, or nothing for the default rw.
+  std::string mmap_prot() {
+    if (_o.neighbours) {
+      static const char* prots[] = {"", "", "", "", "", " prot=r", " prot=none", " prot=rx", " prot=rwx"};
+      return prots[pick(0, 8)];
+    }
+    return pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
+  }
+
   void mmap(const std::string& p) {
+    if (_o.neighbours && !_procs[p].empty() && chance(50)) {
+      map_into(p);
+      return;
+    }
     if (_procs[p].size() >= MAX_PROCESS_REGIONS || _slots >= MAX_SLOTS) return;
     auto name = fmt::format("R{}", _regions++);
     auto pages = pick(1, _o.max_region_pages);
     // Hundreds of pages: with a fork or two, more sharers of one content than
     // max_page_sharing (256), so that stable-node chains form.
     if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
-    auto prot = pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
+    auto prot = mmap_prot();
     // KSM-heavy: mostly private anonymous memory, the only kind KSM merges.
     auto k = _o.mmap_kinds ? mmap_kind(*_o.mmap_kinds) : _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
     if (k < 5) {
@@ -227,6 +240,33 @@ class generator {
                ++_slots;
              });
     }
+  }
+
+  /// `mmap R[i:j]` into one of @p's regions: a few pages from anywhere in it to just past
+  /// its end, mostly private anonymous memory (which joins its neighbours), else shared
+  /// anonymous memory or a file at an offset that may or may not follow on.
+  void map_into(const std::string& p) {
+    const auto rname = any_key(_procs[p]);
+    auto& reg = _procs[p][rname];
+    const auto first = pick(0, reg.pages + 2);
+    const auto last = first + pick(1, 6);
+    auto rg = fmt::format("{}[{}:{}]", rname, first, last);
+    auto prot = mmap_prot();
+    auto k = pick(0, 9);
+    std::string what = "anon private";
+    if (k == 6) {
+      what = "anon shared";
+    } else if (k >= 7) {
+      const auto& f = any_key(_files);
+      const auto fpages = _files[f];
+      if (last - first <= fpages)
+        what = fmt::format("file {} {} offset={}", f, chance(50) ? "private" : "shared",
+                           pick(0, fpages - (last - first)));
+    }
+    accept(fmt::format("{}: mmap {} {}{}", p, rg, what, prot), [&] {
+      reg.pages = std::max(reg.pages, last);
+      reg.split = true;
+    });
   }
 
   /// A draw from @w on the scale of mmap()'s own pick(0, 9): 0 anon private, 5 anon shared, 7 file.
@@ -262,8 +302,8 @@ class generator {
 
   void mprotect(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
-    static const char* prots[] = {"rw", "r", "none"};
-    const char* prot = prots[pick(0, 2)];  // before the range: the order of the random draws is fixed
+    static const char* prots[] = {"rw", "r", "none", "rx", "rwx"};
+    const char* prot = prots[pick(0, _o.neighbours ? 4 : 2)];  // before the range: the order of the draws is fixed
     auto rg = range(rname, _procs[p][rname].pages);
     accept(fmt::format("{}: mprotect {} {}", p, rg.text, prot), [&] { note_split(p, rname, rg); });
   }

@@ -29,6 +29,8 @@ const char* to_string(prot p) {
     case prot::rw: return "rw";
     case prot::r: return "r";
     case prot::none: return "none";
+    case prot::rx: return "rx";
+    case prot::rwx: return "rwx";
   }
   return "?";
 }
@@ -160,7 +162,9 @@ prot parse_prot(std::string_view s) {
   if (s == "rw") return prot::rw;
   if (s == "r") return prot::r;
   if (s == "none") return prot::none;
-  throw syntax_error{fmt::format("bad protection '{}' (rw, r or none)", echo(s))};
+  if (s == "rx") return prot::rx;
+  if (s == "rwx") return prot::rwx;
+  throw syntax_error{fmt::format("bad protection '{}' (rw, r, none, rx or rwx)", echo(s))};
 }
 
 advice parse_advice(std::string_view s) {
@@ -199,10 +203,16 @@ void want_args(std::string_view stmt, const std::vector<std::string_view>& toks,
 
 statement_body parse_mmap(std::string proc, const std::vector<std::string_view>& t, std::size_t i) {
   // P: mmap R anon private|shared ...   or   P: mmap R file F private|shared ...
+  // R may be a range R[i] or R[i:j] of an existing region: a MAP_FIXED mapping into it.
   if (t.size() - i < 3) throw syntax_error{"mmap: missing argument"};
   st_mmap m;
   m.proc = std::move(proc);
-  m.region = std::string(expect_name(t[i], "region"));
+  if (t[i].find('[') != std::string_view::npos) {
+    m.into = parse_range(t[i]);
+    m.region = m.into->region;
+  } else {
+    m.region = std::string(expect_name(t[i], "region"));
+  }
   std::size_t next;
   bool file = false;
   if (t[i + 1] == "anon") {
@@ -222,7 +232,8 @@ statement_body parse_mmap(std::string proc, const std::vector<std::string_view>&
   m.kind = file ? (shared ? map_kind::file_shared : map_kind::file_private)
                 : (shared ? map_kind::anon_shared : map_kind::anon_private);
   options o("mmap", t, next + 1);
-  m.pages = o.take_number("pages");
+  if (!m.into) m.pages = o.take_number("pages");
+  else if (o.take("pages")) throw syntax_error{"mmap: a range R[i:j] gives the size; pages= is not allowed with it"};
   if (file) {
     if (auto off = o.take("offset")) m.offset = parse_number(*off, "offset");
   }

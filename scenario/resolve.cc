@@ -29,12 +29,18 @@ struct page_state {
   bool locked = false;      // VM_LOCKED: not inherited by fork
   bool dontfork = false;    // VM_DONTCOPY
   bool wipeonfork = false;  // VM_WIPEONFORK
+  // What the page maps: a region's pages differ only after `mmap R[i:j]` mapped into it.
+  map_kind kind = map_kind::anon_private;
+  std::optional<file_id> file;
+  std::uint64_t offset0 = 0;  // of a file page: its file page minus its region index (mod 2^64)
 
   bool operator==(const page_state&) const = default;
+  /// The file page this page maps, at region index @i.
+  [[nodiscard]] std::uint64_t file_page(std::uint64_t i) const { return offset0 + i; }
 };
 
 /// A hole: every hole is this state, so that neighbouring holes are one run.
-constexpr page_state HOLE{false, prot::none, false, false, false};
+constexpr page_state HOLE{false, prot::none, false, false, false, map_kind::anon_private, std::nullopt, 0};
 
 /// The pages of a region as runs of equal state, neighbouring runs unequal: a region of
 /// 262,143 pages that no statement splits is one entry, not 262,143. So each mapped run is
@@ -107,9 +113,7 @@ class page_runs {
 };
 
 struct region_state {
-  map_kind kind = map_kind::anon_private;
-  std::optional<file_id> file;
-  std::uint64_t offset = 0;
+  map_kind kind = map_kind::anon_private;  // as created; pages mapped into it later may differ
   std::uint64_t slot = 0;
   page_runs pages{1, HOLE};
 };
@@ -275,40 +279,75 @@ class resolver {
     return op_file{id, s.pages};
   }
 
+  /// The file a `mmap` maps, checked against its size, or nothing for anonymous memory.
+  std::optional<file_id> mapped_file(const st_mmap& s, std::uint64_t pages) {
+    if (!is_file(s.kind)) return std::nullopt;
+    auto it = _files.find(s.file);
+    if (it == _files.end()) throw rule_error{fmt::format("mmap: unknown file {}", s.file)};
+    auto fpages = _file_pages[it->second];
+    // The kernel maps a file up to the largest file offset, 2^63 - 1 bytes, and refuses a
+    // mapping that ends beyond it (or whose end wraps round) with EOVERFLOW.
+    if (s.offset >= MAX_FILE_OFFSET_PAGES || pages >= MAX_FILE_OFFSET_PAGES - s.offset)
+      throw rule_error{
+          fmt::format("mmap: offset={} pages={} ends beyond the largest file offset ({} pages): the "
+                      "kernel refuses it (EOVERFLOW)",
+                      s.offset, pages, MAX_FILE_OFFSET_PAGES - 1)};
+    if (s.offset + pages > fpages)
+      throw rule_error{
+          fmt::format("mmap: offset={} pages={} reaches beyond file {} ({} pages)", s.offset, pages, s.file, fpages)};
+    return it->second;
+  }
+
+  /// The state of the pages of a fresh mapping of @s that starts at region page @first.
+  static page_state mapped_page(const st_mmap& s, std::optional<file_id> fid, std::uint64_t first) {
+    return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0};
+  }
+
   op_body step(const st_mmap& s) {
+    if (s.into) return map_into(s);
     auto& p = live_process(s.proc);
     if (p.regions.count(s.region))
       throw rule_error{fmt::format("mmap: region name {} is already used in process {}", s.region, s.proc)};
     check_region_size(s.pages, "mmap", s.region);
-    std::optional<file_id> fid;
-    if (is_file(s.kind)) {
-      auto it = _files.find(s.file);
-      if (it == _files.end()) throw rule_error{fmt::format("mmap: unknown file {}", s.file)};
-      fid = it->second;
-      auto fpages = _file_pages[*fid];
-      // The kernel maps a file up to the largest file offset, 2^63 - 1 bytes, and refuses a
-      // mapping that ends beyond it (or whose end wraps round) with EOVERFLOW.
-      if (s.offset >= MAX_FILE_OFFSET_PAGES || s.pages >= MAX_FILE_OFFSET_PAGES - s.offset)
-        throw rule_error{
-            fmt::format("mmap: offset={} pages={} ends beyond the largest file offset ({} pages): the "
-                        "kernel refuses it (EOVERFLOW)",
-                        s.offset, s.pages, MAX_FILE_OFFSET_PAGES - 1)};
-      if (s.offset + s.pages > fpages)
-        throw rule_error{fmt::format("mmap: offset={} pages={} reaches beyond file {} ({} pages)", s.offset, s.pages,
-                                     s.file, fpages)};
-    }
+    auto fid = mapped_file(s, s.pages);
     region_state reg;
     reg.kind = s.kind;
-    reg.file = fid;
-    reg.offset = s.offset;
     reg.slot = next_slot();
-    reg.pages = page_runs(s.pages, page_state{true, s.prot, false, false, false});
+    reg.pages = page_runs(s.pages, mapped_page(s, fid, 0));
     auto base = slot_start(reg.slot);
     p.regions.emplace(s.region, std::move(reg));
     p.pages += s.pages;
     mapped_change(s.pages, 0);
     add_vmas(p, s.proc, 1, 0);
     return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
+  }
+
+  /// `mmap R[i:j] ...`: MAP_FIXED over pages [i, j) of R, which may lie beyond R's end (R
+  /// then grows to j pages, with holes between).
+  op_body map_into(const st_mmap& s) {
+    auto& p = live_process(s.proc);
+    auto& reg = region_of(p, s.proc, s.region);
+    const std::uint64_t first = *s.into->first, last = s.into->last.value_or(first + 1);
+    // first >= MAX_REGION_PAGES first: R[18446744073709551615] must not wrap round.
+    if (first >= MAX_REGION_PAGES || last > MAX_REGION_PAGES)
+      throw rule_error{fmt::format("mmap: {} reaches beyond the slot of region {} (at most {} pages)",
+                                   range_text(*s.into), s.region, MAX_REGION_PAGES)};
+    auto fid = mapped_file(s, last - first);
+    const auto old_size = reg.pages.size();
+    if (last > old_size) {
+      reg.pages.resize(last, HOLE);
+      p.pages += last - old_size;
+      mapped_change(last - old_size, 0);
+    }
+    const resolved_range rr{&reg, first, last};
+    auto before = vmas_around(rr);
+    const page_state fresh = mapped_page(s, fid, first);
+    reg.pages.update(first, last, [&](page_state& pg) { pg = fresh; });
+    add_vmas(p, s.proc, vmas_around(rr), before);
+    op_mmap o{p.id, slot_start(reg.slot), s.kind, fid, last - first, s.offset, s.prot, s.region};
+    o.index = first;
+    o.fixed = true;
+    return o;
   }
 
   op_body step(const st_read& s) {
@@ -324,7 +363,7 @@ class resolver {
   op_body step(const st_write& s) {
     auto& p = live_process(s.proc);
     auto rr = range(p, s.proc, s.range, false, "write");
-    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return pg.prot == prot::rw; }))
+    if (auto i = rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return writable(pg.prot); }))
       throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
                                    s.range.region, *i, to_string(rr.region->pages.at(*i).prot))};
     _prog.page_bound += rr.last - rr.first;
@@ -381,19 +420,19 @@ class resolver {
   op_body step(const st_mremap_resize& s) {
     auto& p = live_process(s.proc);
     auto& reg = region_of(p, s.proc, s.region);
-    if (reg.kind == map_kind::anon_shared)
+    const auto first = reg.pages.at(0);
+    if ((first.mapped ? first.kind : reg.kind) == map_kind::anon_shared)
       throw rule_error{
           fmt::format("mremap: region {} is shared anonymous memory: only private anonymous and file "
                       "regions can be resized",
                       s.region)};
     check_region_size(s.pages, "mremap", s.region);
-    const auto first = reg.pages.at(0);
     if (!reg.pages.one_run() || !first.mapped)
       throw rule_error{
           fmt::format("mremap: region {} is not one VMA covering pages 0 to {}", s.region, reg.pages.size() - 1)};
-    if (reg.file && reg.offset + s.pages > _file_pages[*reg.file])
+    if (first.file && first.file_page(0) + s.pages > _file_pages[*first.file])
       throw rule_error{fmt::format("mremap: region {} would reach beyond file {} ({} pages)", s.region,
-                                   _prog.file_names[*reg.file], _file_pages[*reg.file])};
+                                   _prog.file_names[*first.file], _file_pages[*first.file])};
     auto old_pages = reg.pages.size();
     if (s.pages > old_pages) {
       _prog.page_bound += s.pages - old_pages;  // an mlocked VMA is populated as it grows
@@ -426,7 +465,7 @@ class resolver {
                                        to_string(s.advice), s.range.region, *i)};
         break;
       case advice::wipeonfork:
-        if (rr.region->kind != map_kind::anon_private)
+        if (pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return pg.kind == map_kind::anon_private; }))
           throw rule_error{
               fmt::format("madvise wipeonfork: region {} is not private anonymous memory: the kernel "
                           "refuses it (EINVAL)",

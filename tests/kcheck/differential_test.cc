@@ -101,5 +101,16 @@ TEST(Differential, FortyKsmHeavyScenariosGiveIdenticalReportsAndKsmCounters) {
   EXPECT_EQ(read_machine_state(), before);
 }
 
+// The CI slice of `rmapkit fuzz --profile neighbours`: mappings into regions beside and over
+// their VMAs (joins at mmap, MAP_FIXED), with executable protections, among forks and COW.
+TEST(Differential, TwoHundredScenariosWithNeighbouringMappingsGiveIdenticalReports) {
+  if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+  auto before = read_machine_state();
+  const auto c = run_campaign({.statements = 70, .pageout = false, .neighbours = true}, 200, "neighbours-");
+  EXPECT_EQ(c.mismatches, 0);
+  EXPECT_EQ(c.both_refused, 0) << "--neighbours scenarios run to their end on both back ends";
+  EXPECT_EQ(read_machine_state(), before);
+}
+
 }  // namespace
 }  // namespace rmapkit::testing

@@ -1,8 +1,8 @@
 // The VMA merge rules in isolation, as the kernel's tools/testing/vma tests them, through
-// the machine's system calls on a fresh machine. In the model a merge is tried only when
-// the flags of a range change (vma_modify_flags(): mprotect, madvise, mlock) or a VMA moves
-// (mremap); do_mmap links a new VMA without merging. So each test maps its VMAs, gives
-// them the same flags through madvise or mprotect, and looks at what is left.
+// the machine's system calls on a fresh machine. A merge is tried when a new VMA is mapped
+// (vma_merge_new_range()), when the flags of a range change (vma_modify_flags(): mprotect,
+// madvise, mlock) and when a VMA moves (mremap). Tests that need neighbours apart map them
+// with different flags, then give them the same flags and look at what is left.
 #include <vector>
 
 #include "../support/mm_fixture.h"
@@ -33,12 +33,40 @@ class VmaMerge : public machine_test {
   }
 };
 
+TEST_F(VmaMerge, AdjacentAnonymousMappingsMergeAtMmap) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, page(A, 4), 4);
+  map_anon(*p, A, 4);           // joins its next neighbour
+  map_anon(*p, page(A, 8), 4);  // and this one its previous
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 1U);
+  EXPECT_EQ(v[0]->vm_start, A);
+  EXPECT_EQ(v[0]->vm_end, page(A, 12));
+  EXPECT_EQ(v[0]->vm_pgoff.value, A.value >> PAGE_SHIFT) << "an anonymous VMA's pgoff is its address";
+}
+
+TEST_F(VmaMerge, AMappingThatFillsAHoleJoinsBothNeighbours) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 12);
+  write(*p, A);
+  anon_vma* av = vma_at(*p, A)->anon_vma;
+  ASSERT_EQ(m.do_munmap(*p, page(A, 4), 4), 0);
+  ASSERT_EQ(vmas(*p).size(), 2U);
+  map_anon(*p, page(A, 4), 4);  // both neighbours have the same anon_vma: all three are one
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 1U);
+  EXPECT_EQ(v[0]->vm_end, page(A, 12));
+  EXPECT_EQ(v[0]->anon_vma, av);
+}
+
 TEST_F(VmaMerge, AdjacentAnonymousMappingsMergeOnceTheirFlagsAreEqual) {
   auto* p = m.mm_alloc("P");
   map_anon(*p, A, 4);
-  map_anon(*p, page(A, 4), 4);
-  ASSERT_EQ(vmas(*p).size(), 2U) << "do_mmap does not merge";
-  dontfork(*p, A, 8);  // both VMAs get VM_DONTCOPY; the second then merges into the first
+  map_anon(*p, page(A, 4), 4, PROT_READ_);
+  ASSERT_EQ(vmas(*p).size(), 2U) << "VM_WRITE and VM_ACCOUNT differ";
+  dontfork(*p, A, 8);  // both get VM_DONTCOPY; the flags still differ
+  ASSERT_EQ(vmas(*p).size(), 2U);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 4, RW), 0);  // now equal: the second merges into the first
   ASSERT_EQ(vmas(*p).size(), 1U);
   EXPECT_EQ(vmas(*p)[0]->vm_start, A);
   EXPECT_EQ(vmas(*p)[0]->vm_end, page(A, 8));
@@ -125,11 +153,12 @@ TEST_F(VmaMerge, FaultedNeighboursWithDifferentAnonVmasStayApart) {
 TEST_F(VmaMerge, AFaultNextToACompatibleFaultedNeighbourReusesItsAnonVma) {
   auto* p = m.mm_alloc("P");
   map_anon(*p, A, 4);
-  map_anon(*p, page(A, 4), 4);
+  map_anon(*p, page(A, 4), 4, RW | PROT_EXEC_);  // apart, but compatible: only an access bit differs
+  ASSERT_EQ(vmas(*p).size(), 2U);
   write(*p, A);
   write(*p, page(A, 4));  // find_mergeable_anon_vma(): the neighbour's, not a new one
   EXPECT_EQ(vma_at(*p, page(A, 4))->anon_vma, vma_at(*p, A)->anon_vma);
-  dontfork(*p, A, 8);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 4, RW), 0);
   EXPECT_EQ(vmas(*p).size(), 1U) << "one anon_vma: nothing keeps them apart";
 }
 
@@ -162,17 +191,69 @@ TEST_F(VmaMerge, AnUnfaultedVmaMergesWithAFaultedNeighbourAndAdoptsItsAnonVma) {
 TEST_F(VmaMerge, AForkedChildsFaultedVmaDoesNotMergeWithAnUnfaultedNeighbour) {
   auto* p = m.mm_alloc("P");
   map_anon(*p, A, 4);
-  map_anon(*p, page(A, 4), 4);
-  write(*p, A);  // the second VMA stays unfaulted: no anon_vma
+  map_anon(*p, page(A, 4), 4, PROT_READ_);  // apart until its protection matches
+  write(*p, A);                             // the second VMA stays unfaulted: no anon_vma
   auto* c = m.dup_mm(*p, "C");
   ASSERT_NE(vma_at(*c, A)->anon_vma, nullptr);
   ASSERT_FALSE(vma_at(*c, A)->anon_vma_chain.singular()) << "the child's chain holds the parent's anon_vma";
   ASSERT_EQ(vma_at(*c, page(A, 4))->anon_vma, nullptr);
 
-  dontfork(*c, A, 8);
+  ASSERT_EQ(m.do_mprotect(*c, page(A, 4), 4, RW), 0);
   EXPECT_EQ(vmas(*c).size(), 2U) << "the child's VMA has uncowed parents";
-  dontfork(*p, A, 8);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 4, RW), 0);
   EXPECT_EQ(vmas(*p).size(), 1U) << "the parent's chain is a single AVC";
+}
+
+// The same rule at mmap (vma_merge_new_range()): a new mapping next to a forked child's
+// faulted VMA stays a VMA of its own in the child, and joins the parent's.
+TEST_F(VmaMerge, ANewMappingNextToAForkedChildsFaultedVmaStaysApart) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 4);
+  write(*p, A);
+  auto* c = m.dup_mm(*p, "C");
+  map_anon(*c, page(A, 4), 4);
+  EXPECT_EQ(vmas(*c).size(), 2U);
+  map_anon(*p, page(A, 4), 4);
+  EXPECT_EQ(vmas(*p).size(), 1U);
+}
+
+TEST_F(VmaMerge, ExecutableMemoryStaysApartFromItsNonExecutableNeighbour) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 4, PROT_READ_);
+  map_anon(*p, page(A, 4), 4, PROT_READ_ | PROT_EXEC_);
+  ASSERT_EQ(vmas(*p).size(), 2U);
+  EXPECT_EQ(maps_perms(*vmas(*p)[1]), "r-xp");
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 4, PROT_READ_), 0);  // exec off: one VMA
+  EXPECT_EQ(vmas(*p).size(), 1U);
+}
+
+// mremap keeps an anonymous VMA's pgoff, so a moved VMA's pgoff is no longer its address,
+// and a new mapping beside it does not follow on.
+TEST_F(VmaMerge, ANewMappingNextToAMovedAnonymousVmaStaysApart) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 4);
+  write(*p, A);
+  const vaddr_t to = page(A, 1024);
+  ASSERT_EQ(m.do_mremap_move(*p, A, 4, to), 0);
+  map_anon(*p, page(to, 4), 4);
+  EXPECT_EQ(vmas(*p).size(), 2U);
+}
+
+// MAP_FIXED over mapped pages: they are unmapped (their frames freed), and the new VMA
+// joins what is left on both sides.
+TEST_F(VmaMerge, MapFixedReplacesTheOldPagesAndJoinsTheNeighbours) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 12);
+  for (std::uint64_t i = 0; i < 12; ++i) write(*p, page(A, i));
+  ASSERT_EQ(m.anon_footprint().frames, 12U);
+  ASSERT_EQ(m.do_mmap(*p, page(A, 4), 4, RW, false, nullptr, pgoff_t{}, map_fixed::replace), 0);
+  EXPECT_EQ(m.anon_footprint().frames, 8U);
+  EXPECT_FALSE(p->pgd.get(page(A, 5)).present());
+  EXPECT_TRUE(p->pgd.get(page(A, 3)).present());
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 1U);
+  EXPECT_EQ(v[0]->vm_end, page(A, 12));
+  EXPECT_EQ(m.do_mmap(*p, page(A, 4), 4, RW, false, nullptr, pgoff_t{}), -EEXIST) << "MAP_FIXED_NOREPLACE";
 }
 
 }  // namespace

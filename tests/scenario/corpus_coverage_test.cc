@@ -41,6 +41,7 @@ std::set<std::string> features_of_corpus() {
                        seen.insert(std::string("mmap ") + kinds[static_cast<int>(m.kind)]);
                        seen.insert(std::string("mmap prot=") + to_string(m.prot));
                        if (m.offset) seen.insert("mmap offset=");
+                       if (m.into) seen.insert(m.into->last ? "mmap R[i:j]" : "mmap R[i]");
                      },
                      [&](const st_read& s) {
                        seen.insert("read");
@@ -89,6 +90,10 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "mmap prot=rw",
                         "mmap prot=r",
                         "mmap prot=none",
+                        "mmap prot=rx",
+                        "mmap prot=rwx",
+                        "mmap R[i:j]",
+                        "mmap R[i]",
                         "mmap offset=",
                         "read",
                         "write",
@@ -99,6 +104,8 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "mprotect rw",
                         "mprotect r",
                         "mprotect none",
+                        "mprotect rx",
+                        "mprotect rwx",
                         "mremap pages=",
                         "mremap move",
                         "madvise dontneed",

@@ -89,6 +89,25 @@ TEST(GenRandom, SeedsThatOnceWroteInvalidScenariosNowDoNot) {
   }
 }
 
+// --neighbours maps into regions (mmap R[i:j]) and uses the rx/rwx protections; every
+// scenario is valid and runs with every invariant checked. Without it, gen random writes
+// neither, so the scenarios of every seed written before the option stay as they were.
+TEST(GenRandom, NeighboursMapsIntoRegionsWithExecutableProtections) {
+  int into = 0, exec = 0;
+  for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+    const auto text = generate_random({.seed = seed, .statements = 70, .neighbours = true});
+    ASSERT_EQ(lint_and_run(text, "seed.rmap"), "") << first_line(text);
+    EXPECT_NE(first_line(text).find(" --neighbours"), std::string::npos);
+    into += text.find("] anon private") != std::string::npos || text.find("] file F") != std::string::npos;
+    exec += text.find(" rx\n") != std::string::npos || text.find("prot=rwx") != std::string::npos;
+    const auto plain = generate_random({.seed = seed, .statements = 70});
+    EXPECT_EQ(plain.find("] anon"), std::string::npos) << first_line(plain);
+    EXPECT_EQ(plain.find("rx"), std::string::npos) << first_line(plain);
+  }
+  EXPECT_GE(into, 45) << "of 60 --neighbours scenarios, those with a mapping into a region";
+  EXPECT_GE(exec, 20) << "of 60 --neighbours scenarios, those with an executable protection";
+}
+
 TEST(GenRandom, EndsWithACheck) {
   const auto text = generate_random({.seed = 3});
   EXPECT_NE(text.rfind("\ncheck c"), std::string::npos);

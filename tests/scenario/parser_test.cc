@@ -150,7 +150,8 @@ const bad_case bad_cases[] = {
     {"option_twice", "spawn P\nP: mmap A anon private pages=4 pages=5\n", "t.rmap:2: mmap: option 'pages' given twice"},
     {"missing_pages", "spawn P\nP: mmap A anon private\n", "t.rmap:2: mmap: missing option pages="},
     {"bad_number", "spawn P\nP: mmap A anon private pages=4x\n", "t.rmap:2: bad number '4x' for pages"},
-    {"bad_prot", "spawn P\nP: mmap A anon private pages=4 prot=wx\n", "t.rmap:2: bad protection 'wx' (rw, r or none)"},
+    {"bad_prot", "spawn P\nP: mmap A anon private pages=4 prot=wx\n",
+     "t.rmap:2: bad protection 'wx' (rw, r, none, rx or rwx)"},
     {"bad_advice", "spawn P\nP: mmap A anon private pages=4\nP: madvise A huge\n", "t.rmap:3: unknown advice 'huge'"},
     {"value_not_byte", "spawn P\nP: mmap A anon private pages=4\nP: write A value=256\n",
      "t.rmap:3: write: value=256 is not a byte (0-255)"},
@@ -208,6 +209,29 @@ const bad_case bad_cases[] = {
     {"child_lost_dontfork", "spawn P\nP: mmap A anon private pages=2\nP: madvise A dontfork\nP: fork C\nC: write A\n",
      "t.rmap:5: write: A[0] is a hole (not mapped)"},
     {"missing_colon_statement", "spawn P\nP:\n", "t.rmap:2: missing statement after 'P:'"},
+    {"mmap_into_with_pages", "spawn P\nP: mmap A anon private pages=4\nP: mmap A[4:8] anon private pages=4\n",
+     "t.rmap:3: mmap: a range R[i:j] gives the size; pages= is not allowed with it"},
+    {"mmap_into_unknown_region", "spawn P\nP: mmap A anon private pages=4\nP: mmap B[0:2] anon private\n",
+     "t.rmap:3: unknown region B in process P"},
+    {"mmap_into_empty_range", "spawn P\nP: mmap A anon private pages=4\nP: mmap A[2:2] anon private\n",
+     "t.rmap:3: empty range 'A[2:2]'"},
+    {"mmap_into_beyond_slot", "spawn P\nP: mmap A anon private pages=4\nP: mmap A[262140:262144] anon private\n",
+     "t.rmap:3: mmap: A[262140:262144] reaches beyond the slot of region A (at most 262143 pages)"},
+    {"mmap_into_index_wraps", "spawn P\nP: mmap A anon private pages=4\nP: mmap A[18446744073709551615] anon private\n",
+     "t.rmap:3: mmap: A[18446744073709551615] reaches beyond the slot of region A (at most 262143 pages)"},
+    {"mmap_into_beyond_file",
+     "file F pages=4\nspawn P\nP: mmap A anon private pages=4\nP: mmap A[0:4] file F private offset=2\n",
+     "t.rmap:4: mmap: offset=2 pages=4 reaches beyond file F (4 pages)"},
+    {"mmap_into_exited", "spawn P\nP: mmap A anon private pages=4\nP: exit\nP: mmap A[4:8] anon private\n",
+     "t.rmap:4: process P has exited"},
+    {"write_rx", "spawn P\nP: mmap A anon private pages=4 prot=rx\nP: write A[1]\n",
+     "t.rmap:3: write: A[1] is prot=rx: the access faults (the kernel refuses it)"},
+    {"wipeonfork_into_file",
+     "file F pages=4\nspawn P\nP: mmap A anon private pages=4\nP: mmap A[2:4] file F private offset=2\n"
+     "P: madvise A wipeonfork\n",
+     "t.rmap:5: madvise wipeonfork: region A is not private anonymous memory: the kernel refuses it (EINVAL)"},
+    {"mremap_into_shmem", "spawn P\nP: mmap A anon private pages=4\nP: mmap A[0:4] anon shared\nP: mremap A pages=8\n",
+     "t.rmap:4: mremap: region A is shared anonymous memory: only private anonymous and file regions can be resized"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Spec, BadInput, ::testing::ValuesIn(bad_cases),
@@ -217,6 +241,40 @@ TEST(Parser, MlockIsNotInheritedByFork) {
   // The child's copy is not VM_LOCKED, so dontneed there is allowed.
   auto prog = load("spawn P\nP: mmap A anon private pages=2\nP: mlock A\nP: fork C\nC: madvise A dontneed\n");
   EXPECT_TRUE(prog) << prog.error().str();
+}
+
+TEST(Parser, MmapIntoARegionMapsFixedAtItsPageAndGrowsIt) {
+  auto prog = load(
+      "file F pages=8\nspawn P\nP: mmap A anon private pages=2\nP: mmap A[4:6] file F private offset=1 prot=rx\n"
+      "P: read A[4:6]\nP: mremap A move\n");
+  ASSERT_TRUE(prog) << prog.error().str();
+  const auto& into = std::get<op_mmap>(prog->ops[3].body);
+  EXPECT_EQ(into.base, slot_start(0)) << "the region's base, not the mapping's";
+  EXPECT_EQ(into.index, 4U);
+  EXPECT_EQ(into.start(), page_addr(slot_start(0), 4));
+  EXPECT_EQ(into.pages, 2U);
+  EXPECT_EQ(into.offset, 1U);
+  EXPECT_TRUE(into.fixed);
+  EXPECT_EQ(into.prot, prot::rx);
+  EXPECT_FALSE(std::get<op_mmap>(prog->ops[2].body).fixed);
+  EXPECT_EQ(std::get<op_mremap_move>(prog->ops[5].body).pages, 6U) << "the region grew to 6 pages";
+
+  auto hole = load("spawn P\nP: mmap A anon private pages=2\nP: mmap A[4:6] anon private\nP: read A[3]\n");
+  ASSERT_FALSE(hole);
+  EXPECT_EQ(hole.error().str(), "t.rmap:4: read: A[3] is a hole (not mapped)");
+}
+
+// The file page of a region's page 0 bounds a resize, as mapped into the region last.
+TEST(Parser, MremapOfARegionMappedIntoChecksTheFileItMapsNow) {
+  auto ok = load(
+      "file F pages=8\nspawn P\nP: mmap A anon private pages=4\nP: mmap A[0:4] file F private offset=2\n"
+      "P: mremap A pages=6\n");
+  EXPECT_TRUE(ok) << ok.error().str();
+  auto beyond = load(
+      "file F pages=8\nspawn P\nP: mmap A anon private pages=4\nP: mmap A[0:4] file F private offset=2\n"
+      "P: mremap A pages=7\n");
+  ASSERT_FALSE(beyond);
+  EXPECT_EQ(beyond.error().str(), "t.rmap:5: mremap: region A would reach beyond file F (8 pages)");
 }
 
 TEST(Parser, MunmapMayCoverHolesAndGrowKeepsVmaFlags) {

@@ -369,6 +369,7 @@ sc::random_options with_options_given(sc::random_options base, const sc::random_
   if (sub.count("--ksm-heavy")) base.ksm_heavy = true;
   if (sub.count("--reclaim")) base.reclaim = true;
   if (sub.count("--smaps")) base.smaps = true;
+  if (sub.count("--neighbours")) base.neighbours = true;
   return base;
 }
 
@@ -393,6 +394,9 @@ command add_gen_random(CLI::App& gen) {
   sub->add_flag("--reclaim", o->reclaim, "include reclaim");
   sub->add_flag("--smaps", o->smaps,
                 "start with 'report smaps' (every check prints smaps figures) and include clear_refs");
+  sub->add_flag("--neighbours", o->neighbours,
+                "half the mmaps map into an existing region (mmap R[i:j]: next to its VMAs, over them, past its "
+                "end), and protections include rx and rwx");
   auto profile = std::make_shared<std::string>();
   sub->add_option("--profile", *profile,
                   "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "

@@ -23,7 +23,11 @@
 
 namespace rmapkit::mm {
 
-inline constexpr int PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2;
+inline constexpr int PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2, PROT_EXEC_ = 4;
+
+/// What do_mmap() does with mappings already in its range: MAP_FIXED_NOREPLACE refuses
+/// them (-EEXIST), MAP_FIXED unmaps them first.
+enum class map_fixed : std::uint8_t { noreplace, replace };
 
 enum class madv { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
 
@@ -172,8 +176,9 @@ class machine final : private pte_observer {
   void file_put(address_space* f);
 
   // ---- system calls: 0 or -errno ----------------------------------------------------------
+  /// The new VMA merges with its neighbours where the kernel would (vma_merge_new_range()).
   int do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
-              pgoff_t pgoff);
+              pgoff_t pgoff, map_fixed how = map_fixed::noreplace);
   int do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages);
   int do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot);
   int do_mremap_resize(mm_struct& mm, vaddr_t addr, std::uint64_t old_pages, std::uint64_t new_pages);

@@ -11,7 +11,12 @@
 
 namespace rmapkit::scenario {
 
-enum class prot { rw, r, none };
+/// Protections a scenario names; rx and rwx add PROT_EXEC (VM_EXEC), which keeps a VMA apart
+/// from neighbours without it. New values go last: the old ones keep their numbers.
+enum class prot { rw, r, none, rx, rwx };
+
+/// The protection lets a write through (PROT_WRITE).
+[[nodiscard]] constexpr bool writable(prot p) { return p == prot::rw || p == prot::rwx; }
 
 enum class advice { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
 
@@ -35,6 +40,9 @@ struct st_spawn { std::string proc; };
 struct st_file { std::string file; std::uint64_t pages = 0; };
 struct st_mmap {
   std::string proc, region;
+  /// `mmap R[i:j] ...`: a MAP_FIXED mapping of pages [i, j) of the existing region R, which
+  /// replaces what is there and may grow R; absent for a new region (`mmap R ... pages=N`).
+  std::optional<range_ref> into;
   map_kind kind = map_kind::anon_private;
   std::string file;  ///< for file kinds
   std::uint64_t pages = 0;

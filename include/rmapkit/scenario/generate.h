@@ -37,6 +37,9 @@ struct random_options {
   /// `report smaps` first, so that every check prints smaps figures, and `clear_refs`
   /// among the statements (weight 3 in gen random's own mix; a profile's "clear_refs").
   bool smaps = false;
+  /// Half the mmaps map into an existing region (`mmap R[i:j]`: next to its VMAs, over
+  /// them, beyond its end), and protections include rx and rwx: VMAs that join and split.
+  bool neighbours = false;
   /// The profile these options came from, named in the scenario's first line; empty for
   /// none (the line then names gen random's options alone).
   std::string profile{};

@@ -68,13 +68,18 @@ struct op_spawn { proc_id proc; };
 struct op_file { file_id file; std::uint64_t pages; };
 struct op_mmap {
   proc_id proc;
-  vaddr_t base;
+  vaddr_t base;  ///< the region's base; the mapping starts at page @index of it
   map_kind kind;
   std::optional<file_id> file;
   std::uint64_t pages;
   std::uint64_t offset;
   enum prot prot;
   std::string region;  ///< the region's name, for tools that show the state by name
+  std::uint64_t index = 0;  ///< the region page the mapping starts at (0 for a new region)
+  /// `mmap R[i:j]`: MAP_FIXED into an existing region, replacing what is mapped there;
+  /// otherwise a new region in a fresh slot (MAP_FIXED_NOREPLACE).
+  bool fixed = false;
+  [[nodiscard]] vaddr_t start() const { return page_addr(base, index); }
 };
 struct op_read { proc_id proc; page_span span; };
 struct op_write { proc_id proc; page_span span; std::optional<std::uint8_t> value; };
