@@ -103,6 +103,12 @@ int madvise_bits(sc::advice a) {
     case sc::advice::dofork: return MADV_DOFORK;
     case sc::advice::wipeonfork: return MADV_WIPEONFORK;
     case sc::advice::keeponfork: return MADV_KEEPONFORK;
+    case sc::advice::dontdump: return MADV_DONTDUMP;
+    case sc::advice::dodump: return MADV_DODUMP;
+    case sc::advice::sequential: return MADV_SEQUENTIAL;
+    case sc::advice::random: return MADV_RANDOM;
+    case sc::advice::normal: return MADV_NORMAL;
+    case sc::advice::free: return MADV_FREE;
   }
   return -1;
 }
@@ -368,6 +374,7 @@ class controller {
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     r.flags = shared ? MAP_SHARED : MAP_PRIVATE;
     if (o.fixed) r.flags |= MAP_FIXED;  // the agent maps MAP_FIXED_NOREPLACE otherwise
+    if (o.noreserve) r.flags |= MAP_NORESERVE;
     int fd = -1;
     if (o.file) {
       fd = _files.at(*o.file).get();

@@ -1,5 +1,7 @@
 // Kernel: mm/madvise.c (v6.18): MADV_DONTNEED, MADV_PAGEOUT, the fork flags
-// (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK) and KSM's MERGEABLE/UNMERGEABLE.
+// (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK), KSM's MERGEABLE/UNMERGEABLE, and the flags
+// that only split and merge VMAs and decide recency (DONTDUMP/DODUMP, SEQUENTIAL, RANDOM,
+// NORMAL).
 #include <cerrno>
 
 #include "internal.h"
@@ -13,18 +15,26 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
   // Refusals come before any change (madvise_walk_vmas() checks each VMA as it goes;
   // the scenario rules guarantee a refused range is refused on its first VMA).
   for (auto* vma : vmas) {
-    if ((advice == madv::dontneed || advice == madv::pageout) && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
-    if (advice == madv::wipeonfork && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
+    const bool drops = advice == madv::dontneed || advice == madv::pageout || advice == madv::free;
+    if (drops && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
+    const bool anon_only = advice == madv::wipeonfork || advice == madv::free;
+    if (anon_only && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
   }
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     switch (advice) {
       case madv::dontneed: zap_pte_range(*vma, s, e); return;
       case madv::pageout: madvise_pageout(*vma, s, e); return;
+      case madv::free: madvise_free(*vma, s, e); return;
       case madv::dontfork: f.set(vm_flag::dontcopy); break;
       case madv::dofork: f.clear(vm_flag::dontcopy); break;
       case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;
       case madv::keeponfork: f.clear(vm_flag::wipeonfork); break;
+      case madv::dontdump: f.set(vm_flag::dontdump); break;
+      case madv::dodump: f.clear(vm_flag::dontdump); break;
+      case madv::sequential: f.set(vm_flag::seq_read).clear(vm_flag::rand_read); break;
+      case madv::random: f.set(vm_flag::rand_read).clear(vm_flag::seq_read); break;
+      case madv::normal: f.clear(vm_flag::seq_read).clear(vm_flag::rand_read); break;
       case madv::mergeable:
         // ksm_madvise(): shared mappings are accepted and left alone.
         if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) return;
@@ -40,6 +50,32 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
     vma_modify_flags(vma, s, e, f);
   });
   return 0;
+}
+
+// Kernel: madvise_free_pte_range(). The range's swap entries go at once. A present page is
+// cleaned, unless it is dirty or in the swap cache while another PTE maps it: its copy in
+// swap is dropped, its PTE made old and clean, and it becomes lazily freeable (off the
+// anon lists, not swap-backed), so reclaim drops it instead of writing it, unless a write
+// dirties it again first. A page others map but that is clean is made lazily freeable too:
+// only this process's PTE is cleaned, and reclaim will find the others' dirty ones.
+void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  auto& pgd = vma.vm_mm->pgd;
+  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    if (pte.is_swap()) {
+      pgd.set(a, pte_t{});
+      free_swap_and_cache(pte.swap_entry());
+      return;
+    }
+    if (!pte.present() || pte.pfn() == _zero_pfn) return;
+    folio& f = folio_of(pte.pfn());
+    if (f.test(folio_flag::swapcache) || f.test(folio_flag::dirty)) {
+      if (f.mapcount != 1) return;
+      if (f.test(folio_flag::swapcache) && !folio_free_swap(f)) return;
+      f.clear(folio_flag::dirty);
+    }
+    if (pte.young() || pte.dirty()) pgd.set(a, pte.mkold().mkclean());
+    folio_mark_lazyfree(f);
+  });
 }
 
 // Kernel: madvise_cold_or_pageout_pte_range() for MADV_PAGEOUT: every page of the range that

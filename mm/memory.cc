@@ -193,7 +193,7 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     if (!f.is_anon() && pte.dirty()) f.set(folio_flag::dirty);
     // A page-cache page keeps the use its mapping made of it: a young PTE going away
     // counts as an access (zap_present_folio_ptes()), which activates a referenced page.
-    if (!f.is_anon() && pte.young()) folio_mark_accessed(f);
+    if (!f.is_anon() && pte.young() && vma.has_recency()) folio_mark_accessed(f);
     folio_remove_rmap_pte(f);
     munlock_vma_folio(f, vma);
     // free_swap_cache(): an unmapped folio nobody else's swap entry needs leaves the cache.

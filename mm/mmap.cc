@@ -19,10 +19,10 @@ vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
 }
 
 int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
-                     pgoff_t pgoff, map_fixed how) {
+                     pgoff_t pgoff, mmap_flags flags) {
   const vaddr_t end = page_addr(addr, pages);
   if (pages == 0) return -EINVAL;
-  if (how == map_fixed::replace) {
+  if (flags.how == map_fixed::replace) {
     // MAP_FIXED: what was mapped in the range goes first, its pages and page tables with it
     // (__mmap_region() gathers and unmaps the old VMAs before it links the new one).
     munmap_range(mm, addr, end);
@@ -38,8 +38,9 @@ int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot,
   f.set(vm_flag::mayexec).set(vm_flag::nohugepage);  // the kernel runner madvises NOHUGEPAGE
   f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
   f.assign(vm_flag::exec, prot & PROT_EXEC_);
+  f.assign(vm_flag::noreserve, flags.noreserve);
   if (shared) f.set(vm_flag::shared).set(vm_flag::mayshare);
-  else if (prot & PROT_WRITE_) f.set(vm_flag::account);  // accountable_mapping()
+  else if ((prot & PROT_WRITE_) && !flags.noreserve) f.set(vm_flag::account);  // accountable_mapping()
   vma->vm_flags = f;
   if (shared && !file) {
     // MAP_SHARED|MAP_ANONYMOUS is a shmem file of its own (shmem_zero_setup()).

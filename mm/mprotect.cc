@@ -21,7 +21,7 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     // private anonymous memory that stops being writable is not any more.
     if (f.has(vm_flag::write)) {
       if (!vma->vm_flags.has(vm_flag::account) && !vma->vm_flags.has(vm_flag::write) &&
-          !vma->vm_flags.has(vm_flag::shared))
+          !vma->vm_flags.has(vm_flag::shared) && !vma->vm_flags.has(vm_flag::noreserve))
         f.set(vm_flag::account);
     } else if (vma->vm_flags.has(vm_flag::account) && vma->is_anonymous() && !vma->anon_vma) {
       f.clear(vm_flag::account);

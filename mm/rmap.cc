@@ -248,6 +248,9 @@ int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
   if (mapcount == 0) return 0;
   vm_flags_t flags;
   rmap_walk_control rwc;
+  // invalid_folio_referenced_vma(): a mapping without recency is not looked at, neither its
+  // young bit nor its VM_LOCKED.
+  rwc.invalid_vma = [](vm_area_struct& vma) { return !vma.has_recency(); };
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
     if (!page_vma_mapped(fo, vma, addr)) return true;
     if (vma.vm_flags.has(vm_flag::locked)) {
@@ -279,7 +282,16 @@ bool machine::try_to_unmap(folio& f) {
     }
     pte_t pte = vma.vm_mm->pgd.get(addr);
     if (pte.dirty()) fo.set(folio_flag::dirty);
-    if (fo.is_anon()) {
+    if (fo.is_anon() && !fo.test(folio_flag::swapbacked)) {
+      // A lazily freed folio: written since MADV_FREE, it is anonymous memory again and
+      // stays; clean and held only by its mappings, this mapping just goes.
+      if (fo.test(folio_flag::dirty)) fo.set(folio_flag::swapbacked);
+      if (fo.test(folio_flag::dirty) || fo.refcount != 1 + fo.mapcount) {
+        aborted = true;
+        return false;
+      }
+      vma.vm_mm->pgd.set(addr, pte_t{});
+    } else if (fo.is_anon()) {
       if (!fo.test(folio_flag::swapcache)) {
         aborted = true;  // anon folios are added to the swap cache before they are unmapped
         return false;

@@ -63,6 +63,19 @@ void machine::folio_add_lru(folio& f, const vm_area_struct* vma) {
   if (vma) mlock_vma_folio(f, *vma);
 }
 
+void machine::folio_mark_lazyfree(folio& f) {
+  if (!f.is_anon() || !f.test(folio_flag::swapbacked) || f.test(folio_flag::swapcache) ||
+      f.test(folio_flag::unevictable))
+    return;
+  const bool listed = f.test(folio_flag::lru);
+  if (listed) lruvec_del_folio(f);
+  f.clear(folio_flag::active);
+  f.clear(folio_flag::referenced);
+  f.clear(folio_flag::swapbacked);
+  if (listed) lruvec_add_folio(f);
+  count(vm_event::pglazyfree);
+}
+
 // folio_mark_accessed(): a first access marks the folio referenced; a second activates an
 // evictable one (and forgets the first); an unevictable one stays where it is. A folio
 // first mlocked since the mlock batch last drained is still on its old list for the kernel,

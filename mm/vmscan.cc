@@ -61,11 +61,17 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     }
   }
   // Anon folios get a swap slot before they are unmapped: their PTEs become its entry.
-  if (f.is_anon() && !f.test(folio_flag::swapcache)) {
+  if (f.is_anon() && f.test(folio_flag::swapbacked) && !f.test(folio_flag::swapcache)) {
     add_to_swap(f);
     f.set(folio_flag::dirty);  // nothing on the slot yet
   }
   if (f.mapped() && !try_to_unmap(f)) return reclaim_outcome::activated;
+  // A lazily freed folio no one wrote to since: dropped, not written (PGLAZYFREED).
+  if (f.is_anon() && !f.test(folio_flag::swapbacked)) {
+    if (f.refcount != 1 || f.test(folio_flag::dirty)) return reclaim_outcome::kept;
+    count(vm_event::pglazyfreed);
+    return reclaim_outcome::freed;
+  }
   // A clean shmem page was never written to (a read fault's zeroes; pages filled by write()
   // and pages back from swap are dirty): reclaim drops it, and its file keeps a hole, not a swap
   // entry, as smaps' Swap shows. A dirty one is written to swap.

@@ -17,7 +17,7 @@ std::map<std::string, std::uint64_t> machine::vmstat() const {
       "pgsteal_direct",  "pgscan_anon",         "pgscan_file",    "pgsteal_anon",   "pgsteal_file",
       "pgactivate",      "pgdeactivate",        "pgrefill",       "pgrotated",      "pgmigrate_success",
       "pgmigrate_fail",  "cow_ksm",             "unevictable_pgs_culled", "unevictable_pgs_mlocked",
-      "unevictable_pgs_munlocked", "unevictable_pgs_rescued"};
+      "unevictable_pgs_munlocked", "unevictable_pgs_rescued", "pglazyfree", "pglazyfreed"};
   // clang-format on
   std::map<std::string, std::uint64_t> out;
   for (std::size_t i = 0; i < NR_VM_EVENTS; ++i)

@@ -43,6 +43,12 @@ mm::madv to_madv(sc::advice a) {
     case sc::advice::dofork: return mm::madv::dofork;
     case sc::advice::wipeonfork: return mm::madv::wipeonfork;
     case sc::advice::keeponfork: return mm::madv::keeponfork;
+    case sc::advice::dontdump: return mm::madv::dontdump;
+    case sc::advice::dodump: return mm::madv::dodump;
+    case sc::advice::sequential: return mm::madv::sequential;
+    case sc::advice::random: return mm::madv::random;
+    case sc::advice::normal: return mm::madv::normal;
+    case sc::advice::free: return mm::madv::free;
   }
   return mm::madv::dontneed;
 }
@@ -150,9 +156,9 @@ class statement_runner {
     _regions[o.proc][o.region] = o.base;
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
-    const auto how = o.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace;
+    const mm::mmap_flags flags{o.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace, o.noreserve};
     refused("mmap",
-            _m.do_mmap(mm_of(o.proc), o.start(), o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}, how));
+            _m.do_mmap(mm_of(o.proc), o.start(), o.pages, prot_bits(o.prot), shared, file, pgoff_t{o.offset}, flags));
   }
   void step(const sc::op_read& o) {
     each_page(o.proc, o.span, _opts.plant == planted_fault::read_as_write, std::nullopt);

@@ -198,6 +198,9 @@ class generator {
     return pick(0, 9) < 7 ? "" : (chance(50) ? " prot=r" : " prot=none");
   }
 
+  /// ` noreserve` now and then with --neighbours (VM_NORESERVE keeps VMAs apart), else nothing.
+  std::string mmap_noreserve() { return _o.neighbours && chance(15) ? " noreserve" : ""; }
+
   void mmap(const std::string& p) {
     if (_o.neighbours && !_procs[p].empty() && chance(50)) {
       map_into(p);
@@ -209,7 +212,7 @@ class generator {
     // Hundreds of pages: with a fork or two, more sharers of one content than
     // max_page_sharing (256), so that stable-node chains form.
     if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
-    auto prot = mmap_prot();
+    auto prot = mmap_prot() + mmap_noreserve();
     // KSM-heavy: mostly private anonymous memory, the only kind KSM merges.
     auto k = _o.mmap_kinds ? mmap_kind(*_o.mmap_kinds) : _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
     if (k < 5) {
@@ -251,7 +254,7 @@ class generator {
     const auto first = pick(0, reg.pages + 2);
     const auto last = first + pick(1, 6);
     auto rg = fmt::format("{}[{}:{}]", rname, first, last);
-    auto prot = mmap_prot();
+    auto prot = mmap_prot() + mmap_noreserve();
     auto k = pick(0, 9);
     std::string what = "anon private";
     if (k == 6) {
@@ -323,6 +326,10 @@ class generator {
     const auto& rname = any_key(_procs[p]);
     std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
     if (_o.pageout) advice.push_back("pageout");
+    // Flags that only split and merge VMAs, and decide recency.
+    static constexpr const char* flag_advice[] = {"dontdump", "dodump", "sequential", "random", "normal", "free"};
+    if (_o.neighbours)
+      for (const char* a : flag_advice) advice.push_back(a);
     if (_o.ksm) {
       advice.push_back("mergeable");
       advice.push_back("mergeable");
@@ -330,8 +337,8 @@ class generator {
     }
     std::string_view what = advice[pick(0, advice.size() - 1)];  // before the range, as in mprotect
     auto rg = range(rname, _procs[p][rname].pages);
-    // dontneed and pageout drop pages; every other advice is a VMA flag.
-    bool flag = what != "dontneed" && what != "pageout";
+    // dontneed, pageout and free drop pages (now or at reclaim); every other advice is a VMA flag.
+    bool flag = what != "dontneed" && what != "pageout" && what != "free";
     accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
       if (flag) note_split(p, rname, rg);
     });

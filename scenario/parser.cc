@@ -45,6 +45,12 @@ const char* to_string(advice a) {
     case advice::dofork: return "dofork";
     case advice::wipeonfork: return "wipeonfork";
     case advice::keeponfork: return "keeponfork";
+    case advice::dontdump: return "dontdump";
+    case advice::dodump: return "dodump";
+    case advice::sequential: return "sequential";
+    case advice::random: return "random";
+    case advice::normal: return "normal";
+    case advice::free: return "free";
   }
   return "?";
 }
@@ -169,7 +175,9 @@ prot parse_prot(std::string_view s) {
 
 advice parse_advice(std::string_view s) {
   static constexpr advice all[] = {advice::dontneed, advice::mergeable, advice::unmergeable, advice::pageout,
-                                   advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork};
+                                   advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork,
+                                   advice::dontdump, advice::dodump,    advice::sequential,  advice::random,
+                                   advice::normal,   advice::free};
   for (advice a : all)
     if (s == to_string(a)) return a;
   throw syntax_error{fmt::format("unknown advice '{}'", echo(s))};
@@ -231,7 +239,17 @@ statement_body parse_mmap(std::string proc, const std::vector<std::string_view>&
   else throw syntax_error{fmt::format("mmap: expected 'private' or 'shared', got '{}'", echo(t[next]))};
   m.kind = file ? (shared ? map_kind::file_shared : map_kind::file_private)
                 : (shared ? map_kind::anon_shared : map_kind::anon_private);
-  options o("mmap", t, next + 1);
+  // Flag words among the key=value options: `noreserve` (MAP_NORESERVE).
+  std::vector<std::string_view> rest;
+  for (std::size_t k = next + 1; k < t.size(); ++k) {
+    if (t[k] != "noreserve") {
+      rest.push_back(t[k]);
+      continue;
+    }
+    if (m.noreserve) throw syntax_error{"mmap: 'noreserve' given twice"};
+    m.noreserve = true;
+  }
+  options o("mmap", rest, 0);
   if (!m.into) m.pages = o.take_number("pages");
   else if (o.take("pages")) throw syntax_error{"mmap: a range R[i:j] gives the size; pages= is not allowed with it"};
   if (file) {

@@ -33,6 +33,7 @@ struct page_state {
   map_kind kind = map_kind::anon_private;
   std::optional<file_id> file;
   std::uint64_t offset0 = 0;  // of a file page: its file page minus its region index (mod 2^64)
+  bool noreserve = false;     // VM_NORESERVE
 
   bool operator==(const page_state&) const = default;
   /// The file page this page maps, at region index @i.
@@ -40,7 +41,7 @@ struct page_state {
 };
 
 /// A hole: every hole is this state, so that neighbouring holes are one run.
-constexpr page_state HOLE{false, prot::none, false, false, false, map_kind::anon_private, std::nullopt, 0};
+constexpr page_state HOLE{false, prot::none, false, false, false, map_kind::anon_private, std::nullopt, 0, false};
 
 /// The pages of a region as runs of equal state, neighbouring runs unequal: a region of
 /// 262,143 pages that no statement splits is one entry, not 262,143. So each mapped run is
@@ -300,7 +301,7 @@ class resolver {
 
   /// The state of the pages of a fresh mapping of @s that starts at region page @first.
   static page_state mapped_page(const st_mmap& s, std::optional<file_id> fid, std::uint64_t first) {
-    return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0};
+    return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0, s.noreserve};
   }
 
   op_body step(const st_mmap& s) {
@@ -319,7 +320,9 @@ class resolver {
     p.pages += s.pages;
     mapped_change(s.pages, 0);
     add_vmas(p, s.proc, 1, 0);
-    return op_mmap{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
+    op_mmap o{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
+    o.noreserve = s.noreserve;
+    return o;
   }
 
   /// `mmap R[i:j] ...`: MAP_FIXED over pages [i, j) of R, which may lie beyond R's end (R
@@ -347,6 +350,7 @@ class resolver {
     op_mmap o{p.id, slot_start(reg.slot), s.kind, fid, last - first, s.offset, s.prot, s.region};
     o.index = first;
     o.fixed = true;
+    o.noreserve = s.noreserve;
     return o;
   }
 
@@ -460,16 +464,21 @@ class resolver {
     switch (s.advice) {
       case advice::dontneed:
       case advice::pageout:
+      case advice::free:
         if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.locked; }))
           throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
                                        to_string(s.advice), s.range.region, *i)};
         break;
+      default: break;
+    }
+    switch (s.advice) {
       case advice::wipeonfork:
+      case advice::free:
         if (pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return pg.kind == map_kind::anon_private; }))
           throw rule_error{
-              fmt::format("madvise wipeonfork: region {} is not private anonymous memory: the kernel "
+              fmt::format("madvise {}: region {} is not private anonymous memory: the kernel "
                           "refuses it (EINVAL)",
-                          s.range.region)};
+                          to_string(s.advice), s.range.region)};
         break;
       default: break;
     }

@@ -246,7 +246,7 @@ TEST_F(VmaMerge, MapFixedReplacesTheOldPagesAndJoinsTheNeighbours) {
   map_anon(*p, A, 12);
   for (std::uint64_t i = 0; i < 12; ++i) write(*p, page(A, i));
   ASSERT_EQ(m.anon_footprint().frames, 12U);
-  ASSERT_EQ(m.do_mmap(*p, page(A, 4), 4, RW, false, nullptr, pgoff_t{}, map_fixed::replace), 0);
+  ASSERT_EQ(m.do_mmap(*p, page(A, 4), 4, RW, false, nullptr, pgoff_t{}, {.how = map_fixed::replace}), 0);
   EXPECT_EQ(m.anon_footprint().frames, 8U);
   EXPECT_FALSE(p->pgd.get(page(A, 5)).present());
   EXPECT_TRUE(p->pgd.get(page(A, 3)).present());

@@ -64,8 +64,16 @@ std::vector<std::string> designs() {
   return {d.begin(), d.end()};
 }
 
+/// Whether @design's walk order decides scenario @name's result: try_to_unmap() of a lazily
+/// freed folio drops the clean mappings it meets before the first dirty one, and the
+/// newest-first walks of linux-2.6.7 and pte-chain meet a fork child before its parent.
+bool walk_order_decides(const std::string& name, const std::string& design) {
+  return name == "113_madvise_free_shared_by_fork" &&
+         (design.starts_with("linux-2.6.7") || design.starts_with("pte-chain"));
+}
+
 /// Every combination of an anonymous and a file design on every corpus scenario: designs
-/// change costs, never results.
+/// change costs, never results (but for walk_order_decides()).
 class ModelCorpus : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
@@ -78,6 +86,13 @@ TEST_P(ModelCorpus, ModelPrintsTheKernelsReport) {
   std::string out, err;
   int code = run_checked(*prog, out, err, false, design);
   ASSERT_EQ(code, 0) << err;
+  if (walk_order_decides(name, design)) {
+    // The walk meets the child's dirty PTE first and stops before it drops the parent's
+    // clean one: the parent keeps its pages, which reclaim then swaps out.
+    EXPECT_NE(out, testing::slurp(base + ".expected"));
+    EXPECT_NE(out.find("page P A 0 swap="), std::string::npos) << out;
+    return;
+  }
   EXPECT_EQ(out, testing::slurp(base + ".expected"));
 }
 

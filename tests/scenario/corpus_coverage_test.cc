@@ -42,6 +42,7 @@ std::set<std::string> features_of_corpus() {
                        seen.insert(std::string("mmap prot=") + to_string(m.prot));
                        if (m.offset) seen.insert("mmap offset=");
                        if (m.into) seen.insert(m.into->last ? "mmap R[i:j]" : "mmap R[i]");
+                       if (m.noreserve) seen.insert("mmap noreserve");
                      },
                      [&](const st_read& s) {
                        seen.insert("read");
@@ -94,6 +95,7 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "mmap prot=rwx",
                         "mmap R[i:j]",
                         "mmap R[i]",
+                        "mmap noreserve",
                         "mmap offset=",
                         "read",
                         "write",
@@ -116,6 +118,12 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "madvise dofork",
                         "madvise wipeonfork",
                         "madvise keeponfork",
+                        "madvise dontdump",
+                        "madvise dodump",
+                        "madvise sequential",
+                        "madvise random",
+                        "madvise normal",
+                        "madvise free",
                         "mlock",
                         "munlock",
                         "ksm",

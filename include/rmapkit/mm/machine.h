@@ -29,7 +29,30 @@ inline constexpr int PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2, PROT_EXEC_
 /// them (-EEXIST), MAP_FIXED unmaps them first.
 enum class map_fixed : std::uint8_t { noreplace, replace };
 
-enum class madv { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
+/// do_mmap()'s MAP_* flags beyond MAP_SHARED.
+struct mmap_flags {
+  map_fixed how = map_fixed::noreplace;
+  /// MAP_NORESERVE: VM_NORESERVE, so never VM_ACCOUNT (the kernel honours it unless
+  /// vm.overcommit_memory is 2, which the model does not model).
+  bool noreserve = false;
+};
+
+enum class madv {
+  dontneed,
+  mergeable,
+  unmergeable,
+  pageout,
+  dontfork,
+  dofork,
+  wipeonfork,
+  keeponfork,
+  dontdump,
+  dodump,
+  sequential,
+  random,
+  normal,
+  free
+};
 
 /// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
 /// CLEAR_REFS_ANON = 2, CLEAR_REFS_MAPPED = 3).
@@ -145,8 +168,10 @@ enum class vm_event : std::uint8_t {
   unevictable_pgs_mlocked,
   unevictable_pgs_munlocked,
   unevictable_pgs_rescued,
+  pglazyfree,
+  pglazyfreed,
 };
-inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::unevictable_pgs_rescued) + 1;
+inline constexpr std::size_t NR_VM_EVENTS = static_cast<std::size_t>(vm_event::pglazyfreed) + 1;
 
 /// Fault-around window in pages (fault_around_bytes = 64 KiB; cannot be changed on the kernel).
 inline constexpr std::uint64_t FAULT_AROUND_PAGES = 16;
@@ -178,7 +203,7 @@ class machine final : private pte_observer {
   // ---- system calls: 0 or -errno ----------------------------------------------------------
   /// The new VMA merges with its neighbours where the kernel would (vma_merge_new_range()).
   int do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot, bool shared, address_space* file,
-              pgoff_t pgoff, map_fixed how = map_fixed::noreplace);
+              pgoff_t pgoff, mmap_flags flags = {});
   int do_munmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages);
   int do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot);
   int do_mremap_resize(mm_struct& mm, vaddr_t addr, std::uint64_t old_pages, std::uint64_t new_pages);
@@ -470,6 +495,10 @@ class machine final : private pte_observer {
   /// inside its file. The folio stays in the swap cache, clean, until a later pass frees it.
   void pageout(folio& f);
   int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  /// folio_mark_lazyfree(): an anonymous folio moves to the inactive file list, not
+  /// swap-backed any more, its referenced and active flags cleared.
+  void folio_mark_lazyfree(folio& f);
   /// reclaim_pages(): shrink_folio_list() over folios MADV_PAGEOUT isolated, references ignored.
   void reclaim_pages(const std::vector<pfn_t>& isolated);
   // mlock (mlock.c): PG_mlocked follows "some VM_LOCKED VMA maps the folio" exactly

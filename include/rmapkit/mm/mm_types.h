@@ -40,9 +40,13 @@ enum class vm_flag : std::uint64_t {
   mayexec = 0x40,
   mayshare = 0x80,
   locked = 0x2000,
+  seq_read = 0x8000,    ///< MADV_SEQUENTIAL: the mapping's accesses say nothing of reuse
+  rand_read = 0x10000,  ///< MADV_RANDOM: nor do these
   dontcopy = 0x20000,
   account = 0x100000,
+  noreserve = 0x200000,  ///< MAP_NORESERVE: never charged, so never VM_ACCOUNT
   wipeonfork = 0x2000000,
+  dontdump = 0x4000000,
   softdirty = 0x8000000,
   nohugepage = 0x40000000,
   mergeable = 0x80000000,
@@ -229,6 +233,11 @@ struct vm_area_struct {
   [[nodiscard]] std::uint64_t last_pgoff() const { return vm_pgoff.value + pages() - 1; }
   [[nodiscard]] bool is_anonymous() const { return vm_file == nullptr; }
   [[nodiscard]] bool is_shared() const { return vm_flags.has(vm_flag::mayshare); }
+  /// vma_has_recency(): accesses through a mapping advised sequential or random say
+  /// nothing of the page's reuse, so neither unmapping a young PTE nor aging counts them.
+  [[nodiscard]] bool has_recency() const {
+    return !vm_flags.has(vm_flag::seq_read) && !vm_flags.has(vm_flag::rand_read);
+  }
 };
 
 /// struct anon_vma_chain: one (VMA, anon_vma) edge.

@@ -18,7 +18,23 @@ enum class prot { rw, r, none, rx, rwx };
 /// The protection lets a write through (PROT_WRITE).
 [[nodiscard]] constexpr bool writable(prot p) { return p == prot::rw || p == prot::rwx; }
 
-enum class advice { dontneed, mergeable, unmergeable, pageout, dontfork, dofork, wipeonfork, keeponfork };
+/// madvise() advice a scenario names. New values go last: the old ones keep their numbers.
+enum class advice {
+  dontneed,
+  mergeable,
+  unmergeable,
+  pageout,
+  dontfork,
+  dofork,
+  wipeonfork,
+  keeponfork,
+  dontdump,    ///< VM_DONTDUMP
+  dodump,      ///< clears VM_DONTDUMP
+  sequential,  ///< VM_SEQ_READ (and not VM_RAND_READ): no recency from this mapping
+  random,      ///< VM_RAND_READ (and not VM_SEQ_READ): no recency either
+  normal,      ///< neither
+  free,        ///< MADV_FREE: private anonymous pages become lazily freeable
+};
 
 enum class map_kind { anon_private, anon_shared, file_private, file_shared };
 
@@ -48,6 +64,7 @@ struct st_mmap {
   std::uint64_t pages = 0;
   std::uint64_t offset = 0;
   enum prot prot = prot::rw;
+  bool noreserve = false;  ///< the flag word `noreserve`: MAP_NORESERVE
 };
 struct st_read { std::string proc; range_ref range; };
 struct st_write { std::string proc; range_ref range; std::optional<std::uint8_t> value; };

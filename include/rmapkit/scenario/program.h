@@ -79,6 +79,7 @@ struct op_mmap {
   /// `mmap R[i:j]`: MAP_FIXED into an existing region, replacing what is mapped there;
   /// otherwise a new region in a fresh slot (MAP_FIXED_NOREPLACE).
   bool fixed = false;
+  bool noreserve = false;  ///< MAP_NORESERVE
   [[nodiscard]] vaddr_t start() const { return page_addr(base, index); }
 };
 struct op_read { proc_id proc; page_span span; };
