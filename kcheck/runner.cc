@@ -109,6 +109,7 @@ int madvise_bits(sc::advice a) {
     case sc::advice::random: return MADV_RANDOM;
     case sc::advice::normal: return MADV_NORMAL;
     case sc::advice::free: return MADV_FREE;
+    case sc::advice::cold: return MADV_COLD;
   }
   return -1;
 }

@@ -1,7 +1,7 @@
 // Kernel: mm/madvise.c (v6.18): MADV_DONTNEED, MADV_PAGEOUT, the fork flags
 // (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK), KSM's MERGEABLE/UNMERGEABLE, and the flags
 // that only split and merge VMAs and decide recency (DONTDUMP/DODUMP, SEQUENTIAL, RANDOM,
-// NORMAL).
+// NORMAL), MADV_FREE and MADV_COLD.
 #include <cerrno>
 
 #include "internal.h"
@@ -15,8 +15,10 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
   // Refusals come before any change (madvise_walk_vmas() checks each VMA as it goes;
   // the scenario rules guarantee a refused range is refused on its first VMA).
   for (auto* vma : vmas) {
-    const bool drops = advice == madv::dontneed || advice == madv::pageout || advice == madv::free;
-    if (drops && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
+    // can_madv_lru_vma(): none of these touch mlocked memory.
+    const bool lru = advice == madv::dontneed || advice == madv::pageout || advice == madv::free ||
+                     advice == madv::cold;
+    if (lru && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
     const bool anon_only = advice == madv::wipeonfork || advice == madv::free;
     if (anon_only && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
   }
@@ -24,7 +26,8 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
     vm_flags_t f = vma->vm_flags;
     switch (advice) {
       case madv::dontneed: zap_pte_range(*vma, s, e); return;
-      case madv::pageout: madvise_pageout(*vma, s, e); return;
+      case madv::pageout: madvise_cold_or_pageout(*vma, s, e, true); return;
+      case madv::cold: madvise_cold_or_pageout(*vma, s, e, false); return;
       case madv::free: madvise_free(*vma, s, e); return;
       case madv::dontfork: f.set(vm_flag::dontcopy); break;
       case madv::dofork: f.clear(vm_flag::dontcopy); break;
@@ -78,10 +81,11 @@ void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   });
 }
 
-// Kernel: madvise_cold_or_pageout_pte_range() for MADV_PAGEOUT: every page of the range that
-// no other PTE maps is aged out (its young bit and PG_referenced cleared) and isolated, then
-// reclaimed at once, references ignored (reclaim_pages(), vmscan.cc).
-int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+// Kernel: madvise_cold_or_pageout_pte_range(): every page of the range that no other PTE
+// maps is aged out (its young bit and PG_referenced cleared). MADV_COLD then deactivates it
+// (folio_deactivate(): an active evictable folio goes to its inactive list); MADV_PAGEOUT
+// isolates it and reclaims it at once, references ignored (reclaim_pages(), vmscan.cc).
+void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
   std::vector<pfn_t> isolated;
   auto& pgd = vma.vm_mm->pgd;
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
@@ -91,12 +95,15 @@ int machine::madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     pgd.set(a, pte.mkold());
     f.clear(folio_flag::referenced);
     if (f.test(folio_flag::unevictable)) return;
+    if (!pageout) {
+      if (f.test(folio_flag::active)) folio_set_lru_flag(f, folio_flag::active, false);
+      return;
+    }
     lruvec_del_folio(f);
     folio_get(f);
     isolated.push_back(f.pfn);
   });
   reclaim_pages(isolated);
-  return 0;
 }
 
 }  // namespace rmapkit::mm

@@ -49,6 +49,7 @@ mm::madv to_madv(sc::advice a) {
     case sc::advice::random: return mm::madv::random;
     case sc::advice::normal: return mm::madv::normal;
     case sc::advice::free: return mm::madv::free;
+    case sc::advice::cold: return mm::madv::cold;
   }
   return mm::madv::dontneed;
 }

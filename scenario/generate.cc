@@ -327,7 +327,8 @@ class generator {
     std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
     if (_o.pageout) advice.push_back("pageout");
     // Flags that only split and merge VMAs, and decide recency.
-    static constexpr const char* flag_advice[] = {"dontdump", "dodump", "sequential", "random", "normal", "free"};
+    static constexpr const char* flag_advice[] = {"dontdump", "dodump", "sequential", "random",
+                                                  "normal",   "free",   "cold"};
     if (_o.neighbours)
       for (const char* a : flag_advice) advice.push_back(a);
     if (_o.ksm) {
@@ -338,7 +339,7 @@ class generator {
     std::string_view what = advice[pick(0, advice.size() - 1)];  // before the range, as in mprotect
     auto rg = range(rname, _procs[p][rname].pages);
     // dontneed, pageout and free drop pages (now or at reclaim); every other advice is a VMA flag.
-    bool flag = what != "dontneed" && what != "pageout" && what != "free";
+    bool flag = what != "dontneed" && what != "pageout" && what != "free" && what != "cold";
     accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
       if (flag) note_split(p, rname, rg);
     });

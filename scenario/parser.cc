@@ -51,6 +51,7 @@ const char* to_string(advice a) {
     case advice::random: return "random";
     case advice::normal: return "normal";
     case advice::free: return "free";
+    case advice::cold: return "cold";
   }
   return "?";
 }
@@ -177,7 +178,7 @@ advice parse_advice(std::string_view s) {
   static constexpr advice all[] = {advice::dontneed, advice::mergeable, advice::unmergeable, advice::pageout,
                                    advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork,
                                    advice::dontdump, advice::dodump,    advice::sequential,  advice::random,
-                                   advice::normal,   advice::free};
+                                   advice::normal,   advice::free,      advice::cold};
   for (advice a : all)
     if (s == to_string(a)) return a;
   throw syntax_error{fmt::format("unknown advice '{}'", echo(s))};

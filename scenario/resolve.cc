@@ -465,6 +465,7 @@ class resolver {
       case advice::dontneed:
       case advice::pageout:
       case advice::free:
+      case advice::cold:
         if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.locked; }))
           throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
                                        to_string(s.advice), s.range.region, *i)};

@@ -124,6 +124,7 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "madvise random",
                         "madvise normal",
                         "madvise free",
+                        "madvise cold",
                         "mlock",
                         "munlock",
                         "ksm",

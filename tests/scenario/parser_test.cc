@@ -232,6 +232,8 @@ const bad_case bad_cases[] = {
      "t.rmap:4: madvise free: region A is not private anonymous memory: the kernel refuses it (EINVAL)"},
     {"free_locked", "spawn P\nP: mmap A anon private pages=2\nP: mlock A[1]\nP: madvise A free\n",
      "t.rmap:4: madvise free: A[1] is mlocked: the kernel refuses it (EINVAL)"},
+    {"cold_locked", "spawn P\nP: mmap A anon private pages=2\nP: mlock A\nP: madvise A[1] cold\n",
+     "t.rmap:4: madvise cold: A[1] is mlocked: the kernel refuses it (EINVAL)"},
     {"write_rx", "spawn P\nP: mmap A anon private pages=4 prot=rx\nP: write A[1]\n",
      "t.rmap:3: write: A[1] is prot=rx: the access faults (the kernel refuses it)"},
     {"wipeonfork_into_file",

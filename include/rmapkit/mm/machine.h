@@ -51,7 +51,8 @@ enum class madv {
   sequential,
   random,
   normal,
-  free
+  free,
+  cold
 };
 
 /// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
@@ -494,7 +495,8 @@ class machine final : private pte_observer {
   /// pageout() for a dirty unmapped folio: anon (and KSM) to its swap slot, shmem to swap
   /// inside its file. The folio stays in the swap cache, clean, until a later pass frees it.
   void pageout(folio& f);
-  int madvise_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  /// MADV_COLD (@pageout false) or MADV_PAGEOUT.
+  void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// folio_mark_lazyfree(): an anonymous folio moves to the inactive file list, not
   /// swap-backed any more, its referenced and active flags cleared.

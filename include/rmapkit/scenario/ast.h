@@ -34,6 +34,7 @@ enum class advice {
   random,      ///< VM_RAND_READ (and not VM_SEQ_READ): no recency either
   normal,      ///< neither
   free,        ///< MADV_FREE: private anonymous pages become lazily freeable
+  cold,        ///< MADV_COLD: pages only this process maps are deactivated
 };
 
 enum class map_kind { anon_private, anon_shared, file_private, file_shared };
