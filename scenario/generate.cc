@@ -326,7 +326,7 @@ class generator {
     const auto& rname = any_key(_procs[p]);
     std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
     if (_o.pageout) advice.push_back("pageout");
-    // Flags that only split and merge VMAs, and decide recency.
+    // Flags that only split and merge VMAs or decide recency, and the page advice FREE and COLD.
     static constexpr const char* flag_advice[] = {"dontdump", "dodump", "sequential", "random",
                                                   "normal",   "free",   "cold"};
     if (_o.neighbours)
@@ -338,7 +338,7 @@ class generator {
     }
     std::string_view what = advice[pick(0, advice.size() - 1)];  // before the range, as in mprotect
     auto rg = range(rname, _procs[p][rname].pages);
-    // dontneed, pageout and free drop pages (now or at reclaim); every other advice is a VMA flag.
+    // dontneed, pageout, free and cold act on pages; every other advice is a VMA flag.
     bool flag = what != "dontneed" && what != "pageout" && what != "free" && what != "cold";
     accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
       if (flag) note_split(p, rname, rg);
