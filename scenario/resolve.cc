@@ -304,6 +304,16 @@ class resolver {
     return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0, s.noreserve};
   }
 
+  /// The op of @s: @pages pages from page @index of the region whose base is @base.
+  static op_mmap mmap_op(proc_id proc, vaddr_t base, const st_mmap& s, std::optional<file_id> fid, std::uint64_t index,
+                         std::uint64_t pages) {
+    op_mmap o{proc, base, s.kind, fid, pages, s.offset, s.prot, s.region};
+    o.index = index;
+    o.fixed = s.into.has_value();
+    o.noreserve = s.noreserve;
+    return o;
+  }
+
   op_body step(const st_mmap& s) {
     if (s.into) return map_into(s);
     auto& p = live_process(s.proc);
@@ -320,9 +330,7 @@ class resolver {
     p.pages += s.pages;
     mapped_change(s.pages, 0);
     add_vmas(p, s.proc, 1, 0);
-    op_mmap o{p.id, base, s.kind, fid, s.pages, s.offset, s.prot, s.region};
-    o.noreserve = s.noreserve;
-    return o;
+    return mmap_op(p.id, base, s, fid, 0, s.pages);
   }
 
   /// `mmap R[i:j] ...`: MAP_FIXED over pages [i, j) of R, which may lie beyond R's end (R
@@ -347,11 +355,7 @@ class resolver {
     const page_state fresh = mapped_page(s, fid, first);
     reg.pages.update(first, last, [&](page_state& pg) { pg = fresh; });
     add_vmas(p, s.proc, vmas_around(rr), before);
-    op_mmap o{p.id, slot_start(reg.slot), s.kind, fid, last - first, s.offset, s.prot, s.region};
-    o.index = first;
-    o.fixed = true;
-    o.noreserve = s.noreserve;
-    return o;
+    return mmap_op(p.id, slot_start(reg.slot), s, fid, first, last - first);
   }
 
   op_body step(const st_read& s) {
