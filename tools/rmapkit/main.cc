@@ -11,6 +11,8 @@
 //   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
 //   rmapkit html FILE     a page that steps through the scenario in a browser (html.cc)
 //   rmapkit fuzz          a differential campaign, failures minimised (fuzz.cc)
+//   rmapkit replay FILE   replay a trace (.rtrace) on the model, checking its snapshots (replay.cc)
+//   rmapkit rtrace ...    make a trace from a scenario; convert a trace between text and binary
 // With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
 // (docs/json.md), built by the libraries' json.h.
 #include <csignal>
@@ -30,6 +32,7 @@
 #include "fuzz.h"
 #include "html.h"
 #include "progress.h"
+#include "replay.h"
 #include "rmapkit/kcheck/json.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/lab/compare.h"
@@ -731,6 +734,71 @@ bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
   return true;
 }
 
+command add_replay(CLI::App& app) {
+  struct args {
+    std::string file;
+    rmapkit::replay::replay_run_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("replay",
+                                 "Replay a trace (.rtrace, docs/rtrace.md) on the model; with --check, compare every "
+                                 "snapshot it carries (exit 1 when one differs)");
+  add_file(*sub, a->file, "trace file (.rtrace, text or binary), or - for standard input");
+  sub->add_flag("--check", a->opts.check, "compare the model's state with each snapshot record of the trace");
+  sub->add_option("--until", a->opts.until, "stop after the records of time T (the trace's clock)");
+  sub->add_flag("--state", a->opts.print_state, "print the model's state at the end, as a snapshot record");
+  sub->add_flag("--check-invariants,!--no-check-invariants", a->opts.replay.check_invariants,
+                "check every invariant of the model after every event");
+  sub->add_option("--design", a->opts.replay.design,
+                  "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
+      ->check(design_names())
+      ->capture_default_str();
+  a->opts.replay.check_invariants = rmapkit::model::check_invariants_by_default();
+  return {sub, [a] { return rmapkit::tool::cmd_replay(a->file, a->opts, std::cout, std::cerr); }};
+}
+
+void add_rtrace(CLI::App& app, std::vector<command>& commands) {
+  auto* rtrace = app.add_subcommand("rtrace", "Traces (docs/rtrace.md): make one from a scenario, convert one");
+  rtrace->require_subcommand(1);
+  {
+    struct args {
+      std::string file, output = "-";
+      bool binary = false;
+      rmapkit::model::run_options opts;
+    };
+    auto a = std::make_shared<args>();
+    auto* sub = rtrace->add_subcommand(
+        "from-scenario",
+        "Run a scenario on the model and write its trace: its system calls and faults by address, "
+        "each check a snapshot");
+    add_file(*sub, a->file);
+    sub->add_option("-o,--output", a->output, "the trace to write, or - for standard output")->capture_default_str();
+    sub->add_flag("--binary", a->binary, "write the binary form (default: text)");
+    sub->add_option("--design", a->opts.design, "rmap design of the model")
+        ->check(design_names())
+        ->capture_default_str();
+    commands.push_back({sub, [a] {
+                          auto prog = load(a->file);
+                          return prog ? rmapkit::tool::cmd_trace_scenario(*prog, a->output, a->binary, a->opts,
+                                                                          std::cerr)
+                                      : sc::EXIT_SCENARIO_ERROR;
+                        }});
+  }
+  {
+    struct args {
+      std::string file, output = "-";
+      bool binary = false;
+    };
+    auto a = std::make_shared<args>();
+    auto* sub = rtrace->add_subcommand("convert", "Write a trace in text (default) or binary form");
+    add_file(*sub, a->file, "trace file (.rtrace, text or binary), or - for standard input");
+    sub->add_option("-o,--output", a->output, "the trace to write, or - for standard output")->capture_default_str();
+    sub->add_flag("--binary", a->binary, "write the binary form (default: text)");
+    commands.push_back(
+        {sub, [a] { return rmapkit::tool::cmd_trace_convert(a->file, a->output, a->binary, std::cerr); }});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -739,8 +807,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
   add_gen(app, commands);
-  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html}) commands.push_back(add(app));
+  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html, add_replay})
+    commands.push_back(add(app));
   add_fuzz(app, commands);
+  add_rtrace(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

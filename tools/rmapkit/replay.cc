@@ -1,0 +1,85 @@
+// rmapkit replay and rmapkit rtrace (replay.h): files opened and errors worded here; the
+// replay library does the work.
+#include "replay.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "rmapkit/replay/scenario_trace.h"
+
+namespace rmapkit::tool {
+
+namespace {
+
+/// @path opened for reading (- is standard input); the error names the file and the reason.
+std::istream* open_in(const std::string& path, std::unique_ptr<std::ifstream>& holder, std::ostream& err) {
+  if (path == "-") return &std::cin;
+  holder = std::make_unique<std::ifstream>(path, std::ios::binary);
+  if (!*holder) {
+    err << path << ": cannot open: " << std::strerror(errno) << '\n';
+    return nullptr;
+  }
+  return holder.get();
+}
+
+std::ostream* open_out(const std::string& path, std::unique_ptr<std::ofstream>& holder, std::ostream& err) {
+  if (path == "-") return &std::cout;
+  holder = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!*holder) {
+    err << path << ": cannot write: " << std::strerror(errno) << '\n';
+    return nullptr;
+  }
+  return holder.get();
+}
+
+int finish(std::ostream& out, const std::string& path, std::ostream& err) {
+  out.flush();
+  if (!out) {
+    err << path << ": write error\n";
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_replay(const std::string& file, const replay::replay_run_options& opts, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<std::ifstream> holder;
+  auto* in = open_in(file, holder, err);
+  if (!in) return 2;
+  return replay::replay_trace(*in, file, opts, out, err);
+}
+
+int cmd_trace_scenario(const scenario::program& prog, const std::string& output, bool binary,
+                       const model::run_options& opts, std::ostream& err) {
+  std::unique_ptr<std::ofstream> holder;
+  auto* out = open_out(output, holder, err);
+  if (!out) return 2;
+  replay::writer w(*out, binary ? replay::encoding::binary : replay::encoding::text, replay::scenario_header());
+  if (int code = replay::trace_scenario(prog, w, err, opts); code != 0) return code;
+  return finish(*out, output, err);
+}
+
+int cmd_trace_convert(const std::string& input, const std::string& output, bool binary, std::ostream& err) {
+  std::unique_ptr<std::ifstream> in_holder;
+  auto* in = open_in(input, in_holder, err);
+  if (!in) return 2;
+  try {
+    replay::reader r(*in, input);
+    std::unique_ptr<std::ofstream> out_holder;
+    auto* out = open_out(output, out_holder, err);
+    if (!out) return 2;
+    replay::writer w(*out, binary ? replay::encoding::binary : replay::encoding::text, r.head());
+    while (auto rec = r.next()) w.write(*rec);
+    return finish(*out, output, err);
+  } catch (const replay::trace_error& e) {
+    err << e.what() << '\n';
+    return 2;
+  }
+}
+
+}  // namespace rmapkit::tool
