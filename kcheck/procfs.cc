@@ -41,9 +41,8 @@ void pread_all(int fd, void* buf, std::size_t len, off_t off, const char* what) 
 /// Parses "start-end perms offset dev inode path".
 bool parse_maps_line(const std::string& line, maps_entry& e) {
   std::istringstream in(line);
-  std::string range, dev;
-  std::uint64_t inode = 0;
-  if (!(in >> range >> e.perms >> std::hex >> e.offset >> dev >> std::dec >> inode)) return false;
+  std::string range;
+  if (!(in >> range >> e.perms >> std::hex >> e.offset >> e.dev >> std::dec >> e.inode)) return false;
   auto dash = range.find('-');
   if (dash == std::string::npos) return false;
   e.start = vaddr_t{std::stoull(range.substr(0, dash), nullptr, 16)};

@@ -19,6 +19,8 @@ struct maps_entry {
   vaddr_t start, end;
   std::string perms;  // "rw-p"
   std::uint64_t offset = 0;
+  std::string dev;  // "fd:01": the file's device, major:minor in hex
+  std::uint64_t inode = 0;
   std::string path;
   bool locked = false;     // VmFlags "lo", with_flags only
   bool mergeable = false;  // VmFlags "mg", with_flags only

@@ -19,9 +19,6 @@ namespace {
 
 constexpr std::string_view BINARY_MAGIC{"\x7frtrace\n", 8};
 
-template <class T>
-constexpr bool dependent_false = false;
-
 // The events' keywords, in the variant's order: the binary form's tag is the index.
 constexpr std::array<std::string_view, std::variant_size_v<event>> EVENT_NAMES = {
     "file", "exec",   "fork", "clone-vm", "exit",       "map",    "unmap", "protect", "mremap",
@@ -159,7 +156,7 @@ void fields(E& e, F&& f) {
   else if constexpr (std::is_same_v<T, snap_page>) f(e.addr), f(e.state), f(e.frame), f(e.exclusive);
   else if constexpr (std::is_same_v<T, snap_process>) f(e.tid), f(e.vmas), f(e.pages);
   else if constexpr (std::is_same_v<T, ev_snapshot>) f(e.label), f(e.processes);
-  else static_assert(dependent_false<T>, "a record the binary form does not know");
+  else static_assert(sizeof(T) == 0, "a record the binary form does not know");
 }
 
 template <class T>
@@ -188,7 +185,7 @@ struct binary_put {
     } else if constexpr (has_fields<T>) {
       fields(v, *this);
     } else {
-      static_assert(dependent_false<T>, "a field the binary form cannot write");
+      static_assert(sizeof(T) == 0, "a field the binary form cannot write");
     }
   }
 };
@@ -575,7 +572,7 @@ struct reader::impl {
       } else if constexpr (has_fields<T>) {
         fields(v, *this);
       } else {
-        static_assert(dependent_false<T>, "a field the binary form cannot read");
+        static_assert(sizeof(T) == 0, "a field the binary form cannot read");
       }
     }
   };

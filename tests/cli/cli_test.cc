@@ -38,7 +38,7 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   EXPECT_EQ(u.exit_code, 2);
   EXPECT_EQ(u.err,
             "rmapkit: unknown command 'frobnicate' (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, "
-            "html, replay, fuzz, rtrace)\n");
+            "html, replay, record, fuzz, rtrace)\n");
   auto g = run({rmapkit_bin(), "gen", "fanut"});
   EXPECT_EQ(g.exit_code, 2);
   EXPECT_EQ(g.err,
@@ -48,7 +48,7 @@ TEST(Cli, UnknownSubcommandAndMissingArgumentExit2) {
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_EQ(none.err,
             "rmapkit: a command is required (one of: kernel, run, diff, gen, compare, bench, lint, show, walk, html, "
-            "replay, fuzz, rtrace)\n");
+            "replay, record, fuzz, rtrace)\n");
   auto rt = run({rmapkit_bin(), "rtrace"});
   EXPECT_EQ(rt.exit_code, 2);
   EXPECT_EQ(rt.err, "rmapkit rtrace: a command is required (one of: from-scenario, convert)\n");

@@ -2,6 +2,7 @@
 // every snapshot agreeing (exit 0), a snapshot that differs is named with its causes (exit
 // 1), bad input names the place and the reason (exit 2), and the two encodings convert
 // into each other without loss.
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -88,6 +89,15 @@ TEST(CliReplay, UntilStopsAtTheTraceClockAndStateShowsWhereItStopped) {
   EXPECT_NE(o.out.find("replayed 4 events"), std::string::npos) << o.out;
   EXPECT_EQ(o.out.find("process 1001"), std::string::npos) << "the child is not forked yet:\n" << o.out;
   EXPECT_NE(o.out.find("page 0x100000001000 anon"), std::string::npos) << o.out;
+}
+
+TEST(CliReplay, RecordWithoutRootSaysWhyAndRunsNothing) {
+  auto marker = temp_file("record-nonroot.marker", "");
+  auto o = run({rmapkit_bin(), "record", "-o", marker + ".rtrace", "--", "rm", marker}, drop_root);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err, "rmapkit record: recording needs root (perf_event_open system-wide, cgroups, /proc/kpageflags)\n");
+  EXPECT_EQ(slurp(marker), "") << "the command must not have run";
+  EXPECT_TRUE(std::ifstream(marker).good());
 }
 
 }  // namespace

@@ -19,7 +19,6 @@ namespace rmapkit::replay {
 namespace {
 
 constexpr vaddr_t A{0x7f0000000000};
-constexpr perms RW{true, true, false, false};
 
 std::vector<record> parse(const std::string& body) {
   std::istringstream in("rtrace 1\nkernel k\npage-size 4096\nrecorder test\n" + body);

@@ -11,6 +11,7 @@
 //   rmapkit walk FILE     one rmap walk of a frame, step by step (show.cc)
 //   rmapkit html FILE     a page that steps through the scenario in a browser (html.cc)
 //   rmapkit fuzz          a differential campaign, failures minimised (fuzz.cc)
+//   rmapkit record CMD    record a command's memory behaviour as a trace (replay.cc)
 //   rmapkit replay FILE   replay a trace (.rtrace) on the model, checking its snapshots (replay.cc)
 //   rmapkit rtrace ...    make a trace from a scenario; convert a trace between text and binary
 // With --json, run, kernel, diff, compare, bench and lint print one JSON document instead
@@ -757,6 +758,26 @@ command add_replay(CLI::App& app) {
   return {sub, [a] { return rmapkit::tool::cmd_replay(a->file, a->opts, std::cout, std::cerr); }};
 }
 
+command add_record(CLI::App& app) {
+  struct args {
+    std::vector<std::string> argv;
+    std::string output = "trace.rtrace";
+    bool binary = false;
+    rmapkit::replay::record_options opts;
+  };
+  auto a = std::make_shared<args>();
+  auto* sub = app.add_subcommand("record",
+                                 "Run a command (as root) and record what its process tree does to memory as a trace "
+                                 "(docs/rtrace.md); exit with the command's status");
+  sub->add_option("-o,--output", a->output, "the trace to write")->capture_default_str();
+  sub->add_flag("--binary", a->binary, "write the binary form (default: text)");
+  sub->add_option("--check-every", a->opts.check_every,
+                  "freeze the tree every S seconds and record a snapshot of its memory from /proc")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("CMD", a->argv, "the command and its arguments (after --)")->required();
+  return {sub, [a] { return rmapkit::tool::cmd_record(a->argv, a->output, a->binary, a->opts, std::cerr); }};
+}
+
 void add_rtrace(CLI::App& app, std::vector<command>& commands) {
   auto* rtrace = app.add_subcommand("rtrace", "Traces (docs/rtrace.md): make one from a scenario, convert one");
   rtrace->require_subcommand(1);
@@ -807,7 +828,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<command> commands{add_kernel(app), add_run(app), add_diff(app)};
   add_gen(app, commands);
-  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html, add_replay})
+  for (auto add : {add_compare, add_bench, add_lint, add_show, add_walk, add_html, add_replay, add_record})
     commands.push_back(add(app));
   add_fuzz(app, commands);
   add_rtrace(app, commands);

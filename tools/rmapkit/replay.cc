@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "rmapkit/replay/scenario_trace.h"
 
 namespace rmapkit::tool {
@@ -78,6 +80,33 @@ int cmd_trace_convert(const std::string& input, const std::string& output, bool 
     return finish(*out, output, err);
   } catch (const replay::trace_error& e) {
     err << e.what() << '\n';
+    return 2;
+  }
+}
+
+int cmd_record(const std::vector<std::string>& argv, const std::string& output, bool binary,
+               const replay::record_options& opts, std::ostream& err) {
+  if (auto why = replay::record_unavailable()) {
+    err << "rmapkit record: " << *why << '\n';
+    return 2;
+  }
+  std::unique_ptr<std::ofstream> holder;
+  auto* out = open_out(output, holder, err);
+  if (!out) return 2;
+  try {
+    replay::writer w(*out, binary ? replay::encoding::binary : replay::encoding::text, replay::recording_header());
+    const auto st = replay::record_command(argv, w, opts);
+    if (int code = finish(*out, output, err); code != 0) return code;
+    err << fmt::format(
+        "rmapkit record: {} records of {} tasks to {} ({} perf samples, {} side-band records), {} "
+        "snapshots\n",
+        st.records, st.tasks, output, st.samples, st.side_band, st.snapshots);
+    if (st.lost) err << fmt::format("rmapkit record: perf lost {} events: the trace is incomplete\n", st.lost);
+    for (const auto& [what, n] : st.not_traced)
+      err << fmt::format("rmapkit record: not in the trace: {} ({})\n", what, n);
+    return st.exit_status;
+  } catch (const replay::record_error& e) {
+    err << "rmapkit record: " << e.what() << '\n';
     return 2;
   }
 }

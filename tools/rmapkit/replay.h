@@ -4,8 +4,10 @@
 
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "rmapkit/model/model.h"
+#include "rmapkit/replay/record.h"
 #include "rmapkit/replay/replay.h"
 #include "rmapkit/scenario/program.h"
 
@@ -20,5 +22,9 @@ int cmd_trace_scenario(const scenario::program& prog, const std::string& output,
 
 /// `rmapkit rtrace convert`: @input in the other encoding, or in text (@binary false).
 int cmd_trace_convert(const std::string& input, const std::string& output, bool binary, std::ostream& err);
+
+/// `rmapkit record`: the command's exit status, or 2 when recording cannot start.
+int cmd_record(const std::vector<std::string>& argv, const std::string& output, bool binary,
+               const replay::record_options& opts, std::ostream& err);
 
 }  // namespace rmapkit::tool
