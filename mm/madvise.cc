@@ -38,6 +38,8 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
       case madv::sequential: f.set(vm_flag::seq_read).clear(vm_flag::rand_read); break;
       case madv::random: f.set(vm_flag::rand_read).clear(vm_flag::seq_read); break;
       case madv::normal: f.clear(vm_flag::seq_read).clear(vm_flag::rand_read); break;
+      case madv::hugepage: f.set(vm_flag::hugepage).clear(vm_flag::nohugepage); break;
+      case madv::nohugepage: f.set(vm_flag::nohugepage).clear(vm_flag::hugepage); break;
       case madv::mergeable:
         // ksm_madvise(): shared mappings are accepted and left alone.
         if (vma->vm_flags.has(vm_flag::shared) || vma->vm_flags.has(vm_flag::mayshare)) return;

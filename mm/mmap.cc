@@ -35,7 +35,7 @@ int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot,
   vma->vm_start = addr;
   vma->vm_end = end;
   vm_flags_t f = vm_flag::mayread | vm_flag::maywrite;
-  f.set(vm_flag::mayexec).set(vm_flag::nohugepage);  // the kernel runner madvises NOHUGEPAGE
+  f.set(vm_flag::mayexec).assign(vm_flag::nohugepage, flags.nohugepage);
   f.assign(vm_flag::read, prot & PROT_READ_).assign(vm_flag::write, prot & PROT_WRITE_);
   f.assign(vm_flag::exec, prot & PROT_EXEC_);
   f.assign(vm_flag::noreserve, flags.noreserve);

@@ -116,14 +116,20 @@ static bool has_uncowed_parents(const vm_area_struct& vma) { return vma.anon_vma
 
 // Kernel: is_mergeable_vma() + is_mergeable_anon_vma() + pgoff contiguity, for @a
 // immediately followed by @b.
-bool machine::can_merge(const vm_area_struct& a, const vm_area_struct& b) const {
-  if (a.vm_end != b.vm_start || a.vm_file != b.vm_file) return false;
+bool machine::can_merge(const merge_side& a, const merge_side& b) const {
+  if (a.end != b.start || a.file != b.file) return false;
   constexpr std::uint64_t ignore = static_cast<std::uint64_t>(vm_flag::softdirty);
-  if (((a.vm_flags.value() ^ b.vm_flags.value()) & ~ignore) != 0) return false;
-  if (b.vm_pgoff.value != a.vm_pgoff.value + a.pages()) return false;
-  if (a.anon_vma && b.anon_vma) return a.anon_vma == b.anon_vma;
-  if (!a.anon_vma && !b.anon_vma) return true;
-  return !has_uncowed_parents(a.anon_vma ? a : b);
+  if (((a.flags.value() ^ b.flags.value()) & ~ignore) != 0) return false;
+  if (b.pgoff.value != a.pgoff.value + pages_between(a.start, a.end)) return false;
+  const anon_vma* av = a.vma->anon_vma;
+  const anon_vma* bv = b.vma->anon_vma;
+  if (av && bv) return av == bv;
+  if (!av && !bv) return true;
+  return !has_uncowed_parents(av ? *a.vma : *b.vma);
+}
+
+bool machine::can_merge(const vm_area_struct& a, const vm_area_struct& b) const {
+  return can_merge(side_of(a), side_of(b));
 }
 
 vm_area_struct* machine::vma_merge_existing(vm_area_struct* vma) {
@@ -148,14 +154,57 @@ vm_area_struct* machine::vma_merge_existing(vm_area_struct* vma) {
     merge(*prev, *vma);
     vma = prev;
   }
+  if (right && !left) {
+    // vma_merge_new_range() and vma_merge_existing_range() with next alone: next grows down
+    // over the range, which goes; no chain is cloned unless next has no anon_vma of its own.
+    if (!next->anon_vma && vma->anon_vma) {
+      next->anon_vma = vma->anon_vma;
+      anon_vma_clone(*next, *vma);
+    }
+    const vaddr_t start = vma->vm_start;
+    const pgoff_t pgoff = vma->vm_pgoff;
+    remove_vma(vma);
+    vma_set_range(*next, start, next->vm_end, pgoff);
+    return next;
+  }
   if (right) merge(*vma, *next);
   return vma;
 }
 
-// Kernel: vma_modify_flags(): the range [start, end) of @vma gets @flags; split off what
-// stays as it was, then merge with neighbours that now match.
+// Kernel: vma_merge_existing_range()'s partial cases. When [start, end) is one end of @vma
+// and, with @flags, would join the neighbour at that end, the boundary between the two moves:
+// no VMA is split off (so no anon_vma_chain is cloned for it), the neighbour grows over the
+// range and @vma shrinks. The neighbour takes @vma's anon_vma if it has none (dup_anon_vma()).
+vm_area_struct* machine::vma_shift_boundary(vm_area_struct& vma, vaddr_t start, vaddr_t end, vm_flags_t flags) {
+  const bool head = start == vma.vm_start && end < vma.vm_end;
+  const bool tail = end == vma.vm_end && start > vma.vm_start;
+  vm_area_struct* nb = head ? vma_prev(*vma.vm_mm, vma) : tail ? vma_next(*vma.vm_mm, vma) : nullptr;
+  if (!nb) return nullptr;
+  // The range as a VMA of its own would be: can_merge() asks the questions of it.
+  const pgoff_t part_pgoff{vma.vm_pgoff.value + pages_between(vma.vm_start, start)};
+  const merge_side part{start, end, vma.vm_file, flags, part_pgoff, &vma};
+  if (head ? !can_merge(side_of(*nb), part) : !can_merge(part, side_of(*nb))) return nullptr;
+  if (!nb->anon_vma && vma.anon_vma) {
+    nb->anon_vma = vma.anon_vma;
+    anon_vma_clone(*nb, vma);
+  }
+  const std::uint64_t moved = pages_between(start, end);
+  if (head) {
+    vma_set_range(vma, end, vma.vm_end, pgoff_t{vma.vm_pgoff.value + moved});
+    vma_set_range(*nb, nb->vm_start, end, nb->vm_pgoff);
+  } else {
+    vma_set_range(vma, vma.vm_start, start, vma.vm_pgoff);
+    vma_set_range(*nb, start, nb->vm_end, pgoff_t{nb->vm_pgoff.value - moved});
+  }
+  return nb;
+}
+
+// Kernel: vma_modify_flags(): the range [start, end) of @vma gets @flags: the boundary moves
+// when the range joins a neighbour (vma_shift_boundary()); else what stays as it was is split
+// off, and the range merges with neighbours that now match.
 vm_area_struct* machine::vma_modify_flags(vm_area_struct* vma, vaddr_t start, vaddr_t end, vm_flags_t flags) {
   if (vma->vm_flags == flags) return vma;
+  if (auto* joined = vma_shift_boundary(*vma, start, end, flags)) return joined;
   if (vma->vm_start < start) vma = split_vma(*vma, start, false);
   if (end < vma->vm_end) split_vma(*vma, end, false);
   vma->vm_flags = flags;

@@ -29,6 +29,7 @@
 
 #include "kcheck/fd.h"
 #include "kcheck/procfs.h"
+#include "kcheck/tracefs.h"
 #include "record_internal.h"
 #include "rmapkit/version.h"
 
@@ -452,6 +453,15 @@ record_stats record_command(const std::vector<std::string>& argv, writer& w, con
   if (auto why = record_unavailable()) throw record_error(*why);
   const auto tps = tracepoints();
   record_cgroup cg(*cgroup2_root());
+  record_stats st;
+  std::optional<kc::kmem_tracer> kmem;
+  if (opts.kmem) {
+    try {
+      kmem.emplace();
+    } catch (const std::exception& e) {
+      ++st.not_traced[fmt::format("the kernel's anon_vma counts ({})", e.what())];
+    }
+  }
 
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) fail_errno("pipe");
@@ -465,12 +475,12 @@ record_stats record_command(const std::vector<std::string>& argv, writer& w, con
   // ^C is for the command: the recording ends when its tree does.
   auto old_int = std::signal(SIGINT, SIG_IGN), old_quit = std::signal(SIGQUIT, SIG_IGN);
 
-  record_stats st;
   std::vector<item> items;
   std::vector<raw_snapshot> snaps;
   std::optional<int> status;
   try {
     cg.add(root);
+    if (kmem) kmem->follow(root);
     std::map<std::uint64_t, std::size_t> ids;
     std::vector<std::unique_ptr<cpu_ring>> rings;
     const long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
@@ -515,6 +525,14 @@ record_stats record_command(const std::vector<std::string>& argv, writer& w, con
   std::signal(SIGINT, old_int);
   std::signal(SIGQUIT, old_quit);
   st.exit_status = status ? shell_status(*status) : 1;
+  if (kmem) {
+    try {
+      const auto k = kmem->read();
+      st.kmem = ev_kmem{k.anon_vma_alloc, k.anon_vma_free, k.avc_alloc, k.avc_free};
+    } catch (const std::exception& e) {
+      ++st.not_traced[fmt::format("the kernel's anon_vma counts ({})", e.what())];
+    }
+  }
   convert_recording(static_cast<tid_t>(root), tps, std::move(items), std::move(snaps), w, st);
   return st;
 }

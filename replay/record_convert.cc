@@ -65,6 +65,7 @@ class converter {
       on(it);
     }
     for (; s < snaps.size(); ++s) snapshot(snaps[s]);
+    if (_started && _st.kmem) write(*_st.kmem);
   }
 
  private:
@@ -74,6 +75,15 @@ class converter {
     std::optional<std::uint64_t> stack_start, stack_end;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> special;  // [vdso], [vvar]: never replayed
   };
+  /// An ELF image execve maps: the whole span first, then each segment over it with MAP_FIXED.
+  /// The kernel unmaps the span past the first segment at once (elf_map()'s vm_munmap(), which
+  /// no event shows), so what no segment covers is a hole.
+  struct image {
+    file_key file;
+    std::uint64_t start = 0, end = 0;
+    std::optional<std::uint64_t> first_end;  // where the second segment starts
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> covered;
+  };
   /// A system call a task is inside.
   struct call {
     std::string name;
@@ -81,6 +91,7 @@ class converter {
     std::optional<item> mmap2;      // mmap: the MMAP2 record of the new VMA
     std::vector<item> before_exec;  // execve: MMAP2 records before the COMM that says it succeeded
     bool exec_done = false;
+    std::vector<image> images;  // execve: the ELF images it mapped
   };
   struct file_info {
     std::uint32_t id = 0;
@@ -226,13 +237,43 @@ class converter {
       m.pgoff = pgoff_t{it.v[2] / PAGE_SIZE};
     }
     write(m);
+    if (auto c = _calls.find(it.tid); c != _calls.end()) note_image(c->second, it, start, start + len);
+  }
+
+  void note_image(call& c, const item& it, std::uint64_t start, std::uint64_t end) {
+    const file_key k{it.maj, it.min, it.ino};
+    for (auto& img : c.images) {
+      if (start < img.start || end > img.end || start >= img.end) continue;
+      if (it.ino != 0 && img.file == k && !img.first_end) img.first_end = start;
+      img.covered.emplace_back(start, end);
+      return;
+    }
+    if (it.ino != 0) c.images.push_back({k, start, end, std::nullopt, {}});
+  }
+
+  /// The holes of each image execve mapped: past its first segment, what no segment (or the
+  /// bss after them) covers.
+  void unmap_image_holes(tid_t t, call& c) {
+    for (auto& img : c.images) {
+      if (!img.first_end) continue;
+      std::sort(img.covered.begin(), img.covered.end());
+      std::uint64_t at = *img.first_end;
+      auto hole = [&](std::uint64_t to) {
+        if (to > at) write(ev_unmap{t, vaddr_t{at}, (to - at) / PAGE_SIZE});
+      };
+      for (auto [s, e] : img.covered) {
+        hole(s);
+        at = std::max(at, e);
+      }
+      hole(img.end);
+    }
   }
 
   void tracepoint(const item& it) {
     const auto& name = _tps[it.tp].name;
     if (!in_tree(it.tid) && !(it.tid == _root && !_started)) return;
     if (name.starts_with("syscalls:sys_enter_")) {
-      _calls[it.tid] = call{name.substr(19), it.v, {}, {}, false};
+      _calls[it.tid] = call{name.substr(19), it.v, {}, {}, false, {}};
       return;
     }
     if (!_started) return;  // the recorder's own child before it became the command
@@ -276,16 +317,18 @@ class converter {
       return write(ev_lock{t, page_of(a[0]), pages_of(a[1]), true});
     if (name == "munlock") return write(ev_lock{t, page_of(a[0]), pages_of(a[1]), false});
     if (name == "brk") return brk(t, static_cast<std::uint64_t>(ret));
-    if (name == "execve" || name == "execveat") return exec_stack(t, c);
+    if (name == "execve" || name == "execveat") return exec_stack(t, node.mapped());
     not_traced(name == "mlock2" ? "mlock2 MLOCK_ONFAULT" : name);
   }
 
   /// The page execve wrote the arguments and environment into, at the top of the new stack,
   /// through GUP: no fault shows it. Arguments and environment beyond 4 KiB take more pages,
   /// which the trace cannot tell from the random gap create_elf_tables() leaves below them.
-  void exec_stack(tid_t t, const call& c) {
+  void exec_stack(tid_t t, call& c) {
     const auto& st = mm(t);
-    if (!c.exec_done || !st.stack_end) return;
+    if (!c.exec_done) return;
+    unmap_image_holes(t, c);
+    if (!st.stack_end) return;
     write(ev_fault{t, vaddr_t{*st.stack_end - PAGE_SIZE}, access::write, false, std::nullopt});
   }
 
@@ -300,7 +343,8 @@ class converter {
              {},
              {},
              (flags & MAP_FIXED) != 0,
-             (flags & MAP_NORESERVE) != 0};
+             (flags & MAP_NORESERVE) != 0,
+             (flags & MAP_STACK) != 0};
     if (!(flags & MAP_ANONYMOUS)) {
       if (!c.mmap2) return not_traced("mmap of a file without its MMAP2 record");
       // /dev/zero maps as anonymous memory (shmem when shared).

@@ -57,6 +57,7 @@ inline bool is_special_mapping(std::string_view name) {
 }
 
 /// Turns the records of the tree of @root into trace records, in time order, on @w.
+/// @st.kmem, when set, is the last record.
 void convert_recording(tid_t root, const std::vector<tracepoint_desc>& tps, std::vector<item> items,
                        std::vector<raw_snapshot> snaps, writer& w, record_stats& st);
 

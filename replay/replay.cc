@@ -4,6 +4,7 @@
 // an mm goes when its last task does.
 #include "rmapkit/replay/replay.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <istream>
@@ -35,7 +36,9 @@ std::optional<mm::madv> madv_of(std::string_view name) {
                                                                     {"random", mm::madv::random},
                                                                     {"normal", mm::madv::normal},
                                                                     {"free", mm::madv::free},
-                                                                    {"cold", mm::madv::cold}};
+                                                                    {"cold", mm::madv::cold},
+                                                                    {"hugepage", mm::madv::hugepage},
+                                                                    {"nohugepage", mm::madv::nohugepage}};
   for (const auto& [n, a] : table)
     if (n == name) return a;
   return std::nullopt;
@@ -101,6 +104,10 @@ void replayer::apply(const record& r) {
       throw std::logic_error(fmt::format("model invariant broken after '{}': {}", event_name(r.ev), bad));
 }
 
+void replayer::check_invariants() const {
+  if (auto bad = _m->check_invariants(); !bad.empty()) throw std::logic_error("model invariant broken: " + bad);
+}
+
 void replayer::on(const ev_file& e) {
   if (_files.contains(e.id)) throw replay_error(fmt::format("file {} is declared twice", e.id));
   auto* f = _m->memfd_create(e.name, e.pages, file_key(e.id));
@@ -147,7 +154,7 @@ void replayer::on(const ev_map& e) {
     if (it == _files.end()) throw replay_error(fmt::format("map: file {} was never declared", *e.file));
     file = it->second;
   }
-  const mm::mmap_flags flags{e.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace, e.noreserve};
+  const mm::mmap_flags flags{e.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace, e.noreserve, e.stack};
   count("map", _m->do_mmap(mm, e.start, e.pages, prot_of(e.perms), e.perms.shared, file, e.pgoff, flags),
         fmt::format("map {} {}", e.tid, e.start));
 }
@@ -167,8 +174,14 @@ void replayer::on(const ev_mremap& e) {
   if (e.dontunmap) return unsupported("mremap dontunmap");
   if (e.old_start == e.new_start)
     return count("mremap", _m->do_mremap_resize(mm, e.old_start, e.old_pages, e.new_pages), what);
-  if (e.old_pages != e.new_pages) return unsupported("mremap move and resize");
-  count("mremap", _m->do_mremap_move(mm, e.old_start, e.old_pages, e.new_start), what);
+  // A move, as mremap_to()/move_vma() do it: a shrink first, in place; then the move, with
+  // whatever the target held gone first (MREMAP_FIXED unmaps it); then the moved VMA grows.
+  const std::uint64_t moved = std::min(e.old_pages, e.new_pages);
+  int r = e.new_pages < e.old_pages ? _m->do_mremap_resize(mm, e.old_start, e.old_pages, e.new_pages) : 0;
+  if (r == 0) r = _m->do_munmap(mm, e.new_start, e.new_pages);
+  if (r == 0) r = _m->do_mremap_move(mm, e.old_start, moved, e.new_start);
+  if (r == 0 && e.new_pages > moved) r = _m->do_mremap_resize(mm, e.new_start, moved, e.new_pages);
+  count("mremap", r, what);
 }
 
 void replayer::on(const ev_brk& e) {
@@ -177,7 +190,9 @@ void replayer::on(const ev_brk& e) {
   const vaddr_t from = page_up(e.old_end), to = page_up(e.new_end);
   const auto what = fmt::format("brk {} {}", e.tid, e.new_end);
   if (to > from)
-    count("brk", _m->do_mmap(mm, from, pages_between(from, to), mm::PROT_READ_ | mm::PROT_WRITE_, false, nullptr, {}),
+    count("brk",
+          _m->do_mmap(mm, from, pages_between(from, to), mm::PROT_READ_ | mm::PROT_WRITE_, false, nullptr, {},
+                      mm::mmap_flags{mm::map_fixed::noreplace, false, false}),
           what);
   else if (to < from) count("brk", _m->do_munmap(mm, to, pages_between(to, from)), what);
   else ++_stats.applied["brk"];

@@ -21,8 +21,8 @@ constexpr std::string_view BINARY_MAGIC{"\x7frtrace\n", 8};
 
 // The events' keywords, in the variant's order: the binary form's tag is the index.
 constexpr std::array<std::string_view, std::variant_size_v<event>> EVENT_NAMES = {
-    "file", "exec",   "fork", "clone-vm", "exit",       "map",    "unmap", "protect", "mremap",
-    "brk",  "advise", "lock", "fault",    "clear-refs", "inject", "lost",  "snapshot"};
+    "file", "exec",   "fork", "clone-vm", "exit",       "map",    "unmap", "protect",  "mremap",
+    "brk",  "advise", "lock", "fault",    "clear-refs", "inject", "lost",  "snapshot", "kmem"};
 
 constexpr std::array<std::string_view, 5> PAGE_STATES = {"anon", "file", "zero", "ksm", "swap"};
 
@@ -66,6 +66,7 @@ std::string text_of(const event& ev) {
           s += e.file ? fmt::format(" file {} {}", *e.file, e.pgoff.value) : std::string(" anon");
           if (e.fixed) s += " fixed";
           if (e.noreserve) s += " noreserve";
+          if (e.stack) s += " stack";
           return s;
         } else if constexpr (std::is_same_v<T, ev_unmap>) {
           return fmt::format("unmap {} {} {}", e.tid, hex(e.start), e.pages);
@@ -92,6 +93,8 @@ std::string text_of(const event& ev) {
           return fmt::format("inject {}", e.what);
         } else if constexpr (std::is_same_v<T, ev_lost>) {
           return fmt::format("lost {}", e.count);
+        } else if constexpr (std::is_same_v<T, ev_kmem>) {
+          return fmt::format("kmem {} {} {} {}", e.anon_vma_alloc, e.anon_vma_free, e.avc_alloc, e.avc_free);
         } else {
           static_assert(std::is_same_v<T, ev_snapshot>);
           std::ostringstream o;
@@ -140,7 +143,7 @@ void fields(E& e, F&& f) {
   else if constexpr (std::is_same_v<T, ev_exec> || std::is_same_v<T, ev_exit>) f(e.tid);
   else if constexpr (std::is_same_v<T, ev_fork> || std::is_same_v<T, ev_clone_vm>) f(e.parent), f(e.child);
   else if constexpr (std::is_same_v<T, ev_map>)
-    f(e.tid), f(e.start), f(e.pages), f(e.perms), f(e.file), f(e.pgoff), f(e.fixed), f(e.noreserve);
+    f(e.tid), f(e.start), f(e.pages), f(e.perms), f(e.file), f(e.pgoff), f(e.fixed), f(e.noreserve), f(e.stack);
   else if constexpr (std::is_same_v<T, ev_unmap>) f(e.tid), f(e.start), f(e.pages);
   else if constexpr (std::is_same_v<T, ev_protect>) f(e.tid), f(e.start), f(e.pages), f(e.perms);
   else if constexpr (std::is_same_v<T, ev_mremap>)
@@ -152,6 +155,7 @@ void fields(E& e, F&& f) {
   else if constexpr (std::is_same_v<T, ev_clear_refs>) f(e.tid), f(e.type);
   else if constexpr (std::is_same_v<T, ev_inject>) f(e.what);
   else if constexpr (std::is_same_v<T, ev_lost>) f(e.count);
+  else if constexpr (std::is_same_v<T, ev_kmem>) f(e.anon_vma_alloc), f(e.anon_vma_free), f(e.avc_alloc), f(e.avc_free);
   else if constexpr (std::is_same_v<T, snap_vma>) f(e.start), f(e.end), f(e.perms), f(e.shmem), f(e.file), f(e.pgoff);
   else if constexpr (std::is_same_v<T, snap_page>) f(e.addr), f(e.state), f(e.frame), f(e.exclusive);
   else if constexpr (std::is_same_v<T, snap_process>) f(e.tid), f(e.vmas), f(e.pages);
@@ -316,7 +320,8 @@ struct reader::impl {
   }
 
   ev_map map_event(const std::vector<std::string_view>& w) const {
-    static constexpr std::string_view usage = "map TID START PAGES PERMS anon|file ID PGOFF [fixed] [noreserve]";
+    static constexpr std::string_view usage =
+        "map TID START PAGES PERMS anon|file ID PGOFF [fixed] [noreserve] [stack]";
     if (w.size() < 6) fail(fmt::format("expected '{}'", usage));
     ev_map e{tid(w[1]), page_address(w[2], "start"), page_count(w[3]), perms_word(w[4], 4), {}, {}, false, false};
     std::size_t i = 5;
@@ -333,7 +338,8 @@ struct reader::impl {
     for (; i < w.size(); ++i) {
       if (w[i] == "fixed") e.fixed = true;
       else if (w[i] == "noreserve") e.noreserve = true;
-      else fail(fmt::format("unknown map flag '{}' (fixed, noreserve)", w[i]));
+      else if (w[i] == "stack") e.stack = true;
+      else fail(fmt::format("unknown map flag '{}' (fixed, noreserve, stack)", w[i]));
     }
     return e;
   }
@@ -470,6 +476,10 @@ struct reader::impl {
       return ev_inject{std::string(w[1])};
     }
     if (k == "lost") return want(w, 2, "lost N", *this), ev_lost{number(w[1], "count")};
+    if (k == "kmem") {
+      want(w, 5, "kmem ANON_VMA_ALLOC ANON_VMA_FREE AVC_ALLOC AVC_FREE", *this);
+      return ev_kmem{number(w[1], "count"), number(w[2], "count"), number(w[3], "count"), number(w[4], "count")};
+    }
     if (k == "snapshot") {
       if (w.size() < 2) fail("expected 'snapshot LABEL'");
       return snapshot_event(rest);

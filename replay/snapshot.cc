@@ -177,6 +177,26 @@ void print_counts(std::ostream& out, std::string_view title, const std::map<std:
   out << '\n';
 }
 
+/// The kernel's anon_vma and AVC allocations beside the design's, when the trace has them.
+void print_kmem(std::ostream& out, const replayer& r, const std::string& design) {
+  const auto& k = r.stats().kernel_kmem;
+  if (!k) return;
+  std::optional<std::uint64_t> av, avc;
+  for (const auto& o : r.machine().anon_rmap_design().objects()) {
+    if (o.type == "anon_vma") av = o.allocated;
+    if (o.type == "anon_vma_chain") avc = o.allocated;
+  }
+  auto pct = [](std::uint64_t model, std::uint64_t kernel) {
+    if (kernel == 0) return std::string(model == 0 ? "equal" : "the kernel none");
+    return fmt::format(
+        "{:+.1f} %", 100.0 * (static_cast<double>(model) - static_cast<double>(kernel)) / static_cast<double>(kernel));
+  };
+  out << fmt::format("kmem: the kernel allocated {} anon_vmas and {} anon_vma_chains", k->anon_vma_alloc, k->avc_alloc);
+  if (av) out << fmt::format("; the model ({}) {} ({})", design, *av, pct(*av, k->anon_vma_alloc));
+  if (av && avc) out << fmt::format(" and {} ({})", *avc, pct(*avc, k->avc_alloc));
+  out << '\n';
+}
+
 void print_summary(std::ostream& out, const replayer& r, const std::string& design, std::uint64_t checked,
                    std::uint64_t differ) {
   const auto& s = r.stats();
@@ -190,6 +210,7 @@ void print_summary(std::ostream& out, const replayer& r, const std::string& desi
   out << fmt::format("live: {} mms, {} vmas, {} anon_vmas, {} avcs, {} folios\n", live.mms, live.vmas, live.anon_vmas,
                      live.avcs, live.folios);
   if (checked) out << fmt::format("snapshots: {} checked, {} differ\n", checked, differ);
+  print_kmem(out, r, design);
 }
 
 }  // namespace
@@ -213,6 +234,7 @@ int replay_trace(std::istream& in, const std::string& name, const replay_run_opt
         r.apply(*rec);
         continue;
       }
+      r.check_invariants();
       if (!opts.check) continue;
       ++checked;
       auto diffs = compare(*want, r.take(want->label));
@@ -232,6 +254,7 @@ int replay_trace(std::istream& in, const std::string& name, const replay_run_opt
   } catch (const replay_error& e) {
     err << rd->where() << ": " << e.what() << '\n';
     return 2;
+    r.check_invariants();
   } catch (const std::logic_error& e) {
     err << rd->where() << ": model bug: " << e.what() << '\n';
     return 3;

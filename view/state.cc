@@ -30,7 +30,7 @@ std::vector<std::string> vm_flag_names(mm::vm_flags_t f) {
       {vm_flag::mayread, "mr"}, {vm_flag::maywrite, "mw"}, {vm_flag::mayexec, "me"}, {vm_flag::mayshare, "ms"},
       {vm_flag::locked, "lo"}, {vm_flag::seq_read, "sr"}, {vm_flag::rand_read, "rr"}, {vm_flag::dontcopy, "dc"},
       {vm_flag::account, "ac"}, {vm_flag::noreserve, "nr"}, {vm_flag::wipeonfork, "wf"}, {vm_flag::dontdump, "dd"},
-      {vm_flag::softdirty, "sd"}, {vm_flag::nohugepage, "nh"}, {vm_flag::mergeable, "mg"}};
+      {vm_flag::softdirty, "sd"}, {vm_flag::hugepage, "hg"}, {vm_flag::nohugepage, "nh"}, {vm_flag::mergeable, "mg"}};
   // clang-format on
   std::vector<std::string> out;
   for (auto [flag, name] : table)

@@ -3,10 +3,16 @@
 // replay on the model agrees with every cut — every VMA, and every page but the file pages
 // fault-around maps where the kernel's page cache had none (a known cause: the model
 // assumes a warm cache). Skips, saying why, where recording cannot run.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "rmapkit/replay/record.h"
@@ -21,6 +27,7 @@ struct replayed_trace {
   replay_stats replayed;
   std::size_t snapshots = 0;
   std::vector<difference> differences;
+  std::uint64_t model_anon_vmas = 0, model_avcs = 0;  ///< allocated by the replay (linux-6)
 };
 
 replayed_trace record_and_replay(const std::vector<std::string>& argv, double check_every) {
@@ -33,16 +40,22 @@ replayed_trace record_and_replay(const std::vector<std::string>& argv, double ch
 
   std::istringstream in(trace.str());
   reader rd(in, "recording");
-  replayer r({"linux-6", true});
+  replayer r({"linux-6", false});  // the invariants at each cut and at the end: after every event is minutes
   while (auto rec = rd.next()) {
     if (const auto* want = std::get_if<ev_snapshot>(&rec->ev)) {
+      EXPECT_NO_THROW(r.check_invariants());
       ++out.snapshots;
       for (auto& d : compare(*want, r.take(want->label))) out.differences.push_back(std::move(d));
     } else {
       r.apply(*rec);
     }
   }
+  EXPECT_NO_THROW(r.check_invariants());
   out.replayed = r.stats();
+  for (const auto& o : r.machine().anon_rmap_design().objects()) {
+    if (o.type == "anon_vma") out.model_anon_vmas = o.allocated;
+    if (o.type == "anon_vma_chain") out.model_avcs = o.allocated;
+  }
   return out;
 }
 
@@ -59,10 +72,113 @@ TEST(Record, AProgramsReplayAgreesWithEveryCutOfItsRecording) {
   EXPECT_EQ(t.replayed.applied.at("fork"), 1U);
   EXPECT_EQ(t.replayed.applied.at("clone-vm"), 1U);
   EXPECT_GE(t.replayed.applied.at("brk"), 1U);
+  // The kernel's anon_vma and anon_vma_chain allocations (kmem tracepoints) against the
+  // model's: the issue asks for 5 %; this program's are equal.
+  ASSERT_TRUE(t.recorded.kmem.has_value()) << "the kernel's counts were not taken";
+  ASSERT_TRUE(t.replayed.kernel_kmem.has_value()) << "the trace has no kmem record";
+  EXPECT_GT(t.recorded.kmem->anon_vma_alloc, 0U);
+  EXPECT_NEAR(static_cast<double>(t.model_anon_vmas), static_cast<double>(t.recorded.kmem->anon_vma_alloc),
+              0.05 * static_cast<double>(t.recorded.kmem->anon_vma_alloc));
+  EXPECT_NEAR(static_cast<double>(t.model_avcs), static_cast<double>(t.recorded.kmem->avc_alloc),
+              0.05 * static_cast<double>(t.recorded.kmem->avc_alloc));
   for (const auto& d : t.differences) {
     const bool cache_hole = d.cause == "page-extra" && d.text.find(" is file in the replay") != std::string::npos;
     EXPECT_TRUE(cache_hole) << d.cause << ": " << d.text;
   }
+}
+
+/// What the issue asks of a real workload's replay: every VMA agrees at every cut, pages
+/// differ only by a named cause (here: file pages fault-around maps in the model's warm
+/// page cache that the kernel's did not hold), and the anon_vma/AVC allocations are within
+/// 5 % of the kernel's.
+void expect_faithful(const replayed_trace& t) {
+  EXPECT_EQ(t.recorded.exit_status, 0);
+  EXPECT_EQ(t.recorded.lost, 0U);
+  EXPECT_GE(t.snapshots, 1U);
+  EXPECT_TRUE(t.replayed.refused.empty()) << t.replayed.first_refusals.front();
+  EXPECT_TRUE(t.replayed.unsupported.empty()) << t.replayed.unsupported.begin()->first;
+  std::size_t holes = 0;
+  for (const auto& d : t.differences) {
+    const bool cache_hole = d.cause == "page-extra" && d.text.find(" is file in the replay") != std::string::npos;
+    EXPECT_TRUE(cache_hole) << d.cause << ": " << d.text;
+    holes += cache_hole ? 1 : 0;
+  }
+  ASSERT_TRUE(t.recorded.kmem.has_value());
+  const auto& k = *t.recorded.kmem;
+  EXPECT_NEAR(static_cast<double>(t.model_anon_vmas), static_cast<double>(k.anon_vma_alloc),
+              0.05 * static_cast<double>(k.anon_vma_alloc));
+  EXPECT_NEAR(static_cast<double>(t.model_avcs), static_cast<double>(k.avc_alloc),
+              0.05 * static_cast<double>(k.avc_alloc));
+  std::printf(
+      "  %llu records, %llu tasks, %zu cuts, %zu page-cache holes; anon_vma %llu/%llu, AVC %llu/%llu "
+      "(kernel/model)\n",
+      static_cast<unsigned long long>(t.recorded.records), static_cast<unsigned long long>(t.recorded.tasks),
+      t.snapshots, holes, static_cast<unsigned long long>(k.anon_vma_alloc),
+      static_cast<unsigned long long>(t.model_anon_vmas), static_cast<unsigned long long>(k.avc_alloc),
+      static_cast<unsigned long long>(t.model_avcs));
+}
+
+/// A small C project (@units files and a main) in a fresh directory, with its Makefile.
+std::string c_project(int units) {
+  auto dir = std::filesystem::path(testing::temp_file("project.keep", "")).parent_path() / "project";
+  std::filesystem::create_directories(dir);
+  std::string main = "#include <stdio.h>\n";
+  for (int i = 0; i < units; ++i) {
+    std::ofstream(dir / fmt::format("u{}.c", i)) << fmt::format(
+        "#include <stdlib.h>\n#include <string.h>\n#include <math.h>\n"
+        "double work{0}(int n) {{ double *v = calloc(n, sizeof *v), s = 0;\n"
+        "  for (int j = 0; j < n; j++) v[j] = sin(j + {0});\n"
+        "  for (int j = 0; j < n; j++) s += v[j] * (double)strlen(\"abc\");\n"
+        "  free(v); return s; }}\n",
+        i);
+    main += fmt::format("double work{}(int);\n", i);
+  }
+  main += "int main(void) { double s = 0;\n";
+  for (int i = 0; i < units; ++i) main += fmt::format("  s += work{}(1000);\n", i);
+  main += "  printf(\"%f\\n\", s); return 0; }\n";
+  std::ofstream(dir / "main.c") << main;
+  std::ofstream(dir / "Makefile") << "OBJS := $(patsubst %.c,%.o,$(wildcard *.c))\n"
+                                     "app: $(OBJS)\n\t$(CC) -o $@ $(OBJS) -lm\n"
+                                     "%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n";
+  return dir.string();
+}
+
+TEST(RecordWorkloads, AMakeOfACProjectReplaysFaithfully) {
+  if (auto why = record_unavailable()) GTEST_SKIP() << *why;
+  if (::access("/usr/bin/make", X_OK) != 0 || ::access("/usr/bin/cc", X_OK) != 0) GTEST_SKIP() << "no make or cc";
+  const auto dir = c_project(12);
+  expect_faithful(record_and_replay({"make", "-s", "-j2", "-C", dir}, 0.2));
+}
+
+TEST(RecordWorkloads, APythonScriptWithAThreadPoolAndAForkedProcessPoolReplaysFaithfully) {
+  if (auto why = record_unavailable()) GTEST_SKIP() << *why;
+  const auto script = testing::temp_file(
+      "pool.py",
+      "import json, multiprocessing as mp, concurrent.futures as cf\n"
+      "def job(n):\n    return len(json.dumps({str(i): [i, i * 0.5, 'x' * (i % 40)] for i in range(n)}))\n"
+      "if __name__ == '__main__':\n"
+      "    with cf.ThreadPoolExecutor(2) as ex: a = list(ex.map(job, [20000] * 4))\n"
+      "    with mp.get_context('fork').Pool(2) as p: b = p.map(job, [20000] * 8)\n"
+      "    print(a[0], b[0])\n");
+  expect_faithful(record_and_replay({"python3", script}, 0.2));
+}
+
+TEST(RecordWorkloads, AForkingServerReplaysFaithfully) {
+  if (auto why = record_unavailable()) GTEST_SKIP() << *why;
+  const auto script = testing::temp_file(
+      "server.py",
+      "import socketserver, socket, threading\n"
+      "class H(socketserver.BaseRequestHandler):\n"
+      "    def handle(self):\n"
+      "        buf = bytearray(256 * 1024)\n"
+      "        for i in range(0, len(buf), 4096): buf[i] = 1\n"
+      "        self.request.sendall(self.request.recv(64).upper())\n"
+      "srv = socketserver.ForkingTCPServer(('127.0.0.1', 0), H)\n"
+      "threading.Thread(target=srv.serve_forever, daemon=True).start()\n"
+      "for i in range(60):\n"
+      "    with socket.create_connection(srv.server_address) as c: c.sendall(b'hi'); c.recv(64)\n"
+      "srv.shutdown(); srv.server_close()\n");
+  expect_faithful(record_and_replay({"python3", script}, 0.3));
 }
 
 TEST(Record, ACommandThatCannotRunEndsTheRecordingWithItsStatus) {

@@ -45,6 +45,65 @@ TEST_F(VmaMerge, AdjacentAnonymousMappingsMergeAtMmap) {
   EXPECT_EQ(v[0]->vm_pgoff.value, A.value >> PAGE_SHIFT) << "an anonymous VMA's pgoff is its address";
 }
 
+/// The anon_vma_chains the machine's design has allocated so far (what the kernel's kmem
+/// tracepoints count): a merge that moves a boundary allocates none.
+std::uint64_t avcs_allocated(const machine& m) {
+  for (const auto& o : m.anon_rmap_design().objects())
+    if (o.type == "anon_vma_chain") return o.allocated;
+  return 0;
+}
+
+TEST_F(VmaMerge, MprotectOfAHeadThatJoinsPrevMovesTheBoundaryWithoutCloningAChain) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 8);
+  write(*p, A);
+  write(*p, page(A, 5));
+  ASSERT_EQ(m.do_mprotect(*p, A, 4, PROT_READ_), 0);  // a split: [0, 4) r, [4, 8) rw
+  const auto before = avcs_allocated(m);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 2, PROT_READ_), 0);  // [4, 6) joins [0, 4)
+  EXPECT_EQ(avcs_allocated(m), before) << "vma_merge_existing_range(): no VMA split off, no chain cloned";
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 2U);
+  EXPECT_EQ(v[0]->vm_end, page(A, 6));
+  EXPECT_EQ(v[1]->vm_start, page(A, 6));
+  EXPECT_EQ(v[1]->vm_pgoff.value, page(A, 6).value >> PAGE_SHIFT);
+  EXPECT_EQ(m.check_invariants(), "") << "page 5 is found through the VMA that now holds it";
+
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 7), 1, PROT_NONE_), 0);  // a tail that joins nothing: a split
+  EXPECT_EQ(avcs_allocated(m), before + 1);
+}
+
+TEST_F(VmaMerge, MprotectOfATailThatJoinsNextMovesTheBoundaryDown) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, A, 8);
+  write(*p, A);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 4), 4, PROT_READ_), 0);
+  const auto before = avcs_allocated(m);
+  ASSERT_EQ(m.do_mprotect(*p, page(A, 2), 2, PROT_READ_), 0);  // [2, 4) joins [4, 8)
+  EXPECT_EQ(avcs_allocated(m), before);
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 2U);
+  EXPECT_EQ(v[0]->vm_end, page(A, 2));
+  EXPECT_EQ(v[1]->vm_start, page(A, 2));
+  EXPECT_EQ(v[1]->vm_pgoff.value, page(A, 2).value >> PAGE_SHIFT);
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(VmaMerge, AMappingThatJoinsOnlyItsNextNeighbourGrowsItDownWithoutCloningAChain) {
+  auto* p = m.mm_alloc("P");
+  map_anon(*p, page(A, 4), 4);
+  write(*p, page(A, 4));
+  anon_vma* av = vma_at(*p, page(A, 4))->anon_vma;
+  const auto before = avcs_allocated(m);
+  map_anon(*p, A, 4);  // vma_merge_new_range(): next grows down over the new range
+  EXPECT_EQ(avcs_allocated(m), before);
+  auto v = vmas(*p);
+  ASSERT_EQ(v.size(), 1U);
+  EXPECT_EQ(v[0]->vm_start, A);
+  EXPECT_EQ(v[0]->anon_vma, av);
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
 TEST_F(VmaMerge, AMappingThatFillsAHoleJoinsBothNeighbours) {
   auto* p = m.mm_alloc("P");
   map_anon(*p, A, 12);

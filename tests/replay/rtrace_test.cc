@@ -29,7 +29,8 @@ std::vector<record> every_kind_of_record() {
       {0, ev_file{3, 16, "libc.so.6"}},
       {0, ev_exec{100}},
       {5, ev_map{100, a, 4, {true, true, false, false}, {}, {}, false, false}},
-      {5, ev_map{100, page_addr(a, 8), 2, {true, false, true, true}, 3, pgoff_t{7}, true, true}},
+      {5, ev_map{100, page_addr(a, 8), 2, {true, false, true, true}, 3, pgoff_t{7}, true, true, false}},
+      {5, ev_map{100, page_addr(a, 16), 2049, {false, false, false, false}, {}, {}, false, false, true}},
       {6, ev_fault{100, a, access::write, true, std::nullopt}},
       {6, ev_fault{100, page_addr(a, 1), access::read, false, std::nullopt}},
       {6, ev_fault{100, page_addr(a, 2), access::exec, true, std::uint8_t{0x5a}}},
@@ -46,6 +47,7 @@ std::vector<record> every_kind_of_record() {
       {13, ev_lost{42}},
       {14, snap},
       {15, ev_unmap{100, a, 4}},
+      {19, ev_kmem{36, 30, 66, 59}},
       {20, ev_exit{102}},
   };
 }

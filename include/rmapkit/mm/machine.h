@@ -35,6 +35,9 @@ struct mmap_flags {
   /// MAP_NORESERVE: VM_NORESERVE, so never VM_ACCOUNT (the kernel honours it unless
   /// vm.overcommit_memory is 2, which the model does not model).
   bool noreserve = false;
+  /// VM_NOHUGEPAGE from the start. On for scenarios (the kernel runner madvises NOHUGEPAGE
+  /// after each mmap); a replayed mmap has it only with MAP_STACK, as the kernel gives it.
+  bool nohugepage = true;
 };
 
 enum class madv {
@@ -52,7 +55,9 @@ enum class madv {
   random,
   normal,
   free,
-  cold
+  cold,
+  hugepage,   ///< VM_HUGEPAGE, and no VM_NOHUGEPAGE (the model has no THP: flags only)
+  nohugepage  ///< VM_NOHUGEPAGE, and no VM_HUGEPAGE
 };
 
 /// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
@@ -397,6 +402,19 @@ class machine final : private pte_observer {
   vm_area_struct* split_vma(vm_area_struct& vma, vaddr_t addr, bool new_below);
   vm_area_struct* vma_modify_flags(vm_area_struct* vma, vaddr_t start, vaddr_t end, vm_flags_t flags);
   vm_area_struct* vma_merge_existing(vm_area_struct* vma);
+  vm_area_struct* vma_shift_boundary(vm_area_struct& vma, vaddr_t start, vaddr_t end, vm_flags_t flags);
+  /// One side of a merge: a VMA, or a range of one with the flags it is about to get.
+  struct merge_side {
+    vaddr_t start, end;
+    const address_space* file;
+    vm_flags_t flags;
+    pgoff_t pgoff;
+    const vm_area_struct* vma;  ///< whose anon_vma and chain the side has
+  };
+  static merge_side side_of(const vm_area_struct& v) {
+    return {v.vm_start, v.vm_end, v.vm_file, v.vm_flags, v.vm_pgoff, &v};
+  }
+  bool can_merge(const merge_side& a, const merge_side& b) const;
   bool can_merge(const vm_area_struct& a, const vm_area_struct& b) const;
   void remove_vma(vm_area_struct* vma);
   int munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end);

@@ -48,6 +48,7 @@ enum class vm_flag : std::uint64_t {
   wipeonfork = 0x2000000,
   dontdump = 0x4000000,
   softdirty = 0x8000000,
+  hugepage = 0x20000000,  ///< MADV_HUGEPAGE
   nohugepage = 0x40000000,
   mergeable = 0x80000000,
 };

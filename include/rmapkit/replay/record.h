@@ -27,6 +27,9 @@ struct record_options {
   std::optional<double> check_every;
   /// Pages of each CPU's ring buffer (a power of two).
   std::size_t buffer_pages = 1024;
+  /// Also count the kernel's anon_vma and anon_vma_chain allocations (kmem tracepoints in a
+  /// tracefs instance of its own, kcheck::kmem_tracer), written as a `kmem` record.
+  bool kmem = true;
 };
 
 struct record_stats {
@@ -36,6 +39,7 @@ struct record_stats {
   std::uint64_t records = 0, snapshots = 0;         ///< written to the trace
   std::map<std::string, std::uint64_t> not_traced;  ///< seen but not written, by what (mlockall, a vdso fault)
   std::uint64_t tasks = 0;                          ///< tasks of the tree
+  std::optional<ev_kmem> kmem;                      ///< the kernel's counts, when taken
 };
 
 /// Why the recorder cannot run on this machine, or nothing when it can.

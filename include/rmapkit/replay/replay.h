@@ -25,7 +25,9 @@ struct replay_error : std::runtime_error {
 
 struct replay_options {
   std::string design = "linux-6";  ///< the anonymous rmap design (mm::anon_rmap_designs())
-  bool check_invariants = false;   ///< the model's VM_BUG_ONs after every event
+  /// The model's VM_BUG_ONs after every event (slow: each check reads the whole machine);
+  /// replay_trace() checks them at every snapshot record and at the end in any case.
+  bool check_invariants = false;
 };
 
 /// What a replay did, by event name: applied, refused by the model (a divergence: the
@@ -35,6 +37,7 @@ struct replay_stats {
   std::map<std::string, std::uint64_t> applied, refused, unsupported;
   std::vector<std::string> first_refusals;  ///< the first few refusals, worded
   std::uint64_t lost = 0;                   ///< events the recorder said it lost
+  std::optional<ev_kmem> kernel_kmem;       ///< the kernel's anon_vma/AVC counts, when the trace has them
 };
 
 /// Streams records into a machine. Owns the machine; tasks and files are the trace's.
@@ -48,6 +51,9 @@ class replayer {
   /// Applies one record. Snapshots are not applied (the caller compares them, take()).
   /// Throws replay_error when the trace contradicts itself, std::logic_error on a model bug.
   void apply(const record& r);
+
+  /// Checks every invariant of the model now; throws std::logic_error naming the broken one.
+  void check_invariants() const;
 
   /// The tree's memory now, as a recorder would snapshot the kernel's.
   [[nodiscard]] ev_snapshot take(std::string label) const;
@@ -84,6 +90,7 @@ class replayer {
   void on(const ev_inject& e);
   void on(const ev_lost& e);
   void on(const ev_snapshot&) {}
+  void on(const ev_kmem& e) { _stats.kernel_kmem = e; }
 
   replay_options _opts;
   std::unique_ptr<mm::machine> _m;

@@ -84,6 +84,7 @@ struct ev_map {
   pgoff_t pgoff;
   bool fixed = false;      ///< MAP_FIXED: replaces what the range held
   bool noreserve = false;  ///< MAP_NORESERVE
+  bool stack = false;      ///< MAP_STACK: VM_NOHUGEPAGE
   bool operator==(const ev_map&) const = default;
 };
 struct ev_unmap {
@@ -157,6 +158,12 @@ struct ev_inject {
   std::string what;
   bool operator==(const ev_inject&) const = default;
 };
+/// The kernel's own count of the tree's anon_vma and anon_vma_chain allocations and frees
+/// over the recording (kmem tracepoints), to compare with the replay's.
+struct ev_kmem {
+  std::uint64_t anon_vma_alloc = 0, anon_vma_free = 0, avc_alloc = 0, avc_free = 0;
+  bool operator==(const ev_kmem&) const = default;
+};
 /// Events the recorder lost: the trace is incomplete from here.
 struct ev_lost {
   std::uint64_t count = 0;
@@ -201,8 +208,9 @@ struct ev_snapshot {
   bool operator==(const ev_snapshot&) const = default;
 };
 
-using event = std::variant<ev_file, ev_exec, ev_fork, ev_clone_vm, ev_exit, ev_map, ev_unmap, ev_protect, ev_mremap,
-                           ev_brk, ev_advise, ev_lock, ev_fault, ev_clear_refs, ev_inject, ev_lost, ev_snapshot>;
+using event =
+    std::variant<ev_file, ev_exec, ev_fork, ev_clone_vm, ev_exit, ev_map, ev_unmap, ev_protect, ev_mremap, ev_brk,
+                 ev_advise, ev_lock, ev_fault, ev_clear_refs, ev_inject, ev_lost, ev_snapshot, ev_kmem>;
 
 /// The event's keyword in the text form (`map`, `fault`, ...).
 [[nodiscard]] std::string_view event_name(const event& e);
