@@ -3,10 +3,13 @@
 // the model, and compared with a trace's snapshot the way docs/rtrace.md says: frames by
 // their sharing partition, never by number.
 #include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <istream>
 #include <map>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -265,6 +268,35 @@ int replay_trace(std::istream& in, const std::string& name, const replay_run_opt
   }
   print_summary(out, r, opts.replay.design, checked, differ);
   return differ ? 1 : 0;
+}
+
+bool is_trace_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(8, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  return in.gcount() == 8 && (head.starts_with("rtrace ") || head == std::string_view("\x7frtrace\n", 8));
+}
+
+std::vector<design_cost> compare_designs(const std::string& trace, const std::string& name,
+                                         const std::vector<std::string>& designs) {
+  std::vector<design_cost> out;
+  for (const auto& d : designs) {
+    std::istringstream in(trace);
+    reader rd(in, name);
+    replayer r({d, false});
+    design_cost c;
+    c.design = d;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (auto rec = rd.next())
+      if (!std::holds_alternative<ev_snapshot>(rec->ev)) r.apply(*rec);
+    c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    c.events = r.stats().events;
+    c.objects = r.machine().anon_rmap_design().objects();
+    c.per_frame_bytes = r.machine().anon_rmap_design().per_frame_bytes();
+    c.walks = r.machine().stats();
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace rmapkit::replay

@@ -91,6 +91,27 @@ TEST(CliReplay, UntilStopsAtTheTraceClockAndStateShowsWhereItStopped) {
   EXPECT_NE(o.out.find("page 0x100000001000 anon"), std::string::npos) << o.out;
 }
 
+TEST(CliReplay, CompareOfATracePrintsEveryDesignsCosts) {
+  const auto trace = trace_file("compare");
+  auto o = run({rmapkit_bin(), "compare", trace});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find(": 6 events replayed under 6 designs\n"), std::string::npos) << o.out;
+  for (const char* d : {"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"})
+    EXPECT_NE(o.out.find(std::string("\n") + d + " "), std::string::npos) << d << "\n" << o.out;
+  // Fork of a faulted VMA: the parent's anon_vma and AVC, the child's own and its two AVCs.
+  EXPECT_NE(o.out.find("anon_vma 2 / 2 x 104 B (208 B), anon_vma_chain 3 / 3 x 64 B"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("pte_chain "), std::string::npos) << o.out;
+
+  auto two = run({rmapkit_bin(), "compare", "--designs", "linux-6,pte-chain", trace});
+  EXPECT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_NE(two.out.find("under 2 designs"), std::string::npos) << two.out;
+
+  auto json = run({rmapkit_bin(), "compare", "--json", trace});
+  EXPECT_EQ(json.exit_code, 2);
+  EXPECT_EQ(json.err, "rmapkit compare: " + trace +
+                          ": a trace takes --designs only (not --json, --vs-kernel or --file-designs)\n");
+}
+
 TEST(CliReplay, RecordWithoutRootSaysWhyAndRunsNothing) {
   auto marker = temp_file("record-nonroot.marker", "");
   auto o = run({rmapkit_bin(), "record", "-o", marker + ".rtrace", "--", "rm", marker}, drop_root);

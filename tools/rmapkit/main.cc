@@ -4,7 +4,7 @@
 //   rmapkit kernel FILE   run a scenario on the live kernel and print its report
 //   rmapkit diff FILE     run both and print a unified diff of the reports
 //   rmapkit gen ...       write a scenario (random, or a workload that made rmap history)
-//   rmapkit compare FILE  run a scenario under every rmap design; print their costs (compare.cc)
+//   rmapkit compare FILE  run a scenario (or replay a trace) under every rmap design; print their costs
 //   rmapkit bench FILE    time a scenario's statements per kind (bench.cc)
 //   rmapkit lint FILE     check a scenario without running it
 //   rmapkit show FILE     the model's reverse map after a statement (show.cc)
@@ -551,7 +551,8 @@ command add_compare(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<args>();
-  auto* sub = app.add_subcommand("compare", "Run a scenario under every rmap design; print their costs side by side");
+  auto* sub = app.add_subcommand(
+      "compare", "Run a scenario (or replay a trace) under every rmap design; print their costs side by side");
   add_file(*sub, a->file);
   sub->add_option("--designs", a->opts.designs, "designs to compare, ANON[+FILE] (default: every anonymous design)")
       ->delimiter(',')
@@ -569,6 +570,14 @@ command add_compare(CLI::App& app) {
       ->check(CLI::Range(1U, 1000U));
   a->opts.on_lock_wait = tell_lock_wait;
   return {sub, [a] {
+            if (a->file != "-" && rmapkit::replay::is_trace_file(a->file)) {
+              if (a->json || a->opts.vs_kernel || !a->opts.file_designs.empty()) {
+                std::cerr << "rmapkit compare: " << a->file
+                          << ": a trace takes --designs only (not --json, --vs-kernel or --file-designs)\n";
+                return sc::EXIT_SCENARIO_ERROR;
+              }
+              return rmapkit::tool::cmd_compare_trace(a->file, a->opts.designs, std::cout, std::cerr);
+            }
             auto prog = a->json ? load_json("compare", a->file) : load(a->file);
             return prog ? rmapkit::tool::cmd_compare(*prog, a->opts, a->json, std::cout, std::cerr)
                         : sc::EXIT_SCENARIO_ERROR;

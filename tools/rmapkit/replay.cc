@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -109,6 +110,46 @@ int cmd_record(const std::vector<std::string>& argv, const std::string& output, 
     err << "rmapkit record: " << e.what() << '\n';
     return 2;
   }
+}
+
+int cmd_compare_trace(const std::string& file, std::vector<std::string> designs, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<std::ifstream> holder;
+  auto* in = open_in(file, holder, err);
+  if (!in) return 2;
+  const std::string trace{std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>()};
+  if (designs.empty())
+    for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
+  std::vector<replay::design_cost> runs;
+  try {
+    runs = replay::compare_designs(trace, file, designs);
+  } catch (const replay::trace_error& e) {
+    err << e.what() << '\n';
+    return 2;
+  } catch (const replay::replay_error& e) {
+    err << file << ": " << e.what() << '\n';
+    return 2;
+  } catch (const std::logic_error& e) {
+    err << file << ": model bug: " << e.what() << '\n';
+    return 3;
+  }
+  out << fmt::format("{}: {} events replayed under {} designs\n", file, runs.front().events, runs.size());
+  out << fmt::format("{:<22} {:>9} {:>10}  {}\n", "design", "seconds", "events/s",
+                     "rmap objects: allocated / peak live x bytes each (peak bytes)");
+  for (const auto& r : runs) {
+    std::string objs;
+    for (const auto& o : r.objects)
+      objs += fmt::format("{}{} {} / {} x {} B ({} B)", objs.empty() ? "" : ", ", o.type, o.allocated, o.peak, o.bytes,
+                          o.peak * o.bytes);
+    if (r.per_frame_bytes)
+      objs += fmt::format("{}+{} B per anonymous frame", objs.empty() ? "" : ", ", r.per_frame_bytes);
+    const double rate = r.seconds > 0 ? static_cast<double>(r.events) / r.seconds : 0;
+    out << fmt::format("{:<22} {:>9.3f} {:>9.2f}M  {}\n", r.design, r.seconds, rate / 1e6, objs);
+  }
+  out << "walks: rmap walks / VMAs visited / entries read / upkeep entries\n";
+  for (const auto& r : runs)
+    out << fmt::format("{:<22} {} / {} / {} / {}\n", r.design, r.walks.walks, r.walks.vmas_visited, r.walks.entries,
+                       r.walks.upkeep);
+  return 0;
 }
 
 }  // namespace rmapkit::tool

@@ -23,6 +23,9 @@ int cmd_trace_scenario(const scenario::program& prog, const std::string& output,
 /// `rmapkit rtrace convert`: @input in the other encoding, or in text (@binary false).
 int cmd_trace_convert(const std::string& input, const std::string& output, bool binary, std::ostream& err);
 
+/// `rmapkit compare` of a trace: each design's replay of it, timed, with its rmap objects.
+int cmd_compare_trace(const std::string& file, std::vector<std::string> designs, std::ostream& out, std::ostream& err);
+
 /// `rmapkit record`: the command's exit status, or 2 when recording cannot start.
 int cmd_record(const std::vector<std::string>& argv, const std::string& output, bool binary,
                const replay::record_options& opts, std::ostream& err);

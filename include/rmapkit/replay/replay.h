@@ -118,6 +118,24 @@ struct difference {
 /// sharing partition (which PTEs map the same frame), never by number; swap entries too.
 [[nodiscard]] std::vector<difference> compare(const ev_snapshot& want, const ev_snapshot& got);
 
+/// Whether @path holds a trace (either form), by its first bytes: what `rmapkit compare`
+/// takes a trace for instead of a scenario.
+[[nodiscard]] bool is_trace_file(const std::string& path);
+
+/// One design's replay of a whole trace: its time, and its rmap objects and walk work.
+struct design_cost {
+  std::string design;
+  double seconds = 0;
+  std::uint64_t events = 0;
+  std::vector<mm::rmap_object_count> objects;  ///< the anonymous design's
+  std::size_t per_frame_bytes = 0;             ///< bytes the design adds to each anonymous struct page
+  mm::walk_stats walks;
+};
+/// @trace (the bytes of a trace) replayed under each of @designs; throws trace_error or
+/// replay_error as replay does.
+[[nodiscard]] std::vector<design_cost> compare_designs(const std::string& trace, const std::string& name,
+                                                       const std::vector<std::string>& designs);
+
 /// What `rmapkit replay` does: streams @in into a replayer; with @check, compares every
 /// snapshot record; stops after the records of time <= @until. Writes a summary (and the
 /// differences) to @out. Returns 0, 1 (a snapshot differs), 2 (the trace is bad), 3 (model bug).
