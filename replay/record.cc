@@ -344,6 +344,30 @@ std::optional<item> parse(const std::vector<std::uint8_t>& rec, const std::map<s
   }
 }
 
+constexpr std::uint64_t PAGEMAP_CHUNK = 1 << 16;  // pagemap entries read at once (512 KiB)
+
+/// A pagemap entry as a snapshot's page: a frame (its state from kpageflags) or a swap
+/// entry; nothing for an empty PTE.
+std::optional<snap_page> page_of(std::uint64_t e, vaddr_t addr, const kc::kpage_reader& kpage) {
+  snap_page pg{addr, page_state::anon, 0, false};
+  if (e & kc::PM_PRESENT) {
+    pg.frame = e & kc::PM_PFN_MASK;
+    const auto flags = kpage.flags(pfn_t{pg.frame});
+    auto bit = [&](unsigned b) { return ((flags >> b) & 1) != 0; };
+    if (bit(kc::KPF_ZERO_PAGE)) pg.state = page_state::zero, pg.frame = 0;
+    else if (bit(kc::KPF_KSM)) pg.state = page_state::ksm;
+    else if (bit(kc::KPF_ANON)) pg.state = page_state::anon, pg.exclusive = bit(kc::KPF_ANON_EXCLUSIVE);
+    else pg.state = page_state::file;
+    return pg;
+  }
+  if (e & kc::PM_SWAP) {
+    pg.state = page_state::swap;
+    pg.frame = e & kc::PM_PFN_MASK;
+    return pg;
+  }
+  return std::nullopt;
+}
+
 /// The tree's memory as /proc shows it while the cgroup is frozen.
 raw_snapshot read_snapshot(const record_cgroup& cg, nsec_t time) {
   raw_snapshot s;
@@ -355,25 +379,14 @@ raw_snapshot read_snapshot(const record_cgroup& cg, nsec_t time) {
     try {
       for (auto& v : kc::read_vmas(pid, vaddr_t{0}, vaddr_t{~std::uint64_t{0}})) {
         if (is_special_mapping(v.path)) continue;
-        const auto entries = kc::read_pagemap(pid, v.start, pages_between(v.start, v.end));
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-          const auto e = entries[i];
-          snap_page pg{page_addr(v.start, i), page_state::anon, 0, false};
-          if (e & kc::PM_PRESENT) {
-            pg.frame = e & kc::PM_PFN_MASK;
-            const auto flags = kpage.flags(pfn_t{pg.frame});
-            auto bit = [&](unsigned b) { return (flags >> b) & 1; };
-            if (bit(kc::KPF_ZERO_PAGE)) pg.state = page_state::zero, pg.frame = 0;
-            else if (bit(kc::KPF_KSM)) pg.state = page_state::ksm;
-            else if (bit(kc::KPF_ANON)) pg.state = page_state::anon, pg.exclusive = bit(kc::KPF_ANON_EXCLUSIVE);
-            else pg.state = page_state::file;
-          } else if (e & kc::PM_SWAP) {
-            pg.state = page_state::swap;
-            pg.frame = e & kc::PM_PFN_MASK;
-          } else {
-            continue;
-          }
-          p.pages.push_back(pg);
+        // In chunks, so that a huge reservation (a sanitizer's shadow, a JIT's heap) costs
+        // time in proportion but never memory.
+        const std::uint64_t pages = pages_between(v.start, v.end);
+        for (std::uint64_t at = 0; at < pages; at += PAGEMAP_CHUNK) {
+          const vaddr_t from = page_addr(v.start, at);
+          const auto entries = kc::read_pagemap(pid, from, std::min(PAGEMAP_CHUNK, pages - at));
+          for (std::size_t i = 0; i < entries.size(); ++i)
+            if (auto pg = page_of(entries[i], page_addr(from, i), kpage)) p.pages.push_back(*pg);
         }
         p.vmas.push_back(std::move(v));
       }
