@@ -144,7 +144,7 @@ sc::smaps_values smaps_of(const maps_entry& e) {
 std::string vma_kind(const maps_entry& e) {
   if (e.path.empty()) return "anon";
   if (e.path.rfind("/dev/zero", 0) == 0) return "shmem";  // MAP_SHARED|MAP_ANONYMOUS
-  static constexpr std::string_view memfd = "/memfd:rmapf_";
+  static const std::string memfd = fmt::format("/memfd:{}", MEMFD_NAME_PREFIX);
   if (e.path.rfind(memfd, 0) == 0) {
     auto name = e.path.substr(memfd.size());
     if (auto sp = name.find(' '); sp != std::string::npos) name.resize(sp);  // " (deleted)"
@@ -354,7 +354,7 @@ class controller {
 
   void exec(const sc::op_file& o) {
     const auto& name = _prog.file_names[o.file];
-    unique_fd fd(::memfd_create(fmt::format("rmapf_{}", name).c_str(), MFD_CLOEXEC));
+    unique_fd fd(::memfd_create(fmt::format("{}{}", MEMFD_NAME_PREFIX, name).c_str(), MFD_CLOEXEC));
     if (!fd) throw sys_error("memfd_create");
     std::vector<unsigned char> page(PAGE_SIZE);
     for (std::uint64_t i = 0; i < o.pages; ++i) {

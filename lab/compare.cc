@@ -4,6 +4,7 @@
 // kind, and tracks the design's peak metadata (its objects plus its per-frame bytes) and
 // the anonymous mappings at that peak.
 #include "rmapkit/lab/compare.h"
+#include "rmapkit/mm/anon_rmap.h"
 
 #include <algorithm>
 #include <optional>
@@ -226,10 +227,9 @@ std::optional<bool> compare_result::kernel_agrees() const {
 
 sc::kmem_counts model_counts(const design_run& run) {
   sc::kmem_counts k;
-  for (const auto& o : run.objects) {
-    if (o.type == "anon_vma") k.anon_vma_alloc = o.allocated, k.anon_vma_free = o.freed;
-    if (o.type == "anon_vma_chain") k.avc_alloc = o.allocated, k.avc_free = o.freed;
-  }
+  if (const auto* o = mm::find_object(run.objects, "anon_vma"))
+    k.anon_vma_alloc = o->allocated, k.anon_vma_free = o->freed;
+  if (const auto* o = mm::find_object(run.objects, "anon_vma_chain")) k.avc_alloc = o->allocated, k.avc_free = o->freed;
   return k;
 }
 

@@ -32,6 +32,9 @@ int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
   pte_t pte = vma.vm_mm->pgd.get(addr);
   if (pte.none()) {
     if (vma.is_anonymous()) return do_anonymous_page(vma, addr, write);
+    // A mapping may reach past the file's end (mremap grows it, a file shrinks), but a page
+    // there is no page: the fault is SIGBUS.
+    if (linear_page_index(vma, addr).value >= vma.vm_file->size_pages) return -EFAULT;
     if (!write) return do_read_fault(vma, addr);
     return vma.vm_flags.has(vm_flag::shared) ? do_shared_fault(vma, addr) : do_cow_fault(vma, addr);
   }

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "rmapkit/mm/content.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/model/session.h"
 #include "rmapkit/scenario/report.h"
@@ -88,13 +89,18 @@ std::uint8_t page_life(const mm::folio& f) {
   return out;
 }
 
-/// Page contents as fingerprints: a page filled with byte V is V (so value=0 equals a
-/// zeroed page, as it does for KSM); unique writes and file pages never collide.
-std::uint64_t value_content(std::uint8_t v) { return v; }
+/// A write without a value is unique to its statement and page (mm/content.h).
 std::uint64_t unique_content(int line, std::uint64_t page) {
-  return (std::uint64_t{1} << 63) | (static_cast<std::uint64_t>(line) << 32) | page;
+  return mm::content::unique((static_cast<std::uint64_t>(line) << 32) | page);
 }
-std::uint64_t file_key(sc::file_id f) { return (std::uint64_t{1} << 62) | (std::uint64_t{f} << 40); }
+
+/// The VMAs of the slot that starts at @base, in address order.
+std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
+  std::vector<mm::vm_area_struct*> out;
+  for (auto it = mm.mm_mt.lower_bound(base.value); it != mm.mm_mt.end() && it->first < base.value + sc::SLOT_SIZE; ++it)
+    out.push_back(it->second);
+  return out;
+}
 
 }  // namespace
 
@@ -144,14 +150,18 @@ class statement_runner {
 
   void each_page(sc::proc_id p, const sc::page_span& s, bool write, const std::optional<std::uint8_t>& value) {
     for (std::uint64_t i = 0; i < s.pages; ++i) {
-      std::uint64_t content = value ? value_content(*value) : unique_content(_line, s.index + i);
-      refused(write ? "write" : "read", _m.access(mm_of(p), page_addr(s.start, i), write, content));
+      std::uint64_t content = value ? mm::content::filled(*value) : unique_content(_line, s.index + i);
+      const auto faults = _m.event_count(mm::vm_event::pgfault);
+      const int r = _m.access(mm_of(p), page_addr(s.start, i), write, content);
+      if (_opts.on_access)
+        _opts.on_access(p, page_addr(s.start, i), write, r < 0 || _m.event_count(mm::vm_event::pgfault) != faults);
+      refused(write ? "write" : "read", r);
     }
   }
 
   void step(const sc::op_spawn& o) { _mms[o.proc] = _m.mm_alloc(_prog.process_names[o.proc]); }
   void step(const sc::op_file& o) {
-    _files[o.file] = _m.memfd_create(_prog.file_names[o.file], o.pages, file_key(o.file));
+    _files[o.file] = _m.memfd_create(_prog.file_names[o.file], o.pages, mm::content::file_key(o.file));
   }
   void step(const sc::op_mmap& o) {
     _regions[o.proc][o.region] = o.base;
@@ -240,60 +250,10 @@ class statement_runner {
     else *_out << sc::format(report(c)) << std::flush;
   }
 
-  static std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base) {
-    std::vector<mm::vm_area_struct*> out;
-    for (auto it = mm.mm_mt.lower_bound(base.value); it != mm.mm_mt.end() && it->first < base.value + sc::SLOT_SIZE;
-         ++it)
-      out.push_back(it->second);
-    return out;
-  }
-
-  static std::string kind(const mm::vm_area_struct& v) {
-    if (!v.vm_file) return "anon";
-    if (v.vm_file->anon_shared) return "shmem";
-    return fmt::format("file:{}@{}", v.vm_file->name, v.vm_pgoff.value);
-  }
-
-  sc::report_block report(const sc::op_check& c) {
-    sc::report_block b{c.label, {}};
-    for (const auto& p : c.processes) {
-      auto& mm = mm_of(p.proc);
-      for (const auto& r : p.regions) {
-        sc::report_region rr{p.name, r.name, {}, {}};
-        auto vmas = slot_vmas(mm, r.base);
-        for (auto* v : vmas) {
-          rr.vmas.push_back({pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v),
-                             kind(*v), std::nullopt});
-          if (c.smaps) rr.vmas.back().smaps = smaps_kb(_m.smap_gather_stats(*v));
-        }
-        for (auto* v : vmas) {
-          mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
-            sc::report_page pg;
-            pg.index = pages_between(r.base, a);
-            if (pte.is_swap()) {
-              pg.state = sc::report_page::state::swap;
-              pg.id = pte.swap_entry().val;
-            } else if (pte.pfn() == _m.zero_pfn()) {
-              pg.state = sc::report_page::state::zero;
-            } else {
-              const auto& f = _m.folio_of(pte.pfn());
-              pg.id = f.pfn.value;
-              pg.count = static_cast<std::uint64_t>(f.mapcount);
-              std::uint8_t fl = 0;
-              if (f.is_anon()) fl = fl | sc::page_flag::anon;
-              if (f.is_ksm()) fl = fl | sc::page_flag::ksm;
-              if (f.is_anon() && f.test(mm::folio_flag::anon_exclusive)) fl = fl | sc::page_flag::excl;
-              if (f.test(mm::folio_flag::swapcache)) fl = fl | sc::page_flag::swapcache;
-              pg.flags = fl;
-              if (c.flags) pg.life = page_life(f);
-            }
-            rr.pages.push_back(pg);
-          });
-        }
-        b.regions.push_back(std::move(rr));
-      }
-    }
-    return b;
+  sc::report_block report(const sc::op_check& c) const {
+    return check_report(_m, c,
+                        {[this](sc::proc_id p) -> const mm::mm_struct* { return mm_at(p); },
+                         [](const mm::address_space& f) { return f.name; }});
   }
 
   mm::machine& _m;
@@ -306,6 +266,64 @@ class statement_runner {
   std::vector<mm::address_space*> _files;
   std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
 };
+
+namespace {
+
+std::string vma_kind(const mm::vm_area_struct& v, const report_source& src) {
+  if (!v.vm_file) return "anon";
+  if (v.vm_file->anon_shared) return "shmem";
+  return fmt::format("file:{}@{}", src.file_name(*v.vm_file), v.vm_pgoff.value);
+}
+
+sc::report_page page_of(const mm::machine& m, mm::pte_t pte, bool flags) {
+  sc::report_page pg;
+  if (pte.is_swap()) {
+    pg.state = sc::report_page::state::swap;
+    pg.id = pte.swap_entry().val;
+    return pg;
+  }
+  if (pte.pfn() == m.zero_pfn()) {
+    pg.state = sc::report_page::state::zero;
+    return pg;
+  }
+  const auto& f = m.folio_of(pte.pfn());
+  pg.id = f.pfn.value;
+  pg.count = static_cast<std::uint64_t>(f.mapcount);
+  std::uint8_t fl = 0;
+  if (f.is_anon()) fl = fl | sc::page_flag::anon;
+  if (f.is_ksm()) fl = fl | sc::page_flag::ksm;
+  if (f.is_anon() && f.test(mm::folio_flag::anon_exclusive)) fl = fl | sc::page_flag::excl;
+  if (f.test(mm::folio_flag::swapcache)) fl = fl | sc::page_flag::swapcache;
+  pg.flags = fl;
+  if (flags) pg.life = page_life(f);
+  return pg;
+}
+
+}  // namespace
+
+sc::report_block check_report(const mm::machine& m, const sc::op_check& c, const report_source& src) {
+  sc::report_block b{c.label, {}};
+  for (const auto& p : c.processes) {
+    const auto* mm = src.mm_of(p.proc);
+    for (const auto& r : p.regions) {
+      sc::report_region rr{p.name, r.name, {}, {}};
+      const auto vmas = mm ? slot_vmas(*mm, r.base) : std::vector<mm::vm_area_struct*>{};
+      for (const auto* v : vmas) {
+        rr.vmas.push_back({pages_between(r.base, v->vm_start), pages_between(r.base, v->vm_end), mm::maps_perms(*v),
+                           vma_kind(*v, src), std::nullopt});
+        if (c.smaps) rr.vmas.back().smaps = smaps_kb(m.smap_gather_stats(*v));
+      }
+      for (const auto* v : vmas)
+        mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
+          auto pg = page_of(m, pte, c.flags);
+          pg.index = pages_between(r.base, a);
+          rr.pages.push_back(pg);
+        });
+      b.regions.push_back(std::move(rr));
+    }
+  }
+  return b;
+}
 
 session::session(const sc::program& prog, run_options opts)
     : _prog(prog), _opts(std::move(opts)), _own(std::make_unique<mm::machine>(_opts.design)), _machine(_own.get()) {

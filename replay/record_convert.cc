@@ -50,6 +50,52 @@ std::string advice_name(std::uint64_t behavior) {
 /// A file by the identity the kernel gives it: device and inode.
 using file_key = std::tuple<std::uint32_t, std::uint32_t, std::uint64_t>;
 
+/// How far each file is mapped, mremap() included: a file no path names when the
+/// conversion runs (a memfd) is known only by its mappings, and an mremap that grows one
+/// is no MMAP2 record. Mappings are followed by process, which is enough for the ones a
+/// process grows itself.
+class file_extents {
+ public:
+  struct extent {
+    file_key key;
+    std::uint64_t pages = 0;
+    std::string name;
+  };
+
+  void mapped(const item& it) {
+    _maps[it.pid].push_back({it.v[0], it.v[0] + it.v[1], it.v[2], {it.maj, it.min, it.ino}, it.name});
+  }
+  void entered(const item& it) { _calls[it.tid] = {it.pid, it.v}; }
+  /// The extent of the file an mremap's new range maps, when it maps one.
+  std::optional<extent> exited(const item& it) {
+    auto node = _calls.extract(it.tid);
+    const auto ret = static_cast<std::int64_t>(it.v[0]);
+    if (node.empty() || (ret < 0 && ret > -4096)) return std::nullopt;
+    const auto [pid, a] = node.mapped();
+    auto& maps = _maps[pid];
+    for (auto m = maps.rbegin(); m != maps.rend(); ++m) {
+      if (a[0] < m->start || a[0] >= m->end) continue;
+      const std::uint64_t offset = m->offset + (a[0] - m->start);
+      auto moved = *m;
+      moved.start = static_cast<std::uint64_t>(ret);
+      moved.end = moved.start + a[2];
+      moved.offset = offset;
+      maps.push_back(moved);
+      return extent{moved.key, pages_of(offset + a[2]), moved.name};
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct mapping {
+    std::uint64_t start = 0, end = 0, offset = 0;  // bytes
+    file_key key;
+    std::string name;
+  };
+  std::map<std::uint32_t, std::vector<mapping>> _maps;                                     // by process
+  std::map<std::uint32_t, std::pair<std::uint32_t, std::array<std::uint64_t, 6>>> _calls;  // by task: process, args
+};
+
 class converter {
  public:
   converter(tid_t root, const std::vector<tracepoint_desc>& tps, writer& w, record_stats& st)
@@ -109,11 +155,18 @@ class converter {
 
   /// Sizes and names of the files, and the clone flags of each new task, before the pass.
   void survey(const std::vector<item>& items, const std::vector<raw_snapshot>& snaps) {
+    file_extents extents;
     for (const auto& it : items) {
-      if (it.what == item::kind::mmap2 && it.ino != 0 && !is_special_mapping(it.name))
+      if (it.what == item::kind::mmap2 && it.ino != 0 && !is_special_mapping(it.name)) {
         note_file({it.maj, it.min, it.ino}, pages_of(it.v[2] + it.v[1]), it.name);
-      if (it.what == item::kind::tracepoint && _tps[it.tp].name == "task:task_newtask")
-        _clone_flags[static_cast<tid_t>(it.v[0])] = it.v[1];
+        extents.mapped(it);
+      }
+      if (it.what != item::kind::tracepoint) continue;
+      const auto& name = _tps[it.tp].name;
+      if (name == "task:task_newtask") _clone_flags[static_cast<tid_t>(it.v[0])] = it.v[1];
+      else if (name == "syscalls:sys_enter_mremap") extents.entered(it);
+      else if (name == "syscalls:sys_exit_mremap")
+        if (auto grown = extents.exited(it)) note_file(grown->key, grown->pages, grown->name);
     }
     for (const auto& s : snaps)
       for (const auto& p : s.processes)

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "rmapkit/mm/content.h"
+
 namespace rmapkit::replay {
 
 namespace {
@@ -43,11 +45,6 @@ std::optional<mm::madv> madv_of(std::string_view name) {
     if (n == name) return a;
   return std::nullopt;
 }
-
-// Page contents as the model's scenario runner fingerprints them, so that a trace made from
-// a scenario merges under KSM as the scenario does: a page filled with byte V is V, a file's
-// pages are keyed by the file, and every other write is unique.
-std::uint64_t file_key(std::uint32_t id) { return (std::uint64_t{1} << 62) | (std::uint64_t{id} << 40); }
 
 vaddr_t page_up(vaddr_t a) { return vaddr_t{(a.value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)}; }
 
@@ -110,7 +107,7 @@ void replayer::check_invariants() const {
 
 void replayer::on(const ev_file& e) {
   if (_files.contains(e.id)) throw replay_error(fmt::format("file {} is declared twice", e.id));
-  auto* f = _m->memfd_create(e.name, e.pages, file_key(e.id));
+  auto* f = _m->memfd_create(e.name, e.pages, mm::content::file_key(e.id));
   _files[e.id] = f;
   _file_ids[f] = e.id;
   ++_stats.applied["file"];
@@ -206,7 +203,7 @@ void replayer::on(const ev_advise& e) {
   if (e.advice == "populate_read" || e.advice == "populate_write") {
     int r = 0;
     for (std::uint64_t i = 0; i < e.pages && r == 0; ++i)
-      r = _m->access(mm, page_addr(e.start, i), e.advice == "populate_write", (std::uint64_t{1} << 63) | _writes++);
+      r = _m->access(mm, page_addr(e.start, i), e.advice == "populate_write", mm::content::unique(_writes++));
     return count("advise", r, what);
   }
   unsupported("advise " + e.advice);
@@ -218,8 +215,8 @@ void replayer::on(const ev_lock& e) {
 }
 
 std::uint64_t replayer::content_of(const ev_fault& f) {
-  if (f.value) return *f.value;
-  return (std::uint64_t{1} << 63) | _writes++;
+  if (f.value) return mm::content::filled(*f.value);
+  return mm::content::unique(_writes++);
 }
 
 void replayer::on(const ev_fault& e) {

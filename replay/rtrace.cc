@@ -220,6 +220,7 @@ std::optional<perms> parse_perms(std::string_view s) {
 std::string_view to_string(page_state s) { return PAGE_STATES.at(static_cast<std::size_t>(s)); }
 
 std::string_view event_name(const event& e) { return EVENT_NAMES.at(e.index()); }
+std::string to_text(const event& e) { return text_of(e); }
 
 // ---- writer --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 #include "rmapkit/model/session.h"
 #include "rmapkit/replay/replay.h"
 #include "rmapkit/version.h"
+#include "scenario_internal.h"
 
 namespace rmapkit::replay {
 
@@ -110,6 +111,12 @@ ev_snapshot snapshot_of_session(const model::session& s, std::string label) {
 
 }  // namespace
 
+std::vector<event> statement_events(const model::session& s, const sc::op& o) {
+  std::vector<event> events;
+  std::visit(translator{s, events}, o.body);
+  return events;
+}
+
 header scenario_header() { return {"model", PAGE_SIZE, "rmapkit " RMAPKIT_VERSION " (from a scenario)"}; }
 
 int trace_scenario(const sc::program& prog, writer& w, std::ostream& err, const model::run_options& opts) {
@@ -117,8 +124,7 @@ int trace_scenario(const sc::program& prog, writer& w, std::ostream& err, const 
   std::ostringstream reports;  // the checks' reports: the snapshots say it instead
   while (!s.done()) {
     const auto& o = prog.ops[s.position()];
-    std::vector<event> events;
-    std::visit(translator{s, events}, o.body);
+    auto events = statement_events(s, o);
     if (int code = s.step(reports, err); code != 0) return code;
     const auto time = static_cast<nsec_t>(o.line);
     for (auto& e : events) w.write({time, std::move(e)});

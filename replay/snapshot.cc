@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "replay_internal.h"
+#include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/replay/replay.h"
 
 namespace rmapkit::replay {
@@ -184,11 +186,10 @@ void print_counts(std::ostream& out, std::string_view title, const std::map<std:
 void print_kmem(std::ostream& out, const replayer& r, const std::string& design) {
   const auto& k = r.stats().kernel_kmem;
   if (!k) return;
+  const auto objs = r.machine().anon_rmap_design().objects();
   std::optional<std::uint64_t> av, avc;
-  for (const auto& o : r.machine().anon_rmap_design().objects()) {
-    if (o.type == "anon_vma") av = o.allocated;
-    if (o.type == "anon_vma_chain") avc = o.allocated;
-  }
+  if (const auto* o = mm::find_object(objs, "anon_vma")) av = o->allocated;
+  if (const auto* o = mm::find_object(objs, "anon_vma_chain")) avc = o->allocated;
   auto pct = [](std::uint64_t model, std::uint64_t kernel) {
     if (kernel == 0) return std::string(model == 0 ? "equal" : "the kernel none");
     return fmt::format(
@@ -220,17 +221,10 @@ void print_summary(std::ostream& out, const replayer& r, const std::string& desi
 
 int replay_trace(std::istream& in, const std::string& name, const replay_run_options& opts, std::ostream& out,
                  std::ostream& err) {
-  std::optional<reader> rd;
-  try {
-    rd.emplace(in, name);
-  } catch (const trace_error& e) {
-    err << e.what() << '\n';
-    return 2;
-  }
-  replayer r(opts.replay);
-  std::uint64_t checked = 0, differ = 0;
-  try {
-    while (auto rec = rd->next()) {
+  return replay_guarded(in, name, err, [&](reader& rd) {
+    replayer r(opts.replay);
+    std::uint64_t checked = 0, differ = 0;
+    while (auto rec = rd.next()) {
       if (opts.until && rec->time > *opts.until) break;
       const auto* want = std::get_if<ev_snapshot>(&rec->ev);
       if (!want) {
@@ -243,7 +237,7 @@ int replay_trace(std::istream& in, const std::string& name, const replay_run_opt
       auto diffs = compare(*want, r.take(want->label));
       if (diffs.empty()) continue;
       ++differ;
-      out << fmt::format("{}: snapshot '{}' differs in {} place{}\n", rd->where(), want->label, diffs.size(),
+      out << fmt::format("{}: snapshot '{}' differs in {} place{}\n", rd.where(), want->label, diffs.size(),
                          diffs.size() == 1 ? "" : "s");
       std::map<std::string, std::uint64_t> by_cause;
       for (const auto& d : diffs) ++by_cause[d.cause];
@@ -251,23 +245,14 @@ int replay_trace(std::istream& in, const std::string& name, const replay_run_opt
       for (std::size_t i = 0; i < diffs.size() && i < opts.max_differences; ++i)
         out << "  " << diffs[i].cause << ": " << diffs[i].text << '\n';
     }
-  } catch (const trace_error& e) {
-    err << e.what() << '\n';
-    return 2;
-  } catch (const replay_error& e) {
-    err << rd->where() << ": " << e.what() << '\n';
-    return 2;
     r.check_invariants();
-  } catch (const std::logic_error& e) {
-    err << rd->where() << ": model bug: " << e.what() << '\n';
-    return 3;
-  }
-  if (opts.print_state) {
-    writer w(out, encoding::text, rd->head());
-    w.write({0, r.take("end of replay")});
-  }
-  print_summary(out, r, opts.replay.design, checked, differ);
-  return differ ? 1 : 0;
+    if (opts.print_state) {
+      writer w(out, encoding::text, rd.head());
+      w.write({0, r.take("end of replay")});
+    }
+    print_summary(out, r, opts.replay.design, checked, differ);
+    return differ ? 1 : 0;
+  });
 }
 
 bool is_trace_file(const std::string& path) {

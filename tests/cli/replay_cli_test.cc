@@ -30,6 +30,21 @@ TEST(CliReplay, AScenariosTraceReplaysWithEverySnapshotAgreeing) {
   EXPECT_NE(o.out.find("snapshots: 2 checked, 0 differ"), std::string::npos) << o.out;
 }
 
+TEST(CliReplay, WithItsScenarioATracePrintsTheScenariosChecks) {
+  const auto trace = trace_file("with-scenario");
+  const auto scenario = trace.substr(0, trace.size() - std::string(".rtrace").size());
+  auto o = run({rmapkit_bin(), "replay", trace, "--scenario", scenario});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, run({rmapkit_bin(), "run", scenario}).out);
+  EXPECT_NE(o.err.find("6 records, 5 of them"), std::string::npos) << "all but the spawn's exec: " << o.err;
+  auto c = run({rmapkit_bin(), "replay", trace, "--scenario", scenario, "--check"});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("--check excludes --scenario"), std::string::npos) << c.err;
+  auto m = run({rmapkit_bin(), "replay", trace, "--scenario", "/nonexistent.rmap"});
+  EXPECT_EQ(m.exit_code, 2);
+  EXPECT_NE(m.err.find("/nonexistent.rmap"), std::string::npos) << m.err;
+}
+
 TEST(CliReplay, ASnapshotThatDiffersIsNamedWithItsCauses) {
   auto text = slurp(trace_file("differ"));
   // The child's write broke COW: claim instead that it still shares the parent's frame.

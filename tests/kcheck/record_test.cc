@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,8 +16,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/replay/record.h"
 #include "rmapkit/replay/replay.h"
+#include "rmapkit/scenario/parser.h"
+#include "rmapkit/scenario/program.h"
+#include "support/machine_state.h"
 #include "support/subprocess.h"
 
 namespace rmapkit::replay {
@@ -52,10 +57,9 @@ replayed_trace record_and_replay(const std::vector<std::string>& argv, double ch
   }
   EXPECT_NO_THROW(r.check_invariants());
   out.replayed = r.stats();
-  for (const auto& o : r.machine().anon_rmap_design().objects()) {
-    if (o.type == "anon_vma") out.model_anon_vmas = o.allocated;
-    if (o.type == "anon_vma_chain") out.model_avcs = o.allocated;
-  }
+  const auto objs = r.machine().anon_rmap_design().objects();
+  out.model_anon_vmas = mm::find_object(objs, "anon_vma")->allocated;
+  out.model_avcs = mm::find_object(objs, "anon_vma_chain")->allocated;
   return out;
 }
 
@@ -203,6 +207,61 @@ TEST(Record, TheToolRecordsAndReplays) {
   auto r = testing::run({testing::rmapkit_bin(), "replay", path});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("applied: "), std::string::npos) << r.out;
+}
+
+// ---- the kernel runner recorded: the corpus read back from its recordings ------------------
+
+/// What a statement is, for the slice: its kind, and the mapping, advice or report it names.
+std::string feature_of(const scenario::op& o) {
+  if (const auto* m = std::get_if<scenario::op_mmap>(&o.body)) return fmt::format("mmap {}", static_cast<int>(m->kind));
+  if (const auto* a = std::get_if<scenario::op_madvise>(&o.body))
+    return fmt::format("madvise {}", scenario::to_string(a->advice));
+  if (const auto* c = std::get_if<scenario::op_check>(&o.body)) return fmt::format("check {} {}", c->smaps, c->flags);
+  return fmt::format("op {}", o.body.index());
+}
+
+/// The corpus scenarios that between them make every kind of statement the corpus makes
+/// (the first of each, in the corpus's order): each recording costs about 1.5 s of perf
+/// set-up, so the whole corpus is a loop users run (docs/rtrace.md).
+std::vector<std::string> recorded_slice() {
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const auto& name : testing::corpus_names(RMAPKIT_SCENARIO_DIR)) {
+    auto parsed = scenario::parse_file(std::string(RMAPKIT_SCENARIO_DIR) + "/" + name + ".rmap");
+    if (!parsed) continue;  // the corpus test names it
+    auto prog = scenario::resolve(*parsed);
+    if (!prog) continue;
+    bool adds = false;
+    for (const auto& o : prog->ops) adds |= seen.insert(feature_of(o)).second;
+    if (adds) out.push_back(name);
+  }
+  return out;
+}
+
+class RecordCorpus : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordCorpus, ARecordingOfTheKernelRunnerReplaysToTheExpectedReport) {
+  if (auto why = record_unavailable()) GTEST_SKIP() << *why;
+  if (auto why = testing::kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run: " << why;
+  const auto base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+  const auto expected = testing::slurp(base + ".expected");
+  const auto trace = testing::temp_file(GetParam() + ".rtrace", "");
+  auto rec = testing::run(
+      {testing::rmapkit_bin(), "record", "-o", trace, "--", testing::rmapkit_bin(), "kernel", base + ".rmap"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  ASSERT_EQ(rec.out, expected) << "the kernel's own report: the corpus test says why";
+  auto rep = testing::run({testing::rmapkit_bin(), "replay", trace, "--scenario", base + ".rmap"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  EXPECT_EQ(rep.out, expected) << rep.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Slice, RecordCorpus, ::testing::ValuesIn(recorded_slice()),
+                         [](const auto& tp) { return tp.param; });
+
+TEST(RecordCorpusSlice, CoversEveryKindOfStatementWithAFewScenarios) {
+  const auto slice = recorded_slice();
+  EXPECT_GE(slice.size(), 10U);
+  EXPECT_LE(slice.size(), 40U) << "a slice, not the corpus";
 }
 
 }  // namespace

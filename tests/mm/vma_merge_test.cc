@@ -48,9 +48,9 @@ TEST_F(VmaMerge, AdjacentAnonymousMappingsMergeAtMmap) {
 /// The anon_vma_chains the machine's design has allocated so far (what the kernel's kmem
 /// tracepoints count): a merge that moves a boundary allocates none.
 std::uint64_t avcs_allocated(const machine& m) {
-  for (const auto& o : m.anon_rmap_design().objects())
-    if (o.type == "anon_vma_chain") return o.allocated;
-  return 0;
+  const auto objs = m.anon_rmap_design().objects();
+  const auto* avcs = find_object(objs, "anon_vma_chain");
+  return avcs ? avcs->allocated : 0;
 }
 
 TEST_F(VmaMerge, MprotectOfAHeadThatJoinsPrevMovesTheBoundaryWithoutCloningAChain) {

@@ -11,6 +11,7 @@
 
 #include "rmapkit/mm/anon_rmap.h"
 #include "rmapkit/replay/replay.h"
+#include "rmapkit/replay/scenario_replay.h"
 #include "rmapkit/replay/scenario_trace.h"
 #include "rmapkit/scenario/parser.h"
 #include "support/subprocess.h"
@@ -190,6 +191,20 @@ TEST_P(ReplayCorpus, EveryDesignReplaysItAlike) {
     }
     EXPECT_TRUE(d.empty()) << design << ": " << d.front().cause << ": " << d.front().text;
   }
+}
+
+TEST_P(ReplayCorpus, FollowedAsTheScenariosRecordingItPrintsTheExpectedReport) {
+  // A trace made from the scenario holds every access, where a recording holds the faults:
+  // both are followed (tests/replay/scenario_replay_test.cc; the kernel's: record_test.cc).
+  const auto base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+  auto parsed = scenario::parse_file(base + ".rmap");
+  ASSERT_TRUE(parsed) << parsed.error().str();
+  auto prog = scenario::resolve(*parsed);
+  ASSERT_TRUE(prog) << prog.error().str();
+  std::istringstream in(trace_of(GetParam(), encoding::text));
+  std::ostringstream out, err;
+  ASSERT_EQ(replay_scenario(in, "trace", *prog, {}, out, err), 0) << err.str();
+  EXPECT_EQ(out.str(), testing::slurp(base + ".expected"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, ReplayCorpus, ::testing::ValuesIn(corpus()),

@@ -746,7 +746,7 @@ bool report_missing_command(const CLI::App& app, const CLI::ParseError& e) {
 
 command add_replay(CLI::App& app) {
   struct args {
-    std::string file;
+    std::string file, scenario;
     rmapkit::replay::replay_run_options opts;
   };
   auto a = std::make_shared<args>();
@@ -754,9 +754,17 @@ command add_replay(CLI::App& app) {
                                  "Replay a trace (.rtrace, docs/rtrace.md) on the model; with --check, compare every "
                                  "snapshot it carries (exit 1 when one differs)");
   add_file(*sub, a->file, "trace file (.rtrace, text or binary), or - for standard input");
-  sub->add_flag("--check", a->opts.check, "compare the model's state with each snapshot record of the trace");
-  sub->add_option("--until", a->opts.until, "stop after the records of time T (the trace's clock)");
-  sub->add_flag("--state", a->opts.print_state, "print the model's state at the end, as a snapshot record");
+  auto* check = sub->add_flag("--check", a->opts.check,
+                              "compare the model's state with each snapshot record of the trace");
+  auto* until = sub->add_option("--until", a->opts.until, "stop after the records of time T (the trace's clock)");
+  auto* state = sub->add_flag("--state", a->opts.print_state,
+                              "print the model's state at the end, as a snapshot record");
+  sub->add_option("--scenario", a->scenario,
+                  "the trace is a recording of 'rmapkit kernel S': print S's checks as the replay shows them (what "
+                  "'rmapkit run S' prints; exit 1 when the trace does not follow S)")
+      ->excludes(check)
+      ->excludes(until)
+      ->excludes(state);
   sub->add_flag("--check-invariants", a->opts.replay.check_invariants,
                 "check every invariant of the model after every event (slow; they are checked at every snapshot "
                 "record and at the end in any case)");
@@ -764,7 +772,12 @@ command add_replay(CLI::App& app) {
                   "rmap design of the model: ANON[+FILE], as linux-2.6.7+prio-tree (docs/designs.md)")
       ->check(design_names())
       ->capture_default_str();
-  return {sub, [a] { return rmapkit::tool::cmd_replay(a->file, a->opts, std::cout, std::cerr); }};
+  return {sub, [a] {
+            if (a->scenario.empty()) return rmapkit::tool::cmd_replay(a->file, a->opts, std::cout, std::cerr);
+            auto prog = load(a->scenario);
+            if (!prog) return 2;
+            return rmapkit::tool::cmd_replay_scenario(a->file, *prog, a->opts.replay, std::cout, std::cerr);
+          }};
 }
 
 command add_record(CLI::App& app) {

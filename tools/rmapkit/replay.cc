@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "rmapkit/replay/scenario_replay.h"
 #include "rmapkit/replay/scenario_trace.h"
 
 namespace rmapkit::tool {
@@ -55,6 +56,14 @@ int cmd_replay(const std::string& file, const replay::replay_run_options& opts, 
   auto* in = open_in(file, holder, err);
   if (!in) return 2;
   return replay::replay_trace(*in, file, opts, out, err);
+}
+
+int cmd_replay_scenario(const std::string& file, const scenario::program& prog, const replay::replay_options& opts,
+                        std::ostream& out, std::ostream& err) {
+  std::unique_ptr<std::ifstream> holder;
+  auto* in = open_in(file, holder, err);
+  if (!in) return 2;
+  return replay::replay_scenario(*in, file, prog, opts, out, err);
 }
 
 int cmd_trace_scenario(const scenario::program& prog, const std::string& output, bool binary,

@@ -16,6 +16,11 @@ namespace rmapkit::tool {
 /// `rmapkit replay FILE`: exit 0, 1 (a snapshot differs), 2 (bad input), 3 (model bug).
 int cmd_replay(const std::string& file, const replay::replay_run_options& opts, std::ostream& out, std::ostream& err);
 
+/// `rmapkit replay FILE --scenario S`: S's checks as the replayed recording of the kernel
+/// runner shows them; exit 0, 1 (the trace does not follow S), 2 (bad input), 3 (model bug).
+int cmd_replay_scenario(const std::string& file, const scenario::program& prog, const replay::replay_options& opts,
+                        std::ostream& out, std::ostream& err);
+
 /// `rmapkit rtrace from-scenario`: the scenario's trace to @output (- for standard output).
 int cmd_trace_scenario(const scenario::program& prog, const std::string& output, bool binary,
                        const model::run_options& opts, std::ostream& err);

@@ -9,11 +9,16 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/report.h"
 
 namespace rmapkit::kcheck {
+
+/// The runner names scenario file F's memfd `rmapf_F`: /proc/PID/maps shows its mappings as
+/// `/memfd:rmapf_F (deleted)`, which is how the report and a recording tell it.
+inline constexpr std::string_view MEMFD_NAME_PREFIX = "rmapf_";
 
 /// How long one statement took on the kernel (for `rmapkit bench`).
 struct statement_timing {

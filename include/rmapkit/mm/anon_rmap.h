@@ -40,6 +40,14 @@ struct rmap_object_count {
   [[nodiscard]] std::uint64_t live() const { return allocated - freed; }
 };
 
+/// The count of objects of @type among @counts (a design's objects()); null when the design
+/// has none of that type (pte-chain has no anon_vma).
+[[nodiscard]] inline const rmap_object_count* find_object(const std::vector<rmap_object_count>& counts,
+                                                          std::string_view type) {
+  auto it = std::find_if(counts.begin(), counts.end(), [&](const rmap_object_count& c) { return c.type == type; });
+  return it == counts.end() ? nullptr : &*it;
+}
+
 /// One object of a design's own reverse map, as `rmapkit show` prints and draws it: the
 /// kernel's struct name, its scalar fields and its pointers. Objects are identified by
 /// address (@key); the viewer numbers them by first appearance.

@@ -308,6 +308,8 @@ class machine final : private pte_observer {
   [[nodiscard]] std::uint64_t lru_size(lru_list l) const;
   /// /proc/vmstat-style event counters by their vmstat names (those that happened).
   [[nodiscard]] std::map<std::string, std::uint64_t> vmstat() const;
+  /// One event counter, by its index: cheap enough to read around every access.
+  [[nodiscard]] std::uint64_t event_count(vm_event e) const { return _events[static_cast<std::size_t>(e)]; }
 
   // ---- checking and accounting ----------------------------------------------------------
   /// The first broken invariant of the machine's state, described; empty when all hold

@@ -53,6 +53,10 @@ struct run_options {
   /// When set, called before each statement with its index in the program's ops (a
   /// progress bar).
   std::function<void(std::size_t)> before_statement;
+  /// When set, called after every access a `read` or `write` makes, with whether the CPU
+  /// would have faulted (the PTE did not allow it, so the fault handler ran or refused): the
+  /// faults a recording of the kernel runner shows (replay::replay_scenario()).
+  std::function<void(scenario::proc_id, vaddr_t, bool write, bool faulted)> on_access;
   /// Test only: the model runs with this fault (planted_fault).
   planted_fault plant = planted_fault::none;
 };
@@ -64,6 +68,19 @@ inline constexpr int EXIT_MODEL_BUG = 3;
 /// are all closed: nothing may be left but swap cache that reclaim would drop (it is
 /// dropped). The leak, described; nothing when there is none.
 [[nodiscard]] std::optional<std::string> teardown_leak(mm::machine& m);
+
+/// Where a `check`'s report finds the scenario's processes and files on a machine that did
+/// not run the scenario itself (a replayed trace).
+struct report_source {
+  /// The process's mm now; null before its spawn or fork and after its exit.
+  std::function<const mm::mm_struct*(scenario::proc_id)> mm_of;
+  /// The file's name as the scenario calls it (a VMA's `file:NAME@OFFSET`).
+  std::function<std::string(const mm::address_space&)> file_name;
+};
+
+/// What @c prints about @m: each listed region's VMAs and PTEs, from its slot's base.
+[[nodiscard]] scenario::report_block check_report(const mm::machine& m, const scenario::op_check& c,
+                                                  const report_source& src);
 
 /// Runs @prog on a fresh machine; reports to @out, errors as `FILE:LINE: reason` to @err.
 /// Returns the exit status: 0, 2 (the scenario is wrong or refused), 3 (model bug).

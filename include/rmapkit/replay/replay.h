@@ -59,6 +59,11 @@ class replayer {
   [[nodiscard]] ev_snapshot take(std::string label) const;
 
   [[nodiscard]] const replay_stats& stats() const { return _stats; }
+  /// The mm task @tid runs in now; null for a task the trace has not created or that exited.
+  [[nodiscard]] const mm::mm_struct* task_mm(tid_t tid) const {
+    auto it = _tasks.find(tid);
+    return it == _tasks.end() ? nullptr : it->second.mm;
+  }
   [[nodiscard]] mm::machine& machine() { return *_m; }
   [[nodiscard]] const mm::machine& machine() const { return *_m; }
 

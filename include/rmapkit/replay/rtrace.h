@@ -214,6 +214,8 @@ using event =
 
 /// The event's keyword in the text form (`map`, `fault`, ...).
 [[nodiscard]] std::string_view event_name(const event& e);
+/// The event as the text form writes it, without its time (for messages).
+[[nodiscard]] std::string to_text(const event& e);
 
 /// An event at a time: nanoseconds of CLOCK_MONOTONIC on a recording (never decreasing),
 /// the statement's line in a trace made from a scenario.
