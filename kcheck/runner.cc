@@ -110,6 +110,8 @@ int madvise_bits(sc::advice a) {
     case sc::advice::normal: return MADV_NORMAL;
     case sc::advice::free: return MADV_FREE;
     case sc::advice::cold: return MADV_COLD;
+    case sc::advice::willneed: return MADV_WILLNEED;
+    case sc::advice::remove: return MADV_REMOVE;
   }
   return -1;
 }

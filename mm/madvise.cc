@@ -1,8 +1,9 @@
 // Kernel: mm/madvise.c (v6.18): MADV_DONTNEED, MADV_PAGEOUT, the fork flags
 // (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK), KSM's MERGEABLE/UNMERGEABLE, and the flags
 // that only split and merge VMAs and decide recency (DONTDUMP/DODUMP, SEQUENTIAL, RANDOM,
-// NORMAL), MADV_FREE and MADV_COLD.
+// NORMAL), MADV_FREE and MADV_COLD, MADV_WILLNEED and MADV_REMOVE.
 #include <cerrno>
+#include <vector>
 
 #include "internal.h"
 
@@ -21,6 +22,12 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
     if (lru && vma->vm_flags.has(vm_flag::locked)) return -EINVAL;
     const bool anon_only = advice == madv::wipeonfork || advice == madv::free;
     if (anon_only && (vma->vm_file || vma->vm_flags.has(vm_flag::shared))) return -EINVAL;
+    if (advice == madv::remove) {
+      // madvise_remove(): a locked or fileless range cannot lose pages; a private mapping
+      // may not punch holes in its file.
+      if (vma->vm_flags.has(vm_flag::locked) || !vma->vm_file) return -EINVAL;
+      if (!vma->vm_flags.has(vm_flag::shared) || !vma->vm_flags.has(vm_flag::maywrite)) return -EACCES;
+    }
   }
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
@@ -29,6 +36,8 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
       case madv::pageout: madvise_cold_or_pageout(*vma, s, e, true); return;
       case madv::cold: madvise_cold_or_pageout(*vma, s, e, false); return;
       case madv::free: madvise_free(*vma, s, e); return;
+      case madv::willneed: madvise_willneed(*vma, s, e); return;
+      case madv::remove: madvise_remove(*vma, s, e); return;
       case madv::dontfork: f.set(vm_flag::dontcopy); break;
       case madv::dofork: f.clear(vm_flag::dontcopy); break;
       case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;
@@ -106,6 +115,51 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
     isolated.push_back(f.pfn);
   });
   reclaim_pages(isolated);
+}
+
+// Kernel: madvise_willneed(). Reading ahead: the range's swapped pages come back into the
+// swap cache (anonymous memory: each swap PTE's entry; shmem: the file's swapped pages of the
+// range), mapped by no one until a fault finds them there. A file's other pages are read
+// ahead into its page cache, which here already holds them all.
+void machine::madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  if (vma.vm_file) {
+    const auto& swapped = vma.vm_file->swapped;
+    for (auto it = swapped.lower_bound(linear_page_index(vma, start).value);
+         it != swapped.end() && it->first < linear_page_index(vma, end).value; ++it)
+      swapin(it->second);
+  } else {
+    vma.vm_mm->pgd.for_each(start, end, [&](vaddr_t, pte_t pte) {
+      if (pte.is_swap()) swapin(pte.swap_entry());
+    });
+  }
+  lru_add_drain();
+}
+
+// Kernel: madvise_remove(), a hole punched with fallocate(FALLOC_FL_PUNCH_HOLE): the file's
+// pages in the range leave every mapping of the file — a private mapping's copies of them
+// stay (unmap_mapping_range() without even_cows) — and the page cache; swapped ones are let
+// go. A later fault reads the hole: a new zero-filled page.
+void machine::madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  address_space& as = *vma.vm_file;
+  const std::uint64_t first = linear_page_index(vma, start).value, last = linear_page_index(vma, end).value;
+  std::vector<pfn_t> cached;
+  for (auto it = as.i_pages.lower_bound(first); it != as.i_pages.end() && it->first < last; ++it)
+    cached.push_back(it->second);
+  for (pfn_t pfn : cached) {
+    folio& f = folio_of(pfn);
+    rmap_walk_control rwc;
+    rwc.rmap_one = [&](folio&, vm_area_struct& v, vaddr_t a) {
+      const pte_t pte = v.vm_mm->pgd.get(a);
+      if (pte.present() && pte.pfn() == pfn) zap_pte_range(v, a, page_addr(a, 1));
+      return true;
+    };
+    rmap_walk(f, rwc);
+    filemap_remove_folio(f);
+  }
+  for (auto it = as.swapped.lower_bound(first); it != as.swapped.end() && it->first < last;) {
+    free_swap_and_cache(it->second);
+    it = as.swapped.erase(it);
+  }
 }
 
 }  // namespace rmapkit::mm

@@ -51,6 +51,8 @@ mm::madv to_madv(sc::advice a) {
     case sc::advice::normal: return mm::madv::normal;
     case sc::advice::free: return mm::madv::free;
     case sc::advice::cold: return mm::madv::cold;
+    case sc::advice::willneed: return mm::madv::willneed;
+    case sc::advice::remove: return mm::madv::remove;
   }
   return mm::madv::dontneed;
 }

@@ -39,6 +39,8 @@ std::optional<mm::madv> madv_of(std::string_view name) {
                                                                     {"normal", mm::madv::normal},
                                                                     {"free", mm::madv::free},
                                                                     {"cold", mm::madv::cold},
+                                                                    {"willneed", mm::madv::willneed},
+                                                                    {"remove", mm::madv::remove},
                                                                     {"hugepage", mm::madv::hugepage},
                                                                     {"nohugepage", mm::madv::nohugepage}};
   for (const auto& [n, a] : table)

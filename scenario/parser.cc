@@ -52,6 +52,8 @@ const char* to_string(advice a) {
     case advice::normal: return "normal";
     case advice::free: return "free";
     case advice::cold: return "cold";
+    case advice::willneed: return "willneed";
+    case advice::remove: return "remove";
   }
   return "?";
 }
@@ -175,10 +177,10 @@ prot parse_prot(std::string_view s) {
 }
 
 advice parse_advice(std::string_view s) {
-  static constexpr advice all[] = {advice::dontneed, advice::mergeable, advice::unmergeable, advice::pageout,
-                                   advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork,
-                                   advice::dontdump, advice::dodump,    advice::sequential,  advice::random,
-                                   advice::normal,   advice::free,      advice::cold};
+  static constexpr advice all[] = {
+      advice::dontneed,   advice::mergeable,  advice::unmergeable, advice::pageout,  advice::dontfork,   advice::dofork,
+      advice::wipeonfork, advice::keeponfork, advice::dontdump,    advice::dodump,   advice::sequential, advice::random,
+      advice::normal,     advice::free,       advice::cold,        advice::willneed, advice::remove};
   for (advice a : all)
     if (s == to_string(a)) return a;
   throw syntax_error{fmt::format("unknown advice '{}'", echo(s))};

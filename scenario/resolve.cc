@@ -470,6 +470,7 @@ class resolver {
       case advice::pageout:
       case advice::free:
       case advice::cold:
+      case advice::remove:
         if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.locked; }))
           throw rule_error{fmt::format("madvise {}: {}[{}] is mlocked: the kernel refuses it (EINVAL)",
                                        to_string(s.advice), s.range.region, *i)};
@@ -484,6 +485,14 @@ class resolver {
               fmt::format("madvise {}: region {} is not private anonymous memory: the kernel "
                           "refuses it (EINVAL)",
                           to_string(s.advice), s.range.region)};
+        break;
+      case advice::remove:
+        if (auto i = pages.find_bad(rr.first, rr.last, [](const page_state& pg) {
+              return pg.kind == map_kind::file_shared || pg.kind == map_kind::anon_shared;
+            }))
+          throw rule_error{fmt::format(
+              "madvise remove: {}[{}] is not a shared mapping: the kernel refuses it ({})", s.range.region, *i,
+              pages.at(*i).kind == map_kind::anon_private ? "EINVAL: no file" : "EACCES: a private mapping")};
         break;
       default: break;
     }

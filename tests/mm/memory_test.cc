@@ -37,3 +37,34 @@ TEST_F(FileEnd, APrivateCopyPastTheEndIsRefusedToo) {
 
 }  // namespace
 }  // namespace rmapkit::mm
+
+namespace rmapkit::mm {
+namespace {
+
+class Willneed : public testing::machine_test {
+ protected:
+  std::uint64_t event(const char* name) {
+    const auto v = m.vmstat();
+    auto it = v.find(name);
+    return it == v.end() ? 0 : it->second;
+  }
+};
+
+TEST_F(Willneed, SwappedPagesComeBackIntoTheSwapCacheAndTheFaultFindsThemThere) {
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, 2, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.access(*p, A, true, 5), 0);
+  ASSERT_EQ(m.do_madvise(*p, A, 2, madv::pageout), 0);
+  m.shrink_all();  // the written page leaves the swap cache
+  ASSERT_TRUE(p->pgd.get(A).is_swap());
+  const auto swapins = event("pswpin"), majors = event("pgmajfault");
+  ASSERT_EQ(m.do_madvise(*p, A, 2, madv::willneed), 0);
+  EXPECT_TRUE(p->pgd.get(A).is_swap()) << "willneed maps nothing";
+  EXPECT_EQ(event("pswpin"), swapins + 1) << "the page was read back";
+  ASSERT_EQ(m.access(*p, A, false), 0);
+  EXPECT_EQ(event("pgmajfault"), majors) << "the fault found it in the swap cache: a minor fault";
+  EXPECT_EQ(m.folio_of(p->pgd.get(A).pfn()).content, 5U);
+}
+
+}  // namespace
+}  // namespace rmapkit::mm

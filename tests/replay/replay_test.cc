@@ -70,11 +70,11 @@ TEST(Replay, BrkGrowsOneHeapVmaAndShrinksIt) {
 
 TEST(Replay, WhatTheModelCannotDoIsCountedByName) {
   auto r = replayed(
-      "exec 10\nmap 10 0x7f0000000000 4 rw-p anon\nadvise 10 0x7f0000000000 4 willneed\n"
-      "advise 10 0x7f0000000000 4 willneed\nmremap 10 0x7f0000000000 4 0x7f1000000000 4 dontunmap\n"
+      "exec 10\nmap 10 0x7f0000000000 4 rw-p anon\nadvise 10 0x7f0000000000 4 collapse\n"
+      "advise 10 0x7f0000000000 4 collapse\nmremap 10 0x7f0000000000 4 0x7f1000000000 4 dontunmap\n"
       "fault 10 0x7e0000000000 r\nadvise 10 0x7f0000000000 2 populate_write\n");
   const auto& s = r->stats();
-  EXPECT_EQ(s.unsupported.at("advise willneed"), 2U);
+  EXPECT_EQ(s.unsupported.at("advise collapse"), 2U);
   EXPECT_EQ(s.unsupported.at("mremap dontunmap"), 1U);
   EXPECT_EQ(s.refused.at("fault"), 1U) << "a fault outside every VMA";
   ASSERT_EQ(s.first_refusals.size(), 1U);

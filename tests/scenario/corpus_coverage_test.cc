@@ -125,6 +125,8 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "madvise normal",
                         "madvise free",
                         "madvise cold",
+                        "madvise willneed",
+                        "madvise remove",
                         "mlock",
                         "munlock",
                         "ksm",

@@ -56,8 +56,10 @@ enum class madv {
   normal,
   free,
   cold,
-  hugepage,   ///< VM_HUGEPAGE, and no VM_NOHUGEPAGE (the model has no THP: flags only)
-  nohugepage  ///< VM_NOHUGEPAGE, and no VM_HUGEPAGE
+  hugepage,    ///< VM_HUGEPAGE, and no VM_NOHUGEPAGE (the model has no THP: flags only)
+  nohugepage,  ///< VM_NOHUGEPAGE, and no VM_HUGEPAGE
+  willneed,    ///< swapped pages of the range read into the swap cache (no PTE changes)
+  remove,      ///< a hole punched in the file behind a shared mapping
 };
 
 /// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
@@ -518,6 +520,8 @@ class machine final : private pte_observer {
   /// MADV_COLD (@pageout false) or MADV_PAGEOUT.
   void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// folio_mark_lazyfree(): an anonymous folio moves to the inactive file list, not
   /// swap-backed any more, its referenced and active flags cleared.
   void folio_mark_lazyfree(folio& f);

@@ -35,6 +35,8 @@ enum class advice {
   normal,      ///< neither
   free,        ///< MADV_FREE: private anonymous pages become lazily freeable
   cold,        ///< MADV_COLD: pages only this process maps are deactivated
+  willneed,    ///< MADV_WILLNEED: swapped pages of the range read into the swap cache
+  remove,      ///< MADV_REMOVE: a hole punched in the file behind a shared mapping
 };
 
 enum class map_kind { anon_private, anon_shared, file_private, file_shared };
