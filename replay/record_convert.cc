@@ -53,7 +53,8 @@ using file_key = std::tuple<std::uint32_t, std::uint32_t, std::uint64_t>;
 /// How far each file is mapped, mremap() included: a file no path names when the
 /// conversion runs (a memfd) is known only by its mappings, and an mremap that grows one
 /// is no MMAP2 record. Mappings are followed by process, which is enough for the ones a
-/// process grows itself.
+/// process grows itself; the newest mapping at an address is the one an mremap there
+/// moves (anonymous ones too, so that a file mapping unmapped since does not count).
 class file_extents {
  public:
   struct extent {
@@ -75,6 +76,7 @@ class file_extents {
     auto& maps = _maps[pid];
     for (auto m = maps.rbegin(); m != maps.rend(); ++m) {
       if (a[0] < m->start || a[0] >= m->end) continue;
+      if (std::get<2>(m->key) == 0) return std::nullopt;  // anonymous memory
       const std::uint64_t offset = m->offset + (a[0] - m->start);
       auto moved = *m;
       moved.start = static_cast<std::uint64_t>(ret);
@@ -157,10 +159,9 @@ class converter {
   void survey(const std::vector<item>& items, const std::vector<raw_snapshot>& snaps) {
     file_extents extents;
     for (const auto& it : items) {
-      if (it.what == item::kind::mmap2 && it.ino != 0 && !is_special_mapping(it.name)) {
+      if (it.what == item::kind::mmap2) extents.mapped(it);
+      if (it.what == item::kind::mmap2 && it.ino != 0 && !is_special_mapping(it.name))
         note_file({it.maj, it.min, it.ino}, pages_of(it.v[2] + it.v[1]), it.name);
-        extents.mapped(it);
-      }
       if (it.what != item::kind::tracepoint) continue;
       const auto& name = _tps[it.tp].name;
       if (name == "task:task_newtask") _clone_flags[static_cast<tid_t>(it.v[0])] = it.v[1];

@@ -1,8 +1,9 @@
 // Kernel counterpart: none. A recording of the kernel runner followed statement by
 // statement: the scenario's run on the model says which events each statement leaves (its
 // system calls, and the accesses that fault), and the recording's events are matched to
-// them in order, which tells where each `check` was taken. The reports themselves come
-// from the replayed trace alone.
+// them in order, which tells where each `check` was taken. The reports come from the
+// replayed trace, and from the scenario only what no recording can show (an access that
+// does not fault, KSM, reclaim, a clear_refs write, the byte a write fills a page with).
 #include "rmapkit/replay/scenario_replay.h"
 
 #include <algorithm>
@@ -350,7 +351,7 @@ class follower {
 }  // namespace
 
 int replay_scenario(std::istream& in, const std::string& name, const sc::program& prog, const replay_options& opts,
-                    std::ostream& out, std::ostream& err) {
+                    std::ostream& out, std::ostream& err, scenario_replay_stats* stats) {
   int code = 0;
   auto plan = plan_of(prog, err, code);
   if (code != 0) return code;
@@ -374,6 +375,7 @@ int replay_scenario(std::istream& in, const std::string& name, const sc::program
   });
   if (code != 0) return code;
   const auto& st = f.stats();
+  if (stats) *stats = st;
   err << fmt::format(
       "{}: {} records, {} of them {}'s statements' ({} retried faults), {} of its processes; made as the scenario "
       "says: {} accesses that did not fault, {} statements no recording shows\n",

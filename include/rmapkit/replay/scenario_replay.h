@@ -28,11 +28,12 @@ struct scenario_replay_stats {
 };
 
 /// Replays the trace @in (named @name in messages) and prints every `check` of @prog to
-/// @out as `rmapkit run` prints it; a summary goes to @err. Returns 0; 1 when the trace
-/// does not follow the scenario (the record and the expected event are named on @err); 2
-/// when the trace or the scenario is bad, or the scenario cannot be followed in a
-/// recording; 3 when the model breaks an invariant.
+/// @out as `rmapkit run` prints it; a summary goes to @err, and to @stats when given.
+/// Returns 0; 1 when the trace does not follow the scenario (the record and the expected
+/// event are named on @err); 2 when the trace is bad or the model refuses the scenario
+/// itself; 3 when the model breaks an invariant.
 int replay_scenario(std::istream& in, const std::string& name, const scenario::program& prog,
-                    const replay_options& opts, std::ostream& out, std::ostream& err);
+                    const replay_options& opts, std::ostream& out, std::ostream& err,
+                    scenario_replay_stats* stats = nullptr);
 
 }  // namespace rmapkit::replay
