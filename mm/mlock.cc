@@ -90,4 +90,16 @@ int machine::do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool loc
   return 0;
 }
 
+// Kernel: apply_mlockall_flags(). MCL_FUTURE alone touches no VMA; MCL_CURRENT (or
+// munlockall(), which is neither) sets or clears VM_LOCKED on every VMA, and what it locked
+// is faulted in (mm_populate() over the whole address space; a PROT_NONE VMA is locked but
+// has nothing to fault).
+void machine::do_mlockall(mm_struct& mm, bool current, bool future) {
+  mm.def_flags.assign(vm_flag::locked, future);
+  if (future && !current) return;
+  std::vector<std::pair<vaddr_t, vaddr_t>> ranges;
+  for (const auto& [start, vma] : mm.mm_mt) ranges.emplace_back(vma->vm_start, vma->vm_end);
+  for (auto [s, e] : ranges) do_mlock(mm, s, pages_between(s, e), current);
+}
+
 }  // namespace rmapkit::mm

@@ -41,6 +41,8 @@ int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot,
   f.assign(vm_flag::noreserve, flags.noreserve);
   if (shared) f.set(vm_flag::shared).set(vm_flag::mayshare);
   else if ((prot & PROT_WRITE_) && !flags.noreserve) f.set(vm_flag::account);  // accountable_mapping()
+  const bool locked = mm.def_flags.has(vm_flag::locked);                       // mlockall(MCL_FUTURE)
+  f.assign(vm_flag::locked, locked);
   vma->vm_flags = f;
   if (shared && !file) {
     // MAP_SHARED|MAP_ANONYMOUS is a shmem file of its own (shmem_zero_setup()).
@@ -61,6 +63,10 @@ int machine::do_mmap(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot,
   // whose anon_vma is not inherited through fork). A new shared anonymous mapping is a file
   // of its own and never joins anything.
   vma_merge_existing(vma);
+  // vm_mmap_pgoff(): a locked mapping is faulted in at once (mm_populate()).
+  if (locked)
+    for_each_vma_range(mm, addr, end,
+                       [&](vm_area_struct* v, vaddr_t s, vaddr_t e) { populate_vma_page_range(*v, s, e); });
   return 0;
 }
 

@@ -370,6 +370,8 @@ class converter {
     if (name == "mlock" || (name == "mlock2" && a[2] == 0))
       return write(ev_lock{t, page_of(a[0]), pages_of(a[1]), true});
     if (name == "munlock") return write(ev_lock{t, page_of(a[0]), pages_of(a[1]), false});
+    if (name == "mlockall") return write(ev_lock_all{t, true, (a[0] & 1) != 0, (a[0] & 2) != 0, (a[0] & 4) != 0});
+    if (name == "munlockall") return write(ev_lock_all{t, false});
     if (name == "brk") return brk(t, static_cast<std::uint64_t>(ret));
     if (name == "execve" || name == "execveat") return exec_stack(t, node.mapped());
     not_traced(name == "mlock2" ? "mlock2 MLOCK_ONFAULT" : name);

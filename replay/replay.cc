@@ -216,6 +216,13 @@ void replayer::on(const ev_lock& e) {
         fmt::format("{} {} {}", e.lock ? "lock" : "unlock", e.tid, e.start));
 }
 
+void replayer::on(const ev_lock_all& e) {
+  auto& mm = mm_of(e.tid, e.lock ? "lock-all" : "unlock-all");
+  if (e.onfault) return unsupported("lock-all onfault");  // no VM_LOCKONFAULT in the model
+  _m->do_mlockall(mm, e.lock && e.current, e.lock && e.future);
+  ++_stats.applied[e.lock ? "lock-all" : "unlock-all"];
+}
+
 std::uint64_t replayer::content_of(const ev_fault& f) {
   if (f.value) return mm::content::filled(*f.value);
   return mm::content::unique(_writes++);

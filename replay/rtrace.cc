@@ -21,8 +21,8 @@ constexpr std::string_view BINARY_MAGIC{"\x7frtrace\n", 8};
 
 // The events' keywords, in the variant's order: the binary form's tag is the index.
 constexpr std::array<std::string_view, std::variant_size_v<event>> EVENT_NAMES = {
-    "file", "exec",   "fork", "clone-vm", "exit",       "map",    "unmap", "protect",  "mremap",
-    "brk",  "advise", "lock", "fault",    "clear-refs", "inject", "lost",  "snapshot", "kmem"};
+    "file",   "exec", "fork",  "clone-vm",   "exit",   "map",  "unmap",    "protect", "mremap",  "brk",
+    "advise", "lock", "fault", "clear-refs", "inject", "lost", "snapshot", "kmem",    "lock-all"};
 
 constexpr std::array<std::string_view, 5> PAGE_STATES = {"anon", "file", "zero", "ksm", "swap"};
 
@@ -81,6 +81,10 @@ std::string text_of(const event& ev) {
           return fmt::format("advise {} {} {} {}", e.tid, hex(e.start), e.pages, e.advice);
         } else if constexpr (std::is_same_v<T, ev_lock>) {
           return fmt::format("{} {} {} {}", e.lock ? "lock" : "unlock", e.tid, hex(e.start), e.pages);
+        } else if constexpr (std::is_same_v<T, ev_lock_all>) {
+          if (!e.lock) return fmt::format("unlock-all {}", e.tid);
+          return fmt::format("lock-all {}{}{}{}", e.tid, e.current ? " current" : "", e.future ? " future" : "",
+                             e.onfault ? " onfault" : "");
         } else if constexpr (std::is_same_v<T, ev_fault>) {
           static constexpr std::array<char, 3> kinds = {'r', 'w', 'x'};
           auto s = fmt::format("fault {} {} {}", e.tid, hex(e.addr), kinds[static_cast<std::size_t>(e.access)]);
@@ -151,6 +155,7 @@ void fields(E& e, F&& f) {
   else if constexpr (std::is_same_v<T, ev_brk>) f(e.tid), f(e.old_end), f(e.new_end);
   else if constexpr (std::is_same_v<T, ev_advise>) f(e.tid), f(e.start), f(e.pages), f(e.advice);
   else if constexpr (std::is_same_v<T, ev_lock>) f(e.tid), f(e.start), f(e.pages), f(e.lock);
+  else if constexpr (std::is_same_v<T, ev_lock_all>) f(e.tid), f(e.lock), f(e.current), f(e.future), f(e.onfault);
   else if constexpr (std::is_same_v<T, ev_fault>) f(e.tid), f(e.addr), f(e.access), f(e.user), f(e.value);
   else if constexpr (std::is_same_v<T, ev_clear_refs>) f(e.tid), f(e.type);
   else if constexpr (std::is_same_v<T, ev_inject>) f(e.what);
@@ -439,6 +444,18 @@ struct reader::impl {
     if (k == "unmap") {
       auto [s, n] = range("unmap TID START PAGES");
       return ev_unmap{tid(w[1]), s, n};
+    }
+    if (k == "unlock-all") return want(w, 2, "unlock-all TID", *this), ev_lock_all{tid(w[1]), false};
+    if (k == "lock-all") {
+      if (w.size() < 2) fail("lock-all TID [current] [future] [onfault]: the task is missing");
+      ev_lock_all e{tid(w[1]), true};
+      for (std::size_t i = 2; i < w.size(); ++i) {
+        if (w[i] == "current") e.current = true;
+        else if (w[i] == "future") e.future = true;
+        else if (w[i] == "onfault") e.onfault = true;
+        else fail(fmt::format("unknown lock-all flag '{}' (current, future, onfault)", w[i]));
+      }
+      return e;
     }
     if (k == "lock" || k == "unlock") {
       auto [s, n] = range(fmt::format("{} TID START PAGES", k));

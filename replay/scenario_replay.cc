@@ -174,6 +174,9 @@ class follower {
     const auto& e = r.ev;
     if (_done || !relevant(e)) return r;
     const auto actor = actor_of(e);
+    // A task not known to be a scenario process becomes one only by an event wholly in the
+    // slots: the runner's own mappings may reach into them (an ASan build's shadow does).
+    if (actor && !_bound.contains(*actor) && !within_slots(e)) return r;
     for (std::size_t j = _cursor; j < _plan.size(); ++j) {
       if (matches(e, actor, _plan[j])) {
         consume(j, r, actor);
@@ -205,6 +208,21 @@ class follower {
  private:
   [[nodiscard]] bool in_slots(vaddr_t start, std::uint64_t pages) const {
     return start.value < sc::slot_start(_prog.slot_count).value && start.value + pages * PAGE_SIZE > sc::SLOT_BASE;
+  }
+
+  [[nodiscard]] bool within_slots(vaddr_t start, std::uint64_t pages) const {
+    return start.value >= sc::SLOT_BASE && start.value + pages * PAGE_SIZE <= sc::slot_start(_prog.slot_count).value;
+  }
+  [[nodiscard]] bool within_slots(const event& e) const {
+    return std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, ev_fault>) return within_slots(v.addr, 1);
+          else if constexpr (std::is_same_v<T, ev_mremap>) return within_slots(v.old_start, v.old_pages);
+          else if constexpr (requires { v.start, v.pages; }) return within_slots(v.start, v.pages);
+          else return false;
+        },
+        e);
   }
 
   /// Whether the scenario's statements can have made @e: a call or fault in the slot area,

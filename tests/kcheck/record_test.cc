@@ -189,6 +189,19 @@ TEST(RecordWorkloads, AForkingServerReplaysFaithfully) {
   expect_faithful(record_and_replay({"python3", script}, 0.3));
 }
 
+TEST(Record, AProgramUnderMlockallReplaysWithEveryMappingLockedAndFaultedIn) {
+  if (auto why = record_unavailable()) GTEST_SKIP() << *why;
+  const auto t = record_and_replay({RMAPKIT_RECORD_PROBE, "700", "mlockall"}, 0.25);
+  EXPECT_EQ(t.recorded.exit_status, 0);
+  EXPECT_EQ(t.recorded.lost, 0U);
+  EXPECT_GE(t.snapshots, 2U);
+  EXPECT_EQ(t.replayed.applied.at("lock-all"), 1U);
+  EXPECT_TRUE(t.replayed.refused.empty()) << t.replayed.first_refusals.front();
+  EXPECT_TRUE(t.replayed.unsupported.empty()) << t.replayed.unsupported.begin()->first;
+  // Every mapping is faulted in whole, file ones too: no page-cache holes to excuse.
+  for (const auto& d : t.differences) ADD_FAILURE() << d.cause << ": " << d.text;
+}
+
 TEST(Record, ACommandThatCannotRunEndsTheRecordingWithItsStatus) {
   if (auto why = record_unavailable()) GTEST_SKIP() << *why;
   const auto t = record_and_replay({"/nonexistent/command"}, 1.0);

@@ -1,6 +1,8 @@
-// Faults at the end of a file (mm/memory.cc): a mapping may reach past the file's end — an
-// mremap grows it, a shared anonymous mapping grows past its shmem object — but no page lies
-// there, so a fault there is SIGBUS, and fault-around stops at the end.
+// Faults and what fills page tables besides them: at the end of a file (mm/memory.cc) a
+// mapping may reach past the file's end — an mremap grows it, a shared anonymous mapping
+// grows past its shmem object — but no page lies there, so a fault there is SIGBUS and
+// fault-around stops at the end; MADV_WILLNEED reads swap back without mapping it; and
+// mlockall() locks and faults in what is mapped now or later (mm/madvise.cc, mm/mlock.cc).
 #include <gtest/gtest.h>
 
 #include "rmapkit/mm/machine.h"
@@ -10,6 +12,7 @@ namespace rmapkit::mm {
 namespace {
 
 using testing::A;
+using testing::B;
 
 class FileEnd : public testing::machine_test {};
 
@@ -35,12 +38,6 @@ TEST_F(FileEnd, APrivateCopyPastTheEndIsRefusedToo) {
   EXPECT_EQ(m.access(*p, page_addr(A, 2), true, 7), -EFAULT);
 }
 
-}  // namespace
-}  // namespace rmapkit::mm
-
-namespace rmapkit::mm {
-namespace {
-
 class Willneed : public testing::machine_test {
  protected:
   std::uint64_t event(const char* name) {
@@ -64,6 +61,31 @@ TEST_F(Willneed, SwappedPagesComeBackIntoTheSwapCacheAndTheFaultFindsThemThere) 
   ASSERT_EQ(m.access(*p, A, false), 0);
   EXPECT_EQ(event("pgmajfault"), majors) << "the fault found it in the swap cache: a minor fault";
   EXPECT_EQ(m.folio_of(p->pgd.get(A).pfn()).content, 5U);
+}
+
+class Mlockall : public testing::machine_test {};
+
+TEST_F(Mlockall, FutureMappingsAreLockedAndFaultedInButAForkChildsAreNot) {
+  auto* p = m.mm_alloc("P");
+  ASSERT_EQ(m.do_mmap(*p, A, 2, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  m.do_mlockall(*p, false, true);  // MCL_FUTURE alone: what is mapped stays as it is
+  EXPECT_FALSE(machine::find_vma(*p, A)->vm_flags.has(vm_flag::locked));
+  EXPECT_TRUE(p->pgd.get(A).none());
+  ASSERT_EQ(m.do_mmap(*p, B, 2, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  EXPECT_TRUE(machine::find_vma(*p, B)->vm_flags.has(vm_flag::locked));
+  EXPECT_TRUE(p->pgd.get(page_addr(B, 1)).present()) << "mm_populate() of the new mapping";
+  EXPECT_TRUE(m.folio_of(p->pgd.get(B).pfn()).test(folio_flag::mlocked));
+  auto* c = m.dup_mm(*p, "C");
+  ASSERT_EQ(m.do_mmap(*c, page_addr(B, 8), 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  EXPECT_FALSE(machine::find_vma(*c, page_addr(B, 8))->vm_flags.has(vm_flag::locked)) << "def_flags are not inherited";
+  m.do_mlockall(*p, true, false);  // MCL_CURRENT alone: every VMA now, none later
+  EXPECT_TRUE(machine::find_vma(*p, A)->vm_flags.has(vm_flag::locked));
+  EXPECT_TRUE(p->pgd.get(A).present());
+  ASSERT_EQ(m.do_mmap(*p, page_addr(B, 16), 1, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  EXPECT_FALSE(machine::find_vma(*p, page_addr(B, 16))->vm_flags.has(vm_flag::locked));
+  m.do_mlockall(*p, false, false);  // munlockall()
+  EXPECT_FALSE(machine::find_vma(*p, B)->vm_flags.has(vm_flag::locked));
+  EXPECT_FALSE(m.folio_of(p->pgd.get(B).pfn()).test(folio_flag::mlocked));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // everything a real program does to memory — anonymous pages, a brk heap, a private file
 // mapping read through fault-around, mprotect, a thread writing into the shared mm, and a
 // forked child that writes over shared pages — and then both processes sleep, so that the
-// recorder's cuts find them alive.
+// recorder's cuts find them alive. `record_probe MS mlockall` does it all after
+// mlockall(MCL_CURRENT | MCL_FUTURE): every mapping there is and every later one is locked
+// and faulted in whole (but the fork child's).
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@ void touch(volatile char* p, std::size_t pages, char v) {
 
 int main(int argc, char** argv) {
   const auto nap = std::chrono::milliseconds(argc > 1 ? std::atoi(argv[1]) : 600);
+  if (argc > 2 && std::strcmp(argv[2], "mlockall") == 0 && ::mlockall(MCL_CURRENT | MCL_FUTURE) != 0) return 1;
   auto* anon = static_cast<char*>(
       ::mmap(nullptr, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (anon == MAP_FAILED) return 1;

@@ -68,6 +68,22 @@ TEST(Replay, BrkGrowsOneHeapVmaAndShrinksIt) {
   EXPECT_TRUE(s.processes[0].pages.empty()) << "the page past the new break was unmapped";
 }
 
+TEST(Replay, MlockallLocksWhatThereIsAndWhatComesThenMunlockallUndoesBoth) {
+  auto r = replayed(
+      "exec 10\nmap 10 0x7f0000000000 2 rw-p anon\nlock-all 10 current future\n"
+      "map 10 0x7f0000010000 2 rw-p anon\nbrk 10 0x555555559000 0x55555555b000\n");
+  const auto* mm = r->task_mm(10);
+  ASSERT_NE(mm, nullptr);
+  for (const auto& [start, vma] : mm->mm_mt) EXPECT_TRUE(vma->vm_flags.has(mm::vm_flag::locked)) << std::hex << start;
+  EXPECT_EQ(r->take("locked").processes[0].pages.size(), 6U) << "every page faulted in: 2 mapped, 2 more, the heap's 2";
+  r->apply({0, ev_lock_all{10, false}});
+  r->apply({0, ev_map{10, vaddr_t{0x7f0000020000}, 1, {true, true, false, false}, {}, {}, false, false}});
+  for (const auto& [start, vma] : mm->mm_mt) EXPECT_FALSE(vma->vm_flags.has(mm::vm_flag::locked)) << std::hex << start;
+  EXPECT_EQ(r->take("unlocked").processes[0].pages.size(), 6U) << "munlockall keeps the pages; the new VMA is empty";
+  r->apply({0, ev_lock_all{10, true, false, true, true}});
+  EXPECT_EQ(r->stats().unsupported.at("lock-all onfault"), 1U);
+}
+
 TEST(Replay, WhatTheModelCannotDoIsCountedByName) {
   auto r = replayed(
       "exec 10\nmap 10 0x7f0000000000 4 rw-p anon\nadvise 10 0x7f0000000000 4 collapse\n"

@@ -40,6 +40,9 @@ std::vector<record> every_kind_of_record() {
       {9, ev_advise{100, a, 4, "dontneed"}},
       {10, ev_lock{100, a, 4, true}},
       {10, ev_lock{100, a, 4, false}},
+      {10, ev_lock_all{100, true, true, true, false}},
+      {10, ev_lock_all{100, true, false, true, true}},
+      {10, ev_lock_all{100, false}},
       {11, ev_fork{100, 101}},
       {11, ev_clone_vm{100, 102}},
       {12, ev_clear_refs{101, "anon"}},
@@ -143,6 +146,8 @@ TEST(Rtrace, MalformedTextNamesTheLineAndTheReason) {
   EXPECT_EQ(text_error("snapshot s\n  vma 0x1000 0x2000 rw-p anon\nend\n"),
             "t.rtrace:6: 'vma' before the snapshot's first 'process TID'");
   EXPECT_EQ(text_error("inject compaction\n"), "t.rtrace:5: inject 'compaction': expected ksm, ksm-prune or reclaim");
+  EXPECT_EQ(text_error("lock-all 1 always\n"), "t.rtrace:5: unknown lock-all flag 'always' (current, future, onfault)");
+  EXPECT_EQ(text_error("unlock-all 1 current\n"), "t.rtrace:5: expected 'unlock-all TID'");
 }
 
 TEST(Rtrace, ABadHeaderIsRefused) {

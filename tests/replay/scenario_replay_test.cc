@@ -91,6 +91,16 @@ TEST(ScenarioReplay, ARecordingOfTheRunnerPrintsTheScenariosReport) {
       << f.err;
 }
 
+TEST(ScenarioReplay, TheRunnersOwnMappingsThatReachIntoTheSlotsAreNotTheScenarios) {
+  // An ASan build of the runner maps its shadow from below the slot area into it.
+  auto trace = FORK_RECORDING;
+  trace.insert(trace.find("@3 fault"), "@2 map 500 0x2008fff7000 3758030849 rw-p anon fixed noreserve\n");
+  const auto prog = program_of(FORK_SCENARIO);
+  const auto f = follow(trace, prog);
+  ASSERT_EQ(f.code, 0) << f.err;
+  EXPECT_EQ(f.out, run_report(prog));
+}
+
 TEST(ScenarioReplay, AnAccessThatDoesNotFaultStillSetsTheAccessedBit) {
   // `report smaps`: Referenced counts C's read of A[0], which no event shows.
   const auto prog = program_of(std::string("report smaps\n") + FORK_SCENARIO);

@@ -218,6 +218,9 @@ class machine final : private pte_observer {
   int do_mremap_move(mm_struct& mm, vaddr_t addr, std::uint64_t pages, vaddr_t new_addr);
   int do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv advice);
   int do_mlock(mm_struct& mm, vaddr_t addr, std::uint64_t pages, bool lock);
+  /// mlockall(): @current locks every VMA there is (populated as mlock() does), @future every
+  /// VMA made from now on (mm->def_flags); munlockall() is both false.
+  void do_mlockall(mm_struct& mm, bool current, bool future);
   /// fork(): a new mm that is a copy of @parent (dup_mmap).
   mm_struct* dup_mm(mm_struct& parent, std::string name);
   /// exit(): tears the address space down (exit_mmap) and frees the mm.

@@ -325,7 +325,10 @@ struct mm_struct {
   std::uint64_t id = 0;
   std::string name;
   bool ksm_registered = false;  ///< has an mm_slot in KSM (MADV_MERGEABLE was used)
-  std::size_t mms_index = 0;    ///< where machine::mms() holds it: exit finds it without a search
+  /// Flags every new VMA gets (mm->def_flags): VM_LOCKED after mlockall(MCL_FUTURE). A fork
+  /// child and an exec start without it.
+  vm_flags_t def_flags{};
+  std::size_t mms_index = 0;  ///< where machine::mms() holds it: exit finds it without a search
   /// The last VMA find_vma() returned (2.6's mm->mmap_cache): walks that go from PTE to
   /// PTE in one mm (PTE chains) mostly find the same VMA again. Dropped when it is freed;
   /// a VMA whose range changes is still checked against its current range.

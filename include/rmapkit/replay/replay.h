@@ -90,6 +90,7 @@ class replayer {
   void on(const ev_brk& e);
   void on(const ev_advise& e);
   void on(const ev_lock& e);
+  void on(const ev_lock_all& e);
   void on(const ev_fault& e);
   void on(const ev_clear_refs& e);
   void on(const ev_inject& e);

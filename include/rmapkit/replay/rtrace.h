@@ -134,6 +134,13 @@ struct ev_lock {
   bool lock = true;
   bool operator==(const ev_lock&) const = default;
 };
+/// mlockall() (lock, with MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT) or munlockall().
+struct ev_lock_all {
+  tid_t tid = 0;
+  bool lock = true;
+  bool current = false, future = false, onfault = false;
+  bool operator==(const ev_lock_all&) const = default;
+};
 enum class access : std::uint8_t { read, write, exec };
 /// A page fault at @addr (the page's address), from user or kernel mode. @value, when
 /// known (a trace made from a scenario), is the byte a write fills the page with.
@@ -210,7 +217,7 @@ struct ev_snapshot {
 
 using event =
     std::variant<ev_file, ev_exec, ev_fork, ev_clone_vm, ev_exit, ev_map, ev_unmap, ev_protect, ev_mremap, ev_brk,
-                 ev_advise, ev_lock, ev_fault, ev_clear_refs, ev_inject, ev_lost, ev_snapshot, ev_kmem>;
+                 ev_advise, ev_lock, ev_fault, ev_clear_refs, ev_inject, ev_lost, ev_snapshot, ev_kmem, ev_lock_all>;
 
 /// The event's keyword in the text form (`map`, `fault`, ...).
 [[nodiscard]] std::string_view event_name(const event& e);
