@@ -142,10 +142,15 @@ class record_cgroup {
     return out;
   }
   /// Freezes (true) or thaws the tree, and waits until it is so.
-  void freeze(bool on) const {
+  /// Whether the whole tree reached the state within 2 s (a task finishing a system call on
+  /// a loaded machine can take long to reach the freezer).
+  bool freeze(bool on) const {
     (void)kc::write_text(_dir + "/cgroup.freeze", on ? "1" : "0");
-    for (int i = 0; i < 1000 && event("frozen") != (on ? 1 : 0); ++i)
+    for (int i = 0; i < 10000; ++i) {
+      if (event("frozen") == (on ? 1 : 0)) return true;
       std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return false;
   }
 
  private:
@@ -521,9 +526,10 @@ record_stats record_command(const std::vector<std::string>& argv, writer& w, con
         if (p == root) status = ws;
       if (status && !cg.populated()) break;
       if (opts.check_every && std::chrono::steady_clock::now() >= next_check && cg.populated()) {
-        cg.freeze(true);
-        const nsec_t t = monotonic_now();
-        snaps.push_back(read_snapshot(cg, t));
+        // A cut is the tree at one moment, or none: read while a task still runs, it could
+        // show a child whose fork the trace puts after the cut.
+        if (cg.freeze(true)) snaps.push_back(read_snapshot(cg, monotonic_now()));
+        else ++st.cuts_skipped;
         cg.freeze(false);
         next_check = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                             std::chrono::duration<double>(*opts.check_every));

@@ -112,6 +112,9 @@ int cmd_record(const std::vector<std::string>& argv, const std::string& output, 
         "snapshots\n",
         st.records, st.tasks, output, st.samples, st.side_band, st.snapshots);
     if (st.lost) err << fmt::format("rmapkit record: perf lost {} events: the trace is incomplete\n", st.lost);
+    if (st.cuts_skipped)
+      err << fmt::format("rmapkit record: {} cuts skipped: the command's tree did not freeze within 2 s\n",
+                         st.cuts_skipped);
     for (const auto& [what, n] : st.not_traced)
       err << fmt::format("rmapkit record: not in the trace: {} ({})\n", what, n);
     return st.exit_status;

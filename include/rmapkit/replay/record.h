@@ -33,10 +33,13 @@ struct record_options {
 };
 
 struct record_stats {
-  int exit_status = 0;                              ///< the command's, as a shell gives it (128+N for a signal)
-  std::uint64_t samples = 0, side_band = 0;         ///< perf records read
-  std::uint64_t lost = 0;                           ///< events perf lost (each is a `lost` record too)
-  std::uint64_t records = 0, snapshots = 0;         ///< written to the trace
+  int exit_status = 0;                       ///< the command's, as a shell gives it (128+N for a signal)
+  std::uint64_t samples = 0, side_band = 0;  ///< perf records read
+  std::uint64_t lost = 0;                    ///< events perf lost (each is a `lost` record too)
+  std::uint64_t records = 0, snapshots = 0;  ///< written to the trace
+  /// Cuts not taken: the tree did not freeze in time, and /proc read from a running tree
+  /// could show a task whose fork comes after the cut in the trace.
+  std::uint64_t cuts_skipped = 0;
   std::map<std::string, std::uint64_t> not_traced;  ///< seen but not written, by what (mlockall, a vdso fault)
   std::uint64_t tasks = 0;                          ///< tasks of the tree
   std::optional<ev_kmem> kmem;                      ///< the kernel's counts, when taken
