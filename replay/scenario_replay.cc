@@ -172,11 +172,9 @@ class follower {
   record see(record r) {
     ++_stats.records;
     const auto& e = r.ev;
-    if (_done || !relevant(e)) return r;
+    if (_done) return r;
+    if (!disqualify(e) || !relevant(e)) return r;
     const auto actor = actor_of(e);
-    // A task not known to be a scenario process becomes one only by an event wholly in the
-    // slots: the runner's own mappings may reach into them (an ASan build's shadow does).
-    if (actor && !_bound.contains(*actor) && !within_slots(e)) return r;
     for (std::size_t j = _cursor; j < _plan.size(); ++j) {
       if (matches(e, actor, _plan[j])) {
         consume(j, r, actor);
@@ -208,6 +206,22 @@ class follower {
  private:
   [[nodiscard]] bool in_slots(vaddr_t start, std::uint64_t pages) const {
     return start.value < sc::slot_start(_prog.slot_count).value && start.value + pages * PAGE_SIZE > sc::SLOT_BASE;
+  }
+
+  /// Keeps the set of tasks that cannot be scenario processes: a task whose own memory
+  /// reaches into the slots (the runner's, when an ASan build's shadow spans them: it then
+  /// faults there too), and its fork children until they exec. Whether @e may count.
+  bool disqualify(const event& e) {
+    if (const auto* x = std::get_if<ev_exec>(&e)) _not_agents.erase(x->tid);
+    if (const auto* f = std::get_if<ev_fork>(&e); f && _not_agents.contains(f->parent)) _not_agents.insert(f->child);
+    const auto actor = actor_of(e);
+    if (!actor || _bound.contains(*actor)) return true;
+    if (_not_agents.contains(*actor)) return false;
+    if (relevant(e) && !within_slots(e)) {
+      _not_agents.insert(*actor);
+      return false;
+    }
+    return true;
   }
 
   [[nodiscard]] bool within_slots(vaddr_t start, std::uint64_t pages) const {
@@ -362,6 +376,7 @@ class follower {
   bool _done = false;                            // the plan is over: the rest is the runner's teardown
   std::map<tid_t, tid_t> _bound;                 // trace tid -> scenario tid
   std::map<tid_t, tid_t> _trace_tid;             // scenario tid -> trace tid
+  std::set<tid_t> _not_agents;                   // tasks whose own memory is in the slots
   std::optional<std::pair<tid_t, event>> _last;  // the last event followed, by scenario tid
   scenario_replay_stats _stats;
 };

@@ -94,7 +94,8 @@ TEST(ScenarioReplay, ARecordingOfTheRunnerPrintsTheScenariosReport) {
 TEST(ScenarioReplay, TheRunnersOwnMappingsThatReachIntoTheSlotsAreNotTheScenarios) {
   // An ASan build of the runner maps its shadow from below the slot area into it.
   auto trace = FORK_RECORDING;
-  trace.insert(trace.find("@3 fault"), "@2 map 500 0x2008fff7000 3758030849 rw-p anon fixed noreserve\n");
+  trace.insert(trace.find("@3 fault"),
+               "@2 map 500 0x2008fff7000 3758030849 rw-p anon fixed noreserve\n@2 fault 500 0x10000370c000 r\n");
   const auto prog = program_of(FORK_SCENARIO);
   const auto f = follow(trace, prog);
   ASSERT_EQ(f.code, 0) << f.err;
