@@ -173,7 +173,7 @@ class follower {
     ++_stats.records;
     const auto& e = r.ev;
     if (_done) return r;
-    if (!disqualify(e) || !relevant(e)) return r;
+    if (const bool rel = relevant(e); !may_count(e, rel) || !rel) return r;
     const auto actor = actor_of(e);
     for (std::size_t j = _cursor; j < _plan.size(); ++j) {
       if (matches(e, actor, _plan[j])) {
@@ -210,14 +210,15 @@ class follower {
 
   /// Keeps the set of tasks that cannot be scenario processes: a task whose own memory
   /// reaches into the slots (the runner's, when an ASan build's shadow spans them: it then
-  /// faults there too), and its fork children until they exec. Whether @e may count.
-  bool disqualify(const event& e) {
+  /// faults there too), and its fork children until they exec. Whether @e (@rel: relevant())
+  /// may count.
+  bool may_count(const event& e, bool rel) {
     if (const auto* x = std::get_if<ev_exec>(&e)) _not_agents.erase(x->tid);
     if (const auto* f = std::get_if<ev_fork>(&e); f && _not_agents.contains(f->parent)) _not_agents.insert(f->child);
     const auto actor = actor_of(e);
     if (!actor || _bound.contains(*actor)) return true;
     if (_not_agents.contains(*actor)) return false;
-    if (relevant(e) && !within_slots(e)) {
+    if (rel && !within_slots(e)) {
       _not_agents.insert(*actor);
       return false;
     }
