@@ -181,6 +181,8 @@ void agent_main() {
     agent_request req;
     int fd = -1;
     if (!recv_request(ch, req, fd)) agent_exit();
+    const bool window = (req.thp & AGENT_THP_WINDOW) != 0;
+    if (window) ::prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0);
     int err = 0;
     auto* addr = reinterpret_cast<void*>(req.addr);
     const std::uint64_t t0 = now_ns();
@@ -194,7 +196,7 @@ void agent_main() {
         t1 = now_ns();
         if (p == MAP_FAILED) err = errno;
         else if (p != addr) err = EEXIST;
-        else ::madvise(p, req.len, MADV_NOHUGEPAGE);
+        else ::madvise(p, req.len, (req.thp & AGENT_THP_HUGE) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
         break;
       }
       case agent_op::read: err = touch(req, false); break;
@@ -202,7 +204,10 @@ void agent_main() {
       case agent_op::fork: {
         int r = do_fork(ch, fd);
         fd = -1;
-        if (r == -1 || r == -2) continue;  // replies already sent (the child is now its own agent)
+        // Replies already sent (the child is now its own agent). Both close the window: the
+        // child inherited it open.
+        if (window) ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        if (r == -1 || r == -2) continue;
         err = r;
         break;
       }
@@ -220,6 +225,7 @@ void agent_main() {
       case agent_op::flush_tlb: err = flush_tlb(); break;
     }
     if (t1 == 0) t1 = now_ns();
+    if (window) ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     if (fd >= 0) ::close(fd);
     reply(ch, err, 0, t1 - t0);
   }

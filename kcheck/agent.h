@@ -36,8 +36,16 @@ enum class agent_op : std::uint32_t {
   flush_tlb,  ///< flush the agent's TLB entries (after its accessed bits were cleared)
 };
 
+/// agent_request::thp bits (version 2 scenarios). An agent keeps PR_SET_THP_DISABLE set
+/// between requests, so that khugepaged never collapses a region behind the scenario's
+/// back; a request with AGENT_THP_WINDOW runs with it cleared, as the statement it carries.
+inline constexpr std::uint32_t AGENT_THP_WINDOW = 1U << 0;
+/// mmap: MADV_HUGEPAGE on the new, still empty mapping (else MADV_NOHUGEPAGE).
+inline constexpr std::uint32_t AGENT_THP_HUGE = 1U << 1;
+
 struct agent_request {
   agent_op op = agent_op::read;
+  std::uint32_t thp = 0;    ///< AGENT_THP_* bits
   std::int32_t prot = 0;    ///< PROT_* for mmap/mprotect
   std::int32_t flags = 0;   ///< MAP_* for mmap, MREMAP_* for mremap, MADV_* for madvise
   std::int32_t value = -1;  ///< write: the byte to fill with, or -1 for unique content

@@ -1,4 +1,5 @@
 #include "kcheck/host_guards.h"
+#include "kcheck/thp_guard.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -295,19 +296,26 @@ ksm_guard::~ksm_guard() {
   if (failed.empty()) ::unlink(_record.c_str());
 }
 
-void restore_stale_ksm(const std::string& ksm_dir, const std::string& record_dir) {
+void restore_stale_knobs(const std::string& record_dir, const std::string& prefix, const std::string& knob_dir,
+                         const char* what,
+                         const std::function<std::vector<std::string>(const std::string& record)>& write_back) {
   for (const auto& name : list_dir(record_dir)) {
-    const pid_t pid = pid_suffix(name, KSM_RECORD_PREFIX);
+    const pid_t pid = pid_suffix(name, prefix);
     if (pid <= 0 || pid_alive(pid)) continue;
     const std::string record = record_dir + "/" + name;
-    const auto failed = write_back(ksm_dir, read_ksm_record(record));
+    const auto failed = write_back(record);
     if (!failed.empty())
       throw std::runtime_error(fmt::format(
-          "a previous rmapkit kernel run was killed and left KSM tuned, and {} cannot be written back to {}; "
+          "a previous rmapkit kernel run was killed and left {} tuned, and {} cannot be written back to {}; "
           "write the values to {}/KNOB by hand, then remove {}",
-          fmt::join(failed, ", "), ksm_dir, ksm_dir, record));
+          what, fmt::join(failed, ", "), knob_dir, knob_dir, record));
     ::unlink(record.c_str());
   }
+}
+
+void restore_stale_ksm(const std::string& ksm_dir, const std::string& record_dir) {
+  restore_stale_knobs(record_dir, KSM_RECORD_PREFIX, ksm_dir, "KSM",
+                      [&](const std::string& record) { return write_back(ksm_dir, read_ksm_record(record)); });
 }
 
 void ksm_guard::run_to_fixpoint(const interrupt_check& check_interrupt, bool prune, int timeout_s) {
@@ -416,7 +424,7 @@ swap_guard::~swap_guard() {
 
 memcg_guard::memcg_guard() : _parent(own_memcg_dir()) {
   if (_parent.empty())
-    throw std::runtime_error("reclaim needs the cgroup-v1 memory controller (/sys/fs/cgroup/memory)");
+    throw std::runtime_error("reclaim and shrink need the cgroup-v1 memory controller (/sys/fs/cgroup/memory)");
   _path = fmt::format("{}/{}{}", _parent, MEMCG_PREFIX, ::getpid());
   if (::mkdir(_path.c_str(), 0755) != 0) throw sys_error(fmt::format("cannot create the memory cgroup {}", _path));
   // The kernel default, whatever the parent's: reclaim must be free to swap anon pages.
@@ -431,6 +439,15 @@ memcg_guard::~memcg_guard() {
   (void)write_text(_parent + "/cgroup.procs", std::to_string(::getpid()));
   for (int i = 0; i < 100 && ::rmdir(_path.c_str()) != 0 && errno == EBUSY; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+void memcg_guard::shrink_pass() {
+  const auto swappiness = _path + "/memory.swappiness";
+  const auto before = trimmed(read_text(swappiness));
+  if (int e = write_text(swappiness, "0")) throw sys_error(fmt::format("shrink: cannot write 0 to {}", swappiness), e);
+  const int e = write_text(_path + "/memory.force_empty", "0");
+  (void)write_text(swappiness, before);
+  if (e) throw sys_error(fmt::format("shrink: cannot write {}/memory.force_empty", _path), e);
 }
 
 void memcg_guard::reclaim_pass() {
@@ -452,7 +469,7 @@ bool stale_leftovers_exist(const std::string& swap_dir) {
   const auto memcg = own_memcg_dir();
   return any_dead(KSM_RECORD_DIR, KSM_RECORD_PREFIX) || any_dead(DAMON_RECORD_DIR, DAMON_RECORD_PREFIX) ||
          any_dead(swap_dir, SWAP_PREFIX) || !stale_swap_records().empty() ||
-         (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) || stale_trace_instances_exist();
+         (!memcg.empty() && any_dead(memcg, MEMCG_PREFIX)) || stale_trace_instances_exist() || stale_thp_exists();
 }
 
 void remove_stale_leftovers(const std::string& swap_dir) {
@@ -468,6 +485,7 @@ void remove_stale_leftovers(const std::string& swap_dir) {
   remove_stale_trace_instances();
   restore_stale_damon();
   restore_stale_ksm();
+  restore_stale_thp();
   auto parent = own_memcg_dir();
   if (parent.empty()) return;
   for (const auto& name : list_dir(parent)) {

@@ -103,6 +103,15 @@ class ksm_guard {
   std::map<std::string, std::string> _saved;  // knob -> value before the run
 };
 
+/// Gives back the knob values each run killed without cleanup recorded in @record_dir as
+/// @prefix<pid> (a record whose run is dead): @write_back writes one record's values and
+/// returns those it could not write, and the record goes once all are back. Throws
+/// std::runtime_error, saying what to do, when a knob cannot be written back: a run must not
+/// start from, and later restore, a machine left tuned. @what names the subsystem ("KSM").
+void restore_stale_knobs(const std::string& record_dir, const std::string& prefix, const std::string& knob_dir,
+                         const char* what,
+                         const std::function<std::vector<std::string>(const std::string& record)>& write_back);
+
 /// Gives KSM back the knobs a run killed without cleanup recorded (a record whose run is
 /// dead), run last and never run=2. Throws std::runtime_error, saying what to do, when a
 /// knob cannot be written back: a run must not start from, and later restore, a machine
@@ -135,6 +144,9 @@ class memcg_guard {
 
   /// One pass of the reclaim recipe: force_empty, then a limit shrink and release.
   void reclaim_pass();
+  /// Runs the cgroup's shrinkers, the deferred-split queue among them, and nothing else:
+  /// force_empty with swappiness 0 scans no anonymous or shmem LRU (`shrink`).
+  void shrink_pass();
   [[nodiscard]] const std::string& path() const { return _path; }
 
  private:

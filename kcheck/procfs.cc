@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -93,6 +94,50 @@ std::vector<std::uint64_t> read_pagemap(pid_t pid, vaddr_t start, std::uint64_t 
   return out;
 }
 
+namespace {
+
+// PAGEMAP_SCAN (Linux 6.7), not in the 6.1 headers Debian 12 installs: the ioctl's
+// argument and result as include/uapi/linux/fs.h defines them.
+struct pm_scan_region {
+  std::uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+  std::uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  std::uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long PAGEMAP_SCAN_IOCTL = _IOWR('f', 16, pm_scan_arg);
+constexpr std::uint64_t PAGE_IS_HUGE = 1U << 6;
+
+}  // namespace
+
+std::vector<std::pair<vaddr_t, vaddr_t>> read_pmd_mapped(pid_t pid, vaddr_t start, vaddr_t end) {
+  auto fd = open_ro(fmt::format("/proc/{}/pagemap", pid));
+  std::vector<std::pair<vaddr_t, vaddr_t>> out;
+  std::vector<pm_scan_region> vec(64);
+  while (start < end) {
+    pm_scan_arg arg{};
+    arg.size = sizeof arg;
+    arg.start = start.value;
+    arg.end = end.value;
+    arg.vec = reinterpret_cast<std::uintptr_t>(vec.data());
+    arg.vec_len = vec.size();
+    arg.category_anyof_mask = PAGE_IS_HUGE;
+    arg.return_mask = PAGE_IS_HUGE;
+    const long n = ::ioctl(fd.get(), PAGEMAP_SCAN_IOCTL, &arg);
+    if (n < 0)
+      throw std::system_error(errno, std::generic_category(),
+                              fmt::format("PAGEMAP_SCAN of /proc/{}/pagemap (Linux 6.7 or later is needed)", pid));
+    for (long i = 0; i < n; ++i) {
+      const auto& r = vec[static_cast<std::size_t>(i)];
+      if (!out.empty() && out.back().second.value == r.start) out.back().second = vaddr_t{r.end};
+      else out.emplace_back(vaddr_t{r.start}, vaddr_t{r.end});
+    }
+    if (arg.walk_end <= start.value) break;  // no progress: the kernel walked nothing more
+    start = vaddr_t{arg.walk_end};
+  }
+  return out;
+}
+
 kpage_reader::kpage_reader() : _count(open_ro("/proc/kpagecount")), _flags(open_ro("/proc/kpageflags")) {}
 
 std::uint64_t kpage_reader::count(pfn_t pfn) const {
@@ -105,6 +150,22 @@ std::uint64_t kpage_reader::flags(pfn_t pfn) const {
   std::uint64_t v = 0;
   pread_all(_flags.get(), &v, sizeof v, static_cast<off_t>(pfn.value * sizeof v), "/proc/kpageflags");
   return v;
+}
+
+std::pair<pfn_t, unsigned> kpage_reader::folio_of(pfn_t pfn) const {
+  constexpr std::uint64_t window = 512;
+  const auto head_bit = std::uint64_t{1} << KPF_COMPOUND_HEAD, tail_bit = std::uint64_t{1} << KPF_COMPOUND_TAIL;
+  const std::uint64_t first = pfn.value & ~(window - 1);
+  std::uint64_t w[window];
+  pread_all(_flags.get(), w, sizeof w, static_cast<off_t>(first * sizeof w[0]), "/proc/kpageflags");
+  std::uint64_t i = pfn.value - first;
+  if (!(w[i] & (head_bit | tail_bit))) return {pfn, 0};
+  while (i > 0 && (w[i] & tail_bit)) --i;
+  std::uint64_t n = 1;
+  while (i + n < window && (w[i + n] & tail_bit)) ++n;
+  unsigned order = 0;
+  while ((std::uint64_t{1} << order) < n) ++order;
+  return {pfn_t{first + i}, order};
 }
 
 std::uint64_t own_pfn_probe() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kcheck/fd.h"
@@ -51,6 +52,9 @@ inline constexpr unsigned KPF_KSM = 21;
 inline constexpr unsigned KPF_ZERO_PAGE = 24;
 /// PG_anon_exclusive (PG_owner_2) on anonymous pages; PG_mappedtodisk on file pages.
 inline constexpr unsigned KPF_ANON_EXCLUSIVE = 34;
+/// The first page of a compound page (a large folio's head), and every other page of it.
+inline constexpr unsigned KPF_COMPOUND_HEAD = 15;
+inline constexpr unsigned KPF_COMPOUND_TAIL = 16;
 
 /// Swap types at or above this are not swap devices but migration, device or marker
 /// entries (MAX_SWAPFILES on x86-64 with every special type configured is 23).
@@ -59,12 +63,20 @@ inline constexpr std::uint64_t FIRST_SPECIAL_SWAP_TYPE = 23;
 /// pagemap entries of @pid for @pages pages from @start.
 std::vector<std::uint64_t> read_pagemap(pid_t pid, vaddr_t start, std::uint64_t pages);
 
+/// The ranges of [start, end) that @pid maps with PMD entries (the PAGEMAP_SCAN ioctl's
+/// PAGE_IS_HUGE, Linux 6.7 and later), ascending, each [first, second).
+std::vector<std::pair<vaddr_t, vaddr_t>> read_pmd_mapped(pid_t pid, vaddr_t start, vaddr_t end);
+
 /// /proc/kpagecount and /proc/kpageflags, opened once.
 class kpage_reader {
  public:
   kpage_reader();
   std::uint64_t count(pfn_t pfn) const;
   std::uint64_t flags(pfn_t pfn) const;
+  /// The folio @pfn belongs to: its head page and order, from the HEAD and TAIL bits of the
+  /// naturally aligned 512-page window around it (a folio of order 9 or less lies inside).
+  /// Order 0 and @pfn itself for a page that is not part of a compound page.
+  std::pair<pfn_t, unsigned> folio_of(pfn_t pfn) const;
 
  private:
   unique_fd _count, _flags;

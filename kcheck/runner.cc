@@ -23,6 +23,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -32,9 +33,14 @@
 #include "kcheck/damon.h"
 #include "kcheck/host_guards.h"
 #include "kcheck/procfs.h"
+#include "kcheck/thp_guard.h"
 #include "kcheck/tracefs.h"
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/scenario/report.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1; glibc 2.36's <sys/mman.h> lacks it
+#endif
 
 namespace rmapkit::kcheck {
 
@@ -51,6 +57,12 @@ void on_signal(int signo) { g_signal = signo; }
 
 struct interrupted {
   int signo;
+};
+
+/// A version 2 run that something behind the scenario's back may have changed
+/// (thp_guard.h, moved()): its report would not be reproducible.
+struct run_disturbed {
+  std::string what;
 };
 
 void check_interrupt() {
@@ -112,6 +124,7 @@ int madvise_bits(sc::advice a) {
     case sc::advice::cold: return MADV_COLD;
     case sc::advice::willneed: return MADV_WILLNEED;
     case sc::advice::remove: return MADV_REMOVE;
+    case sc::advice::collapse: return MADV_COLLAPSE;
   }
   return -1;
 }
@@ -212,7 +225,7 @@ class controller {
       _swap.emplace(opts.swap_dir, bytes);
     }
     // Joined before any file is filled or agent spawned: pages are charged at allocation.
-    if (prog.needs_reclaim) _memcg.emplace();
+    if (prog.needs_reclaim || prog.needs_shrink) _memcg.emplace();
     _agents.resize(prog.process_names.size());
     _files.resize(prog.file_names.size());
   }
@@ -223,6 +236,13 @@ class controller {
   /// then the kmem counts, if asked for.
   void finish() {
     reap_all();
+    if (_thp_before) {
+      // `reclaim` and `shrink` are memcg reclaim, counted as direct scans.
+      std::vector<std::string> ours;
+      if (_prog.needs_reclaim || _prog.needs_shrink) ours.emplace_back("pgscan_direct");
+      if (auto m = moved(*_thp_before, read_thp_counters(), ours); !m.empty())
+        throw run_disturbed{fmt::format("{}", fmt::join(m, ", "))};
+    }
     if (!_kmem) return;
     auto counts = _kmem->read();
     for (const auto& [name, pid] : _followed)
@@ -270,8 +290,9 @@ class controller {
   }
 
   /// Sends a request to an agent and waits for its answer; returns the agent's errno.
-  int request(sc::proc_id id, const agent_request& req, int fd = -1) {
+  int request(sc::proc_id id, agent_request req, int fd = -1) {
     auto& a = live(id);
+    if (req.op != agent_op::flush_tlb) req.thp |= thp_window();
     if (!send_request(a.channel.get(), req, fd))
       throw statement_error(fmt::format("process {} died unexpectedly", a.name));
     return await_reply(a).err;
@@ -291,6 +312,9 @@ class controller {
       throw statement_error(fmt::format("process {} died unexpectedly", a.name));
     }
   }
+
+  /// A version 2 run's statements run with large folios allowed, and only they.
+  [[nodiscard]] std::uint32_t thp_window() const { return _prog.thp ? AGENT_THP_WINDOW : 0; }
 
   void refused(const char* what, int err) {
     if (err) throw statement_error(fmt::format("{}: refused: {}", what, std::strerror(err)));
@@ -378,6 +402,7 @@ class controller {
     r.flags = shared ? MAP_SHARED : MAP_PRIVATE;
     if (o.fixed) r.flags |= MAP_FIXED;  // the agent maps MAP_FIXED_NOREPLACE otherwise
     if (o.noreserve) r.flags |= MAP_NORESERVE;
+    if (o.huge) r.thp |= AGENT_THP_HUGE;
     int fd = -1;
     if (o.file) {
       fd = _files.at(*o.file).get();
@@ -402,6 +427,7 @@ class controller {
     auto [ours, theirs] = channel_pair();
     agent_request r;
     r.op = agent_op::fork;
+    r.thp = thp_window();
     auto& parent = live(o.parent);
     if (!send_request(parent.channel.get(), r, theirs.get()))
       throw statement_error(fmt::format("process {} died unexpectedly", parent.name));
@@ -516,6 +542,14 @@ class controller {
           fmt::format("cannot flush the TLB of process {}: {}", _prog.process_names[p], std::strerror(err)));
   }
   void exec(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
+  void exec(const sc::op_thp& o) {
+    _thp.emplace(o);
+    _thp_before = read_thp_counters();
+  }
+  void exec(const sc::op_shrink&) {
+    lru_drain();
+    _memcg->shrink_pass();
+  }
   void exec(const sc::op_check& o);
 
   /// A present page of the scenario, as the snapshot found it.
@@ -551,6 +585,8 @@ class controller {
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
   std::vector<std::pair<std::string, pid_t>> _followed;  // every process the kmem tracer followed
+  std::optional<thp_guard> _thp;
+  std::optional<thp_counters> _thp_before;  // at the `thp` line
   std::optional<ksm_guard> _ksm;
   std::optional<damon_guard> _damon;
   std::optional<swap_guard> _swap;
@@ -641,9 +677,15 @@ std::optional<sc::report_block> controller::snapshot(const sc::op_check& c) {
       for (const auto& v : vmas) {
         auto n = pages_between(v.start, v.end);
         auto pm = read_pagemap(a.pid, v.start, n);
+        // Version 2 only: a version 1 report is read exactly as it always was.
+        const auto pmds = _prog.thp ? read_pmd_mapped(a.pid, v.start, v.end) : decltype(read_pmd_mapped({}, {}, {})){};
+        auto pmd_at = pmds.begin();
         for (std::uint64_t i = 0; i < n; ++i) {
           sc::report_page pg;
           pg.index = pages_between(r.base, v.start) + i;
+          const vaddr_t addr = page_addr(v.start, i);
+          while (pmd_at != pmds.end() && pmd_at->second <= addr) ++pmd_at;
+          pg.pmd = pmd_at != pmds.end() && pmd_at->first <= addr;
           auto e = pm[i];
           if (e & PM_PRESENT) {
             pfn_t pfn{e & PM_PFN_MASK};
@@ -652,6 +694,10 @@ std::optional<sc::report_block> controller::snapshot(const sc::op_check& c) {
             if (bit(KPF_ZERO_PAGE)) {
               pg.state = sc::report_page::state::zero;
             } else {
+              if (_prog.thp && (bit(KPF_COMPOUND_HEAD) || bit(KPF_COMPOUND_TAIL))) {
+                const auto [head, order] = _kpage.folio_of(pfn);
+                if (order > 0) pg.folio = sc::report_folio{head.value, order, pfn.value - head.value};
+              }
               pg.state = sc::report_page::state::frame;
               pg.id = pfn.value;
               pg.count = _kpage.count(pfn);
@@ -732,6 +778,42 @@ std::optional<std::string> open_files_short(const sc::program& prog) {
   return std::nullopt;
 }
 
+/// How often a version 2 run is tried when the counters say something else moved its memory.
+constexpr int MAX_DISTURBED_RUNS = 3;
+
+/// The reports, KSM counters and kmem counts of a run, held back until the run is known
+/// to be undisturbed, then given to @opts' sinks (or the streams) in order.
+class held_output {
+ public:
+  explicit held_output(const run_options& opts) : _opts(opts), _held(opts) {
+    _held.on_check = [this](const sc::report_block& b) { _items.emplace_back(b); };
+    _held.on_ksm_counters = [this](int l, const sc::ksm_counters& k) { _items.emplace_back(std::pair{l, k}); };
+    _held.on_kmem_counts = [this](const sc::kmem_counts& k) { _items.emplace_back(k); };
+  }
+  [[nodiscard]] const run_options& options() const { return _held; }
+  void clear() { _items.clear(); }
+  void release(std::ostream& out, std::ostream& err) {
+    for (const auto& item : _items) {
+      if (const auto* b = std::get_if<sc::report_block>(&item)) {
+        if (_opts.on_check) _opts.on_check(*b);
+        else out << sc::format(*b) << std::flush;
+      } else if (const auto* k = std::get_if<std::pair<int, sc::ksm_counters>>(&item)) {
+        if (_opts.on_ksm_counters) _opts.on_ksm_counters(k->first, k->second);
+        else err << sc::format(k->first, k->second) << std::flush;
+      } else if (const auto* m = std::get_if<sc::kmem_counts>(&item)) {
+        if (_opts.on_kmem_counts) _opts.on_kmem_counts(*m);
+        else err << sc::format(*m) << std::flush;
+      }
+    }
+    _items.clear();
+  }
+
+ private:
+  const run_options& _opts;
+  run_options _held;
+  std::vector<std::variant<sc::report_block, std::pair<int, sc::ksm_counters>, sc::kmem_counts>> _items;
+};
+
 }  // namespace
 
 std::optional<std::string> resource_cap_exceeded(const sc::program& prog) {
@@ -763,15 +845,36 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
   }
   signal_scope signals;
   int line = 0;
+  // A version 2 run is judged only at its end (run_disturbed): what it prints is held
+  // until then, so that a disturbed run can be run again without printing twice.
+  held_output held(opts);
+  const run_options& used = prog.thp ? held.options() : opts;
   auto fail = [&](const std::string& msg) {
+    held.release(out, err);
     out << std::flush;
     err << sc::diag{prog.file, line, msg}.str() << '\n';
     return run_result{sc::EXIT_SCENARIO_ERROR, 0};
   };
   try {
-    controller c(prog, out, err, opts);
-    c.execute(line);
-    c.finish();
+    for (int attempt = 1;; ++attempt) {
+      try {
+        controller c(prog, out, err, used);
+        c.execute(line);
+        c.finish();
+        break;
+      } catch (const run_disturbed& d) {
+        if (attempt == MAX_DISTURBED_RUNS) {
+          err << fmt::format(
+              "{}: the kernel's run was disturbed behind the scenario's back {} times (last: {}): its report "
+              "would not be reproducible, so none is printed; run it again on a quieter machine\n",
+              prog.file, attempt, d.what);
+          return {EXIT_MACHINE_BUSY, 0};
+        }
+        held.clear();
+        line = 0;
+      }
+    }
+    held.release(out, err);
     check_interrupt();  // a signal during the last statement (SIGPIPE from printing it)
   } catch (const statement_error& e) {
     return fail(e.what());

@@ -86,6 +86,10 @@ class translator {
     _out.push_back(ev_clear_refs{scenario_tid(o.proc), sc::to_string(o.type)});
   }
   void operator()(const sc::op_report&) {}
+  // Version 2: the model refuses `thp` before any statement after it runs; without large
+  // folios `shrink` changes nothing, so a trace need not say it.
+  void operator()(const sc::op_thp&) {}
+  void operator()(const sc::op_shrink&) {}
   void operator()(const sc::op_check&) {}  // a snapshot, taken after the statement runs
 
  private:

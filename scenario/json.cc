@@ -24,10 +24,13 @@ nlohmann::json flags_json(std::uint8_t flags) {
   return out;
 }
 
-nlohmann::json page_json(const report_page& pg, first_seen& frames, first_seen& swaps) {
+nlohmann::json page_json(const report_page& pg, first_seen& frames, first_seen& swaps, first_seen& folios) {
   nlohmann::json j{{"index", pg.index}};
   switch (pg.state) {
-    case report_page::state::zero: j["state"] = "zero"; break;
+    case report_page::state::zero:
+      j["state"] = "zero";
+      if (pg.pmd) j["pmd"] = true;
+      break;
     case report_page::state::swap:
       j["state"] = "swap";
       j["swap"] = swaps(pg.id);
@@ -37,6 +40,8 @@ nlohmann::json page_json(const report_page& pg, first_seen& frames, first_seen& 
       j["frame"] = frames(pg.id);
       j["mapcount"] = pg.count;
       j["flags"] = flags_json(pg.flags);
+      if (pg.pmd) j["pmd"] = true;
+      if (pg.folio) j["folio"] = {{"id", folios(pg.folio->id)}, {"order", pg.folio->order}, {"sub", pg.folio->sub}};
       if (pg.life) {
         auto& life = j["page_flags"] = nlohmann::json::array();
         for (const auto& [f, name] : PAGE_LIFE_NAMES)
@@ -78,7 +83,7 @@ std::string dump(const nlohmann::json& doc) {
 }
 
 nlohmann::json to_json(const report_block& block) {
-  first_seen frames, swaps;  // one numbering per block, as in the text
+  first_seen frames, swaps, folios;  // one numbering per block, as in the text
   auto regions = nlohmann::json::array();
   for (const auto& reg : block.regions) {
     auto vmas = nlohmann::json::array();
@@ -91,7 +96,7 @@ nlohmann::json to_json(const report_block& block) {
       vmas.push_back(std::move(j));
     }
     auto pages = nlohmann::json::array();
-    for (const auto& pg : reg.pages) pages.push_back(page_json(pg, frames, swaps));
+    for (const auto& pg : reg.pages) pages.push_back(page_json(pg, frames, swaps, folios));
     regions.push_back({{"process", reg.process}, {"region", reg.region}, {"vmas", vmas}, {"pages", pages}});
   }
   return {{"label", block.label}, {"regions", regions}};

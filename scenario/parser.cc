@@ -54,6 +54,7 @@ const char* to_string(advice a) {
     case advice::cold: return "cold";
     case advice::willneed: return "willneed";
     case advice::remove: return "remove";
+    case advice::collapse: return "collapse";
   }
   return "?";
 }
@@ -65,6 +66,13 @@ const char* to_string(clear_refs_type t) {
     case clear_refs_type::file: return "file";
   }
   return "?";
+}
+
+std::string thp_sizes_text(std::uint16_t orders) {
+  std::string out;
+  for (const auto& sz : THP_SIZES)
+    if (orders & (1U << sz.order)) out += (out.empty() ? "" : ",") + std::string(sz.name);
+  return out.empty() ? "none" : out;
 }
 
 namespace {
@@ -177,13 +185,33 @@ prot parse_prot(std::string_view s) {
 }
 
 advice parse_advice(std::string_view s) {
-  static constexpr advice all[] = {
-      advice::dontneed,   advice::mergeable,  advice::unmergeable, advice::pageout,  advice::dontfork,   advice::dofork,
-      advice::wipeonfork, advice::keeponfork, advice::dontdump,    advice::dodump,   advice::sequential, advice::random,
-      advice::normal,     advice::free,       advice::cold,        advice::willneed, advice::remove};
+  static constexpr advice all[] = {advice::dontneed, advice::mergeable, advice::unmergeable, advice::pageout,
+                                   advice::dontfork, advice::dofork,    advice::wipeonfork,  advice::keeponfork,
+                                   advice::dontdump, advice::dodump,    advice::sequential,  advice::random,
+                                   advice::normal,   advice::free,      advice::cold,        advice::willneed,
+                                   advice::remove,   advice::collapse};
   for (advice a : all)
     if (s == to_string(a)) return a;
   throw syntax_error{fmt::format("unknown advice '{}'", echo(s))};
+}
+
+/// `64k,2m` or `none`: a set of orders (bit o = order o).
+std::uint16_t parse_thp_sizes(std::string_view s, std::string_view key) {
+  if (s == "none") return 0;
+  std::uint16_t orders = 0;
+  while (true) {
+    auto comma = s.find(',');
+    auto name = s.substr(0, comma);
+    const auto* sz = std::find_if(std::begin(THP_SIZES), std::end(THP_SIZES),
+                                  [&](const thp_size& z) { return name == z.name; });
+    if (sz == std::end(THP_SIZES))
+      throw syntax_error{fmt::format("thp: unknown size '{}' in {}= (sizes: 16k 32k 64k 128k 256k 512k 1m 2m, or none)",
+                                     echo(name), key)};
+    if (orders & (1U << sz->order)) throw syntax_error{fmt::format("thp: size {} given twice in {}=", sz->name, key)};
+    orders = static_cast<std::uint16_t>(orders | (1U << sz->order));
+    if (comma == std::string_view::npos) return orders;
+    s = s.substr(comma + 1);
+  }
 }
 
 range_ref parse_range(std::string_view s) {
@@ -242,15 +270,17 @@ statement_body parse_mmap(std::string proc, const std::vector<std::string_view>&
   else throw syntax_error{fmt::format("mmap: expected 'private' or 'shared', got '{}'", echo(t[next]))};
   m.kind = file ? (shared ? map_kind::file_shared : map_kind::file_private)
                 : (shared ? map_kind::anon_shared : map_kind::anon_private);
-  // Flag words among the key=value options: `noreserve` (MAP_NORESERVE).
+  // Flag words among the key=value options: `noreserve` (MAP_NORESERVE), `huge`
+  // (MADV_HUGEPAGE, version 2).
   std::vector<std::string_view> rest;
   for (std::size_t k = next + 1; k < t.size(); ++k) {
-    if (t[k] != "noreserve") {
+    bool* flag = t[k] == "noreserve" ? &m.noreserve : t[k] == "huge" ? &m.huge : nullptr;
+    if (!flag) {
       rest.push_back(t[k]);
       continue;
     }
-    if (m.noreserve) throw syntax_error{"mmap: 'noreserve' given twice"};
-    m.noreserve = true;
+    if (*flag) throw syntax_error{fmt::format("mmap: '{}' given twice", t[k])};
+    *flag = true;
   }
   options o("mmap", rest, 0);
   if (!m.into) m.pages = o.take_number("pages");
@@ -359,6 +389,19 @@ statement_body parse_statement(const std::vector<std::string_view>& t) {
   if (head == "reclaim") {
     want_args(head, t, 1, 0);
     return st_reclaim{};
+  }
+  if (head == "thp") {
+    options o("thp", t, 1);
+    auto anon = o.take("anon");
+    if (!anon) throw syntax_error{"thp: missing option anon= (sizes such as 64k,2m, or none)"};
+    st_thp th{parse_thp_sizes(*anon, "anon"), 0};
+    if (auto shmem = o.take("shmem")) th.shmem_orders = parse_thp_sizes(*shmem, "shmem");
+    o.finish();
+    return th;
+  }
+  if (head == "shrink") {
+    want_args(head, t, 1, 0);
+    return st_shrink{};
   }
   if (head == "report") {
     if (t.size() < 2) throw syntax_error{"report: missing argument (what to report: 'smaps', 'flags')"};

@@ -13,14 +13,14 @@ std::string format(const report_block& block) {
   auto it = std::back_inserter(out);
   if (block.label.empty()) fmt::format_to(it, "check\n");
   else fmt::format_to(it, "check {}\n", block.label);
-  first_seen frames, swaps;
+  first_seen frames, swaps, folios;
   for (const auto& reg : block.regions) {
     for (const auto& v : reg.vmas)
       fmt::format_to(it, "vma {} {} {} {} {} {}\n", reg.process, reg.region, v.start, v.end, v.perms, v.kind);
     for (const auto& pg : reg.pages) {
       fmt::format_to(it, "page {} {} {} ", reg.process, reg.region, pg.index);
       switch (pg.state) {
-        case report_page::state::zero: fmt::format_to(it, "zero"); break;
+        case report_page::state::zero: out.append(std::string_view(pg.pmd ? "zero pmd" : "zero")); break;
         case report_page::state::swap: fmt::format_to(it, "swap={}", swaps(pg.id)); break;
         case report_page::state::frame:
           fmt::format_to(it, "frame={} count={}", frames(pg.id), pg.count);
@@ -28,6 +28,11 @@ std::string format(const report_block& block) {
           if (has(pg.flags, page_flag::ksm)) fmt::format_to(it, " ksm");
           if (has(pg.flags, page_flag::excl)) fmt::format_to(it, " excl");
           if (has(pg.flags, page_flag::swapcache)) fmt::format_to(it, " swapcache");
+          // Version 2 fields, where the format puts them: absent without large folios, so
+          // such a report is byte for byte a version 1 report.
+          if (pg.pmd) fmt::format_to(it, " pmd");
+          if (pg.folio)
+            fmt::format_to(it, " folio={} order={} sub={}", folios(pg.folio->id), pg.folio->order, pg.folio->sub);
           if (pg.life)
             for (const auto& [f, name] : PAGE_LIFE_NAMES)
               if (*pg.life & bit(f)) fmt::format_to(it, " {}", name);

@@ -34,6 +34,7 @@ struct page_state {
   std::optional<file_id> file;
   std::uint64_t offset0 = 0;  // of a file page: its file page minus its region index (mod 2^64)
   bool noreserve = false;     // VM_NORESERVE
+  bool huge = false;          // VM_HUGEPAGE (version 2), else VM_NOHUGEPAGE: the two never merge
 
   bool operator==(const page_state&) const = default;
   /// The file page this page maps, at region index @i.
@@ -41,7 +42,8 @@ struct page_state {
 };
 
 /// A hole: every hole is this state, so that neighbouring holes are one run.
-constexpr page_state HOLE{false, prot::none, false, false, false, map_kind::anon_private, std::nullopt, 0, false};
+constexpr page_state HOLE{false,        prot::none, false, false, false, map_kind::anon_private,
+                          std::nullopt, 0,          false, false};
 
 /// The pages of a region as runs of equal state, neighbouring runs unequal: a region of
 /// 262,143 pages that no statement splits is one entry, not 262,143. So each mapped run is
@@ -301,7 +303,7 @@ class resolver {
 
   /// The state of the pages of a fresh mapping of @s that starts at region page @first.
   static page_state mapped_page(const st_mmap& s, std::optional<file_id> fid, std::uint64_t first) {
-    return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0, s.noreserve};
+    return page_state{true, s.prot, false, false, false, s.kind, fid, fid ? s.offset - first : 0, s.noreserve, s.huge};
   }
 
   /// The op of @s: @pages pages from page @index of the region whose base is @base.
@@ -311,10 +313,30 @@ class resolver {
     o.index = index;
     o.fixed = s.into.has_value();
     o.noreserve = s.noreserve;
+    o.huge = s.huge;
     return o;
   }
 
+  /// Version 2 rules of an mmap: `huge` needs the `thp` line, which must come first.
+  void check_thp_mmap(const st_mmap& s) {
+    if (s.huge && !_prog.thp)
+      throw rule_error{"mmap: 'huge' needs a `thp` line before the first mmap (scenario format version 2)"};
+    _mapped_any = true;
+  }
+
+  /// Frames a touch of [first, last) of @rr may allocate: with large folios a one-page
+  /// fault in a `huge` mapping allocates up to a PMD's worth, never beyond the region.
+  std::uint64_t touch_bound(const resolved_range& rr) const {
+    const std::uint64_t pages = rr.last - rr.first;
+    if (!_prog.thp || !rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return !pg.huge; }))
+      return pages;
+    const std::uint64_t pmd = std::uint64_t{1} << PMD_ORDER;
+    const std::uint64_t whole = (rr.region->pages.size() + pmd - 1) / pmd * pmd;
+    return std::min(whole, pages * pmd);
+  }
+
   op_body step(const st_mmap& s) {
+    check_thp_mmap(s);
     if (s.into) return map_into(s);
     auto& p = live_process(s.proc);
     if (p.regions.count(s.region))
@@ -364,7 +386,7 @@ class resolver {
     if (auto i = rr.region->pages.find_bad(rr.first, rr.last, readable))
       throw rule_error{
           fmt::format("read: {}[{}] is prot=none: the access faults (the kernel refuses it)", s.range.region, *i)};
-    _prog.page_bound += rr.last - rr.first;
+    _prog.page_bound += touch_bound(rr);
     return op_read{p.id, span_of(rr)};
   }
 
@@ -374,7 +396,7 @@ class resolver {
     if (auto i = rr.region->pages.find_bad(rr.first, rr.last, [](const page_state& pg) { return writable(pg.prot); }))
       throw rule_error{fmt::format("write: {}[{}] is prot={}: the access faults (the kernel refuses it)",
                                    s.range.region, *i, to_string(rr.region->pages.at(*i).prot))};
-    _prog.page_bound += rr.last - rr.first;
+    _prog.page_bound += touch_bound(rr);
     return op_write{p.id, span_of(rr), s.value};
   }
 
@@ -496,6 +518,11 @@ class resolver {
         break;
       default: break;
     }
+    if (s.advice == advice::collapse) {
+      if (!_prog.thp) throw rule_error{"madvise collapse: needs a `thp` line (scenario format version 2)"};
+      // A new 2 MiB folio for each aligned block, the old pages freed only when unshared.
+      _prog.page_bound += rr.last - rr.first + (std::uint64_t{1} << PMD_ORDER);
+    }
     auto before = vmas_around(rr);
     pages.update(rr.first, rr.last, [&](page_state& pg) {
       if (s.advice == advice::dontfork) pg.dontfork = true;
@@ -518,7 +545,7 @@ class resolver {
     auto before = vmas_around(rr);
     rr.region->pages.update(rr.first, rr.last, [](page_state& pg) { pg.locked = true; });
     add_vmas(p, s.proc, vmas_around(rr), before);
-    _prog.page_bound += rr.last - rr.first;  // mlock populates
+    _prog.page_bound += touch_bound(rr);  // mlock populates
     return op_mlock{p.id, span_of(rr)};
   }
 
@@ -542,6 +569,20 @@ class resolver {
     _prog.needs_swap = true;
     _prog.needs_reclaim = true;
     return op_reclaim{};
+  }
+
+  op_body step(const st_thp& s) {
+    if (_prog.thp) throw rule_error{"thp: given twice (one `thp` line a scenario)"};
+    if (_mapped_any) throw rule_error{"thp: must come before the first mmap"};
+    _prog.thp = op_thp{s.anon_orders, s.shmem_orders};
+    _prog.needs_machine_lock = true;  // the THP knobs are machine-wide
+    return *_prog.thp;
+  }
+
+  op_body step(const st_shrink&) {
+    _prog.needs_machine_lock = true;
+    _prog.needs_shrink = true;
+    return op_shrink{};
   }
 
   op_body step(const st_clear_refs& s) {
@@ -579,6 +620,7 @@ class resolver {
   std::uint64_t _mapped = 0;  // pages mapped (process_state::pages of the living) and file pages
   bool _smaps = false;        // a `report smaps` came: every later check prints smaps
   bool _flags = false;        // a `report flags` came: every later check prints page flags
+  bool _mapped_any = false;   // an mmap came: too late for `thp`
 };
 
 }  // namespace
@@ -640,6 +682,8 @@ std::string_view statement_kind(const op& o) {
         else if constexpr (std::is_same_v<T, op_reclaim>) return "reclaim";
         else if constexpr (std::is_same_v<T, op_clear_refs>) return "clear_refs";
         else if constexpr (std::is_same_v<T, op_report>) return "report";
+        else if constexpr (std::is_same_v<T, op_thp>) return "thp";
+        else if constexpr (std::is_same_v<T, op_shrink>) return "shrink";
         else return "check";
       },
       o.body);

@@ -27,6 +27,18 @@ TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
 }
 
+// Large folios are the kernel back end's only, for now: the model says so at the `thp`
+// line, before it runs anything, instead of answering with 4 KiB pages.
+TEST(CliMessages, TheModelRefusesAVersion2ScenarioSayingWhoRunsIt) {
+  auto path = temp_file("v2.rmap", "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\ncheck\n");
+  auto o = run({rmapkit_bin(), "run", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err, path +
+                       ":1: thp: large folios (scenario format version 2) are not modelled yet; `rmapkit kernel` runs "
+                       "this scenario\n");
+}
+
 TEST(CliMessages, DiffTakesADesign) {
   auto path = temp_file("design-diff.rmap", "spawn P\ncheck\n");
   auto o = run({rmapkit_bin(), "diff", "--design", "no-such-design", path});

@@ -144,6 +144,30 @@ TEST_F(KernelRun, SigkillDuringKsmIsUndoneByTheNextRunOfAnyKind) {
   }
 }
 
+// A version 2 run sets the THP knobs machine-wide: SIGKILL leaves them set, recorded, and
+// the next run of any kind gives them back.
+TEST_F(KernelRun, SigkillDuringALargeFolioRunIsUndoneByTheNextRunOfAnyKind) {
+  const char* big_thp = R"(thp anon=64k
+spawn P
+P: mmap A anon private pages=120000 huge
+P: write A
+P: fork C
+C: write A
+check
+)";
+  auto path = temp_file("thp.rmap", big_thp);
+  child killed({rmapkit_bin(), "kernel", "--trace", path});
+  // The knobs were set at line 1; the writes after line 3 take a good part of a second.
+  ASSERT_TRUE(killed.wait_for_err(":3: P: mmap", 60s)) << killed.err_so_far();
+  ::kill(killed.pid(), SIGKILL);
+  EXPECT_EQ(killed.wait().signal, SIGKILL);
+  wait_for_agents_to_go();
+  EXPECT_NE(read_machine_state().thp, _before.thp) << "SIGKILL left THP as the run had set it";
+  auto o = run({rmapkit_bin(), "kernel", temp_file("plain.rmap", plain)});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  expect_restored();
+}
+
 // The same for what reclaim sets up: the swap file (and swap device), the memory cgroup,
 // DAMON's paused schemes.
 TEST_F(KernelRun, SigkillDuringReclaimIsUndoneByTheNextRunOfAnyKind) {

@@ -1,5 +1,6 @@
-// The golden corpus on the live kernel: every scenario of tests/scenarios/, run twice,
-// prints its .expected byte for byte, and leaves the machine as it found it.
+// The golden corpora on the live kernel: every scenario of tests/scenarios/ (version 1) and
+// tests/scenarios/v2/ (large folios), run twice, prints its .expected byte for byte, and
+// leaves the machine as it found it.
 #include <dirent.h>
 
 #include <algorithm>
@@ -18,9 +19,9 @@ std::vector<std::string> corpus() { return corpus_names(RMAPKIT_SCENARIO_DIR); }
 
 class Corpus : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Corpus, KernelRunMatchesExpectedTwiceAndRestoresTheMachine) {
-  if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
-  std::string base = std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam();
+/// Runs @base.rmap on the kernel twice: both print @base.expected, and the machine is as
+/// it was before.
+void expect_kernel_prints_expected_twice(const std::string& base) {
   std::string expected = slurp(base + ".expected");
   ASSERT_FALSE(expected.empty()) << base << ".expected is missing: make it with scripts/make-expected.sh";
 
@@ -36,13 +37,38 @@ TEST_P(Corpus, KernelRunMatchesExpectedTwiceAndRestoresTheMachine) {
   EXPECT_EQ(after, before);
 }
 
+TEST_P(Corpus, KernelRunMatchesExpectedTwiceAndRestoresTheMachine) {
+  if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+  expect_kernel_prints_expected_twice(std::string(RMAPKIT_SCENARIO_DIR) + "/" + GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(Scenarios, Corpus, ::testing::ValuesIn(corpus()), [](const auto& tp) { return tp.param; });
+
+// Version 2 (large folios): each made from three identical kernel runs
+// (scripts/make-expected.sh). The THP knobs are part of the machine state a run restores.
+const std::string V2_DIR = std::string(RMAPKIT_SCENARIO_DIR) + "/v2";
+
+class CorpusV2 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CorpusV2, KernelRunMatchesExpectedTwiceAndRestoresTheThpKnobs) {
+  if (auto why = kernel_unavailable(); !why.empty()) GTEST_SKIP() << "the kernel back end cannot run here: " << why;
+  expect_kernel_prints_expected_twice(V2_DIR + "/" + GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, CorpusV2, ::testing::ValuesIn(corpus_names(V2_DIR)),
+                         [](const auto& tp) { return tp.param; });
 
 TEST(CorpusShape, HasAtLeastFortyScenariosEachWithExpected) {
   auto names = corpus();
   EXPECT_GE(names.size(), 40U);
   for (const auto& n : names)
     EXPECT_FALSE(slurp(std::string(RMAPKIT_SCENARIO_DIR) + "/" + n + ".expected").empty()) << n;
+}
+
+TEST(CorpusShape, TheVersion2CorpusHasAtLeastThirtyScenariosEachWithExpected) {
+  auto names = corpus_names(V2_DIR);
+  EXPECT_GE(names.size(), 30U);
+  for (const auto& n : names) EXPECT_FALSE(slurp(V2_DIR + "/" + n + ".expected").empty()) << n;
 }
 
 }  // namespace

@@ -19,14 +19,14 @@ struct overloaded : Ts... {
 template <class... Ts>
 overloaded(Ts...) -> overloaded<Ts...>;
 
-std::set<std::string> features_of_corpus() {
+std::set<std::string> features_of_corpus(const std::string& dir = RMAPKIT_SCENARIO_DIR) {
   std::set<std::string> seen;
-  DIR* d = ::opendir(RMAPKIT_SCENARIO_DIR);
+  DIR* d = ::opendir(dir.c_str());
   if (!d) return seen;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n.size() < 6 || n.substr(n.size() - 5) != ".rmap") continue;
-    auto sc = parse_file(std::string(RMAPKIT_SCENARIO_DIR) + "/" + n);
+    auto sc = parse_file(dir + "/" + n);
     EXPECT_TRUE(sc) << sc.error().str();
     if (!sc) continue;
     auto range = [&](const range_ref& r) {
@@ -43,6 +43,7 @@ std::set<std::string> features_of_corpus() {
                        if (m.offset) seen.insert("mmap offset=");
                        if (m.into) seen.insert(m.into->last ? "mmap R[i:j]" : "mmap R[i]");
                        if (m.noreserve) seen.insert("mmap noreserve");
+                       if (m.huge) seen.insert(std::string("mmap huge ") + kinds[static_cast<int>(m.kind)]);
                      },
                      [&](const st_read& s) {
                        seen.insert("read");
@@ -72,6 +73,13 @@ std::set<std::string> features_of_corpus() {
                        if (r.flags) seen.insert("report flags");
                      },
                      [&](const st_check& c) { seen.insert(c.label.empty() ? "check" : "check LABEL"); },
+                     [&](const st_thp& t) {
+                       seen.insert("thp");
+                       if (t.shmem_orders) seen.insert("thp shmem=");
+                       for (const auto& sz : THP_SIZES)
+                         if (t.anon_orders & (1U << sz.order)) seen.insert(std::string("thp anon=") + sz.name);
+                     },
+                     [&](const st_shrink&) { seen.insert("shrink"); },
                  },
                  st.body);
     }
@@ -143,6 +151,31 @@ TEST(CorpusCoverage, EveryStatementAndOptionOfTheSpecAppears) {
                         "range:R[i]",
                         "range:R[i:j]"})
     EXPECT_TRUE(seen.count(f)) << "no scenario in the corpus uses: " << f;
+}
+
+TEST(CorpusCoverage, TheVersion2CorpusUsesEveryLargeFolioStatementAndSize) {
+  auto seen = features_of_corpus(std::string(RMAPKIT_SCENARIO_DIR) + "/v2");
+  for (const char* f : {"thp",
+                        "thp shmem=",
+                        "thp anon=16k",
+                        "thp anon=32k",
+                        "thp anon=64k",
+                        "thp anon=2m",
+                        "mmap huge anon private",
+                        "mmap huge anon shared",
+                        "madvise collapse",
+                        "shrink",
+                        "fork",
+                        "mremap move",
+                        "mremap pages=",
+                        "mprotect r",
+                        "mlock",
+                        "madvise dontfork",
+                        "madvise mergeable",
+                        "madvise pageout",
+                        "reclaim",
+                        "ksm"})
+    EXPECT_TRUE(seen.count(f)) << "no version 2 scenario uses: " << f;
 }
 
 }  // namespace

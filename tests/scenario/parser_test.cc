@@ -68,6 +68,48 @@ check LABEL_1
     }
 }
 
+TEST(Parser, Version2StatementsParseAndMarkTheProgram) {
+  auto sc = parse(
+      "thp anon=16k,64k,2m shmem=2m\n"
+      "spawn P\n"
+      "P: mmap A anon private pages=1024 huge\n"
+      "P: mmap B anon shared pages=512 huge prot=r noreserve\n"
+      "P: mmap C anon private pages=4\n"
+      "P: write A[3]\n"
+      "P: madvise A collapse\n"
+      "shrink\n",
+      "t.rmap");
+  ASSERT_TRUE(sc) << sc.error().str();
+  auto prog = resolve(*sc);
+  ASSERT_TRUE(prog) << prog.error().str();
+  ASSERT_TRUE(prog->thp);
+  EXPECT_EQ(prog->thp->anon_orders, (1U << 2) | (1U << 4) | (1U << 9));
+  EXPECT_EQ(prog->thp->shmem_orders, 1U << 9);
+  EXPECT_EQ(thp_sizes_text(prog->thp->anon_orders), "16k,64k,2m");
+  EXPECT_EQ(thp_sizes_text(0), "none");
+  EXPECT_TRUE(prog->needs_machine_lock) << "the THP knobs are machine-wide";
+  EXPECT_TRUE(prog->needs_shrink);
+  EXPECT_TRUE(std::get<op_mmap>(prog->ops[2].body).huge);
+  EXPECT_TRUE(std::get<op_mmap>(prog->ops[3].body).huge);
+  EXPECT_TRUE(std::get<op_mmap>(prog->ops[3].body).noreserve);
+  EXPECT_FALSE(std::get<op_mmap>(prog->ops[4].body).huge);
+  EXPECT_EQ(std::get<op_madvise>(prog->ops[6].body).advice, advice::collapse);
+  EXPECT_TRUE(std::holds_alternative<op_shrink>(prog->ops[7].body));
+  EXPECT_EQ(statement_kind(prog->ops[0]), "thp");
+  EXPECT_EQ(statement_kind(prog->ops[7]), "shrink");
+  // A one-page write in a huge region may allocate a whole PMD's worth.
+  EXPECT_GE(prog->page_bound, 512U);
+}
+
+TEST(Parser, AScenarioWithoutThpIsVersion1) {
+  auto sc = parse("spawn P\nP: mmap A anon private pages=4\nP: write A\nshrink\n", "t.rmap");
+  ASSERT_TRUE(sc);
+  auto prog = resolve(*sc);
+  ASSERT_TRUE(prog) << prog.error().str();
+  EXPECT_FALSE(prog->thp);
+  EXPECT_EQ(prog->page_bound, 4U);
+}
+
 TEST(Parser, ClearRefsTakesTheKernelsTypesAndReportSmapsTurnsOnLaterChecks) {
   auto prog = load(
       "spawn P\ncheck before\nP: clear_refs\nP: clear_refs all\nP: clear_refs anon\n"
@@ -226,8 +268,24 @@ const bad_case bad_cases[] = {
      "t.rmap:4: process P has exited"},
     {"mmap_noreserve_twice", "spawn P\nP: mmap A anon private pages=4 noreserve prot=r noreserve\n",
      "t.rmap:2: mmap: 'noreserve' given twice"},
-    {"mmap_huge_not_yet", "spawn P\nP: mmap A anon private pages=4 huge\n",
-     "t.rmap:2: mmap: expected key=value, got 'huge'"},
+    // Version 2 (large folios): the errors docs/scenario-format.md names.
+    {"mmap_huge_without_thp", "spawn P\nP: mmap A anon private pages=4 huge\n",
+     "t.rmap:2: mmap: 'huge' needs a `thp` line before the first mmap (scenario format version 2)"},
+    {"mmap_huge_twice", "thp anon=64k\nspawn P\nP: mmap A anon private pages=4 huge huge\n",
+     "t.rmap:3: mmap: 'huge' given twice"},
+    {"thp_after_mmap", "spawn P\nP: mmap A anon private pages=4\nthp anon=64k\n",
+     "t.rmap:3: thp: must come before the first mmap"},
+    {"thp_twice", "thp anon=64k\nthp anon=2m\n", "t.rmap:2: thp: given twice (one `thp` line a scenario)"},
+    {"thp_unknown_size", "thp anon=64k,8k\n",
+     "t.rmap:1: thp: unknown size '8k' in anon= (sizes: 16k 32k 64k 128k 256k 512k 1m 2m, or none)"},
+    {"thp_empty_size", "thp anon=64k,\n",
+     "t.rmap:1: thp: unknown size '' in anon= (sizes: 16k 32k 64k 128k 256k 512k 1m 2m, or none)"},
+    {"thp_size_twice", "thp anon=2m shmem=64k,64k\n", "t.rmap:1: thp: size 64k given twice in shmem="},
+    {"thp_without_anon", "thp shmem=64k\n", "t.rmap:1: thp: missing option anon= (sizes such as 64k,2m, or none)"},
+    {"thp_unknown_option", "thp anon=64k file=2m\n", "t.rmap:1: thp: unknown option 'file'"},
+    {"collapse_without_thp", "spawn P\nP: mmap A anon private pages=4\nP: madvise A collapse\n",
+     "t.rmap:3: madvise collapse: needs a `thp` line (scenario format version 2)"},
+    {"shrink_with_argument", "shrink now\n", "t.rmap:1: shrink: unexpected 'now'"},
     {"free_file", "file F pages=2\nspawn P\nP: mmap A file F private pages=2\nP: madvise A free\n",
      "t.rmap:4: madvise free: region A is not private anonymous memory: the kernel refuses it (EINVAL)"},
     {"free_locked", "spawn P\nP: mmap A anon private pages=2\nP: mlock A[1]\nP: madvise A free\n",

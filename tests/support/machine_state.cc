@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -77,6 +78,23 @@ std::vector<std::string> tracefs_mounts() {
   return out;
 }
 
+std::map<std::string, std::string> read_thp_knobs() {
+  namespace fs = std::filesystem;
+  const fs::path dir = "/sys/kernel/mm/transparent_hugepage";
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto rel = it->path().lexically_relative(dir).string();
+    // Counters move by themselves: khugepaged's scans and the per-size statistics.
+    if (rel.find("stats") != std::string::npos || rel == "khugepaged/full_scans" ||
+        rel == "khugepaged/pages_collapsed" || rel == "hpage_pmd_size")
+      continue;
+    if (it->is_regular_file(ec)) out[rel] = trim(slurp(it->path().string()));
+  }
+  return out;
+}
+
 }  // namespace
 
 machine_state read_machine_state() {
@@ -110,6 +128,7 @@ machine_state read_machine_state() {
     if (trim(slurp("/proc/" + pid + "/comm")) == "rmapkit-agent") s.agents.push_back(pid);
   }
   s.damon = read_damon();
+  s.thp = read_thp_knobs();
   return s;
 }
 
@@ -128,6 +147,8 @@ std::ostream& operator<<(std::ostream& os, const machine_state& s) {
   for (const auto& [k, v] : s.tracing) os << ' ' << k << '=' << v;
   os << "; damon:";
   for (const auto& [k, v] : s.damon) os << ' ' << k << '=' << v;
+  os << "; thp:";
+  for (const auto& [k, v] : s.thp) os << ' ' << k << '=' << v;
   return os;
 }
 

@@ -22,6 +22,9 @@ struct machine_state {
   /// DAMON's kdamonds (state, pid: a restart would change it) and their schemes' actions,
   /// by path under /sys/kernel/mm/damon/admin.
   std::map<std::string, std::string> damon;
+  /// Every THP, shmem-THP and khugepaged knob under /sys/kernel/mm/transparent_hugepage
+  /// (counters and statistics left out), by path relative to it.
+  std::map<std::string, std::string> thp;
 
   bool operator==(const machine_state&) const = default;
 };

@@ -1,4 +1,4 @@
-// The parsed form of a `.rmap` scenario (docs/scenario-format.md, version 1): one
+// The parsed form of a `.rmap` scenario (docs/scenario-format.md, versions 1 and 2): one
 // statement per line, names not yet resolved. See program.h for the resolved form
 // that back ends execute.
 #pragma once
@@ -37,6 +37,7 @@ enum class advice {
   cold,        ///< MADV_COLD: pages only this process maps are deactivated
   willneed,    ///< MADV_WILLNEED: swapped pages of the range read into the swap cache
   remove,      ///< MADV_REMOVE: a hole punched in the file behind a shared mapping
+  collapse,    ///< MADV_COLLAPSE: the range's aligned 2 MiB blocks copied into PMD-mapped folios (version 2)
 };
 
 enum class map_kind { anon_private, anon_shared, file_private, file_shared };
@@ -68,6 +69,7 @@ struct st_mmap {
   std::uint64_t offset = 0;
   enum prot prot = prot::rw;
   bool noreserve = false;  ///< the flag word `noreserve`: MAP_NORESERVE
+  bool huge = false;       ///< the flag word `huge` (version 2): MADV_HUGEPAGE on the new, empty mapping
 };
 struct st_read { std::string proc; range_ref range; };
 struct st_write { std::string proc; range_ref range; std::optional<std::uint8_t> value; };
@@ -84,6 +86,10 @@ struct st_ksm {
   bool prune = false;  ///< `ksm prune`: every stable tree search is a prune pass
 };
 struct st_reclaim {};
+/// `thp anon=SIZES [shmem=SIZES]` (version 2): the large folio sizes of the run, as orders.
+struct st_thp { std::uint16_t anon_orders = 0, shmem_orders = 0; };
+/// `shrink` (version 2): the deferred-split queue of the scenario's processes is run.
+struct st_shrink {};
 struct st_clear_refs { std::string proc; clear_refs_type type = clear_refs_type::all; };
 /// `report smaps|flags ...`: every later `check` also prints each VMA's smaps figures
 /// (smaps), each frame's LRU and dirty state (flags).
@@ -93,7 +99,7 @@ struct st_check { std::string label; };
 
 using statement_body = std::variant<st_spawn, st_file, st_mmap, st_read, st_write, st_fork, st_exit, st_munmap,
                                     st_mprotect, st_mremap_resize, st_mremap_move, st_madvise, st_mlock, st_munlock,
-                                    st_ksm, st_reclaim, st_clear_refs, st_report, st_check>;
+                                    st_ksm, st_reclaim, st_clear_refs, st_report, st_check, st_thp, st_shrink>;
 
 struct statement {
   int line = 0;
@@ -110,5 +116,18 @@ struct scenario {
 [[nodiscard]] const char* to_string(prot p);
 [[nodiscard]] const char* to_string(advice a);
 [[nodiscard]] const char* to_string(clear_refs_type t);
+
+/// The large folio sizes `thp` names, smallest first, with their orders: 16k is order 2,
+/// 2m (a PMD) order 9. Anonymous order 1 does not exist; shmem's 8 kB is not in the format.
+struct thp_size {
+  const char* name;
+  unsigned order;
+};
+inline constexpr thp_size THP_SIZES[] = {{"16k", 2},  {"32k", 3},  {"64k", 4}, {"128k", 5},
+                                         {"256k", 6}, {"512k", 7}, {"1m", 8},  {"2m", 9}};
+/// The PMD order on x86-64: a 2 MiB folio mapped by one PMD entry.
+inline constexpr unsigned PMD_ORDER = 9;
+/// "64k,2m" for a set of orders (bit o = order o), "none" for the empty set.
+[[nodiscard]] std::string thp_sizes_text(std::uint16_t orders);
 
 }  // namespace rmapkit::scenario

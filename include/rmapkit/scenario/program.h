@@ -80,6 +80,7 @@ struct op_mmap {
   /// otherwise a new region in a fresh slot (MAP_FIXED_NOREPLACE).
   bool fixed = false;
   bool noreserve = false;  ///< MAP_NORESERVE
+  bool huge = false;       ///< MADV_HUGEPAGE on the new mapping (else MADV_NOHUGEPAGE)
   [[nodiscard]] vaddr_t start() const { return page_addr(base, index); }
 };
 struct op_read { proc_id proc; page_span span; };
@@ -97,6 +98,10 @@ struct op_ksm {
   bool prune = false;  ///< every stable tree search is a prune pass (stable_node_chains_prune_millisecs=0)
 };
 struct op_reclaim {};
+/// The run's large folio sizes (bit o = order o); the first statement of a version 2 scenario
+/// that maps anything comes after it, so back ends may also read them from program::thp.
+struct op_thp { std::uint16_t anon_orders = 0, shmem_orders = 0; };
+struct op_shrink {};
 struct op_clear_refs { proc_id proc; clear_refs_type type; };
 struct op_report { bool smaps; bool flags; };
 // clang-format on
@@ -121,7 +126,7 @@ struct op_check {
 
 using op_body = std::variant<op_spawn, op_file, op_mmap, op_read, op_write, op_fork, op_exit, op_munmap, op_mprotect,
                              op_mremap_resize, op_mremap_move, op_madvise, op_mlock, op_munlock, op_ksm, op_reclaim,
-                             op_clear_refs, op_report, op_check>;
+                             op_clear_refs, op_report, op_check, op_thp, op_shrink>;
 
 struct op {
   int line = 0;
@@ -144,6 +149,10 @@ struct program {
   bool needs_reclaim = false;
   /// Uses ksm.
   bool needs_ksm = false;
+  /// Uses shrink: needs a memory cgroup around its processes, whose shrinkers it runs.
+  bool needs_shrink = false;
+  /// A version 2 scenario (a `thp` line): its large folio sizes. Absent: no large folios.
+  std::optional<op_thp> thp;
   /// Slots used: the slot area is [slot_start(0), slot_start(slot_count)).
   std::uint64_t slot_count = 0;
   /// An upper bound on the frames the scenario can allocate (pages touched, file pages).

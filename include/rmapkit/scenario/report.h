@@ -65,14 +65,23 @@ struct report_vma {
   std::optional<smaps_values> smaps;  ///< when the check asks for them
 };
 
+/// The large folio a page belongs to (version 2): printed `folio=F order=O sub=I`.
+struct report_folio {
+  std::uint64_t id = 0;   ///< raw identity (the head's pfn); renumbered by first appearance when printed
+  unsigned order = 0;     ///< 1 or more: order-0 folios print nothing
+  std::uint64_t sub = 0;  ///< the page's index inside the folio
+};
+
 struct report_page {
   enum class state : std::uint8_t { frame, zero, swap };
   std::uint64_t index = 0;  ///< page index in the region
   enum state state = state::frame;
-  std::uint64_t id = 0;              ///< raw frame (pfn) or swap entry identity; renumbered when printed
-  std::uint64_t count = 0;           ///< map count, frames only
-  std::uint8_t flags = 0;            ///< page_flag set, frames only
-  std::optional<std::uint8_t> life;  ///< page_life set, frames only, when the check asks for it
+  std::uint64_t id = 0;               ///< raw frame (pfn) or swap entry identity; renumbered when printed
+  std::uint64_t count = 0;            ///< map count, frames only
+  std::uint8_t flags = 0;             ///< page_flag set, frames only
+  std::optional<std::uint8_t> life;   ///< page_life set, frames only, when the check asks for it
+  bool pmd = false;                   ///< mapped by a PMD in this process (frames and the huge zero folio)
+  std::optional<report_folio> folio;  ///< frames of a folio of order 1 or more only
 };
 
 struct report_region {
