@@ -172,18 +172,11 @@ std::vector<std::string> write_back(const std::string& dir, const std::map<std::
 }
 
 std::map<std::string, std::string> read_ksm_record(const std::string& path) {
-  std::map<std::string, std::string> out;
-  if (!own_regular_file(path)) return out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string knob = line.substr(0, eq), value = line.substr(eq + 1);
-    const bool number = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
-    if (known_knob(knob) && number) out[knob] = value;  // nothing else is ever written back
-  }
-  return out;
+  // Nothing but the knobs a run sets, to numbers, is ever written back.
+  const auto lines = read_record_lines(path, [](const std::string& knob, const std::string& value) {
+    return known_knob(knob) && !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+  });
+  return {lines.begin(), lines.end()};
 }
 
 }  // namespace

@@ -207,6 +207,21 @@ int write_value(const std::string& path, const std::string& value) {
   return n == static_cast<ssize_t>(value.size()) ? 0 : EIO;
 }
 
+std::vector<std::pair<std::string, std::string>> read_record_lines(
+    const std::string& path, const std::function<bool(const std::string& knob, const std::string& value)>& accept) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!own_regular_file(path)) return out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto knob = line.substr(0, eq), value = line.substr(eq + 1);
+    if (accept(knob, value)) out.emplace_back(std::move(knob), std::move(value));
+  }
+  return out;
+}
+
 void write_record_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".new";
   ::unlink(tmp.c_str());

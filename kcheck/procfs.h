@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -104,6 +105,10 @@ int write_value(const std::string& path, const std::string& value);
 /// follow) and renames it to @path: a record is whole or absent, never half written.
 /// Throws system_error when it cannot.
 void write_record_file(const std::string& path, const std::string& text);
+/// The KNOB=VALUE lines of a record written by write_record_file(), in file order, only
+/// those @accept takes; nothing when @path is not a regular file of our own.
+std::vector<std::pair<std::string, std::string>> read_record_lines(
+    const std::string& path, const std::function<bool(const std::string& knob, const std::string& value)>& accept);
 /// Whether @path is a regular file owned by us: cleanup runs as root and must not act on
 /// a record someone else planted.
 bool own_regular_file(const std::string& path);

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -57,17 +56,9 @@ bool recordable_value(const std::string& v) {
 }
 
 std::vector<std::pair<std::string, std::string>> read_record(const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> out;
-  if (!own_regular_file(path)) return out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    auto k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (recordable_knob(k) && recordable_value(v)) out.emplace_back(k, v);
-  }
-  return out;
+  return read_record_lines(path, [](const std::string& knob, const std::string& value) {
+    return recordable_knob(knob) && recordable_value(value);
+  });
 }
 
 /// Writes @saved back under @dir in reverse order of setting; the knobs it could not write.

@@ -29,6 +29,10 @@ struct region_info {
   /// A statement changed the flags of part of it: it may be several VMAs, which the
   /// kernel need not merge again (a forked copy never is), so mremap may refuse it.
   bool split = false;
+  /// Version 2: made `huge`, private anonymous and rw, and not reshaped since (mprotect,
+  /// munmap, advice, mlock): `madvise collapse` of all of it, right after a write of all
+  /// of it, is what the kernel accepts.
+  bool collapsible = false;
 };
 
 /// A range of a region as written, and whether it covers the whole region.
@@ -70,11 +74,12 @@ class generator {
 
   std::string run() {
     _text = fmt::format(
-        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}{}\n",
+        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}{}{}\n",
         _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements, _o.max_processes,
         _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
         _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "",
-        _o.smaps ? " --smaps" : "", _o.neighbours ? " --neighbours" : "");
+        _o.smaps ? " --smaps" : "", _o.neighbours ? " --neighbours" : "", _o.thp ? " --thp" : "");
+    if (_o.thp) accept(thp_line(), [] {});
     if (_o.smaps) accept("report smaps", [] {});
     accept("spawn P0", [&] { _procs["P0"] = {}; });
     for (int f = 0; f < 2; ++f) {
@@ -113,6 +118,20 @@ class generator {
     return true;
   }
 
+  /// `thp anon=... shmem=...`: each size in a third of the scenarios, 64k and 2m in half.
+  std::string thp_line() {
+    auto sizes = [&](unsigned common) {
+      std::string out;
+      for (const auto& sz : THP_SIZES) {
+        const bool favoured = sz.order == 4 || sz.order == PMD_ORDER;
+        if (chance(favoured ? common : common / 2)) out += (out.empty() ? "" : ",") + std::string(sz.name);
+      }
+      return out.empty() ? std::string("none") : out;
+    };
+    auto anon = sizes(60);
+    return fmt::format("thp anon={} shmem={}", anon, sizes(30));
+  }
+
   range_text range(const std::string& region, std::uint64_t pages) {
     auto r = pick(0, 9);
     if (r < 3) return {region, true};
@@ -122,9 +141,11 @@ class generator {
     return {fmt::format("{}[{}:{}]", region, first, last), first == 0 && last == pages};
   }
 
-  /// Marks region @rname of @p split unless @rg covers all of it.
+  /// Marks region @rname of @p split unless @rg covers all of it; either way it has been
+  /// reshaped, and collapse may no longer be accepted.
   void note_split(const std::string& p, const std::string& rname, const range_text& rg) {
     if (!rg.whole) _procs[p][rname].split = true;
+    _procs[p][rname].collapsible = false;
   }
 
   void propose() {
@@ -145,9 +166,10 @@ class generator {
     std::span<const kind> kinds = _o.ksm_heavy ? std::span<const kind>(ksm_heavy) : std::span<const kind>(usual);
     // With smaps, the same mix and clear_refs after it: every other kind keeps its share.
     std::vector<kind> with_clear_refs;
-    if (_o.smaps && !_o.weights) {
+    if ((_o.smaps || _o.thp) && !_o.weights) {
       with_clear_refs.assign(kinds.begin(), kinds.end());
-      with_clear_refs.push_back({3, &generator::clear_refs});
+      if (_o.smaps) with_clear_refs.push_back({3, &generator::clear_refs});
+      if (_o.thp) with_clear_refs.push_back({4, &generator::shrink});
       kinds = with_clear_refs;
     }
     if (_o.weights) kinds = _profile_kinds;
@@ -158,7 +180,8 @@ class generator {
     for (const auto& k : kinds) {
       if (r < k.weight) {
         if (regions.empty() && k.fn != &generator::fork && k.fn != &generator::spawn && k.fn != &generator::check &&
-            k.fn != &generator::exit && k.fn != &generator::machine_wide && k.fn != &generator::clear_refs) {
+            k.fn != &generator::exit && k.fn != &generator::machine_wide && k.fn != &generator::clear_refs &&
+            k.fn != &generator::shrink) {
           mmap(p);
           return;
         }
@@ -212,12 +235,20 @@ class generator {
     // Hundreds of pages: with a fork or two, more sharers of one content than
     // max_page_sharing (256), so that stable-node chains form.
     if (_o.ksm_heavy && chance(50)) pages = pick(100, 320);
+    // Version 2: PMD-sized regions now and then, and most of them `huge`.
+    bool huge = false;
+    if (_o.thp) {
+      if (chance(35)) pages = chance(50) ? 512 * pick(1, 2) : pick(513, 1100);
+      huge = chance(75);
+    }
     auto prot = mmap_prot() + mmap_noreserve();
+    const bool rw = prot.empty();
+    if (huge) prot += " huge";
     // KSM-heavy: mostly private anonymous memory, the only kind KSM merges.
     auto k = _o.mmap_kinds ? mmap_kind(*_o.mmap_kinds) : _o.ksm_heavy ? (chance(85) ? 0 : pick(5, 9)) : pick(0, 9);
     if (k < 5) {
       bool made = accept(fmt::format("{}: mmap {} anon private pages={}{}", p, name, pages, prot), [&] {
-        _procs[p][name] = {pages, true, false};
+        _procs[p][name] = {pages, true, false, false, huge && rw};
         ++_slots;
       });
       // Made mergeable and filled with one value at once, most of the time: a content
@@ -269,6 +300,7 @@ class generator {
     accept(fmt::format("{}: mmap {} {}{}", p, rg, what, prot), [&] {
       reg.pages = std::max(reg.pages, last);
       reg.split = true;
+      reg.collapsible = false;
     });
   }
 
@@ -300,7 +332,10 @@ class generator {
   void munmap(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
     auto rg = range(rname, _procs[p][rname].pages);
-    accept(fmt::format("{}: munmap {}", p, rg.text), [&] { note_split(p, rname, rg); });
+    accept(fmt::format("{}: munmap {}", p, rg.text), [&] {
+      note_split(p, rname, rg);
+      if (rg.whole) _procs[p][rname].collapsible = false;  // nothing left to collapse
+    });
   }
 
   void mprotect(const std::string& p) {
@@ -324,6 +359,15 @@ class generator {
 
   void madvise(const std::string& p) {
     const auto& rname = any_key(_procs[p]);
+    const auto& reg = _procs[p][rname];
+    // Version 2: collapse of a whole region that can take it, a third of the time. The
+    // kernel refuses (EINVAL) a 2 MiB block with no page mapped in it, so the process
+    // writes the whole region first.
+    if (_o.thp && reg.collapsible && reg.pages >= 512 && chance(35)) {
+      if (accept(fmt::format("{}: write {}", p, rname), [] {}))
+        accept(fmt::format("{}: madvise {} collapse", p, rname), [] {});
+      return;
+    }
     std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
     if (_o.pageout) advice.push_back("pageout");
     // Flags that only split and merge VMAs or decide recency, and the page advice FREE and COLD.
@@ -343,6 +387,7 @@ class generator {
     accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
       if (flag) note_split(p, rname, rg);
     });
+    if (!flag) _procs[p][rname].collapsible = false;  // pages gone or swapped: keep collapse simple
   }
 
   void mlock(const std::string& p) {
@@ -356,6 +401,10 @@ class generator {
   void check(const std::string&) {
     _text += fmt::format("check c{}\n", _checks++);
     ++_count;
+  }
+
+  void shrink(const std::string&) {
+    accept("shrink", [] {});
   }
 
   void clear_refs(const std::string& p) {

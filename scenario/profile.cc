@@ -119,6 +119,8 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
     read_bool(value, key, o.smaps);
   } else if (key == "neighbours") {
     read_bool(value, key, o.neighbours);
+  } else if (key == "thp") {
+    read_bool(value, key, o.thp);
   } else if (key == "weights") {
     o.weights = read_weights<statement_weights>(value, key, STATEMENT_FIELDS);
   } else if (key == "mmap") {
@@ -126,7 +128,7 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
   } else {
     fail(key,
          "not a profile key (they are: name, description, statements, processes, pages, pageout, ksm, "
-         "ksm_heavy, reclaim, smaps, neighbours, weights, mmap)");
+         "ksm_heavy, reclaim, smaps, neighbours, thp, weights, mmap)");
   }
 }
 

@@ -58,6 +58,18 @@ TEST(FuzzCli, TheKernelModeWithoutRootSaysWhyAndRunsNothing) {
   EXPECT_NE(o.err.find("--model-only needs no kernel"), std::string::npos) << o.err;
 }
 
+// A version 2 profile would make every scenario the model's refusal of its `thp` line:
+// the campaign refuses at once, saying what writes such scenarios instead.
+TEST(FuzzCli, AThpProfileIsRefusedUntilTheModelHasLargeFolios) {
+  auto profile = temp_file("thp-profile.json", R"({"name": "thp", "thp": true})");
+  const auto out = fresh_dir("thp");
+  auto o = run({rmapkit_bin(), "fuzz", "--model-only", "--count", "2", "--profile", profile, "--out", out});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("profile thp: thp (scenario format version 2) cannot be compared yet"), std::string::npos)
+      << o.err;
+  EXPECT_FALSE(fs::exists(out)) << "nothing was run, so nothing is written";
+}
+
 TEST(FuzzCli, AModelOnlyCampaignPrintsItsSummaryAndItsReport) {
   const auto out = fresh_dir("model-only");
   auto o = run({rmapkit_bin(), "fuzz", "--model-only", "--seeds", "10..13", "--profile", "fork-trees,files", "--shard",

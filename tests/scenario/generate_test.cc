@@ -3,6 +3,7 @@
 // option; and `gen random` grows linearly with its statements.
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -106,6 +107,35 @@ TEST(GenRandom, NeighboursMapsIntoRegionsWithExecutableProtections) {
   }
   EXPECT_GE(into, 45) << "of 60 --neighbours scenarios, those with a mapping into a region";
   EXPECT_GE(exec, 20) << "of 60 --neighbours scenarios, those with an executable protection";
+}
+
+// --thp writes version 2 scenarios: a `thp` line first, every one resolving (the kernel
+// back end runs them; the model refuses a `thp` line until it has large folios), and
+// between them they use every version 2 form: huge regions of every kind, PMD-sized
+// regions, collapse and shrink. The text of a seed without --thp is not changed by the
+// option's existence (the draws for it happen only under it).
+TEST(GenRandom, ThpWritesResolvingVersion2ScenariosUsingEveryForm) {
+  int huge_private = 0, huge_shared = 0, pmd_sized = 0, collapse = 0, shrink = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    const auto text = generate_random({.seed = seed, .thp = true});
+    auto sc = parse(text, "seed.rmap");
+    ASSERT_TRUE(sc) << sc.error().str();
+    auto prog = resolve(*sc);
+    ASSERT_TRUE(prog) << first_line(text) << ": " << prog.error().str();
+    ASSERT_TRUE(prog->thp) << first_line(text);
+    EXPECT_TRUE(std::holds_alternative<st_thp>(sc->statements.front().body)) << first_line(text);
+    huge_private += text.find("anon private pages=") != std::string::npos && text.find(" huge\n") != std::string::npos;
+    huge_shared += text.find("anon shared pages=") != std::string::npos && text.find(" huge\n") != std::string::npos;
+    pmd_sized += text.find("pages=512") != std::string::npos || text.find("pages=1024") != std::string::npos;
+    collapse += text.find(" collapse\n") != std::string::npos;
+    shrink += text.find("\nshrink\n") != std::string::npos;
+  }
+  EXPECT_GE(huge_private, 150);
+  EXPECT_GE(huge_shared, 50);
+  EXPECT_GE(pmd_sized, 100);
+  EXPECT_GE(collapse, 10);
+  EXPECT_GE(shrink, 150);
+  EXPECT_EQ(generate_random({.seed = 7}).find("thp"), std::string::npos);
 }
 
 TEST(GenRandom, EndsWithACheck) {

@@ -374,6 +374,7 @@ sc::random_options with_options_given(sc::random_options base, const sc::random_
   if (sub.count("--reclaim")) base.reclaim = true;
   if (sub.count("--smaps")) base.smaps = true;
   if (sub.count("--neighbours")) base.neighbours = true;
+  if (sub.count("--thp")) base.thp = true;
   return base;
 }
 
@@ -401,6 +402,9 @@ command add_gen_random(CLI::App& gen) {
   sub->add_flag("--neighbours", o->neighbours,
                 "half the mmaps map into an existing region (mmap R[i:j]: next to its VMAs, over them, past its "
                 "end), and protections include rx and rwx");
+  sub->add_flag("--thp", o->thp,
+                "scenario format version 2: a thp line with random sizes, most regions huge and some of PMD size, "
+                "madvise collapse and shrink (runs on the kernel back end only, for now)");
   auto profile = std::make_shared<std::string>();
   sub->add_option("--profile", *profile,
                   "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "

@@ -40,6 +40,11 @@ struct random_options {
   /// Half the mmaps map into an existing region (`mmap R[i:j]`: next to its VMAs, over
   /// them, beyond its end), and protections include rx and rwx: VMAs that join and split.
   bool neighbours = false;
+  /// Scenario format version 2: a `thp` line with random sizes first; most new regions
+  /// `huge`, some of PMD size or more (512 to 1,100 pages, whatever --pages says); `madvise
+  /// collapse` (only where the kernel accepts it: a whole private anonymous `huge` region of
+  /// 512 pages or more that nothing has reshaped) and `shrink` among the statements.
+  bool thp = false;
   /// The profile these options came from, named in the scenario's first line; empty for
   /// none (the line then names gen random's options alone).
   std::string profile{};
@@ -50,7 +55,8 @@ struct random_options {
 };
 
 /// A valid scenario as text, ending with a `check`; the same options give the same text.
-/// It resolves, and it runs to its end on both back ends: it steers clear of what only the
+/// It resolves, and it runs to its end on both back ends (with thp: on the kernel, until
+/// the model has large folios): it steers clear of what only the
 /// running memory manager refuses (it resizes only regions no statement has split, and
 /// reclaims only before the first ksm). Time and memory grow linearly with @opts.statements.
 [[nodiscard]] std::string generate_random(const random_options& opts);
