@@ -44,7 +44,7 @@ std::vector<std::string> kinds_in_order(const sc::program& prog) {
 /// The model's runs; false (with the result's exit status and errors) on the first error.
 /// Statements @opts makes bench() run in all: each run of each back end.
 std::size_t statements_in_all(const sc::program& prog, const bench_options& opts) {
-  return prog.ops.size() * opts.repeat * (opts.vs_kernel ? 2 : 1);
+  return prog.ops.size() * opts.repeat * (opts.vs_kernel && !opts.kernel_only ? 2 : 1);
 }
 
 /// run_options::before_statement for run @run (counted over both back ends).
@@ -82,7 +82,7 @@ bool bench_kernel(const sc::program& prog, const bench_options& opts, bench_resu
   kopts.on_lock_wait = opts.on_lock_wait;
   for (unsigned r = 0; r < opts.repeat; ++r) {
     begin_run(samples);
-    kopts.before_statement = progress_of(prog, opts, opts.repeat + r);
+    kopts.before_statement = progress_of(prog, opts, (opts.kernel_only ? 0 : opts.repeat) + r);
     kopts.on_statement = [&](const sc::op& o, const kcheck::statement_timing& t) {
       add(samples, o, t.agent.value_or(t.wall), r == 0);
     };
@@ -107,7 +107,7 @@ summary summarize(std::span<const ns> samples) {
 bench_result bench(const sc::program& prog, const bench_options& opts) {
   if (opts.repeat == 0) throw std::invalid_argument("lab::bench: repeat must be at least 1");
   bench_result res;
-  if (opts.vs_kernel) {
+  if (opts.vs_kernel || opts.kernel_only) {
     if (auto why = kcheck::missing_privileges()) {
       res.exit_code = sc::EXIT_SCENARIO_ERROR;
       res.kernel_unavailable = *why;
@@ -115,6 +115,10 @@ bench_result bench(const sc::program& prog, const bench_options& opts) {
     }
   }
   res.kinds = kinds_in_order(prog);
+  if (opts.kernel_only) {
+    (void)bench_kernel(prog, opts, res);
+    return res;
+  }
   if (!bench_model(prog, opts, res)) return res;
   if (opts.vs_kernel) (void)bench_kernel(prog, opts, res);
   return res;

@@ -92,21 +92,27 @@ nlohmann::json bench_document(const sc::program& prog, const bench_options& opts
   j["repeat"] = opts.repeat;
   j["design"] = opts.design;
   j["vs_kernel"] = opts.vs_kernel;
+  if (opts.kernel_only) j["kernel_only"] = true;
   j["kinds"] = nlohmann::json::array();
   for (const auto& k : res.kinds) {
-    auto m = res.model.kinds.find(k);
-    if (m == res.model.kinds.end()) continue;  // not reached: the run failed before it
-    nlohmann::json row{{"kind", k}, {"count", m->second.count}, {"model", samples_json(m->second.runs)}};
+    // A kind appears once a back end ran it: the model, or with kernel_only the kernel.
+    const auto& first = opts.kernel_only && res.kernel ? *res.kernel : res.model;
+    auto m = first.kinds.find(k);
+    if (m == first.kinds.end()) continue;  // not reached: the run failed before it
+    nlohmann::json row{{"kind", k}, {"count", m->second.count}};
+    if (!opts.kernel_only) row["model"] = samples_json(m->second.runs);
     if (res.kernel)
       if (auto kk = res.kernel->kinds.find(k); kk != res.kernel->kinds.end())
         row["kernel"] = samples_json(kk->second.runs);
     j["kinds"].push_back(std::move(row));
   }
-  j["total"] = {{"count", prog.ops.size()}, {"model", samples_json(res.model.total)}};
+  j["total"] = {{"count", prog.ops.size()}};
+  if (!opts.kernel_only) j["total"]["model"] = samples_json(res.model.total);
   if (res.kernel) j["total"]["kernel"] = samples_json(res.kernel->total);
   std::string errors = res.errors;
   if (res.kernel_unavailable)
-    errors = "rmapkit bench: --vs-kernel runs the scenario on the live kernel: " + *res.kernel_unavailable + '\n';
+    errors = fmt::format("rmapkit bench: {} runs the scenario on the live kernel: {}\n",
+                         opts.kernel_only ? "--kernel-only" : "--vs-kernel", *res.kernel_unavailable);
   j["errors"] = sc::to_json(sc::parse_diags(errors, prog.file));
   return j;
 }

@@ -95,6 +95,17 @@ TEST(CliBench, RepeatMustBePositive) {
   EXPECT_EQ(run({rmapkit_bin(), "bench", "--design", "no-such-design", path}).exit_code, 2);
 }
 
+TEST(CliBench, KernelOnlyRefusesWithoutRootAndExcludesVsKernel) {
+  auto path = temp_file("root-bench.rmap", "spawn P\ncheck\n");
+  auto o = run({rmapkit_bin(), "bench", "--kernel-only", path}, drop_root);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err.rfind("rmapkit bench: --kernel-only runs the scenario on the live kernel: not root", 0), 0U) << o.err;
+  EXPECT_EQ(o.out, "");
+  auto both = run({rmapkit_bin(), "bench", "--kernel-only", "--vs-kernel", path});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("--vs-kernel excludes --kernel-only"), std::string::npos) << both.err;
+}
+
 TEST(CliBench, VsKernelRefusesWithoutRootBeforeRunningAnything) {
   auto path = temp_file("root-bench.rmap", "spawn P\ncheck\n");
   auto o = run({rmapkit_bin(), "bench", "--vs-kernel", path}, drop_root);

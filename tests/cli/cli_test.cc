@@ -68,7 +68,7 @@ TEST(Cli, LintSummarisesAGoodScenario) {
   auto path = temp_file("ok.rmap", "file F pages=2\nspawn P\nP: mmap A file F shared pages=2\nksm\n");
   auto o = run({rmapkit_bin(), "lint", path});
   EXPECT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_EQ(o.out, path + ": 4 statements, 1 processes, 1 files, machine-wide (KSM/swap)\n");
+  EXPECT_EQ(o.out, path + ": 4 statements, 1 processes, 1 files, machine-wide (KSM, swap, THP)\n");
 }
 
 TEST(Cli, AgentRefusesToRunByHand) {

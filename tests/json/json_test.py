@@ -151,7 +151,7 @@ def check_lint(tool, path, docs):
     expect_eq(render_errors(doc["errors"]), err, f"lint {path}: errors against the text")
     if code == 0:
         want = (f"{path}: {doc['statements']} statements, {doc['processes']} processes, {doc['files']} files"
-                + (", machine-wide (KSM/swap)" if doc["machine_wide"] else "") + "\n")
+                + (", machine-wide (KSM, swap, THP)" if doc["machine_wide"] else "") + "\n")
         expect_eq(want, out, f"lint {path}: counts against the text")
 
 

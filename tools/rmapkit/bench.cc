@@ -1,7 +1,8 @@
 // rmapkit bench: the design lab's timing (lab/bench.cc) as a table. For each statement
 // kind it shows how many statements of that kind one run has, and the median and the
 // spread (min..max) over the runs of their summed time; with --vs-kernel the same for the
-// kernel and the ratio kernel/model of the medians (how many times faster the model is).
+// kernel and the ratio kernel/model of the medians (how many times faster the model is);
+// with --kernel-only the kernel's alone.
 #include "bench.h"
 
 #include <chrono>
@@ -32,8 +33,27 @@ std::string human(ns t) {
 
 std::string spread(const lab::summary& s) { return human(s.min) + ".." + human(s.max); }
 
+/// --kernel-only: the kernel's columns alone.
+void print_kernel_table(const sc::program& prog, const lab::bench_options& opts, const lab::bench_result& res,
+                        std::ostream& out) {
+  out << fmt::format("rmapkit bench {}: {} statements, {} run{} on the kernel only\n", prog.file, prog.ops.size(),
+                     opts.repeat, opts.repeat == 1 ? "" : "s");
+  out << fmt::format("{:<12} {:>6}  {:>9} {:>19}\n", "kind", "count", "kernel", "kernel min..max");
+  auto row = [&](const std::string& name, std::size_t count, const std::vector<ns>& k) {
+    auto ks = lab::summarize(k);
+    out << fmt::format("{:<12} {:>6}  {:>9} {:>19}\n", name, count, human(ks.median), spread(ks));
+  };
+  for (const auto& k : res.kinds)
+    if (auto it = res.kernel->kinds.find(k); it != res.kernel->kinds.end()) row(k, it->second.count, it->second.runs);
+  row("total", prog.ops.size(), res.kernel->total);
+}
+
 void print_table(const sc::program& prog, const lab::bench_options& opts, const lab::bench_result& res,
                  std::ostream& out) {
+  if (opts.kernel_only) {
+    print_kernel_table(prog, opts, res, out);
+    return;
+  }
   out << fmt::format("rmapkit bench {}: {} statements, {} run{} on the model ({}){}\n", prog.file, prog.ops.size(),
                      opts.repeat, opts.repeat == 1 ? "" : "s", opts.design, res.kernel ? " and on the kernel" : "");
   out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", "kind", "count", "model", "model min..max");
@@ -74,7 +94,8 @@ int cmd_bench(const sc::program& prog, const lab::bench_options& opts, bool json
     return res.exit_code;
   }
   if (res.kernel_unavailable) {
-    err << "rmapkit bench: --vs-kernel runs the scenario on the live kernel: " << *res.kernel_unavailable << '\n';
+    err << fmt::format("rmapkit bench: {} runs the scenario on the live kernel: {}\n",
+                       opts.kernel_only ? "--kernel-only" : "--vs-kernel", *res.kernel_unavailable);
     return res.exit_code;
   }
   err << res.errors;

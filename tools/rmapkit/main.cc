@@ -599,7 +599,12 @@ command add_bench(CLI::App& app) {
                                  "Time a scenario's statements per kind on the model (and on the kernel): "
                                  "median and spread over several runs");
   add_file(*sub, a->file);
-  sub->add_flag("--vs-kernel", a->opts.vs_kernel, "also run it on the live kernel (root) and print kernel/model");
+  auto* vs = sub->add_flag("--vs-kernel", a->opts.vs_kernel,
+                           "also run it on the live kernel (root) and print kernel/model");
+  sub->add_flag("--kernel-only", a->opts.kernel_only,
+                "run it on the live kernel (root) only, not on the model: for a scenario the model cannot run yet "
+                "(scenario format version 2, large folios)")
+      ->excludes(vs);
   a->opts.on_lock_wait = tell_lock_wait;
   sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
       ->capture_default_str()
@@ -633,7 +638,7 @@ command add_lint(CLI::App& app) {
             if (!prog) return sc::EXIT_SCENARIO_ERROR;
             std::cout << *file << ": " << prog->ops.size() << " statements, " << prog->process_names.size()
                       << " processes, " << prog->file_names.size() << " files"
-                      << (prog->needs_machine_lock ? ", machine-wide (KSM/swap)" : "") << '\n';
+                      << (prog->needs_machine_lock ? ", machine-wide (KSM, swap, THP)" : "") << '\n';
             return 0;
           }};
 }

@@ -23,8 +23,11 @@
 namespace rmapkit::lab {
 
 struct bench_options {
-  unsigned repeat = 5;             ///< runs on each back end; at least 1
-  bool vs_kernel = false;          ///< also on the kernel (root)
+  unsigned repeat = 5;     ///< runs on each back end; at least 1
+  bool vs_kernel = false;  ///< also on the kernel (root)
+  /// Only on the kernel (root), not on the model: for what the model cannot run yet (a
+  /// version 2 scenario: large folios). bench_result::model stays empty.
+  bool kernel_only = false;
   std::string design = "linux-6";  ///< the model's anonymous rmap design
   /// Told, when a kernel run must wait for another run's machine lock, who holds it
   /// (kcheck::run_options::on_lock_wait); unset: the notice is one of the errors.
@@ -58,13 +61,13 @@ struct bench_result {
   /// What went wrong, as lines ending in '\n' (`FILE:LINE: reason`); also what the
   /// back ends reported on runs that succeeded.
   std::string errors;
-  /// Set, with exit_code 2, when vs_kernel was asked and the kernel back end cannot run
+  /// Set, with exit_code 2, when vs_kernel or kernel_only was asked and the kernel back end cannot run
   /// here: why (kcheck::missing_privileges()). Nothing then ran.
   std::optional<std::string> kernel_unavailable;
   /// The statement kinds in the order the scenario first uses them.
   std::vector<std::string> kinds;
-  back_end_samples model;
-  /// With vs_kernel.
+  back_end_samples model;  ///< empty with kernel_only
+  /// With vs_kernel or kernel_only.
   std::optional<back_end_samples> kernel;
 };
 
@@ -76,7 +79,8 @@ struct summary {
 /// The summary of @samples, which must not be empty.
 [[nodiscard]] summary summarize(std::span<const std::chrono::nanoseconds> samples);
 
-/// Runs @prog opts.repeat times on the model and, with vs_kernel, as often on the kernel.
+/// Runs @prog opts.repeat times on the model and, with vs_kernel, as often on the kernel;
+/// with kernel_only, on the kernel alone.
 /// Scenario errors and refusals are reported in the result, never thrown;
 /// std::invalid_argument when opts.repeat is 0, or (naming the known designs) when the
 /// design does not exist.
