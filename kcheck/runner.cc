@@ -882,6 +882,7 @@ run_result run(const sc::program& prog, std::ostream& out, std::ostream& err, co
     err << "rmapkit kernel: " << e.what() << '\n';
     return {EXIT_MACHINE_BUSY, 0};
   } catch (const interrupted& i) {
+    if (i.signo != SIGPIPE) held.release(out, err);  // what a version 1 run has printed by now
     out << std::flush;
     // A closed output pipe (`| head`) is an ordinary end for a filter: clean up quietly.
     if (i.signo == SIGPIPE) return {128 + i.signo, i.signo};

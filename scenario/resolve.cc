@@ -318,10 +318,9 @@ class resolver {
   }
 
   /// Version 2 rules of an mmap: `huge` needs the `thp` line, which must come first.
-  void check_thp_mmap(const st_mmap& s) {
+  void check_thp_mmap(const st_mmap& s) const {
     if (s.huge && !_prog.thp)
       throw rule_error{"mmap: 'huge' needs a `thp` line before the first mmap (scenario format version 2)"};
-    _mapped_any = true;
   }
 
   /// Frames a touch of [first, last) of @rr may allocate: with large folios a one-page
@@ -352,6 +351,7 @@ class resolver {
     p.pages += s.pages;
     mapped_change(s.pages, 0);
     add_vmas(p, s.proc, 1, 0);
+    _mapped_any = true;  // only once the mmap resolved: a refused statement changes nothing
     return mmap_op(p.id, base, s, fid, 0, s.pages);
   }
 
@@ -377,6 +377,7 @@ class resolver {
     const page_state fresh = mapped_page(s, fid, first);
     reg.pages.update(first, last, [&](page_state& pg) { pg = fresh; });
     add_vmas(p, s.proc, vmas_around(rr), before);
+    _mapped_any = true;
     return mmap_op(p.id, slot_start(reg.slot), s, fid, first, last - first);
   }
 

@@ -186,6 +186,24 @@ TEST(StatementChecker, RefusesWhatResolveRefusesAndARefusalChangesNothing) {
   EXPECT_EQ(prog.error().str(), verdicts[2]);
 }
 
+// Version 2 rules through the checker: an mmap it refused does not count as the first
+// mmap, so a `thp` line after it is still in time; one it took does.
+TEST(StatementChecker, ARefusedMmapLeavesTheThpLineInTime) {
+  auto sc = parse(
+      "spawn P\nP: mmap R anon private pages=0\nthp anon=64k\nP: mmap R anon private pages=2 huge\n"
+      "thp anon=2m\n",
+      "v2.rmap");
+  ASSERT_TRUE(sc) << sc.error().str();
+  statement_checker checker("v2.rmap");
+  std::vector<std::string> verdicts;
+  for (const auto& st : sc->statements) {
+    auto r = checker.add(st);
+    verdicts.push_back(r ? "ok" : r.error().str());
+  }
+  EXPECT_EQ(verdicts, (std::vector<std::string>{"ok", "v2.rmap:2: mmap: region R needs at least one page", "ok", "ok",
+                                                "v2.rmap:5: thp: given twice (one `thp` line a scenario)"}));
+}
+
 TEST(GenWorkloads, EveryWorkloadPassesLintRunsOnTheModelAndEndsWithACheck) {
   const std::vector<std::pair<std::string, std::string>> workloads = {
       {"fanout", generate_fanout({.children = 8, .vmas = 3, .pages = 2, .reclaim = true})},
