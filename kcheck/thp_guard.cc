@@ -133,7 +133,10 @@ std::vector<std::string> moved(const thp_counters& before, const thp_counters& a
   for (const auto& [name, v] : after) {
     if (std::find(ignore.begin(), ignore.end(), name) != ignore.end()) continue;
     auto it = before.find(name);
-    if (it != before.end() && v != it->second) out.push_back(fmt::format("{} +{}", name, v - it->second));
+    if (it == before.end() || v == it->second) continue;
+    // Counters only grow; one that went down was reset (a write to it): say so as it is.
+    if (v > it->second) out.push_back(fmt::format("{} +{}", name, v - it->second));
+    else out.push_back(fmt::format("{} -{}", name, it->second - v));
   }
   return out;
 }
@@ -161,8 +164,7 @@ thp_guard::thp_guard(const sc::op_thp& sizes, std::string thp_dir, std::string r
     // The top-level shmem knob is the PMD size's policy for sizes left at `inherit`.
     set("shmem_enabled", (sizes.shmem_orders & (1U << sc::PMD_ORDER)) ? "advise" : "never");
   } catch (...) {
-    (void)write_back(_dir, {_saved.begin(), _saved.end()});
-    ::unlink(_record.c_str());
+    restore();
     throw;
   }
 }
@@ -182,7 +184,9 @@ void thp_guard::set(const std::string& knob, const std::string& value) {
     throw std::system_error(e, std::generic_category(), fmt::format("cannot write {} to {}", value, path));
 }
 
-thp_guard::~thp_guard() {
+thp_guard::~thp_guard() { restore(); }
+
+void thp_guard::restore() noexcept {
   std::vector<std::pair<std::string, std::string>> saved;
   for (const auto& k : _order) saved.emplace_back(k, _saved[k]);
   std::vector<std::string> failed;

@@ -53,6 +53,8 @@ class thp_guard {
 
  private:
   void set(const std::string& knob, const std::string& value);
+  /// Writes back every knob set so far, newest first; the record goes once all are back.
+  void restore() noexcept;
   std::string _dir;
   std::string _record;
   std::map<std::string, std::string> _saved;  // knob (relative to _dir) -> value before the run

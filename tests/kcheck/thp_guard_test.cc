@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 #include <gtest/gtest.h>
 
@@ -117,6 +118,15 @@ TEST_F(ThpGuard, ASizeTheKernelLacksIsRefusedNamingWhatItOffers) {
   EXPECT_TRUE(records().empty()) << "nothing was changed, so nothing is recorded";
 }
 
+TEST_F(ThpGuard, AKnobThatCannotBeWrittenUndoesTheOnesBeforeIt) {
+  fs::remove(_thp / "hugepages-2048kB" / "enabled");
+  fs::create_directories(_thp / "hugepages-2048kB" / "enabled");  // a write to it fails (EISDIR)
+  EXPECT_THROW(thp_guard(scenario::op_thp{order_bit(4), 0}, _thp.string(), _records.string()), std::system_error);
+  EXPECT_EQ(knob("hugepages-64kB/enabled"), "never") << "set before the failure, and given back";
+  EXPECT_EQ(knob("shrink_underused"), "1");
+  EXPECT_TRUE(records().empty()) << "everything was given back, so no record is left";
+}
+
 TEST_F(ThpGuard, AKernelWithoutThpIsRefused) {
   fs::remove_all(_thp);
   EXPECT_THROW(thp_guard(scenario::op_thp{order_bit(4), 0}, _thp.string(), _records.string()),
@@ -161,6 +171,8 @@ TEST(ThpCounters, MovedNamesEveryCounterThatChangedExceptThoseIgnored) {
   EXPECT_EQ(moved(before, after), (std::vector<std::string>{"khugepaged/pages_collapsed +512", "pgscan_direct +2"}));
   EXPECT_EQ(moved(before, after, {"pgscan_direct"}), (std::vector<std::string>{"khugepaged/pages_collapsed +512"}));
   EXPECT_TRUE(moved(before, before).empty());
+  EXPECT_EQ(moved(after, before, {"pgscan_direct"}), (std::vector<std::string>{"khugepaged/pages_collapsed -512"}))
+      << "a counter that went down (reset) is named, not wrapped round";
 }
 
 }  // namespace
