@@ -39,6 +39,21 @@ TEST(CliMessages, TheModelRefusesAVersion2ScenarioSayingWhoRunsIt) {
                        "this scenario\n");
 }
 
+// diff of a version 2 scenario: the model would refuse it, so nothing runs, not even the
+// kernel side, and the message says what does run it.
+TEST(CliMessages, DiffOfAVersion2ScenarioComparesNothingAndRunsNothing) {
+  auto path = temp_file("v2-diff.rmap", "spawn P\nthp anon=64k\nP: mmap A anon private pages=16 huge\ncheck\n");
+  auto o = run({rmapkit_bin(), "diff", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err,
+            "rmapkit diff: the model has no large folios yet (scenario format version 2), so there is nothing to "
+            "compare; `rmapkit kernel` runs this scenario\n");
+  auto j = run({rmapkit_bin(), "diff", "--json", path});
+  EXPECT_EQ(j.exit_code, 2);
+  EXPECT_NE(j.out.find("\"line\": 2"), std::string::npos) << j.out;
+}
+
 TEST(CliMessages, DiffTakesADesign) {
   auto path = temp_file("design-diff.rmap", "spawn P\ncheck\n");
   auto o = run({rmapkit_bin(), "diff", "--design", "no-such-design", path});

@@ -287,15 +287,29 @@ rmapkit::lab::diff_result diff_with_progress(const sc::program& prog, rmapkit::m
   return res;
 }
 
+/// The line of @prog's `thp` statement (version 2), or 0.
+int thp_line(const sc::program& prog) {
+  for (const auto& o : prog.ops)
+    if (std::holds_alternative<sc::op_thp>(o.body)) return o.line;
+  return 0;
+}
+
 int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts,
                const rmapkit::kcheck::run_options& kopts, bool json) {
-  // Without the kernel side there is nothing to compare: its failure is not a report.
-  if (auto why = rmapkit::kcheck::missing_privileges()) {
-    const sc::diag d{prog.file, 0, "the kernel side cannot run, so there is nothing to compare: " + *why};
+  auto refuse = [&](const sc::diag& d) {
     if (json) std::cout << sc::dump(sc::error_document("diff", prog.file, std::span(&d, 1)));
     else std::cerr << "rmapkit diff: " << d.message << '\n';
     return sc::EXIT_SCENARIO_ERROR;
-  }
+  };
+  // Without the model's side there is nothing to compare: it refuses large folios, so the
+  // kernel need not run at all.
+  if (prog.thp)
+    return refuse({prog.file, thp_line(prog),
+                   "the model has no large folios yet (scenario format version 2), so there is nothing to "
+                   "compare; `rmapkit kernel` runs this scenario"});
+  // Nor without the kernel's: its failure is not a report.
+  if (auto why = rmapkit::kcheck::missing_privileges())
+    return refuse({prog.file, 0, "the kernel side cannot run, so there is nothing to compare: " + *why});
   const auto res = diff_with_progress(prog, mopts, kopts);
   if (json) {
     std::cout << sc::dump(rmapkit::lab::diff_document(prog, res)) << std::flush;
