@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -196,6 +197,14 @@ void wait_exited(int pidfd, bool interruptible) {
   (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);
 }
 
+/// Whether a check of @prog prints smaps figures (`report smaps`, or --smaps).
+bool prints_smaps(const sc::program& prog) {
+  return std::ranges::any_of(prog.ops, [](const sc::op& o) {
+    const auto* c = std::get_if<sc::op_check>(&o.body);
+    return c != nullptr && c->smaps;
+  });
+}
+
 // ---- the controller ----------------------------------------------------------------
 
 class controller {
@@ -205,7 +214,8 @@ class controller {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     // A run killed before it could clean up left the machine tuned: any run puts it back
     // before it starts, under the lock, so as not to race a run that holds it.
-    if (prog.needs_machine_lock || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
+    const bool smaps = prints_smaps(prog);
+    if (prog.needs_machine_lock || smaps || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
       _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
                                                  if (_opts.on_lock_wait) _opts.on_lock_wait(what);
                                                  else _err << "rmapkit kernel: " << what << '\n' << std::flush;
@@ -215,10 +225,13 @@ class controller {
     if (prog.needs_machine_lock) _ksm.emplace();
     // The tracer follows each agent from its spawn, and what it forks.
     if (opts.kmem_counts) _kmem.emplace();
+    // DAMON's sampling would move accessed bits behind the run's back, and smaps prints
+    // them (damon.h); with no kdamond running, no scheme acts either.
+    if (smaps) _damon.emplace(damon_hold::monitoring);
     if (prog.needs_swap) {
       // Before the swap file exists: DAMON's schemes would swap out the scenario's
       // unmapped memfd pages (damon.h).
-      _damon.emplace();
+      if (!_damon) _damon.emplace(damon_hold::actions);
       // Twice what the scenario can hold at once: a swap device more than half full frees
       // swap cache early and changes `swapcache` flags.
       auto bytes = std::max<std::uint64_t>(64ULL << 20, 2 * prog.frame_bound() * PAGE_SIZE + (32ULL << 20));

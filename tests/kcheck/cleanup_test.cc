@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -55,6 +56,16 @@ check after_ksm
 // A scenario that needs no machine lock: what a run "of any kind" after a killed one is.
 const char* plain = "spawn P\nP: mmap A anon private pages=1\nP: write A\ncheck\n";
 
+/// Each kdamond's pid, by its directory: a restart gives it a new one.
+std::map<std::string, std::string> kdamond_pids() {
+  std::map<std::string, std::string> out;
+  const std::string root = "/sys/kernel/mm/damon/admin/kdamonds/";
+  const std::string nr = slurp(root + "nr_kdamonds");
+  for (int k = 0, n = nr.empty() ? 0 : std::stoi(nr); k < n; ++k)
+    out[std::to_string(k)] = slurp(root + std::to_string(k) + "/pid");
+  return out;
+}
+
 /// Waits (up to 5 s) until the agents of a run killed with SIGKILL are gone too.
 void wait_for_agents_to_go() {
   for (int i = 0; i < 500 && !read_machine_state().agents.empty(); ++i) std::this_thread::sleep_for(10ms);
@@ -84,19 +95,42 @@ TEST_F(KernelRun, DamonSchemesPauseForASwapRunAndComeBackAfterSigkill) {
   bool acting = false;
   for (const auto& [key, value] : _before.damon) acting |= running_action(key) && value != "stat";
   if (!acting) GTEST_SKIP() << "no running DAMON scheme acts on pages on this machine";
+  const auto pids = kdamond_pids();
   auto path = temp_file("reclaim.rmap", big_reclaim);
   child runner({rmapkit_bin(), "kernel", "--trace", path});
   ASSERT_TRUE(runner.wait_for_err(":7: reclaim", 60s)) << runner.err_so_far();
   const auto during = read_machine_state().damon;
-  for (const auto& [key, value] : _before.damon)
-    EXPECT_EQ(during.at(key), running_action(key) ? "stat" : value)
-        << key << " (a kdamond keeps running, not restarted)";
+  for (const auto& [key, value] : _before.damon) EXPECT_EQ(during.at(key), running_action(key) ? "stat" : value) << key;
+  EXPECT_EQ(kdamond_pids(), pids) << "a kdamond keeps running, not restarted";
   ::kill(runner.pid(), SIGKILL);
   EXPECT_EQ(runner.wait().signal, SIGKILL);
   wait_for_agents_to_go();
   EXPECT_EQ(read_machine_state().damon, during) << "SIGKILL leaves the schemes paused";
   auto next = temp_file("next.rmap", "spawn P\nP: mmap A anon private pages=1\nP: write A\nP: madvise A pageout\n");
   auto o = run({rmapkit_bin(), "kernel", next});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  expect_restored();
+}
+
+// A run that prints smaps figures turns every running kdamond off (kcheck/damon.h): its
+// sampling moves the accessed bits that `Referenced` counts. A run killed with SIGKILL
+// leaves them off, and the next run of any kind turns them on again.
+TEST_F(KernelRun, DamonStopsForASmapsRunAndComesBackAfterSigkill) {
+  bool running = false;
+  for (const auto& [key, value] : _before.damon) running |= key.ends_with("/state") && value == "on";
+  if (!running) GTEST_SKIP() << "no kdamond runs on this machine";
+  auto path = temp_file("smaps-reclaim.rmap", std::string("report smaps\n") + big_reclaim);
+  child runner({rmapkit_bin(), "kernel", "--trace", path});
+  ASSERT_TRUE(runner.wait_for_err(":8: reclaim", 60s)) << runner.err_so_far();
+  const auto during = read_machine_state().damon;
+  for (const auto& [key, value] : _before.damon)
+    EXPECT_EQ(during.at(key), key.ends_with("/state") ? "off" : value)
+        << key << " (off, and no action paused: nothing runs to act)";
+  ::kill(runner.pid(), SIGKILL);
+  EXPECT_EQ(runner.wait().signal, SIGKILL);
+  wait_for_agents_to_go();
+  EXPECT_EQ(read_machine_state().damon, during) << "SIGKILL leaves the kdamonds off";
+  auto o = run({rmapkit_bin(), "kernel", temp_file("plain.rmap", plain)});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   expect_restored();
 }

@@ -19,8 +19,8 @@ struct machine_state {
   /// tracefs: where it is mounted (/proc/mounts) and, through each mount, the kmem settings
   /// a kmem count touches and the rmapkit-PID instances.
   std::map<std::string, std::string> tracing;
-  /// DAMON's kdamonds (state, pid: a restart would change it) and their schemes' actions,
-  /// by path under /sys/kernel/mm/damon/admin.
+  /// DAMON's kdamonds' states and their schemes' actions, by path under
+  /// /sys/kernel/mm/damon/admin.
   std::map<std::string, std::string> damon;
   /// Every THP, shmem-THP and khugepaged knob under /sys/kernel/mm/transparent_hugepage
   /// (counters and statistics left out), by path relative to it.
@@ -32,11 +32,11 @@ struct machine_state {
 machine_state read_machine_state();
 std::ostream& operator<<(std::ostream& os, const machine_state& s);
 
-/// For a test that starts many kernel runs with swap: DAMON's schemes paused once, for the
-/// whole test (kcheck/damon.h), so that each run finds nothing to pause. A run's own pause
-/// and give-back are two commits, each waiting up to one DAMON sampling interval (0.5 s on
-/// our machines): 200 random scenarios took 188 s instead of 10. Holds the machine lock
-/// only while it changes DAMON.
+/// For a test that starts many kernel runs: DAMON's kdamonds turned off once, for the
+/// whole test (kcheck/damon.h, damon_hold::monitoring), so that each run finds nothing to
+/// hold. A run's own pause of the actions is two commits, each waiting up to one DAMON
+/// sampling interval (0.5 s on our machines): 200 random scenarios took 188 s instead of
+/// 10. Holds the machine lock only while it changes DAMON.
 class damon_paused_for_test {
  public:
   damon_paused_for_test();

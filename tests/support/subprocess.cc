@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -17,6 +19,32 @@
 namespace rmapkit::testing {
 
 namespace {
+
+/// The directories temp_file() made, removed when the test process that made them ends
+/// (not when a child it forked exits): a test suite of thousands of files leaves none.
+class temp_dirs {
+ public:
+  void add(std::string dir) {
+    const std::lock_guard hold(_mutex);
+    _dirs.push_back(std::move(dir));
+  }
+  ~temp_dirs() {
+    if (::getpid() != _owner) return;
+    std::error_code ec;
+    for (const auto& d : _dirs) std::filesystem::remove_all(d, ec);
+  }
+
+ private:
+  const pid_t _owner = ::getpid();
+  std::mutex _mutex;
+  std::vector<std::string> _dirs;
+};
+
+temp_dirs& made_dirs() {
+  static temp_dirs dirs;
+  return dirs;
+}
+
 std::string make_temp(const std::string& stem) {
   std::string tmpl = "/tmp/rmapkit-test-" + stem + "-XXXXXX";
   int fd = ::mkstemp(tmpl.data());
@@ -120,6 +148,7 @@ std::string rmapkit_bin() { return RMAPKIT_BIN; }
 std::string temp_file(const std::string& name, const std::string& text) {
   char dir[] = "/tmp/rmapkit-test-XXXXXX";
   if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+  made_dirs().add(dir);
   ::chmod(dir, 0755);  // readable by the unprivileged user some tests run as
   std::string path = std::string(dir) + "/" + name;
   std::ofstream(path, std::ios::binary) << text;

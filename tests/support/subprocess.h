@@ -49,7 +49,8 @@ void drop_root();
 /// The rmapkit executable under test.
 std::string rmapkit_bin();
 
-/// Writes @text to a fresh temporary file named @name and returns its path.
+/// Writes @text to a fresh temporary file named @name, in a directory of its own that is
+/// removed with everything in it when the test process ends, and returns its path.
 std::string temp_file(const std::string& name, const std::string& text);
 
 /// The golden corpus: the names (without .rmap) of the scenarios in @dir, sorted.
