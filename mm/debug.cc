@@ -2,9 +2,11 @@
 // checked over the whole machine, one function per kind of object (the list:
 // docs/architecture.md#invariants). check_invariants() returns the first violation
 // found, described, or "".
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -15,10 +17,11 @@ namespace rmapkit::mm {
 
 /// What the page tables refer to, counted by check_ptes() for the folio and swap checks.
 struct machine::pte_census {
-  std::map<std::uint64_t, int> ptes_of;              // pfn -> PTEs mapping it
+  std::map<std::uint64_t, int> ptes_of;              // page pfn -> PTEs mapping it
   std::map<std::uint64_t, std::uint64_t> swap_refs;  // slot -> PTE + shmem references
-  std::set<std::uint64_t> dirty_ptes;                // pfns some dirty PTE maps
-  std::map<std::uint64_t, unsigned> locked_ptes;     // pfn -> PTEs of VM_LOCKED VMAs mapping it
+  std::set<std::uint64_t> dirty_ptes;                // folio (head) pfns some dirty PTE maps
+  std::map<std::uint64_t, unsigned> locked_ptes;     // folio pfn -> PTEs of VM_LOCKED VMAs mapping it
+  std::map<std::pair<std::uint64_t, std::uint64_t>, int> large_ptes_in_mm;  // (large folio pfn, mm id) -> PTEs
 };
 
 namespace {
@@ -58,12 +61,13 @@ std::string check_avcs(const vm_area_struct& v, const slab_cache<anon_vma>& anon
   return {};
 }
 
-/// Whether an rmap walk of @f visits @v at @a; if not, what the walk was given.
+/// Whether an rmap walk of @f visits @v at @a; if not, what the walk was given. A large
+/// folio's walk visits a VMA once, at the folio's first address in it.
 std::string check_found_by_walk(machine& m, const folio& f, const vm_area_struct& v, vaddr_t a, const std::string& at) {
   bool found = false;
   rmap_walk_control rwc;
   rwc.rmap_one = [&](folio&, vm_area_struct& wv, vaddr_t wa) {
-    found = found || (&wv == &v && wa == a);
+    found = found || (&wv == &v && (wa == a || (f.is_large() && wa < a && a < page_addr(wa, f.nr_pages()))));
     return !found;
   };
   m.rmap_walk(const_cast<folio&>(f), rwc);
@@ -171,24 +175,26 @@ std::string machine::check_ptes(const std::vector<const vm_area_struct*>& vmas, 
         if (pte.write()) bad = where(*v) + fmt::format(": writable zero page at {}", a);
         return;
       }
-      const folio& f = folio_of(pte.pfn());
-      census.ptes_of[f.pfn.value]++;
+      const folio& page = folio_of(pte.pfn());
+      const folio& f = page_folio(pte.pfn());
+      census.ptes_of[page.pfn.value]++;
       if (pte.dirty()) census.dirty_ptes.insert(f.pfn.value);
       if (v->vm_flags.has(vm_flag::locked)) census.locked_ptes[f.pfn.value]++;
-      bad = check_pte(*v, a, pte, f, seen_in_mm);
+      if (f.is_large()) census.large_ptes_in_mm[{f.pfn.value, v->vm_mm->id}]++;
+      bad = check_pte(*v, a, pte, page, f, seen_in_mm);
     });
     if (!bad.empty()) return bad;
   }
   return {};
 }
 
-/// A PTE at @a in @v mapping @f: the frame is in use, the write bit is allowed, the
-/// folio belongs to this VMA at this address, and an rmap walk of it finds the PTE.
-std::string machine::check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& f,
+/// A PTE at @a in @v mapping @page of folio @f: the frame is in use, the write bit is
+/// allowed, the folio belongs to this VMA at this address, and an rmap walk of it finds the PTE.
+std::string machine::check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& page, const folio& f,
                                std::set<std::uint64_t>& seen_in_mm) const {
-  auto at = fmt::format("{} at {} (pfn {})", where(v), a, f.pfn.value);
-  if (!f.in_use()) return at + ": maps a free frame";
-  if (pte.write() && f.is_anon() && !f.test(folio_flag::anon_exclusive))
+  auto at = fmt::format("{} at {} (pfn {})", where(v), a, page.pfn.value);
+  if (!page.in_use()) return at + ": maps a free frame";
+  if (pte.write() && f.is_anon() && !page.test(folio_flag::anon_exclusive))
     return at + ": writable anon PTE of a page that is not AnonExclusive";
   if (f.is_ksm()) {
     // KSM pages are found through their rmap_items (and forked children of them).
@@ -197,12 +203,13 @@ std::string machine::check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, co
     if (pte.write()) bad = at + ": writable KSM page";
     return bad;
   }
-  if (linear_page_index(v, a) != f.index) return at + ": folio->index does not match vma_address()";
+  if (linear_page_index(v, a).value != f.index.value + (page.pfn.value - f.pfn.value))
+    return at + ": folio->index does not match vma_address()";
   if (f.is_anon()) {
     const anon_vma* av = f.anon();
     if (!_anon_vmas.owns(av)) return at + ": folio->mapping is a freed anon_vma";
     if (!v.anon_vma || av->root != v.anon_vma->root) return at + ": folio's anon_vma is of another family";
-    if (!seen_in_mm.insert(f.pfn.value).second) return at + ": an anon page mapped twice in one mm";
+    if (!seen_in_mm.insert(page.pfn.value).second) return at + ": an anon page mapped twice in one mm";
   } else if (f.file() != v.vm_file) {
     return at + ": page-cache folio of another file";
   }
@@ -220,13 +227,48 @@ std::string machine::check_folios(const pte_census& census) const {
     if (f.mapcount != n) return fmt::format("pfn {}: mapcount {} but {} PTEs map it", pfn, f.mapcount, n);
     if (f.test(folio_flag::anon_exclusive) && f.mapcount > 1)
       return fmt::format("pfn {}: AnonExclusive but mapped {} times", pfn, f.mapcount);
-    int refs = f.mapcount + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
+    if (f.is_large()) {
+      if (f.pfn != f.head_pfn()) continue;  // a tail: its folio is checked at its head
+      if (auto e = check_large_folio(f, census); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
+    }
+    const int mapped = f.is_large() ? large_state(f).mapcount : f.mapcount;
+    int refs = mapped + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
                (f.test(folio_flag::swapcache) ? 1 : 0);
     if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
     const unsigned locked = census.locked_ptes.count(pfn) ? census.locked_ptes.at(pfn) : 0U;
     if (auto e = check_folio_lru(f, census.dirty_ptes.count(pfn) != 0, locked); !e.empty())
       return fmt::format("pfn {}: {}", pfn, e);
   }
+  return {};
+}
+
+/// A large folio's own state: its map count is its pages' sum; each tracked mm maps it
+/// at most as often as its slot says (a mapping made while no slot was free is not
+/// counted); a folio not maybe-shared has one slot holding every mapping; and it is on the
+/// deferred-split queue exactly when it is marked partially mapped.
+std::string machine::check_large_folio(const folio& head, const pte_census& census) const {
+  const auto& st = large_state(head);
+  int sum = 0;
+  for (std::uint64_t i = 0; i < head.nr_pages(); ++i) {
+    const folio& page = _frames[head.pfn.value + i];
+    if (page.order != head.order || !page.in_use()) return fmt::format("page {} is not part of the folio", i);
+    sum += page.mapcount;
+  }
+  if (st.mapcount != sum) return fmt::format("large mapcount {} but its pages' sum {}", st.mapcount, sum);
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (st.mm_id[i] == 0) {
+      if (st.mm_mapcount[i] != 0) return fmt::format("free mm slot {} counts {}", i, st.mm_mapcount[i]);
+      continue;
+    }
+    auto it = census.large_ptes_in_mm.find({head.pfn.value, st.mm_id[i]});
+    const int actual = it == census.large_ptes_in_mm.end() ? 0 : it->second;
+    if (st.mm_mapcount[i] <= 0 || st.mm_mapcount[i] > actual)
+      return fmt::format("mm slot {} counts {} mappings, its mm has {}", i, st.mm_mapcount[i], actual);
+  }
+  if (!st.maybe_shared && st.mapcount > 0 && st.mm_mapcount[0] != st.mapcount && st.mm_mapcount[1] != st.mapcount)
+    return "not maybe-shared, yet no mm slot holds every mapping";
+  const bool queued = std::find(_deferred_split.begin(), _deferred_split.end(), head.pfn) != _deferred_split.end();
+  if (queued != st.partially_mapped) return "partially mapped and on the deferred-split queue disagree";
   return {};
 }
 
@@ -257,10 +299,16 @@ std::string machine::check_swap(pte_census& census) const {
 /// One folio's LRU and mlock state, and its swap copy.
 std::string machine::check_folio_lru(const folio& f, bool dirty_pte, unsigned locked_ptes) const {
   if (!f.test(folio_flag::lru)) return "in use but on no LRU list";
-  if (f.mlock_count != locked_ptes)
+  if (f.is_large()) {
+    // The kernel's count for a large folio (mlock.cc): mlocked while it counts, and only
+    // while some VM_LOCKED VMA still maps a page of it.
+    if (f.test(folio_flag::mlocked) != (f.mlock_count > 0)) return "mlocked and its mlock_count disagree";
+    if (f.test(folio_flag::mlocked) && locked_ptes == 0) return "mlocked but no VM_LOCKED VMA maps a page of it";
+  } else if (f.mlock_count != locked_ptes) {
     return fmt::format("mlock_count {} but {} PTEs of VM_LOCKED VMAs map it", f.mlock_count, locked_ptes);
-  if (f.test(folio_flag::mlocked) != (locked_ptes > 0))
+  } else if (f.test(folio_flag::mlocked) != (locked_ptes > 0)) {
     return locked_ptes ? "mapped by a VM_LOCKED VMA but not mlocked" : "mlocked but no VM_LOCKED VMA maps it";
+  }
   if (f.test(folio_flag::unevictable) != f.test(folio_flag::mlocked))
     return "on the unevictable list iff mlocked: broken";
   if (f.test(folio_flag::unevictable) && f.test(folio_flag::active)) return "both active and unevictable";

@@ -20,7 +20,7 @@ void machine::populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_
       pte = vma.vm_mm->pgd.get(a);
     }
     if (!pte.present() || pte.pfn() == _zero_pfn) continue;
-    folio& f = folio_of(pte.pfn());
+    folio& f = page_folio(pte.pfn());  // a page of a large folio marks its folio
     if (write && !pte.dirty()) f.set(folio_flag::dirty);
     folio_mark_accessed(f);
   }

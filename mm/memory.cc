@@ -52,13 +52,14 @@ int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
   return 0;
 }
 
-// A read maps the shared zero page; a write allocates a fresh, exclusive page.
+// A read maps the shared zero page; a write allocates a fresh, exclusive folio, large
+// where the VMA asks for it and a size fits (anon_fault_order()).
 int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
   if (!write) {
     vma.vm_mm->pgd.set(addr, pte_t::mk_present(_zero_pfn, false).mkyoung());
     return 0;
   }
-  map_new_anon_folio(vma, addr, 0);
+  map_new_anon_folio(vma, addr, 0, false, anon_fault_order(vma, addr));
   return 0;
 }
 
@@ -68,14 +69,22 @@ int machine::do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
 // may have prepared the anon_vma already (do_cow_fault(), before it reads the file). An
 // @unshare copy (FAULT_FLAG_UNSHARE: KSM breaking a merged page) is made for no write: it
 // is mapped read-only and clean, and a later write reuses it, being exclusive.
-void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare) {
+// A large folio is zero-filled and mapped whole, each PTE holding a reference (the kernel's
+// folio_ref_add() of the pages beyond the first).
+void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare,
+                                 unsigned order) {
   anon_vma_prepare(vma);
-  folio& f = alloc_folio();
+  folio& f = alloc_folio(order);
+  const std::uint64_t nr = f.nr_pages();
+  const vaddr_t start{addr.value & ~(nr * PAGE_SIZE - 1)};
   f.content = content;
-  folio_add_new_anon_rmap(f, vma, addr, true);
+  folio_add_new_anon_rmap(f, vma, start, true);
   folio_add_lru(f, &vma);
-  const pte_t pte = pte_t::mk_present(f.pfn, !unshare).mkyoung();
-  vma.vm_mm->pgd.set(addr, unshare ? pte : pte.mkdirty());
+  f.refcount += static_cast<int>(nr - 1);
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    const pte_t pte = pte_t::mk_present(pfn_t{f.pfn.value + i}, !unshare).mkyoung();
+    vma.vm_mm->pgd.set(page_addr(start, i), unshare ? pte : pte.mkdirty());
+  }
 }
 
 // set_pte_range(): only a write fault maps the page dirty. A read fault in a shared
@@ -147,14 +156,19 @@ bool machine::can_reuse_anon_folio(folio& f) {
   return f.refcount == 1;
 }
 
+// A page of a large folio is reused when it is exclusive, or when the whole folio is the
+// faulting mm's alone; only that page then becomes exclusive (and writable). A reused large
+// folio keeps its anon_vma: it may span VMAs of other anon_vmas (a VMA split inside it), and
+// the kernel moves only an order-0 folio to the faulting VMA's own.
 int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
   if (pte.pfn() == _zero_pfn) return wp_page_copy(vma, addr, nullptr);
-  folio& f = folio_of(pte.pfn());
+  folio& page = folio_of(pte.pfn());
+  folio& f = page_folio(pte.pfn());
   if (f.is_anon()) {
-    bool reuse = !f.is_ksm() && f.test(folio_flag::anon_exclusive);
-    if (!reuse && can_reuse_anon_folio(f)) {
-      folio_move_anon_rmap(f, vma);
-      f.set(folio_flag::anon_exclusive);
+    bool reuse = !f.is_ksm() && page.test(folio_flag::anon_exclusive);
+    if (!reuse && (f.is_large() ? can_reuse_large_anon_folio(f, vma) : can_reuse_anon_folio(f))) {
+      if (!f.is_large()) folio_move_anon_rmap(f, vma);
+      page.set(folio_flag::anon_exclusive);
       reuse = true;
     }
     if (reuse) {
@@ -162,35 +176,70 @@ int machine::do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte) {
       return 0;
     }
   }
-  return wp_page_copy(vma, addr, &f);
+  return wp_page_copy(vma, addr, &page);
 }
 
-// The faulting process gets its own copy; the old page loses this mapping.
+// The faulting process gets its own copy, always one page; the old page loses this
+// mapping, and with it its folio a reference.
 int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool unshare) {
   if (old && old->is_ksm()) count(vm_event::cow_ksm);
   map_new_anon_folio(vma, addr, old ? old->content : 0, unshare);
   if (old) {
-    folio_remove_rmap_pte(*old);
-    munlock_vma_folio(*old, vma);
+    folio& f = page_folio(old->pfn);
+    folio_remove_rmap_ptes(f, *old, 1, vma);
+    munlock_vma_folio(f, vma);
     // free_swap_cache(): the copy was the old folio's last mapping and no swap entry needs
     // it, so its swap cache goes now, not at the next reclaim. Only a KSM folio can get here
     // that way (any other would have been reused), and its stable node then goes stale.
-    if (!old->mapped()) folio_free_swap(*old);
-    folio_put(*old);
+    if (!folio_mapped(f)) folio_free_swap(f);
+    folio_put(f);
   }
   return 0;
 }
 
+// The PTEs of a large folio that follow each other, page after page, go as one batch
+// (zap_present_folio_ptes()): whether the folio is now partially mapped is judged after all
+// of them, so a folio unmapped whole is never queued for a split.
 void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   auto& pgd = vma.vm_mm->pgd;
+  folio* batch_head = nullptr;
+  folio* batch_first = nullptr;
+  unsigned batch_nr = 0;
+  vaddr_t batch_next{};
+  auto flush = [&] {
+    if (!batch_head) return;
+    folio_remove_rmap_ptes(*batch_head, *batch_first, batch_nr, vma);
+    munlock_vma_folio(*batch_head, vma);
+    for (unsigned i = 0; i < batch_nr; ++i) folio_put(*batch_head);
+    batch_head = nullptr;
+  };
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
     pgd.set(a, pte_t{});
     if (pte.is_swap()) {
+      flush();
       free_swap_and_cache(pte.swap_entry());
       return;
     }
-    if (pte.pfn() == _zero_pfn) return;
-    folio& f = folio_of(pte.pfn());
+    if (pte.pfn() == _zero_pfn) {
+      flush();
+      return;
+    }
+    folio& page = folio_of(pte.pfn());
+    if (page.is_large()) {
+      folio& head = page_folio(pte.pfn());
+      if (batch_head == &head && a == batch_next && page.pfn.value == batch_first->pfn.value + batch_nr) {
+        ++batch_nr;
+      } else {
+        flush();
+        batch_head = &head;
+        batch_first = &page;
+        batch_nr = 1;
+      }
+      batch_next = page_addr(a, 1);
+      return;
+    }
+    flush();
+    folio& f = page;
     // Only a page-cache page takes the dirty bit along (zap_present_folio_ptes()): an
     // anonymous page is dirtied when it gets a swap slot.
     if (!f.is_anon() && pte.dirty()) f.set(folio_flag::dirty);
@@ -203,6 +252,7 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     if (!f.mapped()) folio_free_swap(f);
     folio_put(f);
   });
+  flush();
 }
 
 // Kernel: copy_pte_range() and friends. Shared anon pages lose AnonExclusive and both
@@ -221,9 +271,8 @@ void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
       return;
     }
     if (pte.pfn() != _zero_pfn) {
-      folio& f = folio_of(pte.pfn());
-      folio_get(f);
-      folio_dup_rmap_pte(f);
+      folio_get(page_folio(pte.pfn()));
+      folio_dup_rmap_pte(page_folio(pte.pfn()), folio_of(pte.pfn()), dst);
     }
     if (cow && pte.write()) {
       pte = pte.wrprotect();

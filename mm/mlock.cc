@@ -36,11 +36,13 @@ void machine::lru_add_drain() {
   _mlock_batch_new.clear();
 }
 
-// One more locked mapping: the first makes the folio unevictable.
+// One more locked mapping: the first makes the folio unevictable. A large folio drains the
+// batch at once, as the kernel's mlock_folio() does for one.
 void machine::mlock_folio(folio& f) {
   if (f.pfn == _zero_pfn) return;
   if (f.mlock_count == UINT16_MAX) throw std::logic_error("mlock_folio: mlock_count overflow");
   mlock_batch_add(f, f.mlock_count == 0);
+  if (f.is_large()) lru_add_drain();
   if (f.mlock_count++ > 0) return;
   f.set(folio_flag::mlocked);
   count(vm_event::unevictable_pgs_mlocked);
@@ -48,10 +50,16 @@ void machine::mlock_folio(folio& f) {
   folio_set_lru_flag(f, folio_flag::unevictable, true);
 }
 
-// One locked mapping fewer: the last one sends the folio back to the evictable lists.
+// One locked mapping fewer: the last one sends the folio back to the evictable lists. A
+// large folio's count is the kernel's approximate one: it is locked once per whole mapping
+// but unlocked for every part that goes, so it stops at zero rather than underflow.
 void machine::munlock_folio(folio& f) {
   if (f.pfn == _zero_pfn) return;
   mlock_batch_add(f, false);
+  if (f.is_large()) {
+    lru_add_drain();
+    if (f.mlock_count == 0) return;
+  }
   if (f.mlock_count == 0) throw std::logic_error("munlock_folio: mlock_count underflow");
   if (--f.mlock_count > 0) return;
   f.clear(folio_flag::mlocked);
@@ -60,14 +68,30 @@ void machine::munlock_folio(folio& f) {
   count(vm_event::unevictable_pgs_rescued);
 }
 
-// mlock_pte_range(): VM_LOCKED of [start, end) just changed; its folios follow.
+// mlock_pte_range(): VM_LOCKED of [start, end) just changed; its folios follow. A large
+// folio counts once, not per page: it is locked only when every page of it is mapped
+// inside [start, end) (allow_mlock_munlock()), and unlocked when any part of it is there.
 void machine::mlock_vma_pages_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   std::vector<pfn_t> present;
   vma.vm_mm->pgd.for_each(start, end, [&](vaddr_t, pte_t pte) {
     if (pte.present() && pte.pfn() != _zero_pfn) present.push_back(pte.pfn());
   });
   const bool lock = vma.vm_flags.has(vm_flag::locked);
-  for (pfn_t pfn : present) lock ? mlock_folio(folio_of(pfn)) : munlock_folio(folio_of(pfn));
+  for (std::size_t i = 0; i < present.size(); ++i) {
+    folio& page = folio_of(present[i]);
+    if (!page.is_large()) {
+      lock ? mlock_folio(page) : munlock_folio(page);
+      continue;
+    }
+    folio& head = page_folio(present[i]);
+    std::uint64_t mapped = 1;  // this folio's pages among the PTEs that follow
+    while (i + 1 < present.size() && folio_of(present[i + 1]).head_pfn() == head.pfn) {
+      ++mapped;
+      ++i;
+    }
+    if (!lock) munlock_folio(head);
+    else if (mapped == head.nr_pages()) mlock_folio(head);
+  }
   // The kernel drains the batches after the walk: these folios are unevictable (or not)
   // before mlock's population touches them.
   lru_add_drain();

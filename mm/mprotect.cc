@@ -1,10 +1,43 @@
 // Kernel: mm/mprotect.c (v6.18): mprotect_fixup()'s accounting (VM_ACCOUNT), the
 // write-protection of the PTEs, and the flags change through vma_modify_flags().
 #include <cerrno>
+#include <utility>
+#include <vector>
 
 #include "internal.h"
 
 namespace rmapkit::mm {
+
+// change_pte_range() takes the PTEs of a large folio that follow each other, page after
+// page, as one batch (mprotect_folio_pte_batch()): modify_prot_start_ptes() gathers their
+// accessed and dirty bits, and the commit writes the gathered bits into every one of them.
+// So after an mprotect every page of such a run is young, and dirty, when one of them was.
+void machine::merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end) {
+  std::vector<std::pair<vaddr_t, pte_t>> run;  // the current batch
+  auto flush = [&] {
+    bool young = false, dirty = false;
+    for (const auto& [a, pte] : run) {
+      young |= pte.young();
+      dirty |= pte.dirty();
+    }
+    for (const auto& [a, pte] : run) {
+      pte_t now = young ? pte.mkyoung() : pte;
+      mm.pgd.set(a, dirty ? now.mkdirty() : now);
+    }
+    run.clear();
+  };
+  mm.pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    const bool large = pte.present() && pte.pfn() != _zero_pfn && folio_of(pte.pfn()).is_large();
+    if (!run.empty()) {
+      const auto& [la, lpte] = run.back();
+      const bool follows = large && a == page_addr(la, 1) && pte.pfn().value == lpte.pfn().value + 1 &&
+                           folio_of(pte.pfn()).head_pfn() == folio_of(lpte.pfn()).head_pfn();
+      if (!follows) flush();
+    }
+    if (large) run.emplace_back(a, pte);
+  });
+  flush();
+}
 
 int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int prot) {
   const vaddr_t end = page_addr(addr, pages);
@@ -26,6 +59,7 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     } else if (vma->vm_flags.has(vm_flag::account) && vma->is_anonymous() && !vma->anon_vma) {
       f.clear(vm_flag::account);
     }
+    merge_young_dirty_of_batches(mm, s, e);
     if (!f.has(vm_flag::write)) {
       // change_protection(): no PTE of the range stays writable.
       mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {

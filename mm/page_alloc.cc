@@ -5,6 +5,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -105,37 +106,67 @@ folio& frame_table::out_of_range(std::uint64_t pfn) {
   throw std::out_of_range(fmt::format("pfn {} is beyond the last frame", pfn));
 }
 
-folio& machine::alloc_folio() {
+folio& machine::alloc_folio(unsigned order) {
+  const std::uint64_t nr = std::uint64_t{1} << order;
   std::uint64_t pfn;
-  if (_free_head != 0) {
+  if (order == 0 && _free_head != 0) {
     pfn = _free_head;
     _free_head = _frames[pfn].lru_next;
   } else {
+    // A large folio is taken from the end of the table, naturally aligned as the buddy
+    // allocator's blocks are; the frames skipped to align it go to the free list. Freed
+    // frames are reused one by one only: the model does not merge buddies.
+    while (_frames.size() % nr != 0) {
+      folio& pad = _frames.grow();
+      pad.pfn = pfn_t{_frames.size() - 1};
+      free_frame(pad);
+    }
     pfn = _frames.size();
     // folio::lru_prev/lru_next and the free list hold pfns in 32 bits (16 TiB of frames).
-    if (pfn > UINT32_MAX) throw std::length_error("alloc_folio: more than 2^32 frames");
-    _frames.grow();
+    if (pfn + nr - 1 > UINT32_MAX) throw std::length_error("alloc_folio: more than 2^32 frames");
+    for (std::uint64_t i = 0; i < nr; ++i) _frames.grow();
+  }
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    folio& page = _frames[pfn + i];
+    page = folio{};
+    page.pfn = pfn_t{pfn + i};
+    page.order = static_cast<std::uint8_t>(order);
+    page.set(folio_flag::in_use);
   }
   folio& f = _frames[pfn];
-  f = folio{};
-  f.pfn = pfn_t{pfn};
-  f.set(folio_flag::in_use);
   f.refcount = 1;  // the caller's reference
   f.set(folio_flag::uptodate);
+  if (order > 0) _large.emplace(pfn, large_folio_state{});
   return f;
+}
+
+void machine::free_frame(folio& f) {
+  f.clear(folio_flag::in_use);
+  f.mapping = nullptr;
+  f.flags = 0;
+  f.order = 0;
+  // The buddy allocator links free pages through page->lru; a free frame is on no LRU list.
+  f.lru_next = _free_head;
+  _free_head = static_cast<std::uint32_t>(f.pfn.value);
 }
 
 void machine::folio_put(folio& f) {
   if (f.pfn == _zero_pfn) return;
+  if (f.is_large() && f.pfn != f.head_pfn()) throw std::logic_error("folio_put: a tail page, not its folio");
   if (--f.refcount > 0) return;
-  if (f.refcount < 0 || f.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
+  if (f.refcount < 0 || folio_mapped(f)) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
   if (f.test(folio_flag::lru)) lruvec_del_folio(f);
-  f.clear(folio_flag::in_use);
-  f.mapping = nullptr;
-  f.flags = 0;
-  // The buddy allocator links free pages through page->lru; a free frame is on no LRU list.
-  f.lru_next = _free_head;
-  _free_head = static_cast<std::uint32_t>(f.pfn.value);
+  const std::uint64_t nr = f.nr_pages(), head = f.pfn.value;
+  if (nr > 1) {
+    _large.erase(head);
+    std::erase(_deferred_split, f.pfn);
+  }
+  // Tails first, so that the head is the first frame handed out again, as before.
+  for (std::uint64_t i = nr; i-- > 0;) {
+    folio& page = _frames[head + i];
+    if (page.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped page");
+    free_frame(page);
+  }
 }
 
 }  // namespace rmapkit::mm

@@ -152,13 +152,18 @@ void machine::anon_vma_interval_tree_update(vm_area_struct& vma, bool remove) {
 // ---- folio rmap ---------------------------------------------------------------------------
 
 // Kernel: folio_add_new_anon_rmap(). A folio that may be shared (not exclusive) points at
-// the root anon_vma, so every related VMA can find it.
+// the root anon_vma, so every related VMA can find it. A large folio is mapped whole, each
+// page by the PTE at its place from @addr, the folio's first page's address, on.
 void machine::folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) {
   f.mapping = exclusive ? vma.anon_vma : vma.anon_vma->root;
   f.index = linear_page_index(vma, addr);
-  f.mapcount = 1;
   f.set(folio_flag::swapbacked);
-  f.assign(folio_flag::anon_exclusive, exclusive);
+  for (std::uint64_t i = 0; i < f.nr_pages(); ++i) {
+    folio& page = _frames[f.pfn.value + i];
+    page.mapcount = 1;
+    page.assign(folio_flag::anon_exclusive, exclusive);
+  }
+  if (f.is_large()) large_mapcount_add(f, *vma.vm_mm, static_cast<int>(f.nr_pages()));
   _anon->add_new(f, vma, addr, exclusive);
 }
 
@@ -173,11 +178,12 @@ void machine::folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t add
   if (exclusive) f.set(folio_flag::anon_exclusive);
 }
 
-// Kernel: folio_try_dup_anon_rmap_pte() / folio_dup_file_rmap_pte() at fork. Nothing in
+// Kernel: folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() at fork. Nothing in
 // the model pins pages, so sharing always succeeds; a shared page is no longer exclusive.
-void machine::folio_dup_rmap_pte(folio& f) {
-  f.mapcount++;
-  f.clear(folio_flag::anon_exclusive);
+void machine::folio_dup_rmap_pte(folio& head, folio& page, const vm_area_struct& dst) {
+  page.mapcount++;
+  page.clear(folio_flag::anon_exclusive);
+  if (head.is_large()) large_mapcount_add(head, *dst.vm_mm, 1);
 }
 
 void machine::folio_add_file_rmap_pte(folio& f) { f.mapcount++; }
@@ -185,8 +191,24 @@ void machine::folio_add_file_rmap_pte(folio& f) { f.mapcount++; }
 // Kernel: folio_remove_rmap_ptes(). folio->mapping stays: it is reset only when the folio
 // is freed.
 void machine::folio_remove_rmap_pte(folio& f) {
+  if (f.is_large()) throw std::logic_error("folio_remove_rmap_pte: a page of a large folio");
   if (--f.mapcount < 0) throw std::logic_error("folio_remove_rmap_pte: mapcount underflow");
   if (f.mapcount == 0) f.clear(folio_flag::anon_exclusive);
+}
+
+// The pages of a large folio keep their AnonExclusive bit when they go unmapped (the
+// kernel clears it only when the folio is freed): the report shows the head page's bit on
+// every page. A page unmapped while others stay mapped queues the folio for a split.
+void machine::folio_remove_rmap_ptes(folio& head, folio& page, unsigned nr, const vm_area_struct& vma) {
+  if (!head.is_large()) return folio_remove_rmap_pte(page);
+  bool unmapped_one = false;
+  for (unsigned i = 0; i < nr; ++i) {
+    folio& p = _frames[page.pfn.value + i];
+    if (--p.mapcount < 0) throw std::logic_error("folio_remove_rmap_ptes: mapcount underflow");
+    unmapped_one |= p.mapcount == 0;
+  }
+  large_mapcount_sub(head, *vma.vm_mm, static_cast<int>(nr));
+  if (unmapped_one && large_state(head).mapcount > 0 && head.is_anon()) deferred_split_folio(head);
 }
 
 // Kernel: folio_move_anon_rmap(): a reused COW page moves to the faulting VMA's own
@@ -205,16 +227,23 @@ std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t p
   return addr;
 }
 
+// A folio that starts before the VMA (a VMA split inside it) is met at the VMA's start.
+std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr) {
+  if (pgoff.value >= vma.vm_pgoff.value) return vma_address(vma, pgoff);
+  if (pgoff.value + nr - 1 < vma.vm_pgoff.value) return std::nullopt;
+  return vma.vm_start;
+}
+
+// A large folio's walk asks for every VMA that covers any of its pages.
 void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   anon_vma* av = f.anon();
   if (!av) return;
-  const auto pgoff = f.index.value;
+  const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
   const rmap_lock lock(*this, rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
-  rmap_trace(
-      *this,
-      {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});
-  for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
+  rmap_trace(*this,
+             {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last});
+  for (auto* avc = av->rb_root.iter_first(pgoff, last); avc; avc = av->rb_root.iter_next(*avc, pgoff, last)) {
     rmap_entry(*this, "anon_vma_chain", avc, avc->vma);
     if (!rmap_visit(*this, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
   }

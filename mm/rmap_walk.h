@@ -97,7 +97,7 @@ enum class rmap_candidates {
 /// Handles one candidate VMA at vma_address() of @f's page, then as the form above.
 [[nodiscard]] inline bool rmap_visit(machine& m, folio& f, vm_area_struct& vma, rmap_candidates from,
                                      const rmap_walk_control& rwc) {
-  const std::optional<vaddr_t> addr = machine::vma_address(vma, f.index);
+  const std::optional<vaddr_t> addr = machine::vma_address(vma, f.index, f.nr_pages());
   if (!addr) {
     if (from == rmap_candidates::cover_the_page) throw std::logic_error("rmap walk: interval tree hit outside the VMA");
     rmap_trace(m, {.what = walk_step::kind::skip, .name = "vma_address", .vma = &vma, .computed = true});

@@ -15,9 +15,12 @@ std::uint64_t pss_share(std::uint64_t mappings) { return mappings >= 2 ? PAGE_PS
 
 }  // namespace
 
-// smaps_account() and smaps_page_accumulate() for an order-0 folio: a page mapped once is
-// private, one mapped more than once shared, however many of its mappings are in this mm.
-void machine::smaps_account(mem_size_stats& mss, const folio& f, bool young, bool dirty, bool locked) const {
+// smaps_account() and smaps_page_accumulate() for one PTE: a page mapped once is private,
+// one mapped more than once shared, however many of its mappings are in this mm. A page of
+// a large folio is counted by its own map count (folio_precise_page_mapcount()), every
+// flag by its folio's.
+void machine::smaps_account(mem_size_stats& mss, const folio& page, const folio& f, bool young, bool dirty,
+                            bool locked) const {
   if (f.is_anon()) {
     mss.anonymous += PAGE_SIZE;
     if (!f.test(folio_flag::swapbacked) && !dirty && !f.test(folio_flag::dirty)) mss.lazyfree += PAGE_SIZE;
@@ -25,7 +28,7 @@ void machine::smaps_account(mem_size_stats& mss, const folio& f, bool young, boo
   if (f.is_ksm()) mss.ksm += PAGE_SIZE;
   mss.resident += PAGE_SIZE;
   if (young || f.test(folio_flag::referenced)) mss.referenced += PAGE_SIZE;
-  const auto mapcount = static_cast<std::uint64_t>(f.mapcount);
+  const auto mapcount = static_cast<std::uint64_t>(page.mapcount);
   const std::uint64_t pss = pss_share(mapcount);
   const bool is_private = mapcount < 2;
   mss.pss += pss;
@@ -54,7 +57,7 @@ mem_size_stats machine::smap_gather_stats(const vm_area_struct& vma) const {
   mm.pgd.for_each(vma.vm_start, vma.vm_end, [&](vaddr_t, pte_t pte) {
     if (pte.present()) {
       if (pte.pfn() == _zero_pfn) return;  // vm_normal_page() has no page for it
-      smaps_account(mss, folio_of(pte.pfn()), pte.young(), pte.dirty(), locked);
+      smaps_account(mss, folio_of(pte.pfn()), page_folio(pte.pfn()), pte.young(), pte.dirty(), locked);
     } else if (pte.is_swap()) {
       mss.swap += PAGE_SIZE;
       mss.swap_pss += pss_share(swap_count(pte.swap_entry()));
@@ -87,7 +90,7 @@ void machine::clear_refs(mm_struct& mm, clear_refs_type type) {
     mm.pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
       if (!pte.present() || pte.pfn() == _zero_pfn) return;
       if (pte.young()) mm.pgd.set(a, pte.mkold());
-      folio_of(pte.pfn()).clear(folio_flag::referenced);
+      page_folio(pte.pfn()).clear(folio_flag::referenced);
     });
   }
 }

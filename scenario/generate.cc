@@ -74,11 +74,13 @@ class generator {
 
   std::string run() {
     _text = fmt::format(
-        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}{}{}\n",
+        "# generated: rmapkit gen random {}--seed {} --statements {} --processes {} --pages {}{}{}{}{}{}{}{}{}\n",
         _o.profile.empty() ? "" : fmt::format("--profile {} ", _o.profile), _o.seed, _o.statements, _o.max_processes,
         _o.max_region_pages, _o.pageout ? "" : " --no-pageout",
         _o.ksm_heavy ? " --ksm-heavy" : (_o.ksm ? " --ksm" : ""), _o.reclaim ? " --reclaim" : "",
-        _o.smaps ? " --smaps" : "", _o.neighbours ? " --neighbours" : "", _o.thp ? " --thp" : "");
+        _o.smaps ? " --smaps" : "", _o.neighbours ? " --neighbours" : "", _o.thp ? " --thp" : "",
+        _o.thp_anon ? " --thp-anon " + thp_sizes_text(*_o.thp_anon) : std::string(),
+        _o.thp_shmem ? " --thp-shmem " + thp_sizes_text(*_o.thp_shmem) : std::string());
     if (_o.thp) accept(thp_line(), [] {});
     if (_o.smaps) accept("report smaps", [] {});
     accept("spawn P0", [&] { _procs["P0"] = {}; });
@@ -121,6 +123,9 @@ class generator {
   /// `thp anon=... shmem=...`: each anonymous size in 30 % of the scenarios, 64k and 2m in
   /// 60 %; each shmem size at half those rates.
   std::string thp_line() {
+    if (_o.thp_anon || _o.thp_shmem)
+      return fmt::format("thp anon={} shmem={}", thp_sizes_text(_o.thp_anon.value_or(0)),
+                         thp_sizes_text(_o.thp_shmem.value_or(0)));
     auto sizes = [&](unsigned common) {
       std::string out;
       for (const auto& sz : THP_SIZES) {
@@ -361,7 +366,8 @@ class generator {
     // Version 2: collapse of a whole region that can take it, a third of the time. The
     // kernel refuses (EINVAL) a 2 MiB block with no page mapped in it, so the process
     // writes the whole region first.
-    if (_o.thp && reg.collapsible && reg.pages >= 512 && chance(35)) {
+    const bool pmd_sizes = !_o.thp_anon || ((*_o.thp_anon >> PMD_ORDER) & 1U) != 0;
+    if (_o.thp && pmd_sizes && reg.collapsible && reg.pages >= 512 && chance(35)) {
       if (accept(fmt::format("{}: write {}", p, rname), [] {}))
         accept(fmt::format("{}: madvise {} collapse", p, rname), [] {});
       return;
@@ -433,6 +439,22 @@ class generator {
 
 }  // namespace
 
-std::string generate_random(const random_options& opts) { return generator(opts).run(); }
+std::optional<std::string> beyond_the_model(const random_options& o) {
+  if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
+  if (!o.thp_anon) return "its sizes are random, 2m and shmem sizes among them (give thp_anon)";
+  if ((*o.thp_anon >> PMD_ORDER) & 1U) return "thp_anon has 2m (PMD-sized folios)";
+  if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
+  if (o.pageout) return "it has pageout (set pageout false)";
+  if (o.ksm || o.ksm_heavy) return "it has ksm";
+  if (o.reclaim) return "it has reclaim";
+  if (o.neighbours) return "it has neighbours, which brings madvise free and cold";
+  return std::nullopt;
+}
+
+std::string generate_random(const random_options& opts) {
+  random_options o = opts;
+  if (o.thp_anon || o.thp_shmem) o.thp = true;  // sizes given are sizes of a `thp` line
+  return generator(o).run();
+}
 
 }  // namespace rmapkit::scenario

@@ -491,4 +491,12 @@ tl::expected<std::string, diag> read_scenario_text(const std::string& path) {
   return text;
 }
 
+tl::expected<std::uint16_t, std::string> thp_sizes_of(std::string_view text) {
+  try {
+    return parse_thp_sizes(text, "sizes");
+  } catch (const syntax_error& e) {
+    return tl::unexpected(e.message);
+  }
+}
+
 }  // namespace rmapkit::scenario

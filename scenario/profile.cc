@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rmapkit/scenario/generate.h"
+#include "rmapkit/scenario/parser.h"
 
 namespace rmapkit::scenario {
 
@@ -121,6 +122,12 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
     read_bool(value, key, o.neighbours);
   } else if (key == "thp") {
     read_bool(value, key, o.thp);
+  } else if (key == "thp_anon" || key == "thp_shmem") {
+    if (!value.is_string()) fail(key, "not a string of sizes (\"64k,2m\", \"none\")");
+    auto orders = thp_sizes_of(value.get<std::string>());
+    if (!orders) fail(key, orders.error());
+    (key == "thp_anon" ? o.thp_anon : o.thp_shmem) = *orders;
+    o.thp = true;
   } else if (key == "weights") {
     o.weights = read_weights<statement_weights>(value, key, STATEMENT_FIELDS);
   } else if (key == "mmap") {
@@ -128,7 +135,7 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
   } else {
     fail(key,
          "not a profile key (they are: name, description, statements, processes, pages, pageout, ksm, "
-         "ksm_heavy, reclaim, smaps, neighbours, thp, weights, mmap)");
+         "ksm_heavy, reclaim, smaps, neighbours, thp, thp_anon, thp_shmem, weights, mmap)");
   }
 }
 

@@ -81,6 +81,10 @@ json folio_json(const folio_view& f) {
   j["file"] = f.file.empty() ? json(nullptr) : json(f.file);
   j["swap"] = f.swap ? json(*f.swap) : json(nullptr);
   j["lru"] = f.lru.empty() ? json(nullptr) : json(f.lru);
+  if (f.large)
+    j["folio"] = {{"head", f.large->head ? json(*f.large->head) : json(nullptr)},
+                  {"order", f.large->order},
+                  {"sub", f.large->sub}};
   return j;
 }
 

@@ -361,10 +361,13 @@ class builder {
     return k;
   }
 
-  folio_view folio(std::uint64_t id, const mm::folio& f) const {
+  folio_view folio(std::uint64_t id, const mm::folio& page) const {
+    const mm::folio& f = _m.page_folio(page.pfn);
     folio_view fv;
     fv.id = id;
-    fv.pfn = f.pfn.value;
+    fv.pfn = page.pfn.value;
+    const std::uint64_t sub = page.pfn.value - f.pfn.value;
+    if (f.is_large()) fv.large = large_folio_ref{_names->frame_id(f.pfn), f.order, sub};
     if (f.is_ksm()) {
       fv.mapping = "ksm";
       fv.stable_node = _names->stable_node_id(f.ksm_node());
@@ -377,13 +380,17 @@ class builder {
     } else {
       fv.mapping = "none";
     }
-    fv.index = f.index.value;
-    fv.mapcount = f.mapcount;
+    fv.index = f.index.value + sub;
+    fv.mapcount = page.mapcount;
     fv.refcount = f.refcount;
     fv.flags = folio_flag_names(f);
+    if (f.is_large()) {  // AnonExclusive is the page's own
+      std::erase(fv.flags, std::string("anon_exclusive"));
+      if (page.test(mm::folio_flag::anon_exclusive)) fv.flags.emplace_back("anon_exclusive");
+    }
     if (f.test(mm::folio_flag::swapcache)) fv.swap = _names->swap_id(f.swap);
     if (auto l = mm::machine::lru_of(f)) fv.lru = lru_name(*l);
-    if (auto it = _ptes.find(f.pfn.value); it != _ptes.end())
+    if (auto it = _ptes.find(page.pfn.value); it != _ptes.end())
       for (const auto& r : it->second)
         if (focus::keeps(_focus.procs, r.process)) fv.mapped_by.push_back(r);
     return fv;

@@ -102,6 +102,9 @@ void folios(out_t& out, const state& st) {
                    f.flags.empty() ? std::string("-") : fmt::format("{}", fmt::join(f.flags, ",")));
     if (f.swap) fmt::format_to(it, " swap={}", *f.swap);
     if (!f.lru.empty()) fmt::format_to(it, " lru={}", f.lru);
+    if (f.large)
+      fmt::format_to(it, " folio={} order={} sub={}", f.large->head ? fmt::to_string(*f.large->head) : "-",
+                     f.large->order, f.large->sub);
     fmt::format_to(it, "\n");
     for (const auto& p : f.mapped_by) {
       fmt::format_to(it, "  pte {} {}[{}] {:#x} {} {}", p.process, p.region, p.index, p.addr.value, p.vma,

@@ -287,8 +287,15 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   mm::machine& m = s.machine();
   const names n(s);
   const pfn_t pfn = resolve_target(s, n, target);
-  mm::folio& f = m.folio_of(pfn);
-  if (f.is_anon() && !f.mapped())
+  mm::folio& f = m.page_folio(pfn);  // a page of a large folio: its folio is walked
+  // The walk's steps explain a page's walk (one address per VMA, one PTE looked at); a large
+  // folio's walk looks at a range of PTEs in each VMA, which they do not show yet.
+  if (f.is_large())
+    throw view_error(
+        fmt::format("frame {}: a page of a large folio (order {}); the walk view does not show "
+                    "large folios' walks yet",
+                    *n.frame_id(pfn), f.order));
+  if (f.is_anon() && !m.folio_mapped(f))
     throw view_error(fmt::format(
         "frame {}: no PTE maps it (only the swap cache holds it), so an rmap walk finds nothing: the kernel's "
         "folio_lock_anon_vma_read() gives up on an unmapped folio, whose anon_vma may be gone",

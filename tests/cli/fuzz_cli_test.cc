@@ -58,16 +58,26 @@ TEST(FuzzCli, TheKernelModeWithoutRootSaysWhyAndRunsNothing) {
   EXPECT_NE(o.err.find("--model-only needs no kernel"), std::string::npos) << o.err;
 }
 
-// A version 2 profile would make every scenario the model's refusal of its `thp` line:
-// the campaign refuses at once, saying what writes such scenarios instead.
-TEST(FuzzCli, AThpProfileIsRefusedUntilTheModelHasLargeFolios) {
+// A version 2 profile whose scenarios the model would stop in (random sizes, 2m among
+// them) is refused at once, saying why; one inside what the model runs is compared.
+TEST(FuzzCli, AThpProfileBeyondTheModelIsRefusedAndOneInsideItRuns) {
   auto profile = temp_file("thp-profile.json", R"({"name": "thp", "thp": true})");
   const auto out = fresh_dir("thp");
   auto o = run({rmapkit_bin(), "fuzz", "--model-only", "--count", "2", "--profile", profile, "--out", out});
   EXPECT_EQ(o.exit_code, 2);
-  EXPECT_NE(o.err.find("profile thp: thp (scenario format version 2) cannot be compared yet"), std::string::npos)
+  EXPECT_NE(o.err.find("profile thp: the model does not run every scenario it writes: its sizes are random"),
+            std::string::npos)
       << o.err;
   EXPECT_FALSE(fs::exists(out)) << "nothing was run, so nothing is written";
+  auto mthp = temp_file("mthp-profile.json",
+                        R"({"name": "mthp", "thp_anon": "16k,64k,1m", "pageout": false, "statements": 40})");
+  const auto out2 = fresh_dir("mthp");
+  auto d = run({rmapkit_bin(), "fuzz", "--model-only", "--count", "3", "--profile", mthp, "--out", out2});
+  EXPECT_EQ(d.exit_code, 2);
+  EXPECT_NE(d.err.find("only the linux-6 design takes large folios yet"), std::string::npos) << d.err;
+  auto m = run(
+      {rmapkit_bin(), "fuzz", "--model-only", "--design", "linux-6", "--count", "3", "--profile", mthp, "--out", out2});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
 }
 
 TEST(FuzzCli, AModelOnlyCampaignPrintsItsSummaryAndItsReport) {

@@ -27,28 +27,46 @@ TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
 }
 
-// Large folios are the kernel back end's only, for now: the model says so at the `thp`
-// line, before it runs anything, instead of answering with 4 KiB pages.
-TEST(CliMessages, TheModelRefusesAVersion2ScenarioSayingWhoRunsIt) {
-  auto path = temp_file("v2.rmap", "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\ncheck\n");
+// What the model does not model yet (here PMD-sized folios) it says so at the statement
+// that asks for it, before it runs anything more, instead of answering with what it has.
+TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
+  auto path = temp_file("v2.rmap", "thp anon=2m\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\ncheck\n");
   auto o = run({rmapkit_bin(), "run", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err, path +
-                       ":1: thp: large folios (scenario format version 2) are not modelled yet; `rmapkit kernel` runs "
+                       ":1: thp: PMD-sized folios (anon=2m) are not modelled yet; `rmapkit kernel` runs "
                        "this scenario\n");
+  auto ksm = temp_file(
+      "v2-ksm.rmap",
+      "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\nP: madvise A mergeable\n");
+  auto k = run({rmapkit_bin(), "run", ksm});
+  EXPECT_EQ(k.exit_code, 2);
+  EXPECT_EQ(k.err, ksm +
+                       ":5: madvise mergeable: not modelled with large folios yet; `rmapkit kernel` runs this "
+                       "scenario\n");
 }
 
-// diff of a version 2 scenario: the model would refuse it, so nothing runs, not even the
-// kernel side, and the message says what does run it.
-TEST(CliMessages, DiffOfAVersion2ScenarioComparesNothingAndRunsNothing) {
-  auto path = temp_file("v2-diff.rmap", "spawn P\nthp anon=64k\nP: mmap A anon private pages=16 huge\ncheck\n");
+// The model runs anonymous large folios mapped by PTEs: the report names each page's folio.
+TEST(CliMessages, TheModelRunsA64kFolio) {
+  auto path = temp_file("v2-64k.rmap",
+                        "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A[1]\ncheck\n");
+  auto o = run({rmapkit_bin(), "run", path});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("page P A 0 frame=1 count=1 anon excl folio=1 order=4 sub=0\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("page P A 15 frame=16 count=1 anon excl folio=1 order=4 sub=15\n"), std::string::npos) << o.out;
+}
+
+// diff of a version 2 scenario the model stops in: nothing runs, not even the kernel side,
+// and the message says where the model stops and what does run it.
+TEST(CliMessages, DiffOfAScenarioTheModelDoesNotModelComparesNothingAndRunsNothing) {
+  auto path = temp_file("v2-diff.rmap", "spawn P\nthp anon=2m\nP: mmap A anon private pages=512 huge\ncheck\n");
   auto o = run({rmapkit_bin(), "diff", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err,
-            "rmapkit diff: the model has no large folios yet (scenario format version 2), so there is nothing to "
-            "compare; `rmapkit kernel` runs this scenario\n");
+            "rmapkit diff: the model stops at line 2, so there is nothing to compare: thp: PMD-sized folios "
+            "(anon=2m) are not modelled yet; `rmapkit kernel` runs this scenario\n");
   auto j = run({rmapkit_bin(), "diff", "--json", path});
   EXPECT_EQ(j.exit_code, 2);
   EXPECT_NE(j.out.find("\"line\": 2"), std::string::npos) << j.out;

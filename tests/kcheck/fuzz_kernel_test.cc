@@ -105,7 +105,8 @@ TEST_F(FuzzKernel, WithoutMinimisingTheCaseIsTheWholeScenario) {
 }
 
 TEST_F(FuzzKernel, ABoundedSliceOfACampaignRunsClean) {
-  // The profiles without a machine lock, a few seeds each; and one seed of each that holds it.
+  // The profiles without a machine lock, a few seeds each; one seed of each that holds it;
+  // ten of the large-folio profile.
   auto o = options({"plain", "fork-trees", "mremap-storms", "files"}, 1000, 1004);
   auto s = lab::fuzz(o);
   EXPECT_TRUE(s.clean()) << read_text(s.results_file);
@@ -114,11 +115,16 @@ TEST_F(FuzzKernel, ABoundedSliceOfACampaignRunsClean) {
   auto w = lab::fuzz(wide);
   EXPECT_TRUE(w.clean()) << read_text(w.results_file);
   EXPECT_EQ(w.run, 3U);
+  // Large folios (version 2), the model's against the kernel's: ten seeds.
+  auto thp = options({"mthp"}, 1000, 1009);
+  auto t = lab::fuzz(thp);
+  EXPECT_TRUE(t.clean()) << read_text(t.results_file);
+  EXPECT_EQ(t.run, 10U);
   std::vector<std::string> errors;
   auto report = lab::fuzz_report({_dir.string()}, errors);
   EXPECT_TRUE(errors.empty());
-  EXPECT_EQ(report["records"], 23);
-  EXPECT_EQ(report["releases"][0]["outcomes"]["agree"], 23);
+  EXPECT_EQ(report["records"], 33);
+  EXPECT_EQ(report["releases"][0]["outcomes"]["agree"], 33);
 }
 
 TEST_F(FuzzKernel, ABusyMachineLockWithNoWaitStopsTheCampaignAndARerunGoesOn) {

@@ -511,5 +511,72 @@ TEST_F(Invariants, SwapCountAgainstItsReferences) {
       ": count 1 but 2 references", [&] { f->swapped[0] = pte.swap_entry(); }, [&] { f->swapped.erase(0); });
 }
 
+// ---- check_large_folio, and the large-folio rows of check_pte and check_folio_lru ----------
+
+class InvariantsLargeFolio : public Invariants {
+ protected:
+  /// P with a 64k folio at A, written at page 0, and its child C sharing it.
+  void SetUp() override {
+    m.set_thp_anon_orders(1U << 4);
+    p = m.mm_alloc("P");
+    ASSERT_EQ(m.do_mmap(*p, A, 16, RW, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_madvise(*p, A, 16, madv::hugepage), 0);
+    ASSERT_EQ(m.access(*p, A, true, 1), 0);
+    c = m.dup_mm(*p, "C");
+  }
+  folio& head() { return m.page_folio(p->pgd.get(A).pfn()); }
+  large_folio_state& state() { return const_cast<large_folio_state&>(m.large_state(head())); }
+  mm_struct* p = nullptr;
+  mm_struct* c = nullptr;
+};
+
+TEST_F(InvariantsLargeFolio, LargeMapcountAgainstItsPages) {
+  expect_caught_if(state().mapcount, 31, "large mapcount 31 but its pages' sum 32");
+}
+
+TEST_F(InvariantsLargeFolio, MmSlotCountingMoreThanItsMmMaps) {
+  expect_caught_if(state().mm_mapcount[1], 17, "mm slot 1 counts 17 mappings, its mm has 16");
+}
+
+TEST_F(InvariantsLargeFolio, NotMaybeSharedWithNoSlotHoldingEveryMapping) {
+  expect_caught_if(state().maybe_shared, false, "not maybe-shared, yet no mm slot holds every mapping");
+}
+
+TEST_F(InvariantsLargeFolio, PartiallyMappedButNotQueued) {
+  expect_caught_if(state().partially_mapped, true, "partially mapped and on the deferred-split queue disagree");
+}
+
+// A mapped page of another order is caught sooner, at its PTE (its head would be another
+// frame); page 5 is unmapped first, so that only the folio's own check sees it.
+TEST_F(InvariantsLargeFolio, APageOfAnotherOrder) {
+  ASSERT_EQ(m.do_madvise(*p, page_addr(A, 5), 1, madv::dontneed), 0);
+  ASSERT_EQ(m.do_madvise(*c, page_addr(A, 5), 1, madv::dontneed), 0);
+  expect_caught_if(m.folio_of(pfn_t{head().pfn.value + 5}).order, std::uint8_t{2}, "page 5 is not part of the folio");
+}
+
+TEST_F(InvariantsLargeFolio, TailIndexAgainstItsAddress) {
+  expect_caught_if(head().index, pgoff_t{head().index.value + 1}, "folio->index does not match vma_address()");
+}
+
+TEST_F(InvariantsLargeFolio, MlockedWithoutALockedMapping) {
+  folio& f = head();
+  expect_caught(
+      "mlocked and its mlock_count disagree", [&] { f.set(folio_flag::mlocked); },
+      [&] { f.clear(folio_flag::mlocked); });
+  expect_caught(
+      "mlocked but no VM_LOCKED VMA maps a page of it",
+      [&] {
+        f.set(folio_flag::mlocked);
+        f.set(folio_flag::unevictable);
+        f.clear(folio_flag::active);
+        f.mlock_count = 1;
+      },
+      [&] {
+        f.clear(folio_flag::mlocked);
+        f.clear(folio_flag::unevictable);
+        f.mlock_count = 0;
+      });
+}
+
 }  // namespace
 }  // namespace rmapkit::mm

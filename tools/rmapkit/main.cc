@@ -287,13 +287,6 @@ rmapkit::lab::diff_result diff_with_progress(const sc::program& prog, rmapkit::m
   return res;
 }
 
-/// The line of @prog's `thp` statement (version 2), or 0.
-int thp_line(const sc::program& prog) {
-  for (const auto& o : prog.ops)
-    if (std::holds_alternative<sc::op_thp>(o.body)) return o.line;
-  return 0;
-}
-
 int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts,
                const rmapkit::kcheck::run_options& kopts, bool json) {
   auto refuse = [&](const sc::diag& d) {
@@ -301,12 +294,13 @@ int print_diff(const sc::program& prog, const rmapkit::model::run_options& mopts
     else std::cerr << "rmapkit diff: " << d.message << '\n';
     return sc::EXIT_SCENARIO_ERROR;
   };
-  // Without the model's side there is nothing to compare: it refuses large folios, so the
-  // kernel need not run at all.
+  // Without the model's side there is nothing to compare: where it stops at something it
+  // does not model yet (large folios it has not), the kernel need not run at all.
   if (prog.thp)
-    return refuse({prog.file, thp_line(prog),
-                   "the model has no large folios yet (scenario format version 2), so there is nothing to "
-                   "compare; `rmapkit kernel` runs this scenario"});
+    if (auto d = rmapkit::model::not_modelled_in(prog, mopts))
+      return refuse(
+          {d->file, d->line,
+           fmt::format("the model stops at line {}, so there is nothing to compare: {}", d->line, d->message)});
   // Nor without the kernel's: its failure is not a report.
   if (auto why = rmapkit::kcheck::missing_privileges())
     return refuse({prog.file, 0, "the kernel side cannot run, so there is nothing to compare: " + *why});
@@ -389,6 +383,9 @@ sc::random_options with_options_given(sc::random_options base, const sc::random_
   if (sub.count("--smaps")) base.smaps = true;
   if (sub.count("--neighbours")) base.neighbours = true;
   if (sub.count("--thp")) base.thp = true;
+  if (sub.count("--thp-anon")) base.thp_anon = given.thp_anon;
+  if (sub.count("--thp-shmem")) base.thp_shmem = given.thp_shmem;
+  if (base.thp_anon || base.thp_shmem) base.thp = true;
   return base;
 }
 
@@ -418,7 +415,23 @@ command add_gen_random(CLI::App& gen) {
                 "end), and protections include rx and rwx");
   sub->add_flag("--thp", o->thp,
                 "scenario format version 2: a thp line with random sizes, most regions huge and some of PMD size, "
-                "madvise collapse and shrink (runs on the kernel back end only, for now)");
+                "madvise collapse and shrink (the model runs what it models: see --thp-anon)");
+  auto thp_sizes = [](std::optional<std::uint16_t>& into) {
+    return [&into](const std::string& text) {
+      auto orders = sc::thp_sizes_of(text);
+      if (!orders) throw CLI::ValidationError(orders.error());
+      into = *orders;
+    };
+  };
+  sub->add_option_function<std::string>("--thp-anon", thp_sizes(o->thp_anon),
+                                        "with --thp (implied): these anonymous sizes, not random ones (\"16k,64k\", "
+                                        "\"none\"); collapse only with 2m among them. --thp-anon 16k,32k,64k,1m "
+                                        "writes what the model runs")
+      ->type_name("SIZES");
+  sub->add_option_function<std::string>("--thp-shmem", thp_sizes(o->thp_shmem),
+                                        "with --thp (implied): these shmem sizes, not random ones (none unless given "
+                                        "with --thp-anon)")
+      ->type_name("SIZES");
   auto profile = std::make_shared<std::string>();
   sub->add_option("--profile", *profile,
                   "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "

@@ -290,6 +290,8 @@ class machine final : private pte_observer {
   int folio_mkclean(folio& f);
   /// The address of @pgoff in @vma, if inside it (vma_address()).
   static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff);
+  /// The first address in @vma of a folio of @nr pages at @pgoff, if any of it is inside.
+  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr);
   /// Whether @vma maps @f at @addr (page_vma_mapped_walk for an order-0 folio).
   bool page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr);
 
@@ -301,9 +303,30 @@ class machine final : private pte_observer {
     if (_tracer) _tracer(s);
   }
 
+  // ---- large folios (huge_memory.cc) ------------------------------------------------------
+  /// The anonymous folio sizes a fault may allocate in a VM_HUGEPAGE mapping, as a set of
+  /// orders (bit k: 2^k pages), the scenario's `thp anon=` (THP "madvise" for each).
+  void set_thp_anon_orders(std::uint16_t orders) { _thp_anon_orders = orders; }
+  [[nodiscard]] std::uint16_t thp_anon_orders() const { return _thp_anon_orders; }
+  /// A large folio's own state; it must be one (@head is its head).
+  [[nodiscard]] const large_folio_state& large_state(const folio& head) const;
+  /// Folios waiting for a deferred split, in queue order (their heads).
+  [[nodiscard]] const std::vector<pfn_t>& deferred_split_queue() const { return _deferred_split; }
+  /// The deferred-split shrinker (deferred_split_scan(), the scenario's `shrink`): every
+  /// queued folio is split to order 0 where it can be. Returns how many were.
+  std::uint64_t deferred_split_scan();
+
   // ---- lookups ----------------------------------------------------------------------------
+  /// The frame at @pfn: the folio for an order-0 page, one page of it for a large folio.
   folio& folio_of(pfn_t pfn) { return _frames.at(pfn.value); }
   const folio& folio_of(pfn_t pfn) const { return _frames.at(pfn.value); }
+  /// The folio the page at @pfn belongs to: its head frame (page_folio()).
+  folio& page_folio(pfn_t pfn) { return folio_of(folio_of(pfn).head_pfn()); }
+  const folio& page_folio(pfn_t pfn) const { return folio_of(folio_of(pfn).head_pfn()); }
+  /// Whether any page of the folio whose head is @head is mapped (folio_mapped()).
+  [[nodiscard]] bool folio_mapped(const folio& head) const {
+    return head.is_large() ? large_state(head).mapcount > 0 : head.mapped();
+  }
   [[nodiscard]] pfn_t zero_pfn() const { return _zero_pfn; }
   static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr);  ///< the VMA containing addr
   [[nodiscard]] std::uint64_t swap_count(swp_entry_t e) const;
@@ -391,7 +414,27 @@ class machine final : private pte_observer {
   friend class linux6_anon_rmap;
   friend class interval_tree_file_rmap;
   // frames (page_alloc)
-  folio& alloc_folio();
+  /// A new folio of 2^@order frames, naturally aligned; its head, with the caller's reference.
+  folio& alloc_folio(unsigned order = 0);
+  /// Puts a frame on the free list.
+  void free_frame(folio& f);
+  // large folios (huge_memory.cc)
+  large_folio_state& mutable_large_state(folio& head);
+  /// The largest enabled order whose naturally aligned block around @addr lies inside
+  /// @vma with every PTE empty; 0 when none does or the VMA is not VM_HUGEPAGE.
+  unsigned anon_fault_order(const vm_area_struct& vma, vaddr_t addr) const;
+  /// @n more mappings of a large folio, in @mm (folio_add_large_mapcount()).
+  void large_mapcount_add(folio& head, const mm_struct& mm, int n);
+  /// @n fewer mappings of a large folio, in @mm (folio_sub_large_mapcount()).
+  void large_mapcount_sub(folio& head, const mm_struct& mm, int n);
+  /// Whether a write fault of @vma may reuse a PTE-mapped large anon folio (every mapping
+  /// its mm's, every reference a mapping's, more than one page mapped).
+  bool can_reuse_large_anon_folio(folio& head, const vm_area_struct& vma);
+  /// A page of @head went unmapped while others stay mapped: queue it for a deferred split.
+  void deferred_split_folio(folio& head);
+  std::vector<unsigned> split_remap(folio& head);
+  /// Splits a large anon folio to order 0; false when something beyond its mappings holds it.
+  bool split_large_folio(folio& head);
   void folio_get(folio& f) { ++f.refcount; }
   void folio_put(folio& f);
   // page cache (filemap)
@@ -445,15 +488,21 @@ class machine final : private pte_observer {
   // folio rmap (rmap.c)
   void folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
   void folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
-  void folio_dup_rmap_pte(folio& f);
+  /// Fork: @page (of folio @head) gains a mapping in @dst's mm, shared and so not exclusive.
+  void folio_dup_rmap_pte(folio& head, folio& page, const vm_area_struct& dst);
   void folio_add_file_rmap_pte(folio& f);
+  /// @nr pages from @page on, all of folio @head, lose one mapping each in @vma's mm
+  /// (folio_remove_rmap_ptes(): one batch, so partial mapping is judged after all of them).
+  void folio_remove_rmap_ptes(folio& head, folio& page, unsigned nr, const vm_area_struct& vma);
+  /// An order-0 folio loses a mapping.
   void folio_remove_rmap_pte(folio& f);
   void folio_move_anon_rmap(folio& f, vm_area_struct& vma);
   void rmap_walk_anon(folio& f, const rmap_walk_control& rwc);
   void rmap_walk_file(folio& f, const rmap_walk_control& rwc);
   // memory.c
   int do_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
-  void map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare = false);
+  void map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_t content, bool unshare = false,
+                          unsigned order = 0);
   int do_read_fault(vm_area_struct& vma, vaddr_t addr);
   int do_cow_fault(vm_area_struct& vma, vaddr_t addr);
   int do_shared_fault(vm_area_struct& vma, vaddr_t addr);
@@ -493,7 +542,7 @@ class machine final : private pte_observer {
   void swap_cache_replace_folio(swp_entry_t e, folio& now);
   void count(vm_event e, std::uint64_t n = 1) { _events[static_cast<std::size_t>(e)] += n; }
   // task_mmu.cc
-  void smaps_account(mem_size_stats& mss, const folio& f, bool young, bool dirty, bool locked) const;
+  void smaps_account(mem_size_stats& mss, const folio& page, const folio& f, bool young, bool dirty, bool locked) const;
   [[nodiscard]] std::uint64_t shmem_partial_swap_usage(const address_space& as, std::uint64_t first,
                                                        std::uint64_t end) const;
   // PTE writes, for designs that track PTEs
@@ -523,6 +572,8 @@ class machine final : private pte_observer {
   /// MADV_COLD (@pageout false) or MADV_PAGEOUT.
   void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  /// mprotect's batches of a large folio's PTEs: each gets the batch's accessed and dirty bits.
+  void merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end);
   void madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// folio_mark_lazyfree(): an anonymous folio moves to the inactive file list, not
@@ -584,9 +635,10 @@ class machine final : private pte_observer {
   [[nodiscard]] std::string check_vmas(const std::vector<const vm_area_struct*>& vmas) const;
   [[nodiscard]] std::string check_anon_vmas(const std::vector<const vm_area_struct*>& vmas) const;
   [[nodiscard]] std::string check_ptes(const std::vector<const vm_area_struct*>& vmas, pte_census& census) const;
-  [[nodiscard]] std::string check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& f,
+  [[nodiscard]] std::string check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& page, const folio& f,
                                       std::set<std::uint64_t>& seen_in_mm) const;
   [[nodiscard]] std::string check_folios(const pte_census& census) const;
+  [[nodiscard]] std::string check_large_folio(const folio& head, const pte_census& census) const;
   [[nodiscard]] std::string check_files() const;
   [[nodiscard]] std::string check_swap(pte_census& census) const;
 
@@ -624,6 +676,9 @@ class machine final : private pte_observer {
   object_counter _avc_count{"anon_vma_chain", 64};
   std::unique_ptr<anon_rmap> _anon;
   std::unique_ptr<file_rmap> _file;
+  std::uint16_t _thp_anon_orders = 0;
+  std::unordered_map<std::uint64_t, large_folio_state> _large;  // by head pfn: every large folio's own state
+  std::vector<pfn_t> _deferred_split;                           // heads, in queue order
 };
 
 /// linear_page_index(): the object page offset of @addr in @vma.

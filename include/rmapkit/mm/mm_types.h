@@ -141,7 +141,12 @@ class folio_mapping {
   std::uintptr_t _v = NONE;
 };
 
-/// One 4 KiB frame. The model has order-0 folios only, as the kernel back end does (THP off).
+/// One 4 KiB frame: the model's struct page. A folio is one frame (order 0) or a naturally
+/// aligned run of 2^order frames (a large folio). Every frame of a large folio carries the
+/// folio's order, so its head is its pfn rounded down; what belongs to the folio as a whole
+/// (mapping, index, refcount, flags but AnonExclusive, LRU links, swap) is kept on the head
+/// only, what belongs to each page (mapcount, content, AnonExclusive) on each frame, as the
+/// kernel splits struct page and struct folio. machine::page_folio() finds the head.
 struct folio {
   pfn_t pfn;
   folio_mapping mapping;
@@ -157,6 +162,7 @@ struct folio {
   /// folio->lru: neighbours on its LRU list, as pfns (0: none). Frames live in one array,
   /// so a 32-bit index is the intrusive link at half the size of two pointers.
   std::uint32_t lru_prev = 0, lru_next = 0;
+  std::uint8_t order = 0;  ///< of the folio this frame belongs to: 0, or 2..9 (16 KiB to 2 MiB)
 
   [[nodiscard]] bool test(folio_flag f) const { return (flags & static_cast<std::uint16_t>(f)) != 0; }
   void set(folio_flag f) { flags = static_cast<std::uint16_t>(flags | static_cast<std::uint16_t>(f)); }
@@ -171,9 +177,28 @@ struct folio {
   [[nodiscard]] ksm_stable_node* ksm_node() const { return mapping.get_if<ksm_stable_node>(); }
   [[nodiscard]] bool mapped() const { return mapcount > 0; }
   [[nodiscard]] bool in_use() const { return test(folio_flag::in_use); }
+  [[nodiscard]] bool is_large() const { return order > 0; }
+  [[nodiscard]] std::uint64_t nr_pages() const { return std::uint64_t{1} << order; }
+  /// The pfn of this frame's folio's head.
+  [[nodiscard]] pfn_t head_pfn() const { return pfn_t{pfn.value & ~(nr_pages() - 1)}; }
 };
 
 static_assert(sizeof(folio) == 64, "a folio is the model's struct page: 64 bytes, as the kernel's");
+
+/// What a large folio keeps beyond its pages (the kernel keeps it in its first tail pages):
+/// how often it is mapped in all, and by which mms (CONFIG_MM_ID). Two mms are tracked, each
+/// with how many of the folio's mappings are its own; that is what lets a write fault reuse
+/// a folio that only its own mm maps, without an rmap walk.
+struct large_folio_state {
+  int mapcount = 0;                      ///< PTEs mapping any page of it (folio_large_mapcount())
+  std::array<std::uint64_t, 2> mm_id{};  ///< the tracked mms' ids; 0: the slot is free
+  std::array<int, 2> mm_mapcount{};      ///< of mapcount, those in each tracked mm
+  /// Some mm other than one tracked slot's may map it (folio_maybe_mapped_shared()): set
+  /// when a second mm starts to map it, cleared only when one slot holds every mapping again.
+  bool maybe_shared = false;
+  /// A page of it is mapped nowhere while others are: it is on the deferred-split queue.
+  bool partially_mapped = false;
+};
 
 /// The frames by pfn: chunks of 4,096 folios that never move, so a folio& stays valid as
 /// memory grows (as struct pages do in the kernel's vmemmap), and a lookup is a shift and a

@@ -74,6 +74,8 @@ class pte_t {
 inline constexpr unsigned PTRS_PER_TABLE = 512;
 inline constexpr unsigned PMD_SHIFT = 21;
 inline constexpr std::uint64_t PMD_SIZE = std::uint64_t{1} << PMD_SHIFT;
+/// The order of a folio a PMD maps (2 MiB).
+inline constexpr unsigned PMD_ORDER = PMD_SHIFT - 12;
 
 struct mm_struct;
 class page_table;

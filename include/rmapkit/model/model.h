@@ -10,6 +10,7 @@
 #include <string>
 
 #include "rmapkit/mm/machine.h"
+#include "rmapkit/scenario/diag.h"
 #include "rmapkit/scenario/program.h"
 #include "rmapkit/scenario/report.h"
 
@@ -63,6 +64,19 @@ struct run_options {
 
 /// Exit status when an invariant is broken: a bug of the model, not of the scenario.
 inline constexpr int EXIT_MODEL_BUG = 3;
+
+/// A statement asks for what the model does not model yet (a PMD-sized folio, KSM on large
+/// folios, ...). The run ends as for a refused statement (exit 2, `FILE:LINE: reason`),
+/// but the scenario is not wrong: `rmapkit kernel` runs it, and `diff` has nothing to
+/// compare (not_modelled_in()).
+class not_modelled : public scenario::statement_error {
+ public:
+  using scenario::statement_error::statement_error;
+};
+
+/// Runs @prog on a fresh model machine and says where and why it stops at something the
+/// model does not model yet; nothing when it does not.
+[[nodiscard]] std::optional<scenario::diag> not_modelled_in(const scenario::program& prog, run_options opts = {});
 
 /// run()'s teardown check, for a machine whose processes have all exited and whose files
 /// are all closed: nothing may be left but swap cache that reclaim would drop (it is

@@ -39,6 +39,8 @@ class session {
   /// Statements run so far (the index of the next one).
   [[nodiscard]] std::size_t position() const { return _next; }
   [[nodiscard]] bool done() const { return _failed || _next >= _prog.ops.size(); }
+  /// Where and why the run stopped at something the model does not model yet (not_modelled).
+  [[nodiscard]] const std::optional<scenario::diag>& not_modelled() const { return _not_modelled; }
   /// Runs statements until @count have run (or one fails); returns the last status.
   int run_to(std::size_t count, std::ostream& out, std::ostream& err);
 
@@ -60,6 +62,7 @@ class session {
   std::unique_ptr<statement_runner> _runner;
   std::size_t _next = 0;
   bool _failed = false;
+  std::optional<scenario::diag> _not_modelled;
 };
 
 }  // namespace rmapkit::model

@@ -45,6 +45,10 @@ struct random_options {
   /// collapse` (only where the kernel accepts it: a whole private anonymous `huge` region of
   /// 512 pages or more that nothing has reshaped) and `shrink` among the statements.
   bool thp = false;
+  /// With thp: the `thp` line enables exactly these anonymous (and shmem) sizes, as sets of
+  /// orders, instead of random ones; `collapse` is drawn only when 2m is among the
+  /// anonymous sizes (`--thp-anon 16k,64k` asks for mTHP alone: what the model runs).
+  std::optional<std::uint16_t> thp_anon{}, thp_shmem{};
   /// The profile these options came from, named in the scenario's first line; empty for
   /// none (the line then names gen random's options alone).
   std::string profile{};
@@ -53,6 +57,11 @@ struct random_options {
   /// The region mix of mmap; without it, gen random's own.
   std::optional<mmap_weights> mmap_kinds{};
 };
+
+/// Why @o (with thp) can write a scenario the model does not run yet (a 2 MiB or shmem
+/// size, or a statement the model does not run on large folios); nothing when every
+/// scenario it writes runs on the model. `rmapkit fuzz` compares only such profiles.
+[[nodiscard]] std::optional<std::string> beyond_the_model(const random_options& o);
 
 /// A valid scenario as text, ending with a `check`; the same options give the same text.
 /// It resolves, and it runs to its end on both back ends (with thp: on the kernel, until

@@ -21,6 +21,9 @@ inline constexpr std::size_t MAX_LINE_BYTES = 4096;
 
 /// Parses @text; errors are located in @file_name. Stops at the first malformed line.
 [[nodiscard]] tl::expected<scenario, diag> parse(std::string_view text, std::string file_name);
+/// The set of large folio orders "64k,2m" or "none" names (a `thp` line's SIZES); the
+/// reason when it names none (an unknown or repeated size), as the parser words it.
+[[nodiscard]] tl::expected<std::uint16_t, std::string> thp_sizes_of(std::string_view text);
 
 /// Reads and parses a file; `-` reads standard input.
 [[nodiscard]] tl::expected<scenario, diag> parse_file(const std::string& path);

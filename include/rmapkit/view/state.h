@@ -118,9 +118,20 @@ struct ksm_view {
   [[nodiscard]] bool empty() const { return mm_slots.empty() && stable.empty() && rmap_items.empty(); }
 };
 
+/// The large folio a frame belongs to (version 2): its head's frame, when a check numbers
+/// it (a head mapped nowhere is not), the folio's order and the frame's place in it.
+struct large_folio_ref {
+  std::optional<std::uint64_t> head;
+  unsigned order = 0;
+  std::uint64_t sub = 0;
+};
+
+/// A frame: for a page of a large folio, what belongs to the folio (mapping, index,
+/// refcount, flags but AnonExclusive, LRU, swap) is its folio's, the index the page's own.
 struct folio_view {
   std::uint64_t id = 0;
   std::uint64_t pfn = 0;
+  std::optional<large_folio_ref> large;
   std::string mapping;                       ///< "anon", "ksm", "file" or "none"
   std::optional<std::uint64_t> anon_vma;     ///< folio->mapping when anon (linux-6)
   std::optional<std::uint64_t> stable_node;  ///< when KSM
