@@ -90,7 +90,7 @@ void machine::large_mapcount_sub(folio& head, const mm_struct& mm, int n) {
 // from) rather than kept for one page; otherwise it is reused when it cannot be shared:
 // one mm holds every mapping, and every reference is a mapping.
 bool machine::can_reuse_large_anon_folio(folio& head, const vm_area_struct& vma) {
-  const auto& st = mutable_large_state(head);
+  const auto& st = large_state(head);
   if (st.mapcount <= 1 || st.maybe_shared) return false;
   if (head.refcount != st.mapcount) return false;
   return (st.mm_id[0] == vma.vm_mm->id && st.mm_mapcount[0] == st.mapcount) ||

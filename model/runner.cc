@@ -271,13 +271,14 @@ class statement_runner {
       throw not_modelled("thp: PMD-sized folios (anon=2m) are not modelled yet; " + KERNEL_RUNS_IT);
     if (o.shmem_orders != 0)
       throw not_modelled("thp: shmem large folios (shmem=) are not modelled yet; " + KERNEL_RUNS_IT);
+    _large_folios = o.anon_orders != 0;
+    if (!_large_folios) return;  // `anon=none`: no folio will be large
     if (_m.design_name() != "linux-6")
       throw not_modelled(
           fmt::format("thp: the design {} does not take large folios yet; linux-6 does", _m.design_name()));
     if (_opts.migrate_everything)
       throw not_modelled("thp: migration of large folios is not modelled yet; " + KERNEL_RUNS_IT);
     _m.set_thp_anon_orders(o.anon_orders);
-    _large_folios = o.anon_orders != 0;
   }
   /// The deferred-split queue is run: every partially mapped large folio is split.
   void step(const sc::op_shrink&) { _m.deferred_split_scan(); }
