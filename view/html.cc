@@ -188,7 +188,7 @@ class collector {
     try {
       return static_cast<long>(_walks.add(walk_json(trace_walk(s, target, walk_op::none))));
     } catch (const view_error&) {
-      return -1;  // a frame no walk starts from (only the swap cache holds it)
+      return -1;  // no walk to show: only the swap cache holds the frame, or it is a page of a large folio
     }
   }
 
