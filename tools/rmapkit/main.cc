@@ -425,8 +425,8 @@ command add_gen_random(CLI::App& gen) {
   };
   sub->add_option_function<std::string>("--thp-anon", thp_sizes(o->thp_anon),
                                         "with --thp (implied): these anonymous sizes, not random ones (\"16k,64k\", "
-                                        "\"none\"); collapse only with 2m among them. --thp-anon 16k,32k,64k,1m "
-                                        "writes what the model runs")
+                                        "\"none\"); collapse only with 2m among them. With --no-pageout, --thp-anon "
+                                        "16k,32k,64k,1m writes only what the model runs")
       ->type_name("SIZES");
   sub->add_option_function<std::string>("--thp-shmem", thp_sizes(o->thp_shmem),
                                         "with --thp (implied): these shmem sizes, not random ones (none unless given "
