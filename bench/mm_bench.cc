@@ -659,6 +659,90 @@ void ptree_query(benchmark::State& st) {
   sw.per(st, "ns/query", static_cast<double>(points.size()) * iters(st));
 }
 
+// ---- large folios: 2 MiB as 512 order-0 folios, 32 of 64 KiB, or one PMD-mapped ----------
+// The kernel's time for the same work: `rmapkit bench --kernel-only` of
+// bench/scenarios/thp-order0.rmap, thp-64k.rmap and thp-pmd.rmap (docs/performance.md).
+
+/// P with a `huge` 2 MiB region at slot 0 (linux-6: the design that takes large folios),
+/// anonymous folios of @order only (0: no large folios), every page written.
+mm::mm_struct* thp_region(mm::machine& m, unsigned order, bool write = true) {
+  if (order > 0) m.set_thp_anon_orders(static_cast<std::uint16_t>(1U << order));
+  auto* p = m.mm_alloc("P");
+  must(m.do_mmap(*p, slot(0), mm::HPAGE_PMD_NR, RW, false, nullptr, pgoff_t{0}), "mmap");
+  must(m.do_madvise(*p, slot(0), mm::HPAGE_PMD_NR, mm::madv::hugepage), "madvise hugepage");
+  if (write)
+    for (std::uint64_t i = 0; i < mm::HPAGE_PMD_NR; ++i)
+      must(m.access(*p, page_addr(slot(0), i), true, i + 1), "write");
+  must(!write || order != mm::PMD_ORDER || p->pgd.huge_pmd(slot(0)).has_value(), "a PMD-mapped folio");
+  return p;
+}
+
+/// The folios that map the region, each once.
+std::vector<mm::folio*> thp_folios(mm::machine& m, const mm::mm_struct& p) {
+  std::vector<mm::folio*> out;
+  p.pgd.for_each_mapped(slot(0), page_addr(slot(0), mm::HPAGE_PMD_NR), [&](vaddr_t, mm::pte_t pte, bool) {
+    mm::folio& f = m.page_folio(pte.pfn());
+    if (out.empty() || out.back() != &f) out.push_back(&f);
+  });
+  return out;
+}
+
+/// Writing every page of the region: 512 faults, 32, or one.
+void thp_fault(benchmark::State& st) {
+  const auto order = static_cast<unsigned>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m("linux-6");
+    auto* p = thp_region(m, order, false);
+    sw.start();
+    for (std::uint64_t i = 0; i < mm::HPAGE_PMD_NR; ++i)
+      must(m.access(*p, page_addr(slot(0), i), true, i + 1), "write");
+    sw.stop(st);
+  }
+  st.counters["folios"] = static_cast<double>(mm::HPAGE_PMD_NR >> order);
+  sw.per(st, "ns/page", static_cast<double>(mm::HPAGE_PMD_NR) * iters(st));
+}
+
+/// fork of a process whose one region is the written 2 MiB: 512 PTEs copied, or one PMD.
+void thp_fork(benchmark::State& st) {
+  const auto order = static_cast<unsigned>(st.range(0));
+  stopwatch sw;
+  for (auto _ : st) {
+    mm::machine m("linux-6");
+    auto* p = thp_region(m, order);
+    sw.start();
+    auto* c = m.dup_mm(*p, "C");
+    sw.stop(st);
+    benchmark::DoNotOptimize(c);
+  }
+  sw.per(st, "ns/page", static_cast<double>(mm::HPAGE_PMD_NR) * iters(st));
+}
+
+/// An rmap walk of every folio of the region, shared with a fork child: each walk visits
+/// both mappings and looks at the page table once per mapping (page_vma_mapped()).
+void thp_walk(benchmark::State& st) {
+  const auto order = static_cast<unsigned>(st.range(0));
+  mm::machine m("linux-6");
+  auto* p = thp_region(m, order);
+  m.dup_mm(*p, "C");
+  const auto folios = thp_folios(m, *p);
+  std::uint64_t hits = 0;
+  mm::rmap_walk_control rwc;
+  rwc.rmap_one = [&](mm::folio& f, mm::vm_area_struct& vma, vaddr_t a) {
+    hits += m.page_vma_mapped(f, vma, a) ? 1U : 0U;
+    return true;
+  };
+  stopwatch sw;
+  for (auto _ : st) {
+    sw.start();
+    for (auto* f : folios) m.rmap_walk(*f, rwc);
+    sw.stop(st);
+  }
+  must(hits == 2 * folios.size() * static_cast<std::uint64_t>(st.iterations()), "both mappings of every folio");
+  st.counters["folios"] = static_cast<double>(folios.size());
+  sw.per(st, "ns/page", static_cast<double>(mm::HPAGE_PMD_NR) * iters(st));
+}
+
 // ---- registration -------------------------------------------------------------------------
 
 using args = std::vector<std::int64_t>;
@@ -726,6 +810,11 @@ void register_all() {
     add("ksm_migrate/" + std::string(k), [d](benchmark::State& st) { ksm_migrate(st, d); },
         {{256}, {4096}, {65536}, {1048576}}, {{300}});
   }
+  // Large folios: the same 2 MiB as order 0, 64 KiB (order 4) and PMD (order 9).
+  const std::vector<args> thp_orders = {{0}, {4}, {mm::PMD_ORDER}};
+  add("thp_fault", thp_fault, thp_orders, thp_orders);
+  add("thp_fork", thp_fork, thp_orders, thp_orders);
+  add("thp_walk", thp_walk, thp_orders, thp_orders);
   const std::vector<args> sizes = {{1000}, {10000}, {100000}, {1000000}};
   add("itree_insert", itree_insert, sizes, {{100}});
   add("itree_erase", itree_erase, sizes, {{100}});

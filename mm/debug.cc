@@ -21,7 +21,8 @@ struct machine::pte_census {
   std::map<std::uint64_t, std::uint64_t> swap_refs;  // slot -> PTE + shmem references
   std::set<std::uint64_t> dirty_ptes;                // folio (head) pfns some dirty PTE maps
   std::map<std::uint64_t, unsigned> locked_ptes;     // folio pfn -> PTEs of VM_LOCKED VMAs mapping it
-  std::map<std::pair<std::uint64_t, std::uint64_t>, int> large_ptes_in_mm;  // (large folio pfn, mm id) -> PTEs
+  std::map<std::pair<std::uint64_t, std::uint64_t>, int> large_ptes_in_mm;  // (large folio pfn, mm id) -> PTEs, PMDs
+  std::map<std::uint64_t, int> pmds_of;                                     // THP head pfn -> huge PMDs mapping it
 };
 
 namespace {
@@ -184,6 +185,10 @@ std::string machine::check_ptes(const std::vector<const vm_area_struct*>& vmas, 
       bad = check_pte(*v, a, pte, page, f, seen_in_mm);
     });
     if (!bad.empty()) return bad;
+    v->vm_mm->pgd.for_each_huge(v->vm_start, v->vm_end, [&](vaddr_t h, pte_t pmd) {
+      if (bad.empty()) bad = check_huge_pmd(*v, h, pmd, census, seen_in_mm);
+    });
+    if (!bad.empty()) return bad;
   }
   return {};
 }
@@ -217,6 +222,34 @@ std::string machine::check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, co
   return check_found_by_walk(*const_cast<machine*>(this), f, v, a, at);
 }
 
+/// A huge PMD at @h in @v: it lies inside the VMA; the huge zero folio's is read-only in a
+/// VMA with an anon_vma; a THP's maps the head of a PMD-sized anonymous folio of this VMA's
+/// family at this address, writable only while exclusive, and an rmap walk of the folio
+/// finds it. Counted in @census.
+std::string machine::check_huge_pmd(const vm_area_struct& v, vaddr_t h, pte_t pmd, pte_census& census,
+                                    std::set<std::uint64_t>& seen_in_mm) const {
+  auto at = fmt::format("{} huge PMD at {}", where(v), h);
+  if (h < v.vm_start || vaddr_t{h.value + PMD_SIZE} > v.vm_end) return at + ": reaches outside its VMA";
+  if (pmd.pfn() == HUGE_ZERO_PFN) {
+    if (pmd.write()) return at + ": writable huge zero folio";
+    if (!v.anon_vma) return at + ": huge zero folio in a VMA with no anon_vma";
+    return {};
+  }
+  const folio& f = folio_of(pmd.pfn());
+  if (!f.in_use() || f.order != PMD_ORDER || f.head_pfn() != f.pfn || !f.anon())
+    return at + ": does not map the head of a PMD-sized anonymous folio";
+  census.pmds_of[f.pfn.value]++;
+  census.large_ptes_in_mm[{f.pfn.value, v.vm_mm->id}]++;
+  if (pmd.dirty()) census.dirty_ptes.insert(f.pfn.value);
+  if (v.vm_flags.has(vm_flag::locked)) census.locked_ptes[f.pfn.value]++;
+  if (pmd.write() && !f.test(folio_flag::anon_exclusive)) return at + ": writable, but the folio is not AnonExclusive";
+  if (linear_page_index(v, h).value != f.index.value) return at + ": folio->index does not match vma_address()";
+  if (!v.anon_vma || f.anon()->root != v.anon_vma->root) return at + ": folio's anon_vma is of another family";
+  for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i)
+    if (!seen_in_mm.insert(f.pfn.value + i).second) return at + ": an anon page mapped twice in one mm";
+  return check_found_by_walk(*const_cast<machine*>(this), f, v, h, at);
+}
+
 /// Every folio in use: its map count and references against what @census counted, and
 /// its LRU and mlock state.
 std::string machine::check_folios(const pte_census& census) const {
@@ -225,8 +258,8 @@ std::string machine::check_folios(const pte_census& census) const {
     if (!f.in_use()) continue;
     int n = census.ptes_of.count(pfn) ? census.ptes_of.at(pfn) : 0;
     if (f.mapcount != n) return fmt::format("pfn {}: mapcount {} but {} PTEs map it", pfn, f.mapcount, n);
-    if (f.test(folio_flag::anon_exclusive) && f.mapcount > 1)
-      return fmt::format("pfn {}: AnonExclusive but mapped {} times", pfn, f.mapcount);
+    if (f.test(folio_flag::anon_exclusive) && precise_page_mapcount(f) > 1)
+      return fmt::format("pfn {}: AnonExclusive but mapped {} times", pfn, precise_page_mapcount(f));
     if (f.is_large()) {
       if (f.pfn != f.head_pfn()) continue;  // a tail: its folio is checked at its head
       if (auto e = check_large_folio(f, census); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
@@ -254,7 +287,10 @@ std::string machine::check_large_folio(const folio& head, const pte_census& cens
     if (page.order != head.order || !page.in_use()) return fmt::format("page {} is not part of the folio", i);
     sum += page.mapcount;
   }
-  if (st.mapcount != sum) return fmt::format("large mapcount {} but its pages' sum {}", st.mapcount, sum);
+  const int pmds = census.pmds_of.count(head.pfn.value) ? census.pmds_of.at(head.pfn.value) : 0;
+  if (st.entire_mapcount != pmds) return fmt::format("entire mapcount {} but {} PMDs map it", st.entire_mapcount, pmds);
+  if (st.mapcount != sum + pmds)
+    return fmt::format("large mapcount {} but its pages' sum {} and {} PMDs", st.mapcount, sum, pmds);
   for (std::size_t i = 0; i < 2; ++i) {
     if (st.mm_id[i] == 0) {
       if (st.mm_mapcount[i] != 0) return fmt::format("free mm slot {} counts {}", i, st.mm_mapcount[i]);

@@ -1,6 +1,8 @@
 // Kernel: mm/gup.c (v6.18): populate_vma_page_range(), the faulting-in that mlock and an
 // mremap or mprotect of a locked VMA ask for. The model has no get_user_pages() users
 // besides these: nothing pins pages.
+#include <algorithm>
+
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
@@ -18,6 +20,12 @@ void machine::populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_
     if (!ok) {
       handle_mm_fault(vma, a, write);
       pte = vma.vm_mm->pgd.get(a);
+    }
+    // follow_huge_pmd(): a huge PMD is touched (accessed, and dirty for a write) and the
+    // rest of it skipped; the folio is not marked accessed, as a PTE's page is.
+    if (touch_huge_pmd(*vma.vm_mm, a, write)) {
+      a = vaddr_t{std::min(end.value, (a.value | (PMD_SIZE - 1)) + 1) - PAGE_SIZE};
+      continue;
     }
     if (!pte.present() || pte.pfn() == _zero_pfn) continue;
     folio& f = page_folio(pte.pfn());  // a page of a large folio marks its folio

@@ -1,8 +1,10 @@
 // Kernel: mm/huge_memory.c and the large-folio parts of mm/memory.c and include/linux/rmap.h
 // (v6.18): which order an anonymous fault allocates, the per-mm accounting of a large
 // folio's mappings (CONFIG_MM_ID), COW reuse of a PTE-mapped large folio, and the
-// deferred-split queue and the split that empties it. The model maps large folios by PTEs
-// only; PMD mappings and khugepaged's collapse are not modelled yet.
+// deferred-split queue and the split that empties it; PMD-mapped THPs: the PMD fault (a new
+// folio, or the huge zero folio on a read), fork, COW and reuse of a PMD, its zap, and the
+// split of a PMD into a table of PTEs. khugepaged's collapse is not modelled.
+#include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 #include <utility>
@@ -148,6 +150,7 @@ std::vector<unsigned> machine::split_remap(folio& head) {
 // that a VM_LOCKED VMA maps is mlocked, one mapped nowhere freed.
 bool machine::split_large_folio(folio& head) {
   if (head.refcount != large_state(head).mapcount) return false;
+  split_huge_pmds_of(head);
   const std::vector<unsigned> locked = split_remap(head);
   const std::uint64_t nr = head.nr_pages(), first = head.pfn.value;
   const folio_mapping mapping = head.mapping;
@@ -187,6 +190,205 @@ std::uint64_t machine::deferred_split_scan() {
   std::uint64_t split = 0;
   for (const pfn_t pfn : std::vector<pfn_t>(_deferred_split)) split += split_large_folio(folio_of(pfn)) ? 1U : 0U;
   return split;
+}
+
+// ---- PMD-mapped THP ------------------------------------------------------------------
+
+namespace {
+
+constexpr vaddr_t pmd_start(vaddr_t a) { return vaddr_t{a.value & ~(PMD_SIZE - 1)}; }
+constexpr vaddr_t pmd_end(vaddr_t a) { return vaddr_t{pmd_start(a).value + PMD_SIZE}; }
+
+}  // namespace
+
+// thp_vma_suitable_order() for the PMD order, and pmd_none(): the 2 MiB block lies inside
+// the VMA with its offsets aligned alike, and its PMD is empty. A PTE table there, even an
+// empty one, makes the fault a PTE fault (research fact 27: CONFIG_PT_RECLAIM frees a table
+// only when a MADV_DONTNEED covers all of it).
+bool machine::pmd_fault_suitable(const vm_area_struct& vma, vaddr_t addr) const {
+  if ((_thp_anon_orders & (1U << PMD_ORDER)) == 0) return false;
+  if (!vma.is_anonymous() || !vma.vm_flags.has(vm_flag::hugepage) || vma.vm_flags.has(vm_flag::nohugepage))
+    return false;
+  const vaddr_t h = pmd_start(addr);
+  if (h < vma.vm_start || pmd_end(addr) > vma.vm_end) return false;
+  if ((pages_between(vaddr_t{0}, vma.vm_start) - vma.vm_pgoff.value) % HPAGE_PMD_NR != 0) return false;
+  return !vma.vm_mm->pgd.has_pte_table(h) && !vma.vm_mm->pgd.huge_pmd(h);
+}
+
+// do_huge_pmd_anonymous_page(): the anon_vma is prepared first, for the huge zero folio
+// too, so a fork copies a huge zero PMD (research, "Later findings"). use_zero_page is 1 in every
+// run.
+int machine::do_huge_pmd_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write) {
+  anon_vma_prepare(vma);
+  if (!write) {
+    vma.vm_mm->pgd.set_huge_pmd(addr, pte_t::mk_present(HUGE_ZERO_PFN, false));
+    return 0;
+  }
+  map_anon_folio_pmd(vma, pmd_start(addr));
+  return 0;
+}
+
+// A new, zero-filled, exclusive PMD-sized folio mapped by one writable, dirty, young PMD:
+// one reference, one entire mapping, no page mapped by a PTE (folio_add_new_anon_rmap() at
+// RMAP_LEVEL_PMD). AnonExclusive is the head page's in the kernel; the model keeps every
+// page's bit equal while a PMD maps the folio, which is what a PMD split hands to each.
+void machine::map_anon_folio_pmd(vm_area_struct& vma, vaddr_t haddr) {
+  anon_vma_prepare(vma);
+  folio& f = alloc_folio(PMD_ORDER);
+  f.mapping = vma.anon_vma;
+  f.index = linear_page_index(vma, haddr);
+  f.set(folio_flag::swapbacked);
+  for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].set(folio_flag::anon_exclusive);
+  mutable_large_state(f).entire_mapcount = 1;
+  large_mapcount_add(f, *vma.vm_mm, 1);
+  _anon->add_new(f, vma, haddr, true);
+  folio_add_lru(f, &vma);
+  vma.vm_mm->pgd.set_huge_pmd(haddr, pte_t::mk_present(f.pfn, true).mkyoung().mkdirty());
+}
+
+// do_huge_pmd_wp_page(). A write to the huge zero folio gets a new THP, no split
+// (do_huge_zero_wp_pmd(), research fact 6). A THP is reused when its head is exclusive, or
+// when this PMD is its only reference (fact 17); otherwise the PMD is split and the fault
+// falls back to the PTE, where one page is copied (fact 16).
+int machine::do_huge_pmd_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pmd) {
+  auto& pgd = vma.vm_mm->pgd;
+  if (pmd.pfn() == HUGE_ZERO_PFN) {
+    pgd.set_huge_pmd(addr, pte_t{});
+    map_anon_folio_pmd(vma, pmd_start(addr));
+    return 0;
+  }
+  folio& f = folio_of(pmd.pfn());
+  bool reuse = f.test(folio_flag::anon_exclusive);
+  if (!reuse && f.refcount == 1) {
+    folio_move_anon_rmap(f, vma);
+    for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].set(folio_flag::anon_exclusive);
+    reuse = true;
+  }
+  if (reuse) {
+    pgd.set_huge_pmd(addr, pmd.mkwrite().mkdirty().mkyoung());
+    return 0;
+  }
+  split_huge_pmd(vma, addr);
+  return do_wp_page(vma, addr, pgd.get(addr));
+}
+
+// touch_pmd(): an access through a huge PMD that needs no fault sets its accessed bit, and a
+// write its dirty bit. Returns false when no huge PMD maps @addr.
+bool machine::touch_huge_pmd(mm_struct& mm, vaddr_t addr, bool write) {
+  auto pmd = mm.pgd.huge_pmd(addr);
+  if (!pmd) return false;
+  if (pmd->pfn() != HUGE_ZERO_PFN) mm.pgd.set_huge_pmd(addr, write ? pmd->mkyoung().mkdirty() : pmd->mkyoung());
+  return true;
+}
+
+// __split_huge_pmd_locked(): the PMD over @addr becomes a table of 512 PTEs. The huge zero
+// folio's become the small zero page's; a THP's map the same pages with the PMD's write,
+// accessed and dirty bits, each page taking the head's AnonExclusive and a reference
+// (folio_add_anon_rmap_ptes()), and then the PMD's mapping goes (folio_remove_rmap_pmd(),
+// which also drops a VM_LOCKED VMA's mlock). The folio stays whole and is not partially
+// mapped: every page is mapped now (fact 24).
+void machine::split_huge_pmd(vm_area_struct& vma, vaddr_t addr) {
+  auto& pgd = vma.vm_mm->pgd;
+  const vaddr_t h = pmd_start(addr);
+  const auto pmd = pgd.huge_pmd(h);
+  if (!pmd) return;
+  pgd.set_huge_pmd(h, pte_t{});
+  if (pmd->pfn() == HUGE_ZERO_PFN) {
+    for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) pgd.set(page_addr(h, i), pte_t::mk_present(_zero_pfn, false));
+    return;
+  }
+  folio& f = folio_of(pmd->pfn());
+  const bool exclusive = f.test(folio_flag::anon_exclusive);
+  for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) {
+    folio& page = _frames[f.pfn.value + i];
+    page.mapcount++;
+    page.assign(folio_flag::anon_exclusive, exclusive);
+    pgd.set(page_addr(h, i), page_table::page_of_huge(*pmd, page_addr(h, i)));
+  }
+  f.refcount += static_cast<int>(HPAGE_PMD_NR - 1);
+  large_mapcount_add(f, *vma.vm_mm, static_cast<int>(HPAGE_PMD_NR));
+  folio_remove_rmap_pmd(f, vma);
+  munlock_vma_folio(f, vma);
+}
+
+// A split of the folio itself first splits every PMD that maps it (unmap_folio() with
+// TTU_SPLIT_HUGE_PMD).
+void machine::split_huge_pmds_of(folio& head) {
+  if (large_state(head).entire_mapcount == 0) return;
+  std::vector<std::pair<vm_area_struct*, vaddr_t>> pmds;
+  rmap_walk_control rwc;
+  rwc.rmap_one = [&](folio& f, vm_area_struct& vma, vaddr_t a) {
+    if (auto pmd = vma.vm_mm->pgd.huge_pmd(a); pmd && pmd->pfn() == f.pfn) pmds.emplace_back(&vma, a);
+    return true;
+  };
+  rmap_walk(head, rwc);
+  for (auto [vma, a] : pmds) split_huge_pmd(*vma, a);
+}
+
+// folio_remove_rmap_pmd(). When the last PMD goes, a folio some of whose pages are still
+// mapped by PTEs, but not all, is partially mapped (__folio_remove_rmap()).
+void machine::folio_remove_rmap_pmd(folio& head, const vm_area_struct& vma) {
+  auto& st = mutable_large_state(head);
+  if (--st.entire_mapcount < 0) throw std::logic_error("folio_remove_rmap_pmd: entire mapcount underflow");
+  large_mapcount_sub(head, *vma.vm_mm, 1);
+  if (st.entire_mapcount > 0 || !head.is_anon()) return;
+  std::uint64_t by_pte = 0;
+  for (std::uint64_t i = 0; i < head.nr_pages(); ++i) by_pte += _frames[head.pfn.value + i].mapcount > 0 ? 1U : 0U;
+  if (by_pte > 0 && by_pte < head.nr_pages()) deferred_split_folio(head);
+}
+
+// zap_pmd_range(): a huge PMD the range covers whole goes whole (zap_huge_pmd(), no split:
+// fact 21); one it covers in part is split first, and its PTEs zapped with the rest.
+void machine::zap_huge_pmds(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  auto& pgd = vma.vm_mm->pgd;
+  std::vector<std::pair<vaddr_t, pte_t>> leaves;
+  pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) { leaves.emplace_back(h, pmd); });
+  for (auto [h, pmd] : leaves) {
+    if (h < start || pmd_end(h) > end) {
+      split_huge_pmd(vma, h);
+      continue;
+    }
+    pgd.set_huge_pmd(h, pte_t{});
+    if (pmd.pfn() == HUGE_ZERO_PFN) continue;
+    folio& f = folio_of(pmd.pfn());
+    folio_remove_rmap_pmd(f, vma);
+    munlock_vma_folio(f, vma);
+    folio_put(f);
+  }
+}
+
+// copy_huge_pmd(): a PMD is copied as a PMD (fact 14), write-protected on both sides and
+// old in the child; the folio is no longer exclusive. The huge zero folio's PMD is copied
+// as it is.
+void machine::copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src) {
+  auto& spgd = src.vm_mm->pgd;
+  std::vector<std::pair<vaddr_t, pte_t>> leaves;
+  spgd.for_each_huge(src.vm_start, src.vm_end, [&](vaddr_t h, pte_t pmd) { leaves.emplace_back(h, pmd); });
+  for (auto [h, pmd] : leaves) {
+    if (pmd.pfn() != HUGE_ZERO_PFN) {
+      folio& f = folio_of(pmd.pfn());
+      folio_get(f);
+      mutable_large_state(f).entire_mapcount++;
+      large_mapcount_add(f, *dst.vm_mm, 1);
+      for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].clear(folio_flag::anon_exclusive);
+      pmd = pmd.wrprotect();
+      spgd.set_huge_pmd(h, pmd);
+    }
+    dst.vm_mm->pgd.set_huge_pmd(h, pmd.mkold());
+  }
+}
+
+// free_pgtables(): the tables under [start, end), now that no VMA is there, except in a
+// 2 MiB slot a neighbouring VMA still reaches into (floor and ceiling): its table stays
+// (research fact 27: a munmap of one page keeps the table, so a later fault there is no
+// PMD fault).
+void machine::free_pgtables(mm_struct& mm, vaddr_t start, vaddr_t end) {
+  std::uint64_t floor = 0, ceiling = ~std::uint64_t{0};
+  auto next = mm.mm_mt.lower_bound(start.value);
+  if (next != mm.mm_mt.end()) ceiling = next->second->vm_start.value;
+  if (next != mm.mm_mt.begin()) floor = std::prev(next)->second->vm_end.value;
+  for (std::uint64_t c = start.value & ~(PMD_SIZE - 1); c < end.value; c += PMD_SIZE)
+    if (c >= floor && c + PMD_SIZE <= ceiling) mm.pgd.free_empty(vaddr_t{c}, vaddr_t{c + PMD_SIZE});
 }
 
 }  // namespace rmapkit::mm

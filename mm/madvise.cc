@@ -32,7 +32,7 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
   for_each_vma_range(mm, addr, end, [&](vm_area_struct* vma, vaddr_t s, vaddr_t e) {
     vm_flags_t f = vma->vm_flags;
     switch (advice) {
-      case madv::dontneed: zap_pte_range(*vma, s, e); return;
+      case madv::dontneed: madvise_dontneed(*vma, s, e); return;
       case madv::pageout: madvise_cold_or_pageout(*vma, s, e, true); return;
       case madv::cold: madvise_cold_or_pageout(*vma, s, e, false); return;
       case madv::free: madvise_free(*vma, s, e); return;
@@ -160,6 +160,15 @@ void machine::madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     free_swap_and_cache(it->second);
     it = as.swapped.erase(it);
   }
+}
+
+// MADV_DONTNEED zaps the range; with CONFIG_PT_RECLAIM, a PTE table the range covers whole
+// is freed once every entry in it is empty (zap_pte_range() then try_get_and_clear_pmd()),
+// so the next fault there may install a PMD (research fact 27).
+void machine::madvise_dontneed(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  zap_pte_range(vma, start, end);
+  for (std::uint64_t c = (start.value + PMD_SIZE - 1) & ~(PMD_SIZE - 1); c + PMD_SIZE <= end.value; c += PMD_SIZE)
+    vma.vm_mm->pgd.free_pte_table_if_empty(vaddr_t{c});
 }
 
 }  // namespace rmapkit::mm

@@ -18,6 +18,10 @@ int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t conte
     if (int r = handle_mm_fault(*vma, addr, write)) return r;
     pte = mm.pgd.get(addr);
   }
+  if (touch_huge_pmd(mm, addr, write)) {
+    if (write) folio_of(pte.pfn()).content = content;
+    return 0;
+  }
   pte = pte.mkyoung();
   if (write) {
     pte = pte.mkdirty();
@@ -29,9 +33,17 @@ int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t conte
 
 int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
   count(vm_event::pgfault);
+  if (auto pmd = vma.vm_mm->pgd.huge_pmd(addr)) {
+    if (write && !pmd->write()) return do_huge_pmd_wp_page(vma, addr, *pmd);
+    touch_huge_pmd(*vma.vm_mm, addr, false);  // huge_pmd_set_accessed()
+    return 0;
+  }
   pte_t pte = vma.vm_mm->pgd.get(addr);
   if (pte.none()) {
-    if (vma.is_anonymous()) return do_anonymous_page(vma, addr, write);
+    if (vma.is_anonymous()) {
+      if (pmd_fault_suitable(vma, addr)) return do_huge_pmd_anonymous_page(vma, addr, write);
+      return do_anonymous_page(vma, addr, write);
+    }
     // A mapping may reach past the file's end (mremap grows it, a file shrinks), but a page
     // there is no page: the fault is SIGBUS.
     if (linear_page_index(vma, addr).value >= vma.vm_file->size_pages) return -EFAULT;
@@ -201,6 +213,7 @@ int machine::wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool un
 // (zap_present_folio_ptes()): whether the folio is now partially mapped is judged after all
 // of them, so a folio unmapped whole is never queued for a split.
 void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  zap_huge_pmds(vma, start, end);
   auto& pgd = vma.vm_mm->pgd;
   folio* batch_head = nullptr;
   folio* batch_first = nullptr;
@@ -260,8 +273,20 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
 // its exclusive marker too.
 void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
   const bool cow = !src.vm_flags.has(vm_flag::shared) && src.vm_flags.has(vm_flag::maywrite);
+  copy_huge_pmds(dst, src);
   auto& spgd = src.vm_mm->pgd;
   auto& dpgd = dst.vm_mm->pgd;
+  // The PTEs of one large folio that follow each other are one batch, as
+  // folio_try_dup_anon_rmap_ptes() takes them: its references and its mm slot are counted once.
+  folio* batch = nullptr;
+  int batch_nr = 0;
+  auto flush = [&] {
+    if (!batch) return;
+    batch->refcount += batch_nr;
+    large_mapcount_add(*batch, *dst.vm_mm, batch_nr);
+    batch = nullptr;
+    batch_nr = 0;
+  };
   spgd.for_each(src.vm_start, src.vm_end, [&](vaddr_t a, pte_t pte) {
     if (pte.is_swap()) {
       swap_duplicate(pte.swap_entry());
@@ -271,8 +296,18 @@ void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
       return;
     }
     if (pte.pfn() != _zero_pfn) {
-      folio_get(page_folio(pte.pfn()));
-      folio_dup_rmap_pte(page_folio(pte.pfn()), folio_of(pte.pfn()), dst);
+      folio& page = folio_of(pte.pfn());
+      if (page.is_large()) {
+        folio& head = folio_of(page.head_pfn());
+        if (&head != batch) flush();
+        batch = &head;
+        ++batch_nr;
+        page.mapcount++;
+        page.clear(folio_flag::anon_exclusive);
+      } else {
+        folio_get(page);
+        folio_dup_rmap_pte(page);
+      }
     }
     if (cow && pte.write()) {
       pte = pte.wrprotect();
@@ -280,6 +315,7 @@ void machine::copy_page_range(vm_area_struct& dst, vm_area_struct& src) {
     }
     dpgd.set(a, pte.mkold());
   });
+  flush();
 }
 
 // Kernel: do_swap_page(). The faulting process alone maps the swap-cache folio; other

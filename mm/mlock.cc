@@ -77,6 +77,12 @@ void machine::mlock_vma_pages_range(vm_area_struct& vma, vaddr_t start, vaddr_t 
     if (pte.present() && pte.pfn() != _zero_pfn) present.push_back(pte.pfn());
   });
   const bool lock = vma.vm_flags.has(vm_flag::locked);
+  // A huge PMD maps its whole folio, inside the range (a VMA split would have split it);
+  // the huge zero folio is never mlocked.
+  vma.vm_mm->pgd.for_each_huge(start, end, [&](vaddr_t, pte_t pmd) {
+    if (pmd.pfn() == HUGE_ZERO_PFN) return;
+    lock ? mlock_folio(folio_of(pmd.pfn())) : munlock_folio(folio_of(pmd.pfn()));
+  });
   for (std::size_t i = 0; i < present.size(); ++i) {
     folio& page = folio_of(present[i]);
     if (!page.is_large()) {

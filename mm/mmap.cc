@@ -78,7 +78,7 @@ int machine::munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end) {
     zap_pte_range(*vma, vma->vm_start, vma->vm_end);
     remove_vma(vma);  // free_pgtables(): the rmap objects go after the PTEs that they find
   }
-  mm.pgd.free_empty(start, end);
+  free_pgtables(mm, start, end);
   return 0;
 }
 

@@ -9,9 +9,11 @@
 namespace rmapkit::mm {
 
 // change_pte_range() takes the PTEs of a large folio that follow each other, page after
-// page, as one batch (mprotect_folio_pte_batch()): modify_prot_start_ptes() gathers their
-// accessed and dirty bits, and the commit writes the gathered bits into every one of them.
-// So after an mprotect every page of such a run is young, and dirty, when one of them was.
+// page, with the same write bit (FPB_RESPECT_WRITE), as one batch (mprotect_folio_pte_batch()):
+// modify_prot_start_ptes() gathers their accessed and dirty bits, and the commit writes the
+// gathered bits into every one of them. So after an mprotect every page of such a run is
+// young, and dirty, when one of them was; a page a COW reuse made writable is a batch of its
+// own (found by the anon-thp smaps campaign, corpus v2/44).
 void machine::merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end) {
   std::vector<std::pair<vaddr_t, pte_t>> run;  // the current batch
   auto flush = [&] {
@@ -31,6 +33,7 @@ void machine::merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t
     if (!run.empty()) {
       const auto& [la, lpte] = run.back();
       const bool follows = large && a == page_addr(la, 1) && pte.pfn().value == lpte.pfn().value + 1 &&
+                           pte.write() == lpte.write() &&
                            folio_of(pte.pfn()).head_pfn() == folio_of(lpte.pfn()).head_pfn();
       if (!follows) flush();
     }
@@ -59,8 +62,16 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     } else if (vma->vm_flags.has(vm_flag::account) && vma->is_anonymous() && !vma->anon_vma) {
       f.clear(vm_flag::account);
     }
+    // The kernel splits the VMA first (vma_modify_flags()), and with it a huge PMD across
+    // either end; the model changes the entries first, so it splits those PMDs here.
+    if ((s.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(*vma, s);
+    if ((e.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(*vma, e);
     merge_young_dirty_of_batches(mm, s, e);
     if (!f.has(vm_flag::write)) {
+      // change_huge_pmd(): a huge PMD inside the range keeps its size.
+      mm.pgd.for_each_huge(s, e, [&](vaddr_t h, pte_t pmd) {
+        if (pmd.write()) mm.pgd.set_huge_pmd(h, pmd.wrprotect());
+      });
       // change_protection(): no PTE of the range stays writable.
       mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
         if (pte.present() && pte.write()) mm.pgd.set(a, pte.wrprotect());

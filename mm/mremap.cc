@@ -45,9 +45,13 @@ int machine::do_mremap_move(mm_struct& mm, vaddr_t addr, std::uint64_t pages, va
   vma_link(n);
   // move_page_tables(): the same entries at the new address, whole tables where they can
   // go whole; folios are untouched.
+  // move_huge_pmd() moves a huge PMD whole only to the same place in another 2 MiB; at any
+  // other distance it is split first (research fact 25).
+  if (((new_addr.value - addr.value) & (PMD_SIZE - 1)) != 0)
+    for (vaddr_t h{addr.value & ~(PMD_SIZE - 1)}; h < end; h = vaddr_t{h.value + PMD_SIZE}) split_huge_pmd(*vma, h);
   mm.pgd.move_range(addr, end, new_addr);
   remove_vma(vma);
-  mm.pgd.free_empty(addr, end);
+  free_pgtables(mm, addr, end);
   vma_merge_existing(n);
   return 0;
 }

@@ -1,8 +1,9 @@
 // Kernel: mm/page_vma_mapped.c: page_vma_mapped_walk(), which every rmap_one() starts
 // with. A walk's candidate VMA only may map the folio (an anon_vma covers every VMA that
 // could have inherited it, an interval tree every VMA whose range covers the offset);
-// this is where the page table says whether it does. The model's folios are order-0,
-// so the walk is one PTE lookup. Its counters are what `rmapkit compare` reports as
+// this is where the page table says whether it does. The walk is one lookup of the folio's
+// first page in the VMA: a PTE, or a huge PMD (page_table::get() gives a PMD's page), which
+// answers for every page of a PMD-mapped folio. Its counters are what `rmapkit compare` reports as
 // PTEs examined and misses: the cost of candidates that do not map the page.
 #include <cstdint>
 

@@ -2,6 +2,7 @@
 #include "rmapkit/mm/pgtable.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace rmapkit::mm {
 
@@ -21,9 +22,55 @@ page_table::pte_table* page_table::lookup(vaddr_t addr) const {
   return pte;
 }
 
+// Under a huge PMD there is no PTE table: the entry is the PMD's, for this page.
 pte_t page_table::get_slow(vaddr_t addr) const {
-  const pte_table* pte = lookup(addr);
-  return pte ? pte->e[index(addr, 12)] : pte_t{};
+  if (const pte_t* pmd = find_huge(addr.value >> PMD_SHIFT)) return page_of_huge(*pmd, addr);
+  if (const pte_table* pte = lookup(addr)) return pte->e[index(addr, 12)];
+  return pte_t{};
+}
+
+pte_t* page_table::find_huge(std::uint64_t key) const {
+  if (_huge.empty()) return nullptr;
+  if (key == _huge_cached_key) return _huge_cached;
+  auto it = _huge.find(key);
+  if (it == _huge.end()) return nullptr;
+  _huge_cached_key = key;
+  _huge_cached = const_cast<pte_t*>(&it->second);
+  return _huge_cached;
+}
+
+std::optional<pte_t> page_table::huge_pmd(vaddr_t addr) const {
+  if (const pte_t* pmd = find_huge(addr.value >> PMD_SHIFT)) return *pmd;
+  return std::nullopt;
+}
+
+void page_table::set_huge_pmd(vaddr_t addr, pte_t pmd) {
+  const std::uint64_t key = addr.value >> PMD_SHIFT;
+  if (pte_t* slot = find_huge(key)) {
+    if (!pmd.none()) {
+      *slot = pmd;
+      return;
+    }
+    _huge_cached_key = ~std::uint64_t{0};
+    _huge.erase(key);
+    --_tables;  // the deposited table
+    if (auto* dir = find_pmd_dir(addr)) --dir->used;
+    return;
+  }
+  if (pmd.none()) return;
+  if (lookup(addr)) throw std::logic_error("set_huge_pmd: a PTE table is in the slot");
+  _huge.emplace(key, pmd);
+  ++pmd_dir(addr).used;  // the leaf keeps its directory, as a table would
+  ++_tables;
+}
+
+void page_table::free_pte_table_if_empty(vaddr_t addr) {
+  pmd_table* dir = find_pmd_dir(addr);
+  const unsigned i = index(addr, 21);
+  if (!dir || !dir->e[i] || dir->e[i]->used != 0) return;
+  forget_cached();
+  dir->drop(i);
+  --_tables;
 }
 
 page_table::pmd_table* page_table::find_pmd_dir(vaddr_t addr) const {
@@ -43,6 +90,7 @@ void page_table::set_slow(vaddr_t addr, pte_t val) {
   pte_table* table = lookup(addr);
   if (!table) {
     if (val.none()) return;  // nothing to clear where no table is
+    if (huge_pmd(addr)) throw std::logic_error("page_table::set: a huge PMD maps this address; split it first");
     table = &pte_table_at(addr);
     _cached_pmd = addr.value >> PMD_SHIFT;
     _cached = table;
@@ -56,6 +104,16 @@ std::uint64_t page_table::move_range(vaddr_t start, vaddr_t end, vaddr_t to) {
   for (std::uint64_t a = start.value; a < end.value;) {
     const std::uint64_t next = std::min(((a >> PMD_SHIFT) + 1) << PMD_SHIFT, end.value);
     const vaddr_t dst{to.value + (a - start.value)};
+    if (auto pmd = huge_pmd(vaddr_t{a})) {
+      // move_huge_pmd(): a whole leaf to an aligned, empty slot; anything else the caller
+      // splits first.
+      if (next - a != PMD_SIZE || (dst.value & (PMD_SIZE - 1)) != 0 || huge_pmd(dst) || lookup(dst))
+        throw std::logic_error("move_range: a huge PMD cannot move whole; split it first");
+      set_huge_pmd(vaddr_t{a}, pte_t{});
+      set_huge_pmd(dst, *pmd);
+      a = next;
+      continue;
+    }
     pmd_table* dir = find_pmd_dir(vaddr_t{a});
     pte_table* src = dir ? dir->e[index(vaddr_t{a}, 21)] : nullptr;
     if (src && src->used > 0) {

@@ -178,12 +178,12 @@ void machine::folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t add
   if (exclusive) f.set(folio_flag::anon_exclusive);
 }
 
-// Kernel: folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() at fork. Nothing in
-// the model pins pages, so sharing always succeeds; a shared page is no longer exclusive.
-void machine::folio_dup_rmap_pte(folio& head, folio& page, const vm_area_struct& dst) {
-  page.mapcount++;
-  page.clear(folio_flag::anon_exclusive);
-  if (head.is_large()) large_mapcount_add(head, *dst.vm_mm, 1);
+// Kernel: folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() at fork, for an
+// order-0 folio (copy_page_range() batches a large folio's PTEs itself). Nothing in the model
+// pins pages, so sharing always succeeds; a shared page is no longer exclusive.
+void machine::folio_dup_rmap_pte(folio& f) {
+  f.mapcount++;
+  f.clear(folio_flag::anon_exclusive);
 }
 
 void machine::folio_add_file_rmap_pte(folio& f) { f.mapcount++; }
@@ -208,7 +208,9 @@ void machine::folio_remove_rmap_ptes(folio& head, folio& page, unsigned nr, cons
     unmapped_one |= p.mapcount == 0;
   }
   large_mapcount_sub(head, *vma.vm_mm, static_cast<int>(nr));
-  if (unmapped_one && large_state(head).mapcount > 0 && head.is_anon()) deferred_split_folio(head);
+  // While a PMD maps it whole, no page is unmapped (__folio_remove_rmap(): ENTIRELY_MAPPED).
+  const auto& st = large_state(head);
+  if (unmapped_one && st.entire_mapcount == 0 && st.mapcount > 0 && head.is_anon()) deferred_split_folio(head);
 }
 
 // Kernel: folio_move_anon_rmap(): a reused COW page moves to the faulting VMA's own

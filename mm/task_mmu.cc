@@ -28,7 +28,7 @@ void machine::smaps_account(mem_size_stats& mss, const folio& page, const folio&
   if (f.is_ksm()) mss.ksm += PAGE_SIZE;
   mss.resident += PAGE_SIZE;
   if (young || f.test(folio_flag::referenced)) mss.referenced += PAGE_SIZE;
-  const auto mapcount = static_cast<std::uint64_t>(page.mapcount);
+  const auto mapcount = static_cast<std::uint64_t>(precise_page_mapcount(page));
   const std::uint64_t pss = pss_share(mapcount);
   const bool is_private = mapcount < 2;
   mss.pss += pss;
@@ -54,9 +54,14 @@ mem_size_stats machine::smap_gather_stats(const vm_area_struct& vma) const {
   mem_size_stats mss;
   const bool locked = vma.vm_flags.has(vm_flag::locked);
   const mm_struct& mm = *vma.vm_mm;
-  mm.pgd.for_each(vma.vm_start, vma.vm_end, [&](vaddr_t, pte_t pte) {
+  // smaps_pmd_entry(): a huge PMD counts each page as a PTE would, and adds to
+  // AnonHugePages; the huge zero folio counts nothing.
+  mm.pgd.for_each_huge(vma.vm_start, vma.vm_end, [&](vaddr_t, pte_t pmd) {
+    if (pmd.pfn() != HUGE_ZERO_PFN && page_folio(pmd.pfn()).is_anon()) mss.anonymous_thp += PMD_SIZE;
+  });
+  mm.pgd.for_each_mapped(vma.vm_start, vma.vm_end, [&](vaddr_t, pte_t pte, bool) {
     if (pte.present()) {
-      if (pte.pfn() == _zero_pfn) return;  // vm_normal_page() has no page for it
+      if (pte.pfn() == _zero_pfn || pte.pfn() == HUGE_ZERO_PFN) return;  // vm_normal_page() has no page for it
       smaps_account(mss, folio_of(pte.pfn()), page_folio(pte.pfn()), pte.young(), pte.dirty(), locked);
     } else if (pte.is_swap()) {
       mss.swap += PAGE_SIZE;
@@ -87,6 +92,10 @@ void machine::clear_refs(mm_struct& mm, clear_refs_type type) {
   for (auto& [start, vma] : mm.mm_mt) {
     if (type == clear_refs_type::anon && vma->vm_file) continue;
     if (type == clear_refs_type::mapped && !vma->vm_file) continue;
+    mm.pgd.for_each_huge(vma->vm_start, vma->vm_end, [&](vaddr_t h, pte_t pmd) {
+      if (pmd.young()) mm.pgd.set_huge_pmd(h, pmd.mkold());
+      if (pmd.pfn() != HUGE_ZERO_PFN) page_folio(pmd.pfn()).clear(folio_flag::referenced);
+    });
     mm.pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
       if (!pte.present() || pte.pfn() == _zero_pfn) return;
       if (pte.young()) mm.pgd.set(a, pte.mkold());

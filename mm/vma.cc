@@ -85,6 +85,9 @@ void machine::vma_set_range(vm_area_struct& vma, vaddr_t start, vaddr_t end, pgo
 
 // Kernel: __split_vma(). Returns the new VMA: [addr, end) unless @new_below, then [start, addr).
 vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_below) {
+  // vma_adjust_trans_huge(): a huge PMD cannot straddle two VMAs; it is split to PTEs
+  // (research fact 24), and merging the VMAs back does not restore it.
+  if ((addr.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(vma, addr);
   auto* n = vm_area_dup(vma);
   const std::uint64_t delta = pages_between(vma.vm_start, addr);
   if (new_below) {

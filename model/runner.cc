@@ -263,12 +263,10 @@ class statement_runner {
   }
   void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
   void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
-  /// Version 2: the model has anonymous large folios mapped by PTEs (mTHP), under the
-  /// linux-6 design. What it does not model yet it refuses at the statement, saying so,
-  /// rather than printing 4 KiB answers to a large-folio question.
+  /// Version 2: the model has anonymous large folios, mapped by PTEs (mTHP) or by a PMD,
+  /// under the linux-6 design. What it does not model yet it refuses at the statement,
+  /// saying so, rather than printing 4 KiB answers to a large-folio question.
   void step(const sc::op_thp& o) {
-    if ((o.anon_orders >> mm::PMD_ORDER) & 1U)
-      throw not_modelled("thp: PMD-sized folios (anon=2m) are not modelled yet; " + KERNEL_RUNS_IT);
     if (o.shmem_orders != 0)
       throw not_modelled("thp: shmem large folios (shmem=) are not modelled yet; " + KERNEL_RUNS_IT);
     _large_folios = o.anon_orders != 0;
@@ -326,7 +324,7 @@ sc::report_page page_of(const mm::machine& m, mm::pte_t pte, bool flags) {
     pg.id = pte.swap_entry().val;
     return pg;
   }
-  if (pte.pfn() == m.zero_pfn()) {
+  if (pte.pfn() == m.zero_pfn() || pte.pfn() == mm::HUGE_ZERO_PFN) {
     pg.state = sc::report_page::state::zero;
     return pg;
   }
@@ -335,7 +333,7 @@ sc::report_page page_of(const mm::machine& m, mm::pte_t pte, bool flags) {
   const auto& page = m.folio_of(pte.pfn());
   const auto& f = m.page_folio(pte.pfn());
   pg.id = page.pfn.value;
-  pg.count = static_cast<std::uint64_t>(page.mapcount);
+  pg.count = static_cast<std::uint64_t>(m.precise_page_mapcount(page));
   if (f.is_large()) pg.folio = sc::report_folio{f.pfn.value, f.order, page.pfn.value - f.pfn.value};
   std::uint8_t fl = 0;
   if (f.is_anon()) fl = fl | sc::page_flag::anon;
@@ -362,9 +360,10 @@ sc::report_block check_report(const mm::machine& m, const sc::op_check& c, const
         if (c.smaps) rr.vmas.back().smaps = smaps_kb(m.smap_gather_stats(*v));
       }
       for (const auto* v : vmas)
-        mm->pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
+        mm->pgd.for_each_mapped(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte, bool pmd) {
           auto pg = page_of(m, pte, c.flags);
           pg.index = pages_between(r.base, a);
+          pg.pmd = pmd;
           rr.pages.push_back(pg);
         });
       b.regions.push_back(std::move(rr));

@@ -367,7 +367,7 @@ class generator {
     // kernel refuses (EINVAL) a 2 MiB block with no page mapped in it, so the process
     // writes the whole region first.
     const bool pmd_sizes = !_o.thp_anon || ((*_o.thp_anon >> PMD_ORDER) & 1U) != 0;
-    if (_o.thp && pmd_sizes && reg.collapsible && reg.pages >= 512 && chance(35)) {
+    if (_o.thp && _o.collapse && pmd_sizes && reg.collapsible && reg.pages >= 512 && chance(35)) {
       if (accept(fmt::format("{}: write {}", p, rname), [] {}))
         accept(fmt::format("{}: madvise {} collapse", p, rname), [] {});
       return;
@@ -442,7 +442,7 @@ class generator {
 std::optional<std::string> beyond_the_model(const random_options& o) {
   if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
   if (!o.thp_anon) return "its sizes are random, 2m and shmem sizes among them (give thp_anon)";
-  if ((*o.thp_anon >> PMD_ORDER) & 1U) return "thp_anon has 2m (PMD-sized folios)";
+  if (((*o.thp_anon >> PMD_ORDER) & 1U) && o.collapse) return "it has madvise collapse (set collapse false)";
   if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
   if (o.pageout) return "it has pageout (set pageout false)";
   if (o.ksm || o.ksm_heavy) return "it has ksm";

@@ -128,6 +128,8 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
     if (!orders) fail(key, orders.error());
     (key == "thp_anon" ? o.thp_anon : o.thp_shmem) = *orders;
     o.thp = true;
+  } else if (key == "collapse") {
+    read_bool(value, key, o.collapse);
   } else if (key == "weights") {
     o.weights = read_weights<statement_weights>(value, key, STATEMENT_FIELDS);
   } else if (key == "mmap") {
@@ -135,7 +137,7 @@ void read_key(generator_profile& p, const std::string& key, const nlohmann::json
   } else {
     fail(key,
          "not a profile key (they are: name, description, statements, processes, pages, pageout, ksm, "
-         "ksm_heavy, reclaim, smaps, neighbours, thp, thp_anon, thp_shmem, weights, mmap)");
+         "ksm_heavy, reclaim, smaps, neighbours, thp, thp_anon, thp_shmem, collapse, weights, mmap)");
   }
 }
 

@@ -47,7 +47,6 @@ void names::number_pages(const model::session& s, const pte_visitor& on_pte) {
     if (s.mm_of(p)) live.push_back(p);
   std::sort(live.begin(), live.end(),
             [&](sc::proc_id a, sc::proc_id b) { return prog.process_names[a] < prog.process_names[b]; });
-  const pfn_t zero = s.machine().zero_pfn();
   for (sc::proc_id p : live) {
     const mm::mm_struct& mm = *s.mm_of(p);
     for (const auto& [region, base] : s.regions_of(p)) {
@@ -57,10 +56,10 @@ void names::number_pages(const model::session& s, const pte_visitor& on_pte) {
         _vma_index.emplace(v, _vmas.size());
         _vmas.push_back({v, fmt::format("vma{}", _vmas.size() + 1), prog.process_names[p], region, base});
         if (v->vm_file) note_file(v->vm_file);
-        mm.pgd.for_each(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte) {
+        mm.pgd.for_each_mapped(v->vm_start, v->vm_end, [&](vaddr_t a, mm::pte_t pte, bool) {
           std::uint64_t id = 0;
           if (pte.is_swap()) note_swap(pte.swap_entry());
-          else if (pte.present() && pte.pfn() != zero) id = note_frame(pte.pfn());
+          else if (pte.present() && !s.machine().is_zero_pfn(pte.pfn())) id = note_frame(pte.pfn());
           if (on_pte) on_pte(_vmas.back(), a, pte, id);
         });
       }

@@ -142,8 +142,8 @@ class builder {
       }
     }
     for (const auto& e : _names->vmas())
-      e.vma->vm_mm->pgd.for_each(e.vma->vm_start, e.vma->vm_end, [&](vaddr_t a, mm::pte_t pte) {
-        if (pte.present() && pte.pfn() != _m.zero_pfn()) note_pte(e, a, pte, std::nullopt);
+      e.vma->vm_mm->pgd.for_each_mapped(e.vma->vm_start, e.vma->vm_end, [&](vaddr_t a, mm::pte_t pte, bool) {
+        if (pte.present() && !_m.is_zero_pfn(pte.pfn())) note_pte(e, a, pte, std::nullopt);
       });
   }
 

@@ -43,6 +43,7 @@ std::string pte_found(mm::pte_t pte, pfn_t self, const mm::machine& m, const nam
   }
   if (pte.pfn() == self) return "this frame";
   if (pte.pfn() == m.zero_pfn()) return "the zero page";
+  if (m.is_zero_pfn(pte.pfn())) return "the huge zero folio";
   auto id = n.frame_id(pte.pfn());
   return id ? fmt::format("another frame (frame {})", *id) : std::string("another frame");
 }
@@ -74,10 +75,11 @@ pfn_t resolve_target(const model::session& s, const names& n, const walk_target&
   if (r == regions.end()) throw view_error(fmt::format("--page {}: process {} has no region {}", spec, proc, region));
   const vaddr_t addr = page_addr(r->second, idx);
   const mm::pte_t pte = mm->pgd.get(addr);
-  if (pte.present() && pte.pfn() != s.machine().zero_pfn()) return pte.pfn();
+  if (pte.present() && !s.machine().is_zero_pfn(pte.pfn())) return pte.pfn();
   const mm::vm_area_struct* vma = mm::machine::find_vma(*mm, addr);
   std::string there = !vma ? "no VMA maps it (a hole)"
-                           : (pte.present() ? "it maps the zero page, which has no reverse map"
+                           : (pte.present() ? fmt::format("it maps {}, which has no reverse map",
+                                                          pte_found(pte, pfn_t{}, s.machine(), n))
                                             : "its PTE holds " + pte_found(pte, pfn_t{}, s.machine(), n));
   throw view_error(fmt::format("--page {}: not mapped to a frame: {}", spec, there));
 }

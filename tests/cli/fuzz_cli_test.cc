@@ -32,7 +32,7 @@ TEST(FuzzCli, BadArgumentsNameTheArgumentAndTheReason) {
            {{"--count", "0"}, "rmapkit fuzz: --count 0: a campaign has at least one seed\n"},
            {{"--shard", "3/2"}, "rmapkit fuzz: --shard 3/2: not I/N with 0 <= I < N (shard I of N)\n"},
            {{"--shard", "1"}, "rmapkit fuzz: --shard 1: not I/N with 0 <= I < N (shard I of N)\n"},
-           {{"--profile", "plain,nope"}, "rmapkit fuzz: --profile: no profile named nope (built in: files, "},
+           {{"--profile", "plain,nope"}, "rmapkit fuzz: --profile: no profile named nope (built in: anon-thp, files, "},
            {{"--profile", "/no/such.json"}, "rmapkit fuzz: --profile: /no/such.json: cannot read the profile file\n"},
            {{"--design", "linux-1"}, "rmapkit fuzz: --design linux-1: unknown rmap design 'linux-1' (known: linux-6, "},
            {{"--design", "linux-6+btree"},

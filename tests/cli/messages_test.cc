@@ -27,15 +27,16 @@ TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
 }
 
-// What the model does not model yet (here PMD-sized folios) it says so at the statement
+// What the model does not model yet (here shmem large folios) it says so at the statement
 // that asks for it, before it runs anything more, instead of answering with what it has.
 TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
-  auto path = temp_file("v2.rmap", "thp anon=2m\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\ncheck\n");
+  auto path = temp_file("v2.rmap",
+                        "thp anon=64k shmem=64k\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\ncheck\n");
   auto o = run({rmapkit_bin(), "run", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err, path +
-                       ":1: thp: PMD-sized folios (anon=2m) are not modelled yet; `rmapkit kernel` runs "
+                       ":1: thp: shmem large folios (shmem=) are not modelled yet; `rmapkit kernel` runs "
                        "this scenario\n");
   auto ksm = temp_file(
       "v2-ksm.rmap",
@@ -45,6 +46,21 @@ TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
   EXPECT_EQ(k.err, ksm +
                        ":5: madvise mergeable: not modelled with large folios yet; `rmapkit kernel` runs this "
                        "scenario\n");
+}
+
+// A PMD-mapped THP: every page says `pmd`, its count is the PMD's, its folio is order 9.
+TEST(CliMessages, TheModelRunsAPmdMappedThp) {
+  auto path = temp_file("v2-2m.rmap",
+                        "thp anon=2m\nspawn P\nP: mmap A anon private pages=1024 huge\nP: read A[0]\n"
+                        "P: write A[600]\ncheck\n");
+  auto o = run({rmapkit_bin(), "run", "--check-invariants", path});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("page P A 0 zero pmd\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("page P A 511 zero pmd\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("page P A 512 frame=1 count=1 anon excl pmd folio=1 order=9 sub=0\n"), std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("page P A 1023 frame=512 count=1 anon excl pmd folio=1 order=9 sub=511\n"), std::string::npos)
+      << o.out;
 }
 
 // The model runs anonymous large folios mapped by PTEs: the report names each page's folio.
@@ -60,13 +76,14 @@ TEST(CliMessages, TheModelRunsA64kFolio) {
 // diff of a version 2 scenario the model stops in: nothing runs, not even the kernel side,
 // and the message says where the model stops and what does run it.
 TEST(CliMessages, DiffOfAScenarioTheModelDoesNotModelComparesNothingAndRunsNothing) {
-  auto path = temp_file("v2-diff.rmap", "spawn P\nthp anon=2m\nP: mmap A anon private pages=512 huge\ncheck\n");
+  auto path = temp_file("v2-diff.rmap",
+                        "spawn P\nthp anon=2m shmem=2m\nP: mmap A anon private pages=512 huge\ncheck\n");
   auto o = run({rmapkit_bin(), "diff", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err,
-            "rmapkit diff: the model stops at line 2, so there is nothing to compare: thp: PMD-sized folios "
-            "(anon=2m) are not modelled yet; `rmapkit kernel` runs this scenario\n");
+            "rmapkit diff: the model stops at line 2, so there is nothing to compare: thp: shmem large folios "
+            "(shmem=) are not modelled yet; `rmapkit kernel` runs this scenario\n");
   auto j = run({rmapkit_bin(), "diff", "--json", path});
   EXPECT_EQ(j.exit_code, 2);
   EXPECT_NE(j.out.find("\"line\": 2"), std::string::npos) << j.out;

@@ -115,7 +115,8 @@ TEST(Profiles, ErrorsNameTheKeyAndTheReason) {
   }
   auto missing = sc::find_profile("no-such-profile");
   ASSERT_FALSE(missing);
-  EXPECT_NE(missing.error().find("no profile named no-such-profile (built in: files, fork-trees"), std::string::npos)
+  EXPECT_NE(missing.error().find("no profile named no-such-profile (built in: anon-thp, files, fork-trees"),
+            std::string::npos)
       << missing.error();
   auto unreadable = sc::find_profile("/nonexistent/p.json");
   ASSERT_FALSE(unreadable);
@@ -219,9 +220,9 @@ TEST(Minimize, TheResultIsOneMinimalAndStopsAtItsBudget) {
   EXPECT_TRUE(fails(capped.text));
 }
 
-// The large-folio profile, model-only: one design, its invariants checked after every
-// statement; every scenario runs to its end. Under every design it is refused.
-TEST(FuzzModelOnly, TheLargeFolioProfileRunsCleanUnderLinux6AndIsRefusedUnderEveryDesign) {
+// The large-folio profiles, model-only: one design, its invariants checked after every
+// statement; every scenario runs to its end. Under every design they are refused.
+TEST(FuzzModelOnly, TheLargeFolioProfilesRunCleanUnderLinux6AndAreRefusedUnderEveryDesign) {
   temp_dir d;
   fuzz_options o;
   o.mode = fuzz_mode::model_only;
@@ -229,12 +230,13 @@ TEST(FuzzModelOnly, TheLargeFolioProfileRunsCleanUnderLinux6AndIsRefusedUnderEve
   o.out_dir = d.path.string();
   o.seeds = {.first = 0, .last = 19};
   o.profiles.push_back(*sc::find_profile("mthp"));
+  o.profiles.push_back(*sc::find_profile("anon-thp"));
   EXPECT_THROW((void)fuzz(o), std::runtime_error);
   o.design = "linux-6";
   auto s = fuzz(o);
-  EXPECT_EQ(s.run, 20U);
+  EXPECT_EQ(s.run, 40U);
   EXPECT_TRUE(s.clean());
-  EXPECT_EQ(s.outcomes[fuzz_outcome::agree], 20U);
+  EXPECT_EQ(s.outcomes[fuzz_outcome::agree], 40U);
 }
 
 TEST(FuzzModelOnly, EveryDesignAgreesOnEveryProfileAndARerunResumes) {

@@ -1,6 +1,7 @@
-// Anonymous large folios mapped by PTEs (mTHP): which order a fault allocates, the two mm
-// slots that decide COW reuse, partial unmapping and the deferred split, on hand-built
-// states. The kernel's answers for the same situations are the version 2 corpus
+// Anonymous large folios mapped by PTEs (mTHP) and by PMDs: which order a fault allocates,
+// the two mm slots that decide COW reuse, partial unmapping and the deferred split, the PMD's
+// fork, COW, reuse, zap and split, and the PTE tables that decide PMD or PTE faults, on
+// hand-built states. The kernel's answers for the same situations are the version 2 corpus
 // (tests/scenarios/v2/); these tests pin the model's state behind them.
 #include <gtest/gtest.h>
 
@@ -157,6 +158,130 @@ TEST_F(LargeFolio, AVmaSplitInsideTheFolioLeavesItWholeAndItsWalkVisitsEveryPart
   rwc.rmap_one = [&](folio&, vm_area_struct&, vaddr_t) { return ++visits > 0; };
   m.rmap_walk(f, rwc);
   EXPECT_EQ(visits, 3) << "one visit per VMA the folio spans";
+}
+
+// ---- PMD-mapped THP ---------------------------------------------------------------------
+
+class PmdThp : public LargeFolio {
+ protected:
+  static constexpr std::uint64_t NR = HPAGE_PMD_NR;
+  /// P with a 1024-page huge region at A whose first 2 MiB a write fault maps by PMD.
+  mm_struct* process_with_pmd(std::uint16_t orders = order_bit(PMD_ORDER)) {
+    m.set_thp_anon_orders(orders);
+    auto* p = process_with_region(2 * NR);
+    EXPECT_EQ(m.access(*p, page_addr(A, 3), true, 9), 0);
+    EXPECT_TRUE(p->pgd.huge_pmd(A));
+    return p;
+  }
+  folio& thp(mm_struct& mm) { return m.folio_of(mm.pgd.huge_pmd(A)->pfn()); }
+};
+
+TEST_F(PmdThp, AWriteFaultMapsOnePmdAndNoPteTable) {
+  auto* p = process_with_pmd();
+  folio& f = thp(*p);
+  EXPECT_EQ(f.order, PMD_ORDER);
+  EXPECT_FALSE(p->pgd.has_pte_table(A));
+  EXPECT_TRUE(p->pgd.huge_pmd(A)->write());
+  EXPECT_EQ(f.refcount, 1) << "one reference for the PMD";
+  EXPECT_EQ(m.large_state(f).entire_mapcount, 1);
+  EXPECT_EQ(m.large_state(f).mapcount, 1);
+  EXPECT_EQ(page_at(*p, 3).mapcount, 0) << "no PTE maps a page";
+  EXPECT_EQ(m.precise_page_mapcount(page_at(*p, 3)), 1) << "the PMD maps every page";
+  EXPECT_EQ(page_at(*p, 3).content, 9U);
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(PmdThp, AReadFaultMapsTheHugeZeroFolioAndAWriteReplacesIt) {
+  m.set_thp_anon_orders(order_bit(PMD_ORDER));
+  auto* p = process_with_region(NR);
+  ASSERT_EQ(m.access(*p, A, false), 0);
+  ASSERT_EQ(p->pgd.huge_pmd(A)->pfn(), HUGE_ZERO_PFN);
+  EXPECT_NE(machine::find_vma(*p, A)->anon_vma, nullptr) << "prepared for the zero folio too";
+  ASSERT_EQ(m.access(*p, page_addr(A, 7), true, 2), 0);
+  EXPECT_NE(p->pgd.huge_pmd(A)->pfn(), HUGE_ZERO_PFN) << "a new THP, no split";
+  EXPECT_FALSE(p->pgd.has_pte_table(A));
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(PmdThp, ForkCopiesThePmdAndACowSplitsOnlyTheWritersPmd) {
+  auto* p = process_with_pmd();
+  folio& f = thp(*p);
+  auto* c = m.dup_mm(*p, "C");
+  EXPECT_EQ(c->pgd.huge_pmd(A)->pfn(), f.pfn);
+  EXPECT_FALSE(p->pgd.huge_pmd(A)->write()) << "both sides write-protected";
+  EXPECT_FALSE(f.test(folio_flag::anon_exclusive));
+  EXPECT_EQ(m.precise_page_mapcount(page_at(*p, 0)), 2);
+  ASSERT_EQ(m.access(*c, page_addr(A, 3), true, 4), 0);
+  EXPECT_FALSE(c->pgd.huge_pmd(A)) << "the writer's PMD is split";
+  EXPECT_TRUE(p->pgd.huge_pmd(A)) << "the other keeps its PMD";
+  EXPECT_EQ(folio_at(*c, 3).order, 0U) << "one page copied";
+  EXPECT_EQ(m.precise_page_mapcount(page_at(*p, 3)), 1);
+  EXPECT_EQ(m.precise_page_mapcount(page_at(*p, 4)), 2);
+  EXPECT_EQ(f.refcount, 1 + 511);
+  EXPECT_FALSE(m.large_state(f).partially_mapped) << "a PMD still maps every page";
+  EXPECT_EQ(m.check_invariants(), "");
+  m.exit_mm(c);
+  EXPECT_FALSE(m.large_state(f).partially_mapped) << "P's PMD still maps every page";
+  ASSERT_EQ(m.access(*p, page_addr(A, 7), true, 5), 0);
+  EXPECT_TRUE(p->pgd.huge_pmd(A)->write()) << "the only reference: reused";
+  EXPECT_TRUE(f.test(folio_flag::anon_exclusive));
+}
+
+TEST_F(PmdThp, PartOfAPmdUnmappedSplitsItAndQueuesTheFolioWhileAllOfItFreesIt) {
+  auto* p = process_with_pmd();
+  folio& f = thp(*p);
+  ASSERT_EQ(m.do_munmap(*p, page_addr(A, 256), 256), 0);
+  EXPECT_FALSE(p->pgd.huge_pmd(A));
+  EXPECT_EQ(page_at(*p, 0).mapcount, 1);
+  EXPECT_TRUE(m.large_state(f).partially_mapped);
+  EXPECT_EQ(m.deferred_split_scan(), 1U);
+  EXPECT_EQ(m.check_invariants(), "");
+  auto* q = process_with_pmd();
+  const pfn_t head = thp(*q).pfn;
+  ASSERT_EQ(m.do_madvise(*q, A, NR, madv::dontneed), 0);
+  EXPECT_FALSE(q->pgd.huge_pmd(A));
+  EXPECT_FALSE(m.folio_of(head).in_use()) << "zapped whole: freed, not split";
+  EXPECT_TRUE(m.deferred_split_queue().empty());
+}
+
+// CONFIG_PT_RECLAIM: a DONTNEED over all of a 2 MiB range frees its PTE table, so the next
+// fault there maps a PMD; an munmap of one page keeps it, so the next fault takes a PTE size.
+TEST_F(PmdThp, APteTableLeftBehindMakesTheNextFaultAPteFault) {
+  m.set_thp_anon_orders(order_bit(4) | order_bit(PMD_ORDER));
+  auto* p = process_with_region(2 * NR);
+  ASSERT_EQ(m.access(*p, A, false), 0);
+  ASSERT_EQ(m.do_mprotect(*p, A, 1, PROT_READ_), 0);  // splits the huge zero PMD
+  ASSERT_EQ(m.do_mprotect(*p, A, 1, PROT_READ_ | PROT_WRITE_), 0);
+  ASSERT_TRUE(p->pgd.has_pte_table(A));
+  ASSERT_EQ(m.access(*p, page_addr(A, 300), true, 1), 0);
+  EXPECT_EQ(folio_at(*p, 300).order, 0U) << "a COW of the small zero page the split left there";
+  ASSERT_EQ(m.do_madvise(*p, page_addr(A, 256), 32, madv::dontneed), 0);
+  ASSERT_EQ(m.access(*p, page_addr(A, 260), true, 1), 0);
+  EXPECT_EQ(folio_at(*p, 260).order, 4U) << "an empty 64k block in a table that exists";
+  ASSERT_EQ(m.do_madvise(*p, A, NR, madv::dontneed), 0);
+  EXPECT_FALSE(p->pgd.has_pte_table(A));
+  ASSERT_EQ(m.access(*p, page_addr(A, 300), true, 1), 0);
+  EXPECT_TRUE(p->pgd.huge_pmd(A));
+  ASSERT_EQ(m.access(*p, page_addr(A, NR), true, 1), 0);                // order 9 at the second 2 MiB
+  ASSERT_EQ(m.do_madvise(*p, page_addr(A, NR), 1, madv::dontneed), 0);  // splits; the table stays
+  ASSERT_EQ(m.do_munmap(*p, page_addr(A, NR + 1), NR - 1), 0);
+  EXPECT_TRUE(p->pgd.has_pte_table(page_addr(A, NR))) << "the VMA still reaches into the range";
+  EXPECT_EQ(m.check_invariants(), "");
+}
+
+TEST_F(PmdThp, AnAlignedMremapMovesThePmdAndAVmaSplitInsideItSplitsIt) {
+  auto* p = process_with_pmd();
+  const pfn_t head = thp(*p).pfn;
+  const vaddr_t to{A.value + (std::uint64_t{1} << 30)};
+  ASSERT_EQ(m.do_mremap_move(*p, A, 2 * NR, to), 0);
+  ASSERT_TRUE(p->pgd.huge_pmd(to));
+  EXPECT_EQ(p->pgd.huge_pmd(to)->pfn(), head);
+  EXPECT_EQ(m.check_invariants(), "");
+  ASSERT_EQ(m.do_mprotect(*p, page_addr(to, 100), 100, PROT_READ_), 0);
+  EXPECT_FALSE(p->pgd.huge_pmd(to));
+  EXPECT_EQ(m.folio_of(head).order, PMD_ORDER) << "the folio stays whole";
+  EXPECT_FALSE(m.large_state(m.folio_of(head)).partially_mapped);
+  EXPECT_EQ(m.check_invariants(), "");
 }
 
 }  // namespace

@@ -578,5 +578,64 @@ TEST_F(InvariantsLargeFolio, MlockedWithoutALockedMapping) {
       });
 }
 
+// ---- check_huge_pmd, and the PMD rows of check_large_folio -----------------------------
+
+class InvariantsPmd : public Invariants {
+ protected:
+  /// P with a PMD-mapped THP at A and the huge zero folio at A + 2 MiB, and its child C
+  /// sharing both by PMD.
+  void SetUp() override {
+    m.set_thp_anon_orders(1U << PMD_ORDER);
+    p = m.mm_alloc("P");
+    ASSERT_EQ(m.do_mmap(*p, A, 1024, RW, false, nullptr, pgoff_t{}), 0);
+    ASSERT_EQ(m.do_madvise(*p, A, 1024, madv::hugepage), 0);
+    ASSERT_EQ(m.access(*p, A, true, 1), 0);
+    ASSERT_EQ(m.access(*p, zero_at(), false), 0);
+    ASSERT_TRUE(p->pgd.huge_pmd(A));
+    c = m.dup_mm(*p, "C");
+  }
+  static vaddr_t zero_at() { return vaddr_t{A.value + PMD_SIZE}; }
+  folio& head() { return m.folio_of(p->pgd.huge_pmd(A)->pfn()); }
+  large_folio_state& state() { return const_cast<large_folio_state&>(m.large_state(head())); }
+  /// Sets P's PMD at @at to what @change makes of it, checks that @expected is caught, and
+  /// puts it back.
+  template <typename F>
+  void expect_pmd_caught(vaddr_t at, F change, std::string_view expected) {
+    const pte_t good = *p->pgd.huge_pmd(at);
+    expect_caught(
+        expected, [&] { p->pgd.set_huge_pmd(at, change(good)); }, [&] { p->pgd.set_huge_pmd(at, good); });
+  }
+  mm_struct* p = nullptr;
+  mm_struct* c = nullptr;
+};
+
+TEST_F(InvariantsPmd, EntireMapcountAgainstItsPmds) {
+  expect_caught_if(state().entire_mapcount, 3, "entire mapcount 3 but 2 PMDs map it");
+}
+
+TEST_F(InvariantsPmd, LargeMapcountAgainstItsPagesAndPmds) {
+  expect_caught_if(state().mapcount, 3, "large mapcount 3 but its pages' sum 0 and 2 PMDs");
+}
+
+TEST_F(InvariantsPmd, WritablePmdOfAFolioThatIsNotExclusive) {
+  expect_pmd_caught(
+      A, [](pte_t pmd) { return pmd.mkwrite(); }, "writable, but the folio is not AnonExclusive");
+}
+
+TEST_F(InvariantsPmd, PmdOfATailPage) {
+  expect_pmd_caught(
+      A, [](pte_t pmd) { return pte_t::mk_present(pfn_t{pmd.pfn().value + 1}, false); },
+      "does not map the head of a PMD-sized anonymous folio");
+}
+
+TEST_F(InvariantsPmd, WritableHugeZeroFolio) {
+  expect_pmd_caught(
+      zero_at(), [](pte_t pmd) { return pmd.mkwrite(); }, "writable huge zero folio");
+}
+
+TEST_F(InvariantsPmd, FolioIndexAgainstThePmdsAddress) {
+  expect_caught_if(head().index, pgoff_t{head().index.value + 512}, "folio->index does not match vma_address()");
+}
+
 }  // namespace
 }  // namespace rmapkit::mm

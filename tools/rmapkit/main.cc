@@ -385,6 +385,7 @@ sc::random_options with_options_given(sc::random_options base, const sc::random_
   if (sub.count("--thp")) base.thp = true;
   if (sub.count("--thp-anon")) base.thp_anon = given.thp_anon;
   if (sub.count("--thp-shmem")) base.thp_shmem = given.thp_shmem;
+  if (sub.count("--no-collapse")) base.collapse = false;
   if (base.thp_anon || base.thp_shmem) base.thp = true;
   return base;
 }
@@ -425,13 +426,14 @@ command add_gen_random(CLI::App& gen) {
   };
   sub->add_option_function<std::string>("--thp-anon", thp_sizes(o->thp_anon),
                                         "with --thp (implied): these anonymous sizes, not random ones (\"16k,64k\", "
-                                        "\"none\"); collapse only with 2m among them. With --no-pageout, --thp-anon "
-                                        "16k,32k,64k,1m writes only what the model runs")
+                                        "\"none\"); collapse only with 2m among them. With --no-pageout and "
+                                        "--no-collapse, --thp-anon 16k,64k,2m writes only what the model runs")
       ->type_name("SIZES");
   sub->add_option_function<std::string>("--thp-shmem", thp_sizes(o->thp_shmem),
                                         "with --thp (implied): these shmem sizes, not random ones (none unless given "
                                         "with --thp-anon)")
       ->type_name("SIZES");
+  sub->add_flag("!--no-collapse", o->collapse, "with --thp: leave out madvise collapse");
   auto profile = std::make_shared<std::string>();
   sub->add_option("--profile", *profile,
                   "start from a generator profile: a built-in one (rmapkit fuzz profiles) or a file "

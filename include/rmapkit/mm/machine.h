@@ -327,7 +327,16 @@ class machine final : private pte_observer {
   [[nodiscard]] bool folio_mapped(const folio& head) const {
     return head.is_large() ? large_state(head).mapcount > 0 : head.mapped();
   }
+  /// folio_precise_page_mapcount(): the page's PTE mappings plus its folio's PMD mappings
+  /// (what /proc/kpagecount reads).
+  [[nodiscard]] int precise_page_mapcount(const folio& page) const {
+    if (!page.is_large()) return page.mapcount;
+    return page.mapcount + large_state(folio_of(page.head_pfn())).entire_mapcount;
+  }
   [[nodiscard]] pfn_t zero_pfn() const { return _zero_pfn; }
+  /// is_zero_pfn() || is_huge_zero_pfn(): the small zero page, or the huge zero folio a
+  /// PMD maps (which has no frames in the model).
+  [[nodiscard]] bool is_zero_pfn(pfn_t pfn) const { return pfn == _zero_pfn || pfn == HUGE_ZERO_PFN; }
   static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr);  ///< the VMA containing addr
   [[nodiscard]] std::uint64_t swap_count(swp_entry_t e) const;
   [[nodiscard]] bool swap_slot_in_use(swp_entry_t e) const;
@@ -432,6 +441,18 @@ class machine final : private pte_observer {
   bool can_reuse_large_anon_folio(folio& head, const vm_area_struct& vma);
   /// A page of @head went unmapped while others stay mapped: queue it for a deferred split.
   void deferred_split_folio(folio& head);
+  // PMD-mapped THP (huge_memory.cc)
+  [[nodiscard]] bool pmd_fault_suitable(const vm_area_struct& vma, vaddr_t addr) const;
+  int do_huge_pmd_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
+  void map_anon_folio_pmd(vm_area_struct& vma, vaddr_t haddr);
+  int do_huge_pmd_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pmd);
+  bool touch_huge_pmd(mm_struct& mm, vaddr_t addr, bool write);
+  void split_huge_pmd(vm_area_struct& vma, vaddr_t addr);
+  void split_huge_pmds_of(folio& head);
+  void zap_huge_pmds(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src);
+  void folio_remove_rmap_pmd(folio& head, const vm_area_struct& vma);
+  void free_pgtables(mm_struct& mm, vaddr_t start, vaddr_t end);
   std::vector<unsigned> split_remap(folio& head);
   /// Splits a large anon folio to order 0; false when something beyond its mappings holds it.
   bool split_large_folio(folio& head);
@@ -489,7 +510,7 @@ class machine final : private pte_observer {
   void folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
   void folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
   /// Fork: @page (of folio @head) gains a mapping in @dst's mm, shared and so not exclusive.
-  void folio_dup_rmap_pte(folio& head, folio& page, const vm_area_struct& dst);
+  void folio_dup_rmap_pte(folio& f);
   void folio_add_file_rmap_pte(folio& f);
   /// @nr pages from @page on, all of folio @head, lose one mapping each in @vma's mm
   /// (folio_remove_rmap_ptes(): one batch, so partial mapping is judged after all of them).
@@ -571,6 +592,7 @@ class machine final : private pte_observer {
   void pageout(folio& f);
   /// MADV_COLD (@pageout false) or MADV_PAGEOUT.
   void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
+  void madvise_dontneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// mprotect's batches of a large folio's PTEs: each gets the batch's accessed and dirty bits.
   void merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end);
@@ -637,6 +659,8 @@ class machine final : private pte_observer {
   [[nodiscard]] std::string check_ptes(const std::vector<const vm_area_struct*>& vmas, pte_census& census) const;
   [[nodiscard]] std::string check_pte(const vm_area_struct& v, vaddr_t a, pte_t pte, const folio& page, const folio& f,
                                       std::set<std::uint64_t>& seen_in_mm) const;
+  [[nodiscard]] std::string check_huge_pmd(const vm_area_struct& v, vaddr_t h, pte_t pmd, pte_census& census,
+                                           std::set<std::uint64_t>& seen_in_mm) const;
   [[nodiscard]] std::string check_folios(const pte_census& census) const;
   [[nodiscard]] std::string check_large_folio(const folio& head, const pte_census& census) const;
   [[nodiscard]] std::string check_files() const;

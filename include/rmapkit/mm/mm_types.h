@@ -190,7 +190,8 @@ static_assert(sizeof(folio) == 64, "a folio is the model's struct page: 64 bytes
 /// with how many of the folio's mappings are its own; that is what lets a write fault reuse
 /// a folio that only its own mm maps, without an rmap walk.
 struct large_folio_state {
-  int mapcount = 0;                      ///< PTEs mapping any page of it (folio_large_mapcount())
+  int mapcount = 0;                      ///< PTEs and PMDs mapping it (folio_large_mapcount())
+  int entire_mapcount = 0;               ///< of mapcount, the PMDs: each maps every page
   std::array<std::uint64_t, 2> mm_id{};  ///< the tracked mms' ids; 0: the slot is free
   std::array<int, 2> mm_mapcount{};      ///< of mapcount, those in each tracked mm
   /// Some mm other than one tracked slot's may map it (folio_maybe_mapped_shared()): set

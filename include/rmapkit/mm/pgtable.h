@@ -3,10 +3,13 @@
 // exclusive marker (include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -76,6 +79,11 @@ inline constexpr unsigned PMD_SHIFT = 21;
 inline constexpr std::uint64_t PMD_SIZE = std::uint64_t{1} << PMD_SHIFT;
 /// The order of a folio a PMD maps (2 MiB).
 inline constexpr unsigned PMD_ORDER = PMD_SHIFT - 12;
+inline constexpr std::uint64_t HPAGE_PMD_NR = std::uint64_t{1} << PMD_ORDER;
+/// The huge zero folio's "pfn" in a PMD entry. pfn 0 is never a frame: the model gives
+/// the huge zero folio no frames, since nothing ever writes, counts or frees its pages
+/// (kpagecount shows 0 on each), and a PMD that maps it needs only to say so.
+inline constexpr pfn_t HUGE_ZERO_PFN{0};
 
 struct mm_struct;
 class page_table;
@@ -157,6 +165,32 @@ class page_table {
   /// Page-table pages allocated (for metadata accounting).
   [[nodiscard]] std::uint64_t table_pages() const { return _tables; }
 
+  // ---- PMD leaves (transparent huge pages mapped by one PMD entry) ----
+  /// The huge PMD over @addr's 2 MiB, if one maps it.
+  [[nodiscard]] std::optional<pte_t> huge_pmd(vaddr_t addr) const;
+  /// Installs a huge PMD over @addr's 2 MiB, or removes it (@pmd none). The slot must hold
+  /// no PTE table: a PMD fault needs pmd_none(), and a split removes the leaf before it
+  /// fills a table. Each leaf has a page-table page deposited with it, as the kernel's
+  /// pgtable_trans_huge_deposit() keeps one for the split, so _tables counts one per leaf.
+  void set_huge_pmd(vaddr_t addr, pte_t pmd);
+  /// Whether a PTE table covers @addr's 2 MiB (empty or not): with one, a fault there is a
+  /// PTE fault and cannot install a PMD (CONFIG_PT_RECLAIM frees it only on a whole zap).
+  [[nodiscard]] bool has_pte_table(vaddr_t addr) const { return lookup(addr) != nullptr; }
+  /// Frees the PTE table over @addr's 2 MiB when it holds no entry (the kernel's
+  /// try_to_free_pte() after a MADV_DONTNEED that covered the whole 2 MiB).
+  void free_pte_table_if_empty(vaddr_t addr);
+  /// Calls f(vaddr_t start, pte_t pmd) for every huge PMD whose 2 MiB meets [start, end).
+  template <typename F>
+  void for_each_huge(vaddr_t start, vaddr_t end, F&& f) const;
+  /// What a reader of the page tables sees (pagemap, smaps, the invariants): f(vaddr_t,
+  /// pte_t, bool pmd) for every non-none entry of [start, end) in ascending order, a huge
+  /// PMD given as one entry per 4 KiB page (its pfn advanced page by page, except the
+  /// huge zero folio's) with pmd set.
+  template <typename F>
+  void for_each_mapped(vaddr_t start, vaddr_t end, F&& f) const;
+  /// The entry a huge PMD gives for the page at @addr.
+  [[nodiscard]] static pte_t page_of_huge(pte_t pmd, vaddr_t addr);
+
  private:
   struct pte_table {
     std::array<pte_t, PTRS_PER_TABLE> e{};
@@ -234,6 +268,14 @@ class page_table {
     if (_observer) _observer->pte_set(*_owner, addr, old, val);
   }
 
+  /// Huge PMDs by (address >> PMD_SHIFT). Kept beside the directories rather than in
+  /// their slots: the slots hold table pointers, and THP leaves are few per process.
+  std::map<std::uint64_t, pte_t> _huge;
+  // The last huge PMD looked up (map nodes do not move): the 512 accesses, gets and touches
+  // of one THP find it without a search.
+  mutable std::uint64_t _huge_cached_key = ~std::uint64_t{0};
+  mutable pte_t* _huge_cached = nullptr;
+  pte_t* find_huge(std::uint64_t key) const;
   // Allocated by the first set(): a process that never maps a page costs no 4 KiB table
   // (a million spawned processes). Counted in _tables from the start, as the kernel's pgd is.
   std::unique_ptr<pgd_table> _pgd;
@@ -284,6 +326,34 @@ void page_table::for_each(vaddr_t start, vaddr_t end, F&& f) const {
       if (!e.none()) f(vaddr_t{a}, e);
     }
   }
+}
+
+inline pte_t page_table::page_of_huge(pte_t pmd, vaddr_t addr) {
+  if (pmd.pfn() == HUGE_ZERO_PFN) return pmd;
+  const std::uint64_t sub = (addr.value & (PMD_SIZE - 1)) >> 12;
+  pte_t pte = pte_t::mk_present(pfn_t{pmd.pfn().value + sub}, pmd.write());
+  if (pmd.young()) pte = pte.mkyoung();
+  return pmd.dirty() ? pte.mkdirty() : pte;
+}
+
+template <typename F>
+void page_table::for_each_huge(vaddr_t start, vaddr_t end, F&& f) const {
+  if (_huge.empty() || start >= end) return;
+  for (auto it = _huge.lower_bound(start.value >> PMD_SHIFT); it != _huge.end() && (it->first << PMD_SHIFT) < end.value;
+       ++it)
+    f(vaddr_t{it->first << PMD_SHIFT}, it->second);
+}
+
+template <typename F>
+void page_table::for_each_mapped(vaddr_t start, vaddr_t end, F&& f) const {
+  vaddr_t cursor = start;
+  for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
+    const vaddr_t from = std::max(h, start), to{std::min(h.value + PMD_SIZE, end.value)};
+    for_each(cursor, from, [&](vaddr_t a, pte_t pte) { f(a, pte, false); });
+    for (vaddr_t a = from; a < to; a = vaddr_t{a.value + PAGE_SIZE}) f(a, page_of_huge(pmd, a), true);
+    cursor = to;
+  });
+  for_each(cursor, end, [&](vaddr_t a, pte_t pte) { f(a, pte, false); });
 }
 
 }  // namespace rmapkit::mm
