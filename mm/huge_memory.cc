@@ -228,7 +228,8 @@ int machine::do_huge_pmd_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool 
   return 0;
 }
 
-// A new, zero-filled, exclusive PMD-sized folio mapped by one writable, dirty, young PMD:
+// A new, zero-filled, exclusive PMD-sized folio mapped by one dirty, young PMD, writable
+// where the VMA is:
 // one reference, one entire mapping, no page mapped by a PTE (folio_add_new_anon_rmap() at
 // RMAP_LEVEL_PMD). AnonExclusive is the head page's in the kernel; the model keeps every
 // page's bit equal while a PMD maps the folio, which is what a PMD split hands to each.
@@ -243,7 +244,8 @@ void machine::map_anon_folio_pmd(vm_area_struct& vma, vaddr_t haddr) {
   large_mapcount_add(f, *vma.vm_mm, 1);
   _anon->add_new(f, vma, haddr, true);
   folio_add_lru(f, &vma);
-  vma.vm_mm->pgd.set_huge_pmd(haddr, pte_t::mk_present(f.pfn, true).mkyoung().mkdirty());
+  const bool write = vma.vm_flags.has(vm_flag::write);  // maybe_pmd_mkwrite()
+  vma.vm_mm->pgd.set_huge_pmd(haddr, pte_t::mk_present(f.pfn, write).mkyoung().mkdirty());
 }
 
 // do_huge_pmd_wp_page(). A write to the huge zero folio gets a new THP, no split

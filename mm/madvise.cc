@@ -13,6 +13,12 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
   const vaddr_t end = page_addr(addr, pages);
   if (!range_mapped(mm, addr, end)) return -ENOMEM;
   auto vmas = vmas_in(mm, addr, end);
+  // madvise_collapse() goes VMA by VMA and stops at the first that fails.
+  if (advice == madv::collapse) {
+    for (auto* vma : vmas)
+      if (int r = madvise_collapse(*vma, std::max(addr, vma->vm_start), std::min(end, vma->vm_end)); r < 0) return r;
+    return 0;
+  }
   // Refusals come before any change (madvise_walk_vmas() checks each VMA as it goes;
   // the scenario rules guarantee a refused range is refused on its first VMA).
   for (auto* vma : vmas) {
@@ -38,6 +44,7 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
       case madv::free: madvise_free(*vma, s, e); return;
       case madv::willneed: madvise_willneed(*vma, s, e); return;
       case madv::remove: madvise_remove(*vma, s, e); return;
+      case madv::collapse: return;  // done above
       case madv::dontfork: f.set(vm_flag::dontcopy); break;
       case madv::dofork: f.clear(vm_flag::dontcopy); break;
       case madv::wipeonfork: f.set(vm_flag::wipeonfork); break;

@@ -54,7 +54,7 @@ mm::madv to_madv(sc::advice a) {
     case sc::advice::cold: return mm::madv::cold;
     case sc::advice::willneed: return mm::madv::willneed;
     case sc::advice::remove: return mm::madv::remove;
-    case sc::advice::collapse: break;  // refused before it gets here (statement_runner)
+    case sc::advice::collapse: return mm::madv::collapse;
   }
   throw std::logic_error(fmt::format("madvise {} has no model counterpart", sc::to_string(a)));
 }
@@ -219,11 +219,27 @@ class statement_runner {
       case sc::advice::pageout:
       case sc::advice::cold:
       case sc::advice::free: not_with_large_folios(what); break;
-      // It makes a PMD folio whatever the sizes enabled.
-      case sc::advice::collapse: throw not_modelled("madvise collapse: not modelled yet; " + KERNEL_RUNS_IT);
+      case sc::advice::collapse: collapse_modelled(o); break;
       default: break;
     }
     refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
+  }
+  /// The model collapses anonymous memory; shmem and file collapse (collapse_file()) and
+  /// KSM pages in the range it refuses.
+  void collapse_modelled(const sc::op_madvise& o) {
+    const auto& mm = mm_of(o.proc);
+    const vaddr_t end = page_addr(o.span.start, o.span.pages);
+    for (auto it = mm.mm_mt.begin(); it != mm.mm_mt.end(); ++it) {
+      const auto* v = it->second;
+      if (v->vm_end <= o.span.start || v->vm_start >= end) continue;
+      if (v->vm_file)
+        throw not_modelled("madvise collapse: of shmem or file pages, not modelled yet; " + KERNEL_RUNS_IT);
+      bool ksm = false;
+      mm.pgd.for_each(std::max(v->vm_start, o.span.start), std::min(v->vm_end, end), [&](vaddr_t, mm::pte_t pte) {
+        ksm = ksm || (pte.present() && pte.pfn() != _m.zero_pfn() && _m.folio_of(pte.pfn()).is_ksm());
+      });
+      if (ksm) throw not_modelled("madvise collapse: of KSM pages, not modelled yet; " + KERNEL_RUNS_IT);
+    }
   }
   void step(const sc::op_mlock& o) { refused("mlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, true)); }
   void step(const sc::op_munlock& o) {

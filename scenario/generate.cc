@@ -442,7 +442,6 @@ class generator {
 std::optional<std::string> beyond_the_model(const random_options& o) {
   if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
   if (!o.thp_anon) return "its sizes are random, 2m and shmem sizes among them (give thp_anon)";
-  if (((*o.thp_anon >> PMD_ORDER) & 1U) && o.collapse) return "it has madvise collapse (set collapse false)";
   if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
   if (o.pageout) return "it has pageout (set pageout false)";
   if (o.ksm || o.ksm_heavy) return "it has ksm";

@@ -3,6 +3,8 @@
 // fork, COW, reuse, zap and split, and the PTE tables that decide PMD or PTE faults, on
 // hand-built states. The kernel's answers for the same situations are the version 2 corpus
 // (tests/scenarios/v2/); these tests pin the model's state behind them.
+#include <cerrno>
+
 #include <gtest/gtest.h>
 
 #include "rmapkit/mm/machine.h"
@@ -282,6 +284,35 @@ TEST_F(PmdThp, AnAlignedMremapMovesThePmdAndAVmaSplitInsideItSplitsIt) {
   EXPECT_EQ(m.folio_of(head).order, PMD_ORDER) << "the folio stays whole";
   EXPECT_FALSE(m.large_state(m.folio_of(head)).partially_mapped);
   EXPECT_EQ(m.check_invariants(), "");
+}
+
+// MADV_COLLAPSE: a block of order-0 pages, a zero page and holes becomes one PMD-mapped
+// copy; the pages another process maps stay there. A block with nothing but the zero page,
+// a region under VM_NOHUGEPAGE: EINVAL.
+TEST_F(PmdThp, CollapseCopiesABlockIntoANewPmdFolioAndLeavesOtherMappingsAlone) {
+  m.set_thp_anon_orders(order_bit(4));
+  auto* p = process_with_region(2 * NR);
+  for (std::uint64_t i = 0; i < 10; ++i) ASSERT_EQ(m.access(*p, page_addr(A, i), true, 100 + i), 0);
+  ASSERT_EQ(m.access(*p, page_addr(A, 20), false), 0);
+  auto* c = m.dup_mm(*p, "C");
+  const pfn_t old = page_at(*p, 3).pfn;
+  EXPECT_EQ(m.do_madvise(*p, A, NR, madv::collapse), 0);
+  ASSERT_TRUE(p->pgd.huge_pmd(A));
+  EXPECT_FALSE(p->pgd.has_pte_table(A));
+  folio& f = thp(*p);
+  EXPECT_TRUE(f.test(folio_flag::anon_exclusive));
+  EXPECT_EQ(m.folio_of(pfn_t{f.pfn.value + 3}).content, 103U) << "copied";
+  EXPECT_EQ(m.folio_of(pfn_t{f.pfn.value + 20}).content, 0U);
+  EXPECT_EQ(c->pgd.get(page_addr(A, 3)).pfn(), old) << "the child keeps the old page";
+  EXPECT_EQ(m.precise_page_mapcount(m.folio_of(old)), 1);
+  EXPECT_EQ(m.check_invariants(), "");
+  ASSERT_EQ(m.access(*p, page_addr(A, NR + 5), false), 0);  // the second block: one zero page
+  EXPECT_EQ(m.do_madvise(*p, A, 2 * NR, madv::collapse), -EINVAL) << "no page mapped in the second block";
+  EXPECT_TRUE(p->pgd.huge_pmd(A)) << "the first block stays collapsed";
+  auto* q = process_with_region(NR, false);
+  ASSERT_EQ(m.do_madvise(*q, A, NR, madv::nohugepage), 0);
+  ASSERT_EQ(m.access(*q, A, true, 1), 0);
+  EXPECT_EQ(m.do_madvise(*q, A, NR, madv::collapse), -EINVAL);
 }
 
 }  // namespace

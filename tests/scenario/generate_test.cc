@@ -138,6 +138,17 @@ TEST(GenRandom, ThpWritesResolvingVersion2ScenariosUsingEveryForm) {
   EXPECT_EQ(generate_random({.seed = 7}).find("thp"), std::string::npos);
 }
 
+// --no-collapse (profile key collapse: false) leaves collapse out of seeds that have it.
+TEST(GenRandom, NoCollapseLeavesCollapseOut) {
+  int had = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    const auto without = generate_random({.seed = seed, .thp = true, .collapse = false});
+    EXPECT_EQ(without.find(" collapse\n"), std::string::npos) << first_line(without);
+    had += generate_random({.seed = seed, .thp = true}).find(" collapse\n") != std::string::npos;
+  }
+  EXPECT_GE(had, 10);
+}
+
 TEST(GenRandom, EndsWithACheck) {
   const auto text = generate_random({.seed = 3});
   EXPECT_NE(text.rfind("\ncheck c"), std::string::npos);

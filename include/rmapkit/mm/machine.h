@@ -56,10 +56,11 @@ enum class madv {
   normal,
   free,
   cold,
-  hugepage,    ///< VM_HUGEPAGE, and no VM_NOHUGEPAGE (the model has no THP: flags only)
+  hugepage,    ///< VM_HUGEPAGE, and no VM_NOHUGEPAGE: anonymous faults may take large folios
   nohugepage,  ///< VM_NOHUGEPAGE, and no VM_HUGEPAGE
   willneed,    ///< swapped pages of the range read into the swap cache (no PTE changes)
   remove,      ///< a hole punched in the file behind a shared mapping
+  collapse,    ///< MADV_COLLAPSE: each aligned 2 MiB block of anonymous memory copied into a PMD-mapped THP
 };
 
 /// What a write to /proc/PID/clear_refs clears (fs/proc/task_mmu.c: CLEAR_REFS_ALL = 1,
@@ -453,6 +454,9 @@ class machine final : private pte_observer {
   void copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src);
   void folio_remove_rmap_pmd(folio& head, const vm_area_struct& vma);
   void free_pgtables(mm_struct& mm, vaddr_t start, vaddr_t end);
+  // khugepaged.cc
+  int madvise_collapse(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  int collapse_huge_page(vm_area_struct& vma, vaddr_t h);
   std::vector<unsigned> split_remap(folio& head);
   /// Splits a large anon folio to order 0; false when something beyond its mappings holds it.
   bool split_large_folio(folio& head);

@@ -49,7 +49,7 @@ struct random_options {
   /// orders, instead of random ones; `collapse` is drawn only when 2m is among the
   /// anonymous sizes (`--thp-anon 16k,64k` asks for mTHP alone: what the model runs).
   std::optional<std::uint16_t> thp_anon{}, thp_shmem{};
-  /// With thp and 2m: `madvise collapse` among the statements (the model does not run it).
+  /// With thp and 2m: `madvise collapse` among the statements.
   bool collapse = true;
   /// The profile these options came from, named in the scenario's first line; empty for
   /// none (the line then names gen random's options alone).
@@ -61,7 +61,7 @@ struct random_options {
 };
 
 /// Why @o (with thp) can write a scenario the model does not run yet (a shmem size, or a
-/// statement the model does not run on large folios: collapse, pageout, ...); nothing when every
+/// statement the model does not run on large folios: pageout, KSM, ...); nothing when every
 /// scenario it writes runs on the model. `rmapkit fuzz` compares only such profiles.
 [[nodiscard]] std::optional<std::string> beyond_the_model(const random_options& o);
 
