@@ -2,6 +2,7 @@
 // (DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK), KSM's MERGEABLE/UNMERGEABLE, and the flags
 // that only split and merge VMAs and decide recency (DONTDUMP/DODUMP, SEQUENTIAL, RANDOM,
 // NORMAL), MADV_FREE and MADV_COLD, MADV_WILLNEED and MADV_REMOVE.
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -103,12 +104,34 @@ void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
 // maps is aged out (its young bit and PG_referenced cleared). MADV_COLD then deactivates it
 // (folio_deactivate(): an active evictable folio goes to its inactive list); MADV_PAGEOUT
 // isolates it and reclaims it at once, references ignored (reclaim_pages(), vmscan.cc).
+// Large folios are split first where that is the kernel's way (madvise_split_large_folios()).
 void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
+  madvise_split_large_folios(vma, start, end, pageout);
   std::vector<pfn_t> isolated;
   auto& pgd = vma.vm_mm->pgd;
+  const folio* aged = nullptr;  // the large folio whose PTEs are being aged
+  // A whole large folio left here, PMD-mapped or PTE-mapped, is one the caller alone maps
+  // and MADV_COLD deactivates whole (a split that failed leaves one to MADV_PAGEOUT too: it
+  // is passed over).
+  auto age_large = [&](folio& f) {
+    if (&f == aged || large_state(f).maybe_shared || pageout) return false;
+    aged = &f;
+    f.clear(folio_flag::referenced);
+    if (!f.test(folio_flag::unevictable) && f.test(folio_flag::active))
+      folio_set_lru_flag(f, folio_flag::active, false);
+    return true;
+  };
+  pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
+    if (pmd.pfn() != HUGE_ZERO_PFN && age_large(folio_of(pmd.pfn()))) pgd.set_huge_pmd(h, pmd.mkold());
+  });
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
     if (!pte.present() || pte.pfn() == _zero_pfn) return;
     folio& f = folio_of(pte.pfn());
+    if (f.is_large()) {
+      folio& head = page_folio(pte.pfn());
+      if (&head == aged || age_large(head)) pgd.set(a, pte.mkold());
+      return;
+    }
     if (f.mapcount != 1 || !f.test(folio_flag::lru)) return;
     pgd.set(a, pte.mkold());
     f.clear(folio_flag::referenced);
@@ -122,6 +145,49 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
     isolated.push_back(f.pfn);
   });
   reclaim_pages(isolated);
+}
+
+// The large folios of madvise_cold_or_pageout_pte_range(). One that another mm may map
+// (folio_maybe_mapped_shared()) is left alone (research fact 29). One the range holds only
+// in part is split (split_folio()), and its pages in the range are then taken one by one.
+// One the range holds whole stays whole for MADV_COLD; MADV_PAGEOUT isolates it and
+// reclaim splits it, since a swap file takes no large folio (fact 29): the model splits it
+// here. Either split maps zero-filled pages to the zero page.
+void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
+  auto& pgd = vma.vm_mm->pgd;
+  std::vector<pfn_t> split;
+  auto consider = [&](const folio& head, bool whole) {
+    if (large_state(head).maybe_shared || (whole && !pageout)) return;
+    if (std::find(split.begin(), split.end(), head.pfn) == split.end()) split.push_back(head.pfn);
+  };
+  pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
+    if (pmd.pfn() != HUGE_ZERO_PFN) consider(folio_of(pmd.pfn()), start <= h && h.value + PMD_SIZE <= end.value);
+  });
+  // The runs of PTEs that map consecutive pages of one large folio (madvise_folio_pte_batch()).
+  const folio* run = nullptr;
+  std::uint64_t run_first = 0, run_nr = 0;
+  vaddr_t run_next{};
+  auto flush = [&] {
+    if (run) consider(*run, run_first == 0 && run_nr == run->nr_pages());
+    run = nullptr;
+  };
+  pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
+    const bool large = pte.present() && pte.pfn() != _zero_pfn && folio_of(pte.pfn()).is_large();
+    if (!large) return flush();
+    const folio& head = page_folio(pte.pfn());
+    const std::uint64_t sub = pte.pfn().value - head.pfn.value;
+    if (run != &head || a != run_next || sub != run_first + run_nr) {
+      flush();
+      run = &head;
+      run_first = sub;
+      run_nr = 0;
+    }
+    ++run_nr;
+    run_next = page_addr(a, 1);
+  });
+  flush();
+  for (pfn_t pfn : split)
+    if (folio& head = folio_of(pfn); head.is_large() && head.pfn == head.head_pfn()) split_large_folio(head);
 }
 
 // Kernel: madvise_willneed(). Reading ahead: the range's swapped pages come back into the

@@ -216,7 +216,6 @@ class statement_runner {
     switch (o.advice) {
       case sc::advice::mergeable:
       case sc::advice::unmergeable:
-      case sc::advice::pageout:
       case sc::advice::cold:
       case sc::advice::free: not_with_large_folios(what); break;
       case sc::advice::collapse: collapse_modelled(o); break;

@@ -162,6 +162,27 @@ TEST_F(LargeFolio, AVmaSplitInsideTheFolioLeavesItWholeAndItsWalkVisitsEveryPart
   EXPECT_EQ(visits, 3) << "one visit per VMA the folio spans";
 }
 
+// MADV_PAGEOUT: a swap file takes no large folio, so a folio the caller alone maps is split
+// first (its never-written pages to the zero page) and its pages swapped one by one; one a
+// fork child shares is passed over (research fact 29).
+TEST_F(LargeFolio, PageoutSplitsAnUnsharedFolioAndPassesOverASharedOne) {
+  auto* p = process_with_64k_folio();
+  ASSERT_EQ(m.do_madvise(*p, A, 16, madv::pageout), 0);
+  EXPECT_TRUE(p->pgd.get(A).is_swap());
+  for (std::uint64_t i = 1; i < 16; ++i) EXPECT_EQ(p->pgd.get(page_addr(A, i)).pfn(), m.zero_pfn()) << "page " << i;
+  EXPECT_EQ(m.check_invariants(), "");
+  auto* q = m.mm_alloc("Q");
+  ASSERT_EQ(m.do_mmap(*q, page_addr(A, 1024), 16, PROT_READ_ | PROT_WRITE_, false, nullptr, pgoff_t{}), 0);
+  ASSERT_EQ(m.do_madvise(*q, page_addr(A, 1024), 16, madv::hugepage), 0);
+  ASSERT_EQ(m.access(*q, page_addr(A, 1024), true, 1), 0);
+  auto* c = m.dup_mm(*q, "C");
+  ASSERT_EQ(m.do_madvise(*q, page_addr(A, 1024), 16, madv::pageout), 0);
+  EXPECT_TRUE(q->pgd.get(page_addr(A, 1024)).present()) << "maybe shared: left alone";
+  EXPECT_EQ(m.page_folio(q->pgd.get(page_addr(A, 1024)).pfn()).order, 4U);
+  EXPECT_EQ(m.check_invariants(), "");
+  m.exit_mm(c);
+}
+
 // ---- PMD-mapped THP ---------------------------------------------------------------------
 
 class PmdThp : public LargeFolio {

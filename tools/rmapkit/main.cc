@@ -424,10 +424,11 @@ command add_gen_random(CLI::App& gen) {
       into = *orders;
     };
   };
-  sub->add_option_function<std::string>("--thp-anon", thp_sizes(o->thp_anon),
-                                        "with --thp (implied): these anonymous sizes, not random ones (\"16k,64k\", "
-                                        "\"none\"); collapse only with 2m among them. With --no-pageout and "
-                                        "--no-collapse, --thp-anon 16k,64k,2m writes only what the model runs")
+  sub->add_option_function<std::string>(
+         "--thp-anon", thp_sizes(o->thp_anon),
+         "with --thp (implied): these anonymous sizes, not random ones (\"16k,64k\", "
+         "\"none\"); collapse only with 2m among them. Without --thp-shmem, --neighbours, "
+         "--ksm or --reclaim, --thp-anon writes only what the model runs")
       ->type_name("SIZES");
   sub->add_option_function<std::string>("--thp-shmem", thp_sizes(o->thp_shmem),
                                         "with --thp (implied): these shmem sizes, not random ones (none unless given "

@@ -597,6 +597,7 @@ class machine final : private pte_observer {
   /// MADV_COLD (@pageout false) or MADV_PAGEOUT.
   void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_dontneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  void madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// mprotect's batches of a large folio's PTEs: each gets the batch's accessed and dirty bits.
   void merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end);
