@@ -156,8 +156,9 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
 void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
   auto& pgd = vma.vm_mm->pgd;
   std::vector<pfn_t> split;
+  // An unevictable folio isolated whole goes back from reclaim before any split.
   auto consider = [&](const folio& head, bool whole) {
-    if (large_state(head).maybe_shared || (whole && !pageout)) return;
+    if (large_state(head).maybe_shared || (whole && (!pageout || head.test(folio_flag::unevictable)))) return;
     if (std::find(split.begin(), split.end(), head.pfn) == split.end()) split.push_back(head.pfn);
   };
   pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
