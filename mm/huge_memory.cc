@@ -3,15 +3,15 @@
 // folio's mappings (CONFIG_MM_ID), COW reuse of a PTE-mapped large folio, and the
 // deferred-split queue and the split that empties it; PMD-mapped THPs: the PMD fault (a new
 // folio, or the huge zero folio on a read), fork, COW and reuse of a PMD, its zap, and the
-// split of a PMD into a table of PTEs. khugepaged's collapse is not modelled.
+// split of a PMD into a table of PTEs. MADV_COLLAPSE is in khugepaged.cc.
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "internal.h"
 #include "rmapkit/mm/content.h"
-#include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
 
@@ -26,19 +26,17 @@ large_folio_state& machine::mutable_large_state(folio& head) {
 }
 
 // thp_vma_allowable_orders() + thp_vma_suitable_order() + pte_range_none(): a size is
-// tried only where the whole naturally aligned block of virtual pages is inside the VMA,
-// its page offsets are aligned alike (an anon VMA moved by mremap keeps its vm_pgoff), and
-// no PTE of the block is in use, the zero page's included. PMD-sized folios need a PMD
-// mapping, which the model does not have: it never picks order 9.
+// tried only where its block fits the VMA and no PTE of the block is in use, the zero
+// page's included. Order 9 is not tried here: a PTE fault cannot map a PMD, and where one
+// could, pmd_fault_suitable() sent the fault to the PMD path first.
 unsigned machine::anon_fault_order(const vm_area_struct& vma, vaddr_t addr) const {
   if (!vma.is_anonymous() || !vma.vm_flags.has(vm_flag::hugepage) || vma.vm_flags.has(vm_flag::nohugepage)) return 0;
   const auto& pgd = vma.vm_mm->pgd;
   for (unsigned order = PMD_ORDER - 1; order > 0; --order) {
     if ((_thp_anon_orders & (1U << order)) == 0) continue;
+    if (!thp_vma_suitable_order(vma, addr, order)) continue;
     const std::uint64_t nr = std::uint64_t{1} << order;
     const vaddr_t start{addr.value & ~(nr * PAGE_SIZE - 1)};
-    if (start < vma.vm_start || page_addr(start, nr) > vma.vm_end) continue;
-    if ((pages_between(vaddr_t{0}, vma.vm_start) - vma.vm_pgoff.value) % nr != 0) continue;
     bool none = true;
     for (std::uint64_t i = 0; none && i < nr; ++i) none = pgd.get(page_addr(start, i)).none();
     if (none) return order;
@@ -209,9 +207,8 @@ bool machine::pmd_fault_suitable(const vm_area_struct& vma, vaddr_t addr) const 
   if ((_thp_anon_orders & (1U << PMD_ORDER)) == 0) return false;
   if (!vma.is_anonymous() || !vma.vm_flags.has(vm_flag::hugepage) || vma.vm_flags.has(vm_flag::nohugepage))
     return false;
+  if (!thp_vma_suitable_order(vma, addr, PMD_ORDER)) return false;
   const vaddr_t h = pmd_start(addr);
-  if (h < vma.vm_start || pmd_end(addr) > vma.vm_end) return false;
-  if ((pages_between(vaddr_t{0}, vma.vm_start) - vma.vm_pgoff.value) % HPAGE_PMD_NR != 0) return false;
   return !vma.vm_mm->pgd.has_pte_table(h) && !vma.vm_mm->pgd.huge_pmd(h);
 }
 
@@ -228,18 +225,24 @@ int machine::do_huge_pmd_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool 
   return 0;
 }
 
+// Every page of a PMD-mapped folio gets AnonExclusive @on. The kernel keeps the head page's
+// bit for a PMD mapping; the model keeps every page's bit equal while a PMD maps the folio,
+// which is what a PMD split hands to each page.
+void machine::assign_pmd_anon_exclusive(folio& head, bool on) {
+  for (std::uint64_t i = 0; i < head.nr_pages(); ++i)
+    _frames[head.pfn.value + i].assign(folio_flag::anon_exclusive, on);
+}
+
 // A new, zero-filled, exclusive PMD-sized folio mapped by one dirty, young PMD, writable
-// where the VMA is:
-// one reference, one entire mapping, no page mapped by a PTE (folio_add_new_anon_rmap() at
-// RMAP_LEVEL_PMD). AnonExclusive is the head page's in the kernel; the model keeps every
-// page's bit equal while a PMD maps the folio, which is what a PMD split hands to each.
+// where the VMA is: one reference, one entire mapping, no page mapped by a PTE
+// (folio_add_new_anon_rmap() at RMAP_LEVEL_PMD).
 void machine::map_anon_folio_pmd(vm_area_struct& vma, vaddr_t haddr) {
   anon_vma_prepare(vma);
   folio& f = alloc_folio(PMD_ORDER);
   f.mapping = vma.anon_vma;
   f.index = linear_page_index(vma, haddr);
   f.set(folio_flag::swapbacked);
-  for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].set(folio_flag::anon_exclusive);
+  assign_pmd_anon_exclusive(f, true);
   mutable_large_state(f).entire_mapcount = 1;
   large_mapcount_add(f, *vma.vm_mm, 1);
   _anon->add_new(f, vma, haddr, true);
@@ -263,7 +266,7 @@ int machine::do_huge_pmd_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pmd) {
   bool reuse = f.test(folio_flag::anon_exclusive);
   if (!reuse && f.refcount == 1) {
     folio_move_anon_rmap(f, vma);
-    for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].set(folio_flag::anon_exclusive);
+    assign_pmd_anon_exclusive(f, true);
     reuse = true;
   }
   if (reuse) {
@@ -372,7 +375,7 @@ void machine::copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src) {
       folio_get(f);
       mutable_large_state(f).entire_mapcount++;
       large_mapcount_add(f, *dst.vm_mm, 1);
-      for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) _frames[f.pfn.value + i].clear(folio_flag::anon_exclusive);
+      assign_pmd_anon_exclusive(f, false);
       pmd = pmd.wrprotect();
       spgd.set_huge_pmd(h, pmd);
     }

@@ -101,6 +101,18 @@ struct ksm_state {
   std::size_t max_page_sharing = KSM_MAX_PAGE_SHARING;
 };
 
+// ---- large folios (huge_memory.cc, khugepaged.cc) -------------------------------------------
+
+/// thp_vma_suitable_order(): the naturally aligned block of 2^@order virtual pages around
+/// @addr lies inside @vma, and its page offsets are aligned alike (an anonymous VMA moved by
+/// mremap keeps its vm_pgoff), so one folio of that order can map it.
+inline bool thp_vma_suitable_order(const vm_area_struct& vma, vaddr_t addr, unsigned order) {
+  const std::uint64_t nr = std::uint64_t{1} << order;
+  const vaddr_t start{addr.value & ~(nr * PAGE_SIZE - 1)};
+  if (start < vma.vm_start || page_addr(start, nr) > vma.vm_end) return false;
+  return (pages_between(vaddr_t{0}, vma.vm_start) - vma.vm_pgoff.value) % nr == 0;
+}
+
 // ---- walking the VMAs of a range (mmap.cc, mprotect.cc, madvise.cc, mlock.cc) --------------
 
 /// Whether [start, end) is covered by VMAs without a gap.

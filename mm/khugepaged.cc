@@ -35,9 +35,8 @@ int machine::madvise_collapse(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
 int machine::collapse_huge_page(vm_area_struct& vma, vaddr_t h) {
   auto& pgd = vma.vm_mm->pgd;
   if (pgd.huge_pmd(h)) return 0;
+  if (!thp_vma_suitable_order(vma, h, PMD_ORDER)) return -EINVAL;
   const vaddr_t h_end{h.value + PMD_SIZE};
-  if (h < vma.vm_start || h_end > vma.vm_end) return -EINVAL;
-  if ((pages_between(vaddr_t{0}, vma.vm_start) - vma.vm_pgoff.value) % HPAGE_PMD_NR != 0) return -EINVAL;
   bool any_page = false;
   std::vector<vaddr_t> swapped;
   pgd.for_each(h, h_end, [&](vaddr_t a, pte_t pte) {

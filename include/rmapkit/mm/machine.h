@@ -445,6 +445,7 @@ class machine final : private pte_observer {
   // PMD-mapped THP (huge_memory.cc)
   [[nodiscard]] bool pmd_fault_suitable(const vm_area_struct& vma, vaddr_t addr) const;
   int do_huge_pmd_anonymous_page(vm_area_struct& vma, vaddr_t addr, bool write);
+  void assign_pmd_anon_exclusive(folio& head, bool on);
   void map_anon_folio_pmd(vm_area_struct& vma, vaddr_t haddr);
   int do_huge_pmd_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pmd);
   bool touch_huge_pmd(mm_struct& mm, vaddr_t addr, bool write);
