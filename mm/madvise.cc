@@ -80,8 +80,24 @@ int machine::do_madvise(mm_struct& mm, vaddr_t addr, std::uint64_t pages, madv a
 // anon lists, not swap-backed), so reclaim drops it instead of writing it, unless a write
 // dirties it again first. A page others map but that is clean is made lazily freeable too:
 // only this process's PTE is cleaned, and reclaim will find the others' dirty ones.
+// A large folio the range holds in part is split first (unless another mm may map it: then
+// it is left alone), so only the pages in range lose their dirty flag (corpus v2/39); one it
+// holds whole goes lazily free whole, by PMD or by all its PTEs.
 void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
+  madvise_split_large_folios(vma, start, end, false);
   auto& pgd = vma.vm_mm->pgd;
+  pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
+    if (pmd.pfn() == HUGE_ZERO_PFN) return;
+    folio& f = folio_of(pmd.pfn());
+    if (large_state(f).maybe_shared || !lazyfree_cleanable(f, 1)) return;
+    pgd.set_huge_pmd(h, pmd.mkold().mkclean());
+    folio_mark_lazyfree(f);
+  });
+  // The large folios left among the PTEs are held whole, or partly but maybe shared (left
+  // alone); a whole one is decided once, for all its PTEs.
+  std::vector<std::pair<const folio*, bool>> decided;
+  for (auto [head, whole] : large_folio_runs(pgd, start, end))
+    decided.emplace_back(head, whole && lazyfree_cleanable(folio_of(head->pfn), head->nr_pages()));
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
     if (pte.is_swap()) {
       pgd.set(a, pte_t{});
@@ -89,15 +105,27 @@ void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
       return;
     }
     if (!pte.present() || pte.pfn() == _zero_pfn) return;
-    folio& f = folio_of(pte.pfn());
-    if (f.test(folio_flag::swapcache) || f.test(folio_flag::dirty)) {
-      if (f.mapcount != 1) return;
-      if (f.test(folio_flag::swapcache) && !folio_free_swap(f)) return;
-      f.clear(folio_flag::dirty);
+    folio& f = page_folio(pte.pfn());
+    if (f.is_large()) {
+      auto it = std::find_if(decided.begin(), decided.end(), [&](const auto& d) { return d.first == &f; });
+      if (it == decided.end() || !it->second) return;
+    } else if (!lazyfree_cleanable(f, 1)) {
+      return;
     }
     if (pte.young() || pte.dirty()) pgd.set(a, pte.mkold().mkclean());
     folio_mark_lazyfree(f);
   });
+}
+
+// Whether MADV_FREE may clean a folio the range maps whole by @nr PTEs (or one PMD): a
+// dirty or swap-cached one only if those are all its mappings (a large folio mapped once
+// per page is exclusive), after its swap copy is dropped. Clears its dirty flag.
+bool machine::lazyfree_cleanable(folio& f, std::uint64_t nr) {
+  if (!f.test(folio_flag::swapcache) && !f.test(folio_flag::dirty)) return true;
+  if (static_cast<std::uint64_t>(folio_mapcount(f)) != nr) return false;
+  if (f.test(folio_flag::swapcache) && !folio_free_swap(f)) return false;
+  f.clear(folio_flag::dirty);
+  return true;
 }
 
 // Kernel: madvise_cold_or_pageout_pte_range(): every page of the range that no other PTE
@@ -147,12 +175,13 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
   reclaim_pages(isolated);
 }
 
-// The large folios of madvise_cold_or_pageout_pte_range(). One that another mm may map
-// (folio_maybe_mapped_shared()) is left alone (research fact 29). One the range holds only
-// in part is split (split_folio()), and its pages in the range are then taken one by one.
-// One the range holds whole stays whole for MADV_COLD; MADV_PAGEOUT isolates it and
-// reclaim splits it, since a swap file takes no large folio (fact 29): the model splits it
-// here. Either split maps zero-filled pages to the zero page.
+// The large folios of madvise_cold_or_pageout_pte_range() and madvise_free_pte_range().
+// One that another mm may map (folio_maybe_mapped_shared()) is left alone (research fact
+// 29). One the range holds only in part is split (split_folio()), and its pages in the range
+// are then taken one by one. One the range holds whole stays whole for MADV_COLD and
+// MADV_FREE; MADV_PAGEOUT isolates it and reclaim splits it, since a swap file takes no
+// large folio (fact 29): the model splits it here. Either split maps zero-filled pages to
+// the zero page.
 void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
   auto& pgd = vma.vm_mm->pgd;
   std::vector<pfn_t> split;
@@ -164,12 +193,21 @@ void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vad
   pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
     if (pmd.pfn() != HUGE_ZERO_PFN) consider(folio_of(pmd.pfn()), start <= h && h.value + PMD_SIZE <= end.value);
   });
-  // The runs of PTEs that map consecutive pages of one large folio (madvise_folio_pte_batch()).
+  for (auto [head, whole] : large_folio_runs(pgd, start, end)) consider(*head, whole);
+  for (pfn_t pfn : split)
+    if (folio& head = folio_of(pfn); head.is_large() && head.pfn == head.head_pfn()) split_large_folio(head);
+}
+
+// The runs of PTEs in a range that map consecutive pages of one large folio
+// (madvise_folio_pte_batch()), in address order, each with whether it maps the folio whole.
+std::vector<std::pair<const folio*, bool>> machine::large_folio_runs(const page_table& pgd, vaddr_t start,
+                                                                     vaddr_t end) const {
+  std::vector<std::pair<const folio*, bool>> runs;
   const folio* run = nullptr;
   std::uint64_t run_first = 0, run_nr = 0;
   vaddr_t run_next{};
   auto flush = [&] {
-    if (run) consider(*run, run_first == 0 && run_nr == run->nr_pages());
+    if (run) runs.emplace_back(run, run_first == 0 && run_nr == run->nr_pages());
     run = nullptr;
   };
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
@@ -187,8 +225,7 @@ void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vad
     run_next = page_addr(a, 1);
   });
   flush();
-  for (pfn_t pfn : split)
-    if (folio& head = folio_of(pfn); head.is_large() && head.pfn == head.head_pfn()) split_large_folio(head);
+  return runs;
 }
 
 // Kernel: madvise_willneed(). Reading ahead: the range's swapped pages come back into the

@@ -274,7 +274,7 @@ void machine::rmap_walk(folio& f, const rmap_walk_control& rwc) {
 // Kernel: folio_referenced() + folio_referenced_one(). Counts referencing VMAs, not PTEs,
 // and stops once it has seen as many mappings as the folio has.
 int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
-  int mapcount = f.mapcount;
+  int mapcount = folio_mapcount(f);
   int referenced = 0;
   if (mapcount == 0) return 0;
   vm_flags_t flags;
@@ -283,6 +283,7 @@ int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
   // young bit nor its VM_LOCKED.
   rwc.invalid_vma = [](vm_area_struct& vma) { return !vma.has_recency(); };
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (fo.is_large()) return large_folio_referenced_one(fo, vma, mapcount, referenced, flags);
     if (!page_vma_mapped(fo, vma, addr)) return true;
     if (vma.vm_flags.has(vm_flag::locked)) {
       flags.set(vm_flag::locked);
@@ -306,6 +307,10 @@ bool machine::try_to_unmap(folio& f) {
   rmap_walk_control rwc;
   bool aborted = false;
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
+    if (fo.is_large()) {
+      aborted = !try_to_unmap_lazyfree_large(fo, vma);
+      return !aborted;
+    }
     if (!page_vma_mapped(fo, vma, addr)) return true;
     if (vma.vm_flags.has(vm_flag::locked)) {
       aborted = true;
@@ -338,9 +343,103 @@ bool machine::try_to_unmap(folio& f) {
     folio_put(fo);
     return true;
   };
-  rwc.done = [](folio& fo) { return !fo.mapped(); };
+  rwc.done = [this](folio& fo) { return !folio_mapped(fo); };
   rmap_walk(f, rwc);
-  return !aborted && !f.mapped();
+  return !aborted && !folio_mapped(f);
+}
+
+// page_vma_mapped_walk() of a large folio in one VMA: where its PMD, or each PTE that maps
+// one of its pages, is (the flag says a PMD).
+std::vector<std::pair<vaddr_t, bool>> machine::large_folio_mappings(const folio& head, const vm_area_struct& vma) {
+  std::vector<std::pair<vaddr_t, bool>> found;
+  const auto& pgd = vma.vm_mm->pgd;
+  for (std::uint64_t i = 0; i < head.nr_pages(); ++i) {
+    const auto a = vma_address(vma, pgoff_t{head.index.value + i});
+    if (!a) continue;
+    _walk.ptes_examined++;
+    if (auto pmd = pgd.huge_pmd(*a)) {
+      if (pmd->pfn() == head.pfn) found.emplace_back(*a, true);
+      break;  // a PMD maps the whole folio or none of it
+    }
+    const pte_t pte = pgd.get(*a);
+    if (pte.present() && pte.pfn().value == head.pfn.value + i) found.emplace_back(*a, false);
+  }
+  if (found.empty()) _walk.misses++;
+  return found;
+}
+
+// folio_referenced_one() of a large folio: each young PTE (or the PMD) is a reference,
+// each mapping one of the @mapcount still to find.
+bool machine::large_folio_referenced_one(folio& head, vm_area_struct& vma, int& mapcount, int& referenced,
+                                         vm_flags_t& flags) {
+  auto& pgd = vma.vm_mm->pgd;
+  const auto maps = large_folio_mappings(head, vma);
+  if (vma.vm_flags.has(vm_flag::locked)) {
+    // A VM_LOCKED VMA that maps the whole folio (by PMD or all its PTEs) restores its mlock
+    // and stops the walk; one that maps part of it is passed over, young bits and all.
+    mapcount -= static_cast<int>(maps.size());
+    if (maps.empty() || (!maps.front().second && maps.size() != head.nr_pages())) return mapcount > 0;
+    mlock_vma_folio(head, vma);
+    flags.set(vm_flag::locked);
+    return false;
+  }
+  for (auto [a, pmd] : maps) {
+    const pte_t e = pmd ? *pgd.huge_pmd(a) : pgd.get(a);
+    if (e.young()) {
+      if (pmd) pgd.set_huge_pmd(a, e.mkold());
+      else pgd.set(a, e.mkold());
+      referenced++;
+      flags = flags | vm_flags_t{vma.vm_flags.value() & ~static_cast<std::uint64_t>(vm_flag::locked)};
+    }
+    if (--mapcount == 0) return false;
+  }
+  return true;
+}
+
+// try_to_unmap_one() of a large folio, which reclaim meets whole only when it is lazily
+// freed (MADV_FREE of all of it; swap-backed ones are split before, by MADV_PAGEOUT, and
+// `reclaim` refuses large folios). Its PTEs in the VMA go as one batch, a PMD whole
+// (unmap_huge_pmd_locked()): written since MADV_FREE, or held by more than its mappings and
+// the isolation, it stays, swap-backed again. False when the walk must stop.
+bool machine::try_to_unmap_lazyfree_large(folio& head, vm_area_struct& vma) {
+  if (!head.is_anon() || head.test(folio_flag::swapbacked))
+    throw std::logic_error("try_to_unmap: a swap-backed large folio (reclaim splits it first)");
+  const auto maps = large_folio_mappings(head, vma);
+  if (maps.empty()) return true;
+  if (vma.vm_flags.has(vm_flag::locked)) return false;
+  auto& pgd = vma.vm_mm->pgd;
+  for (auto [a, pmd] : maps)
+    if ((pmd ? *pgd.huge_pmd(a) : pgd.get(a)).dirty()) head.set(folio_flag::dirty);
+  if (head.test(folio_flag::dirty) || head.refcount != 1 + folio_mapcount(head)) {
+    head.set(folio_flag::swapbacked);
+    // A PMD that cannot be discarded is split (TTU_SPLIT_HUGE_PMD), and the walk of its
+    // PTEs stops at once, a swap-backed folio not in the swap cache: the folio stays
+    // mapped whole by PTEs (seen on the kernel: `write` after `free`, then `shrink`).
+    if (maps.front().second) split_huge_pmd(vma, maps.front().first);
+    return false;
+  }
+  if (maps.front().second) {
+    pgd.set_huge_pmd(maps.front().first, pte_t{});
+    folio_remove_rmap_pmd(head, vma);
+    folio_put(head);
+    return true;
+  }
+  // One rmap removal per run of consecutive pages, so that the folio is judged partially
+  // mapped (or not) after the whole batch, as folio_remove_rmap_ptes() does.
+  std::size_t i = 0;
+  while (i < maps.size()) {
+    const pfn_t first = pgd.get(maps[i].first).pfn();
+    std::size_t n = 0;
+    for (; i + n < maps.size(); ++n) {
+      const vaddr_t a = maps[i + n].first;
+      if (a != page_addr(maps[i].first, n) || pgd.get(a).pfn().value != first.value + n) break;
+      pgd.set(a, pte_t{});
+    }
+    folio_remove_rmap_ptes(head, folio_of(first), static_cast<unsigned>(n), vma);
+    for (std::size_t k = 0; k < n; ++k) folio_put(head);
+    i += n;
+  }
+  return true;
 }
 
 // Kernel: folio_mkclean(): only shared mappings write back to the file.

@@ -191,6 +191,8 @@ vm_area_struct* machine::vma_shift_boundary(vm_area_struct& vma, vaddr_t start, 
     nb->anon_vma = vma.anon_vma;
     anon_vma_clone(*nb, vma);
   }
+  // vma_adjust_trans_huge(): a huge PMD of @vma across the new boundary is split first.
+  if (const vaddr_t b = head ? end : start; (b.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(vma, b);
   const std::uint64_t moved = pages_between(start, end);
   if (head) {
     vma_set_range(vma, end, vma.vm_end, pgoff_t{vma.vm_pgoff.value + moved});

@@ -65,7 +65,7 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     add_to_swap(f);
     f.set(folio_flag::dirty);  // nothing on the slot yet
   }
-  if (f.mapped() && !try_to_unmap(f)) return reclaim_outcome::activated;
+  if (folio_mapped(f) && !try_to_unmap(f)) return reclaim_outcome::activated;
   // A lazily freed folio no one wrote to since: dropped, not written (PGLAZYFREED).
   if (f.is_anon() && !f.test(folio_flag::swapbacked)) {
     if (f.refcount != 1 || f.test(folio_flag::dirty)) return reclaim_outcome::kept;
@@ -88,7 +88,7 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     if (f.content != 0) return reclaim_outcome::written;
   }
   // __remove_mapping(): clean, unmapped, and held only by the swap cache (and isolation).
-  if (f.test(folio_flag::swapcache) && f.refcount == 2 && !f.mapped()) {
+  if (f.test(folio_flag::swapcache) && f.refcount == 2 && !folio_mapped(f)) {
     delete_from_swap_cache(f);  // its last reference: the folio is freed
     return reclaim_outcome::freed;
   }
@@ -142,7 +142,7 @@ bool machine::shrink_active_list(lru_list l) {
     folio& f = folio_of(pfn);
     count(vm_event::pgrefill);
     vm_flags_t vm_flags;
-    if (f.mapped() && folio_referenced(f, &vm_flags) > 0 && vm_flags.has(vm_flag::exec) &&
+    if (folio_mapped(f) && folio_referenced(f, &vm_flags) > 0 && vm_flags.has(vm_flag::exec) &&
         !f.test(folio_flag::swapbacked))
       continue;
     folio_set_lru_flag(f, folio_flag::active, false);
@@ -171,6 +171,29 @@ void machine::shrink_all() {
   for (int pass = 0; pass < max_passes; ++pass)
     if (!shrink_lruvec()) return;
   throw std::logic_error("shrink_all: reclaim did not settle");
+}
+
+// The scenario's `shrink`, as the kernel runner drives it: its memory cgroup emptied with
+// swappiness 0 (memory.force_empty). Reclaim then scans the file lists only (get_scan_count()'s
+// SCAN_FILE), where, the runner's files being shmem and so on the anon lists, only lazily
+// freed anonymous folios are (MADV_FREE); after each pass the cgroup's shrinkers run, the
+// deferred split queue's among them. Passes go on until one changes nothing, or, as
+// force_empty gives up after five attempts that reclaim nothing, until five in a row free
+// and split nothing (a large folio a VM_LOCKED VMA maps in part goes back and forth
+// between the file lists, neither reclaimed nor mlocked).
+void machine::shrink_memcg_file() {
+  constexpr int max_passes = 64, max_idle = 5;
+  int idle = 0;
+  for (int pass = 0; pass < max_passes; ++pass) {
+    const std::uint64_t stolen = event_count(vm_event::pgsteal_file);
+    bool progress = shrink_active_list(lru_list::active_file);
+    progress = shrink_inactive_list(lru_list::inactive_file) || progress;
+    const std::uint64_t split = deferred_split_scan();
+    if (!progress && split == 0) return;
+    idle = split == 0 && event_count(vm_event::pgsteal_file) == stolen ? idle + 1 : 0;
+    if (idle == max_idle) return;
+  }
+  throw std::logic_error("shrink_memcg_file: reclaim did not settle");
 }
 
 // Kernel: reclaim_pages(): folios isolated by MADV_PAGEOUT go through shrink_folio_list()

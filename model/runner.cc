@@ -215,9 +215,7 @@ class statement_runner {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
     switch (o.advice) {
       case sc::advice::mergeable:
-      case sc::advice::unmergeable:
-      case sc::advice::cold:
-      case sc::advice::free: not_with_large_folios(what); break;
+      case sc::advice::unmergeable: not_with_large_folios(what); break;
       case sc::advice::collapse: collapse_modelled(o); break;
       default: break;
     }
@@ -293,8 +291,9 @@ class statement_runner {
       throw not_modelled("thp: migration of large folios is not modelled yet; " + KERNEL_RUNS_IT);
     _m.set_thp_anon_orders(o.anon_orders);
   }
-  /// The deferred-split queue is run: every partially mapped large folio is split.
-  void step(const sc::op_shrink&) { _m.deferred_split_scan(); }
+  /// Lazily freed folios are reclaimed and the deferred-split queue is run: every
+  /// partially mapped large folio is split.
+  void step(const sc::op_shrink&) { _m.shrink_memcg_file(); }
   inline static const std::string KERNEL_RUNS_IT = "`rmapkit kernel` runs this scenario";
   /// @what on large folios is not modelled yet: refused in a scenario that has them.
   void not_with_large_folios(const std::string& what) const {

@@ -445,7 +445,6 @@ std::optional<std::string> beyond_the_model(const random_options& o) {
   if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
   if (o.ksm || o.ksm_heavy) return "it has ksm";
   if (o.reclaim) return "it has reclaim";
-  if (o.neighbours) return "it has neighbours, which brings madvise free and cold";
   return std::nullopt;
 }
 

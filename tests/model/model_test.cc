@@ -143,10 +143,15 @@ const std::set<std::string> V2_MODELLED = {
     "36_anon_order_rule_larger_sizes",
     "37_anon_collapse_of_huge_zero_and_mthp",
     "38_anon_64k_clear_refs_referenced",
+    "39_anon_64k_madvise_free_and_cold",
     "41_anon_16k_split_remaps_after_an_mlocking_parent",
     "42_anon_16k_reuse_across_a_vma_split_keeps_the_anon_vma",
     "43_anon_16k_mprotect_gathers_accessed_bits",
     "44_anon_16k_mprotect_batches_respect_the_write_bit",
+    "45_anon_64k_shrink_reclaims_lazily_freed_folios",
+    "46_anon_pmd_lazily_freed_then_written_splits_the_pmd",
+    "47_anon_pmd_mlock_populate_reads_leave_the_pmd_old",
+    "48_anon_pmd_mlock_moves_a_boundary_inside_a_pmd",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

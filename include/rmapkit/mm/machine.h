@@ -268,6 +268,9 @@ class machine final : private pte_observer {
   /// Reclaims everything reclaimable (the scenario's `reclaim`): LRU passes until one
   /// changes nothing (see vmscan.cc).
   void shrink_all();
+  /// The scenario's `shrink`: reclaim of the file lists (lazily freed folios) and the
+  /// deferred-split shrinker, passes until one changes nothing (see vmscan.cc).
+  void shrink_memcg_file();
   /// One pass of reclaim over the lruvec (shrink_lruvec() at the lowest priority): every
   /// active list is aged onto its inactive list, every inactive folio goes through
   /// shrink_folio_list(). Returns whether anything changed.
@@ -327,6 +330,10 @@ class machine final : private pte_observer {
   /// Whether any page of the folio whose head is @head is mapped (folio_mapped()).
   [[nodiscard]] bool folio_mapped(const folio& head) const {
     return head.is_large() ? large_state(head).mapcount > 0 : head.mapped();
+  }
+  /// folio_mapcount(): a large folio's mappings (PTEs and PMDs), an order-0 folio's PTEs.
+  [[nodiscard]] int folio_mapcount(const folio& head) const {
+    return head.is_large() ? large_state(head).mapcount : head.mapcount;
   }
   /// folio_precise_page_mapcount(): the page's PTE mappings plus its folio's PMD mappings
   /// (what /proc/kpagecount reads).
@@ -454,6 +461,11 @@ class machine final : private pte_observer {
   void zap_huge_pmds(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src);
   void folio_remove_rmap_pmd(folio& head, const vm_area_struct& vma);
+  /// page_vma_mapped_walk() of a large folio in @vma: each PTE or the PMD that maps it.
+  std::vector<std::pair<vaddr_t, bool>> large_folio_mappings(const folio& head, const vm_area_struct& vma);
+  bool large_folio_referenced_one(folio& head, vm_area_struct& vma, int& mapcount, int& referenced, vm_flags_t& flags);
+  /// try_to_unmap_one() of a lazily freed large folio in @vma; false when the walk stops.
+  bool try_to_unmap_lazyfree_large(folio& head, vm_area_struct& vma);
   void free_pgtables(mm_struct& mm, vaddr_t start, vaddr_t end);
   // khugepaged.cc
   int madvise_collapse(vm_area_struct& vma, vaddr_t start, vaddr_t end);
@@ -600,6 +612,11 @@ class machine final : private pte_observer {
   void madvise_dontneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
+  /// MADV_FREE's test of a folio the range maps whole by @nr entries; cleans it.
+  bool lazyfree_cleanable(folio& f, std::uint64_t nr);
+  /// The runs of a range's PTEs over one large folio each, with whether the run is whole.
+  [[nodiscard]] std::vector<std::pair<const folio*, bool>> large_folio_runs(const page_table& pgd, vaddr_t start,
+                                                                            vaddr_t end) const;
   /// mprotect's batches of a large folio's PTEs: each gets the batch's accessed and dirty bits.
   void merge_young_dirty_of_batches(mm_struct& mm, vaddr_t start, vaddr_t end);
   void madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
