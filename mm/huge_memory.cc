@@ -110,12 +110,11 @@ void machine::deferred_split_folio(folio& head) {
 // instead, and loses that mapping and its reference, unless it is mlocked by then. Each
 // page, now a folio, is remapped by a walk of its own, in the walk's order: a mapping in a
 // VM_LOCKED VMA mlocks it, and the mappings after that keep it too (a fork child after its
-// mlocking parent); an mlocked large folio keeps every page. Returns, per page, its
-// mappings in VM_LOCKED VMAs.
+// mlocking parent). The folio's own mlock does not count: unmapping it for the split
+// munlocked it. Returns, per page, its mappings in VM_LOCKED VMAs.
 std::vector<unsigned> machine::split_remap(folio& head) {
   const std::uint64_t nr = head.nr_pages(), first = head.pfn.value;
   std::vector<unsigned> locked(nr, 0);
-  const bool was_mlocked = head.test(folio_flag::mlocked);
   rmap_walk_control rwc;
   rwc.rmap_one = [&](folio& f, vm_area_struct& vma, vaddr_t) {
     const bool vm_locked = vma.vm_flags.has(vm_flag::locked);
@@ -128,7 +127,7 @@ std::vector<unsigned> machine::split_remap(folio& head) {
       if (pte.dirty()) head.set(folio_flag::dirty);
       if (vm_locked) {
         ++locked[i];
-      } else if (page.content == content::filled(0) && !was_mlocked && locked[i] == 0) {
+      } else if (page.content == content::filled(0) && locked[i] == 0) {
         vma.vm_mm->pgd.set(*a, pte_t::mk_present(_zero_pfn, false).mkyoung());
         page.mapcount--;
         large_mapcount_sub(head, *vma.vm_mm, 1);

@@ -349,7 +349,7 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   // The page's PTE is write-protected for the merge: no longer exclusive.
   if (ksm_stable_node* node = stable_tree_search(page.content)) {
     folio* kpage = ksm_get_folio(node);
-    if (replace_page(vma, addr, *kpage)) stable_tree_append(item, node, vma);
+    if (ksm_split_for_merge(vma, addr) && replace_page(vma, addr, *kpage)) stable_tree_append(item, node, vma);
     return;
   }
   auto it = _ksm->unstable.find(page.content);
@@ -364,8 +364,18 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   ksm_rmap_item& tree_item = *it->second;
   auto* tree_vma = find_vma(*tree_item.mm, tree_item.address);
   pte_t tree_pte = tree_item.mm->pgd.get(tree_item.address);
-  if (!tree_vma || !tree_pte.present()) return;
+  // get_mergeable_page(): the tree page must still be an anonymous page there (a split may
+  // have mapped it, all zeroes, to the zero page).
+  if (!tree_vma || !tree_pte.present() || is_zero_pfn(tree_pte.pfn())) return;
   if (tree_pte.pfn() == page.pfn) return;
+  // Two pages of one large folio: the split each merge asks for fails, the folio holding
+  // a reference for each; cmp_and_merge_page() splits it once both are put, and merges
+  // nothing this time.
+  if (folio_of(page.pfn).is_large() && page_folio(page.pfn).pfn == page_folio(tree_pte.pfn()).pfn) {
+    split_large_folio(page_folio(page.pfn));
+    return;
+  }
+  if (!ksm_split_for_merge(vma, addr) || !ksm_split_for_merge(*tree_vma, tree_item.address)) return;
   if (ksm_mlock_batch_holds(page)) return;  // write_protect_page() refuses it
   write_protect_page(vma, addr);
   if (ksm_mlock_batch_holds(folio_of(tree_pte.pfn()))) {
@@ -389,6 +399,17 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
   stable_tree_append(item, node, vma);
 }
 
+/// try_to_merge_one_page()'s split_huge_page(): a page of a large folio merges only as an
+/// order-0 page. False when the page at @addr cannot merge: its folio did not split, or the
+/// split mapped the page, all zeroes, to the zero page (write_protect_page() then misses it).
+bool machine::ksm_split_for_merge(vm_area_struct& vma, vaddr_t addr) {
+  const pte_t pte = vma.vm_mm->pgd.get(addr);
+  if (!folio_of(pte.pfn()).is_large()) return true;
+  if (!split_large_folio(page_folio(pte.pfn()))) return false;
+  const pte_t now = vma.vm_mm->pgd.get(addr);
+  return now.present() && now.pfn() == pte.pfn();
+}
+
 /// One mm's turn in a full scan: its mergeable anonymous pages in address order, each
 /// through cmp_and_merge_page(). As in get_next_rmap_item(), an rmap_item whose address
 /// the scan passes without a page there is removed on the way, before the pages after
@@ -409,9 +430,14 @@ bool machine::ksm_scan_mm(mm_struct& mm) {
     if (!vma->vm_flags.has(vm_flag::mergeable)) continue;
     any_mergeable = true;
     if (!vma->anon_vma) continue;
-    mm.pgd.for_each(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t pte) {
-      if (!pte.present() || pte.pfn() == _zero_pfn) return;
-      if (!folio_of(pte.pfn()).is_anon()) return;  // page-cache pages of a private file mapping
+    // The addresses first: a merge may split a large folio (a PMD to PTEs, zero-filled
+    // pages to the zero page), so each page is looked up again when its turn comes.
+    std::vector<vaddr_t> mapped;
+    mm.pgd.for_each_mapped(vma->vm_start, vma->vm_end, [&](vaddr_t a, pte_t, bool) { mapped.push_back(a); });
+    for (const vaddr_t a : mapped) {
+      const pte_t pte = mm.pgd.get(a);
+      if (!pte.present() || is_zero_pfn(pte.pfn())) continue;
+      if (!page_folio(pte.pfn()).is_anon()) continue;  // page-cache pages of a private file mapping
       drop_below(a.value);
       if (cursor == items.end() || cursor->first != std::pair{&mm, a.value})
         cursor = items.emplace_hint(cursor, std::pair{&mm, a.value}, ksm_rmap_item{});
@@ -420,7 +446,7 @@ bool machine::ksm_scan_mm(mm_struct& mm) {
       item.mm = &mm;
       item.address = a;
       cmp_and_merge_page(*vma, a, item);
-    });
+    }
   }
   drop_below(~0ULL);
   return any_mergeable;

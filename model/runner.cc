@@ -213,12 +213,7 @@ class statement_runner {
   }
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
-    switch (o.advice) {
-      case sc::advice::mergeable:
-      case sc::advice::unmergeable: not_with_large_folios(what); break;
-      case sc::advice::collapse: collapse_modelled(o); break;
-      default: break;
-    }
+    if (o.advice == sc::advice::collapse) collapse_modelled(o);
     refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
   }
   /// The model collapses anonymous memory; shmem and file collapse (collapse_file()) and
@@ -243,7 +238,6 @@ class statement_runner {
     refused("munlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, false));
   }
   void step(const sc::op_ksm& o) {
-    not_with_large_folios("ksm");
     _m.ksm_run_to_fixpoint(o.prune);
     if (!_opts.ksm_counters) return;
     auto k = _m.ksm_counters();

@@ -443,7 +443,6 @@ std::optional<std::string> beyond_the_model(const random_options& o) {
   if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
   if (!o.thp_anon) return "its sizes are random, 2m and shmem sizes among them (give thp_anon)";
   if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
-  if (o.ksm || o.ksm_heavy) return "it has ksm";
   if (o.reclaim) return "it has reclaim";
   return std::nullopt;
 }

@@ -38,14 +38,11 @@ TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
   EXPECT_EQ(o.err, path +
                        ":1: thp: shmem large folios (shmem=) are not modelled yet; `rmapkit kernel` runs "
                        "this scenario\n");
-  auto ksm = temp_file(
-      "v2-ksm.rmap",
-      "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\nP: madvise A mergeable\n");
-  auto k = run({rmapkit_bin(), "run", ksm});
+  auto reclaim = temp_file("v2-reclaim.rmap",
+                           "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\nreclaim\n");
+  auto k = run({rmapkit_bin(), "run", reclaim});
   EXPECT_EQ(k.exit_code, 2);
-  EXPECT_EQ(k.err, ksm +
-                       ":5: madvise mergeable: not modelled with large folios yet; `rmapkit kernel` runs this "
-                       "scenario\n");
+  EXPECT_EQ(k.err, reclaim + ":5: reclaim: not modelled with large folios yet; `rmapkit kernel` runs this scenario\n");
 }
 
 // A PMD-mapped THP: every page says `pmd`, its count is the PMD's, its folio is order 9.

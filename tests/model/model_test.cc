@@ -122,6 +122,7 @@ const std::set<std::string> V2_MODELLED = {
     "08_anon_pmd_vma_split_mprotect",
     "09_anon_mremap_pmd",
     "10_anon_64k_mlock",
+    "11_anon_64k_ksm_split",
     "12_anon_64k_pageout",
     "13_anon_collapse",
     "16_anon_pmd_dontfork_then_fork",
@@ -135,6 +136,7 @@ const std::set<std::string> V2_MODELLED = {
     "25_anon_huge_zero_pmd_fork",
     "26_anon_huge_zero_pmd_mprotect_split",
     "27_anon_collapse_fork_shared",
+    "28_anon_pmd_ksm_split",
     "29_anon_64k_pageout_half_then_swapin",
     "30_anon_64k_pageout_skips_shared",
     "33_anon_64k_vma_split_inside_folio",
@@ -152,6 +154,7 @@ const std::set<std::string> V2_MODELLED = {
     "46_anon_pmd_lazily_freed_then_written_splits_the_pmd",
     "47_anon_pmd_mlock_populate_reads_leave_the_pmd_old",
     "48_anon_pmd_mlock_moves_a_boundary_inside_a_pmd",
+    "49_anon_64k_ksm_split_remaps_the_child_first_after_a_vma_split",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

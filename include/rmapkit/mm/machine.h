@@ -673,6 +673,7 @@ class machine final : private pte_observer {
   ksm_stable_node* stable_tree_insert(folio& f);
   void write_protect_page(vm_area_struct& vma, vaddr_t addr);
   bool replace_page(vm_area_struct& vma, vaddr_t addr, folio& kpage);
+  bool ksm_split_for_merge(vm_area_struct& vma, vaddr_t addr);
   void cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_item& item);
   void rmap_walk_ksm(folio& f, const rmap_walk_control& rwc);
   // invariant checks (debug.cc), in the order check_invariants() runs them
