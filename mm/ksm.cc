@@ -375,12 +375,13 @@ void machine::cmp_and_merge_page(vm_area_struct& vma, vaddr_t addr, ksm_rmap_ite
     split_large_folio(page_folio(page.pfn));
     return;
   }
-  if (!ksm_split_for_merge(vma, addr) || !ksm_split_for_merge(*tree_vma, tree_item.address)) return;
+  if (!ksm_split_for_merge(vma, addr)) return;
   if (ksm_mlock_batch_holds(page)) return;  // write_protect_page() refuses it
   write_protect_page(vma, addr);
-  if (ksm_mlock_batch_holds(folio_of(tree_pte.pfn()))) {
-    // The tree page cannot be merged: this page, already a KSM page with this one PTE,
-    // is copied back by break_cow().
+  if (!ksm_split_for_merge(*tree_vma, tree_item.address) || ksm_mlock_batch_holds(folio_of(tree_pte.pfn()))) {
+    // The tree page cannot be merged (its folio did not split, the split mapped it to the
+    // zero page, or the mlock batch holds it): this page, already a KSM page with this one
+    // PTE, is copied back by break_cow().
     (void)wp_page_copy(vma, addr, &page, true);
     return;
   }
