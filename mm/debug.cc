@@ -236,14 +236,19 @@ std::string machine::check_huge_pmd(const vm_area_struct& v, vaddr_t h, pte_t pm
     return {};
   }
   const folio& f = folio_of(pmd.pfn());
-  if (!f.in_use() || f.order != PMD_ORDER || f.head_pfn() != f.pfn || !f.anon())
-    return at + ": does not map the head of a PMD-sized anonymous folio";
+  if (!f.in_use() || f.order != PMD_ORDER || f.head_pfn() != f.pfn || (!f.anon() && !f.file()))
+    return at + ": does not map the head of a PMD-sized anonymous or page-cache folio";
   census.pmds_of[f.pfn.value]++;
   census.large_ptes_in_mm[{f.pfn.value, v.vm_mm->id}]++;
   if (pmd.dirty()) census.dirty_ptes.insert(f.pfn.value);
   if (v.vm_flags.has(vm_flag::locked)) census.locked_ptes[f.pfn.value]++;
-  if (pmd.write() && !f.test(folio_flag::anon_exclusive)) return at + ": writable, but the folio is not AnonExclusive";
   if (linear_page_index(v, h).value != f.index.value) return at + ": folio->index does not match vma_address()";
+  if (f.file()) {
+    if (f.file() != v.vm_file) return at + ": page-cache folio of another file";
+    if (pmd.write() && !v.vm_flags.has(vm_flag::shared)) return at + ": writable page cache in a private mapping";
+    return check_found_by_walk(*const_cast<machine*>(this), f, v, h, at);
+  }
+  if (pmd.write() && !f.test(folio_flag::anon_exclusive)) return at + ": writable, but the folio is not AnonExclusive";
   if (!v.anon_vma || f.anon()->root != v.anon_vma->root) return at + ": folio's anon_vma is of another family";
   for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i)
     if (!seen_in_mm.insert(f.pfn.value + i).second) return at + ": an anon page mapped twice in one mm";
@@ -265,8 +270,9 @@ std::string machine::check_folios(const pte_census& census) const {
       if (auto e = check_large_folio(f, census); !e.empty()) return fmt::format("pfn {}: {}", pfn, e);
     }
     const int mapped = f.is_large() ? large_state(f).mapcount : f.mapcount;
-    int refs = mapped + (f.file() && f.file()->i_pages.count(f.index.value) ? 1 : 0) +
-               (f.test(folio_flag::swapcache) ? 1 : 0);
+    // The page cache holds a reference for each page of a folio it holds.
+    const bool cached = f.file() && f.file()->i_pages.count(f.index.value);
+    int refs = mapped + (cached ? static_cast<int>(f.nr_pages()) : 0) + (f.test(folio_flag::swapcache) ? 1 : 0);
     if (f.refcount != refs) return fmt::format("pfn {}: refcount {} but {} references", pfn, f.refcount, refs);
     const unsigned locked = census.locked_ptes.count(pfn) ? census.locked_ptes.at(pfn) : 0U;
     if (auto e = check_folio_lru(f, census.dirty_ptes.count(pfn) != 0, locked); !e.empty())

@@ -1,5 +1,6 @@
 // Kernel: mm/filemap.c: the page cache of a file (filemap_get_folio() with FGP_CREAT, and
-// filemap_remove_folio()).
+// filemap_remove_folio()). A large folio has an entry for each of its pages, as the
+// kernel's multi-index xarray entry answers for each index it covers.
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
@@ -7,21 +8,33 @@ namespace rmapkit::mm {
 folio* machine::filemap_get_folio(address_space& as, pgoff_t index, bool create) {
   if (auto it = as.i_pages.find(index.value); it != as.i_pages.end()) return &folio_of(it->second);
   if (!create) return nullptr;
-  folio& f = alloc_folio();  // its reference becomes the page cache's
+  folio& f = alloc_folio();
+  filemap_add_folio(as, f, index);
+  folio_put(f);  // the allocation's reference: the page cache holds its own
+  return &f;
+}
+
+// A new shmem folio reads as zeroes; its allocation's reference stays the caller's.
+void machine::filemap_add_folio(address_space& as, folio& f, pgoff_t index) {
   f.mapping = &as;
   f.index = index;
   f.set(folio_flag::swapbacked);
-  f.content = 0;  // a new shmem page reads as zeroes
-  as.i_pages.emplace(index.value, f.pfn);
+  const std::uint64_t nr = f.nr_pages();
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    _frames[f.pfn.value + i].content = 0;
+    as.i_pages.emplace(index.value + i, pfn_t{f.pfn.value + i});
+  }
+  f.refcount += static_cast<int>(nr);
   folio_add_lru(f, nullptr);
-  return &f;
 }
 
 void machine::filemap_remove_folio(folio& f) {
   address_space* as = f.file();
-  as->i_pages.erase(f.index.value);
+  const std::uint64_t nr = f.nr_pages();
+  for (std::uint64_t i = 0; i < nr; ++i) as->i_pages.erase(f.index.value + i);
   f.mapping = nullptr;
-  folio_put(f);  // the page cache's reference
+  // The page cache's references; the last put frees the folio.
+  for (std::uint64_t i = 0; i < nr; ++i) folio_put(f);
 }
 
 }  // namespace rmapkit::mm

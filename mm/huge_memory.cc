@@ -302,6 +302,16 @@ void machine::split_huge_pmd(vm_area_struct& vma, vaddr_t addr) {
     return;
   }
   folio& f = folio_of(pmd->pfn());
+  if (!vma.is_anonymous()) {
+    // A page-cache folio's PMD is not split but zapped (research fact 37): its pages stay in
+    // the page cache, and faults map them again, by PTEs.
+    if (pmd->dirty()) f.set(folio_flag::dirty);
+    if (pmd->young()) f.set(folio_flag::referenced);
+    folio_remove_rmap_pmd(f, vma);
+    munlock_vma_folio(f, vma);
+    folio_put(f);
+    return;
+  }
   const bool exclusive = f.test(folio_flag::anon_exclusive);
   for (std::uint64_t i = 0; i < HPAGE_PMD_NR; ++i) {
     folio& page = _frames[f.pfn.value + i];
@@ -355,6 +365,10 @@ void machine::zap_huge_pmds(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     pgd.set_huge_pmd(h, pte_t{});
     if (pmd.pfn() == HUGE_ZERO_PFN) continue;
     folio& f = folio_of(pmd.pfn());
+    if (!f.is_anon()) {  // a page-cache folio keeps what its mapping did, as its PTEs' zap does
+      if (pmd.dirty()) f.set(folio_flag::dirty);
+      if (pmd.young() && vma.has_recency()) folio_mark_accessed(f);
+    }
     folio_remove_rmap_pmd(f, vma);
     munlock_vma_folio(f, vma);
     folio_put(f);
@@ -369,6 +383,8 @@ void machine::copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src) {
   std::vector<std::pair<vaddr_t, pte_t>> leaves;
   spgd.for_each_huge(src.vm_start, src.vm_end, [&](vaddr_t h, pte_t pmd) { leaves.emplace_back(h, pmd); });
   for (auto [h, pmd] : leaves) {
+    // A page-cache folio's PMD is not copied: the child faults it in again.
+    if (!dst.is_anonymous()) continue;
     if (pmd.pfn() != HUGE_ZERO_PFN) {
       folio& f = folio_of(pmd.pfn());
       folio_get(f);

@@ -253,15 +253,20 @@ void machine::madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end) 
 void machine::madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   address_space& as = *vma.vm_file;
   const std::uint64_t first = linear_page_index(vma, start).value, last = linear_page_index(vma, end).value;
+  // A large folio goes whole (the runner refuses a hole that cuts one: a split).
   std::vector<pfn_t> cached;
   for (auto it = as.i_pages.lower_bound(first); it != as.i_pages.end() && it->first < last; ++it)
-    cached.push_back(it->second);
+    if (folio_of(it->second).head_pfn() == it->second) cached.push_back(it->second);
   for (pfn_t pfn : cached) {
     folio& f = folio_of(pfn);
     rmap_walk_control rwc;
     rwc.rmap_one = [&](folio&, vm_area_struct& v, vaddr_t a) {
-      const pte_t pte = v.vm_mm->pgd.get(a);
-      if (pte.present() && pte.pfn() == pfn) zap_pte_range(v, a, page_addr(a, 1));
+      if (!f.is_large()) {
+        const pte_t pte = v.vm_mm->pgd.get(a);
+        if (pte.present() && pte.pfn() == pfn) zap_pte_range(v, a, page_addr(a, 1));
+        return true;
+      }
+      for (auto [at, pmd] : large_folio_mappings(f, v)) zap_pte_range(v, at, page_addr(at, pmd ? HPAGE_PMD_NR : 1));
       return true;
     };
     rmap_walk(f, rwc);

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 
 namespace rmapkit::mm {
 
@@ -34,9 +34,14 @@ int machine::access(mm_struct& mm, vaddr_t addr, bool write, std::uint64_t conte
 int machine::handle_mm_fault(vm_area_struct& vma, vaddr_t addr, bool write) {
   count(vm_event::pgfault);
   if (auto pmd = vma.vm_mm->pgd.huge_pmd(addr)) {
-    if (write && !pmd->write()) return do_huge_pmd_wp_page(vma, addr, *pmd);
-    touch_huge_pmd(*vma.vm_mm, addr, false);  // huge_pmd_set_accessed()
-    return 0;
+    if (!write || pmd->write()) {
+      touch_huge_pmd(*vma.vm_mm, addr, false);  // huge_pmd_set_accessed()
+      return 0;
+    }
+    if (vma.is_anonymous()) return do_huge_pmd_wp_page(vma, addr, *pmd);
+    // wp_huge_pmd(): shmem has no huge_fault handler, so the PMD goes and the write is
+    // handled by PTEs (which may map the folio by PMD again: do_set_pmd()).
+    split_huge_pmd(vma, addr);
   }
   pte_t pte = vma.vm_mm->pgd.get(addr);
   if (pte.none()) {
@@ -103,11 +108,24 @@ void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_
 // writable mapping maps it writable but clean (shmem needs no write notification); the
 // first write through it sets the dirty bit, as the MMU does.
 void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty) {
-  folio_get(f);
-  folio_add_file_rmap_pte(f);
-  auto pte = pte_t::mk_present(f.pfn, writable).mkyoung();
-  vma.vm_mm->pgd.set(addr, dirty ? pte.mkdirty() : pte);
-  mlock_vma_folio(f, vma);
+  map_file_ptes(vma, addr, f, 1, writable, dirty);
+}
+
+// set_pte_range() for @nr pages of one folio from @page on, at @addr on: a reference and a
+// mapping each (folio_add_file_rmap_ptes()). Only an order-0 folio is mlocked here: the
+// kernel cannot tell cheaply whether a large one lies whole in the VMA.
+void machine::map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsigned nr, bool writable, bool dirty) {
+  folio& head = page_folio(page.pfn);
+  for (unsigned i = 0; i < nr; ++i) {
+    folio& p = _frames[page.pfn.value + i];
+    folio_get(head);
+    if (head.is_large()) p.mapcount++;
+    else folio_add_file_rmap_pte(p);
+    const auto pte = pte_t::mk_present(p.pfn, writable).mkyoung();
+    vma.vm_mm->pgd.set(page_addr(addr, i), dirty ? pte.mkdirty() : pte);
+  }
+  if (head.is_large()) large_mapcount_add(head, *vma.vm_mm, static_cast<int>(nr));
+  else mlock_vma_folio(head, vma);
 }
 
 /// Shared writable shmem needs no write notification, so its PTEs are mapped writable;
@@ -119,43 +137,121 @@ static bool maps_writable(const vm_area_struct& vma) {
 // Kernel: do_fault_around() + filemap_map_pages(). The window is 16 PTEs: from the later
 // of the 16-aligned PTE and the VMA start, 16 pages on, cut at the VMA end and at the end
 // of the page table. Only pages already in the page cache and not yet mapped are mapped.
+// Where no table is there yet and the first folio in the window is PMD-sized, a PMD maps
+// it if the VMA can take one (filemap_map_pmd()). A large folio the window meets is mapped
+// whole when it lies inside the VMA and one page table (filemap_map_folio_range(): seen on
+// 6.18, a 128 KiB shmem folio mapped whole by a read of its first page), else the part of
+// it inside the window.
 void machine::do_fault_around(vm_area_struct& vma, vaddr_t addr) {
   const std::uint64_t nr = FAULT_AROUND_PAGES;
   const std::uint64_t pte_off = (addr.value >> PAGE_SHIFT) & (PTRS_PER_TABLE - 1);
   const std::uint64_t vma_off = pages_between(vma.vm_start, addr);
   const std::uint64_t from = std::max(pte_off & ~(nr - 1), pte_off - std::min(pte_off, vma_off));
   const std::uint64_t to = std::min({from + nr, std::uint64_t{PTRS_PER_TABLE}, pte_off + vma.pages() - vma_off});
+  auto at = [&](std::uint64_t i) { return vaddr_t{addr.value - (pte_off - i) * PAGE_SIZE}; };
   for (std::uint64_t i = from; i < to; ++i) {
-    vaddr_t a{addr.value - (pte_off - i) * PAGE_SIZE};
-    if (!vma.vm_mm->pgd.get(a).none()) continue;
-    folio* f = filemap_get_folio(*vma.vm_file, linear_page_index(vma, a), false);
-    if (!f) continue;
-    map_file_pte(vma, a, *f, maps_writable(vma), false);
+    if (folio* first = filemap_get_folio(*vma.vm_file, linear_page_index(vma, at(i)), false)) {
+      folio& head = page_folio(first->pfn);
+      if (head.order == PMD_ORDER && do_set_pmd(vma, at(i), head, false)) return;
+      break;
+    }
   }
+  for (std::uint64_t i = from; i < to;) {
+    folio* page = filemap_get_folio(*vma.vm_file, linear_page_index(vma, at(i)), false);
+    if (!page) {
+      ++i;
+      continue;
+    }
+    folio& head = page_folio(page->pfn);
+    const std::uint64_t sub = page->pfn.value - head.pfn.value, in_window = std::min(head.nr_pages() - sub, to - i);
+    const vaddr_t start{at(i).value - sub * PAGE_SIZE};
+    const vaddr_t last = page_addr(start, head.nr_pages() - 1);
+    if (head.is_large() && start >= vma.vm_start && last < vma.vm_end &&
+        (start.value & ~(PMD_SIZE - 1)) == (last.value & ~(PMD_SIZE - 1)))
+      map_unmapped_pages(vma, start, head, 0, head.nr_pages());
+    else map_unmapped_pages(vma, start, head, sub, sub + in_window);
+    i += in_window;
+  }
+}
+
+// Pages [@first, @last) of folio @head, the folio's first page at @start: those whose PTE
+// is empty are mapped, each run of them as one batch.
+void machine::map_unmapped_pages(vm_area_struct& vma, vaddr_t start, folio& head, std::uint64_t first,
+                                 std::uint64_t last) {
+  auto& pgd = vma.vm_mm->pgd;
+  for (std::uint64_t j = first; j < last;) {
+    if (!pgd.get(page_addr(start, j)).none()) {
+      ++j;
+      continue;
+    }
+    std::uint64_t run = 1;
+    while (j + run < last && pgd.get(page_addr(start, j + run)).none()) ++run;
+    map_file_ptes(vma, page_addr(start, j), _frames[head.pfn.value + j], static_cast<unsigned>(run), maps_writable(vma),
+                  false);
+    j += run;
+  }
+}
+
+// Kernel: do_set_pmd(). A PMD-sized page-cache folio is mapped by one PMD where the PMD is
+// empty (no table) and the VMA holds the whole aligned block at the file's alignment.
+bool machine::do_set_pmd(vm_area_struct& vma, vaddr_t addr, folio& head, bool write) {
+  auto& pgd = vma.vm_mm->pgd;
+  const vaddr_t h{addr.value & ~(PMD_SIZE - 1)};
+  if (head.order != PMD_ORDER || vma.vm_flags.has(vm_flag::nohugepage)) return false;
+  if (!thp_vma_suitable_order(vma, addr, PMD_ORDER) || pgd.has_pte_table(h) || pgd.huge_pmd(h)) return false;
+  if (linear_page_index(vma, h) != head.index) return false;
+  folio_get(head);
+  mutable_large_state(head).entire_mapcount++;
+  large_mapcount_add(head, *vma.vm_mm, 1);
+  auto pmd = pte_t::mk_present(head.pfn, maps_writable(vma)).mkyoung();
+  pgd.set_huge_pmd(h, write ? pmd.mkdirty() : pmd);
+  return true;
+}
+
+// Kernel: finish_fault() for a page-cache page. A PMD-sized folio goes in by PMD where it
+// can; otherwise a shmem folio is mapped whole by PTEs when it lies inside the VMA and one
+// page table at the file's alignment and none of its PTEs is in use, else only the page.
+int machine::finish_fault(vm_area_struct& vma, vaddr_t addr, folio& page, bool write) {
+  folio& head = page_folio(page.pfn);
+  const bool writable = write || maps_writable(vma);
+  if (do_set_pmd(vma, addr, head, write)) return 0;
+  const std::uint64_t nr = head.nr_pages();
+  if (nr > 1) {
+    const std::uint64_t idx = page.pfn.value - head.pfn.value;
+    const vaddr_t start{addr.value - idx * PAGE_SIZE};
+    // The aligned block inside the VMA at the file's alignment: then it is also inside
+    // one page table, and its pages are the folio's.
+    bool whole = thp_vma_suitable_order(vma, addr, head.order);
+    for (std::uint64_t i = 0; whole && i < nr; ++i) whole = vma.vm_mm->pgd.get(page_addr(start, i)).none();
+    if (whole) {
+      map_file_ptes(vma, start, head, static_cast<unsigned>(nr), writable, write);
+      return 0;
+    }
+  }
+  map_file_ptes(vma, addr, page, 1, writable, write);
+  return 0;
 }
 
 int machine::do_read_fault(vm_area_struct& vma, vaddr_t addr) {
   do_fault_around(vma, addr);
-  if (!vma.vm_mm->pgd.get(addr).none()) return 0;
-  // Not in the page cache: a shmem hole gets a new page; a swapped shmem page comes back.
-  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
-  map_file_pte(vma, addr, *f, maps_writable(vma), false);
-  return 0;
+  if (!vma.vm_mm->pgd.get(addr).none() || vma.vm_mm->pgd.huge_pmd(addr)) return 0;
+  // Not in the page cache: a shmem hole gets a new folio; a swapped shmem page comes back.
+  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr), &vma, addr);
+  return finish_fault(vma, addr, *f, false);
 }
 
 // A write to a private file mapping copies the page-cache page into a new anon page.
 int machine::do_cow_fault(vm_area_struct& vma, vaddr_t addr) {
   anon_vma_prepare(vma);  // vmf_anon_prepare() comes before the file is read
-  folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
+  folio* src = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr), &vma, addr);
   map_new_anon_folio(vma, addr, src->content);
   return 0;
 }
 
 int machine::do_shared_fault(vm_area_struct& vma, vaddr_t addr) {
-  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr));
-  f->set(folio_flag::dirty);
-  map_file_pte(vma, addr, *f, true, true);
-  return 0;
+  folio* f = shmem_get_folio(*vma.vm_file, linear_page_index(vma, addr), &vma, addr);
+  page_folio(f->pfn).set(folio_flag::dirty);
+  return finish_fault(vma, addr, *f, true);
 }
 
 // Kernel: wp_can_reuse_anon_folio(): reuse only what nothing else holds: mapped once, and
@@ -219,8 +315,13 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   folio* batch_first = nullptr;
   unsigned batch_nr = 0;
   vaddr_t batch_next{};
+  bool batch_dirty = false, batch_young = false;
   auto flush = [&] {
     if (!batch_head) return;
+    if (!batch_head->is_anon()) {  // a page-cache folio takes the batch's bits along, as below
+      if (batch_dirty) batch_head->set(folio_flag::dirty);
+      if (batch_young && vma.has_recency()) folio_mark_accessed(*batch_head);
+    }
     folio_remove_rmap_ptes(*batch_head, *batch_first, batch_nr, vma);
     munlock_vma_folio(*batch_head, vma);
     for (unsigned i = 0; i < batch_nr; ++i) folio_put(*batch_head);
@@ -247,7 +348,10 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
         batch_head = &head;
         batch_first = &page;
         batch_nr = 1;
+        batch_dirty = batch_young = false;
       }
+      batch_dirty |= pte.dirty();
+      batch_young |= pte.young();
       batch_next = page_addr(a, 1);
       return;
     }

@@ -83,6 +83,9 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
       mm.pgd.for_each(s, e, [&](vaddr_t a, pte_t pte) {
         if (pte.present() && !pte.write()) mm.pgd.set(a, pte.mkwrite());
       });
+      mm.pgd.for_each_huge(s, e, [&](vaddr_t h, pte_t pmd) {
+        if (!pmd.write()) mm.pgd.set_huge_pmd(h, pmd.mkwrite());
+      });
     }
     const std::uint64_t wsl = (vm_flags_t{vm_flag::write} | vm_flag::shared | vm_flag::locked).value();
     const bool populate = (vma->vm_flags.value() & wsl) == static_cast<std::uint64_t>(vm_flag::locked) &&

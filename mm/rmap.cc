@@ -255,12 +255,12 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
 void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   address_space* as = f.file();
   if (!as) return;
-  const auto pgoff = f.index.value;
+  const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
   rmap_trace(*this, {.what = walk_step::kind::start, .name = "address_space", .object = as});
   const rmap_lock lock(*this, rmap_lock_class::i_mmap_rwsem, as, "i_mmap_lock_read");
-  rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = pgoff});
+  rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = last});
   auto seen = [this](const vm_area_struct& v) { rmap_entry(*this, "vm_area_struct->shared.rb", &v, &v); };
-  for (auto* vma = as->i_mmap.iter_first(pgoff, pgoff, seen); vma; vma = as->i_mmap.iter_next(*vma, pgoff, pgoff, seen))
+  for (auto* vma = as->i_mmap.iter_first(pgoff, last, seen); vma; vma = as->i_mmap.iter_next(*vma, pgoff, last, seen))
     if (!rmap_visit(*this, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
 }
 

@@ -3,8 +3,9 @@
 // shmem_writeout() (pageout of a shmem page).
 #include <string>
 #include <utility>
+#include <vector>
 
-#include "rmapkit/mm/machine.h"
+#include "internal.h"
 
 namespace rmapkit::mm {
 
@@ -27,19 +28,47 @@ address_space* machine::memfd_create(std::string name, std::uint64_t pages, std:
 
 void machine::file_put(address_space* as) {
   if (--as->users > 0) return;
-  // Last reference: the file's pages go with it (truncate_inode_pages()).
-  for (auto& [index, pfn] : as->i_pages) {
-    folio& f = folio_of(pfn);
-    f.mapping = nullptr;
-    folio_put(f);
-  }
-  as->i_pages.clear();
+  // Last reference: the file's pages go with it (truncate_inode_pages()), each folio once.
+  std::vector<pfn_t> heads;
+  for (auto& [index, pfn] : as->i_pages)
+    if (folio_of(pfn).head_pfn() == pfn) heads.push_back(pfn);
+  for (pfn_t pfn : heads) filemap_remove_folio(folio_of(pfn));
   for (auto& [index, entry] : as->swapped) free_swap_and_cache(entry);
   as->swapped.clear();
   _files.free(as);
 }
 
-folio* machine::shmem_get_folio(address_space& as, pgoff_t index) {
+// shmem_allowable_huge_orders() for a memfd or MAP_SHARED|MAP_ANONYMOUS mapping (both are
+// "anonymous shmem" to the kernel: a memfd has no link) under the runner's knobs: each
+// size "advise", so a VM_HUGEPAGE mapping may take the scenario's sizes; then
+// shmem_suitable_orders(): the block must fit the VMA, aligned as the file is, and hold no
+// page or swap entry yet.
+unsigned machine::shmem_fault_order(const address_space& as, const vm_area_struct& vma, vaddr_t addr) const {
+  if (!vma.vm_flags.has(vm_flag::hugepage) || vma.vm_flags.has(vm_flag::nohugepage)) return 0;
+  for (unsigned order = PMD_ORDER; order > 0; --order) {
+    if ((_thp_shmem_orders & (1U << order)) == 0 || !thp_vma_suitable_order(vma, addr, order)) continue;
+    const std::uint64_t nr = std::uint64_t{1} << order;
+    const std::uint64_t first = linear_page_index(vma, addr).value & ~(nr - 1);
+    auto cached = as.i_pages.lower_bound(first);
+    auto swapped = as.swapped.lower_bound(first);
+    if ((cached == as.i_pages.end() || cached->first >= first + nr) &&
+        (swapped == as.swapped.end() || swapped->first >= first + nr))
+      return order;
+  }
+  return 0;
+}
+
+bool machine::range_cuts_large_folio(const address_space& as, pgoff_t first, pgoff_t last) const {
+  for (std::uint64_t edge : {first.value, last.value}) {
+    auto it = as.i_pages.find(edge);
+    if (it == as.i_pages.end()) continue;
+    const folio& f = page_folio(it->second);
+    if (f.is_large() && f.index.value != edge) return true;
+  }
+  return false;
+}
+
+folio* machine::shmem_get_folio(address_space& as, pgoff_t index, const vm_area_struct* vma, vaddr_t addr) {
   if (folio* f = filemap_get_folio(as, index, false)) return f;
   if (auto it = as.swapped.find(index.value); it != as.swapped.end()) {
     // shmem_swapin_folio(): back into the page cache; the slot is let go.
@@ -54,6 +83,12 @@ folio* machine::shmem_get_folio(address_space& as, pgoff_t index) {
     delete_from_swap_cache(f);
     f.set(folio_flag::dirty);
     return &f;
+  }
+  if (const unsigned order = vma ? shmem_fault_order(as, *vma, addr) : 0; order > 0) {
+    folio& f = alloc_folio(order);
+    filemap_add_folio(as, f, pgoff_t{index.value & ~((std::uint64_t{1} << order) - 1)});
+    folio_put(f);
+    return &folio_of(as.i_pages.at(index.value));
   }
   return filemap_get_folio(as, index, true);
 }

@@ -214,6 +214,9 @@ class statement_runner {
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
     if (o.advice == sc::advice::collapse) collapse_modelled(o);
+    if (_shmem_large && (o.advice == sc::advice::pageout || o.advice == sc::advice::cold))
+      throw not_modelled(fmt::format("{}: not modelled with shmem large folios yet; {}", what, KERNEL_RUNS_IT));
+    if (o.advice == sc::advice::remove) hole_modelled(o);
     refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
   }
   /// The model collapses anonymous memory; shmem and file collapse (collapse_file()) and
@@ -231,6 +234,20 @@ class statement_runner {
         ksm = ksm || (pte.present() && pte.pfn() != _m.zero_pfn() && _m.folio_of(pte.pfn()).is_ksm());
       });
       if (ksm) throw not_modelled("madvise collapse: of KSM pages, not modelled yet; " + KERNEL_RUNS_IT);
+    }
+  }
+  /// A hole punched through part of a large folio splits it (truncate_inode_partial_folio()):
+  /// not modelled.
+  void hole_modelled(const sc::op_madvise& o) {
+    const auto& mm = mm_of(o.proc);
+    const vaddr_t end = page_addr(o.span.start, o.span.pages);
+    for (auto it = mm.mm_mt.begin(); it != mm.mm_mt.end(); ++it) {
+      const auto* v = it->second;
+      if (v->vm_end <= o.span.start || v->vm_start >= end || !v->vm_file) continue;
+      const vaddr_t from = std::max(v->vm_start, o.span.start), to = std::min(v->vm_end, end);
+      if (_m.range_cuts_large_folio(*v->vm_file, mm::linear_page_index(*v, from), mm::linear_page_index(*v, to)))
+        throw not_modelled("madvise remove: a hole through part of a large folio splits it, not modelled yet; " +
+                           KERNEL_RUNS_IT);
     }
   }
   void step(const sc::op_mlock& o) { refused("mlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, true)); }
@@ -274,16 +291,16 @@ class statement_runner {
   /// under the linux-6 design. What it does not model yet it refuses at the statement,
   /// saying so, rather than printing 4 KiB answers to a large-folio question.
   void step(const sc::op_thp& o) {
-    if (o.shmem_orders != 0)
-      throw not_modelled("thp: shmem large folios (shmem=) are not modelled yet; " + KERNEL_RUNS_IT);
-    _large_folios = o.anon_orders != 0;
-    if (!_large_folios) return;  // `anon=none`: no folio will be large
+    _shmem_large = o.shmem_orders != 0;
+    _large_folios = o.anon_orders != 0 || _shmem_large;
+    if (!_large_folios) return;  // `anon=none`, no shmem sizes: no folio will be large
     if (_m.design_name() != "linux-6")
       throw not_modelled(
           fmt::format("thp: the design {} does not take large folios yet; linux-6 does", _m.design_name()));
     if (_opts.migrate_everything)
       throw not_modelled("thp: migration of large folios is not modelled yet; " + KERNEL_RUNS_IT);
     _m.set_thp_anon_orders(o.anon_orders);
+    _m.set_thp_shmem_orders(o.shmem_orders);
   }
   /// Lazily freed folios are reclaimed and the deferred-split queue is run: every
   /// partially mapped large folio is split.
@@ -314,7 +331,8 @@ class statement_runner {
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
   std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
-  bool _large_folios = false;                            // a `thp` line enabled some anon size
+  bool _large_folios = false;                            // a `thp` line enabled some size
+  bool _shmem_large = false;                             // ... some shmem size
 };
 
 namespace {

@@ -441,9 +441,11 @@ class generator {
 
 std::optional<std::string> beyond_the_model(const random_options& o) {
   if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
-  if (!o.thp_anon) return "its sizes are random, 2m and shmem sizes among them (give thp_anon)";
-  if (o.thp_shmem.value_or(0) != 0) return "thp_shmem has sizes (shmem large folios)";
   if (o.reclaim) return "it has reclaim";
+  // Random sizes (neither set given) have shmem sizes in most scenarios.
+  const bool shmem = o.thp_shmem ? *o.thp_shmem != 0 : !o.thp_anon;
+  if (shmem && o.pageout) return "it has pageout, and shmem sizes (pageout of shmem large folios)";
+  if (shmem && o.neighbours) return "it has neighbours' madvise cold, and shmem sizes (cold of shmem large folios)";
   return std::nullopt;
 }
 

@@ -58,14 +58,16 @@ TEST(FuzzCli, TheKernelModeWithoutRootSaysWhyAndRunsNothing) {
   EXPECT_NE(o.err.find("--model-only needs no kernel"), std::string::npos) << o.err;
 }
 
-// A version 2 profile whose scenarios the model would stop in (random sizes, 2m among
-// them) is refused at once, saying why; one inside what the model runs is compared.
+// A version 2 profile whose scenarios the model would stop in (random sizes, shmem sizes
+// among them, with pageout) is refused at once, saying why; one inside what the model runs
+// is compared.
 TEST(FuzzCli, AThpProfileBeyondTheModelIsRefusedAndOneInsideItRuns) {
   auto profile = temp_file("thp-profile.json", R"({"name": "thp", "thp": true})");
   const auto out = fresh_dir("thp");
   auto o = run({rmapkit_bin(), "fuzz", "--model-only", "--count", "2", "--profile", profile, "--out", out});
   EXPECT_EQ(o.exit_code, 2);
-  EXPECT_NE(o.err.find("profile thp: the model does not run every scenario it writes: its sizes are random"),
+  EXPECT_NE(o.err.find("profile thp: the model does not run every scenario it writes: it has pageout, and shmem "
+                       "sizes"),
             std::string::npos)
       << o.err;
   EXPECT_FALSE(fs::exists(out)) << "nothing was run, so nothing is written";

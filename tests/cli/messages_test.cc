@@ -27,16 +27,17 @@ TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
 }
 
-// What the model does not model yet (here shmem large folios) it says so at the statement
-// that asks for it, before it runs anything more, instead of answering with what it has.
+// What the model does not model yet (here pageout of shmem large folios) it says so at the
+// statement that asks for it, before it runs anything more, instead of answering with what it has.
 TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
   auto path = temp_file("v2.rmap",
-                        "thp anon=64k shmem=64k\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\ncheck\n");
+                        "thp anon=64k shmem=64k\nspawn P\nP: mmap A anon shared pages=32 huge\nP: write A\n"
+                        "P: madvise A pageout\ncheck\n");
   auto o = run({rmapkit_bin(), "run", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err, path +
-                       ":1: thp: shmem large folios (shmem=) are not modelled yet; `rmapkit kernel` runs "
+                       ":5: madvise pageout: not modelled with shmem large folios yet; `rmapkit kernel` runs "
                        "this scenario\n");
   auto reclaim = temp_file("v2-reclaim.rmap",
                            "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\nreclaim\n");
@@ -74,16 +75,16 @@ TEST(CliMessages, TheModelRunsA64kFolio) {
 // and the message says where the model stops and what does run it.
 TEST(CliMessages, DiffOfAScenarioTheModelDoesNotModelComparesNothingAndRunsNothing) {
   auto path = temp_file("v2-diff.rmap",
-                        "spawn P\nthp anon=2m shmem=2m\nP: mmap A anon private pages=512 huge\ncheck\n");
+                        "spawn P\nthp anon=2m shmem=2m\nP: mmap A anon private pages=512 huge\nreclaim\ncheck\n");
   auto o = run({rmapkit_bin(), "diff", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err,
-            "rmapkit diff: the model stops at line 2, so there is nothing to compare: thp: shmem large folios "
-            "(shmem=) are not modelled yet; `rmapkit kernel` runs this scenario\n");
+            "rmapkit diff: the model stops at line 4, so there is nothing to compare: reclaim: not modelled with "
+            "large folios yet; `rmapkit kernel` runs this scenario\n");
   auto j = run({rmapkit_bin(), "diff", "--json", path});
   EXPECT_EQ(j.exit_code, 2);
-  EXPECT_NE(j.out.find("\"line\": 2"), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("\"line\": 4"), std::string::npos) << j.out;
 }
 
 TEST(CliMessages, DiffTakesADesign) {

@@ -116,16 +116,16 @@ TEST_F(FuzzKernel, ABoundedSliceOfACampaignRunsClean) {
   EXPECT_TRUE(w.clean()) << read_text(w.results_file);
   EXPECT_EQ(w.run, 3U);
   // Large folios (version 2), the model's against the kernel's: ten seeds of mTHP alone,
-  // ten with PMD-mapped THPs too.
-  auto thp = options({"mthp", "anon-thp"}, 1000, 1009);
+  // ten with PMD-mapped THPs too, ten of shmem large folios.
+  auto thp = options({"mthp", "anon-thp", "shmem-thp"}, 1000, 1009);
   auto t = lab::fuzz(thp);
   EXPECT_TRUE(t.clean()) << read_text(t.results_file);
-  EXPECT_EQ(t.run, 20U);
+  EXPECT_EQ(t.run, 30U);
   std::vector<std::string> errors;
   auto report = lab::fuzz_report({_dir.string()}, errors);
   EXPECT_TRUE(errors.empty());
-  EXPECT_EQ(report["records"], 43);
-  EXPECT_EQ(report["releases"][0]["outcomes"]["agree"], 43);
+  EXPECT_EQ(report["records"], 53);
+  EXPECT_EQ(report["releases"][0]["outcomes"]["agree"], 53);
 }
 
 TEST_F(FuzzKernel, ABusyMachineLockWithNoWaitStopsTheCampaignAndARerunGoesOn) {

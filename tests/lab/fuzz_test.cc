@@ -231,12 +231,13 @@ TEST(FuzzModelOnly, TheLargeFolioProfilesRunCleanUnderLinux6AndAreRefusedUnderEv
   o.seeds = {.first = 0, .last = 19};
   o.profiles.push_back(*sc::find_profile("mthp"));
   o.profiles.push_back(*sc::find_profile("anon-thp"));
+  o.profiles.push_back(*sc::find_profile("shmem-thp"));
   EXPECT_THROW((void)fuzz(o), std::runtime_error);
   o.design = "linux-6";
   auto s = fuzz(o);
-  EXPECT_EQ(s.run, 40U);
+  EXPECT_EQ(s.run, 60U);
   EXPECT_TRUE(s.clean());
-  EXPECT_EQ(s.outcomes[fuzz_outcome::agree], 40U);
+  EXPECT_EQ(s.outcomes[fuzz_outcome::agree], 60U);
 }
 
 TEST(FuzzModelOnly, EveryDesignAgreesOnEveryProfileAndARerunResumes) {

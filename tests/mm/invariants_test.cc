@@ -625,7 +625,7 @@ TEST_F(InvariantsPmd, WritablePmdOfAFolioThatIsNotExclusive) {
 TEST_F(InvariantsPmd, PmdOfATailPage) {
   expect_pmd_caught(
       A, [](pte_t pmd) { return pte_t::mk_present(pfn_t{pmd.pfn().value + 1}, false); },
-      "does not map the head of a PMD-sized anonymous folio");
+      "does not map the head of a PMD-sized anonymous or page-cache folio");
 }
 
 TEST_F(InvariantsPmd, WritableHugeZeroFolio) {

@@ -125,6 +125,8 @@ const std::set<std::string> V2_MODELLED = {
     "11_anon_64k_ksm_split",
     "12_anon_64k_pageout",
     "13_anon_collapse",
+    "14_shmem_64k_fault_around_fork",
+    "15_shmem_pmd_vma_split_zaps",
     "16_anon_pmd_dontfork_then_fork",
     "18_anon_pt_reclaim_decides_pmd",
     "23_anon_64k_mlocked_split_keeps_zero_pages",
@@ -139,6 +141,8 @@ const std::set<std::string> V2_MODELLED = {
     "28_anon_pmd_ksm_split",
     "29_anon_64k_pageout_half_then_swapin",
     "30_anon_64k_pageout_skips_shared",
+    "31_shmem_file_hole_refault_64k",
+    "32_shmem_pmd_second_mapping_fork",
     "33_anon_64k_vma_split_inside_folio",
     "34_anon_64k_mremap_move_keeps_folios",
     "35_anon_smaps_of_large_folios",
@@ -146,6 +150,7 @@ const std::set<std::string> V2_MODELLED = {
     "37_anon_collapse_of_huge_zero_and_mthp",
     "38_anon_64k_clear_refs_referenced",
     "39_anon_64k_madvise_free_and_cold",
+    "40_shmem_64k_partial_munmap_not_queued",
     "41_anon_16k_split_remaps_after_an_mlocking_parent",
     "42_anon_16k_reuse_across_a_vma_split_keeps_the_anon_vma",
     "43_anon_16k_mprotect_gathers_accessed_bits",
@@ -155,6 +160,9 @@ const std::set<std::string> V2_MODELLED = {
     "47_anon_pmd_mlock_populate_reads_leave_the_pmd_old",
     "48_anon_pmd_mlock_moves_a_boundary_inside_a_pmd",
     "49_anon_64k_ksm_split_remaps_the_child_first_after_a_vma_split",
+    "50_shmem_128k_fault_around_maps_the_whole_folio",
+    "51_shmem_64k_fault_around_of_folios_across_a_vma_split",
+    "52_shmem_pmd_private_write_zaps_and_copies_one_page",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

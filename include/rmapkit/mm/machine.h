@@ -312,6 +312,12 @@ class machine final : private pte_observer {
   /// orders (bit k: 2^k pages), the scenario's `thp anon=` (THP "madvise" for each).
   void set_thp_anon_orders(std::uint16_t orders) { _thp_anon_orders = orders; }
   [[nodiscard]] std::uint16_t thp_anon_orders() const { return _thp_anon_orders; }
+  /// The shmem folio sizes a fault on a hole may allocate in a VM_HUGEPAGE mapping (memfd or
+  /// MAP_SHARED|MAP_ANONYMOUS), the scenario's `thp shmem=` (each size's shmem_enabled "advise").
+  void set_thp_shmem_orders(std::uint16_t orders) { _thp_shmem_orders = orders; }
+  /// Whether a hole punched in [@first, @last) of @as would cut a large folio in two
+  /// (truncate_inode_partial_folio(), which splits it: not modelled).
+  [[nodiscard]] bool range_cuts_large_folio(const address_space& as, pgoff_t first, pgoff_t last) const;
   /// A large folio's own state; it must be one (@head is its head).
   [[nodiscard]] const large_folio_state& large_state(const folio& head) const;
   /// Folios waiting for a deferred split, in queue order (their heads).
@@ -476,8 +482,13 @@ class machine final : private pte_observer {
   void folio_get(folio& f) { ++f.refcount; }
   void folio_put(folio& f);
   // page cache (filemap)
+  /// The page at @index of @as's page cache (a large folio's page there), or a new
+  /// order-0 page when @create.
   folio* filemap_get_folio(address_space& as, pgoff_t index, bool create);
-  /// Takes an unmapped folio out of its file's page cache (__remove_mapping()).
+  /// Adds a new folio to the page cache at @index, one entry per page; the cache holds a
+  /// reference per page (shmem_add_to_page_cache()).
+  void filemap_add_folio(address_space& as, folio& f, pgoff_t index);
+  /// Takes an unmapped folio (its head) out of its file's page cache (__remove_mapping()).
   void filemap_remove_folio(folio& f);
   // VMAs (vma.c, mmap.c)
   vm_area_struct* vm_area_alloc(mm_struct& mm);
@@ -548,13 +559,19 @@ class machine final : private pte_observer {
   int wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool unshare = false);
   void do_fault_around(vm_area_struct& vma, vaddr_t addr);
   void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty);
+  void map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsigned nr, bool writable, bool dirty);
+  void map_unmapped_pages(vm_area_struct& vma, vaddr_t start, folio& head, std::uint64_t first, std::uint64_t last);
+  int finish_fault(vm_area_struct& vma, vaddr_t addr, folio& page, bool write);
+  bool do_set_pmd(vm_area_struct& vma, vaddr_t addr, folio& head, bool write);
   void zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void copy_page_range(vm_area_struct& dst, vm_area_struct& src);
   void populate_vma_page_range(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   int do_swap_page(vm_area_struct& vma, vaddr_t addr, pte_t pte, bool write);
   bool can_reuse_anon_folio(folio& f);
   /// The shmem/file page at @index: from the page cache, back from swap, or a new zeroed page.
-  folio* shmem_get_folio(address_space& as, pgoff_t index);
+  /// A hole faulted from @vma at @addr may get a large folio (shmem_alloc_and_add_folio()).
+  folio* shmem_get_folio(address_space& as, pgoff_t index, const vm_area_struct* vma = nullptr, vaddr_t addr = {});
+  [[nodiscard]] unsigned shmem_fault_order(const address_space& as, const vm_area_struct& vma, vaddr_t addr) const;
   /// shmem_writeout(): a shmem page leaves its file for the swap cache (pageout of shmem).
   void shmem_writeout(address_space& as, folio& f);
   // swap (swapfile.c, swap_state.c)
@@ -725,6 +742,7 @@ class machine final : private pte_observer {
   std::unique_ptr<anon_rmap> _anon;
   std::unique_ptr<file_rmap> _file;
   std::uint16_t _thp_anon_orders = 0;
+  std::uint16_t _thp_shmem_orders = 0;
   std::unordered_map<std::uint64_t, large_folio_state> _large;  // by head pfn: every large folio's own state
   std::vector<pfn_t> _deferred_split;                           // heads, in queue order
 };

@@ -60,8 +60,8 @@ struct random_options {
   std::optional<mmap_weights> mmap_kinds{};
 };
 
-/// Why @o (with thp) can write a scenario the model does not run yet (a shmem size, or a
-/// statement the model does not run on large folios: KSM, reclaim, ...); nothing when every
+/// Why @o (with thp) can write a scenario the model does not run yet (a statement the model
+/// does not run on large folios: reclaim, or pageout and cold with shmem sizes); nothing when every
 /// scenario it writes runs on the model. `rmapkit fuzz` compares only such profiles.
 [[nodiscard]] std::optional<std::string> beyond_the_model(const random_options& o);
 
