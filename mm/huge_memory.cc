@@ -140,13 +140,14 @@ std::vector<unsigned> machine::split_remap(folio& head) {
   return locked;
 }
 
-// split_folio() to order 0 of an anonymous folio whose every reference is a mapping (any
-// other holder makes the kernel's split fail, and the folio stays queued). Pages keep
-// their frames and their PTEs: each mapped page becomes a folio with the head's mapping,
-// its own index, its own AnonExclusive bit and the head's other flags, on the LRU; one
-// that a VM_LOCKED VMA maps is mlocked, one mapped nowhere freed.
-bool machine::split_large_folio(folio& head) {
-  if (head.refcount != large_state(head).mapcount) return false;
+// split_folio() to order 0 of an anonymous folio whose every reference is a mapping, or
+// one of @caller_pins the caller holds (any other holder makes the kernel's split fail, and
+// the folio stays queued). Pages keep their frames and their PTEs: each mapped page becomes
+// a folio with the head's mapping, its own index, its own AnonExclusive bit and the head's
+// other flags, on the LRU; one that a VM_LOCKED VMA maps is mlocked, one mapped nowhere
+// freed. A head the caller pins stays the caller's, off the LRU, mapped or not.
+bool machine::split_large_folio(folio& head, int caller_pins) {
+  if (head.refcount != large_state(head).mapcount + caller_pins) return false;
   split_huge_pmds_of(head);
   const std::vector<unsigned> locked = split_remap(head);
   const std::uint64_t nr = head.nr_pages(), first = head.pfn.value;
@@ -163,14 +164,15 @@ bool machine::split_large_folio(folio& head) {
   std::erase(_deferred_split, head.pfn);
   for (std::uint64_t i = 0; i < nr; ++i) {
     folio& page = _frames[first + i];
+    const int pins = i == 0 ? caller_pins : 0;
     page.order = 0;
-    if (page.mapcount == 0) {
+    if (page.mapcount == 0 && pins == 0) {
       free_frame(page);
       continue;
     }
     page.mapping = mapping;
     page.index = pgoff_t{index.value + i};
-    page.refcount = page.mapcount;
+    page.refcount = page.mapcount + pins;
     page.flags = static_cast<std::uint16_t>((page.flags & per_page) | folio_wide);
     page.mlock_count = static_cast<std::uint16_t>(locked[i]);
     if (locked[i] > 0) {
@@ -178,7 +180,7 @@ bool machine::split_large_folio(folio& head) {
       page.set(folio_flag::unevictable);
       page.clear(folio_flag::active);
     }
-    lruvec_add_folio(page);
+    if (pins == 0) lruvec_add_folio(page);
   }
   return true;
 }
@@ -288,9 +290,10 @@ bool machine::touch_huge_pmd(mm_struct& mm, vaddr_t addr, bool write) {
 // __split_huge_pmd_locked(): the PMD over @addr becomes a table of 512 PTEs. The huge zero
 // folio's become the small zero page's; a THP's map the same pages with the PMD's write,
 // accessed and dirty bits, each page taking the head's AnonExclusive and a reference
-// (folio_add_anon_rmap_ptes()), and then the PMD's mapping goes (folio_remove_rmap_pmd(),
-// which also drops a VM_LOCKED VMA's mlock). The folio stays whole and is not partially
-// mapped: every page is mapped now (fact 24).
+// (folio_add_anon_rmap_ptes()), and then the PMD's mapping goes (folio_remove_rmap_pmd()).
+// A dirty PMD dirties the folio. The folio stays whole and is not partially mapped: every
+// page is mapped now (fact 24); in a VM_LOCKED VMA it stays mlocked, its PTEs mapping all
+// of it inside the VMA (seen on 6.18 with `report flags`: corpus v2/53).
 void machine::split_huge_pmd(vm_area_struct& vma, vaddr_t addr) {
   auto& pgd = vma.vm_mm->pgd;
   const vaddr_t h = pmd_start(addr);
@@ -321,8 +324,15 @@ void machine::split_huge_pmd(vm_area_struct& vma, vaddr_t addr) {
   }
   f.refcount += static_cast<int>(HPAGE_PMD_NR - 1);
   large_mapcount_add(f, *vma.vm_mm, static_cast<int>(HPAGE_PMD_NR));
+  if (pmd->dirty()) f.set(folio_flag::dirty);
   folio_remove_rmap_pmd(f, vma);
-  munlock_vma_folio(f, vma);
+}
+
+// vma_adjust_trans_huge(): a huge PMD cannot straddle two VMAs. One across a boundary at
+// @addr is split to PTEs (research fact 24; merging the VMAs back does not restore it), a
+// page-cache folio's zapped (fact 37).
+void machine::vma_adjust_trans_huge(vm_area_struct& vma, vaddr_t addr) {
+  if ((addr.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(vma, addr);
 }
 
 // A split of the folio itself first splits every PMD that maps it (unmap_folio() with

@@ -4,6 +4,7 @@
 // NORMAL), MADV_FREE and MADV_COLD, MADV_WILLNEED and MADV_REMOVE.
 #include <algorithm>
 #include <cerrno>
+#include <unordered_map>
 #include <vector>
 
 #include "internal.h"
@@ -94,10 +95,10 @@ void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     folio_mark_lazyfree(f);
   });
   // The large folios left among the PTEs are held whole, or partly but maybe shared (left
-  // alone); a whole one is decided once, for all its PTEs.
-  std::vector<std::pair<const folio*, bool>> decided;
+  // alone); a whole one is decided once, for all its PTEs (by its first run).
+  std::unordered_map<const folio*, bool> decided;
   for (auto [head, whole] : large_folio_runs(pgd, start, end))
-    decided.emplace_back(head, whole && lazyfree_cleanable(folio_of(head->pfn), head->nr_pages()));
+    decided.try_emplace(head, whole && lazyfree_cleanable(folio_of(head->pfn), head->nr_pages()));
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {
     if (pte.is_swap()) {
       pgd.set(a, pte_t{});
@@ -107,7 +108,7 @@ void machine::madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     if (!pte.present() || pte.pfn() == _zero_pfn) return;
     folio& f = page_folio(pte.pfn());
     if (f.is_large()) {
-      auto it = std::find_if(decided.begin(), decided.end(), [&](const auto& d) { return d.first == &f; });
+      auto it = decided.find(&f);
       if (it == decided.end() || !it->second) return;
     } else if (!lazyfree_cleanable(f, 1)) {
       return;

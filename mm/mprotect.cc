@@ -64,8 +64,8 @@ int machine::do_mprotect(mm_struct& mm, vaddr_t addr, std::uint64_t pages, int p
     }
     // The kernel splits the VMA first (vma_modify_flags()), and with it a huge PMD across
     // either end; the model changes the entries first, so it splits those PMDs here.
-    if ((s.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(*vma, s);
-    if ((e.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(*vma, e);
+    vma_adjust_trans_huge(*vma, s);
+    vma_adjust_trans_huge(*vma, e);
     merge_young_dirty_of_batches(mm, s, e);
     if (!f.has(vm_flag::write)) {
       // change_huge_pmd(): a huge PMD inside the range keeps its size.

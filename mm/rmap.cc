@@ -353,18 +353,25 @@ bool machine::try_to_unmap(folio& f) {
 std::vector<std::pair<vaddr_t, bool>> machine::large_folio_mappings(const folio& head, const vm_area_struct& vma) {
   std::vector<std::pair<vaddr_t, bool>> found;
   const auto& pgd = vma.vm_mm->pgd;
+  auto looked_at = [&](vaddr_t a, pte_t e, bool hit) {
+    _walk.ptes_examined++;
+    if (!hit) _walk.misses++;
+    if (tracing()) trace({.what = walk_step::kind::pte, .vma = &vma, .addr = a, .pte = e, .ok = hit});
+  };
   for (std::uint64_t i = 0; i < head.nr_pages(); ++i) {
     const auto a = vma_address(vma, pgoff_t{head.index.value + i});
     if (!a) continue;
-    _walk.ptes_examined++;
     if (auto pmd = pgd.huge_pmd(*a)) {
-      if (pmd->pfn() == head.pfn) found.emplace_back(*a, true);
+      const bool hit = pmd->pfn() == head.pfn;
+      looked_at(*a, *pmd, hit);
+      if (hit) found.emplace_back(*a, true);
       break;  // a PMD maps the whole folio or none of it
     }
     const pte_t pte = pgd.get(*a);
-    if (pte.present() && pte.pfn().value == head.pfn.value + i) found.emplace_back(*a, false);
+    const bool hit = pte.present() && pte.pfn().value == head.pfn.value + i;
+    looked_at(*a, pte, hit);
+    if (hit) found.emplace_back(*a, false);
   }
-  if (found.empty()) _walk.misses++;
   return found;
 }
 

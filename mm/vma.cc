@@ -85,9 +85,7 @@ void machine::vma_set_range(vm_area_struct& vma, vaddr_t start, vaddr_t end, pgo
 
 // Kernel: __split_vma(). Returns the new VMA: [addr, end) unless @new_below, then [start, addr).
 vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_below) {
-  // vma_adjust_trans_huge(): a huge PMD cannot straddle two VMAs; it is split to PTEs
-  // (research fact 24), and merging the VMAs back does not restore it.
-  if ((addr.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(vma, addr);
+  vma_adjust_trans_huge(vma, addr);
   auto* n = vm_area_dup(vma);
   const std::uint64_t delta = pages_between(vma.vm_start, addr);
   if (new_below) {
@@ -191,8 +189,7 @@ vm_area_struct* machine::vma_shift_boundary(vm_area_struct& vma, vaddr_t start, 
     nb->anon_vma = vma.anon_vma;
     anon_vma_clone(*nb, vma);
   }
-  // vma_adjust_trans_huge(): a huge PMD of @vma across the new boundary is split first.
-  if (const vaddr_t b = head ? end : start; (b.value & (PMD_SIZE - 1)) != 0) split_huge_pmd(vma, b);
+  vma_adjust_trans_huge(vma, head ? end : start);  // the new boundary
   const std::uint64_t moved = pages_between(start, end);
   if (head) {
     vma_set_range(vma, end, vma.vm_end, pgoff_t{vma.vm_pgoff.value + moved});

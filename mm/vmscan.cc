@@ -60,6 +60,12 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
       case folioref::reclaim_clean: break;
     }
   }
+  // A swap file takes no large folio (research fact 29): the folio is split first, its
+  // zero-filled pages mapped to the zero page, and its pages go on one by one, the head now
+  // (the others are back on the inactive list, for the next pass). The isolation's
+  // reference is the caller's pin.
+  if (f.is_large() && f.is_anon() && f.test(folio_flag::swapbacked) && !split_large_folio(f, 1))
+    return reclaim_outcome::activated;
   // Anon folios get a swap slot before they are unmapped: their PTEs become its entry.
   if (f.is_anon() && f.test(folio_flag::swapbacked) && !f.test(folio_flag::swapcache)) {
     add_to_swap(f);
@@ -99,7 +105,11 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
 /// list, or the head of its inactive list (the tail, just written: folio_rotate_reclaimable()).
 void machine::folio_putback(folio& f, reclaim_outcome r) {
   if (r == reclaim_outcome::freed) return;
-  if (r == reclaim_outcome::activated) {
+  // activate_locked: a folio found mlocked on the way (a VM_LOCKED mapping restored its
+  // mlock, or a split mlocked the page) is not made active, and lets its swap slot go.
+  if (r == reclaim_outcome::activated && f.test(folio_flag::mlocked)) {
+    if (f.test(folio_flag::swapcache)) folio_free_swap(f);
+  } else if (r == reclaim_outcome::activated) {
     f.set(folio_flag::active);
     count(vm_event::pgactivate);
   }

@@ -264,7 +264,7 @@ class statement_runner {
     else *_err << sc::format(_line, c);
   }
   void step(const sc::op_reclaim&) {
-    not_with_large_folios("reclaim");
+    if (_shmem_large) throw not_modelled("reclaim: not modelled with shmem large folios yet; " + KERNEL_RUNS_IT);
     // Refused while a KSM page exists: the kernel gives no stable result for it. The
     // first one is named in the order the kernel runner looks (process, address).
     for (std::size_t id = 0; id < _mms.size(); ++id) {
@@ -306,11 +306,6 @@ class statement_runner {
   /// partially mapped large folio is split.
   void step(const sc::op_shrink&) { _m.shrink_memcg_file(); }
   inline static const std::string KERNEL_RUNS_IT = "`rmapkit kernel` runs this scenario";
-  /// @what on large folios is not modelled yet: refused in a scenario that has them.
-  void not_with_large_folios(const std::string& what) const {
-    if (_large_folios)
-      throw not_modelled(fmt::format("{}: not modelled with large folios yet; {}", what, KERNEL_RUNS_IT));
-  }
   void step(const sc::op_check& c) {
     if (_opts.on_check) _opts.on_check(report(c));
     else *_out << sc::format(report(c)) << std::flush;

@@ -135,9 +135,12 @@ class builder {
   void collect_ptes() {
     if (_f.frame) {
       const mm::folio& f = _m.folio_of(_names->frame_pfn(*_f.frame));
-      if (!f.is_ksm()) {
+      // A page of a large folio has its folio's index plus its place in it.
+      const mm::folio& head = _m.page_folio(f.pfn);
+      const pgoff_t index{head.index.value + (f.pfn.value - head.pfn.value)};
+      if (!head.is_ksm()) {
         for (const auto& e : _names->vmas())
-          if (auto a = mm::machine::vma_address(*e.vma, f.index)) note_pte(e, *a, e.vma->vm_mm->pgd.get(*a), f.pfn);
+          if (auto a = mm::machine::vma_address(*e.vma, index)) note_pte(e, *a, e.vma->vm_mm->pgd.get(*a), f.pfn);
         return;
       }
     }

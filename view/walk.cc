@@ -124,8 +124,7 @@ class step_printer {
       case k::pte:
         v.addr = s.addr.value;
         v.ok = s.ok;
-        v.text = fmt::format("page_vma_mapped_walk({}, {:#x}): the PTE maps {}", v.vma, s.addr.value,
-                             pte_found(s.pte, _self, _m, _n));
+        v.text = fmt::format("page_vma_mapped_walk({}, {:#x}): {}", v.vma, s.addr.value, pte_words(s));
         break;
       case k::rmap_one:
         v.ok = s.ok;
@@ -205,6 +204,17 @@ class step_printer {
   const names& _n;
   const mm::folio& _f;
   pfn_t _self;
+
+  /// What the entry a walk looked at holds; of a large folio, which of its pages, or that
+  /// its PMD maps it whole.
+  std::string pte_words(const mm::walk_step& s) const {
+    const std::uint64_t nr = _f.nr_pages(), pfn = s.pte.present() ? s.pte.pfn().value : 0;
+    if (!_f.is_large() || pfn < _self.value || pfn >= _self.value + nr)
+      return "the PTE maps " + pte_found(s.pte, _self, _m, _n);
+    if (s.vma && s.vma->vm_mm->pgd.huge_pmd(s.addr)) return "the PMD maps this folio, every page of it";
+    const auto id = _n.frame_id(pfn_t{pfn});
+    return fmt::format("the PTE maps page {} of this folio (frame {})", pfn - _self.value, id ? *id : 0);
+  }
   std::unordered_map<const void*, std::string> _design_ids;
 };
 
@@ -250,11 +260,13 @@ std::string run_op(mm::machine& m, mm::folio& f, walk_op op) {
       int found = 0;
       mm::rmap_walk_control rwc;
       rwc.rmap_one = [&](mm::folio& fo, mm::vm_area_struct& vma, vaddr_t addr) {
-        if (m.page_vma_mapped(fo, vma, addr)) found++;
+        if (fo.is_large()) found += static_cast<int>(m.large_folio_mappings(fo, vma).size());
+        else if (m.page_vma_mapped(fo, vma, addr)) found++;
         return true;
       };
       m.rmap_walk(f, rwc);
-      return fmt::format("rmap_walk() found {} mapping{} (map count {})", found, found == 1 ? "" : "s", f.mapcount);
+      return fmt::format("rmap_walk() found {} mapping{} (map count {})", found, found == 1 ? "" : "s",
+                         m.folio_mapcount(f));
     }
     case walk_op::referenced: {
       mm::vm_flags_t flags;
@@ -265,8 +277,8 @@ std::string run_op(mm::machine& m, mm::folio& f, walk_op op) {
     case walk_op::unmap: {
       const bool unmapped = m.try_to_unmap(f);
       return unmapped ? std::string("try_to_unmap(): every PTE is unmapped")
-                      : fmt::format("try_to_unmap(): stopped with {} mapping{} left", f.mapcount,
-                                    f.mapcount == 1 ? "" : "s");
+                      : fmt::format("try_to_unmap(): stopped with {} mapping{} left", m.folio_mapcount(f),
+                                    m.folio_mapcount(f) == 1 ? "" : "s");
     }
     case walk_op::mkclean: {
       if (!f.file())
@@ -290,13 +302,17 @@ walk_view trace_walk(model::session& s, const walk_target& target, walk_op op) {
   const names n(s);
   const pfn_t pfn = resolve_target(s, n, target);
   mm::folio& f = m.page_folio(pfn);  // a page of a large folio: its folio is walked
-  // The walk's steps explain a page's walk (one address per VMA, one PTE looked at); a large
-  // folio's walk looks at a range of PTEs in each VMA, which they do not show yet.
-  if (f.is_large())
-    throw view_error(
-        fmt::format("frame {}: a page of a large folio (order {}); the walk view does not show "
-                    "large folios' walks yet",
-                    *n.frame_id(pfn), f.order));
+  // A large folio's walk looks up, in each VMA, every page of it there (or its PMD). Of the
+  // operations, the kernel never unmaps a swap-backed one whole (reclaim splits it first),
+  // and the model does not migrate or clean large folios yet.
+  if (f.is_large()) {
+    const bool swapbacked_unmap = op == walk_op::unmap && f.test(mm::folio_flag::swapbacked);
+    if (swapbacked_unmap || op == walk_op::migrate || op == walk_op::mkclean)
+      throw view_error(fmt::format(
+          "frame {}: a page of a large folio (order {}); --op {} of a large folio is {}", *n.frame_id(pfn), f.order,
+          to_string(op),
+          swapbacked_unmap ? "not a kernel path (reclaim splits a swap-backed one first)" : "not modelled yet"));
+  }
   if (f.is_anon() && !m.folio_mapped(f))
     throw view_error(fmt::format(
         "frame {}: no PTE maps it (only the swap cache holds it), so an rmap walk finds nothing: the kernel's "

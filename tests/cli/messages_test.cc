@@ -40,10 +40,12 @@ TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
                        ":5: madvise pageout: not modelled with shmem large folios yet; `rmapkit kernel` runs "
                        "this scenario\n");
   auto reclaim = temp_file("v2-reclaim.rmap",
-                           "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\nreclaim\n");
+                           "thp anon=64k shmem=64k\nspawn P\nP: mmap A anon private pages=16 huge\n"
+                           "P: write A\nreclaim\n");
   auto k = run({rmapkit_bin(), "run", reclaim});
   EXPECT_EQ(k.exit_code, 2);
-  EXPECT_EQ(k.err, reclaim + ":5: reclaim: not modelled with large folios yet; `rmapkit kernel` runs this scenario\n");
+  EXPECT_EQ(k.err,
+            reclaim + ":5: reclaim: not modelled with shmem large folios yet; `rmapkit kernel` runs this scenario\n");
 }
 
 // A PMD-mapped THP: every page says `pmd`, its count is the PMD's, its folio is order 9.
@@ -81,7 +83,7 @@ TEST(CliMessages, DiffOfAScenarioTheModelDoesNotModelComparesNothingAndRunsNothi
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err,
             "rmapkit diff: the model stops at line 4, so there is nothing to compare: reclaim: not modelled with "
-            "large folios yet; `rmapkit kernel` runs this scenario\n");
+            "shmem large folios yet; `rmapkit kernel` runs this scenario\n");
   auto j = run({rmapkit_bin(), "diff", "--json", path});
   EXPECT_EQ(j.exit_code, 2);
   EXPECT_NE(j.out.find("\"line\": 4"), std::string::npos) << j.out;

@@ -128,6 +128,7 @@ const std::set<std::string> V2_MODELLED = {
     "14_shmem_64k_fault_around_fork",
     "15_shmem_pmd_vma_split_zaps",
     "16_anon_pmd_dontfork_then_fork",
+    "17_anon_64k_reclaim_fork_shared",
     "18_anon_pt_reclaim_decides_pmd",
     "23_anon_64k_mlocked_split_keeps_zero_pages",
     "19_anon_64k_reuse_needs_two_mapped_pages",
@@ -163,6 +164,8 @@ const std::set<std::string> V2_MODELLED = {
     "50_shmem_128k_fault_around_maps_the_whole_folio",
     "51_shmem_64k_fault_around_of_folios_across_a_vma_split",
     "52_shmem_pmd_private_write_zaps_and_copies_one_page",
+    "53_anon_pmd_split_in_a_locked_vma_keeps_the_mlock",
+    "54_anon_pmd_reclaim_splits_before_swap",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

@@ -164,7 +164,7 @@ function openWalk(frame, focus = true) {
     const li = el('li', { textContent: text });
     li.classList.add(kind);
     if (nested.has(kind)) li.classList.add('nested');
-    if (kind === 'pte' && !text.endsWith('this frame')) li.classList.add('bad');
+    if (kind === 'pte' && !text.endsWith('this frame') && !/ this folio/.test(text)) li.classList.add('bad');
     ol.append(li);
   }
   div.append(ol);

@@ -92,7 +92,7 @@ struct walk_stats {
   std::uint64_t walks = 0;
   std::uint64_t vmas_visited = 0;   ///< rmap_one calls
   std::uint64_t ptes_examined = 0;  ///< page_vma_mapped_walk lookups
-  std::uint64_t misses = 0;         ///< visited VMAs that did not map the folio
+  std::uint64_t misses = 0;         ///< lookups that did not find the folio (a large one: per page)
   std::uint64_t entries = 0;        ///< rmap entries examined: AVCs, list nodes, chain entries
   std::uint64_t upkeep = 0;         ///< entries read to add or remove a mapping (chain searches, duplicate checks)
 };
@@ -298,6 +298,10 @@ class machine final : private pte_observer {
   static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr);
   /// Whether @vma maps @f at @addr (page_vma_mapped_walk for an order-0 folio).
   bool page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr);
+  /// page_vma_mapped_walk() of a large folio in @vma: each PTE that maps a page of it (with
+  /// false), or the PMD that maps it whole (true). Every lookup is a PTE examined, and one
+  /// that finds no page of the folio a miss.
+  std::vector<std::pair<vaddr_t, bool>> large_folio_mappings(const folio& head, const vm_area_struct& vma);
 
   /// Every rmap walk reports its steps to @t until it is reset (`rmapkit walk`); an empty
   /// tracer costs a walk one test per step.
@@ -467,8 +471,6 @@ class machine final : private pte_observer {
   void zap_huge_pmds(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void copy_huge_pmds(vm_area_struct& dst, vm_area_struct& src);
   void folio_remove_rmap_pmd(folio& head, const vm_area_struct& vma);
-  /// page_vma_mapped_walk() of a large folio in @vma: each PTE or the PMD that maps it.
-  std::vector<std::pair<vaddr_t, bool>> large_folio_mappings(const folio& head, const vm_area_struct& vma);
   bool large_folio_referenced_one(folio& head, vm_area_struct& vma, int& mapcount, int& referenced, vm_flags_t& flags);
   /// try_to_unmap_one() of a lazily freed large folio in @vma; false when the walk stops.
   bool try_to_unmap_lazyfree_large(folio& head, vm_area_struct& vma);
@@ -477,8 +479,10 @@ class machine final : private pte_observer {
   int madvise_collapse(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   int collapse_huge_page(vm_area_struct& vma, vaddr_t h);
   std::vector<unsigned> split_remap(folio& head);
-  /// Splits a large anon folio to order 0; false when something beyond its mappings holds it.
-  bool split_large_folio(folio& head);
+  /// Splits a large anon folio to order 0; false when something beyond its mappings and
+  /// the caller's @caller_pins holds it.
+  bool split_large_folio(folio& head, int caller_pins = 0);
+  void vma_adjust_trans_huge(vm_area_struct& vma, vaddr_t addr);
   void folio_get(folio& f) { ++f.refcount; }
   void folio_put(folio& f);
   // page cache (filemap)

@@ -61,7 +61,7 @@ struct random_options {
 };
 
 /// Why @o (with thp) can write a scenario the model does not run yet (a statement the model
-/// does not run on large folios: reclaim, or pageout and cold with shmem sizes); nothing when every
+/// does not run on shmem large folios: reclaim, pageout, cold); nothing when every
 /// scenario it writes runs on the model. `rmapkit fuzz` compares only such profiles.
 [[nodiscard]] std::optional<std::string> beyond_the_model(const random_options& o);
 
