@@ -112,8 +112,8 @@ void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool wri
 }
 
 // set_pte_range() for @nr pages of one folio from @page on, at @addr on: a reference and a
-// mapping each (folio_add_file_rmap_ptes()). Only an order-0 folio is mlocked here: the
-// kernel cannot tell cheaply whether a large one lies whole in the VMA.
+// mapping each (folio_add_file_rmap_ptes()). A VM_LOCKED VMA mlocks the folio when this one
+// batch maps all of it (6.18: a mapping of part of a large folio leaves it to reclaim).
 void machine::map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsigned nr, bool writable, bool dirty) {
   folio& head = page_folio(page.pfn);
   for (unsigned i = 0; i < nr; ++i) {
@@ -125,7 +125,7 @@ void machine::map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsi
     vma.vm_mm->pgd.set(page_addr(addr, i), dirty ? pte.mkdirty() : pte);
   }
   if (head.is_large()) large_mapcount_add(head, *vma.vm_mm, static_cast<int>(nr));
-  else mlock_vma_folio(head, vma);
+  if (nr == head.nr_pages()) mlock_vma_folio(head, vma);
 }
 
 /// Shared writable shmem needs no write notification, so its PTEs are mapped writable;
@@ -205,6 +205,7 @@ bool machine::do_set_pmd(vm_area_struct& vma, vaddr_t addr, folio& head, bool wr
   large_mapcount_add(head, *vma.vm_mm, 1);
   auto pmd = pte_t::mk_present(head.pfn, maps_writable(vma)).mkyoung();
   pgd.set_huge_pmd(h, write ? pmd.mkdirty() : pmd);
+  mlock_vma_folio(head, vma);  // a PMD maps all of it
   return true;
 }
 

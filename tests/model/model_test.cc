@@ -166,6 +166,7 @@ const std::set<std::string> V2_MODELLED = {
     "52_shmem_pmd_private_write_zaps_and_copies_one_page",
     "53_anon_pmd_split_in_a_locked_vma_keeps_the_mlock",
     "54_anon_pmd_reclaim_splits_before_swap",
+    "55_shmem_mlock_maps_and_mlocks_whole_folios",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};
