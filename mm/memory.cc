@@ -104,16 +104,12 @@ void machine::map_new_anon_folio(vm_area_struct& vma, vaddr_t addr, std::uint64_
   }
 }
 
-// set_pte_range(): only a write fault maps the page dirty. A read fault in a shared
-// writable mapping maps it writable but clean (shmem needs no write notification); the
-// first write through it sets the dirty bit, as the MMU does.
-void machine::map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty) {
-  map_file_ptes(vma, addr, f, 1, writable, dirty);
-}
-
 // set_pte_range() for @nr pages of one folio from @page on, at @addr on: a reference and a
-// mapping each (folio_add_file_rmap_ptes()). A VM_LOCKED VMA mlocks the folio when this one
-// batch maps all of it (6.18: a mapping of part of a large folio leaves it to reclaim).
+// mapping each (folio_add_file_rmap_ptes()). Only a write fault maps the pages dirty. A read
+// fault in a shared writable mapping maps them writable but clean (shmem needs no write
+// notification); the first write through one sets its dirty bit, as the MMU does. A
+// VM_LOCKED VMA mlocks the folio when this one batch maps all of it (6.18: a mapping of part
+// of a large folio leaves it to reclaim).
 void machine::map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsigned nr, bool writable, bool dirty) {
   folio& head = page_folio(page.pfn);
   for (unsigned i = 0; i < nr; ++i) {

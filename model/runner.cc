@@ -287,13 +287,12 @@ class statement_runner {
   }
   void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
   void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
-  /// Version 2: the model has anonymous large folios, mapped by PTEs (mTHP) or by a PMD,
-  /// under the linux-6 design. What it does not model yet it refuses at the statement,
+  /// Version 2: the model has anonymous and shmem large folios, mapped by PTEs or by a
+  /// PMD, under the linux-6 design. What it does not model yet it refuses at the statement,
   /// saying so, rather than printing 4 KiB answers to a large-folio question.
   void step(const sc::op_thp& o) {
     _shmem_large = o.shmem_orders != 0;
-    _large_folios = o.anon_orders != 0 || _shmem_large;
-    if (!_large_folios) return;  // `anon=none`, no shmem sizes: no folio will be large
+    if (o.anon_orders == 0 && !_shmem_large) return;  // `anon=none`, no shmem sizes: no folio will be large
     if (_m.design_name() != "linux-6")
       throw not_modelled(
           fmt::format("thp: the design {} does not take large folios yet; linux-6 does", _m.design_name()));
@@ -326,8 +325,7 @@ class statement_runner {
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
   std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
-  bool _large_folios = false;                            // a `thp` line enabled some size
-  bool _shmem_large = false;                             // ... some shmem size
+  bool _shmem_large = false;                             // a `thp` line enabled some shmem size
 };
 
 namespace {

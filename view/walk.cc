@@ -275,10 +275,9 @@ std::string run_op(mm::machine& m, mm::folio& f, walk_op op) {
                          r == 1 ? "" : "s", vm_flags_words(flags));
     }
     case walk_op::unmap: {
-      const bool unmapped = m.try_to_unmap(f);
-      return unmapped ? std::string("try_to_unmap(): every PTE is unmapped")
-                      : fmt::format("try_to_unmap(): stopped with {} mapping{} left", m.folio_mapcount(f),
-                                    m.folio_mapcount(f) == 1 ? "" : "s");
+      if (m.try_to_unmap(f)) return "try_to_unmap(): every PTE is unmapped";
+      const int left = m.folio_mapcount(f);
+      return fmt::format("try_to_unmap(): stopped with {} mapping{} left", left, left == 1 ? "" : "s");
     }
     case walk_op::mkclean: {
       if (!f.file())

@@ -562,7 +562,6 @@ class machine final : private pte_observer {
   int do_wp_page(vm_area_struct& vma, vaddr_t addr, pte_t pte);
   int wp_page_copy(vm_area_struct& vma, vaddr_t addr, folio* old, bool unshare = false);
   void do_fault_around(vm_area_struct& vma, vaddr_t addr);
-  void map_file_pte(vm_area_struct& vma, vaddr_t addr, folio& f, bool writable, bool dirty);
   void map_file_ptes(vm_area_struct& vma, vaddr_t addr, folio& page, unsigned nr, bool writable, bool dirty);
   void map_unmapped_pages(vm_area_struct& vma, vaddr_t start, folio& head, std::uint64_t first, std::uint64_t last);
   int finish_fault(vm_area_struct& vma, vaddr_t addr, folio& page, bool write);
