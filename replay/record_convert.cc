@@ -422,9 +422,21 @@ class converter {
     if (!_started) return;
     _now = std::max(_now, raw.time);
     ev_snapshot s{fmt::format("at {} ns", raw.time), {}};
+    // A process that shares its mm with another (a vfork child before its exec) is one
+    // address space, listed once under the lowest task id that has it, as the replay lists
+    // its mms: /proc shows it under each process.
+    std::map<const mm_state*, tid_t> owner;  // _mm is by tid: the first is the lowest
+    for (const auto& [tid, m] : _mm)
+      if (in_tree(tid)) owner.try_emplace(m.get(), tid);
+    std::set<const mm_state*> listed;
     for (const auto& p : raw.processes) {
       if (!in_tree(p.pid)) continue;
-      snap_process sp{p.pid, {}, p.pages};
+      tid_t tid = p.pid;
+      if (auto m = _mm.find(p.pid); m != _mm.end()) {
+        if (!listed.insert(m->second.get()).second) continue;
+        tid = owner.at(m->second.get());
+      }
+      snap_process sp{tid, {}, p.pages};
       for (const auto& v : p.vmas) {
         snap_vma sv{v.start, v.end, parse_perms(v.perms).value_or(perms{}), false, {}, {}};
         if (is_shmem(v)) {

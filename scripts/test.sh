@@ -37,10 +37,39 @@ kernel_skipped_banner() {
   } >&2
 }
 
+# A stage whose tests failed: what each failing test printed, again, last. ctest prints it
+# where the test ran, thousands of lines up; a reader of the log's tail (a CI summary, a
+# terminal's scrollback) sees only the list of names. Arguments: the build directory and
+# the time the stage started (an older list of failures is a previous run's).
+failed_tests_digest() {
+  local dir=$1/Testing/Temporary num name
+  [[ -s $dir/LastTestsFailed.log && $(stat -c %Y "$dir/LastTestsFailed.log") -ge $2 ]] || return 0
+  {
+    echo
+    echo "#### $1: what each failing test printed (its last 80 lines; all of it: $dir/LastTest.log)"
+    while IFS=: read -r num name; do
+      echo "---- test $num: $name"
+      awk -v at="$num/" 'index($0, at) == 1 && / Testing: / { on = 1; next }
+                         on && /^<end of output>$/ { exit }
+                         on' "$dir/LastTest.log" | tail -n 80
+    done <"$dir/LastTestsFailed.log"
+  } >&2
+}
+
+# One preset's workflow (configure, build, test); on failure, the digest above.
+workflow() {
+  local started
+  started=$(date +%s)
+  if ! cmake --workflow --preset "$1" --fresh; then
+    failed_tests_digest "build/$1" "$started"
+    return 1
+  fi
+}
+
 scripts/install-deps.sh
-cmake --workflow --preset ci --fresh
+workflow ci
 scripts/test-install.sh build/ci
 scripts/check-style.sh
-cmake --workflow --preset fuzz --fresh
-cmake --workflow --preset asan --fresh
+workflow fuzz
+workflow asan
 kernel_skipped_banner build/ci build/asan
