@@ -172,6 +172,7 @@ bool machine::split_large_folio(folio& head, int caller_pins) {
     }
     page.mapping = mapping;
     page.index = pgoff_t{index.value + i};
+    if (i > 0 && mapping.holds<anon_vma>()) _anon->split(head, page);
     page.refcount = page.mapcount + pins;
     page.flags = static_cast<std::uint16_t>((page.flags & per_page) | folio_wide);
     page.mlock_count = static_cast<std::uint16_t>(locked[i]);

@@ -25,13 +25,21 @@ std::map<std::string, std::uint64_t> machine::vmstat() const {
   return out;
 }
 
+// In 4 KiB pages, large folios too: a page's PTEs, and a PMD once for each page it maps
+// (a large folio's mapping and PMD count are on its head; its tails carry their own PTEs').
 machine::anon_footprint_t machine::anon_footprint() const {
   anon_footprint_t a;
   for (std::size_t pfn = 2; pfn < _frames.size(); ++pfn) {
     const folio& f = _frames[pfn];
     if (!f.in_use() || !f.is_anon()) continue;
-    a.frames++;
-    a.mappings += static_cast<std::uint64_t>(f.mapcount);
+    const std::uint64_t nr = f.nr_pages();
+    a.frames += nr;
+    if (nr == 1) {
+      a.mappings += static_cast<std::uint64_t>(f.mapcount);
+      continue;
+    }
+    a.mappings += static_cast<std::uint64_t>(large_state(f).entire_mapcount) * nr;
+    for (std::uint64_t i = 0; i < nr; ++i) a.mappings += static_cast<std::uint64_t>(_frames[pfn + i].mapcount);
   }
   return a;
 }

@@ -146,6 +146,49 @@ def render(path, spec):
         sys.exit(f"gnuplot failed on {path} ({r.returncode}):\n{r.stderr}")
 
 
+LARGE_FOLIO_DESIGNS = ["linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7"]
+FOLIO_SIZES = [("order 0", "order0", "none"), ("64 KiB", "64k", "64k"), ("PMD (2 MiB)", "pmd", "2m")]
+
+
+def compare_file(path, tool, designs):
+    return json.loads(rmapkit(["compare", "--json", "--designs", ",".join(designs), path], tool))
+
+
+def lab_folios(tool, figdir):
+    """10. Large folios: the bench scenarios thp-order0/64k/pmd (four 2 MiB regions faulted,
+    forked, one page each copied by the child, the child's exit, munmap), and one 2 MiB
+    region written, forked and reclaimed, under each design that takes large folios."""
+    rows = []
+    for label, bench, size in FOLIO_SIZES:
+        bd = by_design(compare_file(os.path.join(ROOT, "bench", "scenarios", f"thp-{bench}.rmap"), tool,
+                                    LARGE_FOLIO_DESIGNS))
+        text = (f"thp anon={size}\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\nP: fork Q\n"
+                "reclaim\ncheck\n")
+        with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
+            f.write(text)
+            path = f.name
+        try:
+            rd = by_design(compare_file(path, tool, LARGE_FOLIO_DESIGNS))
+        finally:
+            os.unlink(path)
+        for d in LARGE_FOLIO_DESIGNS:
+            st = bd[d]["statements"]
+            peak = bd[d]["peak"]
+            w = rd[d]["walks"]
+            rows.append([label, d,
+                         f"{peak['bytes'] / max(peak['anon_mappings'], 1):.2f}",
+                         f"{st['fork']['allocated']}",
+                         f"{st['write']['ns'] / (4 * 512 + 4):.0f}",
+                         f"{st['fork']['ns'] / 1000:.0f}",
+                         f"{st['exit']['ns'] / 1000:.0f}",
+                         f"{st['munmap']['ns'] / st['munmap']['count'] / 1000:.0f}",
+                         f"{w['walks']} / {w['vmas_visited']} / {w['ptes_examined']}"])
+    return {"folios": ("rmapkit compare bench/scenarios/thp-{order0,64k,pmd}.rmap",
+                       table(["folios", "design", "rmap bytes per mapped 4 KiB", "objects allocated by fork",
+                              "write, ns per 4 KiB", "fork µs", "exit µs", "munmap µs per 2 MiB",
+                              "reclaim of 2 MiB in 2 processes: walks / VMAs visited / PTEs examined"], rows))}
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -501,7 +544,7 @@ def main():
         sys.exit(1 if bad else 0)
     os.makedirs(figdir, exist_ok=True)
     sections = {}
-    for lab in COUNTED + [lab_ksm, lab_walktime, lab_faultcost]:
+    for lab in COUNTED + [lab_ksm, lab_walktime, lab_faultcost, lab_folios]:
         sections.update(lab(tool, figdir))
     sections.update(lab_forkdepth(tool, figdir, a.vs_kernel))
     if a.vs_kernel:

@@ -80,6 +80,11 @@ void avc_anon_rmap::migrate(folio& src, folio& dst) {
   _mapping[dst.pfn] = av;
 }
 
+void avc_anon_rmap::split(const folio& head, folio& page) {
+  auto* av = _mapping[head.pfn];  // a copy: indexing page may grow the table
+  _mapping[page.pfn] = av;
+}
+
 std::vector<rmap_object_count> avc_anon_rmap::objects() const {
   return {_anon_vma_objects.count(), _avc_objects.count()};
 }

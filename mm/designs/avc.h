@@ -75,6 +75,7 @@ class avc_anon_rmap : public anon_rmap {
   void add_new(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive) override;
   void move(folio& f, vm_area_struct& vma) override;
   void migrate(folio& src, folio& dst) override;
+  void split(const folio& head, folio& page) override;
   [[nodiscard]] std::vector<rmap_object_count> objects() const override;
   [[nodiscard]] std::string check() const override;
   [[nodiscard]] std::vector<rmap_object_dump> dump(const folio* only) const override;

@@ -80,18 +80,18 @@ class prio_tree_file_rmap final : public file_rmap {
     if (!as) return;
     auto t = _tree.find(as);
     if (t == _tree.end()) return;
-    const auto pgoff = f.index.value;
+    // A large folio: every VMA that maps any of its pages.
+    const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
     rmap_trace(_m, {.what = walk_step::kind::start, .name = "address_space", .object = as});
     const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, as, "i_mmap_lock");
     rmap_trace(
-        _m,
-        {.what = walk_step::kind::query, .name = "i_mmap (prio tree)", .object = as, .first = pgoff, .last = pgoff});
+        _m, {.what = walk_step::kind::query, .name = "i_mmap (prio tree)", .object = as, .first = pgoff, .last = last});
     auto seen = [&](const vma_prio_node& n) {
       rmap_entry(_m, n.in_list() ? "vm_area_struct->shared.vm_set" : "vm_area_struct->shared.prio_tree_node", &n,
                  n.item);
     };
     t->second.for_each_overlap(
-        pgoff, pgoff, [&](vm_area_struct& vma) { return rmap_visit(_m, f, vma, rmap_candidates::cover_the_page, rwc); },
+        pgoff, last, [&](vm_area_struct& vma) { return rmap_visit(_m, f, vma, rmap_candidates::cover_the_page, rwc); },
         seen);
   }
 

@@ -78,6 +78,10 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
     auto* av = _mapping[src.pfn];  // a copy: indexing dst may grow the table
     _mapping[dst.pfn] = av;
   }
+  void split(const folio& head, folio& page) override {
+    auto* av = _mapping[head.pfn];
+    _mapping[page.pfn] = av;
+  }
 
   // page_referenced_anon() / try_to_unmap_anon(): the whole family.
   void walk(folio& f, const rmap_walk_control& rwc) override {

@@ -36,17 +36,18 @@ class linux_3_19_anon_rmap final : public avc_anon_rmap {
     });
   }
 
-  // rmap_walk_anon(): the tree query returns only AVCs whose VMA covers the page.
+  // rmap_walk_anon(): the tree query returns only AVCs whose VMA covers the page (of a
+  // large folio, any of its pages: 3.19 had only PMD THPs, whose VMAs were split around
+  // them, but the query on the folio's range is what a folio-era 3.19 would ask).
   void walk(folio& f, const rmap_walk_control& rwc) override {
     avc_era_anon_vma* av = folio_anon_vma(f);
     if (!av) return;
-    const auto pgoff = f.index.value;
+    const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
     rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
     const rmap_lock lock(m(), rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
     rmap_trace(
-        m(),
-        {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = pgoff});
-    for (auto* avc = av->rb_root.iter_first(pgoff, pgoff); avc; avc = av->rb_root.iter_next(*avc, pgoff, pgoff)) {
+        m(), {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last});
+    for (auto* avc = av->rb_root.iter_first(pgoff, last); avc; avc = av->rb_root.iter_next(*avc, pgoff, last)) {
       rmap_entry(m(), "anon_vma_chain", avc, avc->vma);
       if (!rmap_visit(m(), f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
     }

@@ -106,6 +106,9 @@ class anon_rmap {
   virtual void move(folio& /*f*/, vm_area_struct& /*vma*/) {}
   /// @dst replaces @src (migration), before @dst's PTEs are restored.
   virtual void migrate(folio& /*src*/, folio& /*dst*/) {}
+  /// A large anonymous folio is split: @page, one of its pages other than the head (@head),
+  /// is a folio of its own and keeps the head's page->mapping (__split_huge_page()).
+  virtual void split(const folio& /*head*/, folio& /*page*/) {}
   /// Designs that track PTEs (chains) see every change of a PTE mapping an anonymous
   /// folio: @old unmapped (when present) and @now mapped (when present).
   [[nodiscard]] virtual bool wants_pte_events() const { return false; }
@@ -128,6 +131,12 @@ class anon_rmap {
 /// The designs a machine can be built with: the default (linux-6) first, then Linux's
 /// older ones, newest first (linux-3.19, linux-2.6.34, linux-2.6.7, pte-chain), then legoos.
 [[nodiscard]] std::span<const std::string_view> anon_rmap_designs();
+
+/// Whether the anonymous design of @name ("linux-2.6.7", "linux-2.6.7+list") takes large
+/// folios; a `thp` scenario under one that does not is refused.
+[[nodiscard]] bool takes_large_folios(std::string_view name);
+/// The designs that take large folios, "linux-6, linux-3.19, ...", for messages.
+[[nodiscard]] std::string large_folio_designs();
 
 /// The design called @name for machine @m; std::invalid_argument names the known ones
 /// when there is no such design.

@@ -382,7 +382,8 @@ class machine final : private pte_observer {
   [[nodiscard]] live_objects live() const;
   /// Bytes of the frame table (struct pages): mapped directly, not from the heap.
   [[nodiscard]] std::uint64_t frame_table_bytes() const { return _frames.bytes(); }
-  /// Anonymous frames in use (KSM included) and the PTEs mapping them.
+  /// Anonymous 4 KiB frames in use (KSM included, every page of a large folio) and their
+  /// mappings: each PTE, and each PMD once for every page it maps.
   struct anon_footprint_t {
     std::uint64_t frames = 0, mappings = 0;
   };
