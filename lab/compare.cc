@@ -259,14 +259,9 @@ std::optional<sc::kmem_counts> kernel_scenario_share(const sc::kmem_counts& run,
 }
 
 compare_result compare(const sc::program& prog, const compare_options& opts) {
-  compare_result res;
   std::vector<std::string> designs = opts.designs;
-  const bool large = prog.thp && (prog.thp->anon_orders != 0 || prog.thp->shmem_orders != 0);
   if (designs.empty())
-    for (auto d : mm::anon_rmap_designs()) {
-      if (large && !mm::takes_large_folios(d)) res.left_out.emplace_back(d);
-      else designs.emplace_back(d);
-    }
+    for (auto d : mm::anon_rmap_designs()) designs.emplace_back(d);
   if (!opts.file_designs.empty()) {  // each design once under each file design
     std::vector<std::string> crossed;
     for (const auto& d : designs)
@@ -278,6 +273,7 @@ compare_result compare(const sc::program& prog, const compare_options& opts) {
     designs = std::move(crossed);
   }
   for (const auto& d : designs) (void)mm::parse_design(d);  // unknown names: std::invalid_argument
+  compare_result res;
   if (!run_designs(prog, designs, opts, res)) return res;
   res.designs_agree = true;
   if (opts.vs_kernel) {

@@ -136,14 +136,8 @@ class evaluator {
   evaluation on_designs(const sc::program& prog) const {
     evaluation e;
     std::vector<std::string> designs;
-    // Large folios: the designs that take them (the others refuse the `thp` statement).
-    const bool large = prog.thp && (prog.thp->anon_orders != 0 || prog.thp->shmem_orders != 0);
-    if (_o.design.empty()) {
-      for (auto& d : mm::rmap_design_combinations())
-        if (!large || mm::takes_large_folios(d)) designs.push_back(std::move(d));
-    } else {
-      designs.push_back(_o.design);
-    }
+    if (_o.design.empty()) designs = mm::rmap_design_combinations();
+    else designs.push_back(_o.design);
     for (const auto& design : designs) {
       auto out = run_model(prog, model_options(design));
       e.model_time += out.time;
@@ -375,13 +369,6 @@ fuzz_summary fuzz(const fuzz_options& o) {
       throw std::runtime_error(fmt::format(
           "profile {}: the model does not run every scenario it writes: {} (docs/fuzzing.md, \"Large folios\")", p.name,
           *why));
-  // Model-only campaigns compare the designs, those that take large folios on a version 2
-  // profile; one design named must be one of them.
-  for (const auto& p : o.profiles)
-    if ((p.options.thp || p.options.thp_anon) && o.mode != fuzz_mode::kernel && !o.design.empty() &&
-        !mm::takes_large_folios(o.design))
-      throw std::runtime_error(fmt::format("profile {}: the design {} does not take large folios yet; these do: {}",
-                                           p.name, o.design, mm::large_folio_designs()));
   if (o.mode == fuzz_mode::kernel)
     if (auto why = kcheck::missing_privileges())
       throw std::runtime_error("the kernel back end cannot run here: " + *why + " (--model-only needs no kernel)");

@@ -76,7 +76,6 @@ nlohmann::json compare_document(const sc::program& prog, const compare_result& r
   j["designs"] = nlohmann::json::array();
   for (const auto& r : res.designs) j["designs"].push_back(design_json(r));
   j["designs_agree"] = res.designs_agree;
-  if (!res.left_out.empty()) j["designs_left_out"] = res.left_out;
   if (res.kernel) j["kernel"] = sc::to_json(*res.kernel);
   if (auto agrees = res.kernel_agrees()) j["kernel_agrees"] = *agrees;
   // The lines `rmapkit compare` writes to standard error.

@@ -47,6 +47,8 @@ std::optional<pte_t> page_table::huge_pmd(vaddr_t addr) const {
 void page_table::set_huge_pmd(vaddr_t addr, pte_t pmd) {
   const std::uint64_t key = addr.value >> PMD_SHIFT;
   if (pte_t* slot = find_huge(key)) {
+    const pte_t old = *slot;
+    if (_observer) _observer->pmd_set(*_owner, vaddr_t{key << PMD_SHIFT}, old, pmd);
     if (!pmd.none()) {
       *slot = pmd;
       return;
@@ -58,6 +60,7 @@ void page_table::set_huge_pmd(vaddr_t addr, pte_t pmd) {
     return;
   }
   if (pmd.none()) return;
+  if (_observer) _observer->pmd_set(*_owner, vaddr_t{key << PMD_SHIFT}, pte_t{}, pmd);
   if (lookup(addr)) throw std::logic_error("set_huge_pmd: a PTE table is in the slot");
   _huge.emplace(key, pmd);
   ++pmd_dir(addr).used;  // the leaf keeps its directory, as a table would

@@ -288,14 +288,11 @@ class statement_runner {
   void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
   void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
   /// Version 2: the model has anonymous and shmem large folios, mapped by PTEs or by a
-  /// PMD, under the designs that take them (mm::takes_large_folios()). What it does not model yet it refuses at the
-  /// statement, saying so, rather than printing 4 KiB answers to a large-folio question.
+  /// PMD, under every design. What it does not model yet it refuses at the statement,
+  /// saying so, rather than printing 4 KiB answers to a large-folio question.
   void step(const sc::op_thp& o) {
     _shmem_large = o.shmem_orders != 0;
     if (o.anon_orders == 0 && !_shmem_large) return;  // `anon=none`, no shmem sizes: no folio will be large
-    if (!mm::takes_large_folios(_m.design_name()))
-      throw not_modelled(fmt::format("thp: the design {} does not take large folios yet; these do: {}",
-                                     _m.design_name(), mm::large_folio_designs()));
     if (_opts.migrate_everything)
       throw not_modelled("thp: migration of large folios is not modelled yet; " + KERNEL_RUNS_IT);
     _m.set_thp_anon_orders(o.anon_orders);

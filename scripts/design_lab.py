@@ -146,7 +146,6 @@ def render(path, spec):
         sys.exit(f"gnuplot failed on {path} ({r.returncode}):\n{r.stderr}")
 
 
-LARGE_FOLIO_DESIGNS = ["linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7"]
 FOLIO_SIZES = [("order 0", "order0", "none"), ("64 KiB", "64k", "64k"), ("PMD (2 MiB)", "pmd", "2m")]
 
 
@@ -157,21 +156,21 @@ def compare_file(path, tool, designs):
 def lab_folios(tool, figdir):
     """10. Large folios: the bench scenarios thp-order0/64k/pmd (four 2 MiB regions faulted,
     forked, one page each copied by the child, the child's exit, munmap), and one 2 MiB
-    region written, forked and reclaimed, under each design that takes large folios."""
+    region written, forked and reclaimed, under each design."""
     rows = []
     for label, bench, size in FOLIO_SIZES:
         bd = by_design(compare_file(os.path.join(ROOT, "bench", "scenarios", f"thp-{bench}.rmap"), tool,
-                                    LARGE_FOLIO_DESIGNS))
+                                    DESIGNS))
         text = (f"thp anon={size}\nspawn P\nP: mmap A anon private pages=512 huge\nP: write A\nP: fork Q\n"
                 "reclaim\ncheck\n")
         with tempfile.NamedTemporaryFile("w", suffix=".rmap", delete=False) as f:
             f.write(text)
             path = f.name
         try:
-            rd = by_design(compare_file(path, tool, LARGE_FOLIO_DESIGNS))
+            rd = by_design(compare_file(path, tool, DESIGNS))
         finally:
             os.unlink(path)
-        for d in LARGE_FOLIO_DESIGNS:
+        for d in DESIGNS:
             st = bd[d]["statements"]
             peak = bd[d]["peak"]
             w = rd[d]["walks"]

@@ -49,6 +49,7 @@ class legoos_anon_rmap final : public anon_rmap {
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
+    if (f.order > 0) return walk_large(f, rwc);
     // Every mapping has one entry: once as many were seen as the page has mappings,
     // the rest of the list cannot hold another. (Restoring migration entries walks a
     // folio with no mappings yet: then every entry is wanted.)
@@ -62,6 +63,24 @@ class legoos_anon_rmap final : public anon_rmap {
       if (e->used) ptes.push_back(e->pte);
     for (pte_handle h : ptes)
       if (!visit_pte(_m, f, _mm_by_id, h, rwc)) return;
+  }
+
+  // A large folio: each frame's list, as for a page (a PMD is one entry in the head
+  // frame's), each read up to its page's mappings; the walk reads every page's list.
+  void walk_large(folio& f, const rmap_walk_control& rwc) {
+    rmap_trace(_m, {.what = walk_step::kind::start, .name = "pcache rmap list of each page", .object = &_first[f.pfn]});
+    const rmap_lock lock(_m, rmap_lock_class::pcache_lock, std::uintptr_t{f.pfn.value}, "pcache_lock", &_first[f.pfn]);
+    const walking_frame walking(_walking, f.pfn);
+    walk_buffer::lease buf(_buf);
+    (void)visit_large_folio(
+        _m, f, _mm_by_id, buf.v(),
+        [&](pfn_t pfn, std::vector<pte_handle>& out) {
+          const lego_rmap* head = _first.find(pfn);
+          std::size_t want = anon_mappings_of(_m, pfn);
+          for (const lego_rmap* e = head; e && want > 0; e = e->next)
+            if (e->used) out.push_back(e->pte), --want;
+        },
+        rwc);
   }
 
   void migrate(folio& src, folio& dst) override {
@@ -103,8 +122,7 @@ class legoos_anon_rmap final : public anon_rmap {
     _first.for_each([&](pfn_t pfn, const lego_rmap& head) {
       std::size_t n = 0;
       for (const lego_rmap* e = &head; e; e = e->next) n += e->used ? 1 : 0;
-      const folio& f = _m.folio_of(pfn);
-      const auto mapped = f.in_use() && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
+      const std::size_t mapped = anon_mappings_of(_m, pfn);
       if (bad.empty() && n != mapped)
         bad = fmt::format("legoos: pfn {} has {} rmap entries but {} anon mappings", pfn.value, n, mapped);
     });

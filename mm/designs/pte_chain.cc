@@ -57,6 +57,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
   }
 
   void walk(folio& f, const rmap_walk_control& rwc) override {
+    if (f.order > 0) return walk_large(f, rwc);
     const pte_rmap& r = _rmap[f.pfn];
     rmap_trace(_m, {.what = walk_step::kind::start,
                     .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
@@ -75,6 +76,27 @@ class pte_chain_anon_rmap final : public anon_rmap {
       for (; i < pte_chain::NRPTE; ++i) ptes.push_back(c->ptes[i]);
     for (pte_handle h : ptes)
       if (!visit_pte(_m, f, _mm_by_id, h, rwc)) return;
+  }
+
+  // A large folio: each page keeps its own chain (2.5's page->pte is in every struct page),
+  // and a PMD is one entry on the head page's; the walk reads every page's chain.
+  void walk_large(folio& f, const rmap_walk_control& rwc) {
+    rmap_trace(_m, {.what = walk_step::kind::start, .name = "page->pte of each page", .object = &_rmap[f.pfn]});
+    const rmap_lock lock(_m, rmap_lock_class::pte_chain_lock, std::uintptr_t{f.pfn.value}, "pte_chain_lock",
+                         &_rmap[f.pfn]);
+    const walking_frame walking(_walking, f.pfn);
+    walk_buffer::lease buf(_buf);
+    (void)visit_large_folio(
+        _m, f, _mm_by_id, buf.v(),
+        [&](pfn_t pfn, std::vector<pte_handle>& out) {
+          const pte_rmap* r = _rmap.find(pfn);
+          if (!r) return;
+          if (!r->direct.empty()) out.push_back(r->direct);
+          unsigned i = r->idx;
+          for (const pte_chain* c = r->chain; c; c = c->next, i = 0)
+            for (; i < pte_chain::NRPTE; ++i) out.push_back(c->ptes[i]);
+        },
+        rwc);
   }
 
   // Migration entries stay on the old frame's chain; the chain moves to the new frame
@@ -119,8 +141,7 @@ class pte_chain_anon_rmap final : public anon_rmap {
       if (n && r.chain) bad = fmt::format("pte-chain: pfn {} has both a direct pointer and a chain", pfn.value);
       unsigned i = r.idx;
       for (const pte_chain* c = r.chain; c; c = c->next, i = 0) n += pte_chain::NRPTE - i;
-      const folio& f = _m.folio_of(pfn);
-      const auto mapped = f.in_use() && f.is_anon() ? static_cast<std::size_t>(f.mapcount) : 0U;
+      const std::size_t mapped = anon_mappings_of(_m, pfn);
       if (bad.empty() && n != mapped)
         bad = fmt::format("pte-chain: pfn {} has {} chain entries but {} anon mappings", pfn.value, n, mapped);
     });

@@ -15,14 +15,27 @@
 namespace rmapkit::mm {
 
 // A PTE mapping an anonymous folio (KSM included) appeared or went: the design hears of
-// it. The zero page and page-cache pages are not anonymous.
+// it, with the page's own frame (a large folio's tail too: its folio is what is anonymous).
+// The zero page and page-cache pages are not anonymous.
 void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
   auto anon_pfn = [this](pte_t p) {
-    if (!p.present() || p.pfn() == _zero_pfn || !folio_of(p.pfn()).is_anon()) return pfn_t{0};
+    if (!p.present() || p.pfn() == _zero_pfn || !page_folio(p.pfn()).is_anon()) return pfn_t{0};
     return p.pfn();
   };
   // A migration entry keeps its place in the old frame's rmap until migration moves it.
   if (old.is_migration() || now.is_migration()) return;
+  const pfn_t o = anon_pfn(old), n = anon_pfn(now);
+  if (o != n) _anon->pte_changed(mm, addr, o, n);
+}
+
+// A PMD mapping an anonymous large folio appeared or went: the design hears of it as of a
+// PTE of the folio's head page, at the PMD's address (one entry for the 512 pages). The
+// huge zero folio is not anonymous.
+void machine::pmd_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
+  auto anon_pfn = [this](pte_t p) {
+    if (!p.present() || p.pfn() == HUGE_ZERO_PFN || !page_folio(p.pfn()).is_anon()) return pfn_t{0};
+    return p.pfn();
+  };
   const pfn_t o = anon_pfn(old), n = anon_pfn(now);
   if (o != n) _anon->pte_changed(mm, addr, o, n);
 }

@@ -17,21 +17,17 @@ namespace {
 struct design {
   std::string_view name;
   std::unique_ptr<anon_rmap> (*make)(machine& m);
-  /// Large folios: the object-based designs find a folio's VMAs from its page->mapping as
-  /// for a page, and hand it to each split page (anon_rmap::split()); the PTE-based ones
-  /// keep a chain per page and have no answer yet for a PMD or a walk of a whole folio.
-  bool large_folios;
 };
 
 // The default first; then Linux's older designs, newest first; then LegoOS. One row a design.
 // clang-format off
 constexpr std::array registry{
-    design{"linux-6",      make_linux_6_anon_rmap,      true},
-    design{"linux-3.19",   make_linux_3_19_anon_rmap,   true},
-    design{"linux-2.6.34", make_linux_2_6_34_anon_rmap, true},
-    design{"linux-2.6.7",  make_linux_2_6_7_anon_rmap,  true},
-    design{"pte-chain",    make_pte_chain_anon_rmap,    false},
-    design{"legoos",       make_legoos_anon_rmap,       false},
+    design{"linux-6",      make_linux_6_anon_rmap},
+    design{"linux-3.19",   make_linux_3_19_anon_rmap},
+    design{"linux-2.6.34", make_linux_2_6_34_anon_rmap},
+    design{"linux-2.6.7",  make_linux_2_6_7_anon_rmap},
+    design{"pte-chain",    make_pte_chain_anon_rmap},
+    design{"legoos",       make_legoos_anon_rmap},
 };
 // clang-format on
 
@@ -70,19 +66,6 @@ std::string known(std::span<const std::string_view> names) {
 }  // namespace
 
 std::span<const std::string_view> anon_rmap_designs() { return design_names; }
-
-bool takes_large_folios(std::string_view name) {
-  const auto anon = name.substr(0, name.find('+'));
-  return std::any_of(registry.begin(), registry.end(),
-                     [&](const design& d) { return d.name == anon && d.large_folios; });
-}
-
-std::string large_folio_designs() {
-  std::string s;
-  for (const auto& d : registry)
-    if (d.large_folios) s += fmt::format("{}{}", s.empty() ? "" : ", ", d.name);
-  return s;
-}
 std::span<const std::string_view> file_rmap_designs() { return file_design_names; }
 
 std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m) {

@@ -201,6 +201,39 @@ void change_pte_entries(machine& m, rmap_lock_class c, pfn_t walking, pfn_t old,
   }
 }
 
+/// A large folio's walk under a PTE design: the entries of every page's chain (@entries_of
+/// appends a page's to the buffer), each VMA they lead to visited once, as the object-based
+/// walks do: rmap_one of a large folio handles all of the folio that the VMA maps. An entry
+/// of a PMD sits on the head page's chain, at the PMD's address.
+template <typename EntriesOf>
+bool visit_large_folio(machine& m, folio& f, const mm_registry& mms, std::vector<pte_handle>& ptes,
+                       EntriesOf&& entries_of, const rmap_walk_control& rwc) {
+  for (std::uint64_t i = 0; i < f.nr_pages(); ++i) entries_of(pfn_t{f.pfn.value + i}, ptes);
+  std::vector<vm_area_struct*> vmas;
+  for (pte_handle h : ptes) {
+    mm_struct& mm = mms.at(h.mm_id());
+    if (m.tracing())
+      m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
+    vm_area_struct* vma = machine::find_vma(mm, h.addr());
+    rmap_entry(m, "pte", nullptr, vma);
+    if (!vma) throw std::logic_error("rmap chain entry outside every VMA");
+    if (std::find(vmas.begin(), vmas.end(), vma) == vmas.end()) vmas.push_back(vma);
+  }
+  for (vm_area_struct* vma : vmas)
+    if (!rmap_visit(m, f, *vma, rmap_candidates::cover_the_page, rwc)) return false;
+  return true;
+}
+
+/// What a frame's entries must number: its page's PTEs, and on a large folio's head page its
+/// PMDs; nothing when the frame is not part of an anonymous folio.
+inline std::size_t anon_mappings_of(const machine& m, pfn_t pfn) {
+  const folio& head = m.page_folio(pfn);
+  if (!head.in_use() || !head.is_anon()) return 0;
+  const auto ptes = static_cast<std::size_t>(m.folio_of(pfn).mapcount);
+  if (head.order == 0 || head.pfn != pfn) return ptes;
+  return ptes + static_cast<std::size_t>(m.large_state(head).entire_mapcount);
+}
+
 /// Visits the mapping a chain entry names: its VMA is found from the address (a PTE
 /// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.
 inline bool visit_pte(machine& m, folio& f, const mm_registry& mms, pte_handle h, const rmap_walk_control& rwc) {

@@ -103,24 +103,17 @@ TEST(Compare, ForkChainGrowsWithoutReuseOnly) {
   EXPECT_EQ(peak_anon_vmas["linux-2.6.34"], 61U) << "one anon_vma per generation, all pinned";
 }
 
-// A scenario with large folios runs under the designs that take them, the same report
-// under each; the others are named as left out, not run, in the table and in JSON.
-TEST(Compare, LargeFoliosRunUnderTheDesignsThatTakeThemAndTheOthersAreNamed) {
+// A scenario with large folios runs under every design, with the same report.
+TEST(Compare, LargeFoliosRunUnderEveryDesign) {
   const std::string scenario = std::string(RMAPKIT_SCENARIO_DIR) + "/v2/03_anon_64k_fork_cow_reuse.rmap";
-  auto o = run({rmapkit_bin(), "compare", "--repeat", "1", scenario});
-  ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_NE(o.out.find("the same reports under 4 designs"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("left out: pte-chain, legoos (they do not take large folios yet)"), std::string::npos) << o.out;
   auto j = run({rmapkit_bin(), "compare", "--json", "--repeat", "1", scenario});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   const auto doc = nlohmann::json::parse(j.out);
-  EXPECT_EQ(doc.at("designs_left_out"), nlohmann::json({"pte-chain", "legoos"}));
+  EXPECT_TRUE(doc.at("designs_agree").get<bool>());
   std::vector<std::string> ran;
   for (const auto& d : doc.at("designs")) ran.push_back(d.at("design").get<std::string>());
-  EXPECT_EQ(ran, (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7"}));
-  auto asked = run({rmapkit_bin(), "compare", "--designs", "pte-chain", "--repeat", "1", scenario});
-  EXPECT_EQ(asked.exit_code, 2) << "a design asked by name is run, and refuses";
-  EXPECT_NE(asked.err.find("thp: the design pte-chain does not take large folios yet"), std::string::npos) << asked.err;
+  EXPECT_EQ(ran,
+            (std::vector<std::string>{"linux-6", "linux-3.19", "linux-2.6.34", "linux-2.6.7", "pte-chain", "legoos"}));
 }
 
 TEST(Compare, TableNamesEveryDesignAndUnknownDesignIsAnError) {

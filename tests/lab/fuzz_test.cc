@@ -220,21 +220,19 @@ TEST(Minimize, TheResultIsOneMinimalAndStopsAtItsBudget) {
   EXPECT_TRUE(fails(capped.text));
 }
 
-// The large-folio profiles, model-only: under linux-6, its invariants checked after every
-// statement, every scenario runs to its end; with no design named, the designs that take
-// large folios run each scenario, and none hits a bug; a design that does not take them is
-// refused at once.
-TEST(FuzzModelOnly, TheLargeFolioProfilesRunCleanUnderTheDesignsThatTakeThemAndAreRefusedUnderOthers) {
+// The large-folio profiles, model-only: under one design, its invariants checked after
+// every statement, every scenario runs to its end; with no design named, every design runs
+// each scenario, and none hits a bug (a design whose walk order decides a result may
+// print another report: designs-differ).
+TEST(FuzzModelOnly, TheLargeFolioProfilesRunCleanUnderOneDesignAndWithoutBugUnderEvery) {
   temp_dir d;
   fuzz_options o;
   o.mode = fuzz_mode::model_only;
-  o.design = "pte-chain";
   o.out_dir = d.path.string();
   o.seeds = {.first = 0, .last = 19};
   o.profiles.push_back(*sc::find_profile("mthp"));
   o.profiles.push_back(*sc::find_profile("anon-thp"));
   o.profiles.push_back(*sc::find_profile("shmem-thp"));
-  EXPECT_THROW((void)fuzz(o), std::runtime_error);
   o.design = "linux-6";
   auto s = fuzz(o);
   EXPECT_EQ(s.run, 60U);

@@ -85,13 +85,33 @@ TEST(PageTable, MoveNeverOverwritesADestinationTableInUse) {
 
 struct recorder final : pte_observer {
   std::vector<std::pair<std::uint64_t, bool>> writes;  ///< (address, set or cleared)
+  std::vector<std::pair<std::uint64_t, bool>> pmds;    ///< the same, of huge PMDs
   const mm_struct* mm = nullptr;                       ///< the mm every write was reported for
   void pte_set(mm_struct& of, vaddr_t addr, pte_t, pte_t now) override {
     if (mm && mm != &of) ADD_FAILURE() << "a write reported for another mm";
     mm = &of;
     writes.emplace_back(addr.value, !now.none());
   }
+  void pmd_set(mm_struct& of, vaddr_t addr, pte_t, pte_t now) override {
+    mm = &of;
+    pmds.emplace_back(addr.value, !now.none());
+  }
 };
+
+TEST(PageTable, AnObservedTableReportsEachHugePmdWriteAtItsAlignedAddress) {
+  page_table pt;
+  recorder r;
+  mm_struct owner;
+  pt.observe(&r, &owner);
+  const vaddr_t h{0x200000};
+  pt.set_huge_pmd(page_addr(h, 5), pte_t::mk_present(pfn_t{512}, true));
+  pt.set_huge_pmd(h, pte_t::mk_present(pfn_t{512}, false));  // write-protected: still a write
+  pt.set_huge_pmd(h, pte_t{});
+  pt.set_huge_pmd(h, pte_t{});  // nothing there: nothing written
+  EXPECT_EQ(r.pmds, (std::vector<std::pair<std::uint64_t, bool>>{{h.value, true}, {h.value, true}, {h.value, false}}));
+  EXPECT_TRUE(r.writes.empty());
+  EXPECT_EQ(r.mm, &owner);
+}
 
 TEST(PageTable, AnObservedTableMovesEntryByEntryAndReportsEach) {
   page_table pt = populated();

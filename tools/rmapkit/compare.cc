@@ -148,11 +148,6 @@ int cmd_compare(const sc::program& prog, const lab::compare_options& opts, bool 
   err << res.errors;
   if (res.exit_code != 0) return res.exit_code;
   print_text(prog, res.designs, out);
-  if (!res.left_out.empty()) {
-    std::string names;
-    for (const auto& d : res.left_out) names += (names.empty() ? "" : ", ") + d;
-    out << fmt::format("\nleft out: {} (they do not take large folios yet)\n", names);
-  }
   const design_run* linux6 = res.find("linux-6");
   if (res.kernel) print_kernel(*res.kernel, linux6 ? std::optional{lab::model_counts(*linux6)} : std::nullopt, out);
   return status;

@@ -120,9 +120,6 @@ struct compare_result {
   std::vector<design_run> designs;
   /// Every design ran without error and printed the first design's report.
   bool designs_agree = false;
-  /// With no designs asked, for a scenario with large folios: the designs left out because
-  /// they do not take large folios yet (mm::takes_large_folios()).
-  std::vector<std::string> left_out;
   /// With vs_kernel, after the designs agreed: the kernel's counts, its skeleton's
   /// subtracted.
   std::optional<scenario::kmem_counts> kernel;

@@ -132,12 +132,6 @@ class anon_rmap {
 /// older ones, newest first (linux-3.19, linux-2.6.34, linux-2.6.7, pte-chain), then legoos.
 [[nodiscard]] std::span<const std::string_view> anon_rmap_designs();
 
-/// Whether the anonymous design of @name ("linux-2.6.7", "linux-2.6.7+list") takes large
-/// folios; a `thp` scenario under one that does not is refused.
-[[nodiscard]] bool takes_large_folios(std::string_view name);
-/// The designs that take large folios, "linux-6, linux-3.19, ...", for messages.
-[[nodiscard]] std::string large_folio_designs();
-
 /// The design called @name for machine @m; std::invalid_argument names the known ones
 /// when there is no such design.
 [[nodiscard]] std::unique_ptr<anon_rmap> make_anon_rmap(std::string_view name, machine& m);

@@ -606,6 +606,7 @@ class machine final : private pte_observer {
                                                        std::uint64_t end) const;
   // PTE writes, for designs that track PTEs
   void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
+  void pmd_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) override;
   // LRU lists (swap.c, vmscan.c)
   static lru_list folio_lru_list(const folio& f);
   void lruvec_add_folio(folio& f, bool tail = false);

@@ -88,10 +88,12 @@ inline constexpr pfn_t HUGE_ZERO_PFN{0};
 struct mm_struct;
 class page_table;
 
-/// Told of every PTE write (designs that keep per-PTE reverse maps, like PTE chains).
+/// Told of every PTE and huge PMD write (designs that keep per-PTE reverse maps, like PTE
+/// chains).
 class pte_observer {
  public:
   virtual void pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) = 0;
+  virtual void pmd_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) = 0;
 
  protected:
   ~pte_observer() = default;
