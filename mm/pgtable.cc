@@ -60,8 +60,8 @@ void page_table::set_huge_pmd(vaddr_t addr, pte_t pmd) {
     return;
   }
   if (pmd.none()) return;
-  if (_observer) _observer->pmd_set(*_owner, vaddr_t{key << PMD_SHIFT}, pte_t{}, pmd);
   if (lookup(addr)) throw std::logic_error("set_huge_pmd: a PTE table is in the slot");
+  if (_observer) _observer->pmd_set(*_owner, vaddr_t{key << PMD_SHIFT}, pte_t{}, pmd);
   _huge.emplace(key, pmd);
   ++pmd_dir(addr).used;  // the leaf keeps its directory, as a table would
   ++_tables;
