@@ -14,29 +14,31 @@
 
 namespace rmapkit::mm {
 
-// A PTE mapping an anonymous folio (KSM included) appeared or went: the design hears of
-// it, with the page's own frame (a large folio's tail too: its folio is what is anonymous).
-// The zero page and page-cache pages are not anonymous.
+namespace {
+
+/// The page @p maps when its folio is anonymous (KSM included), else 0: not present, the
+/// zero page (@zero) and page-cache pages are not anonymous. A large folio's tail is its
+/// own frame; its folio is what is anonymous.
+pfn_t anon_page_of(const machine& m, pte_t p, pfn_t zero) {
+  if (!p.present() || p.pfn() == zero || !m.page_folio(p.pfn()).is_anon()) return pfn_t{0};
+  return p.pfn();
+}
+
+}  // namespace
+
+// A PTE mapping an anonymous folio appeared or went: the design hears of it, with the page's
+// own frame.
 void machine::pte_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
-  auto anon_pfn = [this](pte_t p) {
-    if (!p.present() || p.pfn() == _zero_pfn || !page_folio(p.pfn()).is_anon()) return pfn_t{0};
-    return p.pfn();
-  };
   // A migration entry keeps its place in the old frame's rmap until migration moves it.
   if (old.is_migration() || now.is_migration()) return;
-  const pfn_t o = anon_pfn(old), n = anon_pfn(now);
+  const pfn_t o = anon_page_of(*this, old, _zero_pfn), n = anon_page_of(*this, now, _zero_pfn);
   if (o != n) _anon->pte_changed(mm, addr, o, n);
 }
 
 // A PMD mapping an anonymous large folio appeared or went: the design hears of it as of a
-// PTE of the folio's head page, at the PMD's address (one entry for the 512 pages). The
-// huge zero folio is not anonymous.
+// PTE of the folio's head page, at the PMD's address (one entry for the 512 pages).
 void machine::pmd_set(mm_struct& mm, vaddr_t addr, pte_t old, pte_t now) {
-  auto anon_pfn = [this](pte_t p) {
-    if (!p.present() || p.pfn() == HUGE_ZERO_PFN || !page_folio(p.pfn()).is_anon()) return pfn_t{0};
-    return p.pfn();
-  };
-  const pfn_t o = anon_pfn(old), n = anon_pfn(now);
+  const pfn_t o = anon_page_of(*this, old, HUGE_ZERO_PFN), n = anon_page_of(*this, now, HUGE_ZERO_PFN);
   if (o != n) _anon->pte_changed(mm, addr, o, n);
 }
 

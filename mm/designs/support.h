@@ -201,6 +201,17 @@ void change_pte_entries(machine& m, rmap_lock_class c, pfn_t walking, pfn_t old,
   }
 }
 
+/// The VMA a chain entry's PTE lies in, found from its address (a PTE design keeps no VMA
+/// pointers), the entry traced and counted as the walk reads it.
+inline vm_area_struct& chain_entry_vma(machine& m, const mm_registry& mms, pte_handle h) {
+  mm_struct& mm = mms.at(h.mm_id());
+  if (m.tracing()) m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
+  vm_area_struct* vma = machine::find_vma(mm, h.addr());
+  rmap_entry(m, "pte", nullptr, vma);
+  if (!vma) throw std::logic_error("rmap chain entry outside every VMA");
+  return *vma;
+}
+
 /// A large folio's walk under a PTE design: the entries of every page's chain (@entries_of
 /// appends a page's to the buffer), each VMA they lead to visited once, as the object-based
 /// walks do: rmap_one of a large folio handles all of the folio that the VMA maps. An entry
@@ -211,12 +222,7 @@ bool visit_large_folio(machine& m, folio& f, const mm_registry& mms, std::vector
   for (std::uint64_t i = 0; i < f.nr_pages(); ++i) entries_of(pfn_t{f.pfn.value + i}, ptes);
   std::vector<vm_area_struct*> vmas;
   for (pte_handle h : ptes) {
-    mm_struct& mm = mms.at(h.mm_id());
-    if (m.tracing())
-      m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
-    vm_area_struct* vma = machine::find_vma(mm, h.addr());
-    rmap_entry(m, "pte", nullptr, vma);
-    if (!vma) throw std::logic_error("rmap chain entry outside every VMA");
+    vm_area_struct* vma = &chain_entry_vma(m, mms, h);
     if (std::find(vmas.begin(), vmas.end(), vma) == vmas.end()) vmas.push_back(vma);
   }
   for (vm_area_struct* vma : vmas)
@@ -234,15 +240,10 @@ inline std::size_t anon_mappings_of(const machine& m, pfn_t pfn) {
   return ptes + static_cast<std::size_t>(m.large_state(head).entire_mapcount);
 }
 
-/// Visits the mapping a chain entry names: its VMA is found from the address (a PTE
-/// design keeps no VMA pointers), then rmap_visit(). False when the walk must stop.
+/// Visits the mapping a chain entry names (chain_entry_vma(), then rmap_visit()). False when
+/// the walk must stop.
 inline bool visit_pte(machine& m, folio& f, const mm_registry& mms, pte_handle h, const rmap_walk_control& rwc) {
-  mm_struct& mm = mms.at(h.mm_id());
-  if (m.tracing()) m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
-  vm_area_struct* vma = machine::find_vma(mm, h.addr());
-  rmap_entry(m, "pte", nullptr, vma);
-  if (!vma) throw std::logic_error("rmap chain entry outside every VMA");
-  return rmap_visit(m, f, *vma, h.addr(), rwc);
+  return rmap_visit(m, f, chain_entry_vma(m, mms, h), h.addr(), rwc);
 }
 
 }  // namespace designs
