@@ -147,6 +147,7 @@ std::vector<unsigned> machine::split_remap(folio& head) {
 // other flags, on the LRU; one that a VM_LOCKED VMA maps is mlocked, one mapped nowhere
 // freed. A head the caller pins stays the caller's, off the LRU, mapped or not.
 bool machine::split_large_folio(folio& head, int caller_pins) {
+  if (head.file()) return split_file_folio(head, caller_pins);
   if (head.refcount != large_state(head).mapcount + caller_pins) return false;
   split_huge_pmds_of(head);
   const std::vector<unsigned> locked = split_remap(head);
@@ -182,6 +183,48 @@ bool machine::split_large_folio(folio& head, int caller_pins) {
       page.clear(folio_flag::active);
     }
     if (pins == 0) lruvec_add_folio(page);
+  }
+  return true;
+}
+
+// split_folio() of a shmem folio (__folio_split() of a page-cache folio): held by its
+// mappings, the page cache (a reference per page) and @caller_pins, and nothing else, it is
+// unmapped everywhere (unmap_folio()) and, unlike an anonymous folio, not mapped again: its
+// pages stay in the page cache as order-0 folios with the head's flags, and fault in again
+// (seen on the kernel: MADV_PAGEOUT or MADV_COLD of part of a 64k shmem folio leaves all of
+// it unmapped, nothing paged out). Mappings in VM_LOCKED VMAs go too (unmap_folio() ignores
+// mlock for a page-cache folio). A head the caller pins stays the
+// caller's; the tails go to the LRU, or with an isolation reference each to
+// @isolated_tails (split_folio_to_list(), as shmem_writeout() asks).
+bool machine::split_file_folio(folio& head, int caller_pins, std::vector<pfn_t>* isolated_tails) {
+  const std::uint64_t nr = head.nr_pages(), first = head.pfn.value;
+  const auto cache_refs = static_cast<int>(nr);
+  if (head.refcount != cache_refs + folio_mapcount(head) + caller_pins) return false;
+  if (folio_mapped(head) && !try_to_unmap(head, true)) return false;
+  const bool listed = head.test(folio_flag::lru);
+  if (listed) lruvec_del_folio(head);
+  const folio_mapping mapping = head.mapping;
+  const pgoff_t index = head.index;
+  constexpr auto mlock_state = static_cast<std::uint16_t>(folio_flag::mlocked) |
+                               static_cast<std::uint16_t>(folio_flag::unevictable) |
+                               static_cast<std::uint16_t>(folio_flag::lru);
+  const auto flags = static_cast<std::uint16_t>(head.flags & ~mlock_state);
+  _large.erase(first);
+  std::erase(_deferred_split, head.pfn);
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    folio& page = _frames[first + i];
+    page.order = 0;
+    page.mapping = mapping;
+    page.index = pgoff_t{index.value + i};
+    page.flags = flags;
+    page.mlock_count = 0;
+    page.refcount = 1 + (i == 0 ? caller_pins : 0);
+    if (i > 0 && isolated_tails) {
+      folio_get(page);
+      isolated_tails->push_back(page.pfn);
+    } else if (i > 0 || listed) {
+      lruvec_add_folio(page);
+    }
   }
   return true;
 }

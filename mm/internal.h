@@ -28,6 +28,10 @@ struct swap_info_struct {
   std::vector<std::uint64_t> content;     ///< per slot: what was written out (page_io.cc)
   std::vector<std::uint64_t> free_slots;  ///< free slots, reused last freed first
   std::map<std::uint64_t, pfn_t> cache;   ///< slot -> folio (SWAP_HAS_CACHE; swap_state.cc)
+  /// slot -> the reclaim generation of the shadow entry reclaim left in the swap cache
+  /// when it freed the slot's folio (workingset_eviction(); swap_state.cc).
+  std::map<std::uint64_t, std::uint64_t> shadows;
+  std::uint64_t reclaim_generation = 0;  ///< `reclaim` statements run so far
 };
 
 // ---- LRU lists (owned by swap.cc) ----------------------------------------------------------

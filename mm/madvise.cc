@@ -138,12 +138,24 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
   madvise_split_large_folios(vma, start, end, pageout);
   std::vector<pfn_t> isolated;
   auto& pgd = vma.vm_mm->pgd;
-  const folio* aged = nullptr;  // the large folio whose PTEs are being aged
+  const folio* aged = nullptr;      // the large folio whose PTEs are being aged
+  std::vector<const folio*> whole;  // large folios the range maps whole (a PMD covered whole)
+  for (auto [head, all] : large_folio_runs(pgd, start, end))
+    if (all) whole.push_back(head);
+  pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {
+    if (start <= h && h.value + PMD_SIZE <= end.value && pmd.pfn() != HUGE_ZERO_PFN)
+      whole.push_back(&folio_of(pmd.pfn()));
+  });
   // A whole large folio left here, PMD-mapped or PTE-mapped, is one the caller alone maps
   // and MADV_COLD deactivates whole (a split that failed leaves one to MADV_PAGEOUT too: it
   // is passed over).
   auto age_large = [&](folio& f) {
-    if (&f == aged || large_state(f).maybe_shared || pageout) return false;
+    if (&f == aged || large_state(f).maybe_shared) return false;
+    if (pageout) {
+      if (f.file() && std::find(whole.begin(), whole.end(), &f) != whole.end()) isolate_whole_for_pageout(f, isolated);
+      aged = &f;
+      return false;  // MADV_PAGEOUT leaves the young bits: reclaim ignores them
+    }
     aged = &f;
     f.clear(folio_flag::referenced);
     if (!f.test(folio_flag::unevictable) && f.test(folio_flag::active))
@@ -158,7 +170,7 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
     folio& f = folio_of(pte.pfn());
     if (f.is_large()) {
       folio& head = page_folio(pte.pfn());
-      if (&head == aged || age_large(head)) pgd.set(a, pte.mkold());
+      if ((&head == aged && !pageout) || age_large(head)) pgd.set(a, pte.mkold());
       return;
     }
     if (f.mapcount != 1 || !f.test(folio_flag::lru)) return;
@@ -176,19 +188,31 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
   reclaim_pages(isolated);
 }
 
+// A shmem folio MADV_PAGEOUT holds whole goes to reclaim whole (its PTEs or PMD unmapped
+// there, and shmem_writeout() splits it, seen on the kernel). An unevictable one is put back.
+void machine::isolate_whole_for_pageout(folio& head, std::vector<pfn_t>& isolated) {
+  head.clear(folio_flag::referenced);
+  if (!head.test(folio_flag::lru) || head.test(folio_flag::unevictable)) return;
+  lruvec_del_folio(head);
+  folio_get(head);
+  isolated.push_back(head.pfn);
+}
+
 // The large folios of madvise_cold_or_pageout_pte_range() and madvise_free_pte_range().
 // One that another mm may map (folio_maybe_mapped_shared()) is left alone (research fact
 // 29). One the range holds only in part is split (split_folio()), and its pages in the range
 // are then taken one by one. One the range holds whole stays whole for MADV_COLD and
 // MADV_FREE; MADV_PAGEOUT isolates it and reclaim splits it, since a swap file takes no
-// large folio (fact 29): the model splits it here. Either split maps zero-filled pages to
-// the zero page.
+// large folio (fact 29): the model splits an anonymous one here (a shmem one is split by
+// shmem_writeout(), vmscan.cc). Either split of an anonymous folio maps zero-filled pages to
+// the zero page; a split of a shmem folio unmaps it everywhere (split_file_folio()).
 void machine::madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout) {
   auto& pgd = vma.vm_mm->pgd;
   std::vector<pfn_t> split;
   // An unevictable folio isolated whole goes back from reclaim before any split.
   auto consider = [&](const folio& head, bool whole) {
-    if (large_state(head).maybe_shared || (whole && (!pageout || head.test(folio_flag::unevictable)))) return;
+    if (large_state(head).maybe_shared) return;
+    if (whole && (!pageout || head.test(folio_flag::unevictable) || head.file())) return;
     if (std::find(split.begin(), split.end(), head.pfn) == split.end()) split.push_back(head.pfn);
   };
   pgd.for_each_huge(start, end, [&](vaddr_t h, pte_t pmd) {

@@ -303,12 +303,12 @@ int machine::folio_referenced(folio& f, vm_flags_t* vm_flags) {
 }
 
 // Kernel: try_to_unmap() + try_to_unmap_one().
-bool machine::try_to_unmap(folio& f) {
+bool machine::try_to_unmap(folio& f, bool ignore_mlock) {
   rmap_walk_control rwc;
   bool aborted = false;
   rwc.rmap_one = [&](folio& fo, vm_area_struct& vma, vaddr_t addr) {
     if (fo.is_large()) {
-      aborted = !try_to_unmap_lazyfree_large(fo, vma);
+      aborted = !(fo.is_anon() ? try_to_unmap_lazyfree_large(fo, vma) : try_to_unmap_file_large(fo, vma, ignore_mlock));
       return !aborted;
     }
     if (!page_vma_mapped(fo, vma, addr)) return true;
@@ -431,8 +431,34 @@ bool machine::try_to_unmap_lazyfree_large(folio& head, vm_area_struct& vma) {
     folio_put(head);
     return true;
   }
-  // One rmap removal per run of consecutive pages, so that the folio is judged partially
-  // mapped (or not) after the whole batch, as folio_remove_rmap_ptes() does.
+  unmap_large_ptes(head, vma, maps);
+  return true;
+}
+
+// try_to_unmap_one() of a shmem large folio in one VMA (reclaim, or unmap_folio() before a
+// split): a PMD goes first (TTU_SPLIT_HUGE_PMD zaps a file PMD), then its PTEs, their
+// dirty bits passed to the folio; the page cache keeps the data. PTEs in a VM_LOCKED VMA
+// stop reclaim's walk; a split's (@ignore_mlock) unmaps them too, and munlocks (seen on the
+// kernel: MADV_COLD of part of a folio one page of which a locked VMA maps unmaps it all).
+bool machine::try_to_unmap_file_large(folio& head, vm_area_struct& vma, bool ignore_mlock) {
+  auto maps = large_folio_mappings(head, vma);
+  if (!maps.empty() && maps.front().second) {
+    split_huge_pmd(vma, maps.front().first);
+    maps = large_folio_mappings(head, vma);
+  }
+  if (maps.empty()) return true;
+  if (vma.vm_flags.has(vm_flag::locked) && !ignore_mlock) return false;
+  for (auto [a, pmd] : maps)
+    if (vma.vm_mm->pgd.get(a).dirty()) head.set(folio_flag::dirty);
+  unmap_large_ptes(head, vma, maps);
+  munlock_vma_folio(head, vma);
+  return true;
+}
+
+// One rmap removal per run of consecutive pages, so that the folio is judged partially
+// mapped (or not) after the whole batch, as folio_remove_rmap_ptes() does.
+void machine::unmap_large_ptes(folio& head, vm_area_struct& vma, const std::vector<std::pair<vaddr_t, bool>>& maps) {
+  auto& pgd = vma.vm_mm->pgd;
   std::size_t i = 0;
   while (i < maps.size()) {
     const pfn_t first = pgd.get(maps[i].first).pfn();
@@ -446,7 +472,6 @@ bool machine::try_to_unmap_lazyfree_large(folio& head, vm_area_struct& vma) {
     for (std::size_t k = 0; k < n; ++k) folio_put(head);
     i += n;
   }
-  return true;
 }
 
 // Kernel: folio_mkclean(): only shared mappings write back to the file.

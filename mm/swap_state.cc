@@ -9,7 +9,7 @@ namespace rmapkit::mm {
 
 void machine::delete_from_swap_cache(folio& f) {
   _swap->cache.erase(f.swap.val);
-  if (_swap->swap_map.at(f.swap.val - 1) == 0) _swap->free_slots.push_back(f.swap.val);
+  if (_swap->swap_map.at(f.swap.val - 1) == 0) free_swap_slot(f.swap.val);
   f.swap = {};
   f.clear(folio_flag::swapcache);
   folio_put(f);
@@ -19,6 +19,7 @@ folio& machine::swapin(swp_entry_t e) {
   if (folio* cached = swap_cache_get_folio(e)) return *cached;
   folio& f = alloc_folio();  // its reference is the swap cache's
   swap_read_folio(f, e);
+  workingset_refault(f, e);
   f.swap = e;
   f.set(folio_flag::swapcache);
   f.set(folio_flag::swapbacked);
@@ -34,6 +35,25 @@ folio* machine::swap_cache_get_folio(swp_entry_t e) {
 }
 
 void machine::swap_cache_replace_folio(swp_entry_t e, folio& now) { _swap->cache[e.val] = now.pfn; }
+
+// Kernel: workingset_eviction() as __remove_mapping() calls it for a swap-cache folio that
+// reclaim frees: a shadow entry takes the folio's place in the swap cache.
+void machine::workingset_eviction(const folio& f) { _swap->shadows[f.swap.val] = _swap->reclaim_generation; }
+
+// Kernel: workingset_refault(): a folio read back in place of a shadow is activated if its
+// refault distance (pages evicted or activated since) is within the workingset. The
+// runner's memory cgroup holds its agents and its own pages too, a workingset larger than
+// any scenario's pageouts, and a `reclaim` evicts all of it, so the model's rule is: recent
+// unless a `reclaim` ran since the eviction (seen on the kernel: a page of zeroes paged out
+// and read back is active; after a reclaim it is not).
+void machine::workingset_refault(folio& f, swp_entry_t e) {
+  const auto it = _swap->shadows.find(e.val);
+  if (it == _swap->shadows.end()) return;
+  if (it->second == _swap->reclaim_generation) f.set(folio_flag::active);
+  _swap->shadows.erase(it);
+}
+
+void machine::workingset_forget_shadows() { ++_swap->reclaim_generation; }
 
 void machine::drop_swap_cache() {
   std::vector<pfn_t> idle;

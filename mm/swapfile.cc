@@ -33,7 +33,13 @@ void machine::swap_duplicate(swp_entry_t e) { ++_swap->swap_map.at(e.val - 1); }
 void machine::swap_free(swp_entry_t e) {
   auto& c = _swap->swap_map.at(e.val - 1);
   if (c == 0) throw std::logic_error("swap_free: the slot has no references");
-  if (--c == 0 && !_swap->cache.count(e.val)) _swap->free_slots.push_back(e.val);
+  if (--c == 0 && !_swap->cache.count(e.val)) free_swap_slot(e.val);
+}
+
+// A free slot forgets its shadow: the entry it described is gone.
+void machine::free_swap_slot(std::uint64_t slot) {
+  _swap->shadows.erase(slot);
+  _swap->free_slots.push_back(slot);
 }
 
 void machine::free_swap_and_cache(swp_entry_t e) {

@@ -50,7 +50,7 @@ void machine::pageout(folio& f) {
 
 // One folio of shrink_folio_list(). The folio is isolated (off the LRU) on entry; the
 // caller puts back what is not freed.
-machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references) {
+machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references, std::vector<pfn_t>& list) {
   if (f.test(folio_flag::mlocked)) return reclaim_outcome::culled;
   if (!ignore_references) {
     switch (folio_check_references(f)) {
@@ -86,6 +86,10 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
     return reclaim_outcome::freed;
   }
   if (f.test(folio_flag::dirty)) {
+    // shmem_writeout(): the swap file takes no large folio, so a shmem one is split, its
+    // pages dirty, the tails put on the list being reclaimed and written in their turn (seen
+    // on the kernel: MADV_PAGEOUT of a whole written 64k shmem folio swaps all its pages).
+    if (f.is_large() && !split_file_folio(f, 1, &list)) return reclaim_outcome::activated;
     pageout(f);
     // A page of zeroes is not written: swap_writepage() marks the slot in the swap
     // device's zeromap, and with no writeback to wait for, this pass frees the folio
@@ -95,6 +99,7 @@ machine::reclaim_outcome machine::shrink_folio(folio& f, bool ignore_references)
   }
   // __remove_mapping(): clean, unmapped, and held only by the swap cache (and isolation).
   if (f.test(folio_flag::swapcache) && f.refcount == 2 && !folio_mapped(f)) {
+    workingset_eviction(f);
     delete_from_swap_cache(f);  // its last reference: the folio is freed
     return reclaim_outcome::freed;
   }
@@ -125,19 +130,25 @@ void machine::folio_putback(folio& f, reclaim_outcome r) {
 bool machine::shrink_inactive_list(lru_list l) {
   const bool anon = l == lru_list::inactive_anon;
   bool progress = false;
-  for (pfn_t pfn : oldest_first(lru_folios(l))) {
-    folio& f = folio_of(pfn);
-    lruvec_del_folio(f);  // isolate
-    folio_get(f);         // isolation's reference
+  std::vector<pfn_t> list = oldest_first(lru_folios(l));
+  // Isolated one at a time; a split's tails join the list behind (they are isolated already).
+  const std::size_t on_lru = list.size();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    folio& f = folio_of(list[i]);
+    if (i < on_lru) {
+      lruvec_del_folio(f);  // isolate
+      folio_get(f);         // isolation's reference
+    }
     count(vm_event::pgscan_direct);
     count(anon ? vm_event::pgscan_anon : vm_event::pgscan_file);
     const bool was_referenced = f.test(folio_flag::referenced);
-    const reclaim_outcome r = shrink_folio(f, false);
+    const reclaim_outcome r = shrink_folio(f, false, list);
     if (r == reclaim_outcome::freed) {
       count(vm_event::pgsteal_direct);
       count(anon ? vm_event::pgsteal_anon : vm_event::pgsteal_file);
     }
-    progress = progress || r != reclaim_outcome::kept || was_referenced != f.test(folio_flag::referenced);
+    progress = progress || r != reclaim_outcome::kept || was_referenced != f.test(folio_flag::referenced) ||
+               list.size() > on_lru;
     if (r != reclaim_outcome::freed) folio_putback(f, r);
     folio_put(f);
   }
@@ -173,14 +184,22 @@ bool machine::shrink_lruvec() {
 }
 
 // The scenario's `reclaim`, as the kernel runner drives it (a memory cgroup emptied until
-// its usage stops changing): passes until one changes nothing. Mlocked folios and the
-// zero page stay. KSM folios are the caller's business (the scenario refuses reclaim while
-// any exist).
+// what its processes map stops changing): passes until one changes nothing, or until five
+// in a row free and write nothing (a shmem large folio that a VM_LOCKED VMA maps in part
+// goes back and forth between the anon lists: folio_referenced() skips its locked PTEs,
+// try_to_unmap() stops at them, and so does the split). Mlocked folios and the zero page
+// stay. KSM folios are the caller's business (the scenario refuses reclaim while any exist).
 void machine::shrink_all() {
-  constexpr int max_passes = 64;  // each folio needs at most five; more is a bug
-  for (int pass = 0; pass < max_passes; ++pass)
-    if (!shrink_lruvec()) return;
-  throw std::logic_error("shrink_all: reclaim did not settle");
+  constexpr int max_passes = 64, max_idle = 5;  // each folio needs at most five passes
+  int idle = 0;
+  for (int pass = 0; pass < max_passes; ++pass) {
+    const std::uint64_t freed = event_count(vm_event::pgsteal_direct), written = event_count(vm_event::pswpout);
+    if (!shrink_lruvec()) break;
+    idle = event_count(vm_event::pgsteal_direct) == freed && event_count(vm_event::pswpout) == written ? idle + 1 : 0;
+    if (idle == max_idle) break;
+    if (pass + 1 == max_passes) throw std::logic_error("shrink_all: reclaim did not settle");
+  }
+  workingset_forget_shadows();
 }
 
 // The scenario's `shrink`, as the kernel runner drives it: its memory cgroup emptied with
@@ -209,9 +228,10 @@ void machine::shrink_memcg_file() {
 // Kernel: reclaim_pages(): folios isolated by MADV_PAGEOUT go through shrink_folio_list()
 // with their references ignored; what is not freed goes back to its list.
 void machine::reclaim_pages(const std::vector<pfn_t>& isolated) {
-  for (pfn_t pfn : isolated) {
-    folio& f = folio_of(pfn);
-    const reclaim_outcome r = shrink_folio(f, true);
+  std::vector<pfn_t> list = isolated;  // a split's tails join it
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    folio& f = folio_of(list[i]);
+    const reclaim_outcome r = shrink_folio(f, true, list);
     if (r != reclaim_outcome::freed) folio_putback(f, r);
     folio_put(f);
   }

@@ -1,11 +1,13 @@
 // The model back end. Each statement becomes the system calls the kernel runner's agent
 // makes, on the model's machine; `check` reads the machine back as /proc would show it.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -214,8 +216,6 @@ class statement_runner {
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
     if (o.advice == sc::advice::collapse) collapse_modelled(o);
-    if (_shmem_large && (o.advice == sc::advice::pageout || o.advice == sc::advice::cold))
-      throw not_modelled(fmt::format("{}: not modelled with shmem large folios yet; {}", what, KERNEL_RUNS_IT));
     if (o.advice == sc::advice::remove) hole_modelled(o);
     refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
   }
@@ -264,7 +264,6 @@ class statement_runner {
     else *_err << sc::format(_line, c);
   }
   void step(const sc::op_reclaim&) {
-    if (_shmem_large) throw not_modelled("reclaim: not modelled with shmem large folios yet; " + KERNEL_RUNS_IT);
     // Refused while a KSM page exists: the kernel gives no stable result for it. The
     // first one is named in the order the kernel runner looks (process, address).
     for (std::size_t id = 0; id < _mms.size(); ++id) {
@@ -284,6 +283,29 @@ class statement_runner {
     for (auto* mm : _mms)
       if (mm) _m.clear_refs(*mm, mm::clear_refs_type::all);
     _m.shrink_all();
+    if (const std::uint64_t left = pages_reclaim_left())
+      throw statement_error(fmt::format("reclaim: {} pages could not be reclaimed", left));
+  }
+  /// What the kernel runner counts when it gives up on a `reclaim`: each present page of a
+  /// process (the zero pages aside) whose frame no VM_LOCKED VMA maps. The kernel cannot
+  /// reclaim a shmem large folio that a locked VMA maps in part, so the runner refuses the
+  /// statement; the model says the same.
+  std::uint64_t pages_reclaim_left() const {
+    std::set<std::uint64_t> locked;
+    std::vector<std::uint64_t> present;
+    for (auto* mm : _mms) {
+      if (!mm) continue;
+      for (auto it = mm->mm_mt.begin(); it != mm->mm_mt.end(); ++it) {
+        const auto* v = it->second;
+        const bool vm_locked = v->vm_flags.has(mm::vm_flag::locked);
+        mm->pgd.for_each_mapped(v->vm_start, v->vm_end, [&](vaddr_t, mm::pte_t pte, bool) {
+          if (!pte.present() || _m.is_zero_pfn(pte.pfn())) return;
+          if (vm_locked) locked.insert(pte.pfn().value);
+          present.push_back(pte.pfn().value);
+        });
+      }
+    }
+    return static_cast<std::uint64_t>(std::ranges::count_if(present, [&](auto p) { return !locked.contains(p); }));
   }
   void step(const sc::op_clear_refs& o) { _m.clear_refs(mm_of(o.proc), clear_refs_of(o.type)); }
   void step(const sc::op_report&) {}  // it changes what later checks print: op_check::smaps, flags
@@ -291,8 +313,7 @@ class statement_runner {
   /// PMD, under every design. What it does not model yet it refuses at the statement,
   /// saying so, rather than printing 4 KiB answers to a large-folio question.
   void step(const sc::op_thp& o) {
-    _shmem_large = o.shmem_orders != 0;
-    if (o.anon_orders == 0 && !_shmem_large) return;  // `anon=none`, no shmem sizes: no folio will be large
+    if (o.anon_orders == 0 && o.shmem_orders == 0) return;  // `anon=none`, no shmem sizes: no folio will be large
     if (_opts.migrate_everything)
       throw not_modelled("thp: migration of large folios is not modelled yet; " + KERNEL_RUNS_IT);
     _m.set_thp_anon_orders(o.anon_orders);
@@ -322,7 +343,6 @@ class statement_runner {
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
   std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
-  bool _shmem_large = false;                             // a `thp` line enabled some shmem size
 };
 
 namespace {

@@ -439,16 +439,6 @@ class generator {
 
 }  // namespace
 
-std::optional<std::string> beyond_the_model(const random_options& o) {
-  if (!o.thp && !o.thp_anon && !o.thp_shmem) return std::nullopt;
-  // Random sizes (neither set given) have shmem sizes in most scenarios.
-  const bool shmem = o.thp_shmem ? *o.thp_shmem != 0 : !o.thp_anon;
-  if (shmem && o.reclaim) return "it has reclaim, and shmem sizes (reclaim of shmem large folios)";
-  if (shmem && o.pageout) return "it has pageout, and shmem sizes (pageout of shmem large folios)";
-  if (shmem && o.neighbours) return "it has neighbours' madvise cold, and shmem sizes (cold of shmem large folios)";
-  return std::nullopt;
-}
-
 std::string generate_random(const random_options& opts) {
   random_options o = opts;
   if (o.thp_anon || o.thp_shmem) o.thp = true;  // sizes given are sizes of a `thp` line

@@ -168,6 +168,11 @@ const std::set<std::string> V2_MODELLED = {
     "53_anon_pmd_split_in_a_locked_vma_keeps_the_mlock",
     "54_anon_pmd_reclaim_splits_before_swap",
     "55_shmem_mlock_maps_and_mlocks_whole_folios",
+    "56_shmem_64k_pageout_swaps_written_folios_page_by_page",
+    "57_shmem_64k_pageout_or_cold_of_part_splits_and_unmaps_all",
+    "58_shmem_64k_reclaim_swaps_split_pages_and_drops_clean_folios",
+    "59_shmem_pmd_pageout_whole_and_part",
+    "60_shmem_64k_split_unmaps_a_locked_mapping_too",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

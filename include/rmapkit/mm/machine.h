@@ -246,8 +246,10 @@ class machine final : private pte_observer {
   /// VM_LOCKED of a mapping VMA is reported in @vm_flags.
   int folio_referenced(folio& f, vm_flags_t* vm_flags = nullptr);
   /// Unmaps the folio from every PTE (anon folios must be in the swap cache: their PTEs
-  /// become swap entries). Stops at a VM_LOCKED VMA. True when the folio is unmapped.
-  bool try_to_unmap(folio& f);
+  /// become swap entries). Stops at a VM_LOCKED VMA, unless @ignore_mlock (TTU_IGNORE_MLOCK,
+  /// which only the split of a large page-cache folio asks for). True when the folio is
+  /// unmapped.
+  bool try_to_unmap(folio& f, bool ignore_mlock = false);
   /// Migrates a folio to a new frame (try_to_migrate(), the copy, remove_migration_ptes()):
   /// every mapping moves to the new frame with its write, AnonExclusive, young and dirty
   /// state; the page cache, the swap cache and KSM follow. Returns the new frame, or
@@ -483,6 +485,12 @@ class machine final : private pte_observer {
   /// Splits a large anon folio to order 0; false when something beyond its mappings and
   /// the caller's @caller_pins holds it.
   bool split_large_folio(folio& head, int caller_pins = 0);
+  /// The split of a shmem folio: unmapped everywhere, its pages stay in the page cache.
+  /// Tails go to @isolated_tails (each with an isolation reference) when one is given, else
+  /// to the LRU.
+  bool split_file_folio(folio& head, int caller_pins, std::vector<pfn_t>* isolated_tails = nullptr);
+  bool try_to_unmap_file_large(folio& head, vm_area_struct& vma, bool ignore_mlock);
+  void unmap_large_ptes(folio& head, vm_area_struct& vma, const std::vector<std::pair<vaddr_t, bool>>& maps);
   void vma_adjust_trans_huge(vm_area_struct& vma, vaddr_t addr);
   void folio_get(folio& f) { ++f.refcount; }
   void folio_put(folio& f);
@@ -587,6 +595,11 @@ class machine final : private pte_observer {
   void free_swap_and_cache(swp_entry_t e);
   /// Takes a folio out of the swap cache; the slot goes when nothing else refers to it.
   void delete_from_swap_cache(folio& f);
+  void free_swap_slot(std::uint64_t slot);
+  void workingset_eviction(const folio& f);
+  void workingset_refault(folio& f, swp_entry_t e);
+  /// After a `reclaim`: every shadow left so far is farther than the workingset.
+  void workingset_forget_shadows();
   /// folio_free_swap(): leaves the swap cache when no PTE or shmem refers to the slot.
   bool folio_free_swap(folio& f);
   /// The swap-cache folio of @e, or a new one read back from the slot (swapin_readahead()).
@@ -622,7 +635,7 @@ class machine final : private pte_observer {
   enum class folioref : int;         // defined in vmscan.cc
   enum class reclaim_outcome : int;  // defined in vmscan.cc
   folioref folio_check_references(folio& f);
-  reclaim_outcome shrink_folio(folio& f, bool ignore_references);
+  reclaim_outcome shrink_folio(folio& f, bool ignore_references, std::vector<pfn_t>& list);
   void folio_putback(folio& f, reclaim_outcome r);
   bool shrink_inactive_list(lru_list l);
   bool shrink_active_list(lru_list l);
@@ -633,6 +646,7 @@ class machine final : private pte_observer {
   void madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
   void madvise_dontneed(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   void madvise_split_large_folios(vm_area_struct& vma, vaddr_t start, vaddr_t end, bool pageout);
+  void isolate_whole_for_pageout(folio& head, std::vector<pfn_t>& isolated);
   void madvise_free(vm_area_struct& vma, vaddr_t start, vaddr_t end);
   /// MADV_FREE's test of a folio the range maps whole by @nr entries; cleans it.
   bool lazyfree_cleanable(folio& f, std::uint64_t nr);

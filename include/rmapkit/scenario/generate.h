@@ -60,14 +60,8 @@ struct random_options {
   std::optional<mmap_weights> mmap_kinds{};
 };
 
-/// Why @o (with thp) can write a scenario the model does not run yet (a statement the model
-/// does not run on shmem large folios: reclaim, pageout, cold); nothing when every
-/// scenario it writes runs on the model. `rmapkit fuzz` compares only such profiles.
-[[nodiscard]] std::optional<std::string> beyond_the_model(const random_options& o);
-
 /// A valid scenario as text, ending with a `check`; the same options give the same text.
-/// It resolves, and it runs to its end on both back ends (with thp: on the kernel; on the
-/// model when beyond_the_model() says nothing): it steers clear of what only the
+/// It resolves, and it runs to its end on both back ends: it steers clear of what only the
 /// running memory manager refuses (it resizes only regions no statement has split, and
 /// reclaims only before the first ksm). Time and memory grow linearly with @opts.statements.
 [[nodiscard]] std::string generate_random(const random_options& opts);
