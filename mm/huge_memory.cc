@@ -187,19 +187,48 @@ bool machine::split_large_folio(folio& head, int caller_pins) {
   return true;
 }
 
-// split_folio() of a shmem folio (__folio_split() of a page-cache folio): held by its
-// mappings, the page cache (a reference per page) and @caller_pins, and nothing else, it is
-// unmapped everywhere (unmap_folio()) and, unlike an anonymous folio, not mapped again: its
-// pages stay in the page cache as order-0 folios with the head's flags, and fault in again
-// (seen on the kernel: MADV_PAGEOUT or MADV_COLD of part of a 64k shmem folio leaves all of
-// it unmapped, nothing paged out). Mappings in VM_LOCKED VMAs go too (unmap_folio() ignores
-// mlock for a page-cache folio). A head the caller pins stays the
-// caller's; the tails go to the LRU, or with an isolation reference each to
-// @isolated_tails (split_folio_to_list(), as shmem_writeout() asks).
+// split_folio() of a shmem folio: every page a folio of its own (cut_file_folio()).
 bool machine::split_file_folio(folio& head, int caller_pins, std::vector<pfn_t>* isolated_tails) {
-  const std::uint64_t nr = head.nr_pages(), first = head.pfn.value;
-  const auto cache_refs = static_cast<int>(nr);
-  if (head.refcount != cache_refs + folio_mapcount(head) + caller_pins) return false;
+  std::vector<folio_piece> pieces;
+  for (std::uint64_t i = 0; i < head.nr_pages(); ++i) pieces.push_back({pfn_t{head.pfn.value + i}, 0});
+  return cut_file_folio(head, caller_pins, pieces, isolated_tails);
+}
+
+// folio_split() of a page-cache folio at @at, as a punched hole asks (truncate_inode_partial_folio(),
+// a non-uniform split): the folio is halved as a buddy allocator halves a block, the half
+// without @at staying a folio of its own, until @at is a page of its own (seen on the kernel: a
+// hole at page 100 of a PMD folio leaves folios of 64, 32 and 4 pages before it, and of 2,
+// 8, 16, 128 and 256 after page 101).
+bool machine::split_file_folio_at(folio& head, pfn_t at) {
+  std::vector<folio_piece> pieces;
+  std::uint64_t lo = head.pfn.value;
+  for (unsigned order = head.order; order-- > 0;) {
+    const std::uint64_t half = std::uint64_t{1} << order;
+    if (at.value < lo + half) {
+      pieces.push_back({pfn_t{lo + half}, order});
+    } else {
+      pieces.push_back({pfn_t{lo}, order});
+      lo += half;
+    }
+  }
+  pieces.push_back({pfn_t{lo}, 0});
+  std::ranges::sort(pieces, {}, [](const folio_piece& p) { return p.pfn.value; });
+  return cut_file_folio(head, 0, pieces, nullptr);
+}
+
+// The split of a page-cache folio into @pieces (ascending, covering it): held by its mappings,
+// the page cache (a reference per page) and @caller_pins, and nothing else, it is unmapped
+// everywhere (unmap_folio()) and, unlike an anonymous folio, not mapped again: its pages stay
+// in the page cache and fault in again (seen on the kernel: MADV_PAGEOUT or MADV_COLD of part
+// of a 64k shmem folio leaves all of it unmapped, nothing paged out). Mappings in VM_LOCKED
+// VMAs go too (unmap_folio() ignores mlock for a page-cache folio). Each piece takes the
+// head's flags; the head, which the caller may pin, stays the caller's; the other pieces go
+// to the LRU, or each with an isolation reference to @isolated_tails (split_folio_to_list(),
+// as shmem_writeout() asks).
+bool machine::cut_file_folio(folio& head, int caller_pins, const std::vector<folio_piece>& pieces,
+                             std::vector<pfn_t>* isolated_tails) {
+  const std::uint64_t first = head.pfn.value;
+  if (head.refcount != static_cast<int>(head.nr_pages()) + folio_mapcount(head) + caller_pins) return false;
   if (folio_mapped(head) && !try_to_unmap(head, true)) return false;
   const bool listed = head.test(folio_flag::lru);
   if (listed) lruvec_del_folio(head);
@@ -209,21 +238,28 @@ bool machine::split_file_folio(folio& head, int caller_pins, std::vector<pfn_t>*
                                static_cast<std::uint16_t>(folio_flag::unevictable) |
                                static_cast<std::uint16_t>(folio_flag::lru);
   const auto flags = static_cast<std::uint16_t>(head.flags & ~mlock_state);
+  const std::uint16_t tail_flags = _frames[first + 1].flags;
   _large.erase(first);
   std::erase(_deferred_split, head.pfn);
-  for (std::uint64_t i = 0; i < nr; ++i) {
-    folio& page = _frames[first + i];
-    page.order = 0;
-    page.mapping = mapping;
-    page.index = pgoff_t{index.value + i};
-    page.flags = flags;
-    page.mlock_count = 0;
-    page.refcount = 1 + (i == 0 ? caller_pins : 0);
-    if (i > 0 && isolated_tails) {
-      folio_get(page);
-      isolated_tails->push_back(page.pfn);
-    } else if (i > 0 || listed) {
-      lruvec_add_folio(page);
+  for (const auto [at, order] : pieces) {
+    const std::uint64_t nr = std::uint64_t{1} << order;
+    for (std::uint64_t i = 0; i < nr; ++i) {
+      folio& page = _frames[at.value + i];
+      page.order = static_cast<std::uint8_t>(order);
+      page.mapping = mapping;
+      page.index = pgoff_t{index.value + (at.value + i - first)};
+      page.flags = i == 0 ? flags : tail_flags;
+      page.mlock_count = 0;
+      page.refcount = 0;
+    }
+    folio& piece = _frames[at.value];
+    piece.refcount = static_cast<int>(nr) + (at.value == first ? caller_pins : 0);
+    if (order > 0) _large.emplace(at.value, large_folio_state{});
+    if (at.value != first && isolated_tails) {
+      folio_get(piece);
+      isolated_tails->push_back(piece.pfn);
+    } else if (at.value != first || listed) {
+      lruvec_add_folio(piece);
     }
   }
   return true;

@@ -4,6 +4,7 @@
 // NORMAL), MADV_FREE and MADV_COLD, MADV_WILLNEED and MADV_REMOVE.
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -274,33 +275,104 @@ void machine::madvise_willneed(vm_area_struct& vma, vaddr_t start, vaddr_t end) 
 // Kernel: madvise_remove(), a hole punched with fallocate(FALLOC_FL_PUNCH_HOLE): the file's
 // pages in the range leave every mapping of the file — a private mapping's copies of them
 // stay (unmap_mapping_range() without even_cows) — and the page cache; swapped ones are let
-// go. A later fault reads the hole: a new zero-filled page.
+// go. A large folio the hole cuts is split (shmem_undo_range()), and its pieces in the hole
+// go with the rest. A later fault reads the hole: a new zero-filled page.
 void machine::madvise_remove(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
   address_space& as = *vma.vm_file;
   const std::uint64_t first = linear_page_index(vma, start).value, last = linear_page_index(vma, end).value;
-  // A large folio goes whole (the runner refuses a hole that cuts one: a split).
-  std::vector<pfn_t> cached;
+  unmap_mapping_range(as, first, last);
+  truncate_whole_folios(as, first, last);
+  // The folio the hole starts in, then the one it ends in, if the hole cuts them.
+  bool same_folio = false;
+  if (folio* f = cut_by_hole(as, first, first, last)) {
+    same_folio = last <= f->index.value + f->nr_pages();
+    truncate_partial_folio(*f, first, last);
+  }
+  if (!same_folio)
+    if (folio* f = cut_by_hole(as, last - 1, first, last)) truncate_partial_folio(*f, first, last);
+  truncate_whole_folios(as, first, last);
+  for (auto it = as.swapped.lower_bound(first); it != as.swapped.end() && it->first < last;) {
+    free_swap_and_cache(it->second);
+    it = as.swapped.erase(it);
+  }
+}
+
+// unmap_mapping_range(): the PTEs and PMDs that map the file's pages [first, last), in every
+// mapping of the file, a private mapping's copies of them left. A PMD that maps a page of the
+// range is zapped whole (a file PMD is not split).
+void machine::unmap_mapping_range(address_space& as, std::uint64_t first, std::uint64_t last) {
+  std::vector<pfn_t> heads;
   for (auto it = as.i_pages.lower_bound(first); it != as.i_pages.end() && it->first < last; ++it)
-    if (folio_of(it->second).head_pfn() == it->second) cached.push_back(it->second);
-  for (pfn_t pfn : cached) {
+    if (const pfn_t head = page_folio(it->second).pfn; heads.empty() || heads.back() != head) heads.push_back(head);
+  for (pfn_t pfn : heads) {
     folio& f = folio_of(pfn);
     rmap_walk_control rwc;
     rwc.rmap_one = [&](folio&, vm_area_struct& v, vaddr_t a) {
       if (!f.is_large()) {
         const pte_t pte = v.vm_mm->pgd.get(a);
-        if (pte.present() && pte.pfn() == pfn) zap_pte_range(v, a, page_addr(a, 1));
+        if (pte.present() && pte.pfn() == f.pfn) zap_pte_range(v, a, page_addr(a, 1));
         return true;
       }
-      for (auto [at, pmd] : large_folio_mappings(f, v)) zap_pte_range(v, at, page_addr(at, pmd ? HPAGE_PMD_NR : 1));
+      // Runs of consecutive PTEs, each zapped as one batch (zap_present_folio_ptes()).
+      std::optional<vaddr_t> run_start;
+      vaddr_t run_end{};
+      auto flush = [&] {
+        if (run_start) zap_pte_range(v, *run_start, run_end);
+        run_start.reset();
+      };
+      for (auto [at, pmd] : large_folio_mappings(f, v)) {
+        const std::uint64_t index = linear_page_index(v, at).value;
+        if (pmd) {
+          flush();
+          zap_pte_range(v, at, page_addr(at, HPAGE_PMD_NR));
+        } else if (index >= first && index < last) {
+          if (run_start && at != run_end) flush();
+          if (!run_start) run_start = at;
+          run_end = page_addr(at, 1);
+        }
+      }
+      flush();
       return true;
     };
     rmap_walk(f, rwc);
-    filemap_remove_folio(f);
   }
-  for (auto it = as.swapped.lower_bound(first); it != as.swapped.end() && it->first < last;) {
-    free_swap_and_cache(it->second);
-    it = as.swapped.erase(it);
+}
+
+// truncate_inode_folio() of every folio wholly inside [first, last).
+void machine::truncate_whole_folios(address_space& as, std::uint64_t first, std::uint64_t last) {
+  std::vector<pfn_t> whole;
+  for (auto it = as.i_pages.lower_bound(first); it != as.i_pages.end() && it->first < last; ++it) {
+    const folio& f = page_folio(it->second);
+    if (f.pfn == it->second && f.index.value + f.nr_pages() <= last) whole.push_back(f.pfn);
   }
+  for (pfn_t pfn : whole) filemap_remove_folio(folio_of(pfn));
+}
+
+// shmem_get_partial_folio(): the large folio holding page @index, if the hole [first, last)
+// holds only part of it.
+folio* machine::cut_by_hole(address_space& as, std::uint64_t index, std::uint64_t first, std::uint64_t last) {
+  const auto it = as.i_pages.find(index);
+  if (it == as.i_pages.end()) return nullptr;
+  folio& f = page_folio(it->second);
+  if (!f.is_large() || (f.index.value >= first && f.index.value + f.nr_pages() <= last)) return nullptr;
+  return &f;
+}
+
+// truncate_inode_partial_folio() of a shmem folio the hole [first, last) cuts: it is marked
+// dirty (shmem_undo_range()) and split at the hole's first page in it, then the piece that
+// holds the hole's end at that page, so that every page of the hole is a folio of its own or
+// lies in one the hole holds whole (seen on the kernel, corpus v2/61).
+void machine::truncate_partial_folio(folio& f, std::uint64_t first, std::uint64_t last) {
+  const std::uint64_t begin = std::max(first, f.index.value), folio_end = f.index.value + f.nr_pages();
+  const pfn_t base = f.pfn;
+  const pgoff_t index = f.index;
+  f.set(folio_flag::dirty);
+  if (!split_file_folio_at(f, pfn_t{base.value + (begin - index.value)}))
+    throw std::logic_error("madvise remove: a large folio held by more than its mappings");
+  if (last >= folio_end) return;
+  folio& second = page_folio(pfn_t{base.value + (last - index.value)});
+  if (second.is_large() && !split_file_folio_at(second, pfn_t{base.value + (last - index.value)}))
+    throw std::logic_error("madvise remove: a large folio held by more than its mappings");
 }
 
 // MADV_DONTNEED zaps the range; with CONFIG_PT_RECLAIM, a PTE table the range covers whole

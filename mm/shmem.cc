@@ -58,16 +58,6 @@ unsigned machine::shmem_fault_order(const address_space& as, const vm_area_struc
   return 0;
 }
 
-bool machine::range_cuts_large_folio(const address_space& as, pgoff_t first, pgoff_t last) const {
-  for (std::uint64_t edge : {first.value, last.value}) {
-    auto it = as.i_pages.find(edge);
-    if (it == as.i_pages.end()) continue;
-    const folio& f = page_folio(it->second);
-    if (f.is_large() && f.index.value != edge) return true;
-  }
-  return false;
-}
-
 folio* machine::shmem_get_folio(address_space& as, pgoff_t index, const vm_area_struct* vma, vaddr_t addr) {
   if (folio* f = filemap_get_folio(as, index, false)) return f;
   if (auto it = as.swapped.find(index.value); it != as.swapped.end()) {

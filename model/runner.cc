@@ -216,7 +216,6 @@ class statement_runner {
   void step(const sc::op_madvise& o) {
     auto what = fmt::format("madvise {}", sc::to_string(o.advice));
     if (o.advice == sc::advice::collapse) collapse_modelled(o);
-    if (o.advice == sc::advice::remove) hole_modelled(o);
     refused(what.c_str(), _m.do_madvise(mm_of(o.proc), o.span.start, o.span.pages, to_madv(o.advice)));
   }
   /// The model collapses anonymous memory; shmem and file collapse (collapse_file()) and
@@ -234,20 +233,6 @@ class statement_runner {
         ksm = ksm || (pte.present() && pte.pfn() != _m.zero_pfn() && _m.folio_of(pte.pfn()).is_ksm());
       });
       if (ksm) throw not_modelled("madvise collapse: of KSM pages, not modelled yet; " + KERNEL_RUNS_IT);
-    }
-  }
-  /// A hole punched through part of a large folio splits it (truncate_inode_partial_folio()):
-  /// not modelled.
-  void hole_modelled(const sc::op_madvise& o) {
-    const auto& mm = mm_of(o.proc);
-    const vaddr_t end = page_addr(o.span.start, o.span.pages);
-    for (auto it = mm.mm_mt.begin(); it != mm.mm_mt.end(); ++it) {
-      const auto* v = it->second;
-      if (v->vm_end <= o.span.start || v->vm_start >= end || !v->vm_file) continue;
-      const vaddr_t from = std::max(v->vm_start, o.span.start), to = std::min(v->vm_end, end);
-      if (_m.range_cuts_large_folio(*v->vm_file, mm::linear_page_index(*v, from), mm::linear_page_index(*v, to)))
-        throw not_modelled("madvise remove: a hole through part of a large folio splits it, not modelled yet; " +
-                           KERNEL_RUNS_IT);
     }
   }
   void step(const sc::op_mlock& o) { refused("mlock", _m.do_mlock(mm_of(o.proc), o.span.start, o.span.pages, true)); }

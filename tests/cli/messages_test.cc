@@ -27,19 +27,16 @@ TEST(CliMessages, DiffWithoutRootSaysTheKernelSideCannotRunAndComparesNothing) {
   EXPECT_NE(j.out.find("the kernel side cannot run"), std::string::npos) << j.out;
 }
 
-// What the model does not model yet (here a hole through part of a shmem large folio, and
-// collapse of shmem) it says so at the statement that asks for it, before it runs anything
-// more, instead of answering with what it has.
+// What the model does not model yet (here migration of large folios, and collapse of shmem)
+// it says so at the statement that asks for it, before it runs anything more, instead of
+// answering with what it has.
 TEST(CliMessages, TheModelStopsAtWhatItDoesNotModelSayingWhoRunsIt) {
-  auto path = temp_file("v2.rmap",
-                        "thp anon=none shmem=64k\nspawn P\nP: mmap A anon shared pages=32 huge\nP: write A\n"
-                        "P: madvise A[2:4] remove\ncheck\n");
-  auto o = run({rmapkit_bin(), "run", path});
+  auto path = temp_file("v2.rmap", "thp anon=64k\nspawn P\nP: mmap A anon private pages=16 huge\nP: write A\ncheck\n");
+  auto o = run({rmapkit_bin(), "run", "--migrate-everything", path});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
-  EXPECT_EQ(o.err, path +
-                       ":5: madvise remove: a hole through part of a large folio splits it, not modelled yet; "
-                       "`rmapkit kernel` runs this scenario\n");
+  EXPECT_EQ(o.err,
+            path + ":1: thp: migration of large folios is not modelled yet; `rmapkit kernel` runs this scenario\n");
   auto collapse = temp_file("v2-collapse.rmap",
                             "thp anon=2m shmem=2m\nspawn P\nP: mmap A anon shared pages=512 huge\n"
                             "P: write A\nP: madvise A collapse\n");

@@ -173,6 +173,9 @@ const std::set<std::string> V2_MODELLED = {
     "58_shmem_64k_reclaim_swaps_split_pages_and_drops_clean_folios",
     "59_shmem_pmd_pageout_whole_and_part",
     "60_shmem_64k_split_unmaps_a_locked_mapping_too",
+    "61_shmem_64k_hole_splits_folios_non_uniformly",
+    "62_shmem_pmd_hole_splits_the_folio_non_uniformly",
+    "63_shmem_64k_holes_through_clean_locked_and_private_mappings",
 };
 
 class ModelCorpusV2 : public ::testing::TestWithParam<std::string> {};

@@ -321,9 +321,6 @@ class machine final : private pte_observer {
   /// The shmem folio sizes a fault on a hole may allocate in a VM_HUGEPAGE mapping (memfd or
   /// MAP_SHARED|MAP_ANONYMOUS), the scenario's `thp shmem=` (each size's shmem_enabled "advise").
   void set_thp_shmem_orders(std::uint16_t orders) { _thp_shmem_orders = orders; }
-  /// Whether a hole punched in [@first, @last) of @as would cut a large folio in two
-  /// (truncate_inode_partial_folio(), which splits it: not modelled).
-  [[nodiscard]] bool range_cuts_large_folio(const address_space& as, pgoff_t first, pgoff_t last) const;
   /// A large folio's own state; it must be one (@head is its head).
   [[nodiscard]] const large_folio_state& large_state(const folio& head) const;
   /// Folios waiting for a deferred split, in queue order (their heads).
@@ -489,6 +486,19 @@ class machine final : private pte_observer {
   /// Tails go to @isolated_tails (each with an isolation reference) when one is given, else
   /// to the LRU.
   bool split_file_folio(folio& head, int caller_pins, std::vector<pfn_t>* isolated_tails = nullptr);
+  /// A punched hole's non-uniform split: @at becomes a page of its own, the rest the largest
+  /// folios a buddy split gives.
+  bool split_file_folio_at(folio& head, pfn_t at);
+  void unmap_mapping_range(address_space& as, std::uint64_t first, std::uint64_t last);
+  void truncate_whole_folios(address_space& as, std::uint64_t first, std::uint64_t last);
+  folio* cut_by_hole(address_space& as, std::uint64_t index, std::uint64_t first, std::uint64_t last);
+  void truncate_partial_folio(folio& f, std::uint64_t first, std::uint64_t last);
+  struct folio_piece {
+    pfn_t pfn;
+    unsigned order;
+  };
+  bool cut_file_folio(folio& head, int caller_pins, const std::vector<folio_piece>& pieces,
+                      std::vector<pfn_t>* isolated_tails);
   bool try_to_unmap_file_large(folio& head, vm_area_struct& vma, bool ignore_mlock);
   void unmap_large_ptes(folio& head, vm_area_struct& vma, const std::vector<std::pair<vaddr_t, bool>>& maps);
   void vma_adjust_trans_huge(vm_area_struct& vma, vaddr_t addr);
