@@ -374,6 +374,8 @@ class generator {
     }
     std::vector<const char*> advice = {"dontneed", "dontfork", "dofork", "wipeonfork", "keeponfork"};
     if (_o.pageout) advice.push_back("pageout");
+    // Version 2: a hole punched in a shared mapping, which splits a large folio it cuts.
+    if (_o.thp) advice.push_back("remove");
     // Flags that only split and merge VMAs or decide recency, and the page advice FREE and COLD.
     static constexpr const char* flag_advice[] = {"dontdump", "dodump", "sequential", "random",
                                                   "normal",   "free",   "cold"};
@@ -386,8 +388,8 @@ class generator {
     }
     std::string_view what = advice[pick(0, advice.size() - 1)];  // before the range, as in mprotect
     auto rg = range(rname, _procs[p][rname].pages);
-    // dontneed, pageout, free and cold act on pages; every other advice is a VMA flag.
-    bool flag = what != "dontneed" && what != "pageout" && what != "free" && what != "cold";
+    // dontneed, pageout, free, cold and remove act on pages; every other advice is a VMA flag.
+    bool flag = what != "dontneed" && what != "pageout" && what != "free" && what != "cold" && what != "remove";
     accept(fmt::format("{}: madvise {} {}", p, rg.text, what), [&] {
       if (flag) note_split(p, rname, rg);
     });
