@@ -182,8 +182,7 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
       if (f.test(folio_flag::active)) folio_set_lru_flag(f, folio_flag::active, false);
       return;
     }
-    lruvec_del_folio(f);
-    folio_get(f);
+    folio_isolate_lru(f);
     isolated.push_back(f.pfn);
   });
   reclaim_pages(isolated);
@@ -194,8 +193,7 @@ void machine::madvise_cold_or_pageout(vm_area_struct& vma, vaddr_t start, vaddr_
 void machine::isolate_whole_for_pageout(folio& head, std::vector<pfn_t>& isolated) {
   head.clear(folio_flag::referenced);
   if (!head.test(folio_flag::lru) || head.test(folio_flag::unevictable)) return;
-  lruvec_del_folio(head);
-  folio_get(head);
+  folio_isolate_lru(head);
   isolated.push_back(head.pfn);
 }
 

@@ -49,6 +49,13 @@ void machine::lruvec_del_folio(folio& f) {
   f.clear(folio_flag::lru);
 }
 
+// Whoever isolates a folio holds a reference, so that it cannot be freed under them while
+// it is off every list (reclaim and MADV_PAGEOUT isolate this way).
+void machine::folio_isolate_lru(folio& f) {
+  lruvec_del_folio(f);
+  folio_get(f);
+}
+
 void machine::folio_set_lru_flag(folio& f, folio_flag flag, bool on, bool tail) {
   const bool listed = f.test(folio_flag::lru);
   if (listed) lruvec_del_folio(f);

@@ -135,10 +135,7 @@ bool machine::shrink_inactive_list(lru_list l) {
   const std::size_t on_lru = list.size();
   for (std::size_t i = 0; i < list.size(); ++i) {
     folio& f = folio_of(list[i]);
-    if (i < on_lru) {
-      lruvec_del_folio(f);  // isolate
-      folio_get(f);         // isolation's reference
-    }
+    if (i < on_lru) folio_isolate_lru(f);
     count(vm_event::pgscan_direct);
     count(anon ? vm_event::pgscan_anon : vm_event::pgscan_file);
     const bool was_referenced = f.test(folio_flag::referenced);

@@ -634,6 +634,8 @@ class machine final : private pte_observer {
   static lru_list folio_lru_list(const folio& f);
   void lruvec_add_folio(folio& f, bool tail = false);
   void lruvec_del_folio(folio& f);
+  /// folio_isolate_lru(): off its LRU list, with the isolation's reference.
+  void folio_isolate_lru(folio& f);
   /// folio_mark_accessed(): referenced on a first access, active on a second.
   void folio_mark_accessed(folio& f);
   /// A new folio joins the LRU (folio_add_lru_vma()): mlocked at once in a VM_LOCKED VMA.
