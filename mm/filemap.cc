@@ -34,7 +34,7 @@ void machine::filemap_remove_folio(folio& f) {
   for (std::uint64_t i = 0; i < nr; ++i) as->i_pages.erase(f.index.value + i);
   f.mapping = nullptr;
   // The page cache's references; the last put frees the folio.
-  for (std::uint64_t i = 0; i < nr; ++i) folio_put(f);
+  folio_put_refs(f, static_cast<int>(nr));
 }
 
 }  // namespace rmapkit::mm

@@ -321,7 +321,7 @@ void machine::zap_pte_range(vm_area_struct& vma, vaddr_t start, vaddr_t end) {
     }
     folio_remove_rmap_ptes(*batch_head, *batch_first, batch_nr, vma);
     munlock_vma_folio(*batch_head, vma);
-    for (unsigned i = 0; i < batch_nr; ++i) folio_put(*batch_head);
+    folio_put_refs(*batch_head, static_cast<int>(batch_nr));
     batch_head = nullptr;
   };
   pgd.for_each(start, end, [&](vaddr_t a, pte_t pte) {

@@ -150,19 +150,19 @@ void machine::free_frame(folio& f) {
   _free_head = static_cast<std::uint32_t>(f.pfn.value);
 }
 
-void machine::folio_put(folio& f) {
+void machine::folio_put_refs(folio& f, int nr) {
   if (f.pfn == _zero_pfn) return;
   if (f.is_large() && f.pfn != f.head_pfn()) throw std::logic_error("folio_put: a tail page, not its folio");
-  if (--f.refcount > 0) return;
+  if ((f.refcount -= nr) > 0) return;
   if (f.refcount < 0 || folio_mapped(f)) throw std::logic_error("folio_put: freeing a mapped or over-put folio");
   if (f.test(folio_flag::lru)) lruvec_del_folio(f);
-  const std::uint64_t nr = f.nr_pages(), head = f.pfn.value;
-  if (nr > 1) {
+  const std::uint64_t pages = f.nr_pages(), head = f.pfn.value;
+  if (pages > 1) {
     _large.erase(head);
     std::erase(_deferred_split, f.pfn);
   }
   // Tails first, so that the head is the first frame handed out again, as before.
-  for (std::uint64_t i = nr; i-- > 0;) {
+  for (std::uint64_t i = pages; i-- > 0;) {
     folio& page = _frames[head + i];
     if (page.mapcount != 0) throw std::logic_error("folio_put: freeing a mapped page");
     free_frame(page);

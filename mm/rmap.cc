@@ -469,7 +469,7 @@ void machine::unmap_large_ptes(folio& head, vm_area_struct& vma, const std::vect
       pgd.set(a, pte_t{});
     }
     folio_remove_rmap_ptes(head, folio_of(first), static_cast<unsigned>(n), vma);
-    for (std::size_t k = 0; k < n; ++k) folio_put(head);
+    folio_put_refs(head, static_cast<int>(n));
     i += n;
   }
 }

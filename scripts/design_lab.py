@@ -23,7 +23,7 @@ COLORS = {"linux-6": "#1f77b4", "linux-3.19": "#ff7f0e", "linux-2.6.34": "#2ca02
           "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b",
           "interval-tree": "#1f77b4", "prio-tree": "#d62728", "list": "#7f7f7f",
           "baseline: read the PTEs": "#000000", "baseline: from the VMAs": "#7f7f7f",
-          "kernel (fork(2) in the agent)": "#000000"}
+          "kernel (fork(2) in the agent)": "#000000", "kernel (the same statements)": "#000000"}
 
 
 def rmapkit(args, tool):
@@ -186,6 +186,54 @@ def lab_folios(tool, figdir):
                        table(["folios", "design", "rmap bytes per mapped 4 KiB", "objects allocated by fork",
                               "write, ns per 4 KiB", "fork µs", "exit µs", "munmap µs per 2 MiB",
                               "reclaim of 2 MiB in 2 processes: walks / VMAs visited / PTEs examined"], rows))}
+
+
+FOLIO_REPEAT = 7
+KERNEL_FOLIOS = "kernel (the same statements)"
+
+
+def lab_folio_curves(tool, figdir, vs_kernel):
+    """10b. Large folios drawn: write (fault) cost per 4 KiB, fork and exit of the four 2 MiB
+    regions of bench/scenarios/thp-{order0,64k,pmd}.rmap, by folio size, every design (and the
+    kernel's, timed on the same statements by `bench --kernel-only`, with --vs-kernel): the
+    median and spread of FOLIO_REPEAT rounds. A round runs every size under every design
+    once, so that a drift of the machine's speed over minutes (up to 2x on a VM) falls on
+    every point alike instead of bending the curves; each sample is the second of two runs in
+    one process (the first warms the frame memory and the caches)."""
+    pages = 4 * 512 + 4  # the statements' writes: four regions whole, one page of each again
+    measures = [("write", "folio-write.svg", "write (fault) cost per 4 KiB by folio size", "ns per 4 KiB written",
+                 lambda ns: ns / pages),
+                ("fork", "folio-fork.svg", "fork of four 2 MiB regions by folio size", "µs per fork",
+                 lambda ns: ns / 1000),
+                ("exit", "folio-exit.svg", "exit of the child that shares them, by folio size", "µs per exit",
+                 lambda ns: ns / 1000)]
+    who = DESIGNS + ([KERNEL_FOLIOS] if vs_kernel else [])
+    samples = {(x, w): {m[0]: [] for m in measures} for x in range(1, len(FOLIO_SIZES) + 1) for w in who}
+    for _ in range(FOLIO_REPEAT):
+        for x, (_, bench, _) in enumerate(FOLIO_SIZES, start=1):
+            path = os.path.join(ROOT, "bench", "scenarios", f"thp-{bench}.rmap")
+            for w in who:
+                if w == KERNEL_FOLIOS:
+                    out = json.loads(rmapkit(["bench", "--json", "--repeat", "2", "--kernel-only", path], tool))
+                    kinds, side = {k["kind"]: k for k in out["kinds"]}, "kernel"
+                else:
+                    kinds, side = bench_json(tool, path, w, 2), "model"
+                for kind, _, _, _, unit in measures:
+                    samples[(x, w)][kind].append(unit(kinds[kind][side]["runs_ns"][-1]))
+    names = [f[0] for f in FOLIO_SIZES]
+    for kind, svg, title, ylabel, _ in measures:
+        series = {w: [(x,) + spread(samples[(x, w)][kind]) for x in range(1, len(names) + 1)] for w in who}
+        plot(os.path.join(figdir, svg), f"{title} (median, min..max of {FOLIO_REPEAT} rounds)", "folio size",
+             ylabel, series, logx=False, logy=True, xtics=names)
+    rows = []
+    for x, label in enumerate(names, start=1):
+        for w in who:
+            cells = [spread(samples[(x, w)][m[0]]) for m in measures]
+            rows.append([label, "kernel" if w == KERNEL_FOLIOS else w] +
+                        [f"{med:.0f} ({lo:.0f}..{hi:.0f})" for med, lo, hi in cells])
+    header = ["folios", "design", "write ns per 4 KiB", "fork µs", "exit µs"]
+    return {"foliocurves": (f"{FOLIO_REPEAT} rounds of rmapkit bench --json --repeat 2 --design D "
+                            "bench/scenarios/thp-{order0,64k,pmd}.rmap", table(header, rows))}
 
 
 def table(header, rows):
@@ -546,6 +594,7 @@ def main():
     for lab in COUNTED + [lab_ksm, lab_walktime, lab_faultcost, lab_folios]:
         sections.update(lab(tool, figdir))
     sections.update(lab_forkdepth(tool, figdir, a.vs_kernel))
+    sections.update(lab_folio_curves(tool, figdir, a.vs_kernel))
     if a.vs_kernel:
         sections.update(lab_kernel(tool))
 

@@ -503,7 +503,17 @@ class machine final : private pte_observer {
   void unmap_large_ptes(folio& head, vm_area_struct& vma, const std::vector<std::pair<vaddr_t, bool>>& maps);
   void vma_adjust_trans_huge(vm_area_struct& vma, vaddr_t addr);
   void folio_get(folio& f) { ++f.refcount; }
-  void folio_put(folio& f);
+  /// Drops a reference; the last frees the folio. Zap and exit drop one per PTE, and nearly
+  /// every one leaves others (a shared page's, the page cache's): that case is inline.
+  void folio_put(folio& f) {
+    if (f.refcount > 1 && !f.is_large() && f.pfn != _zero_pfn) {
+      --f.refcount;
+      return;
+    }
+    folio_put_refs(f, 1);
+  }
+  /// folio_put_refs(): drops @nr references at once (a batch of PTEs of one large folio).
+  void folio_put_refs(folio& f, int nr);
   // page cache (filemap)
   /// The page at @index of @as's page cache (a large folio's page there), or a new
   /// order-0 page when @create.
