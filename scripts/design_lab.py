@@ -213,11 +213,8 @@ def lab_folio_curves(tool, figdir, vs_kernel):
         for x, (_, bench, _) in enumerate(FOLIO_SIZES, start=1):
             path = os.path.join(ROOT, "bench", "scenarios", f"thp-{bench}.rmap")
             for w in who:
-                if w == KERNEL_FOLIOS:
-                    out = json.loads(rmapkit(["bench", "--json", "--repeat", "2", "--kernel-only", path], tool))
-                    kinds, side = {k["kind"]: k for k in out["kinds"]}, "kernel"
-                else:
-                    kinds, side = bench_json(tool, path, w, 2), "model"
+                kernel = w == KERNEL_FOLIOS
+                kinds, side = bench_json(tool, path, None if kernel else w, 2), "kernel" if kernel else "model"
                 for kind, _, _, _, unit in measures:
                     samples[(x, w)][kind].append(unit(kinds[kind][side]["runs_ns"][-1]))
     names = [f[0] for f in FOLIO_SIZES]
@@ -465,7 +462,9 @@ def lab_walktime(tool, figdir):
 
 
 def bench_json(tool, path, design, repeat, vs_kernel=False):
-    args = ["bench", "--json", "--repeat", str(repeat), "--design", design] + (["--vs-kernel"] if vs_kernel else [])
+    """`rmapkit bench --json` of @path by statement kind; @design None times the kernel alone."""
+    side = ["--design", design] + (["--vs-kernel"] if vs_kernel else []) if design else ["--kernel-only"]
+    args = ["bench", "--json", "--repeat", str(repeat)] + side
     out = json.loads(rmapkit(args + [path], tool))
     return {k["kind"]: k for k in out["kinds"]}
 

@@ -1,6 +1,6 @@
 // Hard and big inputs as a user meets them (issue 17): every command reads a scenario the
 // same bounded way, the model never speaks for the kernel, the kernel back end refuses
-// what would endanger the machine, and a million statements run in seconds.
+// what would endanger the machine, and a million statements run (their speed is benchmarked).
 #include <filesystem>
 #include <string>
 
