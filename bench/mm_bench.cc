@@ -363,8 +363,8 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
     auto t2 = std::chrono::steady_clock::now();
     for (std::uint64_t i = 0; i < reps; ++i)
       for (auto* v : vmas) {
-        const auto a = mm::machine::vma_address(*v, f.index);
-        via_vma += a && v->vm_mm->pgd.get(*a).pfn() == f.pfn ? 1U : 0U;
+        const auto a = mm::machine::vma_address_or_none(*v, f.index, 1);
+        via_vma += a != mm::machine::NO_ADDRESS && v->vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
       }
     auto t3 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(read);

@@ -215,7 +215,10 @@ class controller {
     // A run killed before it could clean up left the machine tuned: any run puts it back
     // before it starts, under the lock, so as not to race a run that holds it.
     const bool smaps = prints_smaps(prog);
-    if (prog.needs_machine_lock || smaps || opts.kmem_counts || stale_leftovers_exist(opts.swap_dir)) {
+    if (opts.kmem_counts && opts.kernel_share)
+      throw std::invalid_argument("kcheck::run: kmem_counts and kernel_share each need the run's trace instance");
+    if (prog.needs_machine_lock || smaps || opts.kmem_counts || opts.kernel_share ||
+        stale_leftovers_exist(opts.swap_dir)) {
       _lock.emplace(check_interrupt, lock_wait{opts.wait_for_lock, [this](const std::string& what) {
                                                  if (_opts.on_lock_wait) _opts.on_lock_wait(what);
                                                  else _err << "rmapkit kernel: " << what << '\n' << std::flush;
@@ -225,6 +228,7 @@ class controller {
     if (prog.needs_machine_lock) _ksm.emplace();
     // The tracer follows each agent from its spawn, and what it forks.
     if (opts.kmem_counts) _kmem.emplace();
+    if (opts.kernel_share) _time.emplace();
     // DAMON's sampling would move accessed bits behind the run's back, and smaps prints
     // them (damon.h); with no kdamond running, no scheme acts either.
     if (smaps) _damon.emplace(damon_hold::monitoring);
@@ -256,6 +260,7 @@ class controller {
       if (auto m = moved(*_thp_before, read_thp_counters(), ours); !m.empty())
         throw run_disturbed{fmt::format("{}", fmt::join(m, ", "))};
     }
+    if (_time) _time->stop();  // throws when events were lost: a share would be short
     if (!_kmem) return;
     auto counts = _kmem->read();
     for (const auto& [name, pid] : _followed)
@@ -285,7 +290,11 @@ class controller {
       _agent_ns.reset();
       const auto t0 = std::chrono::steady_clock::now();
       std::visit([&](const auto& body) { exec(body); }, o.body);
-      if (_opts.on_statement) _opts.on_statement(o, {std::chrono::steady_clock::now() - t0, _agent_ns});
+      const auto t1 = std::chrono::steady_clock::now();
+      statement_timing timing{t1 - t0, _agent_ns, std::nullopt};
+      // steady_clock is CLOCK_MONOTONIC, the tracer's clock.
+      if (_time) timing.kernel = _time->take(sc::statement_kind(o), t0.time_since_epoch(), t1.time_since_epoch());
+      if (_opts.on_statement) _opts.on_statement(o, timing);
     }
     check_agents_alive();
   }
@@ -386,6 +395,7 @@ class controller {
     try {
       adopt(o.proc, std::move(ours), pid);
       if (_kmem) _kmem->follow(pid);
+      if (_time) _time->follow(pid);
     } catch (const statement_error&) {
       throw statement_error(fmt::format("spawn: cannot start the agent {}", _agent_path));
     }
@@ -597,6 +607,7 @@ class controller {
   // Declared in acquisition order; destroyed in reverse after ~controller() killed the agents.
   std::optional<machine_lock> _lock;
   std::optional<kmem_tracer> _kmem;
+  std::optional<time_tracer> _time;
   std::vector<std::pair<std::string, pid_t>> _followed;  // every process the kmem tracer followed
   std::optional<thp_guard> _thp;
   std::optional<thp_counters> _thp_before;  // at the `thp` line

@@ -4,17 +4,22 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "kcheck/procfs.h"
+#include "rmapkit/kcheck/kernel.h"
 
 namespace rmapkit::kcheck {
 
@@ -22,8 +27,8 @@ namespace {
 
 constexpr const char* TRACEFS = "/sys/kernel/tracing";
 constexpr const char* INSTANCE_PREFIX = "rmapkit-";
-constexpr const char* ALLOC = "events/kmem/kmem_cache_alloc/";
-constexpr const char* FREE = "events/kmem/kmem_cache_free/";
+constexpr const char* ALLOC = "events/kmem/kmem_cache_alloc";
+constexpr const char* FREE = "events/kmem/kmem_cache_free";
 
 /// The value after "key" up to the next space, '+' (a call site's offset) or line end.
 std::string_view field(std::string_view line, std::string_view key) {
@@ -90,7 +95,7 @@ void remove_stale_trace_instances() {
   }
 }
 
-kmem_tracer::kmem_tracer() {
+trace_instance::trace_instance() {
   if (!tracefs_mounted()) {
     write_record_file(mount_record(), std::string(TRACEFS) + "\n");
     if (::mount("nodev", TRACEFS, "tracefs", 0, nullptr) != 0) {
@@ -105,43 +110,72 @@ kmem_tracer::kmem_tracer() {
     _dir = fmt::format("{}/instances/{}{}", TRACEFS, INSTANCE_PREFIX, ::getpid());
     if (::mkdir(_dir.c_str(), 0700) != 0) throw std::runtime_error(fmt::format("cannot create {}", _dir));
     _created = true;
-    if (!exists(_dir + "/" + ALLOC)) throw std::runtime_error("the kernel has no kmem:kmem_cache_alloc tracepoint");
     set("tracing_on", "0");
     set("buffer_size_kb", "65536");
     set("options/event-fork", "1");
-    set(std::string(ALLOC) + "filter",
-        "call_site.function == __anon_vma_prepare || call_site.function == anon_vma_fork || "
-        "call_site.function == anon_vma_clone");
-    set(std::string(FREE) + "filter", "call_site.function == unlink_anon_vmas || call_site.function == __put_anon_vma");
-    set(std::string(ALLOC) + "enable", "1");
-    set(std::string(FREE) + "enable", "1");
   } catch (...) {
     remove();
     throw;
   }
 }
 
-void kmem_tracer::set(const std::string& file, const std::string& value) {
+void trace_instance::set(const std::string& file, const std::string& value) {
   auto path = _dir + "/" + file;
   if (int e = write_text(path, value))
     throw std::runtime_error(fmt::format("cannot write {} to {}: errno {}", value, path, e));
 }
 
-void kmem_tracer::follow(int pid) {
+bool trace_instance::has(const std::string& file) const { return exists(_dir + "/" + file); }
+
+void trace_instance::enable(const std::string& event_dir, const std::string& filter) {
+  if (!has(event_dir)) throw std::runtime_error(fmt::format("the kernel has no {} tracepoint", event_dir));
+  if (!filter.empty()) set(event_dir + "/filter", filter);
+  _enabled.push_back(event_dir);
+  set(event_dir + "/enable", "1");
+}
+
+void trace_instance::follow(int pid) {
   set("set_event_pid", std::to_string(pid));  // a plain write appends to the list
   set("tracing_on", "1");                     // nothing is recorded before the first agent
 }
 
-scenario::kmem_counts kmem_tracer::read() {
+void trace_instance::stop_and_check_lost(std::string_view what) {
   (void)write_text(_dir + "/tracing_on", "0");
   for (const auto& cpu : list_dir(_dir + "/per_cpu")) {
     auto stats = read_text(_dir + "/per_cpu/" + cpu + "/stats");
     for (std::string_view key : {"overrun: ", "dropped events: "})
       if (auto lost = field(stats, key); !lost.empty() && lost != "0")
-        throw std::runtime_error(fmt::format("kmem tracing lost {} events on {}", lost, cpu));
+        throw std::runtime_error(fmt::format("{} tracing lost {} events on {}", what, lost, cpu));
   }
+}
+
+void trace_instance::remove() {
+  if (_created) {
+    (void)write_text(_dir + "/tracing_on", "0");
+    for (const auto& e : _enabled) (void)write_text(_dir + "/" + e + "/enable", "0");
+    ::rmdir(_dir.c_str());
+    _created = false;
+  }
+  if (_mounted) {
+    ::umount(TRACEFS);
+    ::unlink(mount_record().c_str());
+    _mounted = false;
+  }
+}
+
+trace_instance::~trace_instance() { remove(); }
+
+kmem_tracer::kmem_tracer() {
+  _trace.enable(ALLOC,
+                "call_site.function == __anon_vma_prepare || call_site.function == anon_vma_fork || "
+                "call_site.function == anon_vma_clone");
+  _trace.enable(FREE, "call_site.function == unlink_anon_vmas || call_site.function == __put_anon_vma");
+}
+
+scenario::kmem_counts kmem_tracer::read() {
+  _trace.stop_and_check_lost("kmem");
   scenario::kmem_counts k;
-  std::ifstream in(_dir + "/trace");
+  std::ifstream in(_trace.dir() + "/trace");
   for (std::string line; std::getline(in, line);) {
     if (line.starts_with("#")) continue;
     const bool alloc = line.find("kmem_cache_alloc:") != std::string::npos;
@@ -158,21 +192,168 @@ scenario::kmem_counts kmem_tracer::read() {
   return k;
 }
 
-void kmem_tracer::remove() {
-  if (_created) {
-    (void)write_text(_dir + "/tracing_on", "0");
-    (void)write_text(_dir + "/" + ALLOC + "enable", "0");
-    (void)write_text(_dir + "/" + FREE + "enable", "0");
-    ::rmdir(_dir.c_str());
-    _created = false;
+// ---- the kernel's share of a statement's time ---------------------------------------
+
+std::vector<int> time_tracer::syscalls_of(std::string_view kind) {
+  if (kind == "mmap") return {SYS_mmap};
+  if (kind == "munmap") return {SYS_munmap};
+  if (kind == "mprotect") return {SYS_mprotect};
+  if (kind == "madvise") return {SYS_madvise};
+  if (kind == "mremap" || kind == "mremap-move") return {SYS_mremap};
+  if (kind == "mlock") return {SYS_mlock, SYS_mlock2};
+  if (kind == "munlock") return {SYS_munlock};
+  if (kind == "fork") {
+    std::vector<int> v{SYS_clone, SYS_clone3};
+#ifdef SYS_fork
+    v.push_back(SYS_fork);
+#endif
+    return v;
   }
-  if (_mounted) {
-    ::umount(TRACEFS);
-    ::unlink(mount_record().c_str());
-    _mounted = false;
-  }
+  return {};
 }
 
-kmem_tracer::~kmem_tracer() { remove(); }
+bool kernel_share_measures(std::string_view kind) { return time_tracer::measures(kind); }
+
+namespace {
+
+/// Every syscall number some statement kind is measured by: the raw_syscalls filter.
+std::string syscall_filter() {
+  std::set<int> ids;
+  for (std::string_view k : {"mmap", "munmap", "mprotect", "madvise", "mremap", "mlock", "munlock", "fork"})
+    for (int id : time_tracer::syscalls_of(k)) ids.insert(id);
+  std::string f;
+  for (int id : ids) f += fmt::format("{}id == {}", f.empty() ? "" : " || ", id);
+  return f;
+}
+
+}  // namespace
+
+time_tracer::time_tracer() {
+  // The clock of steady_clock, so that a statement's window selects its spans.
+  _trace.set("trace_clock", "mono");
+  const auto ids = syscall_filter();
+  _trace.enable("events/raw_syscalls/sys_enter", ids);
+  _trace.enable("events/raw_syscalls/sys_exit", ids);
+  _trace.enable("events/mmap_lock/mmap_lock_start_locking");
+  _trace.enable("events/mmap_lock/mmap_lock_released");
+  _trace.enable("events/sched/sched_process_exit");
+  const auto pipe = _trace.dir() + "/trace_pipe";
+  _pipe.reset(::open(pipe.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!_pipe) throw std::runtime_error(fmt::format("cannot open {}: errno {}", pipe, errno));
+}
+
+std::optional<std::chrono::nanoseconds> time_tracer::take(std::string_view kind, std::chrono::nanoseconds start,
+                                                          std::chrono::nanoseconds end) {
+  std::string text = std::exchange(_pending, {});
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(_pipe.get(), buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) throw std::runtime_error(fmt::format("reading trace_pipe: errno {}", errno));
+    break;
+  }
+  // A line the kernel had not finished handing over waits for the next call.
+  const std::size_t complete = text.rfind('\n') + 1;  // npos + 1 == 0: no line is complete
+  _pending = text.substr(complete);
+  text.resize(complete);
+  if (!measures(kind)) return std::nullopt;
+  const auto spans = parse_trace_spans(text, syscalls_of(kind), start, end);
+  const auto& mine = kind == "exit" ? spans.exit_mmaps : spans.syscalls;
+  if (mine.empty()) return std::nullopt;
+  std::chrono::nanoseconds sum{0};
+  for (auto d : mine) sum += d;
+  return sum;
+}
+
+namespace {
+
+/// One parsed trace line: "  comm-PID  [CPU] FLAGS  SECONDS.MICROS: EVENT: PAYLOAD".
+struct trace_event {
+  int pid = 0;
+  std::chrono::nanoseconds at{0};
+  std::string_view name, payload;
+};
+
+std::optional<trace_event> parse_event(std::string_view line) {
+  const auto cpu_end = line.find("] ");
+  if (cpu_end == std::string_view::npos) return std::nullopt;
+  const auto ts_end = line.find(": ", cpu_end);
+  if (ts_end == std::string_view::npos) return std::nullopt;
+  const auto ts_begin = line.rfind(' ', ts_end) + 1;
+  const auto ts = line.substr(ts_begin, ts_end - ts_begin);
+  const auto dot = ts.find('.');
+  if (dot == std::string_view::npos || ts.size() - dot - 1 != 6) return std::nullopt;
+  std::uint64_t sec = 0, usec = 0;
+  for (char c : ts.substr(0, dot)) sec = sec * 10 + static_cast<std::uint64_t>(c - '0');
+  for (char c : ts.substr(dot + 1)) usec = usec * 10 + static_cast<std::uint64_t>(c - '0');
+  trace_event e;
+  e.pid = task_pid(line);
+  e.at = std::chrono::seconds(sec) + std::chrono::microseconds(usec);
+  auto rest = line.substr(ts_end + 2);
+  const auto colon = rest.find(':');
+  e.name = rest.substr(0, colon);
+  e.payload = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+  return e;
+}
+
+/// The syscall number of a sys_enter or sys_exit payload (" NR 56 (...)", " NR 56 = 0").
+int syscall_nr(std::string_view payload) {
+  auto v = field(payload, "NR ");
+  int nr = 0;
+  for (char c : v) nr = nr * 10 + (c - '0');
+  return nr;
+}
+
+/// An exiting process's mmap_lock history: exit_mmap() is its last write lock, begun by
+/// the read lock before it.
+struct exit_state {
+  std::optional<std::chrono::nanoseconds> read_start, span_start;
+  std::optional<std::pair<std::chrono::nanoseconds, std::chrono::nanoseconds>> span;
+};
+
+}  // namespace
+
+trace_spans parse_trace_spans(std::string_view text, const std::vector<int>& syscalls, std::chrono::nanoseconds start,
+                              std::chrono::nanoseconds end) {
+  trace_spans out;
+  std::map<int, std::pair<int, std::chrono::nanoseconds>> in_syscall;  // pid -> (nr, entry)
+  std::map<int, exit_state> exiting;
+  const auto inside = [&](std::chrono::nanoseconds a, std::chrono::nanoseconds b) { return a >= start && b <= end; };
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    const auto e = parse_event(line);
+    if (!e) continue;
+    if (e->name == "sys_enter") {
+      in_syscall[e->pid] = {syscall_nr(e->payload), e->at};
+    } else if (e->name == "sys_exit") {
+      auto it = in_syscall.find(e->pid);
+      const int nr = syscall_nr(e->payload);
+      if (it == in_syscall.end() || it->second.first != nr) continue;  // a fork's child returns too
+      if (std::find(syscalls.begin(), syscalls.end(), nr) != syscalls.end() && inside(it->second.second, e->at))
+        out.syscalls.push_back(e->at - it->second.second);
+      in_syscall.erase(it);
+    } else if (e->name == "sched_process_exit") {
+      exiting[e->pid] = {};
+    } else if (auto x = exiting.find(e->pid); x != exiting.end()) {
+      const bool write = e->payload.find("write=true") != std::string_view::npos;
+      auto& s = x->second;
+      if (e->name == "mmap_lock_start_locking") {
+        if (write) s.span_start = s.read_start.value_or(e->at);
+        else s.read_start = e->at;
+      } else if (e->name == "mmap_lock_released" && write && s.span_start) {
+        s.span = {*s.span_start, e->at};
+      }
+    }
+  }
+  for (const auto& [pid, s] : exiting)
+    if (s.span && inside(s.span->first, s.span->second)) out.exit_mmaps.push_back(s.span->second - s.span->first);
+  return out;
+}
 
 }  // namespace rmapkit::kcheck

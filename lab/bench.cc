@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "rmapkit/kcheck/kernel.h"
 #include "rmapkit/model/model.h"
 
@@ -78,13 +80,23 @@ bool bench_kernel(const sc::program& prog, const bench_options& opts, bench_resu
   std::ostream null(nullptr);
   std::ostringstream err;
   auto& samples = res.kernel.emplace();
+  back_end_samples* share = opts.kernel_share ? &res.kernel_share.emplace() : nullptr;
   kcheck::run_options kopts;
   kopts.on_lock_wait = opts.on_lock_wait;
+  kopts.kernel_share = opts.kernel_share;
   for (unsigned r = 0; r < opts.repeat; ++r) {
     begin_run(samples);
+    if (share) begin_run(*share);
     kopts.before_statement = progress_of(prog, opts, (opts.kernel_only ? 0 : opts.repeat) + r);
     kopts.on_statement = [&](const sc::op& o, const kcheck::statement_timing& t) {
       add(samples, o, t.agent.value_or(t.wall), r == 0);
+      if (!share || !kcheck::kernel_share_measures(sc::statement_kind(o))) return;
+      if (t.kernel) add(*share, o, *t.kernel, r == 0);
+      else
+        // Its process's address space was torn down by another (a reader of /proc/PID
+        // held it): the kind's samples would be short.
+        res.errors += fmt::format("{}:{}: the kernel's tracepoints did not time this {} (run {})\n", prog.file, o.line,
+                                  sc::statement_kind(o), r + 1);
     };
     res.exit_code = kcheck::run(prog, null, err, kopts).exit_code;
     res.errors += err.str();
@@ -106,6 +118,8 @@ summary summarize(std::span<const ns> samples) {
 
 bench_result bench(const sc::program& prog, const bench_options& opts) {
   if (opts.repeat == 0) throw std::invalid_argument("lab::bench: repeat must be at least 1");
+  if (opts.kernel_share && !opts.vs_kernel && !opts.kernel_only)
+    throw std::invalid_argument("lab::bench: kernel_share needs vs_kernel or kernel_only");
   bench_result res;
   if (opts.vs_kernel || opts.kernel_only) {
     if (auto why = kcheck::missing_privileges()) {

@@ -93,6 +93,7 @@ nlohmann::json bench_document(const sc::program& prog, const bench_options& opts
   j["design"] = opts.design;
   j["vs_kernel"] = opts.vs_kernel;
   if (opts.kernel_only) j["kernel_only"] = true;
+  if (opts.kernel_share) j["kernel_share"] = true;
   j["kinds"] = nlohmann::json::array();
   for (const auto& k : res.kinds) {
     // A kind appears once a back end ran it: the model, or with kernel_only the kernel.
@@ -104,11 +105,16 @@ nlohmann::json bench_document(const sc::program& prog, const bench_options& opts
     if (res.kernel)
       if (auto kk = res.kernel->kinds.find(k); kk != res.kernel->kinds.end())
         row["kernel"] = samples_json(kk->second.runs);
+    if (res.kernel_share)
+      if (auto ks = res.kernel_share->kinds.find(k); ks != res.kernel_share->kinds.end())
+        row["kernel_share"] = samples_json(ks->second.runs);
     j["kinds"].push_back(std::move(row));
   }
   j["total"] = {{"count", prog.ops.size()}};
   if (!opts.kernel_only) j["total"]["model"] = samples_json(res.model.total);
   if (res.kernel) j["total"]["kernel"] = samples_json(res.kernel->total);
+  // The sum over the kinds the tracepoints time, not over all.
+  if (res.kernel_share) j["total"]["kernel_share"] = samples_json(res.kernel_share->total);
   std::string errors = res.errors;
   if (res.kernel_unavailable)
     errors = fmt::format("rmapkit bench: {} runs the scenario on the live kernel: {}\n",

@@ -96,9 +96,12 @@ void machine::exit_mm(mm_struct* mm) {
   ksm_exit(*mm);
   // free_pgtables(): the tables under each VMA, by its range. Left to the page table's
   // destructor they would cost a scan of every 512-entry directory instead.
+  // The VMA tree goes whole, as exit_mmap() destroys the maple tree at once: erasing VMA by
+  // VMA would rebalance it each time (a tenth of exit for hundreds of VMAs).
+  mm->mm_mt.clear();
   for (auto* vma : vmas) {
     mm->pgd.free_empty(vma->vm_start, vma->vm_end);
-    remove_vma(vma);
+    free_vma(vma);
   }
   _mms[mm->mms_index] = nullptr;
   if (2 * ++_mms_exited > _mms.size()) compact_mms();
@@ -122,7 +125,7 @@ void machine::dup_mmap(mm_struct& mm, mm_struct& oldmm) {
       tmp->vm_file->i_mmap.insert_after(*tmp, *mpnt);
       _file->link_after(*tmp, *mpnt);
     }
-    mm.mm_mt.emplace(tmp->vm_start.value, tmp);
+    mm.mm_mt.emplace_hint(mm.mm_mt.end(), tmp->vm_start.value, tmp);  // in address order: no search
     // vma_needs_copy(): only VMAs with an anon_vma have PTEs worth copying; the rest
     // refault from the page cache.
     if (!tmp->vm_flags.has(vm_flag::wipeonfork) && mpnt->anon_vma) copy_page_range(*tmp, *mpnt);

@@ -178,23 +178,9 @@ void machine::folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t add
   if (exclusive) f.set(folio_flag::anon_exclusive);
 }
 
-// Kernel: folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() at fork, for an
-// order-0 folio (copy_page_range() batches a large folio's PTEs itself). Nothing in the model
-// pins pages, so sharing always succeeds; a shared page is no longer exclusive.
-void machine::folio_dup_rmap_pte(folio& f) {
-  f.mapcount++;
-  f.clear(folio_flag::anon_exclusive);
-}
-
 void machine::folio_add_file_rmap_pte(folio& f) { f.mapcount++; }
 
-// Kernel: folio_remove_rmap_ptes(). folio->mapping stays: it is reset only when the folio
-// is freed.
-void machine::folio_remove_rmap_pte(folio& f) {
-  if (f.is_large()) throw std::logic_error("folio_remove_rmap_pte: a page of a large folio");
-  if (--f.mapcount < 0) throw std::logic_error("folio_remove_rmap_pte: mapcount underflow");
-  if (f.mapcount == 0) f.clear(folio_flag::anon_exclusive);
-}
+void machine::rmap_bug(const char* what) { throw std::logic_error(what); }
 
 // The pages of a large folio keep their AnonExclusive bit when they go unmapped (the
 // kernel clears it only when the folio is freed): the report shows the head page's bit on
@@ -221,20 +207,6 @@ void machine::folio_move_anon_rmap(folio& f, vm_area_struct& vma) {
 }
 
 // ---- walks --------------------------------------------------------------------------------
-
-std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t pgoff) {
-  if (pgoff.value < vma.vm_pgoff.value) return std::nullopt;
-  vaddr_t addr = page_addr(vma.vm_start, pgoff.value - vma.vm_pgoff.value);
-  if (addr >= vma.vm_end) return std::nullopt;
-  return addr;
-}
-
-// A folio that starts before the VMA (a VMA split inside it) is met at the VMA's start.
-std::optional<vaddr_t> machine::vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr) {
-  if (pgoff.value >= vma.vm_pgoff.value) return vma_address(vma, pgoff);
-  if (pgoff.value + nr - 1 < vma.vm_pgoff.value) return std::nullopt;
-  return vma.vm_start;
-}
 
 // A large folio's walk asks for every VMA that covers any of its pages.
 void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {

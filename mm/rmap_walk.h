@@ -97,14 +97,14 @@ enum class rmap_candidates {
 /// Handles one candidate VMA at vma_address() of @f's page, then as the form above.
 [[nodiscard]] inline bool rmap_visit(machine& m, folio& f, vm_area_struct& vma, rmap_candidates from,
                                      const rmap_walk_control& rwc) {
-  const std::optional<vaddr_t> addr = machine::vma_address(vma, f.index, f.nr_pages());
-  if (!addr) {
+  const vaddr_t addr = machine::vma_address_or_none(vma, f.index, f.nr_pages());
+  if (addr == machine::NO_ADDRESS) {
     if (from == rmap_candidates::cover_the_page) throw std::logic_error("rmap walk: interval tree hit outside the VMA");
     rmap_trace(m, {.what = walk_step::kind::skip, .name = "vma_address", .vma = &vma, .computed = true});
     return true;
   }
-  rmap_trace(m, {.what = walk_step::kind::candidate, .vma = &vma, .addr = *addr, .computed = true});
-  return detail::rmap_visit_at(m, f, vma, *addr, rwc);
+  rmap_trace(m, {.what = walk_step::kind::candidate, .vma = &vma, .addr = addr, .computed = true});
+  return detail::rmap_visit_at(m, f, vma, addr, rwc);
 }
 
 }  // namespace rmapkit::mm

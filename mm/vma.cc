@@ -102,9 +102,13 @@ vm_area_struct* machine::split_vma(vm_area_struct& vma, vaddr_t addr, bool new_b
 }
 
 void machine::remove_vma(vm_area_struct* vma) {
+  vma->vm_mm->mm_mt.erase(vma->vm_start.value);
+  free_vma(vma);
+}
+
+void machine::free_vma(vm_area_struct* vma) {
   unlink_anon_vmas(*vma);
   vma_unlink_file(*vma);
-  vma->vm_mm->mm_mt.erase(vma->vm_start.value);
   vm_area_free(vma);
 }
 

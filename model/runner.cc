@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -115,6 +116,7 @@ std::vector<mm::vm_area_struct*> slot_vmas(const mm::mm_struct& mm, vaddr_t base
 /// each region is now.
 class statement_runner {
  public:
+  using region_map = std::map<std::string, vaddr_t>;
   statement_runner(mm::machine& m, const sc::program& prog, const run_options& opts) : _m(m), _prog(prog), _opts(opts) {
     _mms.resize(prog.process_names.size());
     _files.resize(prog.file_names.size());
@@ -143,7 +145,11 @@ class statement_runner {
 
   [[nodiscard]] mm::mm_struct* mm_at(sc::proc_id p) const { return p < _mms.size() ? _mms[p] : nullptr; }
   [[nodiscard]] mm::address_space* file_at(sc::file_id f) const { return f < _files.size() ? _files[f] : nullptr; }
-  [[nodiscard]] const std::map<std::string, vaddr_t>& regions_at(sc::proc_id p) const { return _regions.at(p); }
+  [[nodiscard]] const region_map& regions_at(sc::proc_id p) const {
+    static const region_map none;
+    const auto& r = _regions.at(p);
+    return r ? *r : none;
+  }
 
  private:
   mm::mm_struct& mm_of(sc::proc_id p) { return *_mms.at(p); }
@@ -170,7 +176,7 @@ class statement_runner {
     _files[o.file] = _m.memfd_create(_prog.file_names[o.file], o.pages, mm::content::file_key(o.file));
   }
   void step(const sc::op_mmap& o) {
-    _regions[o.proc][o.region] = o.base;
+    regions_to_change(o.proc)[o.region] = o.base;
     bool shared = o.kind == sc::map_kind::anon_shared || o.kind == sc::map_kind::file_shared;
     mm::address_space* file = o.file ? _files.at(*o.file) : nullptr;
     const mm::mmap_flags flags{o.fixed ? mm::map_fixed::replace : mm::map_fixed::noreplace, o.noreserve, !o.huge};
@@ -185,12 +191,12 @@ class statement_runner {
   void step(const sc::op_write& o) { each_page(o.proc, o.span, true, o.value); }
   void step(const sc::op_fork& o) {
     _mms[o.child] = _m.dup_mm(mm_of(o.parent), _prog.process_names[o.child]);
-    _regions[o.child] = _regions[o.parent];
+    _regions[o.child] = _regions[o.parent];  // shared until one of them changes it
   }
   void step(const sc::op_exit& o) {
     _m.exit_mm(_mms[o.proc]);
     _mms[o.proc] = nullptr;
-    _regions[o.proc].clear();
+    _regions[o.proc].reset();
   }
   void step(const sc::op_munmap& o) { refused("munmap", _m.do_munmap(mm_of(o.proc), o.span.start, o.span.pages)); }
   void step(const sc::op_mprotect& o) {
@@ -210,7 +216,7 @@ class statement_runner {
     for (auto [start, pages] : moves)
       refused("mremap",
               _m.do_mremap_move(mm, start, pages, vaddr_t{o.new_base.value + (start.value - o.old_base.value)}));
-    for (auto& [name, base] : _regions[o.proc])
+    for (auto& [name, base] : regions_to_change(o.proc))
       if (base == o.old_base) base = o.new_base;
   }
   void step(const sc::op_madvise& o) {
@@ -327,7 +333,15 @@ class statement_runner {
   int _line = 0;
   std::vector<mm::mm_struct*> _mms;
   std::vector<mm::address_space*> _files;
-  std::vector<std::map<std::string, vaddr_t>> _regions;  // by proc_id: region name -> base
+  // By proc_id: region name -> base. A child shares its parent's until either changes it:
+  // copying hundreds of named regions at every fork was a tenth of the model's fork time.
+  std::vector<std::shared_ptr<region_map>> _regions;
+  region_map& regions_to_change(sc::proc_id p) {
+    auto& r = _regions[p];
+    if (!r) r = std::make_shared<region_map>();
+    else if (r.use_count() > 1) r = std::make_shared<region_map>(*r);
+    return *r;
+  }
 };
 
 namespace {

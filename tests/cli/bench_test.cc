@@ -106,6 +106,16 @@ TEST(CliBench, KernelOnlyRefusesWithoutRootAndExcludesVsKernel) {
   EXPECT_NE(both.err.find("--vs-kernel excludes --kernel-only"), std::string::npos) << both.err;
 }
 
+// The kernel's own time is a kernel back end figure: without one the flag is a usage error,
+// refused before anything runs.
+TEST(CliBench, KernelShareNeedsAKernelRun) {
+  auto path = temp_file("share-bench.rmap", "spawn P\ncheck\n");
+  auto o = run({rmapkit_bin(), "bench", "--kernel-share", path});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("--kernel-share: needs --vs-kernel or --kernel-only"), std::string::npos) << o.err;
+  EXPECT_EQ(o.out, "");
+}
+
 TEST(CliBench, VsKernelRefusesWithoutRootBeforeRunningAnything) {
   auto path = temp_file("root-bench.rmap", "spawn P\ncheck\n");
   auto o = run({rmapkit_bin(), "bench", "--vs-kernel", path}, drop_root);

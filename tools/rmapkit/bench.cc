@@ -2,7 +2,9 @@
 // kind it shows how many statements of that kind one run has, and the median and the
 // spread (min..max) over the runs of their summed time; with --vs-kernel the same for the
 // kernel and the ratio kernel/model of the medians (how many times faster the model is);
-// with --kernel-only the kernel's alone.
+// with --kernel-only the kernel's alone. --kernel-share adds the kernel's own time from its
+// tracepoints (and model/that ratio) for the kinds they can time; its total row sums those
+// kinds alone.
 #include "bench.h"
 
 #include <chrono>
@@ -33,15 +35,46 @@ std::string human(ns t) {
 
 std::string spread(const lab::summary& s) { return human(s.min) + ".." + human(s.max); }
 
+/// The --kernel-share columns of @kind: the kernel's own time, and model/that as a ratio
+/// (nothing for a kind its tracepoints do not time).
+/// The total row gives the sum over those kinds, with no ratio: the model's total is over all.
+std::string share_columns(const lab::bench_result& res, const std::string& kind, const std::vector<ns>* model) {
+  const auto& share = *res.kernel_share;
+  const bool total = kind == "total";
+  auto it = share.kinds.find(kind);
+  if (!total && it == share.kinds.end())
+    return fmt::format("  {:>9} {:>19}{}", "-", "", model ? fmt::format("  {:>12}", "-") : "");
+  auto ks = lab::summarize(total ? share.total : it->second.runs);
+  std::string out = fmt::format("  {:>9} {:>19}", human(ks.median), spread(ks));
+  if (total && model) out += fmt::format("  {:>12}", "-");
+  else if (model) {
+    auto ms = lab::summarize(*model);
+    const auto ratio = ms.median.count() > 0
+                           ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count())
+                           : 0.0;
+    out += fmt::format("  {:>11.1f}x", ratio);
+  }
+  return out;
+}
+
+std::string share_header(bool model) {
+  return fmt::format("  {:>9} {:>19}{}", "share", "share min..max",
+                     model ? fmt::format("  {:>12}", "share/model") : "");
+}
+
 /// --kernel-only: the kernel's columns alone.
 void print_kernel_table(const sc::program& prog, const lab::bench_options& opts, const lab::bench_result& res,
                         std::ostream& out) {
   out << fmt::format("rmapkit bench {}: {} statements, {} run{} on the kernel only\n", prog.file, prog.ops.size(),
                      opts.repeat, opts.repeat == 1 ? "" : "s");
-  out << fmt::format("{:<12} {:>6}  {:>9} {:>19}\n", "kind", "count", "kernel", "kernel min..max");
+  out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", "kind", "count", "kernel", "kernel min..max");
+  if (res.kernel_share) out << share_header(false);
+  out << '\n';
   auto row = [&](const std::string& name, std::size_t count, const std::vector<ns>& k) {
     auto ks = lab::summarize(k);
-    out << fmt::format("{:<12} {:>6}  {:>9} {:>19}\n", name, count, human(ks.median), spread(ks));
+    out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", name, count, human(ks.median), spread(ks));
+    if (res.kernel_share) out << share_columns(res, name, nullptr);
+    out << '\n';
   };
   for (const auto& k : res.kinds)
     if (auto it = res.kernel->kinds.find(k); it != res.kernel->kinds.end()) row(k, it->second.count, it->second.runs);
@@ -58,6 +91,7 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
                      opts.repeat, opts.repeat == 1 ? "" : "s", opts.design, res.kernel ? " and on the kernel" : "");
   out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", "kind", "count", "model", "model min..max");
   if (res.kernel) out << fmt::format("  {:>9} {:>19}  {:>12}", "kernel", "kernel min..max", "kernel/model");
+  if (res.kernel_share) out << share_header(true);
   out << '\n';
   auto row = [&](const std::string& name, std::size_t count, const std::vector<ns>& m, const std::vector<ns>* k) {
     auto ms = lab::summarize(m);
@@ -69,6 +103,7 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
                              : 0.0;
       out << fmt::format("  {:>9} {:>19}  {:>11.1f}x", human(ks.median), spread(ks), ratio);
     }
+    if (res.kernel_share) out << share_columns(res, name, &m);
     out << '\n';
   };
   for (const auto& k : res.kinds) {

@@ -631,10 +631,17 @@ command add_bench(CLI::App& app) {
   add_file(*sub, a->file);
   auto* vs = sub->add_flag("--vs-kernel", a->opts.vs_kernel,
                            "also run it on the live kernel (root) and print kernel/model");
-  sub->add_flag("--kernel-only", a->opts.kernel_only,
-                "run it on the live kernel (root) only, not on the model: for a scenario the model cannot run yet "
-                "(scenario format version 2, large folios)")
-      ->excludes(vs);
+  auto* only = sub->add_flag("--kernel-only", a->opts.kernel_only,
+                             "run it on the live kernel (root) only, not on the model (the kernel's own figures)")
+                   ->excludes(vs);
+  auto* share = sub->add_flag("--kernel-share", a->opts.kernel_share,
+                              "with --vs-kernel or --kernel-only: also the kernel's own time per kind from its "
+                              "tracepoints (system calls entry to return, exit_mmap() for exit), without the C "
+                              "library, the agents and the reap");
+  sub->parse_complete_callback([vs, only, share] {
+    if (share->count() > 0 && vs->count() == 0 && only->count() == 0)
+      throw CLI::ValidationError("--kernel-share", "needs --vs-kernel or --kernel-only");
+  });
   a->opts.on_lock_wait = tell_lock_wait;
   sub->add_option("--repeat", a->opts.repeat, "runs on each back end")
       ->capture_default_str()

@@ -28,7 +28,15 @@ struct statement_timing {
   /// the statement's requests; nothing for statements no agent times (spawn, file, exit,
   /// ksm, reclaim, check).
   std::optional<std::chrono::nanoseconds> agent;
+  /// With run_options::kernel_share: the kernel's own time for the statement, from its
+  /// tracepoints (the statement's system calls, entry to return; exit_mmap() for `exit`);
+  /// nothing for kinds they cannot time (a fault has no exit tracepoint).
+  std::optional<std::chrono::nanoseconds> kernel;
 };
+
+/// Whether run_options::kernel_share times statements of @kind (scenario::statement_kind()):
+/// the system call statements, fork and exit.
+[[nodiscard]] bool kernel_share_measures(std::string_view kind);
 
 struct run_options {
   /// Print each statement to the error stream before it runs.
@@ -42,6 +50,10 @@ struct run_options {
   /// (and the runner) allocated and freed, from the kmem tracepoints (scenario::format(
   /// kmem_counts)), to the error stream. Takes the machine lock: tracing is machine-wide.
   bool kmem_counts = false;
+  /// Time each statement's kernel work alone with the syscall, mmap_lock and sched
+  /// tracepoints (statement_timing::kernel). Takes the machine lock: tracing is
+  /// machine-wide. Not with kmem_counts (a run has one trace instance).
+  bool kernel_share = false;
   /// When set (with kmem_counts), receives the counts instead of the error stream.
   std::function<void(const scenario::kmem_counts&)> on_kmem_counts;
   /// When set, called after each statement that ran without error, with its timing.

@@ -28,6 +28,9 @@ struct bench_options {
   /// Only on the kernel (root), not on the model: for what the model cannot run yet (a
   /// version 2 scenario: large folios). bench_result::model stays empty.
   bool kernel_only = false;
+  /// With vs_kernel or kernel_only: also the kernel's own time per statement kind, from its
+  /// tracepoints (kcheck::run_options::kernel_share), in bench_result::kernel_share.
+  bool kernel_share = false;
   std::string design = "linux-6";  ///< the model's anonymous rmap design
   /// Told, when a kernel run must wait for another run's machine lock, who holds it
   /// (kcheck::run_options::on_lock_wait); unset: the notice is one of the errors.
@@ -69,6 +72,9 @@ struct bench_result {
   back_end_samples model;  ///< empty with kernel_only
   /// With vs_kernel or kernel_only.
   std::optional<back_end_samples> kernel;
+  /// With kernel_share: the kernel's own time, for the kinds its tracepoints can time
+  /// (kcheck::kernel_share_measures()); its total sums those kinds alone.
+  std::optional<back_end_samples> kernel_share;
 };
 
 /// The median (of an even number of samples, the mean of the middle two) and the spread.

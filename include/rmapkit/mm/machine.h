@@ -295,9 +295,25 @@ class machine final : private pte_observer {
   /// Write-protects and cleans every shared mapping of a file folio; returns the count.
   int folio_mkclean(folio& f);
   /// The address of @pgoff in @vma, if inside it (vma_address()).
-  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff);
+  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff) {
+    return vma_address(vma, pgoff, 1);
+  }
   /// The first address in @vma of a folio of @nr pages at @pgoff, if any of it is inside.
-  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr);
+  static std::optional<vaddr_t> vma_address(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr) {
+    const vaddr_t a = vma_address_or_none(vma, pgoff, nr);
+    if (a == NO_ADDRESS) return std::nullopt;
+    return a;
+  }
+  /// vma_address() for the walks: NO_ADDRESS when outside. Every walk computes it once per
+  /// candidate, and a std::optional<vaddr_t> built there costs a store-forwarding stall
+  /// (GCC writes its flag byte and reads the pair back whole): a third of a one-mapping walk.
+  static constexpr vaddr_t NO_ADDRESS{~std::uint64_t{0}};
+  static vaddr_t vma_address_or_none(const vm_area_struct& vma, pgoff_t pgoff, std::uint64_t nr) {
+    // A folio that starts before the VMA (a VMA split inside it) is met at the VMA's start.
+    if (pgoff.value < vma.vm_pgoff.value) return pgoff.value + nr - 1 < vma.vm_pgoff.value ? NO_ADDRESS : vma.vm_start;
+    const vaddr_t addr = page_addr(vma.vm_start, pgoff.value - vma.vm_pgoff.value);
+    return addr < vma.vm_end ? addr : NO_ADDRESS;
+  }
   /// Whether @vma maps @f at @addr (page_vma_mapped_walk for an order-0 folio).
   bool page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t addr);
   /// page_vma_mapped_walk() of a large folio in @vma: each PTE that maps a page of it (with
@@ -549,6 +565,8 @@ class machine final : private pte_observer {
   bool can_merge(const merge_side& a, const merge_side& b) const;
   bool can_merge(const vm_area_struct& a, const vm_area_struct& b) const;
   void remove_vma(vm_area_struct* vma);
+  /// remove_vma() of a VMA no longer in its mm's tree (exit drops the tree whole).
+  void free_vma(vm_area_struct* vma);
   int munmap_range(mm_struct& mm, vaddr_t start, vaddr_t end);
   void dup_mmap(mm_struct& mm, mm_struct& oldmm);
   static vm_area_struct* vma_prev(const mm_struct& mm, const vm_area_struct& vma);
@@ -570,14 +588,31 @@ class machine final : private pte_observer {
   // folio rmap (rmap.c)
   void folio_add_new_anon_rmap(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
   void folio_add_anon_rmap_pte(folio& f, vm_area_struct& vma, vaddr_t addr, bool exclusive);
-  /// Fork: @page (of folio @head) gains a mapping in @dst's mm, shared and so not exclusive.
-  void folio_dup_rmap_pte(folio& f);
+  /// Kernel: folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() at fork, for an
+  /// order-0 folio (copy_page_range() batches a large folio's PTEs itself). Nothing in the
+  /// model pins pages, so sharing always succeeds; a shared page is no longer exclusive.
+  /// Inline, as folio_remove_rmap_pte(): fork and exit call them once per PTE.
+  void folio_dup_rmap_pte(folio& f) {
+    f.mapcount++;
+    f.clear(folio_flag::anon_exclusive);
+  }
   void folio_add_file_rmap_pte(folio& f);
   /// @nr pages from @page on, all of folio @head, lose one mapping each in @vma's mm
   /// (folio_remove_rmap_ptes(): one batch, so partial mapping is judged after all of them).
   void folio_remove_rmap_ptes(folio& head, folio& page, unsigned nr, const vm_area_struct& vma);
-  /// An order-0 folio loses a mapping.
-  void folio_remove_rmap_pte(folio& f);
+  /// Kernel: folio_remove_rmap_ptes() for an order-0 folio. folio->mapping stays: it is
+  /// reset only when the folio is freed.
+  void folio_remove_rmap_pte(folio& f) {
+    if (f.is_large()) [[unlikely]]
+      rmap_bug("folio_remove_rmap_pte: a page of a large folio");
+    if (--f.mapcount <= 0) {
+      if (f.mapcount < 0) [[unlikely]]
+        rmap_bug("folio_remove_rmap_pte: mapcount underflow");
+      f.clear(folio_flag::anon_exclusive);
+    }
+  }
+  /// Throws std::logic_error(@what): out of line, so the inline rmap paths stay small.
+  [[noreturn]] static void rmap_bug(const char* what);
   void folio_move_anon_rmap(folio& f, vm_area_struct& vma);
   void rmap_walk_anon(folio& f, const rmap_walk_control& rwc);
   void rmap_walk_file(folio& f, const rmap_walk_control& rwc);

@@ -51,7 +51,8 @@ class session {
   [[nodiscard]] mm::mm_struct* mm_of(scenario::proc_id p) const;
   /// The scenario's reference to a file; null before its `file` statement.
   [[nodiscard]] mm::address_space* file_of(scenario::file_id f) const;
-  /// The regions of a live process by name, and where each is now (its slot's base).
+  /// The regions of a live process by name, and where each is now (its slot's base); empty
+  /// for a process not alive. Valid until the next step.
   [[nodiscard]] const std::map<std::string, vaddr_t>& regions_of(scenario::proc_id p) const;
 
  private:
