@@ -288,8 +288,14 @@ std::optional<trace_event> parse_event(std::string_view line) {
   const auto dot = ts.find('.');
   if (dot == std::string_view::npos || ts.size() - dot - 1 != 6) return std::nullopt;
   std::uint64_t sec = 0, usec = 0;
-  for (char c : ts.substr(0, dot)) sec = sec * 10 + static_cast<std::uint64_t>(c - '0');
-  for (char c : ts.substr(dot + 1)) usec = usec * 10 + static_cast<std::uint64_t>(c - '0');
+  for (char c : ts.substr(0, dot)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    sec = sec * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  for (char c : ts.substr(dot + 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    usec = usec * 10 + static_cast<std::uint64_t>(c - '0');
+  }
   trace_event e;
   e.pid = task_pid(line);
   e.at = std::chrono::seconds(sec) + std::chrono::microseconds(usec);

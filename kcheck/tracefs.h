@@ -99,8 +99,8 @@ class time_tracer {
   /// it cannot measure, or when no span of the statement was recorded.
   [[nodiscard]] std::optional<std::chrono::nanoseconds> take(std::string_view kind, std::chrono::nanoseconds start,
                                                              std::chrono::nanoseconds end);
-  /// The syscall numbers (x86-64) of a statement kind; empty for `exit` and the kinds with
-  /// no share.
+  /// The system call numbers (<sys/syscall.h>) of a statement kind; empty for `exit` and
+  /// the kinds with no share.
   [[nodiscard]] static std::vector<int> syscalls_of(std::string_view kind);
   /// Whether take() can measure @kind.
   [[nodiscard]] static bool measures(std::string_view kind) { return kind == "exit" || !syscalls_of(kind).empty(); }

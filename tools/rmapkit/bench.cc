@@ -3,8 +3,8 @@
 // spread (min..max) over the runs of their summed time; with --vs-kernel the same for the
 // kernel and the ratio kernel/model of the medians (how many times faster the model is);
 // with --kernel-only the kernel's alone. --kernel-share adds the kernel's own time from its
-// tracepoints (and model/that ratio) for the kinds they can time; its total row sums those
-// kinds alone.
+// tracepoints (and the ratio share/model) for the kinds they can time; its total row sums
+// those kinds alone.
 #include "bench.h"
 
 #include <chrono>
@@ -35,9 +35,10 @@ std::string human(ns t) {
 
 std::string spread(const lab::summary& s) { return human(s.min) + ".." + human(s.max); }
 
-/// The --kernel-share columns of @kind: the kernel's own time, and model/that as a ratio
-/// (nothing for a kind its tracepoints do not time).
-/// The total row gives the sum over those kinds, with no ratio: the model's total is over all.
+/// The --kernel-share columns of @kind: the kernel's own time, and share/model (how many
+/// times faster the model is than the kernel's work alone); "-" for a kind its tracepoints
+/// do not time. The total row gives the sum over those kinds, with no ratio: the model's
+/// total is over all.
 std::string share_columns(const lab::bench_result& res, const std::string& kind, const std::vector<ns>* model) {
   const auto& share = *res.kernel_share;
   const bool total = kind == "total";
