@@ -194,39 +194,51 @@ scenario::kmem_counts kmem_tracer::read() {
 
 // ---- the kernel's share of a statement's time ---------------------------------------
 
-std::vector<int> time_tracer::syscalls_of(std::string_view kind) {
-  if (kind == "mmap") return {SYS_mmap};
-  if (kind == "munmap") return {SYS_munmap};
-  if (kind == "mprotect") return {SYS_mprotect};
-  if (kind == "madvise") return {SYS_madvise};
-  if (kind == "mremap" || kind == "mremap-move") return {SYS_mremap};
-  if (kind == "mlock") return {SYS_mlock, SYS_mlock2};
-  if (kind == "munlock") return {SYS_munlock};
-  if (kind == "fork") {
-    std::vector<int> v{SYS_clone, SYS_clone3};
-#ifdef SYS_fork
-    v.push_back(SYS_fork);
-#endif
-    return v;
-  }
-  return {};
-}
-
-bool kernel_share_measures(std::string_view kind) { return time_tracer::measures(kind); }
-
 namespace {
+
+/// The statement kinds timed by their system calls, and those calls' numbers: one table for
+/// syscalls_of() and for the tracepoints' filter.
+struct kind_syscalls {
+  std::string_view kind;
+  std::vector<int> nrs;
+};
+const std::vector<kind_syscalls>& syscall_kinds() {
+  static const std::vector<kind_syscalls> table = {
+      {"mmap", {SYS_mmap}},
+      {"munmap", {SYS_munmap}},
+      {"mprotect", {SYS_mprotect}},
+      {"madvise", {SYS_madvise}},
+      {"mremap", {SYS_mremap}},
+      {"mremap-move", {SYS_mremap}},
+      {"mlock", {SYS_mlock, SYS_mlock2}},
+      {"munlock", {SYS_munlock}},
+#ifdef SYS_fork
+      {"fork", {SYS_clone, SYS_clone3, SYS_fork}},
+#else
+      {"fork", {SYS_clone, SYS_clone3}},
+#endif
+  };
+  return table;
+}
 
 /// Every syscall number some statement kind is measured by: the raw_syscalls filter.
 std::string syscall_filter() {
   std::set<int> ids;
-  for (std::string_view k : {"mmap", "munmap", "mprotect", "madvise", "mremap", "mlock", "munlock", "fork"})
-    for (int id : time_tracer::syscalls_of(k)) ids.insert(id);
+  for (const auto& k : syscall_kinds()) ids.insert(k.nrs.begin(), k.nrs.end());
   std::string f;
   for (int id : ids) f += fmt::format("{}id == {}", f.empty() ? "" : " || ", id);
   return f;
 }
 
 }  // namespace
+
+std::vector<int> time_tracer::syscalls_of(std::string_view kind) {
+  for (const auto& k : syscall_kinds())
+    if (k.kind == kind) return k.nrs;
+  return {};
+}
+
+bool kernel_share_measures(std::string_view kind) { return time_tracer::measures(kind); }
 
 time_tracer::time_tracer() {
   // The clock of steady_clock, so that a statement's window selects its spans.

@@ -35,11 +35,19 @@ std::string human(ns t) {
 
 std::string spread(const lab::summary& s) { return human(s.min) + ".." + human(s.max); }
 
+/// How many times faster the model is: the ratio of the medians, @other (the kernel, or its
+/// share) over @model; 0 when the model's median is 0.
+double times_faster(const lab::summary& other, const lab::summary& model) {
+  return model.median.count() > 0
+             ? static_cast<double>(other.median.count()) / static_cast<double>(model.median.count())
+             : 0.0;
+}
+
 /// The --kernel-share columns of @kind: the kernel's own time, and share/model (how many
 /// times faster the model is than the kernel's work alone); "-" for a kind its tracepoints
 /// do not time. The total row gives the sum over those kinds, with no ratio: the model's
 /// total is over all.
-std::string share_columns(const lab::bench_result& res, const std::string& kind, const std::vector<ns>* model) {
+std::string share_columns(const lab::bench_result& res, const std::string& kind, const lab::summary* model) {
   const auto& share = *res.kernel_share;
   const bool total = kind == "total";
   auto it = share.kinds.find(kind);
@@ -48,13 +56,7 @@ std::string share_columns(const lab::bench_result& res, const std::string& kind,
   auto ks = lab::summarize(total ? share.total : it->second.runs);
   std::string out = fmt::format("  {:>9} {:>19}", human(ks.median), spread(ks));
   if (total && model) out += fmt::format("  {:>12}", "-");
-  else if (model) {
-    auto ms = lab::summarize(*model);
-    const auto ratio = ms.median.count() > 0
-                           ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count())
-                           : 0.0;
-    out += fmt::format("  {:>11.1f}x", ratio);
-  }
+  else if (model) out += fmt::format("  {:>11.1f}x", times_faster(ks, *model));
   return out;
 }
 
@@ -99,12 +101,9 @@ void print_table(const sc::program& prog, const lab::bench_options& opts, const 
     out << fmt::format("{:<12} {:>6}  {:>9} {:>19}", name, count, human(ms.median), spread(ms));
     if (k) {
       auto ks = lab::summarize(*k);
-      const auto ratio = ms.median.count() > 0
-                             ? static_cast<double>(ks.median.count()) / static_cast<double>(ms.median.count())
-                             : 0.0;
-      out << fmt::format("  {:>9} {:>19}  {:>11.1f}x", human(ks.median), spread(ks), ratio);
+      out << fmt::format("  {:>9} {:>19}  {:>11.1f}x", human(ks.median), spread(ks), times_faster(ks, ms));
     }
-    if (res.kernel_share) out << share_columns(res, name, &m);
+    if (res.kernel_share) out << share_columns(res, name, &ms);
     out << '\n';
   };
   for (const auto& k : res.kinds) {
