@@ -329,13 +329,55 @@ void rmap_walk(benchmark::State& st, std::string design, shared_page::kind k) {
   sw.per(st, "ns/vma", static_cast<double>(visited));
 }
 
+/// The least a design's own walk must do per mapping, when the benchmark can do it without
+/// the design's private structures: walk_vs_baseline's third floor ("x design floor").
+enum class design_floor {
+  none,           ///< lists (2.6.7, 2.6.34, i_mmap's list and prio tree): only the two floors
+  interval_tree,  ///< anon_vma->rb_root of AVCs or i_mmap of VMAs: the tree's iteration
+  find_vma,       ///< PTE chains: a (mm, address) per mapping, and the VMA rmap_one is handed
+};
+
+design_floor anon_design_floor(std::string_view design) {
+  if (design == "linux-6" || design == "linux-3.19") return design_floor::interval_tree;
+  if (design == "pte-chain" || design == "legoos") return design_floor::find_vma;
+  return design_floor::none;
+}
+
+/// The design floor: @reps walks of the page of @w that do only the design's unavoidable
+/// steps and read each PTE inline, with none of the walk protocol (rmap_one through
+/// rmap_walk_control, the walk's counters and its lock). Returns the PTEs found mapping it.
+std::uint64_t walk_design_floor(shared_page& w, mm::folio& f, design_floor d, std::uint64_t reps) {
+  const std::uint64_t pgoff = f.index.value;
+  std::uint64_t hits = 0;
+  auto read = [&](const mm::vm_area_struct& v) {
+    const auto a = mm::machine::vma_address_or_none(v, f.index, 1);
+    hits += a != mm::machine::NO_ADDRESS && v.vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
+  };
+  for (std::uint64_t i = 0; i < reps; ++i) {
+    if (d == design_floor::find_vma) {
+      for (auto* q : w.procs) {
+        const auto* v = mm::machine::find_vma(*q, slot(0));
+        hits += v && q->pgd.get(slot(0)).pfn() == f.pfn ? 1U : 0U;
+      }
+    } else if (f.is_anon()) {
+      const auto& tree = f.anon()->rb_root;
+      for (auto* avc = tree.iter_first(pgoff, pgoff); avc; avc = tree.iter_next(*avc, pgoff, pgoff)) read(*avc->vma);
+    } else {
+      const auto& tree = f.file()->i_mmap;
+      for (auto* v = tree.iter_first(pgoff, pgoff); v; v = tree.iter_next(*v, pgoff, pgoff)) read(*v);
+    }
+  }
+  return hits;
+}
+
 /// The physical limit of a walk: a walk of the shared page whose rmap_one reads the PTE
 /// (what every real rmap_one does first) against a loop that only reads the same PTEs from
 /// a list of (mm, address) made in advance — the one unavoidable load per mapping, from
 /// the same page tables. Both are timed in turns in one run, so "x baseline" is a ratio
 /// that carries from host to host where nanoseconds do not. A second baseline starts from
-/// each mapping's VMA instead ("x vma baseline").
-void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kind k) {
+/// each mapping's VMA instead ("x vma baseline"); a third is the design's own (@floor,
+/// walk_design_floor(), "x design floor").
+void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kind k, design_floor floor) {
   const auto sharers = static_cast<std::uint64_t>(st.range(0));
   shared_page w(design, k, sharers);
   auto& f = w.folio();
@@ -352,8 +394,9 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
   std::vector<mm::vm_area_struct*> vmas;
   for (auto* q : w.procs) vmas.push_back(mm::machine::find_vma(*q, slot(0)));
   const auto reps = batch(sharers);
-  std::uint64_t read = 0, via_vma = 0;
-  double walk_s = 0, base_s = 0, vma_s = 0;
+  const bool own = floor != design_floor::none;
+  std::uint64_t read = 0, via_vma = 0, via_design = 0;
+  double walk_s = 0, base_s = 0, vma_s = 0, design_s = 0;
   for (auto _ : st) {
     auto t0 = std::chrono::steady_clock::now();
     for (std::uint64_t i = 0; i < reps; ++i) w.m.rmap_walk(f, rwc);
@@ -367,6 +410,9 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
         via_vma += a != mm::machine::NO_ADDRESS && v->vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
       }
     auto t3 = std::chrono::steady_clock::now();
+    if (own) via_design += walk_design_floor(w, f, floor, reps);
+    auto t4 = std::chrono::steady_clock::now();
+    design_s += std::chrono::duration<double>(t4 - t3).count();
     benchmark::DoNotOptimize(read);
     benchmark::DoNotOptimize(via_vma);
     const double ws = std::chrono::duration<double>(t1 - t0).count();
@@ -377,13 +423,17 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
   }
   const double mappings = static_cast<double>(sharers * reps) * iters(st);
   must(static_cast<double>(found) == mappings && static_cast<double>(read) == mappings &&
-           static_cast<double>(via_vma) == mappings,
+           static_cast<double>(via_vma) == mappings && (!own || static_cast<double>(via_design) == mappings),
        "every PTE read, once");
   st.counters["ns/mapping"] = walk_s * 1e9 / mappings;
   st.counters["baseline ns/mapping"] = base_s * 1e9 / mappings;
   st.counters["x baseline"] = base_s > 0 ? walk_s / base_s : 0.0;
   st.counters["vma baseline ns/mapping"] = vma_s * 1e9 / mappings;
   st.counters["x vma baseline"] = vma_s > 0 ? walk_s / vma_s : 0.0;
+  if (own) {
+    st.counters["design floor ns/mapping"] = design_s * 1e9 / mappings;
+    st.counters["x design floor"] = design_s > 0 ? walk_s / design_s : 0.0;
+  }
 }
 
 /// The prio tree's case: one process maps N windows of 4 pages of a big file at scattered
@@ -779,8 +829,9 @@ void register_all() {
         "rmap_walk_anon/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::anon); }, sharers,
         tiny_sharers);
     add(
-        "walk_vs_baseline/anon/" + d, [d](benchmark::State& st) { walk_vs_baseline(st, d, shared_page::kind::anon); },
-        sharers, tiny_sharers);
+        "walk_vs_baseline/anon/" + d,
+        [d](benchmark::State& st) { walk_vs_baseline(st, d, shared_page::kind::anon, anon_design_floor(d)); }, sharers,
+        tiny_sharers);
     // KSM: up to max_page_sharing (256) mappings per KSM page.
     add("rmap_walk_ksm/" + d, [d](benchmark::State& st) { rmap_walk(st, d, shared_page::kind::ksm); },
         {{2}, {16}, {64}, {256}}, {{2}});
@@ -801,7 +852,10 @@ void register_all() {
         tiny_sharers);
     add(
         "walk_vs_baseline/file/" + std::string(fv),
-        [d](benchmark::State& st) { walk_vs_baseline(st, d, shared_page::kind::file); }, sharers, tiny_sharers);
+        [d, floor = fv == "interval-tree" ? design_floor::interval_tree : design_floor::none](benchmark::State& st) {
+          walk_vs_baseline(st, d, shared_page::kind::file, floor);
+        },
+        sharers, tiny_sharers);
     add("rmap_walk_file_windows/" + std::string(fv), [d](benchmark::State& st) { rmap_walk_file_windows(st, d); },
         {{16}, {256}, {4096}}, {{4}});
   }

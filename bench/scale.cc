@@ -10,10 +10,10 @@
 // (children + 1) x V VMAs, children x V + V/2 resident frames.
 //
 // Memory is counted, not estimated: this executable replaces the global operator new and
-// delete to keep the live heap bytes (malloc_usable_size, so allocator rounding counts),
-// and the model's bytes are the live bytes at the last statement minus those before the
-// machine was built. A breakdown by object kind multiplies the machine's object counts by
-// the bytes one object really costs, measured here the same way (the object, its slab
+// delete to keep the live heap bytes (malloc_usable_size, so allocator rounding counts);
+// slabs and frame chunks are mapped from huge_arena, which counts its own. The model's
+// bytes are both at the last statement minus both before the machine was built. A breakdown by object kind multiplies
+// the machine's object counts by the bytes one object really costs, measured here the same way (the object, its slab
 // bookkeeping, its tree or map node).
 #include <malloc.h>
 #include <sys/resource.h>
@@ -37,6 +37,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "rmapkit/mm/huge_arena.h"
 #include "rmapkit/mm/machine.h"
 #include "rmapkit/model/model.h"
 #include "rmapkit/scenario/parser.h"
@@ -82,6 +83,10 @@ namespace sc = rmapkit::scenario;
 using clock_type = std::chrono::steady_clock;
 
 std::int64_t live_bytes() { return g_live_bytes.load(std::memory_order_relaxed); }
+
+/// The model's memory: the live heap and the pieces of huge_arena (slabs and frame chunks,
+/// mapped rather than malloc'ed).
+std::int64_t model_bytes() { return live_bytes() + static_cast<std::int64_t>(mm::huge_arena_bytes()); }
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -134,15 +139,16 @@ int run_direct(mm::machine& m, unsigned children, unsigned vmas, std::map<std::s
 
 // ---- what one object really costs -----------------------------------------------------------
 
-/// Heap bytes per object of a slab_cache<T> holding @n of them (object + slab bookkeeping).
+/// Bytes per object of a slab_cache<T> holding @n of them (object, its slab's share and
+/// bookkeeping).
 template <typename T>
 double slab_bytes(std::size_t n = 1U << 14) {
   std::vector<T*> objs;
   objs.reserve(n);
   mm::slab_cache<T> cache;
-  auto before = live_bytes();
+  auto before = model_bytes();
   for (std::size_t i = 0; i < n; ++i) objs.push_back(cache.alloc());
-  auto bytes = static_cast<double>(live_bytes() - before) / static_cast<double>(n);
+  auto bytes = static_cast<double>(model_bytes() - before) / static_cast<double>(n);
   for (auto* p : objs) cache.free(p);
   return bytes;
 }
@@ -236,7 +242,7 @@ int main(int argc, char** argv) {
   // a pool for the next cache (slab.h), so a probe after the run would get the run's
   // slabs back. The probes' pooled slabs are reused by the run's machine, so they count
   // as the machine's: `before` is taken before the probes.
-  const auto before = live_bytes();
+  const auto before = model_bytes();
   const double b_folio = frame_bytes(), b_vma = slab_bytes<mm::vm_area_struct>(),
                b_avc = slab_bytes<mm::anon_vma_chain>(), b_av = slab_bytes<mm::anon_vma>(),
                b_mm = slab_bytes<mm::mm_struct>(1024), b_map = vma_map_bytes(), b_table = table_bytes();
@@ -249,7 +255,7 @@ int main(int argc, char** argv) {
   opts.check_invariants = false;
   opts.design = design;
   auto take_last = [&] {
-    last.bytes = live_bytes() - before + static_cast<std::int64_t>(m->frame_table_bytes());
+    last.bytes = model_bytes() - before;
     last.live = m->live();
     for (const auto* q : m->mms()) last.tables += q->pgd.table_pages() - 1;
     last.at = seconds_since(t_run);

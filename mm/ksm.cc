@@ -558,24 +558,31 @@ void machine::ksm_run_to_fixpoint(bool prune) {
 // the other mms of its anon_vma at the same address: children forked after the merge.
 void machine::rmap_walk_ksm(folio& f, const rmap_walk_control& rwc) {
   auto* node = f.ksm_node();
-  rmap_trace(*this, {.what = walk_step::kind::start, .name = "ksm_stable_node", .object = node});
+  rmap_trace(*this,
+             [&] { return walk_step{.what = walk_step::kind::start, .name = "ksm_stable_node", .object = node}; });
   for (int pass = 0; pass < 2; ++pass) {
     for (auto* item : std::vector<ksm_rmap_item*>(node->hlist)) {
       anon_vma* av = item->anon_vma;
-      rmap_trace(*this, {.what = walk_step::kind::source,
+      rmap_trace(*this, [&] {
+        return walk_step{.what = walk_step::kind::source,
                          .name = pass == 0 ? "ksm_rmap_item" : "ksm_rmap_item (second pass: other mms)",
                          .object = item,
                          .mm = item->mm,
-                         .addr = item->address});
+                         .addr = item->address};
+      });
       const rmap_lock lock(*this, rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
-      rmap_trace(*this, {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .last = ~0ULL});
+      rmap_trace(*this, [&] {
+        return walk_step{.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .last = ~0ULL};
+      });
       for (auto* avc = av->rb_root.iter_first(0, ~0ULL); avc; avc = av->rb_root.iter_next(*avc, 0, ~0ULL)) {
         vm_area_struct& vma = *avc->vma;
         if (item->address < vma.vm_start || item->address >= vma.vm_end) {
-          rmap_trace(*this, {.what = walk_step::kind::skip,
+          rmap_trace(*this, [&] {
+            return walk_step{.what = walk_step::kind::skip,
                              .name = "rmap_item->address outside the VMA",
                              .vma = &vma,
-                             .addr = item->address});
+                             .addr = item->address};
+          });
           continue;
         }
         if ((vma.vm_mm == item->mm) != (pass == 0)) continue;  // the other pass visits it

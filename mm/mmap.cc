@@ -7,9 +7,7 @@
 
 namespace rmapkit::mm {
 
-vm_area_struct* machine::find_vma(const mm_struct& mm, vaddr_t addr) {
-  if (const auto* c = mm.mmap_cache; c && c->vm_start <= addr && addr < c->vm_end)
-    return const_cast<vm_area_struct*>(c);
+vm_area_struct* machine::find_vma_in_tree(const mm_struct& mm, vaddr_t addr) {
   auto it = mm.mm_mt.upper_bound(addr.value);
   if (it == mm.mm_mt.begin()) return nullptr;
   --it;

@@ -1,6 +1,4 @@
 // Kernel: mm/page_alloc.c: the frames (struct pages) and their allocation and freeing.
-#include <sys/mman.h>
-
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #endif
@@ -16,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "rmapkit/mm/huge_arena.h"
 #include "rmapkit/mm/machine.h"
 
 namespace rmapkit::mm {
@@ -47,7 +46,7 @@ class chunk_pool {
   ~chunk_pool() {
     for (void* m : _mem) {
       poison(m, false);
-      ::munmap(m, CHUNK_BYTES);
+      huge_arena_free(m, CHUNK_BYTES);
     }
   }
   void* get() {
@@ -60,10 +59,7 @@ class chunk_pool {
         return m;
       }
     }
-    // Populated in one call: cheaper than a fault per page as the frames are constructed.
-    void* m = ::mmap(nullptr, CHUNK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (m == MAP_FAILED) throw std::bad_alloc();
-    return m;
+    return huge_arena_alloc(CHUNK_BYTES);  // populated, in huge pages where the kernel has them
   }
   void put(void* m) noexcept {
     {
@@ -74,7 +70,7 @@ class chunk_pool {
         return;
       }
     }
-    ::munmap(m, CHUNK_BYTES);
+    huge_arena_free(m, CHUNK_BYTES);
   }
 
  private:

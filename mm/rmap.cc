@@ -213,10 +213,12 @@ void machine::rmap_walk_anon(folio& f, const rmap_walk_control& rwc) {
   anon_vma* av = f.anon();
   if (!av) return;
   const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
-  rmap_trace(*this, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+  rmap_trace(*this, [&] { return walk_step{.what = walk_step::kind::start, .name = "anon_vma", .object = av}; });
   const rmap_lock lock(*this, rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
-  rmap_trace(*this,
-             {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last});
+  rmap_trace(*this, [&] {
+    return walk_step{
+        .what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last};
+  });
   for (auto* avc = av->rb_root.iter_first(pgoff, last); avc; avc = av->rb_root.iter_next(*avc, pgoff, last)) {
     rmap_entry(*this, "anon_vma_chain", avc, avc->vma);
     if (!rmap_visit(*this, f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;
@@ -228,9 +230,11 @@ void machine::rmap_walk_file(folio& f, const rmap_walk_control& rwc) {
   address_space* as = f.file();
   if (!as) return;
   const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
-  rmap_trace(*this, {.what = walk_step::kind::start, .name = "address_space", .object = as});
+  rmap_trace(*this, [&] { return walk_step{.what = walk_step::kind::start, .name = "address_space", .object = as}; });
   const rmap_lock lock(*this, rmap_lock_class::i_mmap_rwsem, as, "i_mmap_lock_read");
-  rmap_trace(*this, {.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = last});
+  rmap_trace(*this, [&] {
+    return walk_step{.what = walk_step::kind::query, .name = "i_mmap", .object = as, .first = pgoff, .last = last};
+  });
   auto seen = [this](const vm_area_struct& v) { rmap_entry(*this, "vm_area_struct->shared.rb", &v, &v); };
   for (auto* vma = as->i_mmap.iter_first(pgoff, last, seen); vma; vma = as->i_mmap.iter_next(*vma, pgoff, last, seen))
     if (!rmap_visit(*this, f, *vma, rmap_candidates::cover_the_page, rwc)) return;
@@ -328,7 +332,8 @@ std::vector<std::pair<vaddr_t, bool>> machine::large_folio_mappings(const folio&
   auto looked_at = [&](vaddr_t a, pte_t e, bool hit) {
     _walk.ptes_examined++;
     if (!hit) _walk.misses++;
-    if (tracing()) trace({.what = walk_step::kind::pte, .vma = &vma, .addr = a, .pte = e, .ok = hit});
+    if (tracing()) [[unlikely]]
+      trace({.what = walk_step::kind::pte, .vma = &vma, .addr = a, .pte = e, .ok = hit});
   };
   for (std::uint64_t i = 0; i < head.nr_pages(); ++i) {
     const auto a = vma_address(vma, pgoff_t{head.index.value + i});

@@ -438,24 +438,29 @@ def lab_ksm(tool, figdir):
 
 def lab_walktime(tool, figdir):
     """9a. Walk time per mapping against sharers, every anonymous design, against two
-    baselines measured beside it; three repetitions of each benchmark."""
-    runs, base, vbase = {}, {}, {}
+    baselines measured beside it and, where the benchmark can do it, the design's own floor;
+    three repetitions of each benchmark."""
+    runs, base, vbase, own = {}, {}, {}, {}
     for name, b in google_bench(tool, "walk_vs_baseline/anon/", repetitions=3):
         _, _, design, k = name[:4]
         runs.setdefault((design, int(k)), []).append(b["ns/mapping"])
         base.setdefault(int(k), []).append(b["baseline ns/mapping"])
         vbase.setdefault(int(k), []).append(b["vma baseline ns/mapping"])
+        if "design floor ns/mapping" in b:
+            own.setdefault((design, int(k)), []).append(b["design floor ns/mapping"])
     ks = sorted(base)
     med = {k: (spread(base[k])[0], spread(vbase[k])[0]) for k in ks}
     series = {d: [(k,) + spread(runs[(d, k)]) for k in ks] for d in DESIGNS}
     series["baseline: read the PTEs"] = [(k,) + spread(base[k]) for k in ks]
     series["baseline: from the VMAs"] = [(k,) + spread(vbase[k]) for k in ks]
+    series["floor: the AVC interval tree"] = [(k,) + spread(own[("linux-6", k)]) for k in ks]
     plot(os.path.join(figdir, "walk-time.svg"), "rmap walk time per mapping (median, min..max of 3)",
          "mappings of the page (sharers)", "ns per mapping", series)
 
     def cell(d, k):
         t = spread(runs[(d, k)])[0]
-        return f"{t:.1f} ({t / med[k][0]:.1f}× / {t / med[k][1]:.1f}×)"
+        mine = f" / {t / spread(own[(d, k)])[0]:.1f}×" if (d, k) in own else ""
+        return f"{t:.1f} ({t / med[k][0]:.1f}× / {t / med[k][1]:.1f}×{mine})"
     rows = [[k] + [cell(d, k) for d in DESIGNS] + [f"{med[k][0]:.1f} / {med[k][1]:.1f}"] for k in ks]
     return {"walktime": ("rmapkit_bench --benchmark_filter=walk_vs_baseline/anon/ --benchmark_repetitions=3",
                          table(["sharers"] + DESIGNS + ["baselines: PTEs / from the VMAs"], rows))}

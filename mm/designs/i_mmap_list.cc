@@ -75,12 +75,12 @@ class list_file_rmap final : public file_rmap {
     if (!as) return;
     auto it = _lists.find(as);
     if (it == _lists.end()) return;
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "address_space", .object = as});
+    rmap_trace(_m, [&] { return walk_step{.what = walk_step::kind::start, .name = "address_space", .object = as}; });
     const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, as, "i_mmap_lock");
     for (auto* list : {&it->second.i_mmap, &it->second.i_mmap_shared}) {
       const char* name = list == &it->second.i_mmap ? "i_mmap (every private VMA of the file)"
                                                     : "i_mmap_shared (every shared VMA of the file)";
-      rmap_trace(_m, {.what = walk_step::kind::query, .name = name, .object = list});
+      rmap_trace(_m, [&] { return walk_step{.what = walk_step::kind::query, .name = name, .object = list}; });
       bool go = true;
       list->for_each([&](file_member& member) {
         if (!go) return;

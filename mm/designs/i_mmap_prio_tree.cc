@@ -82,10 +82,12 @@ class prio_tree_file_rmap final : public file_rmap {
     if (t == _tree.end()) return;
     // A large folio: every VMA that maps any of its pages.
     const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "address_space", .object = as});
+    rmap_trace(_m, [&] { return walk_step{.what = walk_step::kind::start, .name = "address_space", .object = as}; });
     const rmap_lock lock(_m, rmap_lock_class::i_mmap_lock, as, "i_mmap_lock");
-    rmap_trace(
-        _m, {.what = walk_step::kind::query, .name = "i_mmap (prio tree)", .object = as, .first = pgoff, .last = last});
+    rmap_trace(_m, [&] {
+      return walk_step{
+          .what = walk_step::kind::query, .name = "i_mmap (prio tree)", .object = as, .first = pgoff, .last = last};
+    });
     auto seen = [&](const vma_prio_node& n) {
       rmap_entry(_m, n.in_list() ? "vm_area_struct->shared.vm_set" : "vm_area_struct->shared.prio_tree_node", &n,
                  n.item);

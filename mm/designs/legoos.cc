@@ -54,7 +54,9 @@ class legoos_anon_rmap final : public anon_rmap {
     // the rest of the list cannot hold another. (Restoring migration entries walks a
     // folio with no mappings yet: then every entry is wanted.)
     const std::size_t want = f.mapcount > 0 ? static_cast<std::size_t>(f.mapcount) : SIZE_MAX;
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "pcache rmap list", .object = &_first[f.pfn]});
+    rmap_trace(_m, [&] {
+      return walk_step{.what = walk_step::kind::start, .name = "pcache rmap list", .object = &_first[f.pfn]};
+    });
     const rmap_lock lock(_m, rmap_lock_class::pcache_lock, std::uintptr_t{f.pfn.value}, "pcache_lock", &_first[f.pfn]);
     const walking_frame walking(_walking, f.pfn);
     walk_buffer::lease buf(_buf);
@@ -68,7 +70,10 @@ class legoos_anon_rmap final : public anon_rmap {
   // A large folio: each frame's list, as for a page (a PMD is one entry in the head
   // frame's), each read up to its page's mappings; the walk reads every page's list.
   void walk_large(folio& f, const rmap_walk_control& rwc) {
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "pcache rmap list of each page", .object = &_first[f.pfn]});
+    rmap_trace(_m, [&] {
+      return walk_step{
+          .what = walk_step::kind::start, .name = "pcache rmap list of each page", .object = &_first[f.pfn]};
+    });
     const rmap_lock lock(_m, rmap_lock_class::pcache_lock, std::uintptr_t{f.pfn.value}, "pcache_lock", &_first[f.pfn]);
     const walking_frame walking(_walking, f.pfn);
     walk_buffer::lease buf(_buf);

@@ -27,9 +27,11 @@ class linux_2_6_34_anon_rmap final : public avc_anon_rmap {
   void walk(folio& f, const rmap_walk_control& rwc) override {
     avc_era_anon_vma* av = folio_anon_vma(f);
     if (!av) return;
-    rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(m(), [&] { return walk_step{.what = walk_step::kind::start, .name = "anon_vma", .object = av}; });
     const rmap_lock lock(m(), rmap_lock_class::anon_vma_lock, av, "page_lock_anon_vma");
-    rmap_trace(m(), {.what = walk_step::kind::query, .name = "anon_vma->head (every AVC)", .object = av});
+    rmap_trace(m(), [&] {
+      return walk_step{.what = walk_step::kind::query, .name = "anon_vma->head (every AVC)", .object = av};
+    });
     bool go = true;
     av->head.for_each([&](avc_era_chain& avc) {
       if (!go) return;

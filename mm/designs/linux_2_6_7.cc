@@ -87,9 +87,12 @@ class linux_2_6_7_anon_rmap final : public anon_rmap {
   void walk(folio& f, const rmap_walk_control& rwc) override {
     family_anon_vma* av = _mapping[f.pfn];
     if (!av) return;
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(_m, [&] { return walk_step{.what = walk_step::kind::start, .name = "anon_vma", .object = av}; });
     const rmap_lock lock(_m, rmap_lock_class::anon_vma_lock, av, "page_lock_anon_vma");
-    rmap_trace(_m, {.what = walk_step::kind::query, .name = "anon_vma->head (every VMA of the family)", .object = av});
+    rmap_trace(_m, [&] {
+      return walk_step{
+          .what = walk_step::kind::query, .name = "anon_vma->head (every VMA of the family)", .object = av};
+    });
     bool go = true;
     av->head.for_each([&](family_vma& member) {
       if (!go) return;

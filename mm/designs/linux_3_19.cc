@@ -43,10 +43,12 @@ class linux_3_19_anon_rmap final : public avc_anon_rmap {
     avc_era_anon_vma* av = folio_anon_vma(f);
     if (!av) return;
     const auto pgoff = f.index.value, last = pgoff + f.nr_pages() - 1;
-    rmap_trace(m(), {.what = walk_step::kind::start, .name = "anon_vma", .object = av});
+    rmap_trace(m(), [&] { return walk_step{.what = walk_step::kind::start, .name = "anon_vma", .object = av}; });
     const rmap_lock lock(m(), rmap_lock_class::anon_vma_root_rwsem, av->root, "anon_vma_lock_read");
-    rmap_trace(
-        m(), {.what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last});
+    rmap_trace(m(), [&] {
+      return walk_step{
+          .what = walk_step::kind::query, .name = "anon_vma->rb_root", .object = av, .first = pgoff, .last = last};
+    });
     for (auto* avc = av->rb_root.iter_first(pgoff, last); avc; avc = av->rb_root.iter_next(*avc, pgoff, last)) {
       rmap_entry(m(), "anon_vma_chain", avc, avc->vma);
       if (!rmap_visit(m(), f, *avc->vma, rmap_candidates::cover_the_page, rwc)) return;

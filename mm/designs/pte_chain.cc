@@ -59,9 +59,11 @@ class pte_chain_anon_rmap final : public anon_rmap {
   void walk(folio& f, const rmap_walk_control& rwc) override {
     if (f.order > 0) return walk_large(f, rwc);
     const pte_rmap& r = _rmap[f.pfn];
-    rmap_trace(_m, {.what = walk_step::kind::start,
-                    .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
-                    .object = &r});
+    rmap_trace(_m, [&] {
+      return walk_step{.what = walk_step::kind::start,
+                       .name = r.direct.empty() ? "page->pte.chain" : "page->pte.direct",
+                       .object = &r};
+    });
     const rmap_lock lock(_m, rmap_lock_class::pte_chain_lock, std::uintptr_t{f.pfn.value}, "pte_chain_lock", &r);
     const walking_frame walking(_walking, f.pfn);
     if (!r.direct.empty()) {
@@ -81,7 +83,9 @@ class pte_chain_anon_rmap final : public anon_rmap {
   // A large folio: each page keeps its own chain (2.5's page->pte is in every struct page),
   // and a PMD is one entry on the head page's; the walk reads every page's chain.
   void walk_large(folio& f, const rmap_walk_control& rwc) {
-    rmap_trace(_m, {.what = walk_step::kind::start, .name = "page->pte of each page", .object = &_rmap[f.pfn]});
+    rmap_trace(_m, [&] {
+      return walk_step{.what = walk_step::kind::start, .name = "page->pte of each page", .object = &_rmap[f.pfn]};
+    });
     const rmap_lock lock(_m, rmap_lock_class::pte_chain_lock, std::uintptr_t{f.pfn.value}, "pte_chain_lock",
                          &_rmap[f.pfn]);
     const walking_frame walking(_walking, f.pfn);

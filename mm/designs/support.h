@@ -205,7 +205,9 @@ void change_pte_entries(machine& m, rmap_lock_class c, pfn_t walking, pfn_t old,
 /// pointers), the entry traced and counted as the walk reads it.
 inline vm_area_struct& chain_entry_vma(machine& m, const mm_registry& mms, pte_handle h) {
   mm_struct& mm = mms.at(h.mm_id());
-  if (m.tracing()) m.trace({.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()});
+  rmap_trace(m, [&] {
+    return walk_step{.what = walk_step::kind::source, .name = "pte (mm, address)", .mm = &mm, .addr = h.addr()};
+  });
   vm_area_struct* vma = machine::find_vma(mm, h.addr());
   rmap_entry(m, "pte", nullptr, vma);
   if (!vma) throw std::logic_error("rmap chain entry outside every VMA");

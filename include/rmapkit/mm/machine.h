@@ -370,7 +370,13 @@ class machine final : private pte_observer {
   /// is_zero_pfn() || is_huge_zero_pfn(): the small zero page, or the huge zero folio a
   /// PMD maps (which has no frames in the model).
   [[nodiscard]] bool is_zero_pfn(pfn_t pfn) const { return pfn == _zero_pfn || pfn == HUGE_ZERO_PFN; }
-  static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr);  ///< the VMA containing addr
+  /// The VMA containing addr. The mmap_cache hit is inline: a PTE design's walk asks once
+  /// per mapping, and each process's one VMA over the page is the one it asked for last.
+  static vm_area_struct* find_vma(const mm_struct& mm, vaddr_t addr) {
+    if (const auto* c = mm.mmap_cache; c && c->vm_start <= addr && addr < c->vm_end) [[likely]]
+      return const_cast<vm_area_struct*>(c);
+    return find_vma_in_tree(mm, addr);
+  }
   [[nodiscard]] std::uint64_t swap_count(swp_entry_t e) const;
   [[nodiscard]] bool swap_slot_in_use(swp_entry_t e) const;
   /// Folios on LRU list @l, most recently added first (the scan takes them from the back).
@@ -453,6 +459,8 @@ class machine final : private pte_observer {
   [[nodiscard]] ksm_view ksm_snapshot() const;
 
  private:
+  static vm_area_struct* find_vma_in_tree(const mm_struct& mm, vaddr_t addr);  ///< find_vma() past mmap_cache
+
   explicit machine(const rmap_design_name& design);
   friend class linux6_anon_rmap;
   friend class interval_tree_file_rmap;
