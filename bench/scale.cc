@@ -11,10 +11,11 @@
 //
 // Memory is counted, not estimated: this executable replaces the global operator new and
 // delete to keep the live heap bytes (malloc_usable_size, so allocator rounding counts);
-// slabs and frame chunks are mapped from huge_arena, which counts its own. The model's
-// bytes are both at the last statement minus both before the machine was built. A breakdown by object kind multiplies
-// the machine's object counts by the bytes one object really costs, measured here the same way (the object, its slab
-// bookkeeping, its tree or map node).
+// slabs and frame chunks are mapped from huge_arena, which counts its own (model_bytes()
+// adds the two). The model's bytes are model_bytes() at the last statement minus
+// model_bytes() before the machine was built. A breakdown by object kind multiplies the
+// machine's object counts by the bytes one object really costs, measured here the same way
+// (the object, its slab bookkeeping, its tree or map node).
 #include <malloc.h>
 #include <sys/resource.h>
 

@@ -19,8 +19,8 @@ bool machine::page_vma_mapped(const folio& f, const vm_area_struct& vma, vaddr_t
   pte_t pte = vma.vm_mm->pgd.get(addr);
   bool hit = pte.present() && pte.pfn() == f.pfn;
   if (!hit) _walk.misses++;  // the walk visited a VMA that does not map the folio
-  if (tracing()) [[unlikely]]
-    trace({.what = walk_step::kind::pte, .vma = &vma, .addr = addr, .pte = pte, .ok = hit});
+  rmap_trace(*this,
+             [&] { return walk_step{.what = walk_step::kind::pte, .vma = &vma, .addr = addr, .pte = pte, .ok = hit}; });
   return hit;
 }
 

@@ -332,8 +332,8 @@ std::vector<std::pair<vaddr_t, bool>> machine::large_folio_mappings(const folio&
   auto looked_at = [&](vaddr_t a, pte_t e, bool hit) {
     _walk.ptes_examined++;
     if (!hit) _walk.misses++;
-    if (tracing()) [[unlikely]]
-      trace({.what = walk_step::kind::pte, .vma = &vma, .addr = a, .pte = e, .ok = hit});
+    rmap_trace(*this,
+               [&] { return walk_step{.what = walk_step::kind::pte, .vma = &vma, .addr = a, .pte = e, .ok = hit}; });
   };
   for (std::uint64_t i = 0; i < head.nr_pages(); ++i) {
     const auto a = vma_address(vma, pgoff_t{head.index.value + i});
