@@ -9,6 +9,12 @@
 // pages and V/2 fresh anonymous pages. At the end: children + 1 processes,
 // (children + 1) x V VMAs, children x V + V/2 resident frames.
 //
+// Cost against size: the run also prints each tenth of the children's fork and write cost,
+// with the tenth's CPU time split into user (the model's work) and system (the kernel's page
+// faults and huge-page zeroing), so one run at 10^7 frames shows how cost grows from 10^6 on.
+// --warm-memory N populates and releases N GiB first: on a VM whose host backs guest memory
+// on first touch, fresh memory otherwise costs seconds per GiB (docs/performance.md).
+//
 // Memory is counted, not estimated: this executable replaces the global operator new and
 // delete to keep the live heap bytes (malloc_usable_size, so allocator rounding counts);
 // slabs and frame chunks are mapped from huge_arena, which counts its own (model_bytes()
@@ -17,7 +23,10 @@
 // machine's object counts by the bytes one object really costs, measured here the same way
 // (the object, its slab bookkeeping, its tree or map node).
 #include <malloc.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -93,6 +102,93 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+/// CPU time and minor faults of this process so far (getrusage): user time is the model's
+/// own work; system time is the kernel giving the process memory (its page faults, and the
+/// zeroing of the huge pages huge_arena asks for), which on a VM includes the host backing
+/// guest memory on first touch.
+struct cpu_mark {
+  double user = 0, sys = 0;
+  long minflt = 0;
+  static cpu_mark now() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+    return {sec(ru.ru_utime), sec(ru.ru_stime), ru.ru_minflt};
+  }
+};
+
+/// Cost against size within one run: the fork and write time of each tenth of the children,
+/// and the tenth's CPU time split into the model's (user) and the kernel's (system), so the
+/// growth of an operation's cost with the machine's size shows without the start-up, the
+/// parsing and the memory of separate runs of different sizes.
+class growth_log {
+ public:
+  growth_log(unsigned children, unsigned vmas, const std::map<std::string, double>& per_kind)
+      : _children(children), _vmas(vmas), _per_kind(per_kind), _start{0, 0, 0, cpu_mark::now()} {}
+
+  /// After child @done (1-based) has written its pages.
+  void child_done(unsigned done) {
+    if (_children < 10 || done * 10ULL < _children * (_rows.size() + 1ULL)) return;
+    _rows.push_back({done, total("fork"), total("write"), cpu_mark::now()});
+  }
+
+  void print() const {
+    if (_rows.empty()) return;
+    fmt::print(
+        "cost against size in this run, each tenth of the children (per VMA: one VMA forked and one page written; "
+        "user = the model's CPU time, system = the kernel's, faults = minor page faults):\n");
+    fmt::print("{:>10} {:>16} {:>16} {:>18} {:>16} {:>18} {:>14}\n", "children", "resident frames", "fork us per VMA",
+               "write ns per page", "user ns per VMA", "system ns per VMA", "faults per VMA");
+    const mark* prev = &_start;
+    for (const auto& r : _rows) {
+      const double ops = static_cast<double>(r.done - prev->done) * _vmas;
+      fmt::print("{:>10} {:>16} {:>16.3f} {:>18.1f} {:>16.1f} {:>18.1f} {:>14.3f}\n", r.done,
+                 std::uint64_t{r.done} * _vmas + _vmas / 2, (r.fork - prev->fork) * 1e6 / ops,
+                 (r.write - prev->write) * 1e9 / ops, (r.cpu.user - prev->cpu.user) * 1e9 / ops,
+                 (r.cpu.sys - prev->cpu.sys) * 1e9 / ops, static_cast<double>(r.cpu.minflt - prev->cpu.minflt) / ops);
+      prev = &r;
+    }
+  }
+
+ private:
+  struct mark {
+    unsigned done = 0;
+    double fork = 0, write = 0;
+    cpu_mark cpu;
+  };
+  double total(const char* kind) const {
+    const auto it = _per_kind.find(kind);
+    return it == _per_kind.end() ? 0.0 : it->second;
+  }
+  unsigned _children, _vmas;
+  const std::map<std::string, double>& _per_kind;
+  mark _start;
+  std::vector<mark> _rows;
+};
+
+/// Maps @gib GiB of fresh memory, populated, and unmaps it again, in a child process so
+/// that this process's peak RSS and CPU times stay the run's; returns the seconds it took.
+/// On a VM whose host backs guest memory only on first touch (and takes back what the guest
+/// frees: virtio-balloon free page reporting), fresh memory costs the run the host's faults
+/// as well as the guest kernel's; right after this the run pays only the guest's, and the
+/// time taken here is what the host charged.
+double warm_memory(unsigned gib) {
+  const auto t0 = clock_type::now();
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("rmapkit_scale --warm-memory: fork failed");
+  if (child == 0) {
+    // All of it at once: a GiB unmapped before the next is mapped would be the same guest
+    // pages again. The child's exit gives it all back.
+    const std::size_t bytes = std::size_t{gib} << 30;
+    const void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    ::_exit(m == MAP_FAILED ? 1 : 0);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(fmt::format("rmapkit_scale --warm-memory: could not populate {} GiB", gib));
+  return seconds_since(t0);
+}
+
 std::string scale_scenario(unsigned children, unsigned vmas) {
   std::ostringstream s;
   s << fmt::format("# scale: {} children of P, {} VMAs each, every page resident (rmapkit_scale)\n", children, vmas);
@@ -107,7 +203,7 @@ std::string scale_scenario(unsigned children, unsigned vmas) {
 /// which the model does not have). Times each call into @per_kind; @at_end runs after the
 /// last write, as on_statement does after the last statement.
 int run_direct(mm::machine& m, unsigned children, unsigned vmas, std::map<std::string, double>& per_kind,
-               const std::function<void()>& at_end) {
+               growth_log& growth, const std::function<void()>& at_end) {
   const rmapkit::vaddr_t base{rmapkit::scenario::SLOT_BASE};
   auto timed = [&](const char* kind, auto&& f) {
     const auto t = clock_type::now();
@@ -131,6 +227,7 @@ int run_direct(mm::machine& m, unsigned children, unsigned vmas, std::map<std::s
           return r;
       return 0;
     });
+    growth.child_done(c + 1);
   }
   at_end();
   // Every process exits, as a scenario run ends: the report's teardown time.
@@ -194,6 +291,7 @@ int main(int argc, char** argv) {
   unsigned children = 10000, vmas = 100;
   std::string emit, design(mm::anon_rmap_designs().front());
   bool direct = false;
+  unsigned warm_gib = 0;
   app.add_option("--children", children, "processes forked from P (at most 16,383 without --direct)")
       ->capture_default_str()
       ->check(CLI::Range(1U, 200000U));
@@ -204,6 +302,10 @@ int main(int argc, char** argv) {
   app.add_option("--design", design, "anonymous rmap design of the model")->capture_default_str();
   app.add_flag("--direct", direct,
                "run the workload through the library's calls, not a scenario: no limit of 16,384 live processes");
+  app.add_option("--warm-memory", warm_gib,
+                 "before the run, populate and release this many GiB of fresh memory (on a VM whose host backs "
+                 "memory on first touch, the run then measures the model, not the host)")
+      ->check(CLI::Range(0U, 64U));
   CLI11_PARSE(app, argc, argv);
   if (vmas % 2) {
     std::cerr << "rmapkit_scale: --vmas must be even\n";
@@ -215,6 +317,17 @@ int main(int argc, char** argv) {
         "--direct runs the workload past it\n",
         children, sc::MAX_LIVE_PROCESSES);
     return 2;
+  }
+
+  if (warm_gib > 0) {
+    try {
+      const double t = warm_memory(warm_gib);
+      fmt::print("warm-up: {} GiB of fresh memory populated and released in {:.2f} s ({:.2f} s per GiB)\n", warm_gib, t,
+                 t / warm_gib);
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << '\n';
+      return 1;
+    }
   }
 
   auto t0 = clock_type::now();
@@ -250,6 +363,8 @@ int main(int argc, char** argv) {
 
   auto m = std::make_unique<mm::machine>(design);
   std::map<std::string, double> per_kind;
+  growth_log growth(children, vmas, per_kind);
+  unsigned written = 0;
   snapshot last;
   auto t_run = clock_type::now();
   rmapkit::model::run_options opts;
@@ -267,12 +382,13 @@ int main(int argc, char** argv) {
                        : std::holds_alternative<sc::op_mlock>(o.body) ? "mlock"
                                                                       : "other";
     per_kind[kind] += std::chrono::duration<double>(t).count();
+    if (std::holds_alternative<sc::op_write>(o.body)) growth.child_done(++written);
     if (&o == &prog->ops.back()) take_last();
   };
   std::ostream null(nullptr);
   int code = 1;
   try {
-    code = direct ? run_direct(*m, children, vmas, per_kind, take_last)
+    code = direct ? run_direct(*m, children, vmas, per_kind, growth, take_last)
                   : rmapkit::model::run_on(*m, *prog, null, std::cerr, opts);
   } catch (const std::exception& e) {
     std::cerr << e.what() << '\n';
@@ -306,6 +422,7 @@ int main(int argc, char** argv) {
   fmt::print("per operation: fork {:.3f} us per VMA copied, write {:.1f} ns per page\n",
              per_kind["fork"] * 1e6 / (static_cast<double>(children) * vmas),
              per_kind["write"] * 1e9 / (static_cast<double>(children) * vmas));
+  growth.print();
   fmt::print(
       "memory: peak RSS {} (ru_maxrss); model memory (heap and frame table) at the last statement {} ({:.0f} bytes per "
       "resident frame, "

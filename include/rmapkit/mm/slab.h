@@ -210,9 +210,19 @@ class slab_cache {
       }
   }
 
+  /// Room for @more elements in @v, grown geometrically: reserve(size() + n) allocates exactly
+  /// that, so growing one slab at a time would copy the whole vector on every grow(): at 10^7
+  /// frames the AVC cache holds about 96,000 slabs, and the copies went to freshly faulted
+  /// heap (docs/performance.md, issue 18, 2026-12-07).
+  template <typename V>
+  static void reserve_more(V& v, std::size_t more) {
+    if (v.capacity() - v.size() < more) v.reserve(std::max(v.size() + more, 2 * v.capacity()));
+  }
+
   void grow() {
-    _free.reserve(_free.size() + OBJECTS);
-    _slabs.reserve(_slabs.size() + 1);
+    // Room first, so nothing after pool().get() throws but the insertion into _bases.
+    reserve_more(_free, OBJECTS);
+    reserve_more(_slabs, 1);
     void* raw = pool().get();
     std::unique_ptr<slab, slab_delete> s(::new (raw) slab{});
     _bases.insert(reinterpret_cast<std::uintptr_t>(raw));  // the last call that may throw
