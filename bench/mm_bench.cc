@@ -343,16 +343,19 @@ design_floor anon_design_floor(std::string_view design) {
   return design_floor::none;
 }
 
+/// 1 when the PTE at @v's address of @f maps @f, else 0: the step of every floor that starts
+/// from a VMA (vma_address(), then the PTE through vma->vm_mm, dependent loads).
+inline std::uint64_t maps_through(const mm::vm_area_struct& v, const mm::folio& f) {
+  const auto a = mm::machine::vma_address_or_none(v, f.index, 1);
+  return a != mm::machine::NO_ADDRESS && v.vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
+}
+
 /// The design floor: @reps walks of the page of @w that do only the design's unavoidable
 /// steps and read each PTE inline, with none of the walk protocol (rmap_one through
 /// rmap_walk_control, the walk's counters and its lock). Returns the PTEs found mapping it.
 std::uint64_t walk_design_floor(shared_page& w, mm::folio& f, design_floor d, std::uint64_t reps) {
   const std::uint64_t pgoff = f.index.value;
   std::uint64_t hits = 0;
-  auto read = [&](const mm::vm_area_struct& v) {
-    const auto a = mm::machine::vma_address_or_none(v, f.index, 1);
-    hits += a != mm::machine::NO_ADDRESS && v.vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
-  };
   for (std::uint64_t i = 0; i < reps; ++i) {
     if (d == design_floor::find_vma) {
       for (auto* q : w.procs) {
@@ -361,10 +364,12 @@ std::uint64_t walk_design_floor(shared_page& w, mm::folio& f, design_floor d, st
       }
     } else if (f.is_anon()) {
       const auto& tree = f.anon()->rb_root;
-      for (auto* avc = tree.iter_first(pgoff, pgoff); avc; avc = tree.iter_next(*avc, pgoff, pgoff)) read(*avc->vma);
+      for (auto* avc = tree.iter_first(pgoff, pgoff); avc; avc = tree.iter_next(*avc, pgoff, pgoff))
+        hits += maps_through(*avc->vma, f);
     } else {
       const auto& tree = f.file()->i_mmap;
-      for (auto* v = tree.iter_first(pgoff, pgoff); v; v = tree.iter_next(*v, pgoff, pgoff)) read(*v);
+      for (auto* v = tree.iter_first(pgoff, pgoff); v; v = tree.iter_next(*v, pgoff, pgoff))
+        hits += maps_through(*v, f);
     }
   }
   return hits;
@@ -405,10 +410,7 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
       for (auto [pt, a] : ptes) read += pt->get(a).pfn() == f.pfn ? 1U : 0U;
     auto t2 = std::chrono::steady_clock::now();
     for (std::uint64_t i = 0; i < reps; ++i)
-      for (auto* v : vmas) {
-        const auto a = mm::machine::vma_address_or_none(*v, f.index, 1);
-        via_vma += a != mm::machine::NO_ADDRESS && v->vm_mm->pgd.get(a).pfn() == f.pfn ? 1U : 0U;
-      }
+      for (auto* v : vmas) via_vma += maps_through(*v, f);
     auto t3 = std::chrono::steady_clock::now();
     if (own) via_design += walk_design_floor(w, f, floor, reps);
     auto t4 = std::chrono::steady_clock::now();
