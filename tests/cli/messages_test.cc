@@ -1,7 +1,8 @@
 // What the tool says besides reports: `diff` without root says that the kernel side cannot
 // run instead of presenting the failure as the kernel's report; `--stats` is one
 // `NAME VALUE` line per counter under a heading per kernel file; a long run shows a
-// progress bar on a terminal and nothing when standard error is not one.
+// progress bar on a terminal and nothing when standard error is not one; a malformed
+// RMAPKIT_PROGRESS_AFTER is an error that names it.
 #include <cstdlib>
 
 #include <string>
@@ -143,28 +144,59 @@ TEST(CliMessages, StatsAreNameValueLinesUnderAHeadingPerKernelFile) {
   EXPECT_GT(lines, 7U);
 }
 
-/// A scenario that takes the model more than the bar's first second with invariants on.
+/// A scenario of 403 statements.
 std::string long_scenario() {
   std::string text = "spawn P\nP: mmap A anon private pages=64\n";
-  for (int i = 0; i < 40000; ++i) text += "P: write A[" + std::to_string(i % 64) + "]\n";
+  for (int i = 0; i < 400; ++i) text += "P: write A[" + std::to_string(i % 64) + "]\n";
   return text + "check\n";
+}
+
+/// @cmd under script(1), which gives it a pseudo-terminal, with TERM=xterm and
+/// RMAPKIT_PROGRESS_AFTER set to @after (unset when empty).
+outcome run_on_terminal(const std::string& cmd, const std::string& after) {
+  return run({"/usr/bin/script", "-qefc", cmd, "/dev/null"}, [after] {
+    ::setenv("TERM", "xterm", 1);
+    if (after.empty()) ::unsetenv("RMAPKIT_PROGRESS_AFTER");
+    else ::setenv("RMAPKIT_PROGRESS_AFTER", after.c_str(), 1);
+  });
 }
 
 TEST(CliMessages, ALongRunShowsAProgressBarOnATerminalOnly) {
   auto path = temp_file("long.rmap", long_scenario());
-  // Not a terminal: nothing but the report.
-  auto plain = run({rmapkit_bin(), "run", "--check-invariants", path});
+  // Not a terminal: nothing but the report, even when the bar would show at once.
+  auto plain = run({rmapkit_bin(), "run", "--check-invariants", path},
+                   [] { ::setenv("RMAPKIT_PROGRESS_AFTER", "0", 1); });
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(plain.err, "");
-  // A terminal (script(1) gives the run a pseudo-terminal): the bar, then the report on a
+  // A terminal, with the bar due from the first statement (the run is "long" at once, so
+  // the test does not depend on how fast this machine is): the bar, then the report on a
   // line the bar was erased from.
-  auto tty = run({"/usr/bin/script", "-qefc", rmapkit_bin() + " run --check-invariants " + path, "/dev/null"},
-                 [] { ::setenv("TERM", "xterm", 1); });
+  auto tty = run_on_terminal(rmapkit_bin() + " run --check-invariants " + path, "0");
   ASSERT_EQ(tty.exit_code, 0) << tty.err;
   EXPECT_NE(tty.out.find("model: ["), std::string::npos) << tty.out.substr(0, 400);
-  EXPECT_NE(tty.out.find("/40003 statements ("), std::string::npos) << tty.out.substr(0, 400);
+  EXPECT_NE(tty.out.find("/403 statements ("), std::string::npos) << tty.out.substr(0, 400);
   EXPECT_NE(tty.out.find("\r\x1b[Kcheck\r\n"), std::string::npos) << "the report must start on a cleared line";
   EXPECT_NE(tty.out.find("end\r\n"), std::string::npos);
+}
+
+TEST(CliMessages, AShortRunOnATerminalShowsNoBar) {
+  // Unset, the bar waits a second; these ten statements take milliseconds.
+  auto path = temp_file("short.rmap", "spawn P\nP: mmap A anon private pages=4\nP: write A[0]\ncheck\n");
+  auto tty = run_on_terminal(rmapkit_bin() + " run " + path, "");
+  ASSERT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_EQ(tty.out.find("model: ["), std::string::npos) << tty.out;
+  EXPECT_EQ(tty.out.rfind("check\r\n", 0), 0U) << tty.out;
+}
+
+TEST(CliMessages, AMalformedProgressDelayIsAnErrorNamingTheVariable) {
+  auto path = temp_file("short.rmap", "spawn P\ncheck\n");
+  for (const char* bad : {"soon", "-1", "1s", "", "nan"}) {
+    auto o = run({rmapkit_bin(), "run", path}, [bad] { ::setenv("RMAPKIT_PROGRESS_AFTER", bad, 1); });
+    EXPECT_EQ(o.exit_code, 1) << bad;
+    EXPECT_EQ(o.out, "") << bad << ": no partial report";
+    EXPECT_NE(o.err.find(std::string("RMAPKIT_PROGRESS_AFTER=") + bad + ": not a number of seconds"), std::string::npos)
+        << o.err;
+  }
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -14,7 +16,6 @@ namespace rmapkit::tool {
 
 namespace {
 
-constexpr auto FIRST_DRAW = std::chrono::seconds(1);
 constexpr auto REDRAW = std::chrono::milliseconds(100);
 constexpr std::size_t BAR_WIDTH = 30;
 
@@ -36,7 +37,7 @@ std::string short_time(double seconds) {
 }  // namespace
 
 progress_bar::progress_bar(std::string what, std::size_t total, std::ostream& tty, bool enabled)
-    : _what(std::move(what)), _total(total), _tty(tty), _enabled(enabled) {}
+    : _what(std::move(what)), _total(total), _tty(tty), _enabled(enabled), _first_draw(first_draw_delay()) {}
 
 progress_bar::~progress_bar() { clear(); }
 
@@ -58,8 +59,9 @@ void progress_bar::update(std::size_t done) {
     _started = true;
     _start = now;
   }
-  if (now - _start < FIRST_DRAW || now - _last_draw < REDRAW) return;
+  if (now - _start < _first_draw || (_shown_once && now - _last_draw < REDRAW)) return;
   _last_draw = now;
+  _shown_once = true;
   _tty << '\r' << line(_what, done, _total, now - _start) << "\x1b[K" << std::flush;
   _shown = true;
 }
@@ -87,6 +89,19 @@ progress_scope::progress_scope(std::string what, std::size_t total)
       _err_buf(std::cerr.rdbuf(), _bar),
       _out(&_out_buf),
       _err(&_err_buf) {}
+
+std::chrono::duration<double> first_draw_delay() {
+  const char* text = std::getenv("RMAPKIT_PROGRESS_AFTER");
+  if (!text) return std::chrono::seconds(1);
+  double seconds = 0;
+  const std::string_view value(text);
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !std::isfinite(seconds) ||
+      seconds < 0)
+    throw std::invalid_argument(
+        fmt::format("RMAPKIT_PROGRESS_AFTER={}: not a number of seconds (0 or more, such as 0, 1 or 2.5)", value));
+  return std::chrono::duration<double>(seconds);
+}
 
 bool is_terminal_stderr() {
   const char* term = std::getenv("TERM");

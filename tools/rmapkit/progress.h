@@ -1,6 +1,7 @@
 // A progress bar for long runs: statements done, rate, time left, drawn on standard error
 // when it is a terminal, and never otherwise (a pipe or a file gets only the output). It
-// appears only once a run has taken a second, so short runs look as they always did.
+// appears only once a run has taken a second (RMAPKIT_PROGRESS_AFTER seconds), so short runs
+// look as they always did.
 #pragma once
 
 #include <chrono>
@@ -42,9 +43,16 @@ class progress_bar {
   bool _enabled;
   bool _shown = false;
   bool _started = false;
+  std::chrono::duration<double> _first_draw;
+  bool _shown_once = false;
   clock::time_point _start{};
   clock::time_point _last_draw{};
 };
+
+/// How long a run goes before its bar appears: RMAPKIT_PROGRESS_AFTER seconds (0: from the
+/// first statement), one second when it is unset. Throws std::invalid_argument, naming the
+/// variable, when it is not a number of seconds.
+[[nodiscard]] std::chrono::duration<double> first_draw_delay();
 
 /// A stream buffer that erases @bar before it passes text on to @target: the reports and
 /// errors written while a bar is on screen start at the beginning of a clean line.
