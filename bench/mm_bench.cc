@@ -375,13 +375,35 @@ std::uint64_t walk_design_floor(shared_page& w, mm::folio& f, design_floor d, st
   return hits;
 }
 
+/// The protocol floor: what any walk through rmap_walk_control does per mapping even when
+/// it knows its answer in advance (@calls: each mapping's VMA and address): the invalid_vma
+/// and done tests, and rmap_one called through the control, as rmap_visit_at() calls it.
+/// An object-based design (@stores_addresses false) keeps VMAs, not addresses, so its floor
+/// also computes vma_address() from each. Returns the mappings visited.
+template <bool stores_addresses>
+std::uint64_t walk_protocol_floor(mm::folio& f, const mm::rmap_walk_control& rwc,
+                                  const std::vector<std::pair<mm::vm_area_struct*, vaddr_t>>& calls,
+                                  std::uint64_t reps) {
+  std::uint64_t visited = 0;
+  for (std::uint64_t i = 0; i < reps; ++i)
+    for (auto [v, a] : calls) {
+      if constexpr (!stores_addresses) a = mm::machine::vma_address_or_none(*v, f.index, 1);
+      if (rwc.invalid_vma && rwc.invalid_vma(*v)) continue;
+      ++visited;
+      if (!rwc.rmap_one(f, *v, a) || (rwc.done && rwc.done(f))) break;
+    }
+  return visited;
+}
+
 /// The physical limit of a walk: a walk of the shared page whose rmap_one reads the PTE
 /// (what every real rmap_one does first) against a loop that only reads the same PTEs from
 /// a list of (mm, address) made in advance — the one unavoidable load per mapping, from
 /// the same page tables. Both are timed in turns in one run, so "x baseline" is a ratio
 /// that carries from host to host where nanoseconds do not. A second baseline starts from
 /// each mapping's VMA instead ("x vma baseline"); a third is the design's own (@floor,
-/// walk_design_floor(), "x design floor").
+/// walk_design_floor(), "x design floor"); a fourth is the walk protocol's
+/// (walk_protocol_floor(), "x protocol floor"), with "protocol floor x baseline" its own
+/// multiple of the PTE floor: no walk through rmap_walk_control can go below it.
 void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kind k, design_floor floor) {
   const auto sharers = static_cast<std::uint64_t>(st.range(0));
   shared_page w(design, k, sharers);
@@ -398,10 +420,14 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
   // PTE through vma->vm_mm (the dependent loads every object-based walk makes).
   std::vector<mm::vm_area_struct*> vmas;
   for (auto* q : w.procs) vmas.push_back(mm::machine::find_vma(*q, slot(0)));
+  std::vector<std::pair<mm::vm_area_struct*, vaddr_t>> calls;
+  for (auto* v : vmas) calls.emplace_back(v, mm::machine::vma_address_or_none(*v, f.index, 1));
   const auto reps = batch(sharers);
   const bool own = floor != design_floor::none;
-  std::uint64_t read = 0, via_vma = 0, via_design = 0;
-  double walk_s = 0, base_s = 0, vma_s = 0, design_s = 0;
+  // PTE chains record addresses; every other design finds VMAs.
+  const bool stores_addresses = floor == design_floor::find_vma;
+  std::uint64_t read = 0, via_vma = 0, via_design = 0, via_protocol = 0;
+  double walk_s = 0, base_s = 0, vma_s = 0, design_s = 0, protocol_s = 0;
   for (auto _ : st) {
     auto t0 = std::chrono::steady_clock::now();
     for (std::uint64_t i = 0; i < reps; ++i) w.m.rmap_walk(f, rwc);
@@ -414,7 +440,11 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
     auto t3 = std::chrono::steady_clock::now();
     if (own) via_design += walk_design_floor(w, f, floor, reps);
     auto t4 = std::chrono::steady_clock::now();
+    via_protocol += stores_addresses ? walk_protocol_floor<true>(f, rwc, calls, reps)
+                                     : walk_protocol_floor<false>(f, rwc, calls, reps);
+    auto t5 = std::chrono::steady_clock::now();
     design_s += std::chrono::duration<double>(t4 - t3).count();
+    protocol_s += std::chrono::duration<double>(t5 - t4).count();
     benchmark::DoNotOptimize(read);
     benchmark::DoNotOptimize(via_vma);
     const double ws = std::chrono::duration<double>(t1 - t0).count();
@@ -424,14 +454,19 @@ void walk_vs_baseline(benchmark::State& st, std::string design, shared_page::kin
     st.SetIterationTime(ws);
   }
   const double mappings = static_cast<double>(sharers * reps) * iters(st);
-  must(static_cast<double>(found) == mappings && static_cast<double>(read) == mappings &&
-           static_cast<double>(via_vma) == mappings && (!own || static_cast<double>(via_design) == mappings),
+  // rmap_one counts for the walk and for the protocol floor.
+  must(static_cast<double>(found) == 2 * mappings && static_cast<double>(via_protocol) == mappings &&
+           static_cast<double>(read) == mappings && static_cast<double>(via_vma) == mappings &&
+           (!own || static_cast<double>(via_design) == mappings),
        "every PTE read, once");
   st.counters["ns/mapping"] = walk_s * 1e9 / mappings;
   st.counters["baseline ns/mapping"] = base_s * 1e9 / mappings;
   st.counters["x baseline"] = base_s > 0 ? walk_s / base_s : 0.0;
   st.counters["vma baseline ns/mapping"] = vma_s * 1e9 / mappings;
   st.counters["x vma baseline"] = vma_s > 0 ? walk_s / vma_s : 0.0;
+  st.counters["protocol floor ns/mapping"] = protocol_s * 1e9 / mappings;
+  st.counters["x protocol floor"] = protocol_s > 0 ? walk_s / protocol_s : 0.0;
+  st.counters["protocol floor x baseline"] = base_s > 0 ? protocol_s / base_s : 0.0;
   if (own) {
     st.counters["design floor ns/mapping"] = design_s * 1e9 / mappings;
     st.counters["x design floor"] = design_s > 0 ? walk_s / design_s : 0.0;

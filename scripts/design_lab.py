@@ -23,6 +23,7 @@ COLORS = {"linux-6": "#1f77b4", "linux-3.19": "#ff7f0e", "linux-2.6.34": "#2ca02
           "linux-2.6.7": "#d62728", "pte-chain": "#9467bd", "legoos": "#8c564b",
           "interval-tree": "#1f77b4", "prio-tree": "#d62728", "list": "#7f7f7f",
           "baseline: read the PTEs": "#000000", "baseline: from the VMAs": "#7f7f7f",
+          "floor: the walk protocol": "#e377c2", "floor: the AVC interval tree": "#17becf",
           "kernel (fork(2) in the agent)": "#000000", "kernel (the same statements)": "#000000"}
 
 
@@ -438,21 +439,23 @@ def lab_ksm(tool, figdir):
 
 def lab_walktime(tool, figdir):
     """9a. Walk time per mapping against sharers, every anonymous design, against two
-    baselines measured beside it and, where the benchmark can do it, the design's own floor;
-    three repetitions of each benchmark."""
-    runs, base, vbase, own = {}, {}, {}, {}
+    baselines and the walk protocol's floor measured beside it and, where the benchmark can
+    do it, the design's own floor; three repetitions of each benchmark."""
+    runs, base, vbase, proto, own = {}, {}, {}, {}, {}
     for name, b in google_bench(tool, "walk_vs_baseline/anon/", repetitions=3):
         _, _, design, k = name[:4]
         runs.setdefault((design, int(k)), []).append(b["ns/mapping"])
         base.setdefault(int(k), []).append(b["baseline ns/mapping"])
         vbase.setdefault(int(k), []).append(b["vma baseline ns/mapping"])
+        proto.setdefault(int(k), []).append(b["protocol floor ns/mapping"])
         if "design floor ns/mapping" in b:
             own.setdefault((design, int(k)), []).append(b["design floor ns/mapping"])
     ks = sorted(base)
-    med = {k: (spread(base[k])[0], spread(vbase[k])[0]) for k in ks}
+    med = {k: (spread(base[k])[0], spread(vbase[k])[0], spread(proto[k])[0]) for k in ks}
     series = {d: [(k,) + spread(runs[(d, k)]) for k in ks] for d in DESIGNS}
     series["baseline: read the PTEs"] = [(k,) + spread(base[k]) for k in ks]
     series["baseline: from the VMAs"] = [(k,) + spread(vbase[k]) for k in ks]
+    series["floor: the walk protocol"] = [(k,) + spread(proto[k]) for k in ks]
     series["floor: the AVC interval tree"] = [(k,) + spread(own[("linux-6", k)]) for k in ks]
     plot(os.path.join(figdir, "walk-time.svg"), "rmap walk time per mapping (median, min..max of 3)",
          "mappings of the page (sharers)", "ns per mapping", series)
@@ -460,10 +463,11 @@ def lab_walktime(tool, figdir):
     def cell(d, k):
         t = spread(runs[(d, k)])[0]
         mine = f" / {t / spread(own[(d, k)])[0]:.1f}×" if (d, k) in own else ""
-        return f"{t:.1f} ({t / med[k][0]:.1f}× / {t / med[k][1]:.1f}×{mine})"
-    rows = [[k] + [cell(d, k) for d in DESIGNS] + [f"{med[k][0]:.1f} / {med[k][1]:.1f}"] for k in ks]
+        return f"{t:.1f} ({t / med[k][0]:.1f}× / {t / med[k][2]:.1f}×{mine})"
+    rows = [[k] + [cell(d, k) for d in DESIGNS] + [f"{med[k][0]:.1f} / {med[k][1]:.1f} / {med[k][2]:.1f}"]
+            for k in ks]
     return {"walktime": ("rmapkit_bench --benchmark_filter=walk_vs_baseline/anon/ --benchmark_repetitions=3",
-                         table(["sharers"] + DESIGNS + ["baselines: PTEs / from the VMAs"], rows))}
+                         table(["sharers"] + DESIGNS + ["floors: PTEs / from the VMAs / protocol"], rows))}
 
 
 def bench_json(tool, path, design, repeat, vs_kernel=False):
