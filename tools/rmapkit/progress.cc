@@ -59,9 +59,10 @@ void progress_bar::update(std::size_t done) {
     _started = true;
     _start = now;
   }
-  if (now - _start < _first_draw || (_shown_once && now - _last_draw < REDRAW)) return;
+  // _last_draw starts at steady_clock's epoch (boot, on Linux), so REDRAW never holds back the
+  // first draw.
+  if (now - _start < _first_draw || now - _last_draw < REDRAW) return;
   _last_draw = now;
-  _shown_once = true;
   _tty << '\r' << line(_what, done, _total, now - _start) << "\x1b[K" << std::flush;
   _shown = true;
 }

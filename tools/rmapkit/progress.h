@@ -44,7 +44,6 @@ class progress_bar {
   bool _shown = false;
   bool _started = false;
   std::chrono::duration<double> _first_draw;
-  bool _shown_once = false;
   clock::time_point _start{};
   clock::time_point _last_draw{};
 };
